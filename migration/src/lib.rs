@@ -1,0 +1,18 @@
+//! Schema migrations for `llm-orchestrator-state`.
+//!
+//! The store applies these itself on start-up; operators can also run them with
+//! `DATABASE_URL=... sea-orm-cli migrate up -d migration`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_tables;
+
+/// Every migration of the schema, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_tables::Migration)]
+    }
+}

@@ -1,0 +1,158 @@
+//! Store options and the builder that connects a store.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::backend::{self, AnyBackend};
+use crate::error::{Result, redact};
+use crate::seaorm::SeaOrmStateStore;
+
+/// How a store connects and behaves. Build one with [`StateStoreBuilder`], or pass it to
+/// [`SeaOrmStateStore::from_connection`].
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Connections the Postgres pool keeps open (default 5). SQLite uses one connection.
+    pub min_connections: u32,
+    /// Most connections the Postgres pool opens (default 20).
+    pub max_connections: u32,
+    /// How long the first connection may take before `Connection` (default 10 s).
+    pub connect_timeout: Duration,
+    /// How long an operation waits for a pooled connection before `Connection` (default 5 s).
+    pub acquire_timeout: Duration,
+    /// Checkpoints kept per workflow, applied inside `create_checkpoint`'s transaction
+    /// (default `Some(10)`; `None` keeps all).
+    pub checkpoint_retention: Option<usize>,
+    /// Apply pending migrations when the store starts (default true).
+    pub run_migrations: bool,
+    /// Postgres schema to use instead of the connection's default `search_path`.
+    pub postgres_schema: Option<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            min_connections: 5,
+            max_connections: 20,
+            connect_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(5),
+            checkpoint_retention: Some(10),
+            run_migrations: true,
+            postgres_schema: None,
+        }
+    }
+}
+
+impl fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("min_connections", &self.min_connections)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("checkpoint_retention", &self.checkpoint_retention)
+            .field("run_migrations", &self.run_migrations)
+            .field("postgres_schema", &self.postgres_schema)
+            .finish()
+    }
+}
+
+/// Connects a store to Postgres or SQLite with explicit options.
+///
+/// The target is a Postgres URL (`postgres://` or `postgresql://`, `?sslmode=require`
+/// honoured), a SQLite URL (`sqlite://path.db`, `sqlite::memory:`), a plain file path
+/// (created if missing) or `:memory:`.
+///
+/// ```
+/// use std::time::Duration;
+/// use llm_orchestrator_state::{StateStore, StateStoreBuilder};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = StateStoreBuilder::new(":memory:")
+///     .acquire_timeout(Duration::from_secs(2))
+///     .checkpoint_retention(Some(3))
+///     .connect()
+///     .await?;
+/// store.health_check().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct StateStoreBuilder {
+    target: String,
+    options: StoreOptions,
+}
+
+impl fmt::Debug for StateStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateStoreBuilder")
+            .field("target", &redact(&self.target))
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl StateStoreBuilder {
+    /// A builder for the database at `target` (URL or SQLite path), with default options.
+    pub fn new(target: impl Into<String>) -> Self {
+        Self {
+            target: target.into(),
+            options: StoreOptions::default(),
+        }
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: StoreOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Connections the Postgres pool keeps open.
+    pub fn min_connections(mut self, count: u32) -> Self {
+        self.options.min_connections = count;
+        self
+    }
+
+    /// Most connections the Postgres pool opens.
+    pub fn max_connections(mut self, count: u32) -> Self {
+        self.options.max_connections = count;
+        self
+    }
+
+    /// How long the first connection may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an operation waits for a pooled connection.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.options.acquire_timeout = timeout;
+        self
+    }
+
+    /// Checkpoints kept per workflow (`None` keeps all).
+    pub fn checkpoint_retention(mut self, keep: Option<usize>) -> Self {
+        self.options.checkpoint_retention = keep;
+        self
+    }
+
+    /// Whether to apply pending migrations on connect.
+    pub fn run_migrations(mut self, run: bool) -> Self {
+        self.options.run_migrations = run;
+        self
+    }
+
+    /// Use this Postgres schema (created if missing) instead of the default search path.
+    pub fn postgres_schema(mut self, schema: impl Into<String>) -> Self {
+        self.options.postgres_schema = Some(schema.into());
+        self
+    }
+
+    /// Connects, applies migrations if asked, and returns the store.
+    pub async fn connect(self) -> Result<SeaOrmStateStore<AnyBackend>> {
+        let db = backend::connect(&self.target, &self.options).await?;
+        SeaOrmStateStore::from_connection(db, self.options).await
+    }
+}

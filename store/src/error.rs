@@ -1,0 +1,179 @@
+//! The one error type of the store, and the one place database errors are classified.
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// What went wrong, in terms a caller can act on.
+///
+/// Every payload is a human-readable message with any password already removed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateStoreError {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A value could not be turned into JSON or back (corrupt row, bad snapshot).
+    #[error("serialization error: {0}")]
+    Serialization(String),
+    /// No workflow, step or checkpoint with that id.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Stored data is not a valid state (unknown status, snapshot of another workflow).
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// The caller's input was refused before anything was written (too long, empty, NUL).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Another writer changed the data first; reload and try again.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached, or the connection broke.
+    #[error("connection error: {0}")]
+    Connection(String),
+    /// The store was configured wrongly (malformed URL, missing folder).
+    #[error("configuration error: {0}")]
+    Configuration(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Shorthand for results of store operations.
+pub type Result<T, E = StateStoreError> = std::result::Result<T, E>;
+
+impl From<serde_json::Error> for StateStoreError {
+    fn from(err: serde_json::Error) -> Self {
+        Self::Serialization(err.to_string())
+    }
+}
+
+impl From<DbErr> for StateStoreError {
+    fn from(err: DbErr) -> Self {
+        classify(&err)
+    }
+}
+
+impl StateStoreError {
+    /// True when retrying later may succeed (connection trouble, a concurrent writer).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Connection(_) | Self::Conflict(_))
+    }
+}
+
+/// Sorts a SeaORM error into the variant a caller can act on.
+fn classify(err: &DbErr) -> StateStoreError {
+    let message = redact(&err.to_string());
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StateStoreError::Connection(message),
+        DbErr::RecordNotFound(_) => StateStoreError::NotFound(message),
+        DbErr::Json(_) | DbErr::Type(_) | DbErr::TryIntoErr { .. } => {
+            StateStoreError::Serialization(message)
+        }
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx_err)) => classify_sqlx(sqlx_err, err, message),
+        _ => StateStoreError::Database(message),
+    }
+}
+
+fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) -> StateStoreError {
+    use sea_orm::sqlx::Error as E;
+    match sqlx_err {
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed
+        | E::Configuration(_) => StateStoreError::Connection(message),
+        E::RowNotFound => StateStoreError::NotFound(message),
+        E::ColumnDecode { .. } | E::Decode(_) => StateStoreError::Serialization(message),
+        E::Database(db_err) => {
+            let code = db_err.code().unwrap_or_default();
+            // SQLSTATE class 08 is "connection exception"; 57P01-57P03 are server
+            // shutdowns and restarts; 53300 is "too many connections".
+            if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+                return StateStoreError::Connection(message);
+            }
+            // 40001 serialization failure, 40P01 deadlock; SQLite 5/6 busy/locked.
+            if code == "40001" || code == "40P01" {
+                return StateStoreError::Conflict(message);
+            }
+            match err.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::Conflict(message),
+                _ => StateStoreError::Database(message),
+            }
+        }
+        _ => StateStoreError::Database(message),
+    }
+}
+
+/// Removes passwords from a text that may contain a connection URL or a `password=` pair.
+///
+/// ```
+/// use llm_orchestrator_state::redact;
+/// assert_eq!(
+///     redact("failed: postgres://app:s3cret@db:5432/prod"),
+///     "failed: postgres://app:***@db:5432/prod"
+/// );
+/// assert_eq!(redact("host=db password=s3cret user=app"), "host=db password=*** user=app");
+/// ```
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // URLs: scheme://user:password@host -> scheme://user:***@host
+    while let Some(start) = rest.find("://") {
+        let (head, tail) = rest.split_at(start + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    redact_pairs(&out)
+}
+
+/// `password=secret` (keyword/value connection strings, URL query parameters).
+fn redact_pairs(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("password=") {
+        let value_start = search + found + "password=".len();
+        let value_end = text[value_start..]
+            .find(|c: char| c == '&' || c == ';' || c.is_whitespace())
+            .map_or(text.len(), |end| value_start + end);
+        out.push_str(&text[copied..value_start]);
+        out.push_str("***");
+        copied = value_end;
+        search = value_end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_urls_and_pairs() {
+        assert_eq!(
+            redact("postgresql://user:pa:ss@h/db?sslmode=require&password=x"),
+            "postgresql://user:***@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+        assert_eq!(redact("no url at all"), "no url at all");
+        assert_eq!(redact("PASSWORD=abc"), "PASSWORD=***");
+    }
+}

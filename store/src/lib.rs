@@ -1,0 +1,50 @@
+//! State persistence and crash recovery for LLM workflow orchestrators, on PostgreSQL
+//! (production) and SQLite (laptops, tests, single nodes), through one SeaORM code path.
+//!
+//! An orchestrator saves a [`WorkflowState`] as it goes, takes a [`Checkpoint`] after each
+//! step, and after a crash lists the active workflows and resumes each from its latest
+//! checkpoint:
+//!
+//! ```
+//! use llm_orchestrator_state::{Checkpoint, SqliteStateStore, StateStore, StepState, WorkflowState};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = SqliteStateStore::new(":memory:").await?;
+//!
+//! let mut state = WorkflowState::new("wf-1", "Summarise", None, json!({"doc": "a.txt"}));
+//! state.mark_running();
+//! let mut step = StepState::new("retrieve");
+//! step.mark_completed(json!({"chunks": 3}));
+//! state.upsert_step(step);
+//! store.save_workflow_state(&state).await?;
+//! store.create_checkpoint(&Checkpoint::of(&state, "retrieve")?).await?;
+//!
+//! // After a crash: what was running, and where was it?
+//! for active in store.list_active_workflows().await? {
+//!     let latest = store.get_latest_checkpoint(&active.id).await?.expect("checkpointed");
+//!     let resumed = store.restore_from_checkpoint(&latest.id).await?;
+//!     assert_eq!(resumed.step("retrieve").unwrap().outputs, json!({"chunks": 3}));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod backend;
+mod config;
+mod error;
+mod model;
+mod seaorm;
+mod store;
+pub mod validate;
+
+pub use backend::{AnyBackend, Postgres, Sqlite};
+pub use config::{StateStoreBuilder, StoreOptions};
+pub use error::{Result, StateStoreError, redact};
+pub use model::{Checkpoint, StepState, StepStatus, WorkflowState, WorkflowStatus, now};
+pub use seaorm::{PostgresStateStore, SeaOrmStateStore, SqliteStateStore};
+pub use store::StateStore;
+
+/// The SeaORM version the store is built on, re-exported so applications use the same one.
+pub use sea_orm;

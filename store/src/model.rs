@@ -1,0 +1,400 @@
+//! The API types: workflow states, their steps, checkpoints and statuses.
+//!
+//! These are plain serde types; the database rows live in the `entity` crate and are
+//! converted in one place (`seaorm::convert`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::StateStoreError;
+
+/// The current time, truncated to microseconds: the precision both databases keep, so a
+/// timestamp made here loads back equal.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Lifecycle of a whole workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkflowStatus {
+    /// Created, not started yet.
+    Pending,
+    /// Executing steps.
+    Running,
+    /// Suspended, waiting for something (a human, a rate limit) before it goes on.
+    Paused,
+    /// Finished successfully.
+    Completed,
+    /// Finished with an error.
+    Failed,
+}
+
+impl WorkflowStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [WorkflowStatus; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Paused,
+        Self::Completed,
+        Self::Failed,
+    ];
+    /// The statuses of a workflow that still has work to do (and may need recovery).
+    pub const ACTIVE: [WorkflowStatus; 3] = [Self::Pending, Self::Running, Self::Paused];
+
+    /// The lowercase name stored in the database (`"running"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Pending, running or paused.
+    pub fn is_active(self) -> bool {
+        Self::ACTIVE.contains(&self)
+    }
+}
+
+/// Lifecycle of one step of a workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Not started yet.
+    Pending,
+    /// Executing.
+    Running,
+    /// Finished, with outputs.
+    Completed,
+    /// Finished with an error (it may be retried).
+    Failed,
+    /// Deliberately not executed.
+    Skipped,
+}
+
+impl StepStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [StepStatus; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Skipped,
+    ];
+
+    /// The lowercase name stored in the database (`"completed"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+macro_rules! status_text {
+    ($ty:ident, $what:literal) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = StateStoreError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|status| status.as_str() == s)
+                    .ok_or_else(|| {
+                        StateStoreError::InvalidState(format!(
+                            concat!("unknown ", $what, " {:?}"),
+                            s
+                        ))
+                    })
+            }
+        }
+    };
+}
+
+status_text!(WorkflowStatus, "workflow status");
+status_text!(StepStatus, "step status");
+
+/// The state of one step of a workflow: what it produced, or why it failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    /// The step's id, unique within its workflow (at most 255 characters).
+    pub step_id: String,
+    /// Where the step is in its lifecycle.
+    pub status: StepStatus,
+    /// When the step last started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the step finished (completed or failed).
+    pub completed_at: Option<DateTime<Utc>>,
+    /// What the step produced (`Value::Null` when nothing yet).
+    pub outputs: Value,
+    /// The error of the last failed attempt.
+    pub error: Option<String>,
+    /// How many times the step was retried.
+    pub retry_count: i32,
+}
+
+impl StepState {
+    /// A pending step with no outputs.
+    pub fn new(step_id: impl Into<String>) -> Self {
+        Self {
+            step_id: step_id.into(),
+            status: StepStatus::Pending,
+            started_at: None,
+            completed_at: None,
+            outputs: Value::Null,
+            error: None,
+            retry_count: 0,
+        }
+    }
+
+    /// Starts (or restarts) the step: running, started now, no end time or error.
+    pub fn mark_running(&mut self) {
+        self.status = StepStatus::Running;
+        self.started_at = Some(now());
+        self.completed_at = None;
+        self.error = None;
+    }
+
+    /// Finishes the step successfully with its outputs.
+    pub fn mark_completed(&mut self, outputs: Value) {
+        self.status = StepStatus::Completed;
+        self.completed_at = Some(now());
+        self.outputs = outputs;
+        self.error = None;
+    }
+
+    /// Finishes the step with an error.
+    pub fn mark_failed(&mut self, error: impl Into<String>) {
+        self.status = StepStatus::Failed;
+        self.completed_at = Some(now());
+        self.error = Some(error.into());
+    }
+
+    /// Marks the step as deliberately not executed.
+    pub fn mark_skipped(&mut self) {
+        self.status = StepStatus::Skipped;
+        self.completed_at = Some(now());
+    }
+
+    /// Counts one more retry of the step.
+    pub fn increment_retry(&mut self) {
+        self.retry_count = self.retry_count.saturating_add(1);
+    }
+}
+
+/// The persisted state of one workflow run and all its steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowState {
+    /// The store's id for this run.
+    pub id: Uuid,
+    /// The orchestrator's id for the workflow (several runs may share it).
+    pub workflow_id: String,
+    /// A human-readable name.
+    pub workflow_name: String,
+    /// Where the workflow is in its lifecycle.
+    pub status: WorkflowStatus,
+    /// Who started it, if known.
+    pub user_id: Option<String>,
+    /// When the run was created.
+    pub started_at: DateTime<Utc>,
+    /// When the state last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When the run finished (completed or failed).
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The workflow's inputs and working data.
+    pub context: Value,
+    /// The error that failed the workflow.
+    pub error: Option<String>,
+    /// The steps, keyed by their `step_id`.
+    #[serde(default)]
+    pub steps: HashMap<String, StepState>,
+}
+
+impl WorkflowState {
+    /// A new pending workflow run with a fresh time-ordered id and no steps.
+    pub fn new(
+        workflow_id: impl Into<String>,
+        workflow_name: impl Into<String>,
+        user_id: Option<String>,
+        context: Value,
+    ) -> Self {
+        let created = now();
+        Self {
+            id: Uuid::now_v7(),
+            workflow_id: workflow_id.into(),
+            workflow_name: workflow_name.into(),
+            status: WorkflowStatus::Pending,
+            user_id,
+            started_at: created,
+            updated_at: created,
+            completed_at: None,
+            context,
+            error: None,
+            steps: HashMap::new(),
+        }
+    }
+
+    fn set_status(&mut self, status: WorkflowStatus) {
+        self.status = status;
+        self.updated_at = now();
+    }
+
+    /// Running; clears the end time and error of an earlier attempt.
+    pub fn mark_running(&mut self) {
+        self.set_status(WorkflowStatus::Running);
+        self.completed_at = None;
+        self.error = None;
+    }
+
+    /// Paused, waiting to be resumed.
+    pub fn mark_paused(&mut self) {
+        self.set_status(WorkflowStatus::Paused);
+    }
+
+    /// Completed successfully, now.
+    pub fn mark_completed(&mut self) {
+        self.set_status(WorkflowStatus::Completed);
+        self.completed_at = Some(self.updated_at);
+        self.error = None;
+    }
+
+    /// Failed with `error`, now.
+    pub fn mark_failed(&mut self, error: impl Into<String>) {
+        self.set_status(WorkflowStatus::Failed);
+        self.completed_at = Some(self.updated_at);
+        self.error = Some(error.into());
+    }
+
+    /// Pending, running or paused: the workflow still has work to do.
+    pub fn is_active(&self) -> bool {
+        self.status.is_active()
+    }
+
+    /// The step with this id, if the workflow has it.
+    pub fn step(&self, step_id: &str) -> Option<&StepState> {
+        self.steps.get(step_id)
+    }
+
+    /// Adds or replaces a step (keyed by its `step_id`) and touches `updated_at`.
+    pub fn upsert_step(&mut self, step: StepState) {
+        self.steps.insert(step.step_id.clone(), step);
+        self.updated_at = now();
+    }
+}
+
+/// A snapshot of a workflow taken after a step, to resume or roll back to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The checkpoint's id (time-ordered).
+    pub id: Uuid,
+    /// The workflow run it belongs to.
+    pub workflow_state_id: Uuid,
+    /// The step after which it was taken.
+    pub step_id: String,
+    /// When it was taken.
+    pub timestamp: DateTime<Utc>,
+    /// The serialized [`WorkflowState`] (`serde_json::to_value(&state)`).
+    pub snapshot: Value,
+}
+
+impl Checkpoint {
+    /// A checkpoint taken now, with a fresh time-ordered id.
+    pub fn new(workflow_state_id: Uuid, step_id: impl Into<String>, snapshot: Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            workflow_state_id,
+            step_id: step_id.into(),
+            timestamp: now(),
+            snapshot,
+        }
+    }
+
+    /// A checkpoint of `state` after `step_id`, snapshotting the whole state.
+    pub fn of(state: &WorkflowState, step_id: impl Into<String>) -> Result<Self, StateStoreError> {
+        Ok(Self::new(
+            state.id,
+            step_id,
+            serde_json::to_value(state).map_err(StateStoreError::from)?,
+        ))
+    }
+
+    /// The workflow state this checkpoint holds.
+    pub fn state(&self) -> Result<WorkflowState, StateStoreError> {
+        WorkflowState::deserialize(&self.snapshot).map_err(|err| {
+            StateStoreError::Serialization(format!(
+                "checkpoint {} does not hold a workflow state: {err}",
+                self.id
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_are_lowercase_everywhere() {
+        for status in WorkflowStatus::ALL {
+            let text = status.to_string();
+            assert_eq!(text, text.to_lowercase());
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(text));
+            assert_eq!(text.parse::<WorkflowStatus>().unwrap(), status);
+        }
+        for status in StepStatus::ALL {
+            assert_eq!(status.to_string().parse::<StepStatus>().unwrap(), status);
+        }
+        assert!(matches!(
+            "Running".parse::<WorkflowStatus>(),
+            Err(StateStoreError::InvalidState(_))
+        ));
+    }
+
+    #[test]
+    fn lifecycle_sets_times_and_errors() {
+        let mut state = WorkflowState::new("wf", "name", None, json!({}));
+        assert!(state.is_active());
+        state.mark_failed("boom");
+        assert!(!state.is_active());
+        assert_eq!(state.error.as_deref(), Some("boom"));
+        assert_eq!(state.completed_at, Some(state.updated_at));
+        state.mark_running();
+        assert_eq!(state.error, None);
+        assert_eq!(state.completed_at, None);
+        state.mark_paused();
+        assert!(state.is_active());
+        state.mark_completed();
+        assert_eq!(state.status, WorkflowStatus::Completed);
+    }
+
+    #[test]
+    fn snapshot_restores_an_equal_state() {
+        let mut state = WorkflowState::new("wf", "name", Some("u".into()), json!({"a": [1, 2.5]}));
+        let mut step = StepState::new("s1");
+        step.mark_running();
+        step.increment_retry();
+        step.mark_completed(json!({"text": "héllo"}));
+        state.upsert_step(step);
+        let checkpoint = Checkpoint::of(&state, "s1").unwrap();
+        assert_eq!(checkpoint.state().unwrap(), state);
+    }
+}

@@ -1,0 +1,142 @@
+//! Entity rows <-> API models, in one place.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use entity::{checkpoints, step_states, workflow_states};
+use sea_orm::ActiveValue::Set;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{Checkpoint, StepState, WorkflowState};
+
+fn to_db(time: DateTime<Utc>) -> DateTime<FixedOffset> {
+    time.fixed_offset()
+}
+
+fn from_db(time: DateTime<FixedOffset>) -> DateTime<Utc> {
+    time.with_timezone(&Utc)
+}
+
+/// The workflow row of a state (its steps are written separately).
+pub(crate) fn workflow_row(state: &WorkflowState) -> workflow_states::ActiveModel {
+    workflow_states::ActiveModel {
+        id: Set(state.id),
+        workflow_id: Set(state.workflow_id.clone()),
+        workflow_name: Set(state.workflow_name.clone()),
+        status: Set(state.status.as_str().to_owned()),
+        user_id: Set(state.user_id.clone()),
+        started_at: Set(to_db(state.started_at)),
+        updated_at: Set(to_db(state.updated_at)),
+        completed_at: Set(state.completed_at.map(to_db)),
+        context: Set(state.context.clone()),
+        error: Set(state.error.clone()),
+    }
+}
+
+/// The step rows of a state.
+pub(crate) fn step_rows(state: &WorkflowState) -> Vec<step_states::ActiveModel> {
+    state
+        .steps
+        .values()
+        .map(|step| step_states::ActiveModel {
+            workflow_state_id: Set(state.id),
+            step_id: Set(step.step_id.clone()),
+            status: Set(step.status.as_str().to_owned()),
+            started_at: Set(step.started_at.map(to_db)),
+            completed_at: Set(step.completed_at.map(to_db)),
+            outputs: Set(match &step.outputs {
+                Value::Null => None,
+                outputs => Some(outputs.clone()),
+            }),
+            error: Set(step.error.clone()),
+            retry_count: Set(step.retry_count),
+        })
+        .collect()
+}
+
+/// The checkpoint row of a checkpoint.
+pub(crate) fn checkpoint_row(checkpoint: &Checkpoint) -> checkpoints::ActiveModel {
+    checkpoints::ActiveModel {
+        id: Set(checkpoint.id),
+        workflow_state_id: Set(checkpoint.workflow_state_id),
+        step_id: Set(checkpoint.step_id.clone()),
+        timestamp: Set(to_db(checkpoint.timestamp)),
+        snapshot: Set(checkpoint.snapshot.clone()),
+    }
+}
+
+fn step_from_row(row: step_states::Model) -> Result<StepState> {
+    Ok(StepState {
+        status: row.status.parse()?,
+        step_id: row.step_id,
+        started_at: row.started_at.map(from_db),
+        completed_at: row.completed_at.map(from_db),
+        outputs: row.outputs.unwrap_or(Value::Null),
+        error: row.error,
+        retry_count: row.retry_count,
+    })
+}
+
+/// A workflow state from its row and its step rows.
+pub(crate) fn workflow_from_rows(
+    row: workflow_states::Model,
+    steps: Vec<step_states::Model>,
+) -> Result<WorkflowState> {
+    let steps = steps
+        .into_iter()
+        .map(|step| step_from_row(step).map(|step| (step.step_id.clone(), step)))
+        .collect::<Result<HashMap<_, _>>>()?;
+    Ok(WorkflowState {
+        status: row.status.parse()?,
+        id: row.id,
+        workflow_id: row.workflow_id,
+        workflow_name: row.workflow_name,
+        user_id: row.user_id,
+        started_at: from_db(row.started_at),
+        updated_at: from_db(row.updated_at),
+        completed_at: row.completed_at.map(from_db),
+        context: row.context,
+        error: row.error,
+        steps,
+    })
+}
+
+/// Workflow states from rows and the step rows of all of them (any order), grouping the
+/// steps in memory. Rows that do not convert are returned apart with their error, so one
+/// corrupt workflow does not hide the others.
+pub(crate) fn workflows_from_rows(
+    rows: Vec<workflow_states::Model>,
+    steps: Vec<step_states::Model>,
+) -> (Vec<WorkflowState>, Vec<(Uuid, crate::StateStoreError)>) {
+    let mut steps_by_workflow: HashMap<Uuid, Vec<step_states::Model>> = HashMap::new();
+    for step in steps {
+        steps_by_workflow
+            .entry(step.workflow_state_id)
+            .or_default()
+            .push(step);
+    }
+    let mut states = Vec::with_capacity(rows.len());
+    let mut skipped = Vec::new();
+    for row in rows {
+        let id = row.id;
+        let steps = steps_by_workflow.remove(&id).unwrap_or_default();
+        match workflow_from_rows(row, steps) {
+            Ok(state) => states.push(state),
+            Err(err) => skipped.push((id, err)),
+        }
+    }
+    (states, skipped)
+}
+
+/// A checkpoint from its row.
+pub(crate) fn checkpoint_from_row(row: checkpoints::Model) -> Checkpoint {
+    Checkpoint {
+        id: row.id,
+        workflow_state_id: row.workflow_state_id,
+        step_id: row.step_id,
+        timestamp: from_db(row.timestamp),
+        snapshot: row.snapshot,
+    }
+}

@@ -1,0 +1,271 @@
+//! The one `StateStore` implementation, over a `sea_orm::DatabaseConnection`.
+
+mod convert;
+mod queries;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use tracing::{Span, instrument, warn};
+use uuid::Uuid;
+
+use crate::backend::{self, AnyBackend, Postgres, Sqlite};
+use crate::config::{StateStoreBuilder, StoreOptions};
+use crate::error::Result;
+use crate::model::{Checkpoint, WorkflowState, WorkflowStatus};
+use crate::store::StateStore;
+use crate::validate;
+
+/// The state store, on whichever database its connection points at.
+///
+/// `B` only records which constructor made it ([`PostgresStateStore`],
+/// [`SqliteStateStore`], or [`AnyBackend`] for the builder and existing connections); the
+/// code that runs is the same. Cloning is cheap and shares the pool.
+pub struct SeaOrmStateStore<B = AnyBackend> {
+    db: DatabaseConnection,
+    options: Arc<StoreOptions>,
+    backend: PhantomData<fn() -> B>,
+}
+
+/// A store on PostgreSQL, for production.
+pub type PostgresStateStore = SeaOrmStateStore<Postgres>;
+
+/// A store on SQLite (a file, or `:memory:`), for development, tests and single nodes.
+pub type SqliteStateStore = SeaOrmStateStore<Sqlite>;
+
+impl<B> Clone for SeaOrmStateStore<B> {
+    fn clone(&self) -> Self {
+        Self {
+            db: self.db.clone(),
+            options: self.options.clone(),
+            backend: PhantomData,
+        }
+    }
+}
+
+impl<B> fmt::Debug for SeaOrmStateStore<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeaOrmStateStore")
+            .field("backend", &self.db.get_database_backend())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl SeaOrmStateStore<AnyBackend> {
+    /// A builder for a store at `target` (Postgres URL, SQLite URL or path, `:memory:`).
+    pub fn builder(target: impl Into<String>) -> StateStoreBuilder {
+        StateStoreBuilder::new(target)
+    }
+
+    /// A store over a connection the application already has, for applications that use
+    /// SeaORM themselves. Applies the migrations if `options.run_migrations`; pool settings
+    /// in `options` are ignored (the connection's own apply).
+    pub async fn from_connection(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
+        if options.run_migrations {
+            backend::migrate(&db).await?;
+        }
+        Ok(Self {
+            db,
+            options: Arc::new(options),
+            backend: PhantomData,
+        })
+    }
+}
+
+impl<B> SeaOrmStateStore<B> {
+    /// The underlying SeaORM connection, to run the application's own queries on it.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The options the store runs with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    fn retag<T>(self) -> SeaOrmStateStore<T> {
+        SeaOrmStateStore {
+            db: self.db,
+            options: self.options,
+            backend: PhantomData,
+        }
+    }
+
+    /// Forgets which constructor made the store.
+    pub fn into_any(self) -> SeaOrmStateStore<AnyBackend> {
+        self.retag()
+    }
+
+    /// Closes the pool; later calls fail with `Connection`.
+    pub async fn close(self) -> Result<()> {
+        Ok(self.db.close().await?)
+    }
+}
+
+impl SeaOrmStateStore<Postgres> {
+    /// Connects to Postgres with `min`/`max` pooled connections (defaults 5 and 20) and
+    /// applies the migrations.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// use llm_orchestrator_state::PostgresStateStore;
+    /// let store = PostgresStateStore::new("postgres://app@localhost/workflows", Some(5), Some(20)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn new(url: &str, min: Option<u32>, max: Option<u32>) -> Result<Self> {
+        let defaults = StoreOptions::default();
+        let store = StateStoreBuilder::new(url)
+            .min_connections(min.unwrap_or(defaults.min_connections))
+            .max_connections(max.unwrap_or(defaults.max_connections))
+            .connect()
+            .await?;
+        Ok(store.retag())
+    }
+}
+
+impl SeaOrmStateStore<Sqlite> {
+    /// Opens (creating if missing) the SQLite database at `path`, or a private in-memory
+    /// one for `":memory:"`, and applies the migrations. Files use WAL, so another process
+    /// (the admin TUI) can read and write while the orchestrator runs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// use llm_orchestrator_state::SqliteStateStore;
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn new(path: &str) -> Result<Self> {
+        Ok(StateStoreBuilder::new(path).connect().await?.retag())
+    }
+}
+
+fn record_rows(rows: u64) {
+    Span::current().record("rows", rows);
+}
+
+#[async_trait]
+impl<B: 'static> StateStore for SeaOrmStateStore<B> {
+    #[instrument(name = "save_workflow_state", skip_all, err,
+        fields(workflow_state_id = %state.id, workflow_id = %state.workflow_id, rows))]
+    async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
+        validate::workflow_state(state)?;
+        let txn = backend::begin_write(&self.db).await?;
+        let rows = queries::save_state(&txn, state).await?;
+        txn.commit().await?;
+        record_rows(rows);
+        Ok(())
+    }
+
+    #[instrument(name = "load_workflow_state", skip_all, err, fields(workflow_state_id = %id))]
+    async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState> {
+        let txn = backend::begin_read(&self.db).await?;
+        let state = queries::load_state(&txn, *id).await?;
+        txn.commit().await?;
+        Ok(state)
+    }
+
+    #[instrument(name = "load_workflow_state_by_workflow_id", skip_all, err,
+        fields(workflow_id = %workflow_id))]
+    async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
+        validate::text("workflow_id", workflow_id)?;
+        let txn = backend::begin_read(&self.db).await?;
+        let state = queries::load_state_by_workflow_id(&txn, workflow_id).await?;
+        txn.commit().await?;
+        Ok(state)
+    }
+
+    #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
+    async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
+        let txn = backend::begin_read(&self.db).await?;
+        let (states, skipped) = queries::list_by_status(&txn, &WorkflowStatus::ACTIVE).await?;
+        txn.commit().await?;
+        for (id, err) in &skipped {
+            warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
+        }
+        record_rows(states.len() as u64);
+        Ok(states)
+    }
+
+    #[instrument(name = "create_checkpoint", skip_all, err,
+        fields(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id, rows))]
+    async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        validate::checkpoint(checkpoint)?;
+        let txn = backend::begin_write(&self.db).await?;
+        let rows =
+            queries::insert_checkpoint(&txn, checkpoint, self.options.checkpoint_retention).await?;
+        txn.commit().await?;
+        record_rows(rows);
+        Ok(())
+    }
+
+    #[instrument(name = "get_latest_checkpoint", skip_all, err,
+        fields(workflow_state_id = %workflow_state_id))]
+    async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
+        Ok(
+            queries::list_checkpoints(&self.db, *workflow_state_id, 1, 0)
+                .await?
+                .pop(),
+        )
+    }
+
+    #[instrument(name = "list_checkpoints", skip_all, err,
+        fields(workflow_state_id = %workflow_state_id, rows))]
+    async fn list_checkpoints(
+        &self,
+        workflow_state_id: &Uuid,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<Checkpoint>> {
+        let page = queries::list_checkpoints(&self.db, *workflow_state_id, limit, offset).await?;
+        record_rows(page.len() as u64);
+        Ok(page)
+    }
+
+    #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
+    async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
+        let checkpoint = queries::checkpoint(&self.db, *checkpoint_id).await?;
+        queries::snapshot_state(&checkpoint)
+    }
+
+    #[instrument(name = "rollback_to_checkpoint", skip_all, err,
+        fields(checkpoint_id = %checkpoint_id, rows))]
+    async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
+        let txn = backend::begin_write(&self.db).await?;
+        let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
+        txn.commit().await?;
+        record_rows(rows);
+        Ok(state)
+    }
+
+    #[instrument(name = "delete_old_states", skip_all, err, fields(older_than = %older_than, rows))]
+    async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
+        let txn = backend::begin_write(&self.db).await?;
+        let deleted = queries::delete_finished_before(&txn, older_than).await?;
+        txn.commit().await?;
+        record_rows(deleted);
+        Ok(deleted)
+    }
+
+    #[instrument(name = "cleanup_old_checkpoints", skip_all, err,
+        fields(workflow_state_id = %workflow_state_id, keep, rows))]
+    async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64> {
+        Span::current().record("keep", keep);
+        let deleted = queries::cleanup_checkpoints(&self.db, *workflow_state_id, keep).await?;
+        record_rows(deleted);
+        Ok(deleted)
+    }
+
+    #[instrument(name = "health_check", skip_all, err)]
+    async fn health_check(&self) -> Result<()> {
+        self.db.ping().await.map_err(|err| match err.into() {
+            crate::StateStoreError::Connection(msg) => crate::StateStoreError::Connection(msg),
+            other => crate::StateStoreError::Connection(other.to_string()),
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! The `StateStore` trait: everything an orchestrator asks of its state store.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{Checkpoint, WorkflowState};
+
+/// Persistence for workflow state and checkpoints.
+///
+/// Implementations are `Send + Sync` and object safe, so an orchestrator can hold an
+/// `Arc<dyn StateStore>` and share it across tasks.
+///
+/// ```
+/// use std::sync::Arc;
+/// use llm_orchestrator_state::{SqliteStateStore, StateStore, WorkflowState};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store: Arc<dyn StateStore> = Arc::new(SqliteStateStore::new(":memory:").await?);
+/// let state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+/// store.save_workflow_state(&state).await?;
+/// assert_eq!(store.load_workflow_state(&state.id).await?, state);
+/// # Ok(())
+/// # }
+/// ```
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Inserts or replaces a workflow state and all its steps, atomically. Steps that are
+    /// no longer in `state.steps` are deleted.
+    async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()>;
+
+    /// The workflow state with this id, with its steps; `NotFound` if there is none.
+    async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState>;
+
+    /// The most recently updated run of the workflow with this orchestrator id.
+    async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState>;
+
+    /// Every pending, running or paused workflow with its steps, most recently updated
+    /// first. Runs a fixed number of queries whatever the count.
+    async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>>;
+
+    /// Stores a checkpoint of an existing workflow (`NotFound` if the workflow does not
+    /// exist), then applies the store's checkpoint retention in the same transaction.
+    async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// The newest checkpoint of a workflow, if it has any.
+    async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>>;
+
+    /// A page of a workflow's checkpoints, newest first: at most `limit`, after skipping
+    /// `offset`.
+    async fn list_checkpoints(
+        &self,
+        workflow_state_id: &Uuid,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<Checkpoint>>;
+
+    /// The workflow state held by a checkpoint, without changing anything stored.
+    async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState>;
+
+    /// Makes the stored workflow (row and steps) the checkpoint's state again, in one
+    /// transaction, with `updated_at` set to now. Checkpoints are kept. Returns the state
+    /// as stored.
+    async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState>;
+
+    /// Deletes completed and failed workflows last updated before `older_than`, with their
+    /// steps and checkpoints. Returns how many workflows went.
+    async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64>;
+
+    /// Deletes all but the newest `keep` checkpoints of a workflow. Returns how many went.
+    async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64>;
+
+    /// Checks that the database answers; `Connection` if it does not.
+    async fn health_check(&self) -> Result<()>;
+}

@@ -1,0 +1,142 @@
+//! Input checks that run before anything is written, so bad input gets a typed error and
+//! behaves the same on every database (Postgres refuses NUL and over-long strings; SQLite
+//! would store them silently).
+
+use serde_json::Value;
+
+use crate::error::{Result, StateStoreError};
+use crate::model::{Checkpoint, WorkflowState};
+
+/// Longest id or name, in characters (the columns are `VARCHAR(255)`).
+pub const MAX_ID_CHARS: usize = 255;
+/// Deepest JSON nesting accepted in a context, outputs or snapshot. Deeper documents could
+/// not be read back (serde_json stops at 128 levels) once wrapped in a snapshot.
+pub const MAX_JSON_DEPTH: usize = 100;
+
+fn invalid(message: String) -> StateStoreError {
+    StateStoreError::InvalidInput(message)
+}
+
+/// A required id or name: non-empty, at most 255 characters, no NUL.
+pub(crate) fn id(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(invalid(format!("{what} is empty")));
+    }
+    let chars = value.chars().count();
+    if chars > MAX_ID_CHARS {
+        return Err(invalid(format!(
+            "{what} has {chars} characters; at most {MAX_ID_CHARS} are allowed"
+        )));
+    }
+    text(what, value)
+}
+
+/// Free text: anything but NUL, which Postgres cannot store in text columns.
+pub(crate) fn text(what: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(invalid(format!("{what} contains a NUL character")));
+    }
+    Ok(())
+}
+
+/// JSON that both databases store and give back unchanged: no NUL in any string or key,
+/// nesting at most [`MAX_JSON_DEPTH`]. Walks without recursion, so a hostile document
+/// cannot overflow the stack here.
+pub(crate) fn json(what: &str, value: &Value) -> Result<()> {
+    let mut pending: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((node, depth)) = pending.pop() {
+        match node {
+            Value::String(s) if s.contains('\0') => {
+                return Err(invalid(format!(
+                    "{what} contains a NUL character in a string"
+                )));
+            }
+            Value::Array(items) => {
+                check_depth(what, depth)?;
+                pending.extend(items.iter().map(|item| (item, depth + 1)));
+            }
+            Value::Object(map) => {
+                check_depth(what, depth)?;
+                for (key, item) in map {
+                    if key.contains('\0') {
+                        return Err(invalid(format!("{what} contains a NUL character in a key")));
+                    }
+                    pending.push((item, depth + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_depth(what: &str, depth: usize) -> Result<()> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(invalid(format!(
+            "{what} is nested deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
+    Ok(())
+}
+
+/// Everything a save writes.
+pub(crate) fn workflow_state(state: &WorkflowState) -> Result<()> {
+    id("workflow_id", &state.workflow_id)?;
+    id("workflow_name", &state.workflow_name)?;
+    if let Some(user_id) = &state.user_id {
+        if user_id.chars().count() > MAX_ID_CHARS {
+            return Err(invalid(format!(
+                "user_id is longer than {MAX_ID_CHARS} characters"
+            )));
+        }
+        text("user_id", user_id)?;
+    }
+    if let Some(error) = &state.error {
+        text("error", error)?;
+    }
+    json("context", &state.context)?;
+    for (key, step) in &state.steps {
+        if key != &step.step_id {
+            return Err(invalid(format!(
+                "step stored under key {key:?} has step_id {:?}",
+                step.step_id
+            )));
+        }
+        id("step_id", &step.step_id)?;
+        if let Some(error) = &step.error {
+            text("step error", error)?;
+        }
+        json("step outputs", &step.outputs)?;
+    }
+    Ok(())
+}
+
+/// Everything a checkpoint writes.
+pub(crate) fn checkpoint(checkpoint: &Checkpoint) -> Result<()> {
+    id("step_id", &checkpoint.step_id)?;
+    json("snapshot", &checkpoint.snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn refuses_what_a_database_would_mangle() {
+        assert!(id("x", "ok").is_ok());
+        assert!(id("x", "").is_err());
+        assert!(id("x", &"é".repeat(255)).is_ok());
+        assert!(id("x", &"é".repeat(256)).is_err());
+        assert!(id("x", "a\0b").is_err());
+        assert!(json("j", &json!({"a": ["b\u{0}"]})).is_err());
+        assert!(json("j", &json!({"a\u{0}": 1})).is_err());
+        let mut deep = json!(1);
+        for _ in 0..10_000 {
+            deep = json!([deep]);
+        }
+        assert!(json("j", &deep).is_err());
+        // Dropping a 10,000-deep value recurses; leak it rather than risk the test stack.
+        std::mem::forget(deep);
+    }
+}
