@@ -1,0 +1,2 @@
+//! Admin UI (work in progress).
+fn main() {}
