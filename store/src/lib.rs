@@ -48,3 +48,8 @@ pub use store::StateStore;
 
 /// The SeaORM version the store is built on, re-exported so applications use the same one.
 pub use sea_orm;
+
+/// The README's examples, compiled as doctests so they cannot go stale.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

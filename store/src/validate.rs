@@ -133,7 +133,7 @@ mod tests {
         assert!(json("j", &json!({"a\u{0}": 1})).is_err());
         let mut deep = json!(1);
         for _ in 0..10_000 {
-            deep = json!([deep]);
+            deep = Value::Array(vec![deep]);
         }
         assert!(json("j", &deep).is_err());
         // Dropping a 10,000-deep value recurses; leak it rather than risk the test stack.

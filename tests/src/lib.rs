@@ -1,1 +1,290 @@
-//! Shared helpers for the backend suite.
+//! The harness of the backend suite: opens an isolated store on each backend, and
+//! instantiates every test body once per backend with [`backend_tests!`].
+//!
+//! - SQLite `:memory:`: a private in-memory database per store.
+//! - SQLite file: a database file in a fresh temporary folder, removed afterwards.
+//! - Postgres: a fresh schema per test in the database at `TEST_DATABASE_URL`
+//!   (default [`DEFAULT_TEST_DATABASE_URL`]), dropped afterwards. An unreachable
+//!   Postgres fails the test; it is never skipped.
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use llm_orchestrator_state::{
+    SeaOrmStateStore, StateStoreBuilder, StepState, StepStatus, WorkflowState, redact,
+};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+
+pub use llm_orchestrator_state as store;
+
+/// The Postgres database the suite uses when `TEST_DATABASE_URL` is not set.
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A database the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite `:memory:`.
+    SqliteMemory,
+    /// A SQLite file in a temporary folder.
+    SqliteFile,
+    /// A fresh schema in the Postgres database at `TEST_DATABASE_URL`.
+    Postgres,
+}
+
+impl Backend {
+    /// Every backend the suite runs on.
+    pub const ALL: [Backend; 3] = [Self::SqliteMemory, Self::SqliteFile, Self::Postgres];
+
+    /// Whether the data outlives the store (everything but `:memory:`).
+    pub fn is_persistent(self) -> bool {
+        self != Self::SqliteMemory
+    }
+}
+
+/// The Postgres URL the suite connects to.
+pub fn test_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+}
+
+/// Where a test store's data lives, so the test can open a second store on it.
+#[derive(Debug)]
+enum Location {
+    Memory,
+    File {
+        path: PathBuf,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        url: String,
+        schema: String,
+    },
+}
+
+/// A store on an isolated database, cleaned up when dropped. Derefs to the store.
+#[derive(Debug)]
+pub struct TestStore {
+    /// The store under test.
+    pub store: SeaOrmStateStore,
+    /// The backend it runs on.
+    pub backend: Backend,
+    location: Location,
+}
+
+impl Deref for TestStore {
+    type Target = SeaOrmStateStore;
+
+    fn deref(&self) -> &SeaOrmStateStore {
+        &self.store
+    }
+}
+
+impl TestStore {
+    /// A builder for another store on the same database (same file, same Postgres
+    /// schema), or `None` for `:memory:`, whose database no other store can see.
+    pub fn builder_for_same_database(&self) -> Option<StateStoreBuilder> {
+        match &self.location {
+            Location::Memory => None,
+            Location::File { path, .. } => Some(StateStoreBuilder::new(path.display().to_string())),
+            Location::Postgres { url, schema } => Some(postgres_builder(url, schema)),
+        }
+    }
+
+    /// Opens another store on the same database with default options (see
+    /// [`TestStore::builder_for_same_database`]).
+    pub async fn reopen(&self) -> Option<SeaOrmStateStore> {
+        let builder = self.builder_for_same_database()?;
+        Some(
+            builder
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("reopening the {:?} test store: {err}", self.backend)),
+        )
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        let Location::Postgres { url, schema } = &self.location else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on; a helper thread
+        // with its own runtime drops the schema. Best effort: a leftover schema harms no one.
+        let (url, schema) = (url.clone(), schema.clone());
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let db = Database::connect(url.as_str()).await.ok()?;
+                db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .await
+                    .ok()?;
+                db.close().await.ok()
+            })
+        });
+        let _ = dropper.join();
+    }
+}
+
+fn postgres_builder(url: &str, schema: &str) -> StateStoreBuilder {
+    // Small pools: many tests run at once against one server with ~100 connections.
+    StateStoreBuilder::new(url)
+        .postgres_schema(schema)
+        .min_connections(1)
+        .max_connections(8)
+        .connect_timeout(Duration::from_secs(10))
+}
+
+/// Opens an isolated store on `backend` with default options.
+pub async fn open(backend: Backend) -> TestStore {
+    open_with(backend, |builder| builder).await
+}
+
+/// Opens an isolated store on `backend`, letting `configure` change the builder's options
+/// (for example `checkpoint_retention`). Panics if the database cannot be reached.
+pub async fn open_with(
+    backend: Backend,
+    configure: impl FnOnce(StateStoreBuilder) -> StateStoreBuilder,
+) -> TestStore {
+    let (builder, location) = match backend {
+        Backend::SqliteMemory => (StateStoreBuilder::new(":memory:"), Location::Memory),
+        Backend::SqliteFile => {
+            let dir = tempfile::tempdir().expect("creating a temporary folder for SQLite");
+            let path = dir.path().join("state.db");
+            (
+                StateStoreBuilder::new(path.display().to_string()),
+                Location::File { path, _dir: dir },
+            )
+        }
+        Backend::Postgres => {
+            let url = test_database_url();
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            (
+                postgres_builder(&url, &schema),
+                Location::Postgres { url, schema },
+            )
+        }
+    };
+    let store = match configure(builder).connect().await {
+        Ok(store) => store,
+        Err(err) if backend == Backend::Postgres => panic!(
+            "cannot open the Postgres test database at {} (set TEST_DATABASE_URL, or start \
+             the server: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main \
+             start): {err}",
+            redact(&test_database_url())
+        ),
+        Err(err) => panic!("cannot open the {backend:?} test store: {err}"),
+    };
+    TestStore {
+        store,
+        backend,
+        location,
+    }
+}
+
+/// A fixed instant `seconds` after 2026-01-01T00:00:00Z plus `micros` microseconds: the
+/// precision the store keeps, so it loads back equal.
+pub fn at(seconds: i64, micros: u32) -> DateTime<Utc> {
+    let base = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid base date");
+    base + chrono::Duration::seconds(seconds) + chrono::Duration::microseconds(micros.into())
+}
+
+/// A pending workflow state with a context naming it.
+pub fn workflow(workflow_id: &str) -> WorkflowState {
+    WorkflowState::new(
+        workflow_id,
+        format!("{workflow_id} name"),
+        Some("user-1".to_owned()),
+        serde_json::json!({ "inputs": { "workflow": workflow_id } }),
+    )
+}
+
+/// A step in `status` with `outputs`, everything else as new.
+pub fn step(step_id: &str, status: StepStatus, outputs: Value) -> StepState {
+    StepState {
+        status,
+        outputs,
+        ..StepState::new(step_id)
+    }
+}
+
+/// Builds a `serde_json::Value` of nested one-element arrays, `depth` levels deep.
+///
+/// Dropping a very deep value recurses once per level; callers keep deep values alive or
+/// `std::mem::forget` them.
+pub fn nested_json(depth: usize) -> Value {
+    let mut value = Value::from(1);
+    for _ in 0..depth {
+        value = Value::Array(vec![value]);
+    }
+    value
+}
+
+/// Instantiates `async fn name(backend: Backend)` test bodies as `#[tokio::test]`s in the
+/// modules `sqlite_memory`, `sqlite_file` and `postgres`:
+///
+/// ```ignore
+/// async fn saves(backend: Backend) { /* ... */ }
+/// backend_suite::backend_tests!(saves, #[ignore = "bug: ..."] another);
+/// ```
+///
+/// Attributes before a name apply to all three instances.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* $name:ident),* $(,)?) => {
+        $crate::backend_tests_for!(mod sqlite_memory = SqliteMemory: $($(#[$meta])* $name),*);
+        $crate::backend_tests_for!(mod sqlite_file = SqliteFile: $($(#[$meta])* $name),*);
+        $crate::backend_tests_for!(mod postgres = Postgres: $($(#[$meta])* $name),*);
+    };
+}
+
+/// Instantiates test bodies on one backend, in a module of the given name:
+/// `backend_tests_for!(mod postgres_bugs = Postgres: #[ignore = "bug: ..."] name)`.
+#[macro_export]
+macro_rules! backend_tests_for {
+    (mod $module:ident = $backend:ident: $($(#[$meta:meta])* $name:ident),* $(,)?) => {
+        mod $module {
+            $(
+                $(#[$meta])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::$backend).await
+                }
+            )*
+        }
+    };
+}
+
+/// Like [`backend_tests!`] for plain `fn name(backend: Backend)` bodies that make their
+/// own runtime (property tests).
+#[macro_export]
+macro_rules! backend_sync_tests {
+    ($($(#[$meta:meta])* $name:ident),* $(,)?) => {
+        $crate::backend_sync_tests_for!(mod sqlite_memory = SqliteMemory: $($(#[$meta])* $name),*);
+        $crate::backend_sync_tests_for!(mod sqlite_file = SqliteFile: $($(#[$meta])* $name),*);
+        $crate::backend_sync_tests_for!(mod postgres = Postgres: $($(#[$meta])* $name),*);
+    };
+}
+
+/// Like [`backend_tests_for!`] for plain `fn name(backend: Backend)` bodies.
+#[macro_export]
+macro_rules! backend_sync_tests_for {
+    (mod $module:ident = $backend:ident: $($(#[$meta:meta])* $name:ident),* $(,)?) => {
+        mod $module {
+            $(
+                $(#[$meta])*
+                #[test]
+                fn $name() {
+                    super::$name($crate::Backend::$backend)
+                }
+            )*
+        }
+    };
+}
