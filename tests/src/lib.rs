@@ -288,3 +288,58 @@ macro_rules! backend_sync_tests_for {
         }
     };
 }
+
+/// The step ids stored for a workflow state, sorted, read with plain SQL so the test sees
+/// the rows themselves and not what the store chooses to return.
+pub async fn stored_step_ids(
+    store: &SeaOrmStateStore,
+    workflow_state_id: uuid::Uuid,
+) -> Vec<String> {
+    let rows = query_by_workflow(
+        store,
+        "SELECT step_id FROM step_states WHERE workflow_state_id = {} ORDER BY step_id",
+        workflow_state_id,
+    )
+    .await;
+    rows.iter()
+        .map(|row| {
+            row.try_get::<String>("", "step_id")
+                .expect("a step_id column")
+        })
+        .collect()
+}
+
+/// How many checkpoint rows are stored for a workflow state, counted with plain SQL.
+pub async fn stored_checkpoint_count(
+    store: &SeaOrmStateStore,
+    workflow_state_id: uuid::Uuid,
+) -> usize {
+    query_by_workflow(
+        store,
+        "SELECT id FROM checkpoints WHERE workflow_state_id = {}",
+        workflow_state_id,
+    )
+    .await
+    .len()
+}
+
+async fn query_by_workflow(
+    store: &SeaOrmStateStore,
+    sql_with_placeholder: &str,
+    workflow_state_id: uuid::Uuid,
+) -> Vec<sea_orm::QueryResult> {
+    let db = store.connection();
+    let backend = db.get_database_backend();
+    let placeholder = match backend {
+        sea_orm::DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let sql = sql_with_placeholder.replace("{}", placeholder);
+    db.query_all_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        sql,
+        [workflow_state_id.into()],
+    ))
+    .await
+    .expect("a plain SQL query on the test database")
+}

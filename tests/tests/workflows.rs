@@ -1,0 +1,840 @@
+//! Workflow states on every backend: save and load, status transitions, steps across
+//! saves, lookups by workflow id, active workflows, refused input, sharing and concurrency.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use backend_suite::{
+    Backend, at, backend_tests, nested_json, open, step, stored_step_ids, workflow,
+};
+use llm_orchestrator_state::{
+    Checkpoint, StateStore, StateStoreError, StepState, StepStatus, WorkflowState, WorkflowStatus,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+backend_tests!(
+    save_then_load_returns_the_same_state,
+    save_replaces_every_field,
+    unicode_and_longest_ids_round_trip,
+    workflow_status_transitions_persist,
+    step_status_transitions_persist,
+    steps_added_changed_and_removed_across_saves,
+    removing_every_step_deletes_them_all,
+    removing_steps_leaves_other_workflows_alone,
+    load_unknown_id_is_not_found,
+    load_unknown_workflow_id_is_not_found,
+    load_by_workflow_id_returns_the_most_recently_updated_run,
+    list_active_workflows_returns_exactly_the_active_ones,
+    list_active_workflows_is_empty_on_a_new_store,
+    bad_input_is_refused_and_nothing_is_stored,
+    load_by_workflow_id_with_nul_is_invalid_input,
+    failed_save_leaves_the_previous_state_intact,
+    usable_as_arc_dyn_state_store,
+    concurrent_saves_and_checkpoints_on_different_workflows,
+    concurrent_saves_of_one_workflow_store_one_whole_version,
+    health_check_succeeds,
+    closed_store_reports_connection_errors,
+    data_outlives_the_store_only_when_persistent,
+);
+
+/// A running workflow with every optional field set and steps in several statuses.
+fn full_state(workflow_id: &str) -> WorkflowState {
+    let mut state = WorkflowState {
+        started_at: at(0, 1),
+        updated_at: at(60, 999_999),
+        completed_at: None,
+        error: Some("an earlier attempt failed".into()),
+        status: WorkflowStatus::Running,
+        context: json!({
+            "inputs": {"file": "data.csv", "rows": 1200, "ratio": 0.25, "tags": ["a", "b"]},
+            "empty": {}, "none": null, "flag": true, "negative": -7
+        }),
+        ..workflow(workflow_id)
+    };
+    let mut done = step(
+        "retrieve",
+        StepStatus::Completed,
+        json!({"chunks": [1, 2, 3]}),
+    );
+    done.started_at = Some(at(1, 10));
+    done.completed_at = Some(at(2, 20));
+    done.retry_count = 2;
+    let mut failed = step("summarise", StepStatus::Failed, json!("partial"));
+    failed.started_at = Some(at(3, 0));
+    failed.completed_at = Some(at(4, 500_000));
+    failed.error = Some("rate limited".into());
+    let waiting = StepState::new("publish");
+    for s in [done, failed, waiting] {
+        state.steps.insert(s.step_id.clone(), s);
+    }
+    state
+}
+
+async fn save_then_load_returns_the_same_state(backend: Backend) {
+    let store = open(backend).await;
+    let state = full_state("wf-roundtrip");
+    store.save_workflow_state(&state).await.unwrap();
+
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store
+            .load_workflow_state_by_workflow_id("wf-roundtrip")
+            .await
+            .unwrap(),
+        state
+    );
+
+    // A state made with the public constructors (timestamps from `now()`) loads back equal.
+    let mut fresh = WorkflowState::new("wf-fresh", "Fresh", None, json!({}));
+    let mut s = StepState::new("only");
+    s.mark_running();
+    fresh.upsert_step(s);
+    store.save_workflow_state(&fresh).await.unwrap();
+    assert_eq!(store.load_workflow_state(&fresh.id).await.unwrap(), fresh);
+}
+
+async fn save_replaces_every_field(backend: Backend) {
+    let store = open(backend).await;
+    let first = full_state("wf-replace");
+    store.save_workflow_state(&first).await.unwrap();
+
+    let second = WorkflowState {
+        id: first.id,
+        workflow_id: "wf-replace-renamed".into(),
+        workflow_name: "Another name".into(),
+        status: WorkflowStatus::Failed,
+        user_id: None,
+        started_at: at(-3600, 5),
+        updated_at: at(7200, 6),
+        completed_at: Some(at(7200, 6)),
+        context: json!([1, "two", 3.5]),
+        error: None,
+        steps: first.steps.clone(),
+    };
+    store.save_workflow_state(&second).await.unwrap();
+    assert_eq!(store.load_workflow_state(&first.id).await.unwrap(), second);
+    assert!(matches!(
+        store.load_workflow_state_by_workflow_id("wf-replace").await,
+        Err(StateStoreError::NotFound(_))
+    ));
+}
+
+async fn unicode_and_longest_ids_round_trip(backend: Backend) {
+    let store = open(backend).await;
+    // 255 characters is the limit, counted in characters whatever their UTF-8 length.
+    let mut state = WorkflowState::new(
+        "é".repeat(255),
+        "𝄞".repeat(255),
+        Some("ß".repeat(255)),
+        json!({"ключ": "значение", "emoji": "🦀👩‍👩‍👧", "rtl": "مرحبا", "ctl": "\t\u{1}\u{7f}"}),
+    );
+    let mut s = step(&"語".repeat(255), StepStatus::Completed, json!({"🔑": "✓"}));
+    s.error = Some("line\nbreak \u{2028} and 'quotes' \"double\" \\ back".into());
+    state.upsert_step(s);
+    state.error = Some("x".repeat(100_000));
+    store.save_workflow_state(&state).await.unwrap();
+
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store
+            .load_workflow_state_by_workflow_id(&"é".repeat(255))
+            .await
+            .unwrap(),
+        state
+    );
+}
+
+async fn workflow_status_transitions_persist(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-status");
+    assert_eq!(state.status, WorkflowStatus::Pending);
+
+    let check = |state: WorkflowState, status: WorkflowStatus| {
+        let store = &store;
+        async move {
+            assert_eq!(state.status, status);
+            store.save_workflow_state(&state).await.unwrap();
+            let loaded = store.load_workflow_state(&state.id).await.unwrap();
+            assert_eq!(loaded, state);
+            assert_eq!(loaded.status, status);
+            assert_eq!(loaded.is_active(), status.is_active());
+            loaded
+        }
+    };
+
+    state = check(state, WorkflowStatus::Pending).await;
+    state.mark_running();
+    state = check(state, WorkflowStatus::Running).await;
+    state.mark_paused();
+    state = check(state, WorkflowStatus::Paused).await;
+    state.mark_running();
+    state = check(state, WorkflowStatus::Running).await;
+
+    state.mark_failed("model unavailable");
+    state = check(state, WorkflowStatus::Failed).await;
+    assert_eq!(state.error.as_deref(), Some("model unavailable"));
+    assert_eq!(state.completed_at, Some(state.updated_at));
+
+    // Retrying clears the failure.
+    state.mark_running();
+    state = check(state, WorkflowStatus::Running).await;
+    assert_eq!(state.error, None);
+    assert_eq!(state.completed_at, None);
+
+    state.mark_completed();
+    state = check(state, WorkflowStatus::Completed).await;
+    assert_eq!(state.error, None);
+    assert_eq!(state.completed_at, Some(state.updated_at));
+    assert!(store.list_active_workflows().await.unwrap().is_empty());
+}
+
+async fn step_status_transitions_persist(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-steps");
+    state.mark_running();
+    state.upsert_step(StepState::new("call-llm"));
+    state.upsert_step(StepState::new("optional"));
+
+    let save_and_reload = |state: WorkflowState| {
+        let store = &store;
+        async move {
+            store.save_workflow_state(&state).await.unwrap();
+            let loaded = store.load_workflow_state(&state.id).await.unwrap();
+            assert_eq!(loaded, state);
+            loaded
+        }
+    };
+    let status_of = |state: &WorkflowState| state.step("call-llm").unwrap().status;
+
+    state = save_and_reload(state).await;
+    assert_eq!(status_of(&state), StepStatus::Pending);
+
+    let mut s = state.step("call-llm").unwrap().clone();
+    s.mark_running();
+    state.upsert_step(s);
+    state = save_and_reload(state).await;
+    assert_eq!(status_of(&state), StepStatus::Running);
+    assert!(state.step("call-llm").unwrap().started_at.is_some());
+
+    let mut s = state.step("call-llm").unwrap().clone();
+    s.mark_failed("timeout");
+    s.increment_retry();
+    state.upsert_step(s);
+    state = save_and_reload(state).await;
+    let failed = state.step("call-llm").unwrap();
+    assert_eq!(failed.status, StepStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("timeout"));
+    assert_eq!(failed.retry_count, 1);
+
+    let mut s = state.step("call-llm").unwrap().clone();
+    s.mark_running();
+    state.upsert_step(s);
+    state = save_and_reload(state).await;
+    assert_eq!(state.step("call-llm").unwrap().error, None);
+    assert_eq!(state.step("call-llm").unwrap().completed_at, None);
+
+    let mut s = state.step("call-llm").unwrap().clone();
+    s.mark_completed(json!({"text": "done", "tokens": 42}));
+    state.upsert_step(s);
+    let mut skipped = state.step("optional").unwrap().clone();
+    skipped.mark_skipped();
+    state.upsert_step(skipped);
+    state = save_and_reload(state).await;
+    let done = state.step("call-llm").unwrap();
+    assert_eq!(done.status, StepStatus::Completed);
+    assert_eq!(done.outputs, json!({"text": "done", "tokens": 42}));
+    assert_eq!(done.retry_count, 1);
+    assert_eq!(state.step("optional").unwrap().status, StepStatus::Skipped);
+
+    // Every step status, side by side.
+    for status in StepStatus::ALL {
+        state.upsert_step(step(status.as_str(), status, json!(status.as_str())));
+    }
+    state = save_and_reload(state).await;
+    for status in StepStatus::ALL {
+        assert_eq!(state.step(status.as_str()).unwrap().status, status);
+    }
+}
+
+async fn steps_added_changed_and_removed_across_saves(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-step-sets");
+    state.upsert_step(step("a", StepStatus::Completed, json!(1)));
+    state.upsert_step(step("b", StepStatus::Running, json!(null)));
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(stored_step_ids(&store, state.id).await, ["a", "b"]);
+
+    state.steps.remove("a");
+    let mut b = state.step("b").unwrap().clone();
+    b.mark_completed(json!({"b": true}));
+    state.upsert_step(b);
+    state.upsert_step(step("c", StepStatus::Pending, json!(null)));
+    store.save_workflow_state(&state).await.unwrap();
+
+    let loaded = store.load_workflow_state(&state.id).await.unwrap();
+    assert_eq!(loaded, state);
+    assert_eq!(stored_step_ids(&store, state.id).await, ["b", "c"]);
+    assert_eq!(loaded.step("b").unwrap().outputs, json!({"b": true}));
+
+    // A step can come back after it was removed.
+    state.upsert_step(step("a", StepStatus::Pending, json!(null)));
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(stored_step_ids(&store, state.id).await, ["a", "b", "c"]);
+}
+
+async fn removing_every_step_deletes_them_all(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = full_state("wf-no-steps");
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(stored_step_ids(&store, state.id).await.len(), 3);
+
+    state.steps.clear();
+    store.save_workflow_state(&state).await.unwrap();
+    let loaded = store.load_workflow_state(&state.id).await.unwrap();
+    assert!(loaded.steps.is_empty());
+    assert_eq!(loaded, state);
+    assert!(stored_step_ids(&store, state.id).await.is_empty());
+}
+
+async fn removing_steps_leaves_other_workflows_alone(backend: Backend) {
+    let store = open(backend).await;
+    let mut one = full_state("wf-one");
+    let two = full_state("wf-two");
+    store.save_workflow_state(&one).await.unwrap();
+    store.save_workflow_state(&two).await.unwrap();
+
+    one.steps.retain(|id, _| id == "publish");
+    store.save_workflow_state(&one).await.unwrap();
+    one.steps.clear();
+    store.save_workflow_state(&one).await.unwrap();
+
+    assert_eq!(store.load_workflow_state(&two.id).await.unwrap(), two);
+    assert_eq!(
+        stored_step_ids(&store, two.id).await,
+        ["publish", "retrieve", "summarise"]
+    );
+}
+
+async fn load_unknown_id_is_not_found(backend: Backend) {
+    let store = open(backend).await;
+    store.save_workflow_state(&workflow("wf-x")).await.unwrap();
+    let err = store
+        .load_workflow_state(&Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err:?}");
+    assert!(!err.is_transient());
+}
+
+async fn load_unknown_workflow_id_is_not_found(backend: Backend) {
+    let store = open(backend).await;
+    store.save_workflow_state(&workflow("wf-x")).await.unwrap();
+    for unknown in ["wf-y", "WF-X", "wf-x ", "", "wf-%", "%"] {
+        let err = store
+            .load_workflow_state_by_workflow_id(unknown)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StateStoreError::NotFound(_)),
+            "{unknown:?}: {err:?}"
+        );
+    }
+}
+
+async fn load_by_workflow_id_returns_the_most_recently_updated_run(backend: Backend) {
+    let store = open(backend).await;
+    let run = |updated: i64, micros: u32| WorkflowState {
+        id: Uuid::new_v4(),
+        started_at: at(0, 0),
+        updated_at: at(updated, micros),
+        ..workflow("wf-runs")
+    };
+    // Saved out of order; ids are random so they cannot decide the order.
+    let middle = run(100, 0);
+    let newest = run(100, 1);
+    let oldest = run(5, 0);
+    for state in [&middle, &newest, &oldest] {
+        store.save_workflow_state(state).await.unwrap();
+    }
+    // Another workflow updated later does not matter.
+    let other = WorkflowState {
+        updated_at: at(10_000, 0),
+        ..workflow("wf-other")
+    };
+    store.save_workflow_state(&other).await.unwrap();
+
+    assert_eq!(
+        store
+            .load_workflow_state_by_workflow_id("wf-runs")
+            .await
+            .unwrap(),
+        newest
+    );
+
+    // Updating the oldest run makes it the most recent.
+    let mut revived = oldest.clone();
+    revived.upsert_step(step("s", StepStatus::Running, json!(null)));
+    revived.updated_at = at(200, 0);
+    store.save_workflow_state(&revived).await.unwrap();
+    assert_eq!(
+        store
+            .load_workflow_state_by_workflow_id("wf-runs")
+            .await
+            .unwrap(),
+        revived
+    );
+
+    // Whole seconds against fractions: 12:00:01 is later than 12:00:00.999999.
+    let a = WorkflowState {
+        updated_at: at(1000, 999_999),
+        ..workflow("wf-fraction")
+    };
+    let b = WorkflowState {
+        updated_at: at(1001, 0),
+        ..workflow("wf-fraction")
+    };
+    store.save_workflow_state(&b).await.unwrap();
+    store.save_workflow_state(&a).await.unwrap();
+    assert_eq!(
+        store
+            .load_workflow_state_by_workflow_id("wf-fraction")
+            .await
+            .unwrap(),
+        b
+    );
+}
+
+async fn list_active_workflows_returns_exactly_the_active_ones(backend: Backend) {
+    let store = open(backend).await;
+    let mut saved = Vec::new();
+    for (n, status) in WorkflowStatus::ALL.into_iter().enumerate() {
+        let mut state = full_state(&format!("wf-{status}"));
+        state.status = status;
+        state.updated_at = at(1000 + n as i64 * 10, 0);
+        state.upsert_step(step(
+            &format!("only-{status}"),
+            StepStatus::Pending,
+            json!({"of": status.as_str()}),
+        ));
+        state.updated_at = at(1000 + n as i64 * 10, 0);
+        store.save_workflow_state(&state).await.unwrap();
+        saved.push(state);
+    }
+
+    let active = store.list_active_workflows().await.unwrap();
+    let statuses: HashSet<_> = active.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        HashSet::from([
+            WorkflowStatus::Pending,
+            WorkflowStatus::Running,
+            WorkflowStatus::Paused
+        ])
+    );
+    // Whole states, steps included, most recently updated first (paused, running, pending).
+    let mut expected: Vec<_> = saved.iter().filter(|s| s.is_active()).cloned().collect();
+    expected.reverse();
+    assert_eq!(active, expected);
+
+    // Finishing one removes it; reopening a finished one brings it back.
+    let mut running = saved[1].clone();
+    running.mark_completed();
+    store.save_workflow_state(&running).await.unwrap();
+    let mut failed = saved[4].clone();
+    failed.mark_running();
+    store.save_workflow_state(&failed).await.unwrap();
+    let ids: HashSet<_> = store
+        .list_active_workflows()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, HashSet::from([saved[0].id, saved[2].id, failed.id]));
+}
+
+async fn list_active_workflows_is_empty_on_a_new_store(backend: Backend) {
+    let store = open(backend).await;
+    assert!(store.list_active_workflows().await.unwrap().is_empty());
+    let mut done = workflow("wf-done");
+    done.mark_completed();
+    store.save_workflow_state(&done).await.unwrap();
+    assert!(store.list_active_workflows().await.unwrap().is_empty());
+}
+
+/// Changes that make a state invalid, each with a description.
+/// Makes a valid state invalid in one way.
+type Change = Box<dyn Fn(&mut WorkflowState)>;
+
+fn invalid_changes() -> Vec<(&'static str, Change)> {
+    fn add_step(state: &mut WorkflowState, s: StepState) {
+        state.steps.insert(s.step_id.clone(), s);
+    }
+    vec![
+        ("empty workflow_id", Box::new(|s| s.workflow_id.clear())),
+        (
+            "256-char workflow_id",
+            Box::new(|s| s.workflow_id = "é".repeat(256)),
+        ),
+        (
+            "NUL in workflow_id",
+            Box::new(|s| s.workflow_id = "wf\0".into()),
+        ),
+        ("empty workflow_name", Box::new(|s| s.workflow_name.clear())),
+        (
+            "256-char workflow_name",
+            Box::new(|s| s.workflow_name = "n".repeat(256)),
+        ),
+        (
+            "NUL in workflow_name",
+            Box::new(|s| s.workflow_name = "a\0b".into()),
+        ),
+        (
+            "256-char user_id",
+            Box::new(|s| s.user_id = Some("u".repeat(256))),
+        ),
+        (
+            "NUL in user_id",
+            Box::new(|s| s.user_id = Some("\0".into())),
+        ),
+        ("NUL in error", Box::new(|s| s.error = Some("e\0".into()))),
+        (
+            "NUL in a context string",
+            Box::new(|s| s.context = json!({"a": ["ok", "b\u{0}c"]})),
+        ),
+        (
+            "NUL in a context key",
+            Box::new(|s| s.context = json!({"k\u{0}": 1})),
+        ),
+        (
+            "empty step_id",
+            Box::new(|s| add_step(s, StepState::new(""))),
+        ),
+        (
+            "256-char step_id",
+            Box::new(|s| add_step(s, StepState::new("s".repeat(256)))),
+        ),
+        (
+            "NUL in step_id",
+            Box::new(|s| add_step(s, StepState::new("s\0"))),
+        ),
+        (
+            "NUL in a step error",
+            Box::new(|s| {
+                let mut bad = StepState::new("bad");
+                bad.mark_failed("oops\0");
+                add_step(s, bad);
+            }),
+        ),
+        (
+            "NUL in step outputs",
+            Box::new(|s| add_step(s, step("bad", StepStatus::Completed, json!(["\u{0}"])))),
+        ),
+        (
+            "step stored under another key",
+            Box::new(|s| {
+                s.steps.insert("key".into(), StepState::new("not-key"));
+            }),
+        ),
+        (
+            "context nested 101 deep",
+            Box::new(|s| s.context = nested_json(101)),
+        ),
+        (
+            "step outputs nested 101 deep",
+            Box::new(|s| add_step(s, step("deep", StepStatus::Completed, nested_json(101)))),
+        ),
+    ]
+}
+
+fn assert_invalid_input(result: Result<(), StateStoreError>, what: &str) {
+    match result {
+        Err(StateStoreError::InvalidInput(_)) => {}
+        other => panic!("{what}: expected InvalidInput, got {other:?}"),
+    }
+}
+
+async fn bad_input_is_refused_and_nothing_is_stored(backend: Backend) {
+    let store = open(backend).await;
+    for (what, change) in invalid_changes() {
+        let mut state = full_state("wf-bad");
+        change(&mut state);
+        assert_invalid_input(store.save_workflow_state(&state).await, what);
+        assert!(
+            matches!(
+                store.load_workflow_state(&state.id).await,
+                Err(StateStoreError::NotFound(_))
+            ),
+            "{what}: something was stored"
+        );
+    }
+
+    // 10,000 levels: refused without overflowing any stack. Dropping such a value
+    // recurses once per level, so it is leaked.
+    let mut deep = full_state("wf-deep");
+    deep.context = nested_json(10_000);
+    assert_invalid_input(
+        store.save_workflow_state(&deep).await,
+        "10,000-deep context",
+    );
+    let id = deep.id;
+    std::mem::forget(deep);
+    assert!(matches!(
+        store.load_workflow_state(&id).await,
+        Err(StateStoreError::NotFound(_))
+    ));
+
+    assert!(store.list_active_workflows().await.unwrap().is_empty());
+    assert!(matches!(
+        store.load_workflow_state_by_workflow_id("wf-bad").await,
+        Err(StateStoreError::NotFound(_))
+    ));
+
+    // The limits themselves are accepted: 255 characters, 100 levels.
+    let mut at_limits = full_state(&"w".repeat(255));
+    at_limits.workflow_name = "n".repeat(255);
+    at_limits.context = nested_json(100);
+    at_limits.upsert_step(step(
+        &"s".repeat(255),
+        StepStatus::Completed,
+        nested_json(100),
+    ));
+    store.save_workflow_state(&at_limits).await.unwrap();
+    assert_eq!(
+        store.load_workflow_state(&at_limits.id).await.unwrap(),
+        at_limits
+    );
+}
+
+async fn load_by_workflow_id_with_nul_is_invalid_input(backend: Backend) {
+    let store = open(backend).await;
+    let err = store
+        .load_workflow_state_by_workflow_id("wf\0x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+}
+
+async fn failed_save_leaves_the_previous_state_intact(backend: Backend) {
+    let store = open(backend).await;
+    let original = full_state("wf-intact");
+    store.save_workflow_state(&original).await.unwrap();
+
+    for (what, change) in invalid_changes() {
+        // A save that would also change valid fields, drop a step and add another.
+        let mut next = original.clone();
+        next.status = WorkflowStatus::Completed;
+        next.context = json!({"changed": true});
+        next.steps.remove("retrieve");
+        next.upsert_step(step("added", StepStatus::Running, json!(null)));
+        change(&mut next);
+        assert_invalid_input(store.save_workflow_state(&next).await, what);
+        assert_eq!(
+            store.load_workflow_state(&original.id).await.unwrap(),
+            original,
+            "{what}: the stored state changed"
+        );
+    }
+    assert_eq!(
+        stored_step_ids(&store, original.id).await,
+        ["publish", "retrieve", "summarise"]
+    );
+}
+
+async fn usable_as_arc_dyn_state_store(backend: Backend) {
+    let test_store = open(backend).await;
+    let store: Arc<dyn StateStore> = Arc::new(test_store.store.clone());
+
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut state = workflow(&format!("wf-dyn-{n}"));
+            state.mark_running();
+            store.save_workflow_state(&state).await?;
+            store
+                .create_checkpoint(&Checkpoint::of(&state, "start")?)
+                .await?;
+            Ok::<_, StateStoreError>(state)
+        }));
+    }
+    let mut saved = Vec::new();
+    for task in tasks {
+        saved.push(task.await.unwrap().unwrap());
+    }
+    store.health_check().await.unwrap();
+    for state in &saved {
+        assert_eq!(&store.load_workflow_state(&state.id).await.unwrap(), state);
+        let latest = store
+            .get_latest_checkpoint(&state.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &store.restore_from_checkpoint(&latest.id).await.unwrap(),
+            state
+        );
+    }
+    assert_eq!(store.list_active_workflows().await.unwrap().len(), 4);
+}
+
+async fn concurrent_saves_and_checkpoints_on_different_workflows(backend: Backend) {
+    const TASKS: usize = 32;
+    let test_store = open(backend).await;
+    let store = test_store.store.clone();
+
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut state = workflow(&format!("wf-concurrent-{n}"));
+                store.save_workflow_state(&state).await?;
+                state.mark_running();
+                let mut checkpoints = Vec::new();
+                for k in 0..3 {
+                    let mut s = StepState::new(format!("step-{k}"));
+                    s.mark_completed(json!({"task": n, "step": k}));
+                    state.upsert_step(s);
+                    store.save_workflow_state(&state).await?;
+                    let mut checkpoint = Checkpoint::of(&state, format!("step-{k}"))?;
+                    checkpoint.timestamp = at(k, 0);
+                    store.create_checkpoint(&checkpoint).await?;
+                    checkpoints.push(checkpoint);
+                }
+                if n % 2 == 0 {
+                    state.mark_completed();
+                    store.save_workflow_state(&state).await?;
+                }
+                Ok::<_, StateStoreError>((state, checkpoints))
+            })
+        })
+        .collect();
+
+    let mut results = Vec::new();
+    for task in futures::future::join_all(tasks).await {
+        results.push(
+            task.expect("task panicked")
+                .expect("store operation failed"),
+        );
+    }
+
+    for (state, checkpoints) in &results {
+        assert_eq!(&store.load_workflow_state(&state.id).await.unwrap(), state);
+        let mut newest_first = checkpoints.clone();
+        newest_first.reverse();
+        assert_eq!(
+            store.list_checkpoints(&state.id, 10, 0).await.unwrap(),
+            newest_first
+        );
+    }
+    let active = store.list_active_workflows().await.unwrap();
+    assert_eq!(active.len(), TASKS / 2);
+    for state in active {
+        let (expected, _) = results.iter().find(|(s, _)| s.id == state.id).unwrap();
+        assert_eq!(&state, expected);
+    }
+}
+
+async fn concurrent_saves_of_one_workflow_store_one_whole_version(backend: Backend) {
+    const WRITERS: usize = 16;
+    let test_store = open(backend).await;
+    let store = test_store.store.clone();
+    let base = workflow("wf-contended");
+    store.save_workflow_state(&base).await.unwrap();
+
+    // Each writer saves its own version: its own context and its own set of steps.
+    let versions: Vec<WorkflowState> = (0..WRITERS)
+        .map(|n| {
+            let mut version = base.clone();
+            version.context = json!({ "writer": n });
+            for k in 0..=(n % 4) {
+                let id = format!("w{n}-s{k}");
+                version
+                    .steps
+                    .insert(id.clone(), step(&id, StepStatus::Completed, json!(n)));
+            }
+            version
+        })
+        .collect();
+    let tasks: Vec<_> = versions
+        .iter()
+        .cloned()
+        .map(|version| {
+            let store = store.clone();
+            tokio::spawn(async move { store.save_workflow_state(&version).await })
+        })
+        .collect();
+    for task in futures::future::join_all(tasks).await {
+        task.expect("task panicked").expect("save failed");
+    }
+
+    let loaded = store.load_workflow_state(&base.id).await.unwrap();
+    assert!(
+        versions.contains(&loaded),
+        "the stored state mixes several saves: {loaded:#?}"
+    );
+}
+
+async fn health_check_succeeds(backend: Backend) {
+    let store = open(backend).await;
+    store.health_check().await.unwrap();
+    store.save_workflow_state(&workflow("wf-h")).await.unwrap();
+    store.health_check().await.unwrap();
+}
+
+async fn closed_store_reports_connection_errors(backend: Backend) {
+    let test_store = open(backend).await;
+    let other_handle = test_store.store.clone();
+    let state = workflow("wf-closed");
+    other_handle.save_workflow_state(&state).await.unwrap();
+    test_store.store.clone().close().await.unwrap();
+
+    let err = other_handle.health_check().await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+    assert!(err.is_transient());
+    let err = other_handle
+        .load_workflow_state(&state.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+    let err = other_handle.save_workflow_state(&state).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+}
+
+async fn data_outlives_the_store_only_when_persistent(backend: Backend) {
+    let store = open(backend).await;
+    let state = full_state("wf-durable");
+    store.save_workflow_state(&state).await.unwrap();
+    let checkpoint = Checkpoint::of(&state, "retrieve").unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+
+    match store.reopen().await {
+        Some(second) => {
+            // Another store on the same database (migrations already applied) sees it all.
+            assert_eq!(second.load_workflow_state(&state.id).await.unwrap(), state);
+            assert_eq!(
+                second.get_latest_checkpoint(&state.id).await.unwrap(),
+                Some(checkpoint)
+            );
+            assert_eq!(
+                second.list_active_workflows().await.unwrap(),
+                std::slice::from_ref(&state)
+            );
+            second.close().await.unwrap();
+            assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+        }
+        None => {
+            assert_eq!(backend, Backend::SqliteMemory);
+            // Every `:memory:` store is a private database.
+            let other = backend_suite::open(backend).await;
+            assert!(matches!(
+                other.load_workflow_state(&state.id).await,
+                Err(StateStoreError::NotFound(_))
+            ));
+            assert!(other.list_active_workflows().await.unwrap().is_empty());
+            assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+        }
+    }
+}
