@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 mod backend;
 mod config;
 mod error;

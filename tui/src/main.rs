@@ -1,2 +1,89 @@
-//! Admin UI (work in progress).
-fn main() {}
+//! `wfadmin`: the admin terminal UI and CLI of llm-orchestrator-state. Find a stuck or
+//! broken workflow, see what each step did, and roll it back to a good checkpoint.
+
+mod cli;
+mod commands;
+mod db;
+mod demo;
+mod diff;
+mod error;
+mod format;
+mod restore_plan;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::{AdminError, Result};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let target = cli.database_url.clone();
+    let read_only = cli.read_only;
+    let command = cli.command.unwrap_or(Command::Tui);
+    if read_only && command.writes() {
+        return Err(AdminError::new(
+            "refusing to write: --read-only is set (nothing was changed)",
+        ));
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if let Command::Migrate { action } = command {
+        return commands::migrate(&target, read_only, &mut out, action).await;
+    }
+    let store = db::open(&target, read_only).await?;
+    let result = match command {
+        Command::Tui => Err(AdminError::new("the interactive UI is not built yet")),
+        Command::List {
+            active,
+            status,
+            limit,
+            json,
+        } => commands::list(&store, &mut out, active, status.as_deref(), limit, json).await,
+        Command::Show { workflow, json } => commands::show(&store, &mut out, &workflow, json).await,
+        Command::Checkpoints { workflow, json } => {
+            commands::checkpoints(&store, &mut out, &workflow, json).await
+        }
+        Command::Diff { from, to, json } => {
+            commands::diff_command(&store, &mut out, &from, &to, json).await
+        }
+        Command::Restore { checkpoint, yes } => {
+            let interactive = commands::stdin_is_terminal();
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            commands::restore(&store, &mut out, &mut input, interactive, &checkpoint, yes).await
+        }
+        Command::Prune {
+            older_than,
+            keep_checkpoints,
+            dry_run,
+        } => commands::prune(&store, &mut out, &older_than, keep_checkpoints, dry_run).await,
+        Command::Demo { count } => commands::demo(&store, &mut out, &target, count).await,
+        Command::Migrate { .. } => Ok(()),
+    };
+    out.flush()?;
+    result
+}

@@ -1,0 +1,641 @@
+//! Read queries for admin tools (the `wfadmin` terminal UI and CLI): pages of workflow
+//! summaries with step and checkpoint counts, counts per status, and what a prune would
+//! delete.
+//!
+//! Every method runs a fixed number of statements whatever the number of rows: a page
+//! is one query for the workflows and one `GROUP BY` query each for their step and
+//! checkpoint counts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use entity::{checkpoints, step_states, workflow_states};
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ColumnTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::error::{Result, StateStoreError};
+use crate::model::{Checkpoint, StepStatus, WorkflowStatus};
+use crate::seaorm::SeaOrmStateStore;
+
+/// One row of the workflows table: the workflow's fields without its context, with how
+/// many of its steps are done and how many checkpoints it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowSummary {
+    /// The store's id for this run.
+    pub id: Uuid,
+    /// The orchestrator's id for the workflow.
+    pub workflow_id: String,
+    /// The human-readable name.
+    pub workflow_name: String,
+    /// Where the workflow is in its lifecycle.
+    pub status: WorkflowStatus,
+    /// Who started it, if known.
+    pub user_id: Option<String>,
+    /// When the run was created.
+    pub started_at: DateTime<Utc>,
+    /// When the state last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When the run finished, if it did.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The error that failed the workflow, if any.
+    pub error: Option<String>,
+    /// Steps that are completed or skipped.
+    pub steps_done: u64,
+    /// All steps the workflow has recorded.
+    pub steps_total: u64,
+    /// Checkpoints stored for the workflow.
+    pub checkpoint_count: u64,
+}
+
+/// The column a workflow page is sorted by (after "active first", when asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WorkflowSort {
+    /// Last change (the default).
+    #[default]
+    UpdatedAt,
+    /// Creation time.
+    StartedAt,
+    /// The orchestrator's workflow id.
+    WorkflowId,
+    /// The workflow's name.
+    WorkflowName,
+    /// The status name.
+    Status,
+}
+
+impl WorkflowSort {
+    /// Every sort column, in the order a UI cycles through them.
+    pub const ALL: [WorkflowSort; 5] = [
+        Self::UpdatedAt,
+        Self::StartedAt,
+        Self::WorkflowId,
+        Self::WorkflowName,
+        Self::Status,
+    ];
+
+    /// A short lowercase name (`"updated"`, `"workflow_id"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpdatedAt => "updated",
+            Self::StartedAt => "started",
+            Self::WorkflowId => "workflow_id",
+            Self::WorkflowName => "name",
+            Self::Status => "status",
+        }
+    }
+
+    fn column(self) -> workflow_states::Column {
+        use workflow_states::Column as W;
+        match self {
+            Self::UpdatedAt => W::UpdatedAt,
+            Self::StartedAt => W::StartedAt,
+            Self::WorkflowId => W::WorkflowId,
+            Self::WorkflowName => W::WorkflowName,
+            Self::Status => W::Status,
+        }
+    }
+
+    fn key_of(self, row: &WorkflowSummary) -> SortValue {
+        match self {
+            Self::UpdatedAt => SortValue::Time(row.updated_at),
+            Self::StartedAt => SortValue::Time(row.started_at),
+            Self::WorkflowId => SortValue::Text(row.workflow_id.clone()),
+            Self::WorkflowName => SortValue::Text(row.workflow_name.clone()),
+            Self::Status => SortValue::Text(row.status.as_str().to_owned()),
+        }
+    }
+}
+
+/// The value of the sort column in a row, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    /// A timestamp column.
+    Time(DateTime<Utc>),
+    /// A text column.
+    Text(String),
+}
+
+impl SortValue {
+    fn into_expr(self) -> Expr {
+        match self {
+            Self::Time(time) => Expr::val(time.fixed_offset()),
+            Self::Text(text) => Expr::val(text),
+        }
+    }
+}
+
+/// Where the next page starts: the sort key of the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    /// Whether the last row was active (only used when the query puts active first).
+    pub active: bool,
+    /// The last row's value of the sort column.
+    pub value: SortValue,
+    /// The last row's id, which breaks ties.
+    pub id: Uuid,
+}
+
+/// Which workflows to list, in what order, and which page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowQuery {
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<WorkflowStatus>,
+    /// Only pending, running or paused workflows.
+    pub active_only: bool,
+    /// Case-insensitive substring of the workflow id, name or user id.
+    pub text: Option<String>,
+    /// The sort column.
+    pub sort: WorkflowSort,
+    /// Largest first (newest first for times).
+    pub descending: bool,
+    /// Active workflows before finished ones, each group sorted by `sort`.
+    pub active_first: bool,
+    /// Start after this row (keyset pagination); `None` for the first page.
+    pub after: Option<PageCursor>,
+    /// Most rows to return.
+    pub limit: u64,
+}
+
+impl Default for WorkflowQuery {
+    fn default() -> Self {
+        Self {
+            statuses: Vec::new(),
+            active_only: false,
+            text: None,
+            sort: WorkflowSort::UpdatedAt,
+            descending: true,
+            active_first: true,
+            after: None,
+            limit: 100,
+        }
+    }
+}
+
+/// A page of workflow summaries and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowPage {
+    /// The rows, in the query's order.
+    pub rows: Vec<WorkflowSummary>,
+    /// The cursor for the next page, or `None` when this page is the last.
+    pub next: Option<PageCursor>,
+}
+
+/// How many workflows are stored per status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Count per status; statuses without workflows are absent.
+    pub by_status: BTreeMap<String, u64>,
+}
+
+impl StatusCounts {
+    /// Workflows with this status.
+    pub fn get(&self, status: WorkflowStatus) -> u64 {
+        self.by_status.get(status.as_str()).copied().unwrap_or(0)
+    }
+
+    /// All workflows.
+    pub fn total(&self) -> u64 {
+        self.by_status.values().sum()
+    }
+
+    /// Pending, running and paused workflows.
+    pub fn active(&self) -> u64 {
+        WorkflowStatus::ACTIVE.iter().map(|s| self.get(*s)).sum()
+    }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct SummaryRow {
+    id: Uuid,
+    workflow_id: String,
+    workflow_name: String,
+    status: String,
+    user_id: Option<String>,
+    started_at: DateTime<FixedOffset>,
+    updated_at: DateTime<FixedOffset>,
+    completed_at: Option<DateTime<FixedOffset>>,
+    error: Option<String>,
+}
+
+fn active_names() -> Vec<&'static str> {
+    WorkflowStatus::ACTIVE.iter().map(|s| s.as_str()).collect()
+}
+
+/// 0 for active workflows, 1 for the others.
+fn active_rank() -> Expr {
+    Expr::case(workflow_states::Column::Status.is_in(active_names()), 0)
+        .finally(1)
+        .into()
+}
+
+/// `%text%` with LIKE's wildcards escaped, lowercased.
+fn like_pattern(text: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('\\')
+}
+
+fn lower_like(column: workflow_states::Column, pattern: &LikeExpr) -> Expr {
+    Expr::expr(Func::lower(Expr::col(column))).like(pattern.clone())
+}
+
+/// Rows strictly after `cursor` in the order of `query`.
+fn after_cursor(query: &WorkflowQuery, cursor: &PageCursor) -> Cond {
+    use workflow_states::Column as W;
+    let column = Expr::col(query.sort.column());
+    let value = cursor.value.clone().into_expr();
+    let (beyond, beyond_id) = if query.descending {
+        (
+            column.clone().lt(value.clone()),
+            Expr::col(W::Id).lt(cursor.id),
+        )
+    } else {
+        (
+            column.clone().gt(value.clone()),
+            Expr::col(W::Id).gt(cursor.id),
+        )
+    };
+    let within_group = Cond::any()
+        .add(beyond)
+        .add(Cond::all().add(column.eq(value)).add(beyond_id));
+    if query.active_first {
+        let rank = i32::from(!cursor.active);
+        Cond::any()
+            .add(active_rank().gt(rank))
+            .add(Cond::all().add(active_rank().eq(rank)).add(within_group))
+    } else {
+        within_group
+    }
+}
+
+fn to_u64(count: i64) -> u64 {
+    u64::try_from(count).unwrap_or(0)
+}
+
+impl<B> SeaOrmStateStore<B> {
+    /// A page of workflow summaries matching `query`, with step and checkpoint counts:
+    /// three statements whatever the page size.
+    ///
+    /// ```
+    /// use llm_orchestrator_state::admin::WorkflowQuery;
+    /// use llm_orchestrator_state::{SqliteStateStore, StateStore, WorkflowState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// for n in 0..3 {
+    ///     let state = WorkflowState::new(format!("wf-{n}"), "Demo", None, serde_json::json!({}));
+    ///     store.save_workflow_state(&state).await?;
+    /// }
+    /// let first = store.workflow_page(&WorkflowQuery { limit: 2, ..Default::default() }).await?;
+    /// assert_eq!(first.rows.len(), 2);
+    /// let rest = store
+    ///     .workflow_page(&WorkflowQuery { limit: 2, after: first.next, ..Default::default() })
+    ///     .await?;
+    /// assert_eq!(rest.rows.len(), 1);
+    /// assert!(rest.next.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn workflow_page(&self, query: &WorkflowQuery) -> Result<WorkflowPage> {
+        use workflow_states::Column as W;
+        let db = self.connection();
+        let mut select = workflow_states::Entity::find().select_only().columns([
+            W::Id,
+            W::WorkflowId,
+            W::WorkflowName,
+            W::Status,
+            W::UserId,
+            W::StartedAt,
+            W::UpdatedAt,
+            W::CompletedAt,
+            W::Error,
+        ]);
+        if !query.statuses.is_empty() {
+            select = select.filter(
+                W::Status.is_in(
+                    query
+                        .statuses
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>(),
+                ),
+            );
+        }
+        if query.active_only {
+            select = select.filter(W::Status.is_in(active_names()));
+        }
+        if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+            let pattern = like_pattern(text);
+            select = select.filter(
+                Cond::any()
+                    .add(lower_like(W::WorkflowId, &pattern))
+                    .add(lower_like(W::WorkflowName, &pattern))
+                    .add(lower_like(W::UserId, &pattern)),
+            );
+        }
+        if let Some(cursor) = &query.after {
+            select = select.filter(after_cursor(query, cursor));
+        }
+        let order = if query.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        if query.active_first {
+            select = select.order_by(active_rank(), Order::Asc);
+        }
+        let rows = select
+            .order_by(query.sort.column(), order.clone())
+            .order_by(W::Id, order)
+            .limit(query.limit)
+            .into_model::<SummaryRow>()
+            .all(db)
+            .await?;
+
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let (steps, checkpoint_counts) = if ids.is_empty() {
+            (HashMap::new(), HashMap::new())
+        } else {
+            (
+                self.step_counts(&ids).await?,
+                self.checkpoint_counts(&ids).await?,
+            )
+        };
+
+        let mut summaries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (steps_total, steps_done) = steps.get(&row.id).copied().unwrap_or((0, 0));
+            summaries.push(WorkflowSummary {
+                status: row.status.parse()?,
+                id: row.id,
+                workflow_id: row.workflow_id,
+                workflow_name: row.workflow_name,
+                user_id: row.user_id,
+                started_at: row.started_at.with_timezone(&Utc),
+                updated_at: row.updated_at.with_timezone(&Utc),
+                completed_at: row.completed_at.map(|t| t.with_timezone(&Utc)),
+                error: row.error,
+                steps_done,
+                steps_total,
+                checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
+            });
+        }
+        let next = match summaries.last() {
+            Some(last) if summaries.len() as u64 == query.limit => Some(PageCursor {
+                active: last.status.is_active(),
+                value: query.sort.key_of(last),
+                id: last.id,
+            }),
+            _ => None,
+        };
+        Ok(WorkflowPage {
+            rows: summaries,
+            next,
+        })
+    }
+
+    /// `(total, done)` step counts of these workflows, in one `GROUP BY` query.
+    async fn step_counts(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, (u64, u64)>> {
+        use step_states::Column as S;
+        let done = [StepStatus::Completed.as_str(), StepStatus::Skipped.as_str()];
+        let done_case: Expr = Expr::case(S::Status.is_in(done), 1).into();
+        let rows: Vec<(Uuid, i64, i64)> = step_states::Entity::find()
+            .select_only()
+            .column(S::WorkflowStateId)
+            .expr(Expr::col(S::StepId).count())
+            .expr(done_case.count())
+            .filter(S::WorkflowStateId.is_in(ids.iter().copied()))
+            .group_by(S::WorkflowStateId)
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, total, done)| (id, (to_u64(total), to_u64(done))))
+            .collect())
+    }
+
+    /// Checkpoint counts of these workflows, in one `GROUP BY` query.
+    async fn checkpoint_counts(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, u64>> {
+        use checkpoints::Column as K;
+        let rows: Vec<(Uuid, i64)> = checkpoints::Entity::find()
+            .select_only()
+            .column(K::WorkflowStateId)
+            .expr(Expr::col(K::Id).count())
+            .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
+            .group_by(K::WorkflowStateId)
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, count)| (id, to_u64(count)))
+            .collect())
+    }
+
+    /// The checkpoint with this id; `NotFound` if there is none.
+    pub async fn checkpoint(&self, id: Uuid) -> Result<Checkpoint> {
+        let row = checkpoints::Entity::find_by_id(id)
+            .one(self.connection())
+            .await?
+            .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?;
+        Ok(Checkpoint {
+            id: row.id,
+            workflow_state_id: row.workflow_state_id,
+            step_id: row.step_id,
+            timestamp: row.timestamp.with_timezone(&Utc),
+            snapshot: row.snapshot,
+        })
+    }
+
+    /// How many workflows are stored per status, in one `GROUP BY` query.
+    pub async fn status_counts(&self) -> Result<StatusCounts> {
+        use workflow_states::Column as W;
+        let rows: Vec<(String, i64)> = workflow_states::Entity::find()
+            .select_only()
+            .column(W::Status)
+            .expr(Expr::col(W::Id).count())
+            .group_by(W::Status)
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        Ok(StatusCounts {
+            by_status: rows
+                .into_iter()
+                .map(|(status, count)| (status, to_u64(count)))
+                .collect(),
+        })
+    }
+
+    /// How many workflows `delete_old_states(cutoff)` would delete: completed and failed
+    /// ones last updated before `cutoff`.
+    pub async fn count_finished_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        use workflow_states::Column as W;
+        let finished = [
+            WorkflowStatus::Completed.as_str(),
+            WorkflowStatus::Failed.as_str(),
+        ];
+        let count: Option<i64> = workflow_states::Entity::find()
+            .select_only()
+            .expr(Expr::col(W::Id).count())
+            .filter(W::Status.is_in(finished))
+            .filter(W::UpdatedAt.lt(cutoff.fixed_offset()))
+            .into_tuple()
+            .one(self.connection())
+            .await?;
+        Ok(count.map_or(0, to_u64))
+    }
+
+    /// Workflows with more than `keep` checkpoints, with how many each has beyond `keep`
+    /// (what `cleanup_old_checkpoints(id, keep)` would delete), in one query.
+    pub async fn checkpoints_beyond(&self, keep: u64) -> Result<Vec<(Uuid, u64)>> {
+        use checkpoints::Column as K;
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let rows: Vec<(Uuid, i64)> = checkpoints::Entity::find()
+            .select_only()
+            .column(K::WorkflowStateId)
+            .expr(Expr::col(K::Id).count())
+            .group_by(K::WorkflowStateId)
+            .having(Expr::col(K::Id).count().gt(keep))
+            .order_by(K::WorkflowStateId, Order::Asc)
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, count)| (id, to_u64(count - keep)))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Checkpoint, SqliteStateStore, StateStore, StepState, WorkflowState};
+    use serde_json::json;
+
+    async fn seeded() -> SqliteStateStore {
+        let store = SqliteStateStore::new(":memory:").await.unwrap();
+        let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for n in 0..7_i64 {
+            let mut state =
+                WorkflowState::new(format!("wf-{n}"), format!("Name {n}"), None, json!({}));
+            state.status = WorkflowStatus::ALL[(n % 5) as usize];
+            state.updated_at = base + chrono::Duration::minutes(n % 3);
+            state.started_at = base;
+            for s in 0..n {
+                let mut step = StepState::new(format!("s{s}"));
+                if s % 2 == 0 {
+                    step.status = StepStatus::Completed;
+                }
+                state.steps.insert(step.step_id.clone(), step);
+            }
+            store.save_workflow_state(&state).await.unwrap();
+            for _ in 0..(n % 4) {
+                store
+                    .create_checkpoint(&Checkpoint::of(&state, "s0").unwrap())
+                    .await
+                    .unwrap();
+            }
+        }
+        store
+    }
+
+    #[tokio::test]
+    async fn pages_cover_every_row_once_in_order() {
+        let store = seeded().await;
+        for sort in WorkflowSort::ALL {
+            for descending in [true, false] {
+                for active_first in [true, false] {
+                    let mut query = WorkflowQuery {
+                        sort,
+                        descending,
+                        active_first,
+                        limit: 100,
+                        ..Default::default()
+                    };
+                    let all = store.workflow_page(&query).await.unwrap().rows;
+                    assert_eq!(all.len(), 7);
+                    query.limit = 2;
+                    let mut paged = Vec::new();
+                    loop {
+                        let page = store.workflow_page(&query).await.unwrap();
+                        paged.extend(page.rows);
+                        match page.next {
+                            Some(next) => query.after = Some(next),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(paged, all, "{sort:?} desc={descending} af={active_first}");
+                    if active_first {
+                        let first_finished = all.iter().position(|r| !r.status.is_active());
+                        let last_active = all.iter().rposition(|r| r.status.is_active());
+                        assert!(last_active < first_finished);
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_steps_checkpoints_and_statuses() {
+        let store = seeded().await;
+        let page = store
+            .workflow_page(&WorkflowQuery {
+                text: Some("WF-5".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 1);
+        let row = &page.rows[0];
+        assert_eq!(row.workflow_id, "wf-5");
+        assert_eq!((row.steps_done, row.steps_total), (3, 5));
+        assert_eq!(row.checkpoint_count, 1);
+
+        let active = store
+            .workflow_page(&WorkflowQuery {
+                active_only: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(active.rows.iter().all(|r| r.status.is_active()));
+        assert_eq!(active.rows.len(), 5);
+
+        let counts = store.status_counts().await.unwrap();
+        assert_eq!(counts.total(), 7);
+        assert_eq!(counts.get(WorkflowStatus::Pending), 2);
+        assert_eq!(counts.active(), 5);
+
+        let wildcard = store
+            .workflow_page(&WorkflowQuery {
+                text: Some("%".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(wildcard.rows.is_empty());
+
+        let beyond = store.checkpoints_beyond(2).await.unwrap();
+        assert_eq!(beyond.len(), 1);
+        assert_eq!(beyond[0].1, 1);
+        let cutoff = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(store.count_finished_before(cutoff).await.unwrap(), 2);
+    }
+}

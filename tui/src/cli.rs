@@ -1,0 +1,156 @@
+//! Command-line arguments.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Find stuck or broken LLM workflows, see what each step did, and roll them back.
+///
+/// Without a subcommand it opens the interactive terminal UI.
+#[derive(Debug, Parser)]
+#[command(name = "wfadmin", version, about, long_about = None)]
+pub struct Cli {
+    /// Database: postgres://user@host/db, sqlite://file.db?mode=rwc, sqlite::memory: or a file path.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "./workflows.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Refuse every write (restore, prune, migrate, demo).
+    #[arg(long, global = true)]
+    pub read_only: bool,
+
+    /// What to do (default: the interactive UI).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the interactive terminal UI (the default).
+    Tui,
+    /// List workflows, active ones first.
+    List {
+        /// Only pending, running and paused workflows.
+        #[arg(long)]
+        active: bool,
+        /// Only workflows with this status (pending, running, paused, completed, failed).
+        #[arg(long)]
+        status: Option<String>,
+        /// Most workflows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a workflow with its steps, by store uuid or orchestrator workflow_id.
+    Show {
+        /// The workflow's uuid, or its workflow_id (the most recent run is shown).
+        workflow: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a workflow's checkpoints, newest first.
+    Checkpoints {
+        /// The workflow's uuid, or its workflow_id.
+        workflow: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deep diff of two checkpoints, or of a checkpoint and the workflow's current state.
+    Diff {
+        /// The older checkpoint's uuid.
+        from: String,
+        /// The newer checkpoint's uuid, or `current`.
+        to: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a workflow the state of one of its checkpoints again.
+    Restore {
+        /// The checkpoint's uuid.
+        checkpoint: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Delete old finished workflows and surplus checkpoints.
+    Prune {
+        /// Delete completed and failed workflows not updated for this long (30d, 12h, 90m, 2w).
+        #[arg(long)]
+        older_than: String,
+        /// Also keep only the newest N checkpoints of every workflow.
+        #[arg(long)]
+        keep_checkpoints: Option<u64>,
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Apply or show the database migrations.
+    Migrate {
+        /// `up` applies pending migrations, `status` lists them.
+        #[arg(value_enum, default_value_t = MigrateAction::Up)]
+        action: MigrateAction,
+    },
+    /// Fill the database with realistic sample workflows.
+    Demo {
+        /// How many workflows to create.
+        #[arg(long, default_value_t = 24)]
+        count: u64,
+    },
+}
+
+/// What `migrate` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MigrateAction {
+    /// Apply pending migrations.
+    Up,
+    /// List applied and pending migrations.
+    Status,
+}
+
+impl Command {
+    /// Whether the command writes to the database.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Self::Restore { .. }
+                | Self::Prune { dry_run: false, .. }
+                | Self::Migrate {
+                    action: MigrateAction::Up
+                }
+                | Self::Demo { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_is_accepted_before_and_after_the_subcommand() {
+        let before = Cli::try_parse_from(["wfadmin", "--database-url", "a.db", "list"]).unwrap();
+        let after = Cli::try_parse_from(["wfadmin", "list", "--database-url", "a.db"]).unwrap();
+        assert_eq!(before.database_url, "a.db");
+        assert_eq!(after.database_url, "a.db");
+    }
+
+    #[test]
+    fn writes_are_known() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().command.unwrap();
+        assert!(parse(&["w", "restore", "x"]).writes());
+        assert!(parse(&["w", "prune", "--older-than", "1d"]).writes());
+        assert!(!parse(&["w", "prune", "--older-than", "1d", "--dry-run"]).writes());
+        assert!(parse(&["w", "migrate"]).writes());
+        assert!(!parse(&["w", "migrate", "status"]).writes());
+        assert!(!parse(&["w", "list"]).writes());
+    }
+}

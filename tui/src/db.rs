@@ -1,0 +1,150 @@
+//! Opening the database: which URL, whether to migrate, read-only checks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use llm_orchestrator_state::sea_orm::DatabaseConnection;
+use llm_orchestrator_state::{
+    AnyBackend, SeaOrmStateStore, StateStore, StateStoreBuilder, WorkflowState, redact,
+};
+use migration::{Migrator, MigratorTrait};
+use uuid::Uuid;
+
+use crate::error::{AdminError, Result};
+
+/// The store the admin tool works on.
+pub type Store = SeaOrmStateStore<AnyBackend>;
+
+/// The SQLite file a target names, if it names one (not Postgres, not memory).
+pub fn sqlite_file(target: &str) -> Option<PathBuf> {
+    let target = target.trim();
+    if target.starts_with("postgres://")
+        || target.starts_with("postgresql://")
+        || target.contains(":memory:")
+    {
+        return None;
+    }
+    let path = match target.strip_prefix("sqlite:") {
+        Some(rest) => {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            rest.split('?').next().unwrap_or(rest)
+        }
+        None if target.contains("://") => return None,
+        None => target,
+    };
+    Some(PathBuf::from(path))
+}
+
+/// Connects without migrating. In read-only mode a missing SQLite file is an error rather
+/// than a new empty database.
+pub async fn connect(target: &str, read_only: bool) -> Result<Store> {
+    if read_only
+        && let Some(file) = sqlite_file(target)
+        && !file.exists()
+    {
+        return Err(AdminError::new(format!(
+            "no database at {} (read-only mode does not create one)",
+            file.display()
+        )));
+    }
+    Ok(StateStoreBuilder::new(target)
+        .run_migrations(false)
+        .checkpoint_retention(None)
+        .min_connections(1)
+        .max_connections(4)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect()
+        .await?)
+}
+
+/// Names of applied and pending migrations, without creating anything.
+pub async fn migration_status(db: &DatabaseConnection) -> Result<(Vec<String>, Vec<String>)> {
+    let applied = Migrator::get_applied_migrations_read_only(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let pending = Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    Ok((applied, pending))
+}
+
+/// Applies pending migrations (on Postgres under the store's advisory lock).
+pub async fn migrate(store: &Store) -> Result<()> {
+    let mut options = store.options().clone();
+    options.run_migrations = true;
+    SeaOrmStateStore::from_connection(store.connection().clone(), options).await?;
+    Ok(())
+}
+
+/// Connects for normal use: a brand-new database gets its schema (unless read-only);
+/// an existing one with pending migrations is refused with advice to run `migrate`.
+pub async fn open(target: &str, read_only: bool) -> Result<Store> {
+    let store = connect(target, read_only).await?;
+    let (applied, pending) = migration_status(store.connection()).await?;
+    if applied.is_empty() {
+        if read_only {
+            return Err(AdminError::new(format!(
+                "the database {} has no schema yet; run `wfadmin migrate` without --read-only",
+                redact(target)
+            )));
+        }
+        migrate(&store).await?;
+    } else if !pending.is_empty() {
+        return Err(AdminError::new(format!(
+            "the database {} needs migrations {}; run `wfadmin migrate`",
+            redact(target),
+            pending.join(", ")
+        )));
+    }
+    Ok(store)
+}
+
+/// The workflow a user named: a store uuid, else an orchestrator workflow_id (its most
+/// recent run).
+pub async fn find_workflow(store: &Store, key: &str) -> Result<WorkflowState> {
+    if let Ok(id) = Uuid::parse_str(key) {
+        match store.load_workflow_state(&id).await {
+            Ok(state) => return Ok(state),
+            Err(llm_orchestrator_state::StateStoreError::NotFound(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    store
+        .load_workflow_state_by_workflow_id(key)
+        .await
+        .map_err(|err| match err {
+            llm_orchestrator_state::StateStoreError::NotFound(_) => {
+                AdminError::new(format!("no workflow with id or workflow_id {key:?}"))
+            }
+            other => other.into(),
+        })
+}
+
+/// A checkpoint uuid from user input.
+pub fn parse_uuid(what: &str, text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text.trim())
+        .map_err(|_| AdminError::new(format!("{what} {text:?} is not a uuid")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_files_are_recognised() {
+        assert_eq!(sqlite_file("./w.db"), Some(PathBuf::from("./w.db")));
+        assert_eq!(
+            sqlite_file("sqlite://data/w.db?mode=rwc"),
+            Some(PathBuf::from("data/w.db"))
+        );
+        assert_eq!(sqlite_file("sqlite:w.db"), Some(PathBuf::from("w.db")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://u:p@h/db"), None);
+        assert_eq!(sqlite_file("mysql://h/db"), None);
+    }
+}

@@ -1,0 +1,225 @@
+//! What a rollback to a checkpoint will change, worked out before anything is written.
+
+use llm_orchestrator_state::{Checkpoint, StepStatus, WorkflowState, WorkflowStatus};
+#[cfg(test)]
+use serde_json::json;
+
+use crate::diff::{Change, diff};
+
+/// What happens to one step when the workflow goes back to a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepChange {
+    /// The step exists now but not in the checkpoint: it is deleted.
+    Disappears {
+        /// The step.
+        step_id: String,
+        /// Its status now.
+        status: StepStatus,
+    },
+    /// The step exists in the checkpoint but not now: it comes back.
+    Returns {
+        /// The step.
+        step_id: String,
+        /// Its status in the checkpoint.
+        status: StepStatus,
+    },
+    /// The step exists in both and differs: it goes back to the checkpoint's version.
+    GoesBack {
+        /// The step.
+        step_id: String,
+        /// Its status now.
+        from: StepStatus,
+        /// Its status in the checkpoint.
+        to: StepStatus,
+    },
+}
+
+impl StepChange {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Disappears { step_id, status } => {
+                format!("step {step_id} ({status}) disappears")
+            }
+            Self::Returns { step_id, status } => format!("step {step_id} comes back ({status})"),
+            Self::GoesBack { step_id, from, to } if from == to => {
+                format!("step {step_id} goes back to its earlier {to} state")
+            }
+            Self::GoesBack { step_id, from, to } => {
+                format!("step {step_id} goes back: {from} -> {to}")
+            }
+        }
+    }
+}
+
+/// Everything a rollback to one checkpoint changes in the stored workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestorePlan {
+    /// The checkpoint restored.
+    pub checkpoint: Checkpoint,
+    /// The workflow's current state.
+    pub current: WorkflowState,
+    /// The state the workflow will have.
+    pub target: WorkflowState,
+    /// `(now, after)` when the status changes.
+    pub status: Option<(WorkflowStatus, WorkflowStatus)>,
+    /// `(now, after)` when the workflow error changes.
+    pub error: Option<(Option<String>, Option<String>)>,
+    /// Steps that go back, disappear or return, by step id.
+    pub steps: Vec<StepChange>,
+    /// Context paths that change.
+    pub context: Vec<Change>,
+}
+
+impl RestorePlan {
+    /// The plan for rolling `current` back to the state held by `checkpoint`.
+    pub fn new(current: WorkflowState, checkpoint: Checkpoint) -> crate::error::Result<Self> {
+        let target = checkpoint.state()?;
+        let status = (current.status != target.status).then_some((current.status, target.status));
+        let error =
+            (current.error != target.error).then(|| (current.error.clone(), target.error.clone()));
+        let mut ids: Vec<&String> = current.steps.keys().chain(target.steps.keys()).collect();
+        ids.sort();
+        ids.dedup();
+        let steps = ids
+            .into_iter()
+            .filter_map(|id| match (current.steps.get(id), target.steps.get(id)) {
+                (Some(now), None) => Some(StepChange::Disappears {
+                    step_id: id.clone(),
+                    status: now.status,
+                }),
+                (None, Some(then)) => Some(StepChange::Returns {
+                    step_id: id.clone(),
+                    status: then.status,
+                }),
+                (Some(now), Some(then)) if now != then => Some(StepChange::GoesBack {
+                    step_id: id.clone(),
+                    from: now.status,
+                    to: then.status,
+                }),
+                _ => None,
+            })
+            .collect();
+        let context = diff(&current.context, &target.context)
+            .into_iter()
+            .map(prefix_context)
+            .collect();
+        Ok(Self {
+            checkpoint,
+            current,
+            target,
+            status,
+            error,
+            steps,
+            context,
+        })
+    }
+
+    /// True when the rollback changes nothing but `updated_at`.
+    pub fn is_noop(&self) -> bool {
+        self.status.is_none()
+            && self.error.is_none()
+            && self.steps.is_empty()
+            && self.context.is_empty()
+    }
+
+    /// The plan as lines for people, most important first.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "Roll back workflow {} ({}) to checkpoint {} taken after step {} at {}:",
+            self.current.workflow_id,
+            self.current.id,
+            self.checkpoint.id,
+            self.checkpoint.step_id,
+            self.checkpoint.timestamp.format("%Y-%m-%d %H:%M:%S UTC"),
+        )];
+        if let Some((from, to)) = self.status {
+            lines.push(format!("status: {from} -> {to}"));
+        }
+        if let Some((from, to)) = &self.error {
+            lines.push(format!(
+                "error: {} -> {}",
+                from.as_deref().unwrap_or("none"),
+                to.as_deref().unwrap_or("none")
+            ));
+        }
+        lines.extend(self.steps.iter().map(StepChange::describe));
+        lines.extend(self.context.iter().map(Change::describe));
+        if self.is_noop() {
+            lines.push("nothing changes except updated_at".into());
+        }
+        lines
+    }
+}
+
+fn prefix_context(change: Change) -> Change {
+    let path = |p: String| {
+        if p == "$" {
+            "context".to_owned()
+        } else if p.starts_with('[') {
+            format!("context{p}")
+        } else {
+            format!("context.{p}")
+        }
+    };
+    match change {
+        Change::Added { path: p, new } => Change::Added { path: path(p), new },
+        Change::Removed { path: p, old } => Change::Removed { path: path(p), old },
+        Change::Changed { path: p, old, new } => Change::Changed {
+            path: path(p),
+            old,
+            new,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llm_orchestrator_state::StepState;
+
+    #[test]
+    fn plan_lists_status_steps_and_context_paths() {
+        let mut state = WorkflowState::new("wf-1", "Answer", None, json!({"question": "q"}));
+        state.mark_running();
+        let mut retrieve = StepState::new("retrieve");
+        retrieve.mark_completed(json!({"chunks": 3}));
+        state.upsert_step(retrieve);
+        let checkpoint = Checkpoint::of(&state, "retrieve").unwrap();
+
+        let mut prompt = StepState::new("prompt");
+        prompt.mark_failed("rate limited");
+        state.upsert_step(prompt);
+        state.context["answer"] = json!("partial");
+        state.mark_failed("prompt failed");
+
+        let plan = RestorePlan::new(state, checkpoint).unwrap();
+        assert_eq!(
+            plan.status,
+            Some((WorkflowStatus::Failed, WorkflowStatus::Running))
+        );
+        assert_eq!(
+            plan.steps,
+            vec![StepChange::Disappears {
+                step_id: "prompt".into(),
+                status: StepStatus::Failed
+            }]
+        );
+        assert_eq!(plan.context.len(), 1);
+        assert_eq!(plan.context[0].path(), "context.answer");
+        let text = plan.lines().join("\n");
+        assert!(text.contains("status: failed -> running"), "{text}");
+        assert!(text.contains("step prompt (failed) disappears"), "{text}");
+        assert!(text.contains("error: prompt failed -> none"), "{text}");
+        assert!(!plan.is_noop());
+    }
+
+    #[test]
+    fn restoring_the_current_state_is_a_noop() {
+        let state = WorkflowState::new("wf-1", "Answer", None, json!({}));
+        let checkpoint = Checkpoint::of(&state, "start").unwrap();
+        let plan = RestorePlan::new(state, checkpoint).unwrap();
+        assert!(plan.is_noop());
+        assert!(plan.lines().last().unwrap().contains("nothing changes"));
+    }
+}
