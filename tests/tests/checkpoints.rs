@@ -1,0 +1,719 @@
+//! Checkpoints on every backend: creating and listing them, retention and cleanup,
+//! restore and rollback, and deleting old workflows with everything that hangs off them.
+
+use backend_suite::{
+    Backend, at, backend_tests, nested_json, open, open_with, step, stored_checkpoint_count,
+    stored_step_ids, workflow,
+};
+use llm_orchestrator_state::{
+    Checkpoint, SeaOrmStateStore, StateStore, StateStoreError, StepState, StepStatus,
+    WorkflowState, WorkflowStatus,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+backend_tests!(
+    latest_and_listed_checkpoints_are_newest_first,
+    no_checkpoints_means_none_and_empty_pages,
+    checkpoint_of_a_missing_workflow_is_not_found,
+    duplicate_checkpoint_id_is_a_conflict,
+    bad_checkpoint_input_is_refused,
+    default_retention_keeps_the_newest_ten,
+    configured_retention_keeps_that_many,
+    no_retention_keeps_every_checkpoint,
+    retention_applies_per_workflow,
+    cleanup_old_checkpoints_keeps_the_newest,
+    retention_keeps_the_newest_even_when_a_checkpoint_arrives_late,
+    huge_limits_offsets_and_keeps_are_not_a_panic,
+    restore_returns_the_snapshot_and_changes_nothing,
+    restore_or_rollback_of_unknown_checkpoint_is_not_found,
+    rollback_makes_the_snapshot_the_stored_state,
+    snapshot_of_something_else_is_refused_on_restore_and_rollback,
+    delete_old_states_deletes_only_old_finished_workflows,
+    delete_old_states_cascades_to_steps_and_checkpoints,
+);
+
+/// A running workflow with two steps, saved.
+async fn saved_workflow(store: &SeaOrmStateStore, workflow_id: &str) -> WorkflowState {
+    let mut state = workflow(workflow_id);
+    state.mark_running();
+    state.upsert_step(step("fetch", StepStatus::Completed, json!({"bytes": 10})));
+    state.upsert_step(step("parse", StepStatus::Running, json!(null)));
+    store.save_workflow_state(&state).await.unwrap();
+    state
+}
+
+/// A checkpoint of `state` after `step_id`, taken `seconds` after the base time.
+fn checkpoint_at(state: &WorkflowState, step_id: &str, seconds: i64) -> Checkpoint {
+    let mut checkpoint = Checkpoint::of(state, step_id).unwrap();
+    checkpoint.timestamp = at(seconds, 0);
+    checkpoint
+}
+
+/// Creates `count` checkpoints of `state`, a second apart, oldest first; returns them.
+async fn create_checkpoints(
+    store: &SeaOrmStateStore,
+    state: &WorkflowState,
+    count: i64,
+) -> Vec<Checkpoint> {
+    let mut created = Vec::new();
+    for n in 0..count {
+        let checkpoint = checkpoint_at(state, &format!("step-{n}"), n);
+        store.create_checkpoint(&checkpoint).await.unwrap();
+        created.push(checkpoint);
+    }
+    created
+}
+
+fn newest_first(mut checkpoints: Vec<Checkpoint>) -> Vec<Checkpoint> {
+    checkpoints.reverse();
+    checkpoints
+}
+
+async fn latest_and_listed_checkpoints_are_newest_first(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-list").await;
+    let other = saved_workflow(&store, "wf-list-other").await;
+
+    // Created out of order: the timestamp decides, not the order of creation.
+    let second = checkpoint_at(&state, "b", 20);
+    let third = checkpoint_at(&state, "c", 30);
+    let first = checkpoint_at(&state, "a", 10);
+    for checkpoint in [&second, &third, &first] {
+        store.create_checkpoint(checkpoint).await.unwrap();
+    }
+    store
+        .create_checkpoint(&checkpoint_at(&other, "z", 99))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(third.clone())
+    );
+    let all = vec![third.clone(), second.clone(), first.clone()];
+    assert_eq!(store.list_checkpoints(&state.id, 10, 0).await.unwrap(), all);
+    assert_eq!(store.list_checkpoints(&state.id, 3, 0).await.unwrap(), all);
+    assert_eq!(
+        store.list_checkpoints(&state.id, 2, 0).await.unwrap(),
+        [third.clone(), second.clone()]
+    );
+    assert_eq!(
+        store.list_checkpoints(&state.id, 2, 1).await.unwrap(),
+        [second.clone(), first.clone()]
+    );
+    assert_eq!(
+        store.list_checkpoints(&state.id, 10, 2).await.unwrap(),
+        [first.clone()]
+    );
+    assert!(
+        store
+            .list_checkpoints(&state.id, 10, 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_checkpoints(&state.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_checkpoints(&state.id, u64::MAX, 0)
+            .await
+            .unwrap(),
+        all
+    );
+
+    // Checkpoints in the same microsecond are still in a stable, complete order.
+    let tied: Vec<_> = (0..3)
+        .map(|n| checkpoint_at(&other, &format!("tie-{n}"), 50))
+        .collect();
+    for checkpoint in &tied {
+        store.create_checkpoint(checkpoint).await.unwrap();
+    }
+    let page_one = store.list_checkpoints(&other.id, 2, 0).await.unwrap();
+    let page_two = store.list_checkpoints(&other.id, 2, 2).await.unwrap();
+    let mut seen: Vec<Uuid> = page_one.iter().chain(&page_two).map(|c| c.id).collect();
+    assert_eq!(page_one[0].step_id, "z");
+    seen.sort();
+    let mut expected: Vec<Uuid> = tied.iter().map(|c| c.id).collect();
+    expected.push(page_one[0].id);
+    expected.sort();
+    assert_eq!(seen, expected, "paging skipped or repeated a checkpoint");
+}
+
+async fn no_checkpoints_means_none_and_empty_pages(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-none").await;
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_checkpoints(&state.id, 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let unknown = Uuid::new_v4();
+    assert_eq!(store.get_latest_checkpoint(&unknown).await.unwrap(), None);
+    assert!(
+        store
+            .list_checkpoints(&unknown, 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.cleanup_old_checkpoints(&unknown, 0).await.unwrap(), 0);
+}
+
+async fn checkpoint_of_a_missing_workflow_is_not_found(backend: Backend) {
+    let store = open(backend).await;
+    let never_saved = workflow("wf-ghost");
+    let checkpoint = Checkpoint::of(&never_saved, "s").unwrap();
+    let err = store.create_checkpoint(&checkpoint).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err:?}");
+    assert_eq!(
+        store.get_latest_checkpoint(&never_saved.id).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.restore_from_checkpoint(&checkpoint.id).await,
+        Err(StateStoreError::NotFound(_))
+    ));
+
+    // Once the workflow exists, the same checkpoint goes in.
+    store.save_workflow_state(&never_saved).await.unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+    assert_eq!(
+        store.get_latest_checkpoint(&never_saved.id).await.unwrap(),
+        Some(checkpoint)
+    );
+}
+
+async fn duplicate_checkpoint_id_is_a_conflict(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-dup").await;
+    let original = checkpoint_at(&state, "first", 1);
+    store.create_checkpoint(&original).await.unwrap();
+
+    let mut again = checkpoint_at(&state, "second", 2);
+    again.id = original.id;
+    let err = store.create_checkpoint(&again).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.list_checkpoints(&state.id, 10, 0).await.unwrap(),
+        [original]
+    );
+}
+
+async fn bad_checkpoint_input_is_refused(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-bad-checkpoint").await;
+    let cases: Vec<(&str, Checkpoint)> = vec![
+        ("empty step_id", Checkpoint::new(state.id, "", json!({}))),
+        (
+            "256-char step_id",
+            Checkpoint::new(state.id, "s".repeat(256), json!({})),
+        ),
+        (
+            "NUL in step_id",
+            Checkpoint::new(state.id, "s\0", json!({})),
+        ),
+        (
+            "NUL in a snapshot string",
+            Checkpoint::new(state.id, "s", json!({"a": "\u{0}"})),
+        ),
+        (
+            "NUL in a snapshot key",
+            Checkpoint::new(state.id, "s", json!({"\u{0}": 1})),
+        ),
+    ];
+    for (what, checkpoint) in cases {
+        match store.create_checkpoint(&checkpoint).await {
+            Err(StateStoreError::InvalidInput(_)) => {}
+            other => panic!("{what}: expected InvalidInput, got {other:?}"),
+        }
+    }
+    let deep = Checkpoint::new(state.id, "deep", nested_json(10_000));
+    let result = store.create_checkpoint(&deep).await;
+    // Dropping a 10,000-deep value recurses once per level: leak it instead.
+    std::mem::forget(deep);
+    assert!(
+        matches!(result, Err(StateStoreError::InvalidInput(_))),
+        "10,000-deep snapshot: {result:?}"
+    );
+
+    assert!(
+        store
+            .list_checkpoints(&state.id, 100, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(stored_checkpoint_count(&store, state.id).await, 0);
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+async fn default_retention_keeps_the_newest_ten(backend: Backend) {
+    let store = open(backend).await;
+    assert_eq!(store.options().checkpoint_retention, Some(10));
+    let state = saved_workflow(&store, "wf-retention").await;
+    let created = create_checkpoints(&store, &state, 13).await;
+
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert_eq!(kept, newest_first(created[3..].to_vec()));
+    assert_eq!(stored_checkpoint_count(&store, state.id).await, 10);
+    for dropped in &created[..3] {
+        assert!(matches!(
+            store.restore_from_checkpoint(&dropped.id).await,
+            Err(StateStoreError::NotFound(_))
+        ));
+    }
+}
+
+async fn configured_retention_keeps_that_many(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(3))).await;
+    let state = saved_workflow(&store, "wf-keep-3").await;
+    let created = create_checkpoints(&store, &state, 5).await;
+    assert_eq!(
+        store.list_checkpoints(&state.id, 100, 0).await.unwrap(),
+        newest_first(created[2..].to_vec())
+    );
+
+    let one = open_with(backend, |b| b.checkpoint_retention(Some(1))).await;
+    let state = saved_workflow(&one, "wf-keep-1").await;
+    let created = create_checkpoints(&one, &state, 4).await;
+    assert_eq!(
+        one.list_checkpoints(&state.id, 100, 0).await.unwrap(),
+        [created[3].clone()]
+    );
+}
+
+async fn retention_keeps_the_newest_even_when_a_checkpoint_arrives_late(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(3))).await;
+    let state = saved_workflow(&store, "wf-late").await;
+    let created = create_checkpoints(&store, &state, 3).await;
+
+    // A checkpoint stamped before all the others (a slow worker, a clock behind): it is
+    // the oldest, so keeping the newest three leaves the same three as before.
+    let late = checkpoint_at(&state, "late", -100);
+    store.create_checkpoint(&late).await.unwrap();
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert_eq!(kept, newest_first(created.clone()));
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(created[2].clone())
+    );
+    // Retention and cleanup agree on what "newest" means.
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 3).await.unwrap(),
+        0
+    );
+}
+
+async fn huge_limits_offsets_and_keeps_are_not_a_panic(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    let state = saved_workflow(&store, "wf-huge").await;
+    let created = create_checkpoints(&store, &state, 3).await;
+    // "Everything" is a natural way to ask for all checkpoints.
+    assert_eq!(
+        store
+            .list_checkpoints(&state.id, u64::MAX, 0)
+            .await
+            .unwrap(),
+        newest_first(created.clone())
+    );
+    assert!(
+        store
+            .list_checkpoints(&state.id, 10, u64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .cleanup_old_checkpoints(&state.id, usize::MAX)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(stored_checkpoint_count(&store, state.id).await, 3);
+}
+
+async fn no_retention_keeps_every_checkpoint(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    let state = saved_workflow(&store, "wf-keep-all").await;
+    let created = create_checkpoints(&store, &state, 25).await;
+    assert_eq!(
+        store.list_checkpoints(&state.id, 100, 0).await.unwrap(),
+        newest_first(created)
+    );
+}
+
+async fn retention_applies_per_workflow(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(2))).await;
+    let one = saved_workflow(&store, "wf-a").await;
+    let two = saved_workflow(&store, "wf-b").await;
+    let first = create_checkpoints(&store, &one, 2).await;
+    // Many checkpoints of another workflow do not push out the first one's.
+    let second = create_checkpoints(&store, &two, 5).await;
+    assert_eq!(
+        store.list_checkpoints(&one.id, 100, 0).await.unwrap(),
+        newest_first(first)
+    );
+    assert_eq!(
+        store.list_checkpoints(&two.id, 100, 0).await.unwrap(),
+        newest_first(second[3..].to_vec())
+    );
+}
+
+async fn cleanup_old_checkpoints_keeps_the_newest(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    let state = saved_workflow(&store, "wf-cleanup").await;
+    let other = saved_workflow(&store, "wf-cleanup-other").await;
+    let created = create_checkpoints(&store, &state, 6).await;
+    let others = create_checkpoints(&store, &other, 3).await;
+
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 4).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.list_checkpoints(&state.id, 100, 0).await.unwrap(),
+        newest_first(created[2..].to_vec())
+    );
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 4).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 100).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 1).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(created[5].clone())
+    );
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 0).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+    assert_eq!(stored_checkpoint_count(&store, state.id).await, 0);
+
+    // The other workflow's checkpoints and the workflows themselves are untouched.
+    assert_eq!(
+        store.list_checkpoints(&other.id, 100, 0).await.unwrap(),
+        newest_first(others)
+    );
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+async fn restore_returns_the_snapshot_and_changes_nothing(backend: Backend) {
+    let store = open(backend).await;
+    let snapshot_state = saved_workflow(&store, "wf-restore").await;
+    let checkpoint = Checkpoint::of(&snapshot_state, "fetch").unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+
+    let mut current = snapshot_state.clone();
+    current.steps.remove("fetch");
+    current.upsert_step(step("publish", StepStatus::Completed, json!("done")));
+    current.context = json!({"later": true});
+    current.mark_completed();
+    store.save_workflow_state(&current).await.unwrap();
+    let later = checkpoint_at(&current, "publish", 1_000_000);
+    store.create_checkpoint(&later).await.unwrap();
+    let checkpoints_before = store.list_checkpoints(&current.id, 100, 0).await.unwrap();
+
+    let restored = store.restore_from_checkpoint(&checkpoint.id).await.unwrap();
+    assert_eq!(restored, snapshot_state);
+    assert_eq!(restored, checkpoint.state().unwrap());
+
+    // Nothing stored changed: not the row, not the steps, not the checkpoints.
+    assert_eq!(
+        store.load_workflow_state(&current.id).await.unwrap(),
+        current
+    );
+    assert_eq!(
+        stored_step_ids(&store, current.id).await,
+        ["parse", "publish"]
+    );
+    assert_eq!(
+        store.list_checkpoints(&current.id, 100, 0).await.unwrap(),
+        checkpoints_before
+    );
+    assert!(store.list_active_workflows().await.unwrap().is_empty());
+}
+
+async fn restore_or_rollback_of_unknown_checkpoint_is_not_found(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-unknown-checkpoint").await;
+    store
+        .create_checkpoint(&Checkpoint::of(&state, "fetch").unwrap())
+        .await
+        .unwrap();
+    let unknown = Uuid::new_v4();
+    let err = store.restore_from_checkpoint(&unknown).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err:?}");
+    let err = store.rollback_to_checkpoint(&unknown).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err:?}");
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+async fn rollback_makes_the_snapshot_the_stored_state(backend: Backend) {
+    let store = open(backend).await;
+    let mut snapshot_state = saved_workflow(&store, "wf-rollback").await;
+    snapshot_state.updated_at = at(0, 0);
+    store.save_workflow_state(&snapshot_state).await.unwrap();
+    let checkpoint = checkpoint_at(&snapshot_state, "fetch", 1);
+    store.create_checkpoint(&checkpoint).await.unwrap();
+
+    // Later: a step changed, one removed, one added, other fields changed.
+    let mut later = snapshot_state.clone();
+    let mut parse = later.step("parse").unwrap().clone();
+    parse.mark_failed("bad input");
+    parse.increment_retry();
+    later.upsert_step(parse);
+    later.steps.remove("fetch");
+    later.upsert_step(StepState::new("added-after-checkpoint"));
+    later.context = json!({"changed": [1, 2, 3]});
+    later.workflow_name = "renamed".into();
+    later.user_id = None;
+    later.mark_failed("gave up");
+    store.save_workflow_state(&later).await.unwrap();
+    let later_checkpoint = checkpoint_at(&later, "parse", 2);
+    store.create_checkpoint(&later_checkpoint).await.unwrap();
+
+    let rolled_back = store.rollback_to_checkpoint(&checkpoint.id).await.unwrap();
+
+    // The returned state is the snapshot, touched now, and exactly what is stored.
+    let loaded = store.load_workflow_state(&snapshot_state.id).await.unwrap();
+    assert_eq!(rolled_back, loaded);
+    assert!(rolled_back.updated_at > snapshot_state.updated_at);
+    assert_eq!(
+        WorkflowState {
+            updated_at: snapshot_state.updated_at,
+            ..rolled_back.clone()
+        },
+        snapshot_state
+    );
+    assert_eq!(
+        stored_step_ids(&store, snapshot_state.id).await,
+        ["fetch", "parse"]
+    );
+    assert_eq!(loaded.status, WorkflowStatus::Running);
+    assert_eq!(loaded.error, None);
+    assert_eq!(
+        store.list_active_workflows().await.unwrap(),
+        [loaded.clone()]
+    );
+    assert_eq!(
+        store
+            .load_workflow_state_by_workflow_id("wf-rollback")
+            .await
+            .unwrap(),
+        loaded
+    );
+
+    // Checkpoints are kept, both of them, unchanged.
+    assert_eq!(
+        store
+            .list_checkpoints(&snapshot_state.id, 100, 0)
+            .await
+            .unwrap(),
+        [later_checkpoint.clone(), checkpoint.clone()]
+    );
+
+    // Rolling forward again works the same way.
+    let forward = store
+        .rollback_to_checkpoint(&later_checkpoint.id)
+        .await
+        .unwrap();
+    assert_eq!(forward, store.load_workflow_state(&later.id).await.unwrap());
+    assert_eq!(
+        WorkflowState {
+            updated_at: later.updated_at,
+            ..forward
+        },
+        later
+    );
+    assert_eq!(
+        stored_step_ids(&store, later.id).await,
+        ["added-after-checkpoint", "parse"]
+    );
+}
+
+async fn snapshot_of_something_else_is_refused_on_restore_and_rollback(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-target").await;
+    let stranger = saved_workflow(&store, "wf-stranger").await;
+
+    // A checkpoint filed under `state` that holds another workflow's state.
+    let foreign = Checkpoint::new(state.id, "x", serde_json::to_value(&stranger).unwrap());
+    store.create_checkpoint(&foreign).await.unwrap();
+    let err = store
+        .restore_from_checkpoint(&foreign.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
+    let err = store.rollback_to_checkpoint(&foreign.id).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
+
+    // A snapshot that is not a workflow state at all.
+    let junk = Checkpoint::new(state.id, "y", json!({"not": "a state"}));
+    store.create_checkpoint(&junk).await.unwrap();
+    let err = store.restore_from_checkpoint(&junk.id).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Serialization(_)), "{err:?}");
+    let err = store.rollback_to_checkpoint(&junk.id).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Serialization(_)), "{err:?}");
+
+    // Neither workflow changed.
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.load_workflow_state(&stranger.id).await.unwrap(),
+        stranger
+    );
+}
+
+/// Saves a workflow in `status`, last updated at `updated`, with a step and a checkpoint.
+async fn finished_at(
+    store: &SeaOrmStateStore,
+    workflow_id: &str,
+    status: WorkflowStatus,
+    updated: chrono::DateTime<chrono::Utc>,
+) -> (WorkflowState, Checkpoint) {
+    let mut state = saved_workflow(store, workflow_id).await;
+    let checkpoint = Checkpoint::of(&state, "fetch").unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+    state.status = status;
+    if !status.is_active() {
+        state.completed_at = Some(updated);
+    }
+    state.updated_at = updated;
+    store.save_workflow_state(&state).await.unwrap();
+    (state, checkpoint)
+}
+
+async fn delete_old_states_deletes_only_old_finished_workflows(backend: Backend) {
+    let store = open(backend).await;
+    let cutoff = at(1000, 0);
+    let old = at(999, 999_999);
+    let new = at(1000, 1);
+
+    let mut doomed = Vec::new();
+    let mut kept = Vec::new();
+    for status in WorkflowStatus::ALL {
+        let (old_state, _) = finished_at(&store, &format!("old-{status}"), status, old).await;
+        let (new_state, _) = finished_at(&store, &format!("new-{status}"), status, new).await;
+        // Updated exactly at the cutoff: not older than it.
+        let (edge_state, _) = finished_at(&store, &format!("edge-{status}"), status, cutoff).await;
+        if status.is_active() {
+            kept.push(old_state);
+        } else {
+            doomed.push(old_state);
+        }
+        kept.push(new_state);
+        kept.push(edge_state);
+    }
+
+    assert_eq!(store.delete_old_states(cutoff).await.unwrap(), 2);
+    for state in &doomed {
+        assert!(matches!(
+            store.load_workflow_state(&state.id).await,
+            Err(StateStoreError::NotFound(_))
+        ));
+    }
+    for state in &kept {
+        assert_eq!(&store.load_workflow_state(&state.id).await.unwrap(), state);
+        assert!(
+            store
+                .get_latest_checkpoint(&state.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    // Nothing left to delete for that cutoff.
+    assert_eq!(store.delete_old_states(cutoff).await.unwrap(), 0);
+    // A cutoff in the distant past deletes nothing.
+    assert_eq!(
+        store.delete_old_states(at(-10_000_000, 0)).await.unwrap(),
+        0
+    );
+    // A later cutoff takes the rest of the finished ones and never an active one.
+    assert_eq!(store.delete_old_states(at(5000, 0)).await.unwrap(), 4);
+    let active = store.list_active_workflows().await.unwrap();
+    assert_eq!(active.len(), 9);
+}
+
+async fn delete_old_states_cascades_to_steps_and_checkpoints(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    let (completed, completed_checkpoint) =
+        finished_at(&store, "wf-done", WorkflowStatus::Completed, at(0, 0)).await;
+    let (failed, failed_checkpoint) =
+        finished_at(&store, "wf-failed", WorkflowStatus::Failed, at(1, 0)).await;
+    let (survivor, survivor_checkpoint) =
+        finished_at(&store, "wf-running", WorkflowStatus::Running, at(0, 0)).await;
+    create_checkpoints(&store, &completed, 3).await;
+    assert_eq!(stored_checkpoint_count(&store, completed.id).await, 4);
+
+    assert_eq!(store.delete_old_states(at(100, 0)).await.unwrap(), 2);
+
+    for (state, checkpoint) in [
+        (&completed, &completed_checkpoint),
+        (&failed, &failed_checkpoint),
+    ] {
+        assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+        assert!(
+            store
+                .list_checkpoints(&state.id, 100, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            store.restore_from_checkpoint(&checkpoint.id).await,
+            Err(StateStoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.rollback_to_checkpoint(&checkpoint.id).await,
+            Err(StateStoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store
+                .load_workflow_state_by_workflow_id(&state.workflow_id)
+                .await,
+            Err(StateStoreError::NotFound(_))
+        ));
+        // The rows themselves are gone, not just hidden.
+        assert!(stored_step_ids(&store, state.id).await.is_empty());
+        assert_eq!(stored_checkpoint_count(&store, state.id).await, 0);
+    }
+    assert_eq!(
+        store.get_latest_checkpoint(&survivor.id).await.unwrap(),
+        Some(survivor_checkpoint)
+    );
+    assert_eq!(
+        stored_step_ids(&store, survivor.id).await,
+        ["fetch", "parse"]
+    );
+
+    // A deleted workflow's id can be used again from scratch.
+    store.save_workflow_state(&completed).await.unwrap();
+    assert_eq!(
+        store.load_workflow_state(&completed.id).await.unwrap(),
+        completed
+    );
+    assert_eq!(
+        store.get_latest_checkpoint(&completed.id).await.unwrap(),
+        None
+    );
+}
