@@ -26,8 +26,12 @@ fn run_step(step: &str, context: &Value) -> Value {
     let question = context["question"].as_str().unwrap_or_default();
     match step {
         "retrieve" => json!({"documents": ["refund-policy.md", "shipping.md"]}),
-        "prompt" => json!({"model": "sim-1", "completion": format!("Answer to {question:?}: call lookup_order")}),
-        "tool_call" => json!({"tool": "lookup_order", "result": {"order": 1042, "status": "delayed"}}),
+        "prompt" => {
+            json!({"model": "sim-1", "completion": format!("Answer to {question:?}: call lookup_order")})
+        }
+        "tool_call" => {
+            json!({"tool": "lookup_order", "result": {"order": 1042, "status": "delayed"}})
+        }
         _ => json!({"summary": "Order 1042 is delayed; a refund is available after 14 days."}),
     }
 }

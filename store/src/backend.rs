@@ -1,5 +1,7 @@
 //! The few things Postgres and SQLite do differently, in one place: how to connect, how
-//! to migrate safely when several processes start at once, and how to open transactions.
+//! to migrate safely when several processes start at once, how to open a write
+//! transaction, how to apply a batch of writes atomically in the fewest round trips, and
+//! how to aggregate a workflow's steps into JSON so a read is one statement.
 //!
 //! Everything else in the store is one SeaORM code path for both databases.
 
@@ -8,15 +10,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, DeleteStatement, Expr, InsertStatement, Query, SimpleExpr,
+    SubQueryStatement, WithClause,
+};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sea_orm::sqlx::{self, Connection as _};
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    IsolationLevel, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::StoreOptions;
@@ -128,6 +133,8 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
         match parse_target(target)? {
             Target::Postgres(pg) => {
                 let mut pg = *pg;
+                // Single-statement writes rely on this (see `write_all`).
+                pg = pg.options([("default_transaction_isolation", "repeatable read")]);
                 if let Some(schema) = &options.postgres_schema {
                     valid_schema_name(schema)?;
                     pg = pg.options([("search_path", schema.as_str())]);
@@ -208,7 +215,7 @@ pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
 /// Begins a transaction that will write. SQLite takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a
 /// reader upgrades.
-pub(crate) async fn begin_write<C>(db: &C) -> Result<DatabaseTransaction>
+pub(crate) async fn begin_write<C>(db: &C) -> Result<DatabaseTransaction, DbErr>
 where
     C: TransactionTrait<Transaction = DatabaseTransaction> + ConnectionTrait,
 {
@@ -219,26 +226,172 @@ where
         },
         _ => TransactionOptions::default(),
     };
-    Ok(db.begin_with_options(options).await?)
+    db.begin_with_options(options).await
 }
 
-/// Begins a read-only transaction whose statements all see one snapshot, so a workflow
-/// and its steps are never read from two different saves.
-pub(crate) async fn begin_read<C>(db: &C) -> Result<DatabaseTransaction>
-where
-    C: TransactionTrait<Transaction = DatabaseTransaction> + ConnectionTrait,
+/// What the store's statements run on: its own pooled connection, or a transaction.
+pub(crate) trait Db:
+    ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>
 {
-    Ok(match db.get_database_backend() {
+    /// True inside a transaction, where a failed statement cannot be retried on its own.
+    fn in_transaction(&self) -> bool;
+}
+
+impl Db for DatabaseConnection {
+    fn in_transaction(&self) -> bool {
+        false
+    }
+}
+
+impl Db for DatabaseTransaction {
+    fn in_transaction(&self) -> bool {
+        true
+    }
+}
+
+/// How often a single-statement write that lost a race to a concurrent writer of the same
+/// rows is run again before the caller gets `Conflict`.
+const SERIALIZATION_RETRIES: u32 = 10;
+
+/// Postgres's "could not serialize access" (40001) and deadlock (40P01).
+fn is_serialization_failure(err: &DbErr) -> bool {
+    match err {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx_err))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx_err)) => match sqlx_err.as_ref() {
+            sqlx::Error::Database(db_err) => {
+                matches!(db_err.code().as_deref(), Some("40001" | "40P01"))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// One statement of a batch that must apply all-or-nothing.
+pub(crate) enum Write {
+    /// An insert (or upsert).
+    Insert(InsertStatement),
+    /// A delete.
+    Delete(DeleteStatement),
+}
+
+/// Applies `writes` atomically and returns the rows they touched.
+///
+/// Postgres: one statement, each write a data-modifying CTE, so the whole batch costs one
+/// round trip and commits on its own (or inside the caller's transaction). SQLite, which
+/// has no data-modifying CTEs but no network either: the statements in order inside a
+/// write transaction (a savepoint when `db` is already a transaction).
+///
+/// Our Postgres connections run at REPEATABLE READ (see [`connect`]): a batch whose rows a
+/// concurrent batch changed after it started fails with a serialization error instead of
+/// mixing the two (its delete would not see the other's new steps), and is run again here
+/// when it is a statement of its own. Inside a transaction the error goes to the caller
+/// as `Conflict`.
+pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, DbErr> {
+    match db.get_database_backend() {
         DbBackend::Postgres => {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await?
+            let batch = postgres_batch(writes);
+            let mut attempt = 0;
+            loop {
+                match db.query_one(&batch).await {
+                    Ok(row) => {
+                        return Ok(row
+                            .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                            .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)));
+                    }
+                    Err(err)
+                        if is_serialization_failure(&err)
+                            && !db.in_transaction()
+                            && attempt < SERIALIZATION_RETRIES =>
+                    {
+                        attempt += 1;
+                        // Back off a little, differently per caller, so racers spread out.
+                        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 4;
+                        tokio::time::sleep(Duration::from_micros(jitter * u64::from(attempt)))
+                            .await;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
         }
-        // A SQLite read transaction sees one snapshot of the database already.
-        _ => db.begin().await?,
-    })
+        _ => {
+            let txn = begin_write(db).await?;
+            let mut rows = 0;
+            for write in writes {
+                rows += match write {
+                    Write::Insert(insert) => txn.execute(&insert).await?,
+                    Write::Delete(delete) => txn.execute(&delete).await?,
+                }
+                .rows_affected();
+            }
+            txn.commit().await?;
+            Ok(rows)
+        }
+    }
+}
+
+/// The writes as one Postgres statement: each a data-modifying CTE, the statement's
+/// result the total of rows they touched.
+fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
+    use sea_orm::sea_query::ExprTrait as _;
+    let mut with = WithClause::new();
+    let mut total: SimpleExpr = Expr::val(0i64);
+    for (index, write) in writes.into_iter().enumerate() {
+        let name = Alias::new(format!("write_{index}"));
+        let one = Query::returning().expr(Expr::val(1));
+        let statement: SubQueryStatement = match write {
+            Write::Insert(mut insert) => insert.returning(one).to_owned().into(),
+            Write::Delete(mut delete) => delete.returning(one).to_owned().into(),
+        };
+        with.cte(
+            CommonTableExpression::new()
+                .query(statement)
+                .table_name(name.clone())
+                .to_owned(),
+        );
+        let count = Query::select()
+            .expr(Expr::cust("count(*)"))
+            .from(name)
+            .to_owned();
+        total = total.add(SimpleExpr::SubQuery(None, Box::new(count.into())));
+    }
+    Query::select().expr(total).to_owned().with(with)
+}
+
+/// SQL for a column holding a workflow's steps as one JSON array, to select next to the
+/// `workflow_states` row: a workflow and its steps then come back in a single statement,
+/// one round trip and one consistent snapshot, on both databases. Objects carry the
+/// `step_states` columns except `workflow_state_id`; timestamps are RFC 3339 text.
+pub(crate) fn steps_json_column(backend: DbBackend) -> SimpleExpr {
+    const COLUMNS: [&str; 6] = [
+        "step_id",
+        "status",
+        "started_at",
+        "completed_at",
+        "error",
+        "retry_count",
+    ];
+    let pairs = |outputs: &str| {
+        let mut pairs: Vec<String> = COLUMNS
+            .iter()
+            .map(|column| format!("'{column}', s.{column}"))
+            .collect();
+        pairs.push(format!("'outputs', {outputs}"));
+        pairs.join(", ")
+    };
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "(SELECT coalesce(jsonb_agg(jsonb_build_object({})), '[]'::jsonb) \
+             FROM step_states s WHERE s.workflow_state_id = workflow_states.id)",
+            pairs("s.outputs")
+        ),
+        _ => format!(
+            "(SELECT json_group_array(json_object({})) \
+             FROM step_states s WHERE s.workflow_state_id = workflow_states.id)",
+            pairs("json(s.outputs)")
+        ),
+    };
+    Expr::cust(sql)
 }
 
 #[cfg(test)]

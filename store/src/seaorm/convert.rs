@@ -6,9 +6,10 @@ use chrono::{DateTime, FixedOffset, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::ActiveValue::Set;
 use serde_json::Value;
-use uuid::Uuid;
 
-use crate::error::Result;
+use serde::Deserialize;
+
+use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, StepState, WorkflowState};
 
 fn to_db(time: DateTime<Utc>) -> DateTime<FixedOffset> {
@@ -67,26 +68,53 @@ pub(crate) fn checkpoint_row(checkpoint: &Checkpoint) -> checkpoints::ActiveMode
     }
 }
 
-fn step_from_row(row: step_states::Model) -> Result<StepState> {
+/// One element of the steps JSON array that reads select next to a workflow row.
+#[derive(Deserialize)]
+struct StepJson {
+    step_id: String,
+    status: String,
+    started_at: Option<String>,
+    completed_at: Option<String>,
+    outputs: Option<Value>,
+    error: Option<String>,
+    retry_count: i32,
+}
+
+fn parse_time(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(&text)
+            .map(from_db)
+            .map_err(|err| StateStoreError::Serialization(format!("bad timestamp {text:?}: {err}")))
+    })
+    .transpose()
+}
+
+fn step_from_json(step: StepJson) -> Result<StepState> {
     Ok(StepState {
-        status: row.status.parse()?,
-        step_id: row.step_id,
-        started_at: row.started_at.map(from_db),
-        completed_at: row.completed_at.map(from_db),
-        outputs: row.outputs.unwrap_or(Value::Null),
-        error: row.error,
-        retry_count: row.retry_count,
+        status: step.status.parse()?,
+        step_id: step.step_id,
+        started_at: parse_time(step.started_at)?,
+        completed_at: parse_time(step.completed_at)?,
+        outputs: step.outputs.unwrap_or(Value::Null),
+        error: step.error,
+        retry_count: step.retry_count,
     })
 }
 
-/// A workflow state from its row and its step rows.
-pub(crate) fn workflow_from_rows(
+/// A workflow state from its row and the JSON array of its steps.
+pub(crate) fn workflow_from_row_and_json(
     row: workflow_states::Model,
-    steps: Vec<step_states::Model>,
+    steps: Option<Value>,
 ) -> Result<WorkflowState> {
+    let steps: Vec<StepJson> = match steps {
+        None | Some(Value::Null) => Vec::new(),
+        Some(steps) => serde_json::from_value(steps).map_err(|err| {
+            StateStoreError::Serialization(format!("steps of workflow state {}: {err}", row.id))
+        })?,
+    };
     let steps = steps
         .into_iter()
-        .map(|step| step_from_row(step).map(|step| (step.step_id.clone(), step)))
+        .map(|step| step_from_json(step).map(|step| (step.step_id.clone(), step)))
         .collect::<Result<HashMap<_, _>>>()?;
     Ok(WorkflowState {
         status: row.status.parse()?,
@@ -101,33 +129,6 @@ pub(crate) fn workflow_from_rows(
         error: row.error,
         steps,
     })
-}
-
-/// Workflow states from rows and the step rows of all of them (any order), grouping the
-/// steps in memory. Rows that do not convert are returned apart with their error, so one
-/// corrupt workflow does not hide the others.
-pub(crate) fn workflows_from_rows(
-    rows: Vec<workflow_states::Model>,
-    steps: Vec<step_states::Model>,
-) -> (Vec<WorkflowState>, Vec<(Uuid, crate::StateStoreError)>) {
-    let mut steps_by_workflow: HashMap<Uuid, Vec<step_states::Model>> = HashMap::new();
-    for step in steps {
-        steps_by_workflow
-            .entry(step.workflow_state_id)
-            .or_default()
-            .push(step);
-    }
-    let mut states = Vec::with_capacity(rows.len());
-    let mut skipped = Vec::new();
-    for row in rows {
-        let id = row.id;
-        let steps = steps_by_workflow.remove(&id).unwrap_or_default();
-        match workflow_from_rows(row, steps) {
-            Ok(state) => states.push(state),
-            Err(err) => skipped.push((id, err)),
-        }
-    }
-    (states, skipped)
 }
 
 /// A checkpoint from its row.

@@ -155,36 +155,26 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
         fields(workflow_state_id = %state.id, workflow_id = %state.workflow_id, rows))]
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
         validate::workflow_state(state)?;
-        let txn = backend::begin_write(&self.db).await?;
-        let rows = queries::save_state(&txn, state).await?;
-        txn.commit().await?;
+        let rows = queries::save_state(&self.db, state).await?;
         record_rows(rows);
         Ok(())
     }
 
     #[instrument(name = "load_workflow_state", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState> {
-        let txn = backend::begin_read(&self.db).await?;
-        let state = queries::load_state(&txn, *id).await?;
-        txn.commit().await?;
-        Ok(state)
+        queries::load_state(&self.db, *id).await
     }
 
     #[instrument(name = "load_workflow_state_by_workflow_id", skip_all, err,
         fields(workflow_id = %workflow_id))]
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
         validate::text("workflow_id", workflow_id)?;
-        let txn = backend::begin_read(&self.db).await?;
-        let state = queries::load_state_by_workflow_id(&txn, workflow_id).await?;
-        txn.commit().await?;
-        Ok(state)
+        queries::load_state_by_workflow_id(&self.db, workflow_id).await
     }
 
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
-        let txn = backend::begin_read(&self.db).await?;
-        let (states, skipped) = queries::list_by_status(&txn, &WorkflowStatus::ACTIVE).await?;
-        txn.commit().await?;
+        let (states, skipped) = queries::list_by_status(&self.db, &WorkflowStatus::ACTIVE).await?;
         for (id, err) in &skipped {
             warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
         }
@@ -196,10 +186,9 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
         fields(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id, rows))]
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         validate::checkpoint(checkpoint)?;
-        let txn = backend::begin_write(&self.db).await?;
         let rows =
-            queries::insert_checkpoint(&txn, checkpoint, self.options.checkpoint_retention).await?;
-        txn.commit().await?;
+            queries::insert_checkpoint(&self.db, checkpoint, self.options.checkpoint_retention)
+                .await?;
         record_rows(rows);
         Ok(())
     }
@@ -245,9 +234,7 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
 
     #[instrument(name = "delete_old_states", skip_all, err, fields(older_than = %older_than, rows))]
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        let txn = backend::begin_write(&self.db).await?;
-        let deleted = queries::delete_finished_before(&txn, older_than).await?;
-        txn.commit().await?;
+        let deleted = queries::delete_finished_before(&self.db, older_than).await?;
         record_rows(deleted);
         Ok(deleted)
     }

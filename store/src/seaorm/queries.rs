@@ -1,147 +1,267 @@
 //! The store's statements, written once over any SeaORM connection or transaction.
 //!
-//! Each function takes `&impl ConnectionTrait`, so the caller decides the transaction;
-//! nothing here begins or commits.
+//! Each function takes the connection or transaction to run on, so the caller decides
+//! the transaction. Batches of writes go through `backend::write_all`, which makes them
+//! atomic in the fewest round trips.
 
 use chrono::{DateTime, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr,
 };
 use uuid::Uuid;
 
 use super::convert;
+use crate::backend::{self, Db, Write};
 use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, WorkflowState, WorkflowStatus, now};
+
+/// A count for LIMIT/OFFSET: SQL takes a signed 64-bit integer, so larger is "all".
+fn sql_count(count: impl TryInto<i64>) -> u64 {
+    count.try_into().map_or(i64::MAX, |count: i64| count.max(0)) as u64
+}
 
 fn status_names(statuses: &[WorkflowStatus]) -> Vec<&'static str> {
     statuses.iter().map(|status| status.as_str()).collect()
 }
 
 /// Upserts the workflow row, upserts all steps in one statement and deletes steps that
-/// are gone. Returns the rows written and deleted.
-pub(crate) async fn save_state<C: ConnectionTrait>(conn: &C, state: &WorkflowState) -> Result<u64> {
+/// are gone, atomically. Returns the rows written and deleted.
+pub(crate) async fn save_state<C: Db>(conn: &C, state: &WorkflowState) -> Result<u64> {
     use step_states::Column as S;
     use workflow_states::Column as W;
 
-    let mut rows = workflow_states::Entity::insert(convert::workflow_row(state))
-        .on_conflict(
-            OnConflict::column(W::Id)
-                .update_columns([
-                    W::WorkflowId,
-                    W::WorkflowName,
-                    W::Status,
-                    W::UserId,
-                    W::StartedAt,
-                    W::UpdatedAt,
-                    W::CompletedAt,
-                    W::Context,
-                    W::Error,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-
-    rows += step_states::Entity::insert_many(convert::step_rows(state))
-        .on_conflict(
-            OnConflict::columns([S::WorkflowStateId, S::StepId])
-                .update_columns([
-                    S::Status,
-                    S::StartedAt,
-                    S::CompletedAt,
-                    S::Outputs,
-                    S::Error,
-                    S::RetryCount,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-
+    let mut writes = vec![Write::Insert(
+        workflow_states::Entity::insert(convert::workflow_row(state))
+            .on_conflict(
+                OnConflict::column(W::Id)
+                    .update_columns([
+                        W::WorkflowId,
+                        W::WorkflowName,
+                        W::Status,
+                        W::UserId,
+                        W::StartedAt,
+                        W::UpdatedAt,
+                        W::CompletedAt,
+                        W::Context,
+                        W::Error,
+                    ])
+                    .to_owned(),
+            )
+            .into_query(),
+    )];
+    if !state.steps.is_empty() {
+        writes.push(Write::Insert(
+            step_states::Entity::insert_many(convert::step_rows(state))
+                .on_conflict(
+                    OnConflict::columns([S::WorkflowStateId, S::StepId])
+                        .update_columns([
+                            S::Status,
+                            S::StartedAt,
+                            S::CompletedAt,
+                            S::Outputs,
+                            S::Error,
+                            S::RetryCount,
+                        ])
+                        .to_owned(),
+                )
+                .into_query(),
+        ));
+    }
     let mut gone = step_states::Entity::delete_many().filter(S::WorkflowStateId.eq(state.id));
     if !state.steps.is_empty() {
         gone = gone.filter(S::StepId.is_not_in(state.steps.keys().map(String::as_str)));
     }
-    rows += gone.exec(conn).await?.rows_affected;
-    Ok(rows)
+    writes.push(Write::Delete(gone.into_query()));
+    Ok(backend::write_all(conn, writes).await?)
+}
+
+/// A `workflow_states` row with its steps as one JSON array (see
+/// [`backend::steps_json_column`]).
+#[derive(Debug, FromQueryResult)]
+struct WorkflowWithSteps {
+    #[sea_orm(nested)]
+    row: workflow_states::Model,
+    steps: Option<serde_json::Value>,
+}
+
+/// Workflows matching `filter`, each with its steps, in one statement.
+async fn select_with_steps<C: Db>(
+    conn: &C,
+    filter: Condition,
+    limit: Option<u64>,
+) -> Result<Vec<WorkflowWithSteps>> {
+    use workflow_states::Column as W;
+    let mut select = workflow_states::Entity::find()
+        .filter(filter)
+        .column_as(
+            backend::steps_json_column(conn.get_database_backend()),
+            "steps",
+        )
+        .order_by_desc(W::UpdatedAt)
+        .order_by_desc(W::Id);
+    if let Some(limit) = limit {
+        select = select.limit(limit);
+    }
+    Ok(select.into_model::<WorkflowWithSteps>().all(conn).await?)
+}
+
+fn with_steps(found: WorkflowWithSteps) -> Result<WorkflowState> {
+    convert::workflow_from_row_and_json(found.row, found.steps)
 }
 
 /// The workflow with this id and its steps.
-pub(crate) async fn load_state<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<WorkflowState> {
-    let row = workflow_states::Entity::find_by_id(id)
-        .one(conn)
-        .await?
-        .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
-    let steps = step_states::Entity::find()
-        .filter(step_states::Column::WorkflowStateId.eq(id))
-        .all(conn)
-        .await?;
-    convert::workflow_from_rows(row, steps)
+pub(crate) async fn load_state<C: Db>(conn: &C, id: Uuid) -> Result<WorkflowState> {
+    let found = select_with_steps(
+        conn,
+        Condition::all().add(workflow_states::Column::Id.eq(id)),
+        Some(1),
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+    with_steps(found)
 }
 
 /// The most recently updated run of a workflow id, with its steps.
-pub(crate) async fn load_state_by_workflow_id<C: ConnectionTrait>(
+pub(crate) async fn load_state_by_workflow_id<C: Db>(
     conn: &C,
     workflow_id: &str,
 ) -> Result<WorkflowState> {
-    use workflow_states::Column as W;
-    let row = workflow_states::Entity::find()
-        .filter(W::WorkflowId.eq(workflow_id))
-        .order_by_desc(W::UpdatedAt)
-        .order_by_desc(W::Id)
-        .one(conn)
+    let filter = Condition::all().add(workflow_states::Column::WorkflowId.eq(workflow_id));
+    let found = select_with_steps(conn, filter, Some(1))
         .await?
+        .pop()
         .ok_or_else(|| StateStoreError::NotFound(format!("workflow {workflow_id:?}")))?;
-    let steps = step_states::Entity::find()
-        .filter(step_states::Column::WorkflowStateId.eq(row.id))
-        .all(conn)
-        .await?;
-    convert::workflow_from_rows(row, steps)
+    with_steps(found)
 }
 
-/// Every workflow in one of `statuses`, newest update first, with steps: two queries
+/// Every workflow in one of `statuses`, newest update first, with steps: one statement
 /// whatever the count. Rows that fail to convert come back apart, with their error.
-pub(crate) async fn list_by_status<C: ConnectionTrait>(
+pub(crate) async fn list_by_status<C: Db>(
     conn: &C,
     statuses: &[WorkflowStatus],
 ) -> Result<(Vec<WorkflowState>, Vec<(Uuid, StateStoreError)>)> {
-    use workflow_states::Column as W;
-    let names = status_names(statuses);
-    let rows = workflow_states::Entity::find()
-        .filter(W::Status.is_in(names.clone()))
-        .order_by_desc(W::UpdatedAt)
-        .order_by_desc(W::Id)
-        .all(conn)
-        .await?;
-    let ids = Query::select()
-        .column(W::Id)
-        .from(workflow_states::Entity)
-        .and_where(W::Status.is_in(names))
-        .to_owned();
-    let steps = step_states::Entity::find()
-        .filter(step_states::Column::WorkflowStateId.in_subquery(ids))
-        .all(conn)
-        .await?;
-    Ok(convert::workflows_from_rows(rows, steps))
+    let filter =
+        Condition::all().add(workflow_states::Column::Status.is_in(status_names(statuses)));
+    let mut states = Vec::new();
+    let mut skipped = Vec::new();
+    for found in select_with_steps(conn, filter, None).await? {
+        let id = found.row.id;
+        match with_steps(found) {
+            Ok(state) => states.push(state),
+            Err(err) => skipped.push((id, err)),
+        }
+    }
+    Ok((states, skipped))
 }
 
-/// Inserts a checkpoint of an existing workflow, then keeps only the newest `retention`.
-pub(crate) async fn insert_checkpoint<C: ConnectionTrait>(
+/// Inserts a checkpoint of an existing workflow and, with a retention of `keep`, leaves
+/// the workflow with its `keep` newest checkpoints (by timestamp, then id) counting the
+/// new one: atomically, and in one round trip on Postgres.
+///
+/// Both statements are written so they do not need to see each other's effect (a
+/// Postgres batch runs them on one snapshot): the insert happens only if fewer than
+/// `keep` existing checkpoints are newer than the new one, and the delete counts the new
+/// one in explicitly.
+pub(crate) async fn insert_checkpoint<C: Db>(
     conn: &C,
     checkpoint: &Checkpoint,
     retention: Option<usize>,
 ) -> Result<u64> {
-    let mut rows = checkpoints::Entity::insert(convert::checkpoint_row(checkpoint))
-        .exec_without_returning(conn)
+    let writes = match retention {
+        None => vec![Write::Insert(
+            checkpoints::Entity::insert(convert::checkpoint_row(checkpoint)).into_query(),
+        )],
+        Some(keep) => retained_checkpoint_writes(checkpoint, sql_count(keep)),
+    };
+    Ok(backend::write_all(conn, writes)
         .await
-        .map_err(|err| checkpoint_insert_error(err, checkpoint))?;
-    if let Some(keep) = retention {
-        rows += cleanup_checkpoints(conn, checkpoint.workflow_state_id, keep).await?;
-    }
-    Ok(rows)
+        .map_err(|err| checkpoint_insert_error(err, checkpoint))?)
+}
+
+fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> {
+    use checkpoints::Column as K;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait as _};
+
+    let workflow = checkpoint.workflow_state_id;
+    let (new_time, new_id) = (checkpoint.timestamp.fixed_offset(), checkpoint.id);
+    let other = Alias::new("other");
+    let col = |column: K| Expr::col((checkpoints::Entity, column));
+    let other_col = |column: K| Expr::col((other.clone(), column));
+
+    // Existing checkpoints of the workflow newer than the new one.
+    let newer_than_new = Query::select()
+        .expr(Expr::cust("count(*)"))
+        .from_as(checkpoints::Entity, other.clone())
+        .and_where(other_col(K::WorkflowStateId).eq(workflow))
+        .and_where(
+            other_col(K::Timestamp)
+                .gt(new_time)
+                .or(other_col(K::Timestamp)
+                    .eq(new_time)
+                    .and(other_col(K::Id).gt(new_id))),
+        )
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(checkpoints::Entity)
+        .columns([
+            K::Id,
+            K::WorkflowStateId,
+            K::StepId,
+            K::Timestamp,
+            K::Snapshot,
+        ])
+        .select_from(
+            Query::select()
+                .exprs([
+                    Expr::val(new_id),
+                    Expr::val(workflow),
+                    Expr::val(checkpoint.step_id.clone()),
+                    Expr::val(new_time),
+                    Expr::val(checkpoint.snapshot.clone()),
+                ])
+                .and_where(Expr::SubQuery(None, Box::new(newer_than_new.into())).lt(keep))
+                .to_owned(),
+        )
+        .expect("five columns, five values")
+        .to_owned();
+
+    // For each existing checkpoint: how many (existing or new) are newer than it.
+    let newer_existing = Query::select()
+        .expr(Expr::cust("count(*)"))
+        .from_as(checkpoints::Entity, other.clone())
+        .and_where(other_col(K::WorkflowStateId).eq(workflow))
+        .and_where(other_col(K::Id).ne(new_id))
+        .and_where(
+            other_col(K::Timestamp)
+                .gt(col(K::Timestamp))
+                .or(other_col(K::Timestamp)
+                    .eq(col(K::Timestamp))
+                    .and(other_col(K::Id).gt(col(K::Id)))),
+        )
+        .to_owned();
+    let new_is_newer = Expr::case(
+        Expr::val(new_time)
+            .gt(col(K::Timestamp))
+            .or(Expr::val(new_time)
+                .eq(col(K::Timestamp))
+                .and(Expr::val(new_id).gt(col(K::Id)))),
+        1,
+    )
+    .finally(0);
+    let delete = checkpoints::Entity::delete_many()
+        .filter(K::WorkflowStateId.eq(workflow))
+        .filter(K::Id.ne(new_id))
+        .filter(
+            Expr::SubQuery(None, Box::new(newer_existing.into()))
+                .add(new_is_newer)
+                .gte(keep),
+        )
+        .into_query();
+    vec![Write::Insert(insert), Write::Delete(delete)]
 }
 
 fn checkpoint_insert_error(err: DbErr, checkpoint: &Checkpoint) -> StateStoreError {
@@ -170,7 +290,7 @@ pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
         .and_where(K::WorkflowStateId.eq(workflow_state_id))
         .order_by(K::Timestamp, Order::Desc)
         .order_by(K::Id, Order::Desc)
-        .limit(u64::try_from(keep).unwrap_or(u64::MAX))
+        .limit(sql_count(keep))
         .to_owned();
     Ok(checkpoints::Entity::delete_many()
         .filter(K::WorkflowStateId.eq(workflow_state_id))
@@ -192,8 +312,8 @@ pub(crate) async fn list_checkpoints<C: ConnectionTrait>(
         .filter(K::WorkflowStateId.eq(workflow_state_id))
         .order_by_desc(K::Timestamp)
         .order_by_desc(K::Id)
-        .limit(limit)
-        .offset(offset)
+        .limit(sql_count(limit))
+        .offset(sql_count(offset))
         .all(conn)
         .await?
         .into_iter()
@@ -223,10 +343,7 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
 }
 
 /// Writes a checkpoint's state back as the workflow's current state, touched now.
-pub(crate) async fn rollback<C: ConnectionTrait>(
-    conn: &C,
-    checkpoint_id: Uuid,
-) -> Result<(WorkflowState, u64)> {
+pub(crate) async fn rollback<C: Db>(conn: &C, checkpoint_id: Uuid) -> Result<(WorkflowState, u64)> {
     let checkpoint = checkpoint(conn, checkpoint_id).await?;
     let mut state = snapshot_state(&checkpoint)?;
     crate::validate::workflow_state(&state)?;
