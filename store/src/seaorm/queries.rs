@@ -177,9 +177,9 @@ pub(crate) async fn insert_checkpoint<C: Db>(
         )],
         Some(keep) => retained_checkpoint_writes(checkpoint, sql_count(keep)),
     };
-    Ok(backend::write_all(conn, writes)
+    backend::write_all(conn, writes)
         .await
-        .map_err(|err| checkpoint_insert_error(err, checkpoint))?)
+        .map_err(|err| checkpoint_insert_error(err, checkpoint))
 }
 
 fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> {
