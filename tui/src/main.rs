@@ -1,6 +1,7 @@
 //! `wfadmin`: the admin terminal UI and CLI of llm-orchestrator-state. Find a stuck or
 //! broken workflow, see what each step did, and roll it back to a good checkpoint.
 
+mod app;
 mod cli;
 mod commands;
 mod db;
@@ -9,11 +10,14 @@ mod diff;
 mod error;
 mod format;
 mod restore_plan;
+mod runtime;
+mod ui;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use llm_orchestrator_state::redact;
 
 use crate::cli::{Cli, Command};
 use crate::error::{AdminError, Result};
@@ -56,7 +60,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
     let store = db::open(&target, read_only).await?;
     let result = match command {
-        Command::Tui => Err(AdminError::new("the interactive UI is not built yet")),
+        Command::Tui => runtime::run(store, redact(&target), read_only).await,
         Command::List {
             active,
             status,

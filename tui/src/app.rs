@@ -1,0 +1,788 @@
+//! The interactive UI's model, messages and `update` (The Elm Architecture).
+//!
+//! `update` never touches the database or the terminal: it changes the model and queues
+//! [`Command`]s, which the runtime runs in spawned tasks; their answers come back as
+//! [`Message`]s.
+
+use chrono::{DateTime, Utc};
+use llm_orchestrator_state::admin::{
+    PageCursor, StatusCounts, WorkflowPage, WorkflowQuery, WorkflowSort, WorkflowSummary,
+};
+use llm_orchestrator_state::{Checkpoint, WorkflowState, WorkflowStatus};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use uuid::Uuid;
+
+use crate::commands::ordered_steps;
+use crate::diff::Change;
+use crate::restore_plan::RestorePlan;
+
+/// Rows fetched per page of the workflows table.
+pub const PAGE_SIZE: u64 = 200;
+/// Most rows an automatic refresh reloads (the rest load again as the user scrolls).
+pub const REFRESH_LIMIT: u64 = 2000;
+/// Ticks between automatic refreshes (the runtime ticks every 250 ms: 5 s).
+pub const REFRESH_TICKS: u32 = 20;
+
+/// The screens, stacked: Esc or `q` goes back to the one below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The table of workflows.
+    Workflows,
+    /// One workflow: fields, context, steps.
+    Detail,
+    /// The checkpoints of one workflow.
+    Checkpoints,
+    /// The state held by one checkpoint.
+    Snapshot,
+    /// A deep diff of two states.
+    Diff,
+}
+
+/// A window over the current screen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    /// Every key.
+    Help,
+    /// Typing a text filter for the workflows table.
+    Filter {
+        /// The text typed so far.
+        input: String,
+    },
+    /// What a restore changes; `y` confirms.
+    ConfirmRestore(Box<RestorePlan>),
+}
+
+/// The workflows table and how it is filtered and sorted.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkflowsView {
+    /// The loaded rows, in display order.
+    pub rows: Vec<WorkflowSummary>,
+    /// Index of the selected row.
+    pub selected: usize,
+    /// Only pending, running and paused workflows.
+    pub active_only: bool,
+    /// Only this status.
+    pub status_filter: Option<WorkflowStatus>,
+    /// Substring of workflow id, name or user.
+    pub text_filter: String,
+    /// The sort column.
+    pub sort: WorkflowSort,
+    /// Sort ascending instead of descending.
+    pub ascending: bool,
+    /// Where the next page starts, if there is one.
+    pub next: Option<PageCursor>,
+    /// The latest load asked for; older answers are dropped.
+    pub request: u64,
+    /// A load is under way.
+    pub loading: bool,
+}
+
+impl WorkflowsView {
+    /// The selected row.
+    pub fn selected_row(&self) -> Option<&WorkflowSummary> {
+        self.rows.get(self.selected)
+    }
+
+    /// The query for these filters, from the first row.
+    pub fn query(&self, limit: u64) -> WorkflowQuery {
+        WorkflowQuery {
+            statuses: self.status_filter.into_iter().collect(),
+            active_only: self.active_only,
+            text: Some(self.text_filter.clone()).filter(|t| !t.is_empty()),
+            sort: self.sort,
+            descending: !self.ascending,
+            active_first: true,
+            after: None,
+            limit,
+        }
+    }
+}
+
+/// Which part of the detail screen the arrow keys move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DetailFocus {
+    /// The steps table.
+    #[default]
+    Steps,
+    /// The context JSON.
+    Context,
+}
+
+/// One workflow in full.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetailView {
+    /// The workflow.
+    pub state: WorkflowState,
+    /// Index of the selected step (in run order).
+    pub step: usize,
+    /// What the arrow keys move.
+    pub focus: DetailFocus,
+    /// Lines scrolled in the context.
+    pub context_scroll: u16,
+}
+
+/// The checkpoints of one workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointsView {
+    /// The workflow's store id.
+    pub workflow_state_id: Uuid,
+    /// The workflow's orchestrator id, for titles.
+    pub workflow_id: String,
+    /// Newest first; `None` while loading.
+    pub list: Option<Vec<Checkpoint>>,
+    /// Index of the selected checkpoint.
+    pub selected: usize,
+    /// A checkpoint marked with space, to diff against the selected one.
+    pub marked: Option<Uuid>,
+}
+
+impl CheckpointsView {
+    /// The selected checkpoint.
+    pub fn selected_checkpoint(&self) -> Option<&Checkpoint> {
+        self.list.as_ref().and_then(|list| list.get(self.selected))
+    }
+}
+
+/// One checkpoint's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotView {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Lines scrolled.
+    pub scroll: u16,
+}
+
+/// A diff between two states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffView {
+    /// What is compared with what.
+    pub title: String,
+    /// The changes, in path order.
+    pub changes: Vec<Change>,
+    /// Lines scrolled.
+    pub scroll: u16,
+}
+
+/// Work for the runtime: each runs in a spawned task and answers with a [`Message`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// A page of workflows; `append` adds it below the loaded rows.
+    LoadWorkflows {
+        /// Request number, echoed back.
+        request: u64,
+        /// What to load.
+        query: WorkflowQuery,
+        /// Add below the loaded rows instead of replacing them.
+        append: bool,
+    },
+    /// Counts per status.
+    LoadCounts,
+    /// One workflow in full.
+    LoadDetail(Uuid),
+    /// A workflow's checkpoints.
+    LoadCheckpoints(Uuid),
+    /// Diff a checkpoint with another one, or with the current state (`None`).
+    Diff {
+        /// The older side.
+        from: Uuid,
+        /// The newer side, or the workflow's current state.
+        to: Option<Uuid>,
+    },
+    /// Work out what restoring a checkpoint changes.
+    PlanRestore(Uuid),
+    /// Roll back to a checkpoint.
+    Restore(Uuid),
+}
+
+/// Everything that can happen to the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// The terminal was resized (just redraw).
+    Resize,
+    /// Time passes (drives the automatic refresh).
+    Tick,
+    /// A page of workflows arrived.
+    WorkflowsLoaded {
+        /// The request it answers.
+        request: u64,
+        /// Added below the loaded rows.
+        append: bool,
+        /// The page, or the error.
+        result: Result<WorkflowPage, String>,
+        /// When it was read.
+        at: DateTime<Utc>,
+    },
+    /// Counts per status arrived.
+    CountsLoaded(Result<StatusCounts, String>),
+    /// A workflow arrived.
+    DetailLoaded(Result<WorkflowState, String>),
+    /// A workflow's checkpoints arrived.
+    CheckpointsLoaded {
+        /// Whose checkpoints.
+        workflow_state_id: Uuid,
+        /// Newest first, or the error.
+        result: Result<Vec<Checkpoint>, String>,
+    },
+    /// A diff was computed: title and changes.
+    DiffLoaded(Result<(String, Vec<Change>), String>),
+    /// A restore plan is ready for confirmation.
+    RestorePlanned(Result<Box<RestorePlan>, String>),
+    /// A restore finished.
+    Restored(Result<WorkflowState, String>),
+}
+
+/// The whole state of the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    /// The database, password removed.
+    pub database: String,
+    /// Writes are refused.
+    pub read_only: bool,
+    /// The screens, bottom first; never empty.
+    pub screens: Vec<Screen>,
+    /// A window over the screen.
+    pub popup: Option<Popup>,
+    /// The workflows table.
+    pub workflows: WorkflowsView,
+    /// Workflows per status.
+    pub counts: StatusCounts,
+    /// The open workflow.
+    pub detail: Option<DetailView>,
+    /// The open checkpoint list.
+    pub checkpoints: Option<CheckpointsView>,
+    /// The open snapshot.
+    pub snapshot: Option<SnapshotView>,
+    /// The open diff.
+    pub diff: Option<DiffView>,
+    /// When the workflows were last read.
+    pub last_refresh: Option<DateTime<Utc>>,
+    /// The last error, shown in the status bar until the next success or key.
+    pub error: Option<String>,
+    /// The last notice (a restore's result).
+    pub notice: Option<String>,
+    /// Ticks since the last refresh.
+    pub ticks: u32,
+    /// Leave the loop.
+    pub quit: bool,
+    /// Work queued for the runtime.
+    pub commands: Vec<Command>,
+}
+
+impl App {
+    /// A new UI on the workflows screen, with its first loads queued.
+    pub fn new(database: impl Into<String>, read_only: bool) -> Self {
+        let mut app = Self {
+            database: database.into(),
+            read_only,
+            screens: vec![Screen::Workflows],
+            popup: None,
+            workflows: WorkflowsView::default(),
+            counts: StatusCounts::default(),
+            detail: None,
+            checkpoints: None,
+            snapshot: None,
+            diff: None,
+            last_refresh: None,
+            error: None,
+            notice: None,
+            ticks: 0,
+            quit: false,
+            commands: Vec::new(),
+        };
+        app.reload_workflows(PAGE_SIZE);
+        app.commands.push(Command::LoadCounts);
+        app
+    }
+
+    /// The screen on top.
+    pub fn screen(&self) -> Screen {
+        *self.screens.last().unwrap_or(&Screen::Workflows)
+    }
+
+    fn push(&mut self, screen: Screen) {
+        if self.screen() != screen {
+            self.screens.push(screen);
+        }
+    }
+
+    fn back(&mut self) {
+        if self.screens.len() > 1 {
+            self.screens.pop();
+        } else {
+            self.quit = true;
+        }
+    }
+
+    fn reload_workflows(&mut self, limit: u64) {
+        self.workflows.request += 1;
+        self.workflows.loading = true;
+        self.commands.push(Command::LoadWorkflows {
+            request: self.workflows.request,
+            query: self.workflows.query(limit),
+            append: false,
+        });
+    }
+
+    /// Reloads what the screens show, keeping selections.
+    fn refresh(&mut self) {
+        self.ticks = 0;
+        let limit = (self.workflows.rows.len() as u64).clamp(PAGE_SIZE, REFRESH_LIMIT);
+        self.reload_workflows(limit);
+        self.commands.push(Command::LoadCounts);
+        for screen in self.screens.clone() {
+            match screen {
+                Screen::Detail => {
+                    if let Some(detail) = &self.detail {
+                        self.commands.push(Command::LoadDetail(detail.state.id));
+                    }
+                }
+                Screen::Checkpoints => {
+                    if let Some(view) = &self.checkpoints {
+                        self.commands
+                            .push(Command::LoadCheckpoints(view.workflow_state_id));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn open_checkpoints(&mut self, workflow_state_id: Uuid, workflow_id: String) {
+        self.checkpoints = Some(CheckpointsView {
+            workflow_state_id,
+            workflow_id,
+            list: None,
+            selected: 0,
+            marked: None,
+        });
+        self.commands
+            .push(Command::LoadCheckpoints(workflow_state_id));
+        self.push(Screen::Checkpoints);
+    }
+
+    fn start_restore(&mut self, checkpoint: Uuid) {
+        if self.read_only {
+            self.error = Some("read-only mode: restore is disabled".into());
+        } else {
+            self.commands.push(Command::PlanRestore(checkpoint));
+        }
+    }
+}
+
+/// Moves an index by `delta` within `0..len`.
+fn step_index(index: usize, delta: isize, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    index.saturating_add_signed(delta).min(len - 1)
+}
+
+fn scroll(value: u16, delta: i32) -> u16 {
+    u16::try_from((i32::from(value) + delta).max(0)).unwrap_or(u16::MAX)
+}
+
+/// Movement keys: how far a key moves a selection, if it is one.
+fn movement(key: &KeyEvent) -> Option<isize> {
+    match key.code {
+        KeyCode::Char('j') | KeyCode::Down => Some(1),
+        KeyCode::Char('k') | KeyCode::Up => Some(-1),
+        KeyCode::PageDown => Some(20),
+        KeyCode::PageUp => Some(-20),
+        KeyCode::Char('g') | KeyCode::Home => Some(isize::MIN / 2),
+        KeyCode::Char('G') | KeyCode::End => Some(isize::MAX / 2),
+        _ => None,
+    }
+}
+
+/// Applies one message to the model.
+pub fn update(app: &mut App, message: Message) {
+    match message {
+        Message::Key(key) => on_key(app, key),
+        Message::Resize => {}
+        Message::Tick => {
+            app.ticks += 1;
+            if app.ticks >= REFRESH_TICKS && app.popup.is_none() {
+                app.refresh();
+            }
+        }
+        Message::WorkflowsLoaded {
+            request,
+            append,
+            result,
+            at,
+        } => {
+            if request != app.workflows.request {
+                return;
+            }
+            app.workflows.loading = false;
+            match result {
+                Ok(page) => {
+                    let view = &mut app.workflows;
+                    if append {
+                        view.rows.extend(page.rows);
+                    } else {
+                        let selected_id = view.selected_row().map(|row| row.id);
+                        view.rows = page.rows;
+                        view.selected = selected_id
+                            .and_then(|id| view.rows.iter().position(|row| row.id == id))
+                            .unwrap_or(view.selected)
+                            .min(view.rows.len().saturating_sub(1));
+                    }
+                    view.next = page.next;
+                    app.last_refresh = Some(at);
+                    app.error = None;
+                }
+                Err(err) => app.error = Some(err),
+            }
+        }
+        Message::CountsLoaded(result) => match result {
+            Ok(counts) => app.counts = counts,
+            Err(err) => app.error = Some(err),
+        },
+        Message::DetailLoaded(result) => match result {
+            Ok(state) => {
+                let keep = app
+                    .detail
+                    .as_ref()
+                    .filter(|detail| detail.state.id == state.id)
+                    .map(|detail| (detail.step, detail.focus, detail.context_scroll));
+                let (step, focus, context_scroll) = keep.unwrap_or_default();
+                let step = step.min(state.steps.len().saturating_sub(1));
+                app.detail = Some(DetailView {
+                    state,
+                    step,
+                    focus,
+                    context_scroll,
+                });
+            }
+            Err(err) => app.error = Some(err),
+        },
+        Message::CheckpointsLoaded {
+            workflow_state_id,
+            result,
+        } => {
+            let Some(view) = app
+                .checkpoints
+                .as_mut()
+                .filter(|view| view.workflow_state_id == workflow_state_id)
+            else {
+                return;
+            };
+            match result {
+                Ok(list) => {
+                    let selected_id = view.selected_checkpoint().map(|c| c.id);
+                    view.selected = selected_id
+                        .and_then(|id| list.iter().position(|c| c.id == id))
+                        .unwrap_or(view.selected)
+                        .min(list.len().saturating_sub(1));
+                    view.list = Some(list);
+                }
+                Err(err) => app.error = Some(err),
+            }
+        }
+        Message::DiffLoaded(result) => match result {
+            Ok((title, changes)) => {
+                app.diff = Some(DiffView {
+                    title,
+                    changes,
+                    scroll: 0,
+                });
+                app.push(Screen::Diff);
+            }
+            Err(err) => app.error = Some(err),
+        },
+        Message::RestorePlanned(result) => match result {
+            Ok(plan) => app.popup = Some(Popup::ConfirmRestore(plan)),
+            Err(err) => app.error = Some(err),
+        },
+        Message::Restored(result) => match result {
+            Ok(state) => {
+                app.notice = Some(format!(
+                    "restored {}: now {}, {} steps",
+                    state.workflow_id,
+                    state.status,
+                    state.steps.len()
+                ));
+                app.error = None;
+                app.detail = Some(DetailView {
+                    state,
+                    step: 0,
+                    focus: DetailFocus::Steps,
+                    context_scroll: 0,
+                });
+                // Show the result on the workflow's detail screen, the one below the
+                // checkpoints if the user came that way.
+                match app.screens.iter().position(|s| *s == Screen::Detail) {
+                    Some(index) => app.screens.truncate(index + 1),
+                    None => {
+                        app.screens.retain(|s| *s == Screen::Workflows);
+                        app.push(Screen::Detail);
+                    }
+                }
+                app.refresh();
+            }
+            Err(err) => app.error = Some(format!("restore failed: {err}")),
+        },
+    }
+}
+
+fn on_key(app: &mut App, key: KeyEvent) {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        app.quit = true;
+        return;
+    }
+    if let Some(popup) = app.popup.take() {
+        on_popup_key(app, popup, key);
+        return;
+    }
+    app.notice = None;
+    match key.code {
+        KeyCode::Char('?') => {
+            app.popup = Some(Popup::Help);
+            return;
+        }
+        KeyCode::Char('q') | KeyCode::Esc => {
+            app.back();
+            return;
+        }
+        KeyCode::Char('r') => {
+            app.refresh();
+            return;
+        }
+        _ => {}
+    }
+    match app.screen() {
+        Screen::Workflows => on_workflows_key(app, key),
+        Screen::Detail => on_detail_key(app, key),
+        Screen::Checkpoints => on_checkpoints_key(app, key),
+        Screen::Snapshot => on_snapshot_key(app, key),
+        Screen::Diff => {
+            if let (Some(delta), Some(diff)) = (movement(&key), app.diff.as_mut()) {
+                diff.scroll = scroll(diff.scroll, delta.clamp(-10_000, 10_000) as i32);
+            }
+        }
+    }
+}
+
+fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
+    match popup {
+        Popup::Help => {}
+        Popup::Filter { mut input } => match key.code {
+            KeyCode::Enter => {
+                app.workflows.text_filter = input;
+                app.workflows.selected = 0;
+                app.reload_workflows(PAGE_SIZE);
+            }
+            KeyCode::Esc => {}
+            KeyCode::Backspace => {
+                input.pop();
+                app.popup = Some(Popup::Filter { input });
+            }
+            KeyCode::Char(c) => {
+                input.push(c);
+                app.popup = Some(Popup::Filter { input });
+            }
+            _ => app.popup = Some(Popup::Filter { input }),
+        },
+        Popup::ConfirmRestore(plan) => match key.code {
+            KeyCode::Char('y') | KeyCode::Enter => {
+                app.notice = Some("restoring...".into());
+                app.commands.push(Command::Restore(plan.checkpoint.id));
+            }
+            KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
+                app.notice = Some("restore cancelled; nothing changed".into());
+            }
+            _ => app.popup = Some(Popup::ConfirmRestore(plan)),
+        },
+    }
+}
+
+fn on_workflows_key(app: &mut App, key: KeyEvent) {
+    if let Some(delta) = movement(&key) {
+        let view = &mut app.workflows;
+        view.selected = step_index(view.selected, delta, view.rows.len());
+        // Near the end of what is loaded: fetch the next page.
+        if view.selected + 20 >= view.rows.len()
+            && !view.loading
+            && let Some(after) = view.next.clone()
+        {
+            view.request += 1;
+            view.loading = true;
+            let mut query = view.query(PAGE_SIZE);
+            query.after = Some(after);
+            app.commands.push(Command::LoadWorkflows {
+                request: view.request,
+                query,
+                append: true,
+            });
+        }
+        return;
+    }
+    match key.code {
+        KeyCode::Enter => {
+            if let Some(row) = app.workflows.selected_row() {
+                let id = row.id;
+                if app.detail.as_ref().is_none_or(|d| d.state.id != id) {
+                    app.detail = None;
+                }
+                app.commands.push(Command::LoadDetail(id));
+                app.push(Screen::Detail);
+            }
+        }
+        KeyCode::Char('c') => {
+            if let Some(row) = app.workflows.selected_row() {
+                let (id, workflow_id) = (row.id, row.workflow_id.clone());
+                app.open_checkpoints(id, workflow_id);
+            }
+        }
+        KeyCode::Char('a') => {
+            app.workflows.active_only = !app.workflows.active_only;
+            app.reload_workflows(PAGE_SIZE);
+        }
+        KeyCode::Char('f') => {
+            let view = &mut app.workflows;
+            view.status_filter = match view.status_filter {
+                None => Some(WorkflowStatus::ALL[0]),
+                Some(status) => WorkflowStatus::ALL
+                    .iter()
+                    .position(|s| *s == status)
+                    .and_then(|i| WorkflowStatus::ALL.get(i + 1))
+                    .copied(),
+            };
+            app.reload_workflows(PAGE_SIZE);
+        }
+        KeyCode::Char('s') => {
+            let view = &mut app.workflows;
+            let index = WorkflowSort::ALL
+                .iter()
+                .position(|s| *s == view.sort)
+                .unwrap_or(0);
+            view.sort = WorkflowSort::ALL[(index + 1) % WorkflowSort::ALL.len()];
+            app.reload_workflows(PAGE_SIZE);
+        }
+        KeyCode::Char('o') => {
+            app.workflows.ascending = !app.workflows.ascending;
+            app.reload_workflows(PAGE_SIZE);
+        }
+        KeyCode::Char('/') => {
+            app.popup = Some(Popup::Filter {
+                input: app.workflows.text_filter.clone(),
+            });
+        }
+        _ => {}
+    }
+}
+
+fn on_detail_key(app: &mut App, key: KeyEvent) {
+    let Some(detail) = app.detail.as_mut() else {
+        return;
+    };
+    if let Some(delta) = movement(&key) {
+        match detail.focus {
+            DetailFocus::Steps => {
+                detail.step = step_index(detail.step, delta, detail.state.steps.len());
+            }
+            DetailFocus::Context => {
+                detail.context_scroll =
+                    scroll(detail.context_scroll, delta.clamp(-10_000, 10_000) as i32);
+            }
+        }
+        return;
+    }
+    match key.code {
+        KeyCode::Tab => {
+            detail.focus = match detail.focus {
+                DetailFocus::Steps => DetailFocus::Context,
+                DetailFocus::Context => DetailFocus::Steps,
+            };
+        }
+        KeyCode::Char('c') => {
+            let (id, workflow_id) = (detail.state.id, detail.state.workflow_id.clone());
+            app.open_checkpoints(id, workflow_id);
+        }
+        _ => {}
+    }
+}
+
+fn on_checkpoints_key(app: &mut App, key: KeyEvent) {
+    let Some(view) = app.checkpoints.as_mut() else {
+        return;
+    };
+    let len = view.list.as_ref().map_or(0, Vec::len);
+    if let Some(delta) = movement(&key) {
+        view.selected = step_index(view.selected, delta, len);
+        return;
+    }
+    let Some(selected) = view.selected_checkpoint().cloned() else {
+        return;
+    };
+    match key.code {
+        KeyCode::Enter => {
+            app.snapshot = Some(SnapshotView {
+                checkpoint: selected,
+                scroll: 0,
+            });
+            app.push(Screen::Snapshot);
+        }
+        KeyCode::Char(' ') | KeyCode::Char('m') => {
+            view.marked = if view.marked == Some(selected.id) {
+                None
+            } else {
+                Some(selected.id)
+            };
+        }
+        KeyCode::Char('d') => {
+            let command = match view.marked.filter(|id| *id != selected.id) {
+                // Older first, so the diff reads as "what happened since".
+                Some(marked) => {
+                    let marked_index = view
+                        .list
+                        .as_ref()
+                        .and_then(|list| list.iter().position(|c| c.id == marked))
+                        .unwrap_or(0);
+                    if marked_index > view.selected {
+                        Command::Diff {
+                            from: marked,
+                            to: Some(selected.id),
+                        }
+                    } else {
+                        Command::Diff {
+                            from: selected.id,
+                            to: Some(marked),
+                        }
+                    }
+                }
+                None => Command::Diff {
+                    from: selected.id,
+                    to: None,
+                },
+            };
+            app.commands.push(command);
+        }
+        KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(selected.id),
+        _ => {}
+    }
+}
+
+fn on_snapshot_key(app: &mut App, key: KeyEvent) {
+    let Some(view) = app.snapshot.as_mut() else {
+        return;
+    };
+    if let Some(delta) = movement(&key) {
+        view.scroll = scroll(view.scroll, delta.clamp(-10_000, 10_000) as i32);
+        return;
+    }
+    let id = view.checkpoint.id;
+    match key.code {
+        KeyCode::Char('d') => app.commands.push(Command::Diff { from: id, to: None }),
+        KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(id),
+        _ => {}
+    }
+}
+
+/// The selected step of the detail view, in run order.
+pub fn selected_step(detail: &DetailView) -> Option<&llm_orchestrator_state::StepState> {
+    ordered_steps(&detail.state).get(detail.step).copied()
+}

@@ -1,0 +1,127 @@
+//! The interactive loop: draws the model, turns terminal events, task answers and ticks
+//! into messages, and runs the commands `update` queues in spawned tasks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use llm_orchestrator_state::{StateStore, now};
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use crate::app::{App, Command, Message, update};
+use crate::commands::{CHECKPOINT_LIMIT, diff_sides, plan_restore};
+use crate::db::Store;
+use crate::diff::diff;
+use crate::error::{AdminError, Result};
+use crate::ui;
+
+/// How often the loop ticks (auto refresh counts ticks).
+const TICK: Duration = Duration::from_millis(250);
+
+/// Runs the UI until the user quits. The terminal is restored on return, on error and
+/// on panic (`ratatui::init` installs the panic hook).
+pub async fn run(store: Store, database: String, read_only: bool) -> Result<()> {
+    let mut terminal = ratatui::try_init()?;
+    let result = event_loop(&mut terminal, store, App::new(database, read_only)).await;
+    ratatui::try_restore()?;
+    result
+}
+
+async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) -> Result<()> {
+    let (sender, mut receiver) = unbounded_channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let input = spawn_input_thread(sender.clone(), stop.clone());
+    let mut ticks = tokio::time::interval(TICK);
+    let result = loop {
+        for command in app.commands.drain(..) {
+            tokio::spawn(execute(store.clone(), command, sender.clone()));
+        }
+        if app.quit {
+            break Ok(());
+        }
+        if let Err(err) = terminal.draw(|frame| ui::view(&app, frame)) {
+            break Err(AdminError::from(err));
+        }
+        let message = tokio::select! {
+            Some(message) = receiver.recv() => message,
+            _ = ticks.tick() => Message::Tick,
+        };
+        update(&mut app, message);
+    };
+    stop.store(true, Ordering::Relaxed);
+    // The input thread notices `stop` within one poll interval.
+    let _ = tokio::task::spawn_blocking(move || input.join()).await;
+    result
+}
+
+/// Reads terminal events on a thread of its own (crossterm's reads block) and forwards
+/// them as messages.
+fn spawn_input_thread(
+    sender: UnboundedSender<Message>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => break,
+            }
+            let message = match event::read() {
+                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => Message::Key(key),
+                Ok(Event::Resize(..)) => Message::Resize,
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if sender.send(message).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+fn text<T, E: std::fmt::Display>(
+    result: std::result::Result<T, E>,
+) -> std::result::Result<T, String> {
+    result.map_err(|err| AdminError::new(err.to_string()).to_string())
+}
+
+/// Runs one command against the store and sends its answer.
+pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Message>) {
+    let message = match command {
+        Command::LoadWorkflows {
+            request,
+            query,
+            append,
+        } => Message::WorkflowsLoaded {
+            request,
+            append,
+            result: text(store.workflow_page(&query).await),
+            at: now(),
+        },
+        Command::LoadCounts => Message::CountsLoaded(text(store.status_counts().await)),
+        Command::LoadDetail(id) => {
+            Message::DetailLoaded(text(store.load_workflow_state(&id).await))
+        }
+        Command::LoadCheckpoints(id) => Message::CheckpointsLoaded {
+            workflow_state_id: id,
+            result: text(store.list_checkpoints(&id, CHECKPOINT_LIMIT, 0).await),
+        },
+        Command::Diff { from, to } => {
+            let to_text = to.map_or_else(|| "current".to_owned(), |id| id.to_string());
+            Message::DiffLoaded(text(
+                diff_sides(&store, &from.to_string(), &to_text)
+                    .await
+                    .map(|((from, old), (to, new))| (format!("{from} -> {to}"), diff(&old, &new))),
+            ))
+        }
+        Command::PlanRestore(id) => {
+            Message::RestorePlanned(text(plan_restore(&store, id).await.map(Box::new)))
+        }
+        Command::Restore(id) => Message::Restored(text(store.rollback_to_checkpoint(&id).await)),
+    };
+    // The loop may have ended; the answer is then not needed.
+    let _ = sender.send(message);
+}

@@ -1,0 +1,61 @@
+//! The checkpoints of one workflow, newest first.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+
+use crate::app::App;
+use crate::commands::snapshot_size;
+use crate::format;
+
+/// Draws the checkpoints screen.
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(view) = &app.checkpoints else {
+        return;
+    };
+    let title = format!(" Checkpoints of {} (newest first) ", view.workflow_id);
+    let Some(list) = &view.list else {
+        frame.render_widget(
+            Paragraph::new("loading...").block(Block::bordered().title(title)),
+            area,
+        );
+        return;
+    };
+    let header =
+        Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "STATUS", "ID"]).style(super::header_style());
+    let rows = list.iter().map(|checkpoint| {
+        let status = checkpoint.state().ok().map(|state| state.status);
+        Row::new([
+            Cell::from(if view.marked == Some(checkpoint.id) {
+                "*"
+            } else {
+                ""
+            }),
+            Cell::from(format::time(Some(checkpoint.timestamp))),
+            Cell::from(checkpoint.step_id.clone()),
+            Cell::from(format::size(snapshot_size(checkpoint))),
+            match status {
+                Some(status) => Cell::from(status.as_str()).style(super::status_style(status)),
+                None => Cell::from("unreadable"),
+            },
+            Cell::from(checkpoint.id.to_string()),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(1),
+            Constraint::Length(19),
+            Constraint::Length(16),
+            Constraint::Length(10),
+            Constraint::Length(10),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header)
+    .block(Block::bordered().title(title))
+    .row_highlight_style(super::selected_style())
+    .highlight_symbol("> ");
+    let mut state = TableState::default().with_selected(Some(view.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}

@@ -1,0 +1,155 @@
+//! One workflow: its fields and error, the steps, a step's outputs, the context.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::app::{App, DetailFocus, selected_step};
+use crate::commands::ordered_steps;
+use crate::format;
+
+use super::json;
+
+fn field(name: &str, value: String) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{name:<12}"), Style::new().fg(Color::Blue)),
+        Span::raw(value),
+    ])
+}
+
+/// Draws the detail screen.
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(detail) = &app.detail else {
+        frame.render_widget(
+            Paragraph::new("loading...").block(Block::bordered().title(" Workflow ")),
+            area,
+        );
+        return;
+    };
+    let state = &detail.state;
+    let steps = ordered_steps(state);
+    let steps_height = u16::try_from(steps.len()).unwrap_or(u16::MAX).clamp(1, 10) + 3;
+    let [fields_area, steps_area, lower] = Layout::vertical([
+        Constraint::Length(8),
+        Constraint::Length(steps_height),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+
+    let fields = vec![
+        field("id", state.id.to_string()),
+        field(
+            "workflow",
+            format!("{}  ({})", state.workflow_id, state.workflow_name),
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<12}", "status"), Style::new().fg(Color::Blue)),
+            Span::styled(state.status.to_string(), super::status_style(state.status)),
+        ]),
+        field("user", state.user_id.clone().unwrap_or_else(|| "-".into())),
+        field(
+            "times",
+            format!(
+                "started {}  updated {}  completed {}",
+                format::time(Some(state.started_at)),
+                format::time(Some(state.updated_at)),
+                format::time(state.completed_at)
+            ),
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<12}", "error"), Style::new().fg(Color::Blue)),
+            Span::styled(
+                state.error.clone().unwrap_or_else(|| "-".into()),
+                Style::new().fg(if state.error.is_some() {
+                    Color::Red
+                } else {
+                    Color::Reset
+                }),
+            ),
+        ]),
+    ];
+    frame.render_widget(
+        Paragraph::new(fields)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(format!(" Workflow {} ", state.workflow_id))),
+        fields_area,
+    );
+
+    let header = Row::new([
+        "STEP",
+        "STATUS",
+        "RETRIES",
+        "STARTED",
+        "COMPLETED",
+        "DURATION",
+        "ERROR",
+    ])
+    .style(super::header_style());
+    let rows = steps.iter().map(|step| {
+        Row::new([
+            Cell::from(step.step_id.clone()),
+            Cell::from(step.status.as_str()).style(super::step_style(step.status)),
+            Cell::from(step.retry_count.to_string()),
+            Cell::from(format::time(step.started_at)),
+            Cell::from(format::time(step.completed_at)),
+            Cell::from(format::duration(step.started_at, step.completed_at)),
+            Cell::from(step.error.clone().unwrap_or_else(|| "-".into()))
+                .style(Style::new().fg(Color::Red)),
+        ])
+    });
+    let focused = |focus: DetailFocus| {
+        if detail.focus == focus {
+            Style::new().fg(Color::Yellow)
+        } else {
+            Style::new()
+        }
+    };
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(14),
+            Constraint::Length(9),
+            Constraint::Length(7),
+            Constraint::Length(19),
+            Constraint::Length(19),
+            Constraint::Length(8),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header)
+    .block(
+        Block::bordered()
+            .title(format!(" Steps ({}) ", steps.len()))
+            .border_style(focused(DetailFocus::Steps)),
+    )
+    .row_highlight_style(super::selected_style())
+    .highlight_symbol("> ");
+    let mut table_state = TableState::default().with_selected(Some(detail.step));
+    frame.render_stateful_widget(table, steps_area, &mut table_state);
+
+    let [outputs_area, context_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
+    let (outputs_title, outputs) = match selected_step(detail) {
+        Some(step) => (
+            format!(" Outputs of {} ", step.step_id),
+            json::lines(&step.outputs),
+        ),
+        None => (" Outputs ".to_owned(), vec![Line::from("no steps")]),
+    };
+    frame.render_widget(
+        Paragraph::new(outputs).block(Block::bordered().title(outputs_title)),
+        outputs_area,
+    );
+    frame.render_widget(
+        Paragraph::new(json::lines(&state.context))
+            .scroll((detail.context_scroll, 0))
+            .block(
+                Block::bordered()
+                    .title(" Context ")
+                    .border_style(focused(DetailFocus::Context)),
+            ),
+        context_area,
+    );
+}

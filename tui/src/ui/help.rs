@@ -1,0 +1,62 @@
+//! `?`: every key.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::app::App;
+
+const KEYS: &[(&str, &str)] = &[
+    ("Everywhere", ""),
+    ("j / k / arrows", "move or scroll"),
+    ("PgUp / PgDn, g / G", "page, first, last"),
+    ("Enter", "open"),
+    ("Esc / q", "back; quit on the workflows screen"),
+    ("r", "refresh now (also every 5 s)"),
+    ("?", "this help"),
+    ("Ctrl-C", "quit"),
+    ("Workflows", ""),
+    ("c", "checkpoints of the selected workflow"),
+    ("a", "all / active only"),
+    ("f", "cycle the status filter"),
+    ("/", "filter by workflow id, name or user"),
+    ("s / o", "next sort column / reverse order"),
+    ("Workflow detail", ""),
+    ("Tab", "move steps or scroll context"),
+    ("c", "checkpoints"),
+    ("Checkpoints", ""),
+    ("Enter", "open the snapshot"),
+    ("space", "mark a checkpoint to diff with"),
+    ("d", "diff marked vs selected, or selected vs current"),
+    ("R", "restore the selected checkpoint (asks first)"),
+    ("Snapshot", ""),
+    ("d / R", "diff with current / restore"),
+];
+
+/// Draws the help popup.
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let popup = super::centered(area, 70, 90);
+    let mut lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(key, what)| {
+            if what.is_empty() {
+                Line::from(Span::styled(*key, super::header_style()))
+            } else {
+                Line::from(vec![
+                    Span::styled(format!("  {key:<20}"), Style::new().fg(Color::Yellow)),
+                    Span::raw(*what),
+                ])
+            }
+        })
+        .collect();
+    if app.read_only {
+        lines.push(Line::from("read-only mode: restore is disabled"));
+    }
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Keys (any key closes) ")),
+        popup,
+    );
+}

@@ -1,0 +1,55 @@
+//! Pretty JSON as coloured lines: keys blue, strings green, numbers cyan, literals yellow.
+
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use serde_json::Value;
+
+/// `value` pretty-printed, one coloured line per line.
+pub fn lines(value: &Value) -> Vec<Line<'static>> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|err| err.to_string());
+    text.lines().map(line).collect()
+}
+
+fn line(raw: &str) -> Line<'static> {
+    let indent_len = raw.len() - raw.trim_start().len();
+    let (indent, rest) = raw.split_at(indent_len);
+    let mut spans = vec![Span::raw(indent.to_owned())];
+    let rest = match key_end(rest) {
+        Some(end) => {
+            spans.push(Span::styled(
+                rest[..end].to_owned(),
+                Style::new().fg(Color::Blue),
+            ));
+            spans.push(Span::raw(": "));
+            rest[end..].trim_start_matches(": ")
+        }
+        None => rest,
+    };
+    let style = match rest.chars().next() {
+        Some('"') => Style::new().fg(Color::Green),
+        Some(c) if c == '-' || c.is_ascii_digit() => Style::new().fg(Color::Cyan),
+        Some('t' | 'f') => Style::new().fg(Color::Yellow),
+        Some('n') => Style::new().fg(Color::DarkGray),
+        _ => Style::new(),
+    };
+    spans.push(Span::styled(rest.to_owned(), style));
+    Line::from(spans)
+}
+
+/// Where the key of an object member ends (after its closing quote), if the line has one.
+fn key_end(text: &str) -> Option<usize> {
+    if !text.starts_with('"') {
+        return None;
+    }
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => {
+                return text[i + 1..].starts_with(": ").then_some(i + 1);
+            }
+            _ => escaped = false,
+        }
+    }
+    None
+}

@@ -1,0 +1,85 @@
+//! `view`: draws the model. One file per screen or popup.
+
+mod checkpoints;
+mod confirm;
+mod detail;
+mod diff;
+mod filter;
+mod help;
+mod json;
+mod snapshot;
+mod status_bar;
+mod workflows;
+
+use llm_orchestrator_state::WorkflowStatus;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::app::{App, Popup, Screen};
+
+/// Draws the whole UI for `app`.
+pub fn view(app: &App, frame: &mut Frame) {
+    let [main, status] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(frame.area());
+    match app.screen() {
+        Screen::Workflows => workflows::render(app, frame, main),
+        Screen::Detail => detail::render(app, frame, main),
+        Screen::Checkpoints => checkpoints::render(app, frame, main),
+        Screen::Snapshot => snapshot::render(app, frame, main),
+        Screen::Diff => diff::render(app, frame, main),
+    }
+    status_bar::render(app, frame, status);
+    match &app.popup {
+        Some(Popup::Help) => help::render(app, frame, main),
+        Some(Popup::Filter { input }) => filter::render(input, frame, main),
+        Some(Popup::ConfirmRestore(plan)) => confirm::render(plan, frame, main),
+        None => {}
+    }
+}
+
+/// The colour of a workflow status.
+pub fn status_style(status: WorkflowStatus) -> Style {
+    let color = match status {
+        WorkflowStatus::Pending => Color::Gray,
+        WorkflowStatus::Running => Color::Cyan,
+        WorkflowStatus::Paused => Color::Yellow,
+        WorkflowStatus::Completed => Color::Green,
+        WorkflowStatus::Failed => Color::Red,
+    };
+    Style::new().fg(color)
+}
+
+/// The colour of a step status.
+pub fn step_style(status: llm_orchestrator_state::StepStatus) -> Style {
+    use llm_orchestrator_state::StepStatus as S;
+    let color = match status {
+        S::Pending => Color::Gray,
+        S::Running => Color::Cyan,
+        S::Completed => Color::Green,
+        S::Failed => Color::Red,
+        S::Skipped => Color::DarkGray,
+    };
+    Style::new().fg(color)
+}
+
+/// The style of the selected row.
+pub fn selected_style() -> Style {
+    Style::new().add_modifier(Modifier::REVERSED)
+}
+
+/// The style of table headers.
+pub fn header_style() -> Style {
+    Style::new().add_modifier(Modifier::BOLD).fg(Color::Blue)
+}
+
+/// A rectangle of `width` x `height` (percent) centred in `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    area.centered(
+        Constraint::Percentage(width),
+        Constraint::Percentage(height),
+    )
+}
+
+#[cfg(test)]
+mod tests;

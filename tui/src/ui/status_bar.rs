@@ -1,0 +1,72 @@
+//! The status bar: database, counts, last refresh, errors; and the keys of the screen.
+
+use llm_orchestrator_state::WorkflowStatus;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::app::{App, Screen};
+
+fn keys(app: &App) -> &'static str {
+    match app.screen() {
+        Screen::Workflows => {
+            "j/k move  Enter open  c checkpoints  a all/active  f status  / filter  s sort  o order  r refresh  ? help  q quit"
+        }
+        Screen::Detail => "j/k step  Tab steps/context  c checkpoints  r refresh  ? help  Esc back",
+        Screen::Checkpoints => {
+            "j/k move  Enter snapshot  space mark  d diff  R restore  r refresh  ? help  Esc back"
+        }
+        Screen::Snapshot => "j/k scroll  d diff with current  R restore  ? help  Esc back",
+        Screen::Diff => "j/k scroll  ? help  Esc back",
+    }
+}
+
+/// Draws the two status lines.
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let mut spans = vec![
+        Span::styled(
+            format!(" {} ", app.database),
+            Style::new().bg(Color::Blue).fg(Color::White),
+        ),
+        Span::raw(format!(" {} workflows", app.counts.total())),
+    ];
+    for status in WorkflowStatus::ALL {
+        let count = app.counts.get(status);
+        if count > 0 {
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(
+                format!("{count} {status}"),
+                super::status_style(status),
+            ));
+        }
+    }
+    if let Some(at) = app.last_refresh {
+        spans.push(Span::raw(format!(" | refreshed {}", at.format("%H:%M:%S"))));
+    }
+    if app.read_only {
+        spans.push(Span::styled(
+            " | READ-ONLY",
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+    }
+    if let Some(error) = &app.error {
+        spans.push(Span::styled(
+            format!(" | error: {error}"),
+            Style::new().fg(Color::White).bg(Color::Red),
+        ));
+    } else if let Some(notice) = &app.notice {
+        spans.push(Span::styled(
+            format!(" | {notice}"),
+            Style::new().fg(Color::Green),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), top);
+    frame.render_widget(
+        Paragraph::new(keys(app)).style(Style::new().fg(Color::DarkGray)),
+        bottom,
+    );
+}

@@ -1,0 +1,73 @@
+//! The workflows table.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+
+use crate::app::App;
+use crate::format;
+
+/// Draws the workflows table.
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let view = &app.workflows;
+    let mut title = format!(
+        " Workflows ({}{}) sort: {} {} ",
+        if view.active_only { "active" } else { "all" },
+        view.status_filter
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default(),
+        view.sort.as_str(),
+        if view.ascending { "asc" } else { "desc" },
+    );
+    if !view.text_filter.is_empty() {
+        title.push_str(&format!("filter: {:?} ", view.text_filter));
+    }
+    if view.loading {
+        title.push_str("loading... ");
+    }
+    let header = Row::new([
+        "STATUS",
+        "WORKFLOW_ID",
+        "NAME",
+        "USER",
+        "STARTED",
+        "UPDATED",
+        "STEPS",
+        "CKPTS",
+    ])
+    .style(super::header_style());
+    let rows = view.rows.iter().map(|row| {
+        Row::new([
+            Cell::from(row.status.as_str()).style(super::status_style(row.status)),
+            Cell::from(row.workflow_id.clone()),
+            Cell::from(row.workflow_name.clone()),
+            Cell::from(row.user_id.clone().unwrap_or_else(|| "-".into())),
+            Cell::from(format::time(Some(row.started_at))),
+            Cell::from(format::time(Some(row.updated_at))),
+            Cell::from(format!("{}/{}", row.steps_done, row.steps_total)),
+            Cell::from(row.checkpoint_count.to_string()),
+        ])
+    });
+    let widths = [
+        Constraint::Length(9),
+        Constraint::Fill(2),
+        Constraint::Fill(3),
+        Constraint::Length(10),
+        Constraint::Length(19),
+        Constraint::Length(19),
+        Constraint::Length(5),
+        Constraint::Length(5),
+    ];
+    let mut block = Block::bordered().title(title);
+    if view.rows.is_empty() && !view.loading {
+        block = block.title_bottom(Line::from(" no workflows match "));
+    }
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(super::selected_style())
+        .highlight_symbol("> ");
+    let mut state = TableState::default().with_selected(Some(view.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
