@@ -104,7 +104,7 @@ async fn latest_and_listed_checkpoints_are_newest_first(backend: Backend) {
     );
     assert_eq!(
         store.list_checkpoints(&state.id, 10, 2).await.unwrap(),
-        [first.clone()]
+        std::slice::from_ref(&first)
     );
     assert!(
         store
@@ -513,7 +513,7 @@ async fn rollback_makes_the_snapshot_the_stored_state(backend: Backend) {
     assert_eq!(loaded.error, None);
     assert_eq!(
         store.list_active_workflows().await.unwrap(),
-        [loaded.clone()]
+        std::slice::from_ref(&loaded)
     );
     assert_eq!(
         store

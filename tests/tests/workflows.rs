@@ -36,6 +36,8 @@ backend_tests!(
     health_check_succeeds,
     closed_store_reports_connection_errors,
     data_outlives_the_store_only_when_persistent,
+    json_numbers_round_trip_exactly,
+    whole_floats_stay_floats,
 );
 
 /// A running workflow with every optional field set and steps in several statuses.
@@ -836,5 +838,51 @@ async fn data_outlives_the_store_only_when_persistent(backend: Backend) {
             assert!(other.list_active_workflows().await.unwrap().is_empty());
             assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
         }
+    }
+}
+
+async fn json_numbers_round_trip_exactly(backend: Backend) {
+    let store = open(backend).await;
+    let numbers = json!({
+        "ints": [0, 1, -1, i64::MIN, i64::MAX, u64::MAX, 9_007_199_254_740_993_u64],
+        "floats": [0.1, -2.5, 1.0, -0.0, 1e-7, 5e-324, f64::MIN_POSITIVE, f64::MAX, f64::MIN,
+                   123_456_789.125, 1e300, 9_007_199_254_740_991.0, 1e15, 0.30000000000000004],
+    });
+    let mut state = workflow("wf-numbers");
+    state.context = numbers.clone();
+    state.upsert_step(StepState {
+        outputs: numbers.clone(),
+        ..StepState::new("numbers")
+    });
+    store.save_workflow_state(&state).await.unwrap();
+    let loaded = store.load_workflow_state(&state.id).await.unwrap();
+    assert_eq!(loaded.context, numbers);
+    assert_eq!(loaded, state);
+    let checkpoint = Checkpoint::of(&state, "numbers").unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+    assert_eq!(
+        store.restore_from_checkpoint(&checkpoint.id).await.unwrap(),
+        state
+    );
+}
+
+async fn whole_floats_stay_floats(backend: Backend) {
+    let store = open(backend).await;
+    // serde_json writes these with an exponent (1e16, 1e19); they must not come back as
+    // integers, which compare unequal to the floats that were saved.
+    for number in [1e16, 1e19, -1e17, 2_f64.powi(63), 2_f64.powi(64) - 2048.0] {
+        let mut state = workflow("wf-whole-floats");
+        state.context = json!({ "n": number });
+        store.save_workflow_state(&state).await.unwrap();
+        let loaded = store.load_workflow_state(&state.id).await.unwrap();
+        assert_eq!(
+            loaded.context, state.context,
+            "{number:e} came back as {}",
+            loaded.context["n"]
+        );
+        assert!(
+            loaded.context["n"].is_f64(),
+            "{number:e} is no longer a float"
+        );
     }
 }

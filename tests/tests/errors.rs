@@ -1,0 +1,214 @@
+//! Errors when opening a store: a wrong URL or path is `Configuration`, an unreachable
+//! server is `Connection` (promptly), and no error ever shows a password.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backend_suite::test_database_url;
+use llm_orchestrator_state::{
+    PostgresStateStore, SqliteStateStore, StateStore, StateStoreBuilder, StateStoreError,
+};
+
+const SECRET: &str = "hunter2";
+
+/// Fails the test if opening a store hangs instead of answering; never a timing assertion.
+async fn answered<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within a minute"))
+}
+
+async fn connect_err(target: &str) -> StateStoreError {
+    answered(target, StateStoreBuilder::new(target).connect())
+        .await
+        .map(|_| ())
+        .expect_err(target)
+}
+
+fn assert_no_secret(err: &StateStoreError) {
+    let shown = err.to_string();
+    let debugged = format!("{err:?}");
+    assert!(!shown.contains(SECRET), "password in error text: {shown}");
+    assert!(!debugged.contains(SECRET), "password in {{:?}}: {debugged}");
+}
+
+#[tokio::test]
+async fn malformed_urls_are_configuration_errors() {
+    for target in [
+        "postgres://u:hunter2@127.0.0.1:notaport/db",
+        "postgres://u:hunter2@127.0.0.1:99999/db",
+        "postgresql://u:hunter2@[::1/db",
+        "postgres://u:hunter2@/db?sslmode=bogus",
+        "",
+        "   ",
+    ] {
+        let err = connect_err(target).await;
+        assert!(
+            matches!(err, StateStoreError::Configuration(_)),
+            "{target:?}: {err:?}"
+        );
+        assert!(!err.is_transient(), "{target:?}");
+        assert_no_secret(&err);
+    }
+}
+
+#[tokio::test]
+async fn unsupported_schemes_are_configuration_errors() {
+    for target in [
+        "mysql://u:hunter2@127.0.0.1:3306/workflows",
+        "mariadb://u:hunter2@127.0.0.1/workflows",
+        "redis://:hunter2@127.0.0.1",
+    ] {
+        let err = connect_err(target).await;
+        assert!(
+            matches!(err, StateStoreError::Configuration(_)),
+            "{target:?}: {err:?}"
+        );
+        assert_no_secret(&err);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_in_a_missing_folder_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no").join("such").join("folder");
+    let file = missing.join("state.db");
+    for target in [
+        file.display().to_string(),
+        format!("sqlite://{}", file.display()),
+    ] {
+        let err = connect_err(&target).await;
+        assert!(
+            matches!(err, StateStoreError::Configuration(_)),
+            "{target:?}: {err:?}"
+        );
+    }
+    let err = answered(
+        "SqliteStateStore::new",
+        SqliteStateStore::new(&file.display().to_string()),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    // Nothing was created on the way.
+    assert!(!missing.exists());
+}
+
+#[tokio::test]
+async fn sqlite_files_and_urls_are_created_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, target) in [
+        dir.path().join("plain.db").display().to_string(),
+        format!("sqlite://{}", dir.path().join("url.db").display()),
+        "sqlite::memory:".to_owned(),
+        ":memory:".to_owned(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let store = answered(&target, StateStoreBuilder::new(&target).connect())
+            .await
+            .unwrap_or_else(|err| panic!("{target}: {err}"));
+        store.health_check().await.unwrap();
+        let state = backend_suite::workflow(&format!("wf-{n}"));
+        store.save_workflow_state(&state).await.unwrap();
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    }
+    assert!(dir.path().join("plain.db").is_file());
+    assert!(dir.path().join("url.db").is_file());
+}
+
+#[tokio::test]
+async fn postgres_where_nothing_listens_is_a_connection_error() {
+    for target in [
+        "postgres://postgres@127.0.0.1:1/x",
+        "postgresql://u:hunter2@127.0.0.1:1/x",
+        "postgres://u:hunter2@127.0.0.1:1/x?password=hunter2&sslmode=disable",
+    ] {
+        // Short timeouts: sqlx retries a refused connection until the acquire timeout.
+        let builder = StateStoreBuilder::new(target).acquire_timeout(Duration::from_secs(1));
+        let err = answered(target, builder.connect())
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(err, StateStoreError::Connection(_)),
+            "{target:?}: {err:?}"
+        );
+        assert!(err.is_transient());
+        assert_no_secret(&err);
+    }
+    // With the seed's constructor and default options.
+    let err = answered(
+        "PostgresStateStore::new",
+        PostgresStateStore::new("postgresql://u:hunter2@127.0.0.1:1/x", Some(5), Some(20)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+    assert_no_secret(&err);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_connection_error_after_the_connect_timeout() {
+    // A listener that accepts TCP connections and then says nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let target = format!("postgres://u:hunter2@127.0.0.1:{port}/x");
+    let builder = StateStoreBuilder::new(&target)
+        .connect_timeout(Duration::from_millis(500))
+        .acquire_timeout(Duration::from_millis(500));
+    let err = answered(&target, builder.connect())
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+    assert_no_secret(&err);
+    silent.abort();
+}
+
+#[tokio::test]
+async fn errors_from_a_live_server_do_not_show_the_password() {
+    // The configured server, with a password added and a database that does not exist.
+    let mut url = url::Url::parse(&test_database_url()).expect("TEST_DATABASE_URL is a URL");
+    url.set_password(Some(SECRET)).unwrap();
+    url.set_path("/no_such_database_for_the_backend_suite");
+    let err = connect_err(url.as_str()).await;
+    assert_no_secret(&err);
+}
+
+#[tokio::test]
+async fn an_invalid_postgres_schema_name_is_a_configuration_error() {
+    for schema in [
+        "",
+        "1starts_with_digit",
+        "has space",
+        "quote\"d",
+        &"s".repeat(64),
+    ] {
+        let builder = StateStoreBuilder::new(test_database_url()).postgres_schema(schema);
+        let err = answered(schema, builder.connect())
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(err, StateStoreError::Configuration(_)),
+            "{schema:?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn builders_and_options_do_not_show_the_password() {
+    let builder =
+        StateStoreBuilder::new("postgres://app:hunter2@db.example:5432/prod?password=hunter2");
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("db.example"), "{shown}");
+}
