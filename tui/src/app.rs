@@ -786,3 +786,413 @@ fn on_snapshot_key(app: &mut App, key: KeyEvent) {
 pub fn selected_step(detail: &DetailView) -> Option<&llm_orchestrator_state::StepState> {
     ordered_steps(&detail.state).get(detail.step).copied()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{failed_workflow, loaded_app, summaries, t0};
+    use llm_orchestrator_state::admin::SortValue;
+
+    fn key(code: KeyCode) -> Message {
+        Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn press(app: &mut App, keys: &str) {
+        for c in keys.chars() {
+            update(app, key(KeyCode::Char(c)));
+        }
+    }
+
+    fn last_workflow_query(app: &App) -> (WorkflowQuery, bool) {
+        app.commands
+            .iter()
+            .rev()
+            .find_map(|command| match command {
+                Command::LoadWorkflows { query, append, .. } => Some((query.clone(), *append)),
+                _ => None,
+            })
+            .expect("a workflow load was queued")
+    }
+
+    fn loaded(app: &App, rows: Vec<WorkflowSummary>) -> Message {
+        Message::WorkflowsLoaded {
+            request: app.workflows.request,
+            append: false,
+            result: Ok(WorkflowPage { rows, next: None }),
+            at: t0(),
+        }
+    }
+
+    fn with_checkpoints() -> App {
+        let (state, checkpoints) = failed_workflow();
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Char('c')));
+        let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
+        update(
+            &mut app,
+            Message::CheckpointsLoaded {
+                workflow_state_id: id,
+                result: Ok(checkpoints
+                    .into_iter()
+                    .map(|mut c| {
+                        c.workflow_state_id = id;
+                        c
+                    })
+                    .collect()),
+            },
+        );
+        app.detail = Some(DetailView {
+            state,
+            step: 0,
+            focus: DetailFocus::Steps,
+            context_scroll: 0,
+        });
+        app.commands.clear();
+        app
+    }
+
+    #[test]
+    fn a_new_app_loads_workflows_and_counts() {
+        let app = App::new("db", false);
+        assert_eq!(app.screen(), Screen::Workflows);
+        let (query, append) = last_workflow_query(&app);
+        assert!(!append);
+        assert!(query.active_first);
+        assert_eq!(query.limit, PAGE_SIZE);
+        assert!(app.commands.contains(&Command::LoadCounts));
+    }
+
+    #[test]
+    fn movement_keys_move_the_selection_within_the_rows() {
+        let mut app = loaded_app();
+        press(&mut app, "jj");
+        assert_eq!(app.workflows.selected, 2);
+        press(&mut app, "k");
+        assert_eq!(app.workflows.selected, 1);
+        update(&mut app, key(KeyCode::End));
+        assert_eq!(app.workflows.selected, 4);
+        press(&mut app, "j");
+        assert_eq!(app.workflows.selected, 4);
+        press(&mut app, "g");
+        assert_eq!(app.workflows.selected, 0);
+        update(&mut app, key(KeyCode::Up));
+        assert_eq!(app.workflows.selected, 0);
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_selected_workflow_when_rows_move() {
+        let mut app = loaded_app();
+        press(&mut app, "jj");
+        let selected = app.workflows.selected_row().unwrap().id;
+        let mut rows = summaries();
+        rows.reverse();
+        update(&mut app, key(KeyCode::Char('r')));
+        let message = loaded(&app, rows);
+        update(&mut app, message);
+        assert_eq!(app.workflows.selected_row().unwrap().id, selected);
+        assert_eq!(app.last_refresh, Some(t0()));
+    }
+
+    #[test]
+    fn stale_answers_are_dropped_and_errors_keep_the_rows() {
+        let mut app = loaded_app();
+        let stale = Message::WorkflowsLoaded {
+            request: app.workflows.request - 1,
+            append: false,
+            result: Ok(WorkflowPage {
+                rows: Vec::new(),
+                next: None,
+            }),
+            at: t0(),
+        };
+        update(&mut app, stale);
+        assert_eq!(app.workflows.rows.len(), 5);
+        let request = app.workflows.request;
+        update(
+            &mut app,
+            Message::WorkflowsLoaded {
+                request,
+                append: false,
+                result: Err("connection error: gone".into()),
+                at: t0(),
+            },
+        );
+        assert_eq!(app.workflows.rows.len(), 5);
+        assert_eq!(app.error.as_deref(), Some("connection error: gone"));
+        update(&mut app, Message::CountsLoaded(Err("boom".into())));
+        assert_eq!(app.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn counts_are_stored() {
+        let mut app = App::new("db", false);
+        update(
+            &mut app,
+            Message::CountsLoaded(Ok(crate::fixtures::counts())),
+        );
+        assert_eq!(app.counts.total(), 5);
+    }
+
+    #[test]
+    fn ticks_refresh_every_few_seconds() {
+        let mut app = loaded_app();
+        app.commands.clear();
+        for _ in 0..REFRESH_TICKS - 1 {
+            update(&mut app, Message::Tick);
+        }
+        assert!(app.commands.is_empty());
+        update(&mut app, Message::Tick);
+        assert!(app.commands.contains(&Command::LoadCounts));
+        assert!(last_workflow_query(&app).0.after.is_none());
+        assert_eq!(app.ticks, 0);
+    }
+
+    #[test]
+    fn filters_and_sorting_reload_from_the_first_row() {
+        let mut app = loaded_app();
+        press(&mut app, "a");
+        assert!(last_workflow_query(&app).0.active_only);
+        press(&mut app, "a");
+        assert!(!last_workflow_query(&app).0.active_only);
+        press(&mut app, "ff");
+        assert_eq!(
+            last_workflow_query(&app).0.statuses,
+            vec![WorkflowStatus::Running]
+        );
+        press(&mut app, "s");
+        assert_eq!(last_workflow_query(&app).0.sort, WorkflowSort::StartedAt);
+        press(&mut app, "o");
+        assert!(!last_workflow_query(&app).0.descending);
+
+        press(&mut app, "/");
+        assert!(matches!(app.popup, Some(Popup::Filter { .. })));
+        press(&mut app, "rag");
+        update(&mut app, key(KeyCode::Backspace));
+        assert_eq!(app.popup, Some(Popup::Filter { input: "ra".into() }));
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.popup, None);
+        assert_eq!(last_workflow_query(&app).0.text.as_deref(), Some("ra"));
+        press(&mut app, "/x");
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.workflows.text_filter, "ra");
+    }
+
+    #[test]
+    fn scrolling_near_the_end_loads_the_next_page() {
+        let mut app = loaded_app();
+        let cursor = PageCursor {
+            active: false,
+            value: SortValue::Time(t0()),
+            id: Uuid::from_u128(5),
+        };
+        app.workflows.next = Some(cursor.clone());
+        app.commands.clear();
+        press(&mut app, "j");
+        let (query, append) = last_workflow_query(&app);
+        assert!(append);
+        assert_eq!(query.after, Some(cursor));
+        let request = app.workflows.request;
+        update(
+            &mut app,
+            Message::WorkflowsLoaded {
+                request,
+                append: true,
+                result: Ok(WorkflowPage {
+                    rows: summaries(),
+                    next: None,
+                }),
+                at: t0(),
+            },
+        );
+        assert_eq!(app.workflows.rows.len(), 10);
+        assert_eq!(app.workflows.selected, 1);
+    }
+
+    #[test]
+    fn enter_opens_the_detail_and_loads_it() {
+        let mut app = loaded_app();
+        press(&mut app, "j");
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.screen(), Screen::Detail);
+        assert!(
+            app.commands
+                .contains(&Command::LoadDetail(Uuid::from_u128(2)))
+        );
+        let (state, _) = failed_workflow();
+        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
+        assert_eq!(app.detail.as_ref().unwrap().state, state);
+        press(&mut app, "jj");
+        assert_eq!(app.detail.as_ref().unwrap().step, 2);
+        update(&mut app, key(KeyCode::Tab));
+        press(&mut app, "jjj");
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!((detail.step, detail.context_scroll), (2, 3));
+        // A refresh of the same workflow keeps the position.
+        update(&mut app, Message::DetailLoaded(Ok(state)));
+        assert_eq!(app.detail.as_ref().unwrap().context_scroll, 3);
+        update(&mut app, Message::DetailLoaded(Err("gone".into())));
+        assert_eq!(app.error.as_deref(), Some("gone"));
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.screen(), Screen::Workflows);
+    }
+
+    #[test]
+    fn checkpoints_open_load_and_ignore_other_workflows() {
+        let mut app = loaded_app();
+        press(&mut app, "c");
+        assert_eq!(app.screen(), Screen::Checkpoints);
+        assert!(
+            app.commands
+                .contains(&Command::LoadCheckpoints(Uuid::from_u128(1)))
+        );
+        update(
+            &mut app,
+            Message::CheckpointsLoaded {
+                workflow_state_id: Uuid::from_u128(99),
+                result: Ok(Vec::new()),
+            },
+        );
+        assert_eq!(app.checkpoints.as_ref().unwrap().list, None);
+        let app = with_checkpoints();
+        assert_eq!(
+            app.checkpoints
+                .as_ref()
+                .unwrap()
+                .list
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn checkpoint_keys_open_snapshots_and_diffs() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = failed_workflow();
+        let (newest, oldest) = (checkpoints[0].id, checkpoints[1].id);
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.screen(), Screen::Snapshot);
+        assert_eq!(app.snapshot.as_ref().unwrap().checkpoint.id, newest);
+        press(&mut app, "jd");
+        assert_eq!(app.snapshot.as_ref().unwrap().scroll, 1);
+        assert_eq!(
+            app.commands.last(),
+            Some(&Command::Diff {
+                from: newest,
+                to: None
+            })
+        );
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.screen(), Screen::Checkpoints);
+        // Mark the newest, select the oldest: the diff goes oldest -> newest.
+        press(&mut app, " jd");
+        assert_eq!(
+            app.commands.last(),
+            Some(&Command::Diff {
+                from: oldest,
+                to: Some(newest)
+            })
+        );
+        update(
+            &mut app,
+            Message::DiffLoaded(Ok((
+                "a -> b".into(),
+                crate::diff::diff(&serde_json::json!(1), &serde_json::json!(2)),
+            ))),
+        );
+        assert_eq!(app.screen(), Screen::Diff);
+        assert_eq!(app.diff.as_ref().unwrap().changes.len(), 1);
+        update(&mut app, Message::DiffLoaded(Err("nope".into())));
+        assert_eq!(app.error.as_deref(), Some("nope"));
+    }
+
+    #[test]
+    fn restore_asks_first_and_can_be_cancelled() {
+        let mut app = with_checkpoints();
+        press(&mut app, "jR");
+        let (state, checkpoints) = failed_workflow();
+        let oldest = checkpoints[1].clone();
+        assert_eq!(app.commands.last(), Some(&Command::PlanRestore(oldest.id)));
+        let plan = RestorePlan::new(state, oldest.clone()).unwrap();
+        update(
+            &mut app,
+            Message::RestorePlanned(Ok(Box::new(plan.clone()))),
+        );
+        assert!(matches!(app.popup, Some(Popup::ConfirmRestore(_))));
+        app.commands.clear();
+        press(&mut app, "x");
+        assert!(app.popup.is_some(), "other keys keep the question open");
+        press(&mut app, "n");
+        assert_eq!(app.popup, None);
+        assert!(app.commands.is_empty());
+        update(&mut app, Message::RestorePlanned(Ok(Box::new(plan))));
+        press(&mut app, "y");
+        assert_eq!(app.commands, vec![Command::Restore(oldest.id)]);
+        update(
+            &mut app,
+            Message::RestorePlanned(Err("no such checkpoint".into())),
+        );
+        assert_eq!(app.error.as_deref(), Some("no such checkpoint"));
+    }
+
+    #[test]
+    fn read_only_mode_refuses_restore() {
+        let mut app = with_checkpoints();
+        app.read_only = true;
+        press(&mut app, "R");
+        assert!(app.commands.is_empty());
+        assert!(app.error.as_deref().unwrap().contains("read-only"));
+    }
+
+    #[test]
+    fn a_finished_restore_shows_the_workflow_and_refreshes() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = failed_workflow();
+        let restored = checkpoints[1].state().unwrap();
+        update(&mut app, Message::Restored(Ok(restored.clone())));
+        assert_eq!(app.screens, vec![Screen::Workflows, Screen::Detail]);
+        assert_eq!(app.detail.as_ref().unwrap().state, restored);
+        assert!(app.notice.as_deref().unwrap().contains("now running"));
+        assert!(app.commands.contains(&Command::LoadCounts));
+        update(&mut app, Message::Restored(Err("conflict".into())));
+        assert_eq!(app.error.as_deref(), Some("restore failed: conflict"));
+    }
+
+    #[test]
+    fn help_opens_and_any_key_closes_it() {
+        let mut app = loaded_app();
+        press(&mut app, "?");
+        assert_eq!(app.popup, Some(Popup::Help));
+        press(&mut app, "q");
+        assert_eq!(app.popup, None);
+        assert!(!app.quit, "the key only closed the help");
+    }
+
+    #[test]
+    fn q_goes_back_then_quits_and_ctrl_c_quits_at_once() {
+        let mut app = loaded_app();
+        press(&mut app, "c");
+        press(&mut app, "q");
+        assert!(!app.quit);
+        assert_eq!(app.screen(), Screen::Workflows);
+        press(&mut app, "q");
+        assert!(app.quit);
+
+        let mut app = loaded_app();
+        press(&mut app, "c");
+        update(
+            &mut app,
+            Message::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        );
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn resize_changes_nothing() {
+        let mut app = loaded_app();
+        let before = app.clone();
+        update(&mut app, Message::Resize);
+        assert_eq!(app, before);
+    }
+}

@@ -8,6 +8,8 @@ mod db;
 mod demo;
 mod diff;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod format;
 mod restore_plan;
 mod runtime;

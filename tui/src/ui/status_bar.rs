@@ -23,17 +23,25 @@ fn keys(app: &App) -> &'static str {
     }
 }
 
-/// Draws the two status lines.
+/// Draws the two status lines: database, counts and refresh time; then the error or
+/// notice if there is one, else the keys of the screen.
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
-    let mut spans = vec![
-        Span::styled(
-            format!(" {} ", app.database),
-            Style::new().bg(Color::Blue).fg(Color::White),
-        ),
-        Span::raw(format!(" {} workflows", app.counts.total())),
-    ];
+    let mut spans = vec![Span::styled(
+        format!(" {} ", app.database),
+        Style::new().bg(Color::Blue).fg(Color::White),
+    )];
+    if app.read_only {
+        spans.push(Span::styled(
+            " READ-ONLY ",
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    spans.push(Span::raw(format!(" {} workflows:", app.counts.total())));
     for status in WorkflowStatus::ALL {
         let count = app.counts.get(status);
         if count > 0 {
@@ -47,26 +55,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if let Some(at) = app.last_refresh {
         spans.push(Span::raw(format!(" | refreshed {}", at.format("%H:%M:%S"))));
     }
-    if app.read_only {
-        spans.push(Span::styled(
-            " | READ-ONLY",
-            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
-        ));
-    }
-    if let Some(error) = &app.error {
-        spans.push(Span::styled(
-            format!(" | error: {error}"),
-            Style::new().fg(Color::White).bg(Color::Red),
-        ));
-    } else if let Some(notice) = &app.notice {
-        spans.push(Span::styled(
-            format!(" | {notice}"),
-            Style::new().fg(Color::Green),
-        ));
-    }
     frame.render_widget(Paragraph::new(Line::from(spans)), top);
-    frame.render_widget(
-        Paragraph::new(keys(app)).style(Style::new().fg(Color::DarkGray)),
-        bottom,
-    );
+    let second = if let Some(error) = &app.error {
+        Paragraph::new(format!(" error: {error}"))
+            .style(Style::new().fg(Color::White).bg(Color::Red))
+    } else if let Some(notice) = &app.notice {
+        Paragraph::new(format!(" {notice}")).style(Style::new().fg(Color::Green))
+    } else {
+        Paragraph::new(keys(app)).style(Style::new().fg(Color::DarkGray))
+    };
+    frame.render_widget(second, bottom);
 }

@@ -1,0 +1,128 @@
+//! Fixed test data (ids, times) so snapshots and assertions are stable.
+
+use chrono::{DateTime, Duration, Utc};
+use llm_orchestrator_state::admin::{StatusCounts, WorkflowPage, WorkflowSummary};
+use llm_orchestrator_state::{Checkpoint, StepState, StepStatus, WorkflowState, WorkflowStatus};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::{App, Message, update};
+
+/// 2026-11-25 09:00:00 UTC.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A failed RAG workflow with three steps, and checkpoints after the first two.
+pub fn failed_workflow() -> (WorkflowState, Vec<Checkpoint>) {
+    let start = t0();
+    let mut state = WorkflowState::new(
+        "rag-answer-0001",
+        "Answer a support question",
+        Some("alice".into()),
+        json!({"question": "How do I rotate my API key?", "model": "gpt-4o-mini"}),
+    );
+    state.id = Uuid::from_u128(0x0001);
+    state.started_at = start;
+    state.status = WorkflowStatus::Running;
+    let mut checkpoints = Vec::new();
+    let steps = [
+        (
+            "retrieve",
+            json!({"chunks": 2}),
+            "sources",
+            json!(["a.md", "b.md"]),
+        ),
+        (
+            "prompt",
+            json!({"tokens": 1843}),
+            "draft",
+            json!("Open Settings"),
+        ),
+    ];
+    for (n, (id, outputs, key, value)) in steps.into_iter().enumerate() {
+        let mut step = StepState::new(id);
+        step.status = StepStatus::Completed;
+        step.started_at = Some(start + Duration::seconds(n as i64 * 10));
+        step.completed_at = Some(start + Duration::seconds(n as i64 * 10 + 3));
+        step.outputs = outputs;
+        state.steps.insert(id.into(), step);
+        state.context[key] = value;
+        state.updated_at = start + Duration::seconds(n as i64 * 10 + 3);
+        checkpoints.push(Checkpoint {
+            id: Uuid::from_u128(0x100 + n as u128),
+            workflow_state_id: state.id,
+            step_id: id.into(),
+            timestamp: state.updated_at,
+            snapshot: serde_json::to_value(&state).unwrap(),
+        });
+    }
+    let mut tool = StepState::new("tool_call");
+    tool.status = StepStatus::Failed;
+    tool.started_at = Some(start + Duration::seconds(20));
+    tool.completed_at = Some(start + Duration::seconds(50));
+    tool.retry_count = 2;
+    tool.error = Some("check_links timed out".into());
+    state.steps.insert("tool_call".into(), tool);
+    state.status = WorkflowStatus::Failed;
+    state.error = Some("step tool_call failed: check_links timed out".into());
+    state.updated_at = start + Duration::seconds(50);
+    state.completed_at = Some(state.updated_at);
+    checkpoints.reverse(); // newest first, as the store lists them
+    (state, checkpoints)
+}
+
+/// Summary rows for the workflows table: one per status.
+pub fn summaries() -> Vec<WorkflowSummary> {
+    WorkflowStatus::ALL
+        .iter()
+        .enumerate()
+        .map(|(n, status)| WorkflowSummary {
+            id: Uuid::from_u128(n as u128 + 1),
+            workflow_id: format!("wf-{:04}", n + 1),
+            workflow_name: format!("Sample {status} workflow"),
+            status: *status,
+            user_id: (n % 2 == 0).then(|| "alice".to_owned()),
+            started_at: t0() + Duration::minutes(n as i64),
+            updated_at: t0() + Duration::minutes(n as i64 + 5),
+            completed_at: None,
+            error: None,
+            steps_done: n as u64,
+            steps_total: 4,
+            checkpoint_count: n as u64,
+        })
+        .collect()
+}
+
+/// Counts matching [`summaries`].
+pub fn counts() -> StatusCounts {
+    StatusCounts {
+        by_status: WorkflowStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 1))
+            .collect(),
+    }
+}
+
+/// An app with [`summaries`] loaded, as the runtime would leave it.
+pub fn loaded_app() -> App {
+    let mut app = App::new("sqlite://workflows.db", false);
+    let request = app.workflows.request;
+    app.commands.clear();
+    update(
+        &mut app,
+        Message::WorkflowsLoaded {
+            request,
+            append: false,
+            result: Ok(WorkflowPage {
+                rows: summaries(),
+                next: None,
+            }),
+            at: t0() + Duration::hours(1),
+        },
+    );
+    update(&mut app, Message::CountsLoaded(Ok(counts())));
+    app
+}
