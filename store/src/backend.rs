@@ -230,9 +230,7 @@ where
 }
 
 /// What the store's statements run on: its own pooled connection, or a transaction.
-pub(crate) trait Db:
-    ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>
-{
+pub trait Db: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction> {
     /// True inside a transaction, where a failed statement cannot be retried on its own.
     fn in_transaction(&self) -> bool;
 }
@@ -246,6 +244,12 @@ impl Db for DatabaseConnection {
 impl Db for DatabaseTransaction {
     fn in_transaction(&self) -> bool {
         true
+    }
+}
+
+impl Db for sea_orm::DatabaseExecutor<'_> {
+    fn in_transaction(&self) -> bool {
+        !matches!(self, sea_orm::DatabaseExecutor::Connection(_))
     }
 }
 

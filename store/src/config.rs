@@ -27,6 +27,23 @@ pub struct StoreOptions {
     pub run_migrations: bool,
     /// Postgres schema to use instead of the connection's default `search_path`.
     pub postgres_schema: Option<String>,
+    /// Whether `save_workflow_state` also takes a checkpoint, in the same transaction
+    /// (default [`AutoCheckpoint::Off`]).
+    pub auto_checkpoint: AutoCheckpoint,
+}
+
+/// When a save takes a checkpoint on its own, in the same transaction as the save.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AutoCheckpoint {
+    /// Only explicit `create_checkpoint` and `record_step` calls checkpoint.
+    #[default]
+    Off,
+    /// Every save checkpoints the state it saves.
+    EverySave,
+    /// A save checkpoints when the number of finished (completed, failed or skipped)
+    /// steps is a non-zero multiple of this.
+    EveryNSteps(u32),
 }
 
 impl Default for StoreOptions {
@@ -39,6 +56,7 @@ impl Default for StoreOptions {
             checkpoint_retention: Some(10),
             run_migrations: true,
             postgres_schema: None,
+            auto_checkpoint: AutoCheckpoint::Off,
         }
     }
 }
@@ -53,6 +71,7 @@ impl fmt::Debug for StoreOptions {
             .field("checkpoint_retention", &self.checkpoint_retention)
             .field("run_migrations", &self.run_migrations)
             .field("postgres_schema", &self.postgres_schema)
+            .field("auto_checkpoint", &self.auto_checkpoint)
             .finish()
     }
 }
@@ -147,6 +166,12 @@ impl StateStoreBuilder {
     /// Use this Postgres schema (created if missing) instead of the default search path.
     pub fn postgres_schema(mut self, schema: impl Into<String>) -> Self {
         self.options.postgres_schema = Some(schema.into());
+        self
+    }
+
+    /// Whether saves also take a checkpoint (see [`AutoCheckpoint`]).
+    pub fn auto_checkpoint(mut self, policy: AutoCheckpoint) -> Self {
+        self.options.auto_checkpoint = policy;
         self
     }
 

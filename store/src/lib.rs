@@ -41,10 +41,12 @@ mod store;
 pub mod validate;
 
 pub use backend::{AnyBackend, Postgres, Sqlite};
-pub use config::{StateStoreBuilder, StoreOptions};
+pub use config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
 pub use error::{Result, StateStoreError, redact};
 pub use model::{Checkpoint, StepState, StepStatus, WorkflowState, WorkflowStatus, now};
-pub use seaorm::{PostgresStateStore, SeaOrmStateStore, SqliteStateStore};
+pub use seaorm::{
+    PostgresStateStore, SeaOrmStateStore, SqliteStateStore, StoreTransaction, TransactionScope,
+};
 pub use store::StateStore;
 
 /// The SeaORM version the store is built on, re-exported so applications use the same one.

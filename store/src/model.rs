@@ -82,6 +82,11 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
+    /// Completed, failed or skipped: the step will not run again unless retried.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Skipped)
+    }
+
     /// Every status, in lifecycle order.
     pub const ALL: [StepStatus; 5] = [
         Self::Pending,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{Checkpoint, WorkflowState};
+use crate::model::{Checkpoint, StepState, WorkflowState};
 
 /// Persistence for workflow state and checkpoints.
 ///
@@ -28,8 +28,16 @@ use crate::model::{Checkpoint, WorkflowState};
 #[async_trait]
 pub trait StateStore: Send + Sync {
     /// Inserts or replaces a workflow state and all its steps, atomically. Steps that are
-    /// no longer in `state.steps` are deleted.
+    /// no longer in `state.steps` are deleted. With
+    /// [`AutoCheckpoint`](crate::AutoCheckpoint) on, a checkpoint is taken in the same
+    /// transaction.
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()>;
+
+    /// Records a finished (or failed) step: puts `step` into `state`, saves the state and
+    /// takes a checkpoint of it after that step, in one transaction (one round trip on
+    /// Postgres), applying checkpoint retention. Returns the checkpoint. On error nothing
+    /// is stored and `state` is unchanged.
+    async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint>;
 
     /// The workflow state with this id, with its steps; `NotFound` if there is none.
     async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState>;

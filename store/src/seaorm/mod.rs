@@ -1,7 +1,12 @@
-//! The one `StateStore` implementation, over a `sea_orm::DatabaseConnection`.
+//! The one `StateStore` implementation. It runs on anything SeaORM executes statements
+//! on: the store's pooled connection, a transaction the store began, or a transaction the
+//! application began (see `transaction.rs`).
 
 mod convert;
 mod queries;
+mod transaction;
+
+pub use transaction::{StoreTransaction, TransactionScope};
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -9,14 +14,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tracing::{Span, instrument, warn};
 use uuid::Uuid;
 
 use crate::backend::{self, AnyBackend, Postgres, Sqlite};
-use crate::config::{StateStoreBuilder, StoreOptions};
-use crate::error::Result;
-use crate::model::{Checkpoint, WorkflowState, WorkflowStatus};
+use crate::config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
+use crate::error::{Result, StateStoreError};
+use crate::model::{Checkpoint, StepState, WorkflowState, WorkflowStatus};
 use crate::store::StateStore;
 use crate::validate;
 
@@ -29,6 +34,33 @@ pub struct SeaOrmStateStore<B = AnyBackend> {
     db: DatabaseConnection,
     options: Arc<StoreOptions>,
     backend: PhantomData<fn() -> B>,
+}
+
+pub(crate) mod sealed {
+    use std::sync::Arc;
+
+    use crate::backend::Db;
+    use crate::config::StoreOptions;
+
+    /// What every store type is underneath: a connection or transaction, and the options.
+    pub trait Scoped: Send + Sync {
+        /// The connection or transaction statements run on.
+        type Conn: Db + Send + Sync;
+        /// It.
+        fn conn(&self) -> &Self::Conn;
+        /// The store's options.
+        fn options(&self) -> &Arc<StoreOptions>;
+    }
+}
+
+impl<B> sealed::Scoped for SeaOrmStateStore<B> {
+    type Conn = DatabaseConnection;
+    fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+    fn options(&self) -> &Arc<StoreOptions> {
+        &self.options
+    }
 }
 
 /// A store on PostgreSQL, for production.
@@ -145,36 +177,89 @@ impl SeaOrmStateStore<Sqlite> {
     }
 }
 
+/// The step a save checkpoints after under `policy`, if it checkpoints at all: the most
+/// recently finished step (or started, or the status when there are no steps).
+fn auto_checkpoint_step(state: &WorkflowState, policy: AutoCheckpoint) -> Option<String> {
+    let finished = || {
+        state
+            .steps
+            .values()
+            .filter(|step| step.status.is_finished())
+    };
+    match policy {
+        AutoCheckpoint::Off => return None,
+        AutoCheckpoint::EverySave => {}
+        AutoCheckpoint::EveryNSteps(every) => {
+            let count = finished().count();
+            if every == 0 || count == 0 || count % every as usize != 0 {
+                return None;
+            }
+        }
+    }
+    let latest = state
+        .steps
+        .values()
+        .max_by_key(|step| (step.completed_at.or(step.started_at), step.step_id.clone()));
+    Some(latest.map_or_else(|| state.status.to_string(), |step| step.step_id.clone()))
+}
+
 fn record_rows(rows: u64) {
     Span::current().record("rows", rows);
 }
 
 #[async_trait]
-impl<B: 'static> StateStore for SeaOrmStateStore<B> {
+impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "save_workflow_state", skip_all, err,
         fields(workflow_state_id = %state.id, workflow_id = %state.workflow_id, rows))]
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
         validate::workflow_state(state)?;
-        let rows = queries::save_state(&self.db, state).await?;
+        let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
+            None => queries::save_state(self.conn(), state).await?,
+            Some(step_id) => {
+                let checkpoint = Checkpoint::of(state, step_id)?;
+                validate::checkpoint(&checkpoint)?;
+                let retention = self.options().checkpoint_retention;
+                queries::save_state_and_checkpoint(self.conn(), state, &checkpoint, retention)
+                    .await?
+            }
+        };
         record_rows(rows);
         Ok(())
     }
 
+    #[instrument(name = "record_step", skip_all, err,
+        fields(workflow_state_id = %state.id, step_id = %step.step_id, rows))]
+    async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
+        let mut next = state.clone();
+        let step_id = step.step_id.clone();
+        next.upsert_step(step);
+        validate::workflow_state(&next)?;
+        let checkpoint = Checkpoint::of(&next, step_id)?;
+        validate::checkpoint(&checkpoint)?;
+        let retention = self.options().checkpoint_retention;
+        let rows =
+            queries::save_state_and_checkpoint(self.conn(), &next, &checkpoint, retention).await?;
+        record_rows(rows);
+        *state = next;
+        Ok(checkpoint)
+    }
+
     #[instrument(name = "load_workflow_state", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState> {
-        queries::load_state(&self.db, *id).await
+        queries::load_state(self.conn(), *id).await
     }
 
     #[instrument(name = "load_workflow_state_by_workflow_id", skip_all, err,
         fields(workflow_id = %workflow_id))]
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
         validate::text("workflow_id", workflow_id)?;
-        queries::load_state_by_workflow_id(&self.db, workflow_id).await
+        queries::load_state_by_workflow_id(self.conn(), workflow_id).await
     }
 
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
-        let (states, skipped) = queries::list_by_status(&self.db, &WorkflowStatus::ACTIVE).await?;
+        let (states, skipped) =
+            queries::list_by_status(self.conn(), &WorkflowStatus::ACTIVE).await?;
         for (id, err) in &skipped {
             warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
         }
@@ -186,9 +271,12 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
         fields(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id, rows))]
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         validate::checkpoint(checkpoint)?;
-        let rows =
-            queries::insert_checkpoint(&self.db, checkpoint, self.options.checkpoint_retention)
-                .await?;
+        let rows = queries::insert_checkpoint(
+            self.conn(),
+            checkpoint,
+            self.options().checkpoint_retention,
+        )
+        .await?;
         record_rows(rows);
         Ok(())
     }
@@ -197,7 +285,7 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
         fields(workflow_state_id = %workflow_state_id))]
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
         Ok(
-            queries::list_checkpoints(&self.db, *workflow_state_id, 1, 0)
+            queries::list_checkpoints(self.conn(), *workflow_state_id, 1, 0)
                 .await?
                 .pop(),
         )
@@ -211,21 +299,22 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
         limit: u64,
         offset: u64,
     ) -> Result<Vec<Checkpoint>> {
-        let page = queries::list_checkpoints(&self.db, *workflow_state_id, limit, offset).await?;
+        let page =
+            queries::list_checkpoints(self.conn(), *workflow_state_id, limit, offset).await?;
         record_rows(page.len() as u64);
         Ok(page)
     }
 
     #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
-        let checkpoint = queries::checkpoint(&self.db, *checkpoint_id).await?;
+        let checkpoint = queries::checkpoint(self.conn(), *checkpoint_id).await?;
         queries::snapshot_state(&checkpoint)
     }
 
     #[instrument(name = "rollback_to_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint_id, rows))]
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
-        let txn = backend::begin_write(&self.db).await?;
+        let txn = backend::begin_write(self.conn()).await?;
         let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
         txn.commit().await?;
         record_rows(rows);
@@ -234,7 +323,7 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
 
     #[instrument(name = "delete_old_states", skip_all, err, fields(older_than = %older_than, rows))]
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        let deleted = queries::delete_finished_before(&self.db, older_than).await?;
+        let deleted = queries::delete_finished_before(self.conn(), older_than).await?;
         record_rows(deleted);
         Ok(deleted)
     }
@@ -243,16 +332,19 @@ impl<B: 'static> StateStore for SeaOrmStateStore<B> {
         fields(workflow_state_id = %workflow_state_id, keep, rows))]
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64> {
         Span::current().record("keep", keep);
-        let deleted = queries::cleanup_checkpoints(&self.db, *workflow_state_id, keep).await?;
+        let deleted = queries::cleanup_checkpoints(self.conn(), *workflow_state_id, keep).await?;
         record_rows(deleted);
         Ok(deleted)
     }
 
     #[instrument(name = "health_check", skip_all, err)]
     async fn health_check(&self) -> Result<()> {
-        self.db.ping().await.map_err(|err| match err.into() {
-            crate::StateStoreError::Connection(msg) => crate::StateStoreError::Connection(msg),
-            other => crate::StateStoreError::Connection(other.to_string()),
-        })
+        match self.conn().execute_unprepared("SELECT 1").await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(match err.into() {
+                StateStoreError::Connection(msg) => StateStoreError::Connection(msg),
+                other => StateStoreError::Connection(other.to_string()),
+            }),
+        }
     }
 }

@@ -30,6 +30,27 @@ fn status_names(statuses: &[WorkflowStatus]) -> Vec<&'static str> {
 /// Upserts the workflow row, upserts all steps in one statement and deletes steps that
 /// are gone, atomically. Returns the rows written and deleted.
 pub(crate) async fn save_state<C: Db>(conn: &C, state: &WorkflowState) -> Result<u64> {
+    Ok(backend::write_all(conn, save_writes(state)).await?)
+}
+
+/// Saves a state and creates a checkpoint of it (with retention), atomically: one
+/// round trip on Postgres.
+pub(crate) async fn save_state_and_checkpoint<C: Db>(
+    conn: &C,
+    state: &WorkflowState,
+    checkpoint: &Checkpoint,
+    retention: Option<usize>,
+) -> Result<u64> {
+    let mut writes = save_writes(state);
+    writes.extend(checkpoint_writes(checkpoint, retention));
+    backend::write_all(conn, writes)
+        .await
+        .map_err(|err| checkpoint_insert_error(err, checkpoint))
+}
+
+/// The writes of a save: the workflow row, its steps, and the deletion of steps that are
+/// gone.
+fn save_writes(state: &WorkflowState) -> Vec<Write> {
     use step_states::Column as S;
     use workflow_states::Column as W;
 
@@ -75,7 +96,7 @@ pub(crate) async fn save_state<C: Db>(conn: &C, state: &WorkflowState) -> Result
         gone = gone.filter(S::StepId.is_not_in(state.steps.keys().map(String::as_str)));
     }
     writes.push(Write::Delete(gone.into_query()));
-    Ok(backend::write_all(conn, writes).await?)
+    writes
 }
 
 /// A `workflow_states` row with its steps as one JSON array (see
@@ -171,15 +192,18 @@ pub(crate) async fn insert_checkpoint<C: Db>(
     checkpoint: &Checkpoint,
     retention: Option<usize>,
 ) -> Result<u64> {
-    let writes = match retention {
+    backend::write_all(conn, checkpoint_writes(checkpoint, retention))
+        .await
+        .map_err(|err| checkpoint_insert_error(err, checkpoint))
+}
+
+fn checkpoint_writes(checkpoint: &Checkpoint, retention: Option<usize>) -> Vec<Write> {
+    match retention {
         None => vec![Write::Insert(
             checkpoints::Entity::insert(convert::checkpoint_row(checkpoint)).into_query(),
         )],
         Some(keep) => retained_checkpoint_writes(checkpoint, sql_count(keep)),
-    };
-    backend::write_all(conn, writes)
-        .await
-        .map_err(|err| checkpoint_insert_error(err, checkpoint))
+    }
 }
 
 fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> {

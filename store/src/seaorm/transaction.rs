@@ -1,0 +1,135 @@
+//! Store operations inside a transaction: one the store begins for the caller
+//! ([`StoreTransaction`]), or one the application began itself with SeaORM
+//! ([`TransactionScope`]), so its own rows and the workflow state commit together.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sea_orm::{DatabaseExecutor, DatabaseTransaction};
+
+use super::SeaOrmStateStore;
+use super::sealed::Scoped;
+use crate::backend;
+use crate::config::StoreOptions;
+use crate::error::Result;
+
+/// A transaction the store began: every [`StateStore`](crate::StateStore) operation on it
+/// takes effect together on [`commit`](Self::commit), or not at all on
+/// [`rollback`](Self::rollback), an error, or drop.
+///
+/// ```
+/// use llm_orchestrator_state::{Checkpoint, SqliteStateStore, StateStore, WorkflowState};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = SqliteStateStore::new(":memory:").await?;
+/// let state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+///
+/// let tx = store.begin().await?;
+/// tx.save_workflow_state(&state).await?;
+/// tx.create_checkpoint(&Checkpoint::of(&state, "start")?).await?;
+/// tx.rollback().await?; // neither the state nor the checkpoint was stored
+/// assert!(store.load_workflow_state(&state.id).await.is_err());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// On SQLite the store has one connection, which the transaction holds until it ends:
+/// use the transaction, not the store, until then.
+pub struct StoreTransaction {
+    txn: DatabaseTransaction,
+    options: Arc<StoreOptions>,
+}
+
+/// The store's operations inside a transaction the application owns (and commits or
+/// rolls back itself), for writing its own entities and the workflow state in one commit.
+///
+/// ```
+/// use llm_orchestrator_state::{SqliteStateStore, StateStore, WorkflowState};
+/// use llm_orchestrator_state::sea_orm::{ConnectionTrait, TransactionTrait};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = SqliteStateStore::new(":memory:").await?;
+/// let state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+///
+/// let txn = store.connection().begin().await?;
+/// txn.execute_unprepared("CREATE TABLE invoices (id INTEGER PRIMARY KEY)").await?;
+/// txn.execute_unprepared("INSERT INTO invoices VALUES (1)").await?; // the application's write
+/// store.within(&txn).save_workflow_state(&state).await?; // the store's write
+/// txn.commit().await?; // both, or neither
+/// # Ok(())
+/// # }
+/// ```
+pub struct TransactionScope<'c> {
+    txn: DatabaseExecutor<'c>,
+    options: Arc<StoreOptions>,
+}
+
+impl<B> SeaOrmStateStore<B> {
+    /// Begins a write transaction for a group of store operations.
+    pub async fn begin(&self) -> Result<StoreTransaction> {
+        Ok(StoreTransaction {
+            txn: backend::begin_write(&self.db).await?,
+            options: self.options.clone(),
+        })
+    }
+
+    /// The store's operations inside the application's own transaction `txn` (begun on
+    /// [`connection`](Self::connection) or on another connection to the same database).
+    pub fn within<'c>(&self, txn: &'c DatabaseTransaction) -> TransactionScope<'c> {
+        TransactionScope {
+            txn: DatabaseExecutor::Transaction(txn),
+            options: self.options.clone(),
+        }
+    }
+}
+
+impl StoreTransaction {
+    /// Makes every operation of the transaction visible at once.
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.txn.commit().await?)
+    }
+
+    /// Undoes every operation of the transaction.
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.txn.rollback().await?)
+    }
+
+    /// The SeaORM transaction, to write the application's own rows in it too.
+    pub fn transaction(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl Scoped for StoreTransaction {
+    type Conn = DatabaseTransaction;
+    fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+    fn options(&self) -> &Arc<StoreOptions> {
+        &self.options
+    }
+}
+
+impl<'c> Scoped for TransactionScope<'c> {
+    type Conn = DatabaseExecutor<'c>;
+    fn conn(&self) -> &DatabaseExecutor<'c> {
+        &self.txn
+    }
+    fn options(&self) -> &Arc<StoreOptions> {
+        &self.options
+    }
+}
+
+impl fmt::Debug for StoreTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreTransaction").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for TransactionScope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransactionScope").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,341 @@
+//! One commit per step on every backend: `record_step`, automatic checkpoints, store
+//! transactions, and the store's writes inside the application's own SeaORM transaction.
+
+use backend_suite::{Backend, TestStore, backend_tests, open, open_with, step, workflow};
+use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use llm_orchestrator_state::{
+    AutoCheckpoint, Checkpoint, StateStore, StateStoreError, StepState, StepStatus, WorkflowState,
+};
+use serde_json::json;
+
+backend_tests!(
+    record_step_saves_state_and_checkpoint_together,
+    record_step_applies_retention,
+    record_step_with_bad_input_stores_nothing_and_keeps_the_state,
+    record_step_of_an_unsaved_workflow_creates_it,
+    auto_checkpoint_every_save,
+    auto_checkpoint_every_n_steps,
+    store_transaction_commits_everything_at_once,
+    store_transaction_rollback_and_drop_leave_nothing,
+    store_transaction_error_inside_leaves_nothing,
+    application_transaction_commits_its_rows_and_the_state_together,
+    application_transaction_rollback_leaves_neither,
+);
+
+fn finished(step_id: &str, n: i64) -> StepState {
+    let mut step = StepState::new(step_id);
+    step.mark_running();
+    step.mark_completed(json!({ "n": n }));
+    step
+}
+
+async fn record_step_saves_state_and_checkpoint_together(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-record");
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+
+    let checkpoint = store
+        .record_step(&mut state, finished("retrieve", 1))
+        .await
+        .unwrap();
+    assert_eq!(checkpoint.step_id, "retrieve");
+    assert_eq!(checkpoint.workflow_state_id, state.id);
+    assert_eq!(state.step("retrieve").unwrap().outputs, json!({"n": 1}));
+    // What was saved is the state the caller now holds, and the checkpoint holds it too.
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(checkpoint.state().unwrap(), state);
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(checkpoint)
+    );
+
+    let second = store
+        .record_step(&mut state, finished("prompt", 2))
+        .await
+        .unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(state.steps.len(), 2);
+    let restored = store.restore_from_checkpoint(&second.id).await.unwrap();
+    assert_eq!(restored, state);
+}
+
+async fn record_step_applies_retention(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(2))).await;
+    let mut state = workflow("wf-record-retention");
+    for n in 0..5 {
+        store
+            .record_step(&mut state, finished(&format!("step-{n}"), n))
+            .await
+            .unwrap();
+    }
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    let kept: Vec<_> = kept.iter().map(|c| c.step_id.as_str()).collect();
+    assert_eq!(kept, ["step-4", "step-3"]);
+}
+
+async fn record_step_with_bad_input_stores_nothing_and_keeps_the_state(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-record-bad");
+    store
+        .record_step(&mut state, finished("ok", 1))
+        .await
+        .unwrap();
+    let before = state.clone();
+
+    let mut bad = finished("bad", 2);
+    bad.outputs = json!({"text": "nul \u{0} inside"});
+    let err = store.record_step(&mut state, bad).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err}");
+    let err = store
+        .record_step(&mut state, finished(&"x".repeat(256), 3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err}");
+
+    assert_eq!(
+        state, before,
+        "a refused step must not change the caller's state"
+    );
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), before);
+    assert_eq!(
+        store
+            .list_checkpoints(&state.id, 100, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn record_step_of_an_unsaved_workflow_creates_it(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-record-new");
+    let checkpoint = store
+        .record_step(&mut state, finished("a", 1))
+        .await
+        .unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(checkpoint)
+    );
+}
+
+async fn auto_checkpoint_every_save(backend: Backend) {
+    let store = open_with(backend, |b| b.auto_checkpoint(AutoCheckpoint::EverySave)).await;
+    let mut state = workflow("wf-auto");
+    store.save_workflow_state(&state).await.unwrap();
+    let first = store
+        .get_latest_checkpoint(&state.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.state().unwrap(), state);
+
+    state.mark_running();
+    state.upsert_step(finished("fetch", 1));
+    store.save_workflow_state(&state).await.unwrap();
+    let latest = store
+        .get_latest_checkpoint(&state.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.step_id, "fetch");
+    assert_eq!(latest.state().unwrap(), state);
+    assert_eq!(
+        store
+            .list_checkpoints(&state.id, 100, 0)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn auto_checkpoint_every_n_steps(backend: Backend) {
+    let store = open_with(backend, |b| {
+        b.auto_checkpoint(AutoCheckpoint::EveryNSteps(2))
+    })
+    .await;
+    let mut state = workflow("wf-auto-n");
+    state.upsert_step(step("pending", StepStatus::Pending, json!(null)));
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+
+    state.upsert_step(finished("one", 1));
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+
+    state.upsert_step(finished("two", 2));
+    store.save_workflow_state(&state).await.unwrap();
+    let latest = store
+        .get_latest_checkpoint(&state.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.step_id, "two");
+    assert_eq!(latest.state().unwrap(), state);
+}
+
+/// Another store on the same database, to read as a separate connection would; `None`
+/// for `:memory:` (no other connection can see it).
+async fn other_reader(store: &TestStore) -> Option<llm_orchestrator_state::SeaOrmStateStore> {
+    store.reopen().await
+}
+
+async fn store_transaction_commits_everything_at_once(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-tx");
+    state.upsert_step(finished("a", 1));
+    let checkpoint = Checkpoint::of(&state, "a").unwrap();
+
+    let tx = store.begin().await.unwrap();
+    tx.save_workflow_state(&state).await.unwrap();
+    tx.create_checkpoint(&checkpoint).await.unwrap();
+    // Reads inside the transaction see its writes.
+    assert_eq!(tx.load_workflow_state(&state.id).await.unwrap(), state);
+    if backend == Backend::Postgres {
+        // Another connection sees nothing until the commit. (SQLite's single writer
+        // would make this reader wait for the write lock instead.)
+        let reader = other_reader(&store).await.unwrap();
+        assert!(matches!(
+            reader.load_workflow_state(&state.id).await,
+            Err(StateStoreError::NotFound(_))
+        ));
+    }
+    tx.commit().await.unwrap();
+
+    let reader = other_reader(&store).await;
+    for view in [Some(store.store.clone()), reader].into_iter().flatten() {
+        assert_eq!(view.load_workflow_state(&state.id).await.unwrap(), state);
+        assert_eq!(
+            view.get_latest_checkpoint(&state.id).await.unwrap(),
+            Some(checkpoint.clone())
+        );
+    }
+}
+
+async fn store_transaction_rollback_and_drop_leave_nothing(backend: Backend) {
+    let store = open(backend).await;
+    let kept = workflow("wf-kept");
+    store.save_workflow_state(&kept).await.unwrap();
+
+    for explicit_rollback in [true, false] {
+        let mut changed = kept.clone();
+        changed.mark_failed("should not stick");
+        let fresh = workflow("wf-gone");
+        let tx = store.begin().await.unwrap();
+        tx.save_workflow_state(&changed).await.unwrap();
+        tx.save_workflow_state(&fresh).await.unwrap();
+        tx.create_checkpoint(&Checkpoint::of(&fresh, "x").unwrap())
+            .await
+            .unwrap();
+        if explicit_rollback {
+            tx.rollback().await.unwrap();
+        } else {
+            drop(tx);
+        }
+        assert_eq!(store.load_workflow_state(&kept.id).await.unwrap(), kept);
+        assert!(matches!(
+            store.load_workflow_state(&fresh.id).await,
+            Err(StateStoreError::NotFound(_))
+        ));
+        assert_eq!(store.get_latest_checkpoint(&fresh.id).await.unwrap(), None);
+    }
+}
+
+async fn store_transaction_error_inside_leaves_nothing(backend: Backend) {
+    let store = open(backend).await;
+    let state = workflow("wf-tx-error");
+    let tx = store.begin().await.unwrap();
+    tx.save_workflow_state(&state).await.unwrap();
+    // A checkpoint of a workflow that does not exist fails inside the transaction.
+    let orphan = Checkpoint::new(uuid::Uuid::new_v4(), "x", json!({}));
+    let err = tx.create_checkpoint(&orphan).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err}");
+    // The caller gives up on the transaction: nothing of it remains.
+    drop(tx);
+    assert!(matches!(
+        store.load_workflow_state(&state.id).await,
+        Err(StateStoreError::NotFound(_))
+    ));
+}
+
+const INVOICES: &str =
+    "CREATE TABLE IF NOT EXISTS invoices (number INTEGER PRIMARY KEY, amount INTEGER NOT NULL)";
+
+async fn invoice_numbers(db: &impl ConnectionTrait) -> Vec<i64> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT number FROM invoices ORDER BY number",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| match backend {
+            DbBackend::Postgres => i64::from(row.try_get_by_index::<i32>(0).unwrap()),
+            _ => row.try_get_by_index::<i64>(0).unwrap(),
+        })
+        .collect()
+}
+
+async fn application_transaction_commits_its_rows_and_the_state_together(backend: Backend) {
+    let store = open(backend).await;
+    store
+        .connection()
+        .execute_unprepared(INVOICES)
+        .await
+        .unwrap();
+    let mut state = workflow("wf-invoice");
+
+    let txn = store.connection().begin().await.unwrap();
+    txn.execute_unprepared("INSERT INTO invoices (number, amount) VALUES (1042, 99)")
+        .await
+        .unwrap();
+    let checkpoint = store
+        .within(&txn)
+        .record_step(&mut state, finished("bill", 1042))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+
+    let reader = other_reader(&store).await;
+    for view in [Some(store.store.clone()), reader].into_iter().flatten() {
+        assert_eq!(invoice_numbers(view.connection()).await, [1042]);
+        assert_eq!(view.load_workflow_state(&state.id).await.unwrap(), state);
+        assert_eq!(
+            view.get_latest_checkpoint(&state.id).await.unwrap(),
+            Some(checkpoint.clone())
+        );
+    }
+}
+
+async fn application_transaction_rollback_leaves_neither(backend: Backend) {
+    let store = open(backend).await;
+    store
+        .connection()
+        .execute_unprepared(INVOICES)
+        .await
+        .unwrap();
+    let before = workflow("wf-invoice-before");
+    store.save_workflow_state(&before).await.unwrap();
+
+    let mut state: WorkflowState = before.clone();
+    let txn = store.connection().begin().await.unwrap();
+    txn.execute_unprepared("INSERT INTO invoices (number, amount) VALUES (7, 1)")
+        .await
+        .unwrap();
+    store
+        .within(&txn)
+        .record_step(&mut state, finished("bill", 7))
+        .await
+        .unwrap();
+    txn.rollback().await.unwrap();
+
+    assert!(invoice_numbers(store.connection()).await.is_empty());
+    assert_eq!(store.load_workflow_state(&before.id).await.unwrap(), before);
+    assert_eq!(store.get_latest_checkpoint(&before.id).await.unwrap(), None);
+}
