@@ -1,0 +1,227 @@
+//! End to end: the real binary in a real terminal (tmux), driven by keys. Navigate to a
+//! workflow, open its checkpoints, restore one, quit; then the database must hold the
+//! checkpoint's state and the process must have exited cleanly.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use llm_orchestrator_state::{
+    Checkpoint, SqliteStateStore, StateStore, StepState, StepStatus, WorkflowState, WorkflowStatus,
+};
+use serde_json::json;
+
+const TMUX: &str = "/usr/bin/tmux";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A tmux server of our own (unique socket), killed when the test ends however it ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        assert!(
+            Path::new(TMUX).exists(),
+            "tmux is needed for this test (apt-get install tmux)"
+        );
+        Self {
+            socket: format!("wfadmin-e2e-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(TMUX)
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+
+    /// Polls the screen until `check` accepts it.
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_text(&self, text: &str) -> String {
+        self.wait_for(text, |screen| screen.contains(text))
+    }
+
+    /// The line of the selected row (the table's highlight symbol).
+    fn selected_line(screen: &str) -> Option<&str> {
+        screen.lines().find(|line| line.starts_with("│> "))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// A running workflow (listed first) and the failed one the test restores, with three
+/// checkpoints. Returns the failed workflow and its oldest checkpoint.
+async fn seed(path: &Path) -> (WorkflowState, Checkpoint) {
+    let store = SqliteStateStore::new(path.to_str().unwrap()).await.unwrap();
+    let mut other = WorkflowState::new("triage-e2e-other", "Triage", None, json!({}));
+    other.mark_running();
+    store.save_workflow_state(&other).await.unwrap();
+
+    let mut state = WorkflowState::new(
+        "rag-e2e-target",
+        "Answer a question",
+        Some("e2e".into()),
+        json!({"question": "why?"}),
+    );
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    let mut checkpoints = Vec::new();
+    for (step_id, key) in [
+        ("retrieve", "sources"),
+        ("prompt", "draft"),
+        ("tool_call", "links"),
+    ] {
+        let mut step = StepState::new(step_id);
+        step.mark_running();
+        step.mark_completed(json!({ "from": step_id }));
+        state.upsert_step(step);
+        state.context[key] = json!(format!("{step_id} output"));
+        let checkpoint = Checkpoint::of(&state, step_id).unwrap();
+        store.create_checkpoint(&checkpoint).await.unwrap();
+        checkpoints.push(checkpoint);
+        // Distinct timestamps, so "newest first" is well defined.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut summarise = StepState::new("summarise");
+    summarise.mark_running();
+    summarise.mark_failed("model returned an empty answer");
+    state.upsert_step(summarise);
+    state.mark_failed("summarise failed");
+    store.save_workflow_state(&state).await.unwrap();
+    store.close().await.unwrap();
+    (state, checkpoints.remove(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn navigate_restore_and_quit_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e2e.db");
+    let (failed, oldest) = seed(&path).await;
+
+    let tmux = Tmux::new();
+    let command = format!(
+        "env -u DATABASE_URL {} --database-url {}",
+        env!("CARGO_BIN_EXE_wfadmin"),
+        path.display()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "150",
+        "-y",
+        "40",
+        &command,
+        ";",
+        "set-option",
+        "-t",
+        "e2e",
+        "remain-on-exit",
+        "on",
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+
+    // The workflows table: active first, so the running one is selected first.
+    let screen = tmux.wait_for_text("rag-e2e-target");
+    assert!(
+        Tmux::selected_line(&screen)
+            .unwrap()
+            .contains("triage-e2e-other")
+    );
+    tmux.keys(&["j"]);
+    tmux.wait_for("the target selected", |s| {
+        Tmux::selected_line(s).is_some_and(|line| line.contains("rag-e2e-target"))
+    });
+
+    // Its checkpoints, newest first: the oldest (after retrieve) is third.
+    tmux.keys(&["c"]);
+    tmux.wait_for_text("Checkpoints of rag-e2e-target");
+    tmux.wait_for_text("tool_call");
+    tmux.keys(&["j", "j"]);
+    tmux.wait_for("the oldest checkpoint selected", |s| {
+        Tmux::selected_line(s).is_some_and(|line| line.contains("retrieve"))
+    });
+
+    // Restore asks first and says what changes.
+    tmux.keys(&["R"]);
+    let popup = tmux.wait_for_text("Restore this checkpoint?");
+    assert!(popup.contains("status: failed -> running"), "{popup}");
+    assert!(
+        popup.contains("step summarise (failed) disappears"),
+        "{popup}"
+    );
+    tmux.keys(&["y"]);
+    tmux.wait_for_text("restored rag-e2e-target");
+
+    // Back to the table, then quit.
+    tmux.keys(&["q"]);
+    tmux.wait_for_text("triage-e2e-other");
+    tmux.keys(&["q"]);
+    tmux.wait_for("the process to exit", |_| {
+        let out = tmux.cmd(&[
+            "display-message",
+            "-p",
+            "-t",
+            "e2e",
+            "#{pane_dead} #{pane_dead_status}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1 0"
+    });
+
+    let store = SqliteStateStore::new(path.to_str().unwrap()).await.unwrap();
+    let mut now = store.load_workflow_state(&failed.id).await.unwrap();
+    let expected = oldest.state().unwrap();
+    assert!(now.updated_at > expected.updated_at);
+    now.updated_at = expected.updated_at;
+    assert_eq!(now, expected);
+    assert_eq!(now.status, WorkflowStatus::Running);
+    assert_eq!(now.steps.len(), 1);
+    assert_eq!(now.steps["retrieve"].status, StepStatus::Completed);
+    // Checkpoints are kept.
+    assert_eq!(
+        store
+            .list_checkpoints(&failed.id, 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
