@@ -104,6 +104,8 @@ pub enum DetailFocus {
     /// The steps table.
     #[default]
     Steps,
+    /// The selected step's outputs.
+    Outputs,
     /// The context JSON.
     Context,
 }
@@ -119,6 +121,8 @@ pub struct DetailView {
     pub focus: DetailFocus,
     /// Lines scrolled in the context.
     pub context_scroll: u16,
+    /// Lines scrolled in the selected step's outputs.
+    pub outputs_scroll: u16,
 }
 
 /// The checkpoints of one workflow.
@@ -447,14 +451,22 @@ pub fn update(app: &mut App, message: Message) {
                     .detail
                     .as_ref()
                     .filter(|detail| detail.state.id == state.id)
-                    .map(|detail| (detail.step, detail.focus, detail.context_scroll));
-                let (step, focus, context_scroll) = keep.unwrap_or_default();
+                    .map(|detail| {
+                        (
+                            detail.step,
+                            detail.focus,
+                            detail.context_scroll,
+                            detail.outputs_scroll,
+                        )
+                    });
+                let (step, focus, context_scroll, outputs_scroll) = keep.unwrap_or_default();
                 let step = step.min(state.steps.len().saturating_sub(1));
                 app.detail = Some(DetailView {
                     state,
                     step,
                     focus,
                     context_scroll,
+                    outputs_scroll,
                 });
             }
             Err(err) => app.error = Some(err),
@@ -511,6 +523,7 @@ pub fn update(app: &mut App, message: Message) {
                     step: 0,
                     focus: DetailFocus::Steps,
                     context_scroll: 0,
+                    outputs_scroll: 0,
                 });
                 // Show the result on the workflow's detail screen, the one below the
                 // checkpoints if the user came that way.
@@ -683,6 +696,11 @@ fn on_detail_key(app: &mut App, key: KeyEvent) {
         match detail.focus {
             DetailFocus::Steps => {
                 detail.step = step_index(detail.step, delta, detail.state.steps.len());
+                detail.outputs_scroll = 0;
+            }
+            DetailFocus::Outputs => {
+                detail.outputs_scroll =
+                    scroll(detail.outputs_scroll, delta.clamp(-10_000, 10_000) as i32);
             }
             DetailFocus::Context => {
                 detail.context_scroll =
@@ -694,7 +712,8 @@ fn on_detail_key(app: &mut App, key: KeyEvent) {
     match key.code {
         KeyCode::Tab => {
             detail.focus = match detail.focus {
-                DetailFocus::Steps => DetailFocus::Context,
+                DetailFocus::Steps => DetailFocus::Outputs,
+                DetailFocus::Outputs => DetailFocus::Context,
                 DetailFocus::Context => DetailFocus::Steps,
             };
         }
@@ -846,6 +865,7 @@ mod tests {
             step: 0,
             focus: DetailFocus::Steps,
             context_scroll: 0,
+            outputs_scroll: 0,
         });
         app.commands.clear();
         app
@@ -1024,9 +1044,21 @@ mod tests {
         press(&mut app, "jj");
         assert_eq!(app.detail.as_ref().unwrap().step, 2);
         update(&mut app, key(KeyCode::Tab));
+        press(&mut app, "j");
+        update(&mut app, key(KeyCode::Tab));
         press(&mut app, "jjj");
         let detail = app.detail.as_ref().unwrap();
-        assert_eq!((detail.step, detail.context_scroll), (2, 3));
+        assert_eq!(
+            (detail.step, detail.outputs_scroll, detail.context_scroll),
+            (2, 1, 3)
+        );
+        update(&mut app, key(KeyCode::Tab));
+        press(&mut app, "k");
+        assert_eq!(
+            app.detail.as_ref().unwrap().outputs_scroll,
+            0,
+            "a new step starts at the top"
+        );
         // A refresh of the same workflow keeps the position.
         update(&mut app, Message::DetailLoaded(Ok(state)));
         assert_eq!(app.detail.as_ref().unwrap().context_scroll, 3);

@@ -139,7 +139,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         None => (" Outputs ".to_owned(), vec![Line::from("no steps")]),
     };
     frame.render_widget(
-        Paragraph::new(outputs).block(Block::bordered().title(outputs_title)),
+        Paragraph::new(outputs)
+            .scroll((detail.outputs_scroll, 0))
+            .block(
+                Block::bordered()
+                    .title(outputs_title)
+                    .border_style(focused(DetailFocus::Outputs)),
+            ),
         outputs_area,
     );
     frame.render_widget(

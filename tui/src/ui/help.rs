@@ -24,7 +24,7 @@ const KEYS: &[(&str, &str)] = &[
     ("/", "filter by workflow id, name or user"),
     ("s / o", "next sort column / reverse order"),
     ("Workflow detail", ""),
-    ("Tab", "move steps or scroll context"),
+    ("Tab", "j/k move steps, scroll outputs, or scroll context"),
     ("c", "checkpoints"),
     ("Checkpoints", ""),
     ("Enter", "open the snapshot"),

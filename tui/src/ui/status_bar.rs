@@ -14,7 +14,9 @@ fn keys(app: &App) -> &'static str {
         Screen::Workflows => {
             "j/k move  Enter open  c checkpoints  a all/active  f status  / filter  s sort  o order  r refresh  ? help  q quit"
         }
-        Screen::Detail => "j/k step  Tab steps/context  c checkpoints  r refresh  ? help  Esc back",
+        Screen::Detail => {
+            "j/k step  Tab steps/outputs/context  c checkpoints  r refresh  ? help  Esc back"
+        }
         Screen::Checkpoints => {
             "j/k move  Enter snapshot  space mark  d diff  R restore  r refresh  ? help  Esc back"
         }

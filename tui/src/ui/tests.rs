@@ -119,6 +119,7 @@ fn detail_screen_scrolled_context() {
         step: 0,
         focus: DetailFocus::Context,
         context_scroll: 2,
+        outputs_scroll: 0,
     });
     assert_snapshot!(draw(&app).backend());
 }
