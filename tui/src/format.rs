@@ -10,6 +10,11 @@ pub fn time(value: Option<DateTime<Utc>>) -> String {
     )
 }
 
+/// `11-25 22:15:02` (no year), for narrow table columns.
+pub fn short_time(value: DateTime<Utc>) -> String {
+    value.format("%m-%d %H:%M:%S").to_string()
+}
+
 /// How long between two instants: `850ms`, `12.3s`, `4m05s`, `2h03m`, or `-`.
 pub fn duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> String {
     let (Some(start), Some(end)) = (start, end) else {

@@ -188,3 +188,26 @@ fn read_only_status_bar() {
     assert!(text.contains("READ-ONLY"));
     assert!(text.contains("postgres://ops:***@db.internal/prod"));
 }
+
+#[test]
+fn a_long_table_scrolls_to_keep_the_selection_visible() {
+    let mut app = loaded_app();
+    let base = app.workflows.rows[0].clone();
+    app.workflows.rows = (0..500u128)
+        .map(|n| {
+            let mut row = base.clone();
+            row.id = uuid::Uuid::from_u128(n + 1);
+            row.workflow_id = format!("wf-{n:04}");
+            row
+        })
+        .collect();
+    app.workflows.selected = 321;
+    let terminal = draw(&app);
+    let text = terminal.backend().to_string();
+    let selected = text
+        .lines()
+        .find(|line| line.contains("│> "))
+        .expect("the selected row is drawn");
+    assert!(selected.contains("wf-0321"), "{selected}");
+    assert!(!text.contains("wf-0000"));
+}
