@@ -1,2 +1,434 @@
-//! Benchmark (work in progress).
-fn main() {}
+//! Benchmark of llm-orchestrator-state: every store operation on SQLite `:memory:`, a
+//! SQLite file and Postgres, next to the database's own floor measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p bench -- --backend all --pgbench
+//! ```
+//!
+//! Prints a table, the targets of issue 3 with met / not met, and one JSON line per
+//! (backend, operation) so that runs can be compared (`--json` prints only those).
+
+mod concurrent;
+mod floor;
+mod listing;
+mod report;
+mod single;
+mod statements;
+mod stats;
+mod targets;
+mod workload;
+
+use std::error::Error;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use llm_orchestrator_state::{SeaOrmStateStore, StateStoreBuilder};
+use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::report::{FloorRatio, Row};
+use crate::workload::Shape;
+
+/// Which databases to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// SQLite in memory.
+    SqliteMemory,
+    /// A SQLite file in a fresh temp folder.
+    SqliteFile,
+    /// Postgres at `--database-url`, in a fresh schema dropped at the end.
+    Postgres,
+    /// All three, in that order.
+    All,
+}
+
+/// Latency and throughput of every store operation, against the database's own floor.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Which database(s) to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    backend: BackendArg,
+    /// Postgres URL (a fresh schema is created in it and dropped at the end).
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    database_url: String,
+    /// Measured calls per single-task operation.
+    #[arg(long, default_value_t = 1000)]
+    iterations: usize,
+    /// Unmeasured calls per operation before measuring.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    /// Serialized size of the workflow context, bytes.
+    #[arg(long, default_value_t = 4096)]
+    context_bytes: usize,
+    /// Steps per workflow.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Serialized size of each step's outputs, bytes.
+    #[arg(long, default_value_t = 200)]
+    output_bytes: usize,
+    /// Concurrent tasks in the concurrent phase, each on its own workflow.
+    #[arg(long, default_value_t = 64)]
+    tasks: usize,
+    /// Measured seconds of the concurrent phase (after one second of warm-up).
+    #[arg(long, default_value_t = 5)]
+    duration_secs: u64,
+    /// Active workflows in the table when `list_active_workflows` is timed.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    list_sizes: Vec<usize>,
+    /// Context bytes of the listed workflows (default: --context-bytes).
+    #[arg(long)]
+    list_context_bytes: Option<usize>,
+    /// Steps of the listed workflows (default: --steps).
+    #[arg(long)]
+    list_steps: Option<usize>,
+    /// Also run pgbench (64 clients, then 1) doing the durable insert, for the concurrent floor.
+    #[arg(long)]
+    pgbench: bool,
+    /// Seconds of the 64-client pgbench run.
+    #[arg(long, default_value_t = 10)]
+    pgbench_secs: u64,
+    /// Checkpoints kept per workflow by the store ("none" keeps all; default: the store's).
+    #[arg(long)]
+    checkpoint_retention: Option<String>,
+    /// Postgres pool size (default: the store's).
+    #[arg(long)]
+    max_connections: Option<u32>,
+    /// Keep the Postgres schema and the SQLite file (for EXPLAIN and the like).
+    #[arg(long)]
+    keep_data: bool,
+    /// Print only the JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Print the statements each call sent.
+    #[arg(long)]
+    show_statements: bool,
+}
+
+impl Args {
+    fn shape(&self) -> Shape {
+        Shape {
+            context_bytes: self.context_bytes,
+            steps: self.steps,
+            output_bytes: self.output_bytes,
+        }
+    }
+
+    fn list_shape(&self) -> Shape {
+        Shape {
+            context_bytes: self.list_context_bytes.unwrap_or(self.context_bytes),
+            steps: self.list_steps.unwrap_or(self.steps),
+            output_bytes: self.output_bytes,
+        }
+    }
+
+    fn builder(&self, target: &str) -> Result<StateStoreBuilder, Box<dyn Error>> {
+        let mut builder = StateStoreBuilder::new(target);
+        if let Some(retention) = &self.checkpoint_retention {
+            builder = builder.checkpoint_retention(match retention.as_str() {
+                "none" => None,
+                keep => Some(keep.parse()?),
+            });
+        }
+        if let Some(max) = self.max_connections {
+            builder = builder.max_connections(max);
+        }
+        Ok(builder)
+    }
+}
+
+fn say(args: &Args, text: &str) {
+    if !args.json {
+        eprintln!("{text}");
+    }
+}
+
+/// The phases every backend runs, on a connected store.
+async fn phases(
+    args: &Args,
+    store: &SeaOrmStateStore,
+    backend: &str,
+    mut floor: Option<&mut floor::Floor>,
+    sqlite_folder: Option<&std::path::Path>,
+    rows: &mut Vec<Row>,
+) -> Result<(), Box<dyn Error>> {
+    say(args, &format!("[{backend}] single-task phases"));
+    let settings = single::Settings {
+        iterations: args.iterations,
+        warmup: args.warmup,
+        shape: args.shape(),
+    };
+    let outcome = single::run(store, backend, settings, floor.as_deref_mut(), rows).await?;
+    if let Some(floor) = floor.as_deref_mut() {
+        say(
+            args,
+            &format!("[{backend}] floor: read of the snapshot by id"),
+        );
+        rows.push(floor.read_snapshot(args.iterations, args.warmup).await?);
+    }
+    if let Some(folder) = sqlite_folder {
+        say(args, &format!("[{backend}] floor: plain SQLite inserts"));
+        rows.extend(
+            floor::sqlite_file(folder, &outcome.snapshot, args.iterations, args.warmup).await?,
+        );
+    }
+    say(
+        args,
+        &format!("[{backend}] concurrent phase, {} tasks", args.tasks),
+    );
+    let settings = concurrent::Settings {
+        tasks: args.tasks,
+        duration: Duration::from_secs(args.duration_secs),
+        warmup: Duration::from_secs(1),
+        shape: args.shape(),
+    };
+    rows.extend(concurrent::run(store, backend, settings).await);
+    say(args, &format!("[{backend}] list_active_workflows"));
+    listing::run(store, backend, &args.list_sizes, args.list_shape(), rows).await?;
+    if let (Some(floor), true) = (floor, args.pgbench) {
+        floor.truncate().await?;
+        let url = args.database_url.clone();
+        let table = floor.table().to_owned();
+        let snapshot = outcome.snapshot.clone();
+        let seconds = args.pgbench_secs;
+        say(args, &format!("[{backend}] pgbench, 64 clients then 1"));
+        // The store's pool is idle now; its connections count against max_connections.
+        let many = tokio::task::spawn_blocking({
+            let (url, table, snapshot) = (url.clone(), table.clone(), snapshot.clone());
+            move || floor::pgbench(&url, &table, &snapshot, 64, seconds)
+        })
+        .await??;
+        rows.push(many);
+        floor.truncate().await?;
+        let one = tokio::task::spawn_blocking(move || {
+            floor::pgbench(&url, &table, &snapshot, 1, seconds.min(5))
+        })
+        .await??;
+        rows.push(one);
+        floor.truncate().await?;
+    }
+    Ok(())
+}
+
+async fn run_backend(
+    args: &Args,
+    backend: BackendArg,
+    rows: &mut Vec<Row>,
+) -> Result<(), Box<dyn Error>> {
+    match backend {
+        BackendArg::SqliteMemory => {
+            let store = args.builder(":memory:")?.connect().await?;
+            let result = phases(args, &store, "sqlite-memory", None, None, rows).await;
+            store.close().await?;
+            result
+        }
+        BackendArg::SqliteFile => {
+            let folder = std::env::temp_dir().join(format!(
+                "bench-sqlite-{}-{}",
+                std::process::id(),
+                uuid::Uuid::now_v7()
+            ));
+            std::fs::create_dir_all(&folder)?;
+            let path = folder.join("bench.db");
+            let result = async {
+                let store = args.builder(&path.to_string_lossy())?.connect().await?;
+                let result = phases(args, &store, "sqlite-file", None, Some(&folder), rows).await;
+                store.close().await?;
+                result
+            }
+            .await;
+            if args.keep_data {
+                eprintln!("kept SQLite file {}", path.display());
+            } else {
+                let _ = std::fs::remove_dir_all(&folder);
+            }
+            result
+        }
+        BackendArg::Postgres => {
+            let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+            let store = args
+                .builder(&args.database_url)?
+                .postgres_schema(&schema)
+                .connect()
+                .await?;
+            let mut floor = floor::Floor::connect(&args.database_url, &schema).await?;
+            let result = phases(args, &store, "postgres", Some(&mut floor), None, rows).await;
+            store.close().await?;
+            if args.keep_data {
+                eprintln!("kept Postgres schema {schema}");
+            } else {
+                floor.drop_schema(&schema).await?;
+            }
+            result
+        }
+        BackendArg::All => unreachable!("expanded by main"),
+    }
+}
+
+/// Each Postgres (and SQLite file) row's ratio to its floor from the same run.
+fn add_floor_ratios(rows: &mut [Row]) {
+    for (backend, write_floor) in [
+        ("postgres", "floor: durable insert"),
+        ("sqlite-file", "floor: insert, synchronous=FULL"),
+    ] {
+        let value_of = |rows: &[Row], op: &str, throughput: bool| {
+            rows.iter()
+                .find(|row| row.backend == backend && row.op == op)
+                .map(|row| {
+                    if throughput {
+                        row.summary.ops_per_s
+                    } else {
+                        row.summary.p50_us
+                    }
+                })
+        };
+        let select_one = value_of(rows, "floor: SELECT 1", false);
+        let insert = value_of(rows, write_floor, false);
+        let pgbench = value_of(rows, "floor: pgbench 64 clients", true);
+        for row in rows.iter_mut().filter(|row| row.backend == backend) {
+            let (floor_op, floor_value, ours) = match row.op.as_str() {
+                "save_workflow_state" | "create_checkpoint" => {
+                    (write_floor, insert, row.summary.p50_us)
+                }
+                "load_workflow_state"
+                | "get_latest_checkpoint"
+                | "restore_from_checkpoint"
+                | "load_workflow_state_by_workflow_id" => {
+                    ("floor: SELECT 1", select_one, row.summary.p50_us)
+                }
+                "concurrent: all write calls" => {
+                    ("floor: pgbench 64 clients", pgbench, row.summary.ops_per_s)
+                }
+                _ => continue,
+            };
+            if row.floor.is_some() {
+                continue; // paired with its own floor samples already
+            }
+            if let Some(floor_value) = floor_value.filter(|v| *v > 0.0) {
+                row.floor = Some(FloorRatio {
+                    floor_op: floor_op.into(),
+                    floor_value,
+                    ratio: ours / floor_value,
+                });
+            }
+        }
+    }
+}
+
+/// The commit measured, and whether the store's crates differ from it.
+fn measured_commit() -> serde_json::Value {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        "store",
+        "entity",
+        "migration",
+    ])
+    .map(|changes| !changes.is_empty());
+    json!({"commit": git(&["rev-parse", "--short", "HEAD"]), "store_dirty": dirty})
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx::query=error"));
+    tracing_subscriber::registry()
+        .with(statements::layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .init();
+
+    let backends = match args.backend {
+        BackendArg::All => vec![
+            BackendArg::SqliteMemory,
+            BackendArg::SqliteFile,
+            BackendArg::Postgres,
+        ],
+        one => vec![one],
+    };
+    let load_before = load_average();
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for backend in backends {
+        if let Err(err) = run_backend(&args, backend, &mut rows).await {
+            eprintln!("error: {backend:?}: {err}");
+            failed = true;
+        }
+    }
+    add_floor_ratios(&mut rows);
+    let targets = targets::evaluate(&rows);
+
+    let run = json!({
+        "kind": "run",
+        "started_utc": chrono::Utc::now().to_rfc3339(),
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "cores": std::thread::available_parallelism().map_or(0, usize::from),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "iterations": args.iterations,
+        "warmup": args.warmup,
+        "shape": {"context_bytes": args.context_bytes, "steps": args.steps,
+                  "output_bytes": args.output_bytes},
+        "tasks": args.tasks,
+        "duration_secs": args.duration_secs,
+        "list_sizes": args.list_sizes,
+        "checkpoint_retention": args.checkpoint_retention,
+        "source": measured_commit(),
+    });
+    if !args.json {
+        println!();
+        report::print_table(&rows);
+        if args.show_statements {
+            report::print_statements(&rows);
+        }
+        targets::print(&targets);
+        println!(
+            "\nload average before {} / after {}, {:.0} s\n",
+            run["load_average_before"].as_str().unwrap_or(""),
+            run["load_average_after"].as_str().unwrap_or(""),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("{run}");
+    for row in &rows {
+        println!("{}", row.to_json());
+    }
+    for target in &targets {
+        println!("{}", target.to_json());
+    }
+    if failed {
+        return Err("a backend failed; see above".into());
+    }
+    Ok(())
+}

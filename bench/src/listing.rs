@@ -1,0 +1,182 @@
+//! `list_active_workflows` with 1,000, 10,000, 100,000 active workflows in the table.
+//!
+//! The rows are bulk-inserted through the entity crate (`insert_many`, a few thousand rows
+//! per statement), not saved one by one: filling the table is not what is measured.
+
+use std::error::Error;
+use std::time::Instant;
+
+use chrono::Duration as TimeDelta;
+use entity::{step_states, workflow_states};
+use futures::{StreamExt, TryStreamExt};
+use llm_orchestrator_state::sea_orm::ActiveValue::Set;
+use llm_orchestrator_state::sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
+};
+use llm_orchestrator_state::{SeaOrmStateStore, StateStore, WorkflowStatus, now};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::report::{Errors, Row};
+use crate::statements;
+use crate::stats::Samples;
+use crate::workload::{Shape, Words};
+
+/// Workflows per insert transaction (the step rows are split to stay under SQLite's
+/// 32,766 bound parameters per statement).
+const WORKFLOWS_PER_CHUNK: usize = 1000;
+const STEP_ROWS_PER_STATEMENT: usize = 3000;
+
+fn active_names() -> Vec<&'static str> {
+    WorkflowStatus::ACTIVE.iter().map(|s| s.as_str()).collect()
+}
+
+async fn count_active(db: &DatabaseConnection) -> Result<u64, Box<dyn Error>> {
+    Ok(workflow_states::Entity::find()
+        .filter(workflow_states::Column::Status.is_in(active_names()))
+        .count(db)
+        .await?)
+}
+
+// Field by field from the default: the entities gain columns (with database defaults)
+// as the schema grows, and this must build against each version.
+#[allow(clippy::field_reassign_with_default)]
+async fn insert_chunk(
+    db: DatabaseConnection,
+    shape: Shape,
+    first: usize,
+    count: usize,
+) -> Result<(), Box<dyn Error + Send + Sync>> {
+    let mut words = Words::new(first as u64 + 99);
+    let template = shape.new_state("template", &mut words);
+    let base = now().fixed_offset();
+    let mut workflows = Vec::with_capacity(count);
+    let mut steps = Vec::with_capacity(count * shape.steps);
+    for index in first..first + count {
+        let id = Uuid::now_v7();
+        let updated = base - TimeDelta::microseconds(index as i64);
+        let mut workflow = workflow_states::ActiveModel::default();
+        workflow.id = Set(id);
+        workflow.workflow_id = Set(format!("bench-list-{index}"));
+        workflow.workflow_name = Set("bench listed workflow".into());
+        workflow.status = Set(WorkflowStatus::Running.as_str().into());
+        workflow.user_id = Set(Some("bench-user".into()));
+        workflow.started_at = Set(updated);
+        workflow.updated_at = Set(updated);
+        workflow.completed_at = Set(None);
+        workflow.context = Set(template.context.clone());
+        workflow.error = Set(None);
+        workflows.push(workflow);
+        for step in template.steps.values() {
+            let mut row = step_states::ActiveModel::default();
+            row.workflow_state_id = Set(id);
+            row.step_id = Set(step.step_id.clone());
+            row.status = Set(step.status.as_str().into());
+            row.started_at = Set(step.started_at.map(|t| t.fixed_offset()));
+            row.completed_at = Set(step.completed_at.map(|t| t.fixed_offset()));
+            row.outputs = Set(Some(step.outputs.clone()));
+            row.error = Set(None);
+            row.retry_count = Set(0);
+            steps.push(row);
+        }
+    }
+    let txn = db.begin().await?;
+    workflow_states::Entity::insert_many(workflows)
+        .exec_without_returning(&txn)
+        .await?;
+    let mut steps = steps.into_iter().peekable();
+    while steps.peek().is_some() {
+        let batch: Vec<_> = steps.by_ref().take(STEP_ROWS_PER_STATEMENT).collect();
+        step_states::Entity::insert_many(batch)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Fills the table up to each size in turn (ascending) and times the listing.
+pub async fn run(
+    store: &SeaOrmStateStore,
+    backend: &str,
+    sizes: &[usize],
+    shape: Shape,
+    rows: &mut Vec<Row>,
+) -> Result<(), Box<dyn Error>> {
+    let db = store.connection().clone();
+    let mut sizes = sizes.to_vec();
+    sizes.sort_unstable();
+    let mut next_index = 0;
+    for size in sizes {
+        let active = count_active(&db).await? as usize;
+        let missing = size.saturating_sub(active);
+        let fill_started = Instant::now();
+        let chunks: Vec<(usize, usize)> = (0..missing)
+            .step_by(WORKFLOWS_PER_CHUNK)
+            .map(|offset| {
+                (
+                    next_index + offset,
+                    WORKFLOWS_PER_CHUNK.min(missing - offset),
+                )
+            })
+            .collect();
+        next_index += missing;
+        futures::stream::iter(chunks)
+            .map(|(first, count)| insert_chunk(db.clone(), shape, first, count))
+            .buffer_unordered(4)
+            .try_collect::<Vec<()>>()
+            .await
+            .map_err(|err| err.to_string())?;
+        let fill_seconds = fill_started.elapsed().as_secs_f64();
+        let expected = count_active(&db).await? as usize;
+
+        let iterations = (100_000 / size.max(1)).clamp(3, 20);
+        let mut samples = Samples::with_capacity(iterations);
+        let mut errors = Errors::default();
+        store.list_active_workflows().await?; // warm-up
+        for _ in 0..iterations {
+            let started = Instant::now();
+            let result = store.list_active_workflows().await;
+            let elapsed = started.elapsed();
+            match result {
+                Ok(listed) => {
+                    samples.push(elapsed);
+                    let ordered = listed
+                        .windows(2)
+                        .all(|pair| pair[0].updated_at >= pair[1].updated_at);
+                    let steps_ok = listed
+                        .iter()
+                        .filter(|state| state.workflow_id.starts_with("bench-list-"))
+                        .all(|state| state.steps.len() == shape.steps);
+                    if listed.len() != expected || !ordered || !steps_ok {
+                        errors.add("wrong_result");
+                        eprintln!(
+                            "warning: list_active_workflows returned {} of {expected} (ordered {ordered}, steps {steps_ok})",
+                            listed.len()
+                        );
+                    }
+                }
+                Err(err) => errors.add_error(&err),
+            }
+        }
+        let (result, sent) = statements::record(store.list_active_workflows()).await;
+        result?;
+        rows.push(
+            Row::new(
+                backend,
+                format!("list_active_workflows[{expected}]"),
+                samples.summary(None),
+            )
+            .statements(sent)
+            .errors(errors)
+            .with("active_workflows", expected)
+            .with("fill_seconds", (fill_seconds * 10.0).round() / 10.0)
+            .with(
+                "listed_shape",
+                json!({"context_bytes": shape.context_bytes, "steps": shape.steps,
+                       "output_bytes": shape.output_bytes}),
+            ),
+        );
+    }
+    Ok(())
+}

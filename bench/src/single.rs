@@ -1,0 +1,376 @@
+//! One task, one call at a time: each store operation on one ~8 KiB workflow, results
+//! checked after the clock stops.
+
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+use llm_orchestrator_state::{Checkpoint, SeaOrmStateStore, StateStore, WorkflowState};
+
+use crate::floor::Floor;
+use crate::report::{Errors, FloorRatio, Row};
+use crate::statements;
+use crate::stats::Samples;
+use crate::workload::{Shape, Words, json_len};
+
+/// Settings of the single-task phases.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Measured calls per operation.
+    pub iterations: usize,
+    /// Unmeasured calls per operation before measuring.
+    pub warmup: usize,
+    /// The workflow state's sizes.
+    pub shape: Shape,
+}
+
+/// What the single-task phases leave behind for later phases.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The serialized snapshot the checkpoints held (the floor inserts the same bytes).
+    pub snapshot: String,
+}
+
+/// The Postgres floor measured call by call next to the store's calls: on a shared
+/// machine, fsync and CPU latency drift by several times within a minute, so a ratio is
+/// only fair between samples taken in the same moments.
+struct Paired<'a> {
+    floor: Option<&'a mut Floor>,
+    snapshot: String,
+    inserts: Samples,
+    selects: Samples,
+}
+
+/// Which floor a store operation is paired with.
+#[derive(Clone, Copy)]
+enum FloorKind {
+    Insert,
+    Select,
+}
+
+impl Paired<'_> {
+    /// Runs one floor call of `kind` and records it in `into` and in the phase totals.
+    async fn once(&mut self, kind: FloorKind, into: &mut Samples) -> Result<(), Box<dyn Error>> {
+        let Some(floor) = self.floor.as_deref_mut() else {
+            return Ok(());
+        };
+        let elapsed = match kind {
+            FloorKind::Insert => floor.insert_once(&self.snapshot).await?,
+            FloorKind::Select => floor.select_one_once().await?,
+        };
+        into.push(elapsed);
+        match kind {
+            FloorKind::Insert => self.inserts.push(elapsed),
+            FloorKind::Select => self.selects.push(elapsed),
+        }
+        Ok(())
+    }
+
+    /// Sets the row's ratio to the floor samples taken beside it.
+    fn ratio(&self, row: Row, kind: FloorKind, beside: &Samples) -> Row {
+        if self.floor.is_none() {
+            return row;
+        }
+        let floor_p50 = beside.summary(None).p50_us;
+        let mut row = row;
+        if floor_p50 > 0.0 {
+            row.floor = Some(FloorRatio {
+                floor_op: match kind {
+                    FloorKind::Insert => "floor: durable insert (paired)",
+                    FloorKind::Select => "floor: SELECT 1 (paired)",
+                }
+                .into(),
+                floor_value: floor_p50,
+                ratio: row.summary.p50_us / floor_p50,
+            });
+        }
+        row
+    }
+}
+
+async fn timed<T, F>(call: F) -> (T, Duration)
+where
+    F: std::future::Future<Output = T>,
+{
+    let started = Instant::now();
+    let out = call.await;
+    (out, started.elapsed())
+}
+
+fn check(errors: &mut Errors, ok: bool, what: &str) {
+    if !ok {
+        errors.add("wrong_result");
+        eprintln!("warning: {what} returned a wrong result");
+    }
+}
+
+/// Runs every single-task phase on `store` and appends one row per operation.
+pub async fn run(
+    store: &SeaOrmStateStore,
+    backend: &str,
+    settings: Settings,
+    floor: Option<&mut Floor>,
+    rows: &mut Vec<Row>,
+) -> Result<Outcome, Box<dyn Error>> {
+    let Settings {
+        iterations,
+        warmup,
+        shape,
+    } = settings;
+    let mut words = Words::new(7);
+    let workflow_id = format!("bench-single-{}", uuid::Uuid::now_v7());
+    let mut state = shape.new_state(&workflow_id, &mut words);
+    store.save_workflow_state(&state).await?;
+    let state_bytes = json_len(&serde_json::to_value(&state)?);
+    let mut paired = Paired {
+        floor,
+        snapshot: serde_json::to_string(&Checkpoint::of(&state, "step-00")?.snapshot)?,
+        inserts: Samples::default(),
+        selects: Samples::default(),
+    };
+    let mut iteration = 0_u64;
+
+    // save_workflow_state: an update of an existing workflow, after a step.
+    let mut samples = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    let mut beside = Samples::with_capacity(iterations);
+    for measured in (0..warmup)
+        .map(|_| false)
+        .chain((0..iterations).map(|_| true))
+    {
+        iteration += 1;
+        shape.advance(&mut state, iteration, &mut words);
+        let (result, elapsed) = timed(store.save_workflow_state(&state)).await;
+        match result {
+            Ok(()) if measured => {
+                samples.push(elapsed);
+                paired.once(FloorKind::Insert, &mut beside).await?;
+                let loaded = store.load_workflow_state(&state.id).await.ok();
+                check(&mut errors, loaded.as_ref() == Some(&state), "save");
+            }
+            Ok(()) => {}
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    iteration += 1;
+    shape.advance(&mut state, iteration, &mut words);
+    let (result, sent) = statements::record(store.save_workflow_state(&state)).await;
+    result?;
+    rows.push(
+        paired.ratio(
+            Row::new(backend, "save_workflow_state", samples.summary(None))
+                .statements(sent)
+                .errors(errors)
+                .with("state_bytes", state_bytes),
+            FloorKind::Insert,
+            &beside,
+        ),
+    );
+
+    // load_workflow_state
+    let mut samples = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    let mut beside = Samples::with_capacity(iterations);
+    for measured in (0..warmup)
+        .map(|_| false)
+        .chain((0..iterations).map(|_| true))
+    {
+        let (result, elapsed) = timed(store.load_workflow_state(&state.id)).await;
+        match result {
+            Ok(loaded) if measured => {
+                samples.push(elapsed);
+                paired.once(FloorKind::Select, &mut beside).await?;
+                check(&mut errors, loaded == state, "load_workflow_state");
+            }
+            Ok(_) => {}
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    let (result, sent) = statements::record(store.load_workflow_state(&state.id)).await;
+    result?;
+    rows.push(
+        paired.ratio(
+            Row::new(backend, "load_workflow_state", samples.summary(None))
+                .statements(sent)
+                .errors(errors),
+            FloorKind::Select,
+            &beside,
+        ),
+    );
+
+    // create_checkpoint: the snapshot is the serialized state, made outside the clock.
+    let mut samples = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    let mut beside = Samples::with_capacity(iterations);
+    for measured in (0..warmup)
+        .map(|_| false)
+        .chain((0..iterations).map(|_| true))
+    {
+        let checkpoint = Checkpoint::of(&state, "step-00")?;
+        let (result, elapsed) = timed(store.create_checkpoint(&checkpoint)).await;
+        match result {
+            Ok(()) if measured => {
+                samples.push(elapsed);
+                paired.once(FloorKind::Insert, &mut beside).await?;
+                let stored = store.get_latest_checkpoint(&state.id).await.ok().flatten();
+                check(
+                    &mut errors,
+                    stored.as_ref() == Some(&checkpoint),
+                    "create_checkpoint",
+                );
+            }
+            Ok(()) => {}
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    let latest = Checkpoint::of(&state, "step-00")?;
+    let (result, sent) = statements::record(store.create_checkpoint(&latest)).await;
+    result?;
+    let snapshot = serde_json::to_string(&latest.snapshot)?;
+    rows.push(
+        paired.ratio(
+            Row::new(backend, "create_checkpoint", samples.summary(None))
+                .statements(sent)
+                .errors(errors)
+                .with("snapshot_bytes", snapshot.len())
+                .with(
+                    "checkpoint_retention",
+                    store
+                        .options()
+                        .checkpoint_retention
+                        .map_or(serde_json::Value::Null, |keep| keep.into()),
+                ),
+            FloorKind::Insert,
+            &beside,
+        ),
+    );
+
+    // get_latest_checkpoint
+    let mut samples = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    let mut beside = Samples::with_capacity(iterations);
+    for measured in (0..warmup)
+        .map(|_| false)
+        .chain((0..iterations).map(|_| true))
+    {
+        let (result, elapsed) = timed(store.get_latest_checkpoint(&state.id)).await;
+        match result {
+            Ok(found) if measured => {
+                samples.push(elapsed);
+                paired.once(FloorKind::Select, &mut beside).await?;
+                check(
+                    &mut errors,
+                    found.as_ref() == Some(&latest),
+                    "get_latest_checkpoint",
+                );
+            }
+            Ok(_) => {}
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    let (result, sent) = statements::record(store.get_latest_checkpoint(&state.id)).await;
+    result?;
+    rows.push(
+        paired.ratio(
+            Row::new(backend, "get_latest_checkpoint", samples.summary(None))
+                .statements(sent)
+                .errors(errors),
+            FloorKind::Select,
+            &beside,
+        ),
+    );
+
+    // restore_from_checkpoint
+    let mut samples = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    let mut beside = Samples::with_capacity(iterations);
+    for measured in (0..warmup)
+        .map(|_| false)
+        .chain((0..iterations).map(|_| true))
+    {
+        let (result, elapsed) = timed(store.restore_from_checkpoint(&latest.id)).await;
+        match result {
+            Ok(restored) if measured => {
+                samples.push(elapsed);
+                paired.once(FloorKind::Select, &mut beside).await?;
+                check(&mut errors, restored == state, "restore_from_checkpoint");
+            }
+            Ok(_) => {}
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    let (result, sent) = statements::record(store.restore_from_checkpoint(&latest.id)).await;
+    result?;
+    rows.push(
+        paired.ratio(
+            Row::new(backend, "restore_from_checkpoint", samples.summary(None))
+                .statements(sent)
+                .errors(errors),
+            FloorKind::Select,
+            &beside,
+        ),
+    );
+
+    // load_workflow_state_by_workflow_id
+    let mut samples = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    let mut beside = Samples::with_capacity(iterations);
+    for measured in (0..warmup)
+        .map(|_| false)
+        .chain((0..iterations).map(|_| true))
+    {
+        let (result, elapsed) = timed(store.load_workflow_state_by_workflow_id(&workflow_id)).await;
+        match result {
+            Ok(loaded) if measured => {
+                samples.push(elapsed);
+                paired.once(FloorKind::Select, &mut beside).await?;
+                check(
+                    &mut errors,
+                    loaded == state,
+                    "load_workflow_state_by_workflow_id",
+                );
+            }
+            Ok(_) => {}
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    let (result, sent) =
+        statements::record(store.load_workflow_state_by_workflow_id(&workflow_id)).await;
+    let loaded: WorkflowState = result?;
+    check(
+        &mut errors,
+        loaded == state,
+        "load_workflow_state_by_workflow_id",
+    );
+    rows.push(
+        paired.ratio(
+            Row::new(
+                backend,
+                "load_workflow_state_by_workflow_id",
+                samples.summary(None),
+            )
+            .statements(sent)
+            .errors(errors),
+            FloorKind::Select,
+            &beside,
+        ),
+    );
+
+    if paired.floor.is_some() {
+        rows.push(
+            Row::new(backend, "floor: SELECT 1", paired.selects.summary(None))
+                .statements(vec!["SELECT 1".into()])
+                .with("paired_with", "the four reads"),
+        );
+        rows.push(
+            Row::new(
+                backend,
+                "floor: durable insert",
+                paired.inserts.summary(None),
+            )
+            .statements(vec!["INSERT INTO bench_floor …".into()])
+            .with("paired_with", "save_workflow_state and create_checkpoint")
+            .with("snapshot_bytes", paired.snapshot.len()),
+        );
+    }
+    Ok(Outcome { snapshot })
+}

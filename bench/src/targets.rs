@@ -1,0 +1,278 @@
+//! Issue 3's targets and the LangGraph checkpoint savers' numbers, checked against a run.
+
+use serde_json::{Value, json};
+
+use crate::report::Row;
+
+/// One target, with what was measured.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Backend the target is about.
+    pub backend: &'static str,
+    /// What is promised.
+    pub goal: String,
+    /// What was measured (with ratio where the goal is a ratio).
+    pub measured: String,
+    /// Met, not met, or not measured in this run.
+    pub met: Option<bool>,
+}
+
+impl Target {
+    /// The target as one JSON object.
+    pub fn to_json(&self) -> Value {
+        json!({"kind": "target", "backend": self.backend, "goal": self.goal,
+               "measured": self.measured, "met": self.met})
+    }
+}
+
+fn find<'a>(rows: &'a [Row], backend: &str, op: &str) -> Option<&'a Row> {
+    rows.iter()
+        .find(|row| row.backend == backend && row.op == op)
+}
+
+fn list_row<'a>(rows: &'a [Row], backend: &str, size: usize) -> Option<&'a Row> {
+    find(rows, backend, &format!("list_active_workflows[{size}]"))
+}
+
+const READS: [&str; 4] = [
+    "load_workflow_state",
+    "get_latest_checkpoint",
+    "restore_from_checkpoint",
+    "load_workflow_state_by_workflow_id",
+];
+const SINGLE: [&str; 6] = [
+    "save_workflow_state",
+    "load_workflow_state",
+    "create_checkpoint",
+    "get_latest_checkpoint",
+    "restore_from_checkpoint",
+    "load_workflow_state_by_workflow_id",
+];
+
+struct Targets<'a> {
+    rows: &'a [Row],
+    out: Vec<Target>,
+}
+
+impl Targets<'_> {
+    fn push(&mut self, backend: &'static str, goal: String, result: Option<(String, bool)>) {
+        let (measured, met) = match result {
+            Some((measured, met)) => (measured, Some(met)),
+            None => ("not measured".into(), None),
+        };
+        self.out.push(Target {
+            backend,
+            goal,
+            measured,
+            met,
+        });
+    }
+
+    /// `op`'s p50 within `limit` × the floor's p50: the floor samples taken beside the
+    /// op's own calls when there are some, else the floor row of the run.
+    fn ratio(&mut self, backend: &'static str, op: &str, floor: &str, limit: f64) {
+        let result = find(self.rows, backend, op).and_then(|row| {
+            let floor_p50 = match &row.floor {
+                Some(paired) => Some(paired.floor_value),
+                None => find(self.rows, backend, floor).map(|f| f.summary.p50_us),
+            }?;
+            let ratio = row.summary.p50_us / floor_p50;
+            Some((
+                format!(
+                    "{:.0} µs / {floor_p50:.0} µs = {ratio:.2}×",
+                    row.summary.p50_us
+                ),
+                ratio <= limit,
+            ))
+        });
+        self.push(backend, format!("{op} p50 ≤ {limit}× {floor} p50"), result);
+    }
+
+    /// `op`'s p50 (or p99) at most `limit` µs.
+    fn absolute(&mut self, backend: &'static str, op: &str, p99: bool, limit: f64, who: &str) {
+        let which = if p99 { "p99" } else { "p50" };
+        let result = find(self.rows, backend, op).map(|row| {
+            let value = if p99 {
+                row.summary.p99_us
+            } else {
+                row.summary.p50_us
+            };
+            (format!("{value:.0} µs"), value <= limit)
+        });
+        self.push(backend, format!("{op} {which} ≤ {limit} µs{who}"), result);
+    }
+
+    fn tail(&mut self, backend: &'static str, op: &str) {
+        let result = find(self.rows, backend, op).map(|row| {
+            let ratio = row.summary.p99_us / row.summary.p50_us;
+            (
+                format!(
+                    "{:.0} / {:.0} µs = {ratio:.2}×",
+                    row.summary.p99_us, row.summary.p50_us
+                ),
+                ratio <= 3.0,
+            )
+        });
+        self.push(backend, format!("{op} p99 ≤ 3× p50"), result);
+    }
+
+    fn concurrent(&mut self, backend: &'static str, tasks: usize, min_ops: Option<f64>) {
+        let row = find(self.rows, backend, "concurrent: all write calls");
+        self.push(
+            backend,
+            format!("{tasks} tasks save+checkpoint: 0 errors"),
+            row.map(|row| {
+                let errors = row.errors.total();
+                let detail = if errors == 0 {
+                    "0 errors".to_owned()
+                } else {
+                    format!("{errors} errors {:?}", row.errors.0)
+                };
+                (detail, errors == 0)
+            }),
+        );
+        if let Some(min_ops) = min_ops {
+            self.push(
+                backend,
+                format!("{tasks} tasks: ≥ {min_ops} write calls/s"),
+                row.map(|row| {
+                    (
+                        format!("{:.0} calls/s", row.summary.ops_per_s),
+                        row.summary.ops_per_s >= min_ops,
+                    )
+                }),
+            );
+        }
+    }
+
+    fn list(&mut self, backend: &'static str) {
+        let result = list_row(self.rows, backend, 10_000).map(|row| {
+            (
+                format!(
+                    "p50 {:.1} ms ({} statements)",
+                    row.summary.p50_us / 1000.0,
+                    row.statements.as_ref().map_or(0, Vec::len)
+                ),
+                row.summary.p50_us < 100_000.0 && row.errors.total() == 0,
+            )
+        });
+        self.push(
+            backend,
+            "list_active_workflows, 10,000 active: < 100 ms".into(),
+            result,
+        );
+        let small = list_row(self.rows, backend, 1_000);
+        let result = list_row(self.rows, backend, 100_000).map(|row| {
+            let statements = row.statements.as_ref().map_or(0, Vec::len);
+            let fixed = small
+                .and_then(|small| small.statements.as_ref())
+                .is_none_or(|s| s.len() == statements);
+            (
+                format!(
+                    "p50 {:.0} ms, {statements} statements, {} errors",
+                    row.summary.p50_us / 1000.0,
+                    row.errors.total()
+                ),
+                fixed && row.errors.total() == 0,
+            )
+        });
+        self.push(
+            backend,
+            "list_active_workflows, 100,000 active: works, fixed statement count".into(),
+            result,
+        );
+    }
+}
+
+/// Every target of issue 3 that this run can check, in the issue's order, then the peer
+/// comparisons.
+pub fn evaluate(rows: &[Row]) -> Vec<Target> {
+    let mut t = Targets {
+        rows,
+        out: Vec::new(),
+    };
+    let pg = "postgres";
+    if rows.iter().any(|row| row.backend == pg) {
+        t.ratio(pg, "create_checkpoint", "floor: durable insert", 1.2);
+        t.ratio(pg, "save_workflow_state", "floor: durable insert", 1.5);
+        for op in READS {
+            t.ratio(pg, op, "floor: SELECT 1", 2.0);
+        }
+        for op in SINGLE {
+            t.tail(pg, op);
+        }
+        let tasks = find(rows, pg, "concurrent: all write calls")
+            .and_then(|row| row.extra.get("tasks").and_then(Value::as_u64))
+            .unwrap_or(64) as usize;
+        t.concurrent(pg, tasks, None);
+        let ours = find(rows, pg, "concurrent: all write calls");
+        let theirs = rows
+            .iter()
+            .find(|row| row.backend == pg && row.op.starts_with("floor: pgbench 64"));
+        let result = ours.zip(theirs).map(|(ours, theirs)| {
+            let ratio = ours.summary.ops_per_s / theirs.summary.ops_per_s;
+            (
+                format!(
+                    "{:.0} / {:.0} tx/s = {:.0}%",
+                    ours.summary.ops_per_s,
+                    theirs.summary.ops_per_s,
+                    ratio * 100.0
+                ),
+                ratio >= 0.6,
+            )
+        });
+        t.push(
+            pg,
+            format!("{tasks} tasks: ≥ 60% of pgbench's 64-client durable inserts/s"),
+            result,
+        );
+        t.list(pg);
+    }
+    let file = "sqlite-file";
+    if rows.iter().any(|row| row.backend == file) {
+        t.list(file);
+        t.concurrent(file, 64, Some(2000.0));
+        t.absolute(file, "create_checkpoint", false, 200.0, "");
+        for op in READS {
+            t.absolute(file, op, false, 40.0, "");
+        }
+    }
+    let memory = "sqlite-memory";
+    if rows.iter().any(|row| row.backend == memory) {
+        t.list(memory);
+        t.absolute(memory, "save_workflow_state", false, 150.0, "");
+    }
+    // LangGraph's checkpoint savers on this machine class (issue 3): beat every one.
+    let peer = " (LangGraph)";
+    for (backend, put_p50, put_p99, get_p50) in [
+        (pg, 489.0, Some(757.0), 398.0),
+        (file, 215.0, None, 42.0),
+        (memory, 19.0, None, 16.0),
+    ] {
+        if rows.iter().any(|row| row.backend == backend) {
+            t.absolute(backend, "create_checkpoint", false, put_p50, peer);
+            if let Some(put_p99) = put_p99 {
+                t.absolute(backend, "create_checkpoint", true, put_p99, peer);
+            }
+            t.absolute(backend, "get_latest_checkpoint", false, get_p50, peer);
+        }
+    }
+    t.out
+}
+
+/// Prints the targets as a table.
+pub fn print(targets: &[Target]) {
+    println!("\nTargets (issue 3):");
+    println!("{:<14} {:<70} {:<36} met", "backend", "goal", "measured");
+    for target in targets {
+        let met = match target.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        println!(
+            "{:<14} {:<70} {:<36} {met}",
+            target.backend, target.goal, target.measured
+        );
+    }
+}
