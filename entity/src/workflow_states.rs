@@ -19,6 +19,10 @@ pub struct Model {
     pub context: Json,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    pub version: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTimeWithTimeZone>,
+    pub lease_token: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

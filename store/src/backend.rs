@@ -199,7 +199,11 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
 pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
-            let txn = db.begin().await?;
+            // READ COMMITTED, not our sessions' REPEATABLE READ: the statements after the
+            // lock must see what a replica that migrated first committed while we waited.
+            let txn = db
+                .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+                .await?;
             txn.execute_unprepared(&format!(
                 "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
             ))
@@ -295,28 +299,10 @@ pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, 
     match db.get_database_backend() {
         DbBackend::Postgres => {
             let batch = postgres_batch(writes);
-            let mut attempt = 0;
-            loop {
-                match db.query_one(&batch).await {
-                    Ok(row) => {
-                        return Ok(row
-                            .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-                            .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)));
-                    }
-                    Err(err)
-                        if is_serialization_failure(&err)
-                            && !db.in_transaction()
-                            && attempt < SERIALIZATION_RETRIES =>
-                    {
-                        attempt += 1;
-                        // Back off a little, differently per caller, so racers spread out.
-                        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 4;
-                        tokio::time::sleep(Duration::from_micros(jitter * u64::from(attempt)))
-                            .await;
-                    }
-                    Err(err) => return Err(err),
-                }
-            }
+            let row = retrying(db, || db.query_one(&batch)).await?;
+            Ok(row
+                .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)))
         }
         _ => {
             let txn = begin_write(db).await?;
@@ -330,6 +316,33 @@ pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, 
             }
             txn.commit().await?;
             Ok(rows)
+        }
+    }
+}
+
+/// Runs a single-statement operation, running it again when it lost a race to a
+/// concurrent writer (Postgres serialization failure or deadlock) and `db` is not inside
+/// a transaction (which the failure has spoiled: there the caller gets `Conflict`).
+pub(crate) async fn retrying<C, T, F, Fut>(db: &C, mut operation: F) -> Result<T, DbErr>
+where
+    C: Db,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let mut attempt = 0;
+    loop {
+        match operation().await {
+            Err(err)
+                if is_serialization_failure(&err)
+                    && !db.in_transaction()
+                    && attempt < SERIALIZATION_RETRIES =>
+            {
+                attempt += 1;
+                // Back off a little, differently per caller, so racers spread out.
+                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 4;
+                tokio::time::sleep(Duration::from_micros(jitter * u64::from(attempt))).await;
+            }
+            result => return result,
         }
     }
 }

@@ -43,7 +43,10 @@ pub mod validate;
 pub use backend::{AnyBackend, Postgres, Sqlite};
 pub use config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
 pub use error::{Result, StateStoreError, redact};
-pub use model::{Checkpoint, StepState, StepStatus, WorkflowState, WorkflowStatus, now};
+pub use model::{
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, StepStatus, Versioned,
+    WorkflowState, WorkflowStatus, now,
+};
 pub use seaorm::{
     PostgresStateStore, SeaOrmStateStore, SqliteStateStore, StoreTransaction, TransactionScope,
 };

@@ -352,6 +352,62 @@ impl Checkpoint {
     }
 }
 
+/// A value together with the version it is stored at (see
+/// [`StateStore::save_workflow_state_if`](crate::StateStore::save_workflow_state_if)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// Its version: 1 when first saved, one more with every save.
+    pub version: i64,
+}
+
+/// A recovery lease on one workflow: while it lasts, no other owner can claim the
+/// workflow, and writes made under it are refused once another owner has taken it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The workflow the lease is on.
+    pub workflow_state_id: Uuid,
+    /// Who holds it (a replica or process name).
+    pub owner: String,
+    /// The fencing token: one more with every claim of this workflow, so a write carrying
+    /// an older token comes from an owner that lost the workflow.
+    pub token: i64,
+    /// When the lease runs out unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A workflow claimed for recovery, with the lease that guards it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The workflow as stored.
+    pub state: WorkflowState,
+    /// The lease this process now holds on it.
+    pub lease: Lease,
+}
+
+/// A workflow to resume after a restart: claimed for this process, with its newest
+/// checkpoint and the state to resume from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovery {
+    /// The state to resume from: the newest checkpoint's snapshot, or the stored state
+    /// when the workflow has no checkpoint yet.
+    pub state: WorkflowState,
+    /// The newest checkpoint, if any.
+    pub checkpoint: Option<Checkpoint>,
+    /// The lease this process holds on the workflow; save under it.
+    pub lease: Lease,
+}
+
+/// What a conditional save requires of the stored workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveCondition {
+    /// The stored version is exactly this; 0 means the workflow must not exist yet.
+    Version(i64),
+    /// The caller still holds this lease (no other owner has claimed the workflow since).
+    Lease(Lease),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{Checkpoint, StepState, WorkflowState};
+use std::time::Duration;
+
+use crate::model::{
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, Versioned, WorkflowState,
+};
 
 /// Persistence for workflow state and checkpoints.
 ///
@@ -82,4 +86,50 @@ pub trait StateStore: Send + Sync {
 
     /// Checks that the database answers; `Connection` if it does not.
     async fn health_check(&self) -> Result<()>;
+
+    // --- several replicas on one database ---
+
+    /// The workflow state with this id and the version it is stored at (1 after the first
+    /// save, one more with every save of any kind).
+    async fn load_workflow_state_versioned(&self, id: &Uuid) -> Result<Versioned<WorkflowState>>;
+
+    /// Saves `state` only if `condition` holds (optimistic concurrency, or fencing by a
+    /// lease), atomically, and returns the new version. `Conflict` if it does not hold
+    /// (another writer saved first, or another owner claimed the workflow), with nothing
+    /// changed: reload and decide again.
+    async fn save_workflow_state_if(
+        &self,
+        state: &WorkflowState,
+        condition: &SaveCondition,
+    ) -> Result<i64>;
+
+    /// Claims up to `limit` active workflows that no live lease holds (never claimed,
+    /// released, or expired), for `owner`, for `lease_duration`. Each claim bumps the
+    /// workflow's fencing token, so writes under an older lease are refused. Concurrent
+    /// claimers never get the same workflow.
+    async fn claim_workflows(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<Vec<Claim>>;
+
+    /// Extends a lease the caller still holds; `Conflict` if another owner has claimed
+    /// the workflow since.
+    async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease>;
+
+    /// Gives a lease up so another owner can claim the workflow at once; `false` if the
+    /// caller no longer held it.
+    async fn release_lease(&self, lease: &Lease) -> Result<bool>;
+
+    /// Recovery in one call, for an orchestrator starting up: claims up to `limit`
+    /// active workflows for `owner` and returns each with its newest checkpoint and the
+    /// state to resume from (the checkpoint's snapshot, or the stored state when there
+    /// is none). Save under the returned leases.
+    async fn recover_workflows(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<Vec<Recovery>>;
 }

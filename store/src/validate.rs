@@ -43,6 +43,14 @@ pub(crate) fn text(what: &str, value: &str) -> Result<()> {
 /// nesting at most [`MAX_JSON_DEPTH`]. Walks without recursion, so a hostile document
 /// cannot overflow the stack here.
 pub(crate) fn json(what: &str, value: &Value) -> Result<()> {
+    json_within(what, value, MAX_JSON_DEPTH)
+}
+
+/// Levels a snapshot adds around a state's JSON (state, steps map, step, outputs), so a
+/// checkpoint of any state a save accepts is accepted too.
+const SNAPSHOT_WRAPPING: usize = 4;
+
+fn json_within(what: &str, value: &Value, max_depth: usize) -> Result<()> {
     let mut pending: Vec<(&Value, usize)> = vec![(value, 1)];
     while let Some((node, depth)) = pending.pop() {
         match node {
@@ -52,11 +60,11 @@ pub(crate) fn json(what: &str, value: &Value) -> Result<()> {
                 )));
             }
             Value::Array(items) => {
-                check_depth(what, depth)?;
+                check_depth(what, depth, max_depth)?;
                 pending.extend(items.iter().map(|item| (item, depth + 1)));
             }
             Value::Object(map) => {
-                check_depth(what, depth)?;
+                check_depth(what, depth, max_depth)?;
                 for (key, item) in map {
                     if key.contains('\0') {
                         return Err(invalid(format!("{what} contains a NUL character in a key")));
@@ -70,10 +78,10 @@ pub(crate) fn json(what: &str, value: &Value) -> Result<()> {
     Ok(())
 }
 
-fn check_depth(what: &str, depth: usize) -> Result<()> {
-    if depth > MAX_JSON_DEPTH {
+fn check_depth(what: &str, depth: usize, max_depth: usize) -> Result<()> {
+    if depth > max_depth {
         return Err(invalid(format!(
-            "{what} is nested deeper than {MAX_JSON_DEPTH} levels"
+            "{what} is nested deeper than {max_depth} levels"
         )));
     }
     Ok(())
@@ -114,7 +122,11 @@ pub(crate) fn workflow_state(state: &WorkflowState) -> Result<()> {
 /// Everything a checkpoint writes.
 pub(crate) fn checkpoint(checkpoint: &Checkpoint) -> Result<()> {
     id("step_id", &checkpoint.step_id)?;
-    json("snapshot", &checkpoint.snapshot)
+    json_within(
+        "snapshot",
+        &checkpoint.snapshot,
+        MAX_JSON_DEPTH + SNAPSHOT_WRAPPING,
+    )
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub(crate) fn workflow_row(state: &WorkflowState) -> workflow_states::ActiveMode
         completed_at: Set(state.completed_at.map(to_db)),
         context: Set(state.context.clone()),
         error: Set(state.error.clone()),
+        // The database keeps the version and the lease; saves never write them directly.
+        ..Default::default()
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod convert;
 mod queries;
+mod replicas;
 mod transaction;
 
 pub use transaction::{StoreTransaction, TransactionScope};
@@ -11,6 +12,7 @@ pub use transaction::{StoreTransaction, TransactionScope};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,7 +23,10 @@ use uuid::Uuid;
 use crate::backend::{self, AnyBackend, Postgres, Sqlite};
 use crate::config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
 use crate::error::{Result, StateStoreError};
-use crate::model::{Checkpoint, StepState, WorkflowState, WorkflowStatus};
+use crate::model::{
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, Versioned, WorkflowState,
+    WorkflowStatus,
+};
 use crate::store::StateStore;
 use crate::validate;
 
@@ -347,4 +352,70 @@ impl<T: sealed::Scoped> StateStore for T {
             }),
         }
     }
+
+    #[instrument(name = "load_workflow_state_versioned", skip_all, err, fields(workflow_state_id = %id))]
+    async fn load_workflow_state_versioned(&self, id: &Uuid) -> Result<Versioned<WorkflowState>> {
+        replicas::load_versioned(self.conn(), *id).await
+    }
+
+    #[instrument(name = "save_workflow_state_if", skip_all, err,
+        fields(workflow_state_id = %state.id, workflow_id = %state.workflow_id))]
+    async fn save_workflow_state_if(
+        &self,
+        state: &WorkflowState,
+        condition: &SaveCondition,
+    ) -> Result<i64> {
+        validate::workflow_state(state)?;
+        replicas::save_if(self.conn(), state, condition).await
+    }
+
+    #[instrument(name = "claim_workflows", skip_all, err, fields(owner = %owner, limit, rows))]
+    async fn claim_workflows(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<Vec<Claim>> {
+        validate::id("owner", owner)?;
+        let claims =
+            replicas::claim(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
+        record_rows(claims.len() as u64);
+        Ok(claims)
+    }
+
+    #[instrument(name = "renew_lease", skip_all, err,
+        fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
+    async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease> {
+        replicas::renew(self.conn(), lease, lease_length(lease_duration)?).await
+    }
+
+    #[instrument(name = "release_lease", skip_all, err,
+        fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        replicas::release(self.conn(), lease).await
+    }
+
+    #[instrument(name = "recover_workflows", skip_all, err, fields(owner = %owner, rows))]
+    async fn recover_workflows(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<Vec<Recovery>> {
+        validate::id("owner", owner)?;
+        let recovered =
+            replicas::recover(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
+        record_rows(recovered.len() as u64);
+        Ok(recovered)
+    }
+}
+
+/// A lease length as the database's time arithmetic wants it; absurd lengths are refused.
+fn lease_length(duration: Duration) -> Result<chrono::Duration> {
+    chrono::Duration::from_std(duration)
+        .ok()
+        .filter(|length| *length <= chrono::Duration::days(3650))
+        .ok_or_else(|| {
+            StateStoreError::InvalidInput(format!("lease duration {duration:?} is too long"))
+        })
 }

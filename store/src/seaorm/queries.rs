@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{checkpoints, step_states, workflow_states};
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr,
@@ -19,11 +19,13 @@ use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, WorkflowState, WorkflowStatus, now};
 
 /// A count for LIMIT/OFFSET: SQL takes a signed 64-bit integer, so larger is "all".
-fn sql_count(count: impl TryInto<i64>) -> u64 {
-    count.try_into().map_or(i64::MAX, |count: i64| count.max(0)) as u64
+pub(crate) fn sql_count(count: impl TryInto<i64>) -> u64 {
+    count
+        .try_into()
+        .map_or(i64::MAX, |count: i64| Ord::max(count, 0)) as u64
 }
 
-fn status_names(statuses: &[WorkflowStatus]) -> Vec<&'static str> {
+pub(crate) fn status_names(statuses: &[WorkflowStatus]) -> Vec<&'static str> {
     statuses.iter().map(|status| status.as_str()).collect()
 }
 
@@ -51,7 +53,6 @@ pub(crate) async fn save_state_and_checkpoint<C: Db>(
 /// The writes of a save: the workflow row, its steps, and the deletion of steps that are
 /// gone.
 fn save_writes(state: &WorkflowState) -> Vec<Write> {
-    use step_states::Column as S;
     use workflow_states::Column as W;
 
     let mut writes = vec![Write::Insert(
@@ -69,10 +70,23 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
                         W::Context,
                         W::Error,
                     ])
+                    .value(
+                        W::Version,
+                        Expr::col((workflow_states::Entity, W::Version)).add(1),
+                    )
                     .to_owned(),
             )
             .into_query(),
     )];
+    writes.extend(step_writes(state));
+    writes
+}
+
+/// The writes that make the stored steps exactly `state.steps`: one multi-row upsert and
+/// one delete of the steps that are gone.
+pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
+    use step_states::Column as S;
+    let mut writes = Vec::with_capacity(2);
     if !state.steps.is_empty() {
         writes.push(Write::Insert(
             step_states::Entity::insert_many(convert::step_rows(state))
@@ -102,14 +116,14 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
 /// A `workflow_states` row with its steps as one JSON array (see
 /// [`backend::steps_json_column`]).
 #[derive(Debug, FromQueryResult)]
-struct WorkflowWithSteps {
+pub(crate) struct WorkflowWithSteps {
     #[sea_orm(nested)]
-    row: workflow_states::Model,
+    pub(crate) row: workflow_states::Model,
     steps: Option<serde_json::Value>,
 }
 
 /// Workflows matching `filter`, each with its steps, in one statement.
-async fn select_with_steps<C: Db>(
+pub(crate) async fn select_with_steps<C: Db>(
     conn: &C,
     filter: Condition,
     limit: Option<u64>,
@@ -129,7 +143,7 @@ async fn select_with_steps<C: Db>(
     Ok(select.into_model::<WorkflowWithSteps>().all(conn).await?)
 }
 
-fn with_steps(found: WorkflowWithSteps) -> Result<WorkflowState> {
+pub(crate) fn with_steps(found: WorkflowWithSteps) -> Result<WorkflowState> {
     convert::workflow_from_row_and_json(found.row, found.steps)
 }
 

@@ -1,0 +1,338 @@
+//! Statements for several replicas on one database: versioned (conditional) saves,
+//! recovery leases with fencing tokens, and recovery in one call.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{checkpoints, workflow_states};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait as _, LockBehavior, LockType, Order, Query, SimpleExpr,
+};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
+};
+use uuid::Uuid;
+
+use super::convert;
+use super::queries::{self, select_with_steps, sql_count, status_names, with_steps};
+use crate::backend::{self, Db};
+use crate::error::{Result, StateStoreError};
+use crate::model::{
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, Versioned, WorkflowState, WorkflowStatus,
+};
+
+/// The workflow with this id, its steps and its version.
+pub(crate) async fn load_versioned<C: Db>(conn: &C, id: Uuid) -> Result<Versioned<WorkflowState>> {
+    let found = select_with_steps(
+        conn,
+        Condition::all().add(workflow_states::Column::Id.eq(id)),
+        Some(1),
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+    let version = found.row.version;
+    Ok(Versioned {
+        value: with_steps(found)?,
+        version,
+    })
+}
+
+/// Saves `state` only if `condition` holds, in one transaction; returns the new version.
+/// A condition that does not hold is `Conflict`, with nothing changed.
+pub(crate) async fn save_if<C: Db>(
+    conn: &C,
+    state: &WorkflowState,
+    condition: &SaveCondition,
+) -> Result<i64> {
+    use workflow_states::Column as W;
+    let txn = backend::begin_write(conn).await?;
+    let version = match condition {
+        SaveCondition::Version(0) => {
+            workflow_states::Entity::insert(convert::workflow_row(state))
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|err| match err.sql_err() {
+                    Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::Conflict(
+                        format!("workflow state {} already exists", state.id),
+                    ),
+                    _ => err.into(),
+                })?;
+            1
+        }
+        SaveCondition::Version(expected) => {
+            update_row_if(&txn, state, W::Version.eq(*expected))
+                .await
+                .map_err(|err| {
+                    conflict_or(err, || {
+                        format!("workflow state {} is not at version {expected}", state.id)
+                    })
+                })?;
+            expected + 1
+        }
+        SaveCondition::Lease(lease) => {
+            check_lease_target(state, lease)?;
+            let held = Condition::all()
+                .add(W::LeaseOwner.eq(lease.owner.as_str()))
+                .add(W::LeaseToken.eq(lease.token));
+            update_row_if(&txn, state, held)
+                .await
+                .map_err(|err| conflict_or(err, || lease_lost(lease)))?;
+            stored_version(&txn, state.id).await?
+        }
+    };
+    backend::write_all(&txn, queries::step_writes(state)).await?;
+    txn.commit().await?;
+    Ok(version)
+}
+
+/// `err`, or a `Conflict` with `message` when the condition simply did not hold.
+fn conflict_or(err: StateStoreError, message: impl FnOnce() -> String) -> StateStoreError {
+    match err {
+        StateStoreError::NotFound(_) => StateStoreError::Conflict(message()),
+        other => other,
+    }
+}
+
+fn lease_lost(lease: &Lease) -> String {
+    format!(
+        "{} no longer holds the lease on workflow state {} (token {})",
+        lease.owner, lease.workflow_state_id, lease.token
+    )
+}
+
+fn check_lease_target(state: &WorkflowState, lease: &Lease) -> Result<()> {
+    if state.id == lease.workflow_state_id {
+        Ok(())
+    } else {
+        Err(StateStoreError::InvalidInput(format!(
+            "the lease is on workflow state {}, not {}",
+            lease.workflow_state_id, state.id
+        )))
+    }
+}
+
+/// Updates the workflow row (and bumps its version) if `condition` holds; `NotFound`
+/// when no row matched.
+async fn update_row_if<C: ConnectionTrait>(
+    conn: &C,
+    state: &WorkflowState,
+    condition: impl sea_orm::sea_query::IntoCondition,
+) -> Result<()> {
+    use workflow_states::Column as W;
+    let mut row = convert::workflow_row(state);
+    row.id = sea_orm::ActiveValue::NotSet;
+    let updated = workflow_states::Entity::update_many()
+        .set(row)
+        .col_expr(W::Version, Expr::col(W::Version).add(1))
+        .filter(W::Id.eq(state.id))
+        .filter(condition)
+        .exec(conn)
+        .await?;
+    if updated.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StateStoreError::NotFound(format!(
+            "workflow state {}",
+            state.id
+        )))
+    }
+}
+
+async fn stored_version<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<i64> {
+    use workflow_states::Column as W;
+    let version = workflow_states::Entity::find_by_id(id)
+        .select_only()
+        .column(W::Version)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    version.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
+}
+
+/// Claims up to `limit` active workflows that no live lease holds, oldest update first:
+/// one statement (Postgres skips rows another claimer has locked; SQLite has one writer).
+pub(crate) async fn claim<C: Db>(
+    conn: &C,
+    owner: &str,
+    lease_for: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<Claim>> {
+    use workflow_states::Column as W;
+    let now = crate::model::now();
+    let expires_at = now + lease_for;
+    let claimable = Query::select()
+        .column(W::Id)
+        .from(workflow_states::Entity)
+        .and_where(W::Status.is_in(status_names(&WorkflowStatus::ACTIVE)))
+        .cond_where(
+            Condition::any()
+                .add(W::LeaseOwner.is_null())
+                .add(W::LeaseExpiresAt.lt(now.fixed_offset())),
+        )
+        .order_by(W::UpdatedAt, Order::Asc)
+        .order_by(W::Id, Order::Asc)
+        .limit(sql_count(limit))
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let update = Query::update()
+        .table(workflow_states::Entity)
+        .value(W::LeaseOwner, owner)
+        .value(W::LeaseExpiresAt, expires_at.fixed_offset())
+        .value(W::LeaseToken, Expr::col(W::LeaseToken).add(1))
+        .and_where(W::Id.in_subquery(claimable))
+        .returning(Query::returning().columns([W::Id, W::LeaseToken]))
+        .to_owned();
+    let rows = backend::retrying(conn, || conn.query_all(&update)).await?;
+    let mut tokens = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get("", "id")?;
+        let token: i64 = row.try_get("", "lease_token")?;
+        tokens.insert(id, token);
+    }
+    if tokens.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = select_with_steps(
+        conn,
+        Condition::all().add(W::Id.is_in(tokens.keys().copied())),
+        None,
+    )
+    .await?;
+    let mut claims = Vec::with_capacity(found.len());
+    for found in found {
+        let id = found.row.id;
+        let lease = Lease {
+            workflow_state_id: id,
+            owner: owner.to_owned(),
+            token: tokens[&id],
+            expires_at,
+        };
+        match with_steps(found) {
+            Ok(state) => claims.push(Claim { state, lease }),
+            Err(err) => {
+                tracing::warn!(workflow_state_id = %id, error = %err, "claimed an unreadable workflow state; releasing it");
+                release(conn, &lease).await?;
+            }
+        }
+    }
+    Ok(claims)
+}
+
+fn lease_held(lease: &Lease) -> SimpleExpr {
+    use workflow_states::Column as W;
+    W::Id
+        .eq(lease.workflow_state_id)
+        .and(W::LeaseOwner.eq(lease.owner.as_str()))
+        .and(W::LeaseToken.eq(lease.token))
+}
+
+/// Extends a lease the caller still holds; `Conflict` if another owner took it.
+pub(crate) async fn renew<C: Db>(
+    conn: &C,
+    lease: &Lease,
+    lease_for: chrono::Duration,
+) -> Result<Lease> {
+    use workflow_states::Column as W;
+    let expires_at: DateTime<Utc> = crate::model::now() + lease_for;
+    let update = Query::update()
+        .table(workflow_states::Entity)
+        .value(W::LeaseExpiresAt, expires_at.fixed_offset())
+        .and_where(lease_held(lease))
+        .to_owned();
+    let updated = backend::retrying(conn, || conn.execute(&update)).await?;
+    if updated.rows_affected() == 1 {
+        Ok(Lease {
+            expires_at,
+            ..lease.clone()
+        })
+    } else {
+        Err(StateStoreError::Conflict(lease_lost(lease)))
+    }
+}
+
+/// Gives a lease up; false if the caller no longer held it.
+pub(crate) async fn release<C: Db>(conn: &C, lease: &Lease) -> Result<bool> {
+    use workflow_states::Column as W;
+    let update = Query::update()
+        .table(workflow_states::Entity)
+        .value(W::LeaseOwner, Option::<String>::None)
+        .value(
+            W::LeaseExpiresAt,
+            Option::<DateTime<Utc>>::None.map(|t| t.fixed_offset()),
+        )
+        .and_where(lease_held(lease))
+        .to_owned();
+    let updated = backend::retrying(conn, || conn.execute(&update)).await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The newest checkpoint of each of `ids` that has one, in one query.
+pub(crate) async fn latest_checkpoints<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Checkpoint>> {
+    use checkpoints::Column as K;
+    let newer = Alias::new("newer");
+    let col = |column: K| Expr::col((checkpoints::Entity, column));
+    let newer_col = |column: K| Expr::col((newer.clone(), column));
+    let has_newer = Query::select()
+        .expr(Expr::val(1))
+        .from_as(checkpoints::Entity, newer.clone())
+        .and_where(newer_col(K::WorkflowStateId).eq(col(K::WorkflowStateId)))
+        .and_where(
+            newer_col(K::Timestamp)
+                .gt(col(K::Timestamp))
+                .or(newer_col(K::Timestamp)
+                    .eq(col(K::Timestamp))
+                    .and(newer_col(K::Id).gt(col(K::Id)))),
+        )
+        .to_owned();
+    let rows = checkpoints::Entity::find()
+        .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
+        .filter(Expr::exists(has_newer).not())
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(convert::checkpoint_from_row)
+        .map(|checkpoint| (checkpoint.workflow_state_id, checkpoint))
+        .collect())
+}
+
+/// Claims workflows to resume and pairs each with its newest checkpoint and the state to
+/// resume from: a fixed number of statements however many.
+pub(crate) async fn recover<C: Db>(
+    conn: &C,
+    owner: &str,
+    lease_for: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<Recovery>> {
+    let claims = claim(conn, owner, lease_for, limit).await?;
+    let ids: Vec<Uuid> = claims.iter().map(|claim| claim.state.id).collect();
+    let mut latest = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        latest_checkpoints(conn, &ids).await?
+    };
+    Ok(claims
+        .into_iter()
+        .map(|Claim { state, lease }| {
+            let checkpoint = latest.remove(&state.id);
+            let state = match checkpoint.as_ref().map(queries::snapshot_state) {
+                Some(Ok(restored)) => restored,
+                Some(Err(err)) => {
+                    tracing::warn!(workflow_state_id = %state.id, error = %err,
+                        "newest checkpoint unreadable; resuming from the stored state");
+                    state
+                }
+                None => state,
+            };
+            Recovery {
+                state,
+                checkpoint,
+                lease,
+            }
+        })
+        .collect())
+}
