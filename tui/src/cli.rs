@@ -104,6 +104,9 @@ pub enum Command {
         /// How many workflows to create.
         #[arg(long, default_value_t = 24)]
         count: u64,
+        /// Open the interactive UI on the database afterwards.
+        #[arg(long)]
+        open: bool,
     },
 }
 

@@ -87,7 +87,15 @@ async fn run(cli: Cli) -> Result<()> {
             keep_checkpoints,
             dry_run,
         } => commands::prune(&store, &mut out, &older_than, keep_checkpoints, dry_run).await,
-        Command::Demo { count } => commands::demo(&store, &mut out, &target, count).await,
+        Command::Demo { count, open } => {
+            commands::demo(&store, &mut out, &target, count).await?;
+            if open {
+                out.flush()?;
+                runtime::run(store, redact(&target), read_only).await
+            } else {
+                Ok(())
+            }
+        }
         Command::Migrate { .. } => Ok(()),
     };
     out.flush()?;

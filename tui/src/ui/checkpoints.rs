@@ -1,5 +1,6 @@
 //! The checkpoints of one workflow, newest first.
 
+use llm_orchestrator_state::WorkflowStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
@@ -24,7 +25,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let header =
         Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "STATUS", "ID"]).style(super::header_style());
     let rows = list.iter().map(|checkpoint| {
-        let status = checkpoint.state().ok().map(|state| state.status);
+        // Read the status straight from the JSON: deserializing every snapshot on every
+        // frame would cost more than the whole draw.
+        let status = checkpoint
+            .snapshot
+            .get("status")
+            .and_then(|status| status.as_str())
+            .and_then(|status| status.parse::<WorkflowStatus>().ok());
         Row::new([
             Cell::from(if view.marked == Some(checkpoint.id) {
                 "*"
