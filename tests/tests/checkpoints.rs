@@ -18,6 +18,8 @@ backend_tests!(
     checkpoint_of_a_missing_workflow_is_not_found,
     duplicate_checkpoint_id_is_a_conflict,
     bad_checkpoint_input_is_refused,
+    #[ignore = "bug: a state saved with 100-level JSON cannot be checkpointed (snapshot limit is also 100)"]
+    every_saveable_state_can_be_checkpointed,
     default_retention_keeps_the_newest_ten,
     configured_retention_keeps_that_many,
     no_retention_keeps_every_checkpoint,
@@ -256,6 +258,24 @@ async fn bad_checkpoint_input_is_refused(backend: Backend) {
     );
     assert_eq!(stored_checkpoint_count(&store, state.id).await, 0);
     assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+async fn every_saveable_state_can_be_checkpointed(backend: Backend) {
+    let store = open(backend).await;
+    // JSON as deep as a save accepts (100 levels), in the context and in a step's outputs.
+    let mut state = saved_workflow(&store, "wf-deepest").await;
+    state.context = nested_json(100);
+    state.upsert_step(step("deep", StepStatus::Completed, nested_json(100)));
+    store.save_workflow_state(&state).await.unwrap();
+
+    // Wrapped in a snapshot, the same JSON sits a few levels deeper: a checkpoint of a
+    // state the store accepted must still go in and come back, or recovery breaks.
+    let checkpoint = Checkpoint::of(&state, "deep").unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+    assert_eq!(
+        store.restore_from_checkpoint(&checkpoint.id).await.unwrap(),
+        state
+    );
 }
 
 async fn default_retention_keeps_the_newest_ten(backend: Backend) {

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backend_suite::test_database_url;
+use backend_suite::{open_postgres_at, test_database_url};
 use llm_orchestrator_state::{
     PostgresStateStore, SqliteStateStore, StateStore, StateStoreBuilder, StateStoreError,
 };
@@ -211,4 +211,15 @@ fn builders_and_options_do_not_show_the_password() {
     let shown = format!("{builder:?}");
     assert!(!shown.contains(SECRET), "{shown}");
     assert!(shown.contains("db.example"), "{shown}");
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "cannot open the Postgres test database at postgres://postgres:***@127.0.0.1:1/test"
+)]
+async fn an_unreachable_test_database_fails_the_suite_instead_of_skipping() {
+    open_postgres_at("postgres://postgres:hunter2@127.0.0.1:1/test", |builder| {
+        builder.acquire_timeout(Duration::from_secs(1))
+    })
+    .await;
 }
