@@ -135,6 +135,9 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 let mut pg = *pg;
                 // Single-statement writes rely on this (see `write_all`).
                 pg = pg.options([("default_transaction_isolation", "repeatable read")]);
+                if options.read_only {
+                    pg = pg.options([("default_transaction_read_only", "on")]);
+                }
                 if let Some(schema) = &options.postgres_schema {
                     valid_schema_name(schema)?;
                     pg = pg.options([("search_path", schema.as_str())]);
@@ -156,18 +159,25 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                     .await
                     .map_err(connect_err)?;
                 let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-                if let Some(schema) = &options.postgres_schema {
+                if let Some(schema) = options
+                    .postgres_schema
+                    .as_ref()
+                    .filter(|_| !options.read_only)
+                {
                     db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
                         .await?;
                 }
                 Ok(db)
             }
             Target::Sqlite(sqlite) => {
-                let sqlite = sqlite
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                    .foreign_keys(true);
+                let mut sqlite = sqlite.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
+                sqlite = if options.read_only {
+                    sqlite.read_only(true).create_if_missing(false)
+                } else {
+                    sqlite
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                };
                 // One connection, kept for the store's lifetime: SQLite has one writer
                 // anyway, a queue in the pool beats SQLITE_BUSY retries, and an in-memory
                 // database lives exactly as long as its last connection.

@@ -30,7 +30,19 @@ pub struct StoreOptions {
     /// Whether `save_workflow_state` also takes a checkpoint, in the same transaction
     /// (default [`AutoCheckpoint::Off`]).
     pub auto_checkpoint: AutoCheckpoint,
+    /// Largest JSON document accepted, in bytes of JSON text: a context, one step's
+    /// outputs, or a checkpoint's snapshot (default 64 MiB). Larger ones are refused with
+    /// `InvalidInput` before anything is written: huge rows make recovery slow for every
+    /// workflow, not just their own.
+    pub max_json_bytes: usize,
+    /// Refuse every write, in the store and in the database session (Postgres
+    /// `default_transaction_read_only`, SQLite opened read-only); no migrations run.
+    /// For inspection tools such as the admin UI's `--read-only`.
+    pub read_only: bool,
 }
+
+/// Default [`StoreOptions::max_json_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
 
 /// When a save takes a checkpoint on its own, in the same transaction as the save.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +69,8 @@ impl Default for StoreOptions {
             run_migrations: true,
             postgres_schema: None,
             auto_checkpoint: AutoCheckpoint::Off,
+            max_json_bytes: DEFAULT_MAX_JSON_BYTES,
+            read_only: false,
         }
     }
 }
@@ -72,6 +86,8 @@ impl fmt::Debug for StoreOptions {
             .field("run_migrations", &self.run_migrations)
             .field("postgres_schema", &self.postgres_schema)
             .field("auto_checkpoint", &self.auto_checkpoint)
+            .field("max_json_bytes", &self.max_json_bytes)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -172,6 +188,18 @@ impl StateStoreBuilder {
     /// Whether saves also take a checkpoint (see [`AutoCheckpoint`]).
     pub fn auto_checkpoint(mut self, policy: AutoCheckpoint) -> Self {
         self.options.auto_checkpoint = policy;
+        self
+    }
+
+    /// Largest JSON document accepted (context, outputs, snapshot), in bytes.
+    pub fn max_json_bytes(mut self, bytes: usize) -> Self {
+        self.options.max_json_bytes = bytes;
+        self
+    }
+
+    /// Refuse every write (the database session is read-only too); no migrations run.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.options.read_only = read_only;
         self
     }
 

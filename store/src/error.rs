@@ -29,6 +29,9 @@ pub enum StateStoreError {
     /// The database could not be reached, or the connection broke.
     #[error("connection error: {0}")]
     Connection(String),
+    /// A write on a store opened read-only.
+    #[error("read-only: {0}")]
+    ReadOnly(String),
     /// The store was configured wrongly (malformed URL, missing folder).
     #[error("configuration error: {0}")]
     Configuration(String),
@@ -96,6 +99,10 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
             // 40001 serialization failure, 40P01 deadlock; SQLite 5/6 busy/locked.
             if code == "40001" || code == "40P01" {
                 return StateStoreError::Conflict(message);
+            }
+            // SQLite's JSON functions on a corrupted column.
+            if db_err.message().contains("malformed JSON") {
+                return StateStoreError::Serialization(message);
             }
             match err.sql_err() {
                 Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::Conflict(message),

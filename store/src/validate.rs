@@ -87,8 +87,32 @@ fn check_depth(what: &str, depth: usize, max_depth: usize) -> Result<()> {
     Ok(())
 }
 
-/// Everything a save writes.
-pub(crate) fn workflow_state(state: &WorkflowState) -> Result<()> {
+/// Fails when `value` serializes to more than `max_bytes` bytes of JSON text. Counts
+/// without building the text.
+fn size(what: &str, value: &Value, max_bytes: usize) -> Result<()> {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, value).map_err(|err| invalid(format!("{what}: {err}")))?;
+    if counter.0 > max_bytes {
+        return Err(invalid(format!(
+            "{what} is {} bytes of JSON; the store's limit is {max_bytes} (StoreOptions::max_json_bytes)",
+            counter.0
+        )));
+    }
+    Ok(())
+}
+
+/// Everything a save writes; `max_json_bytes` bounds the context and each step's outputs.
+pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Result<()> {
     id("workflow_id", &state.workflow_id)?;
     id("workflow_name", &state.workflow_name)?;
     if let Some(user_id) = &state.user_id {
@@ -103,6 +127,7 @@ pub(crate) fn workflow_state(state: &WorkflowState) -> Result<()> {
         text("error", error)?;
     }
     json("context", &state.context)?;
+    size("context", &state.context, max_json_bytes)?;
     for (key, step) in &state.steps {
         if key != &step.step_id {
             return Err(invalid(format!(
@@ -115,18 +140,20 @@ pub(crate) fn workflow_state(state: &WorkflowState) -> Result<()> {
             text("step error", error)?;
         }
         json("step outputs", &step.outputs)?;
+        size("step outputs", &step.outputs, max_json_bytes)?;
     }
     Ok(())
 }
 
-/// Everything a checkpoint writes.
-pub(crate) fn checkpoint(checkpoint: &Checkpoint) -> Result<()> {
+/// Everything a checkpoint writes; `max_json_bytes` bounds the snapshot.
+pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Result<()> {
     id("step_id", &checkpoint.step_id)?;
     json_within(
         "snapshot",
         &checkpoint.snapshot,
         MAX_JSON_DEPTH + SNAPSHOT_WRAPPING,
-    )
+    )?;
+    size("snapshot", &checkpoint.snapshot, max_json_bytes)
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ impl SeaOrmStateStore<AnyBackend> {
     /// SeaORM themselves. Applies the migrations if `options.run_migrations`; pool settings
     /// in `options` are ignored (the connection's own apply).
     pub async fn from_connection(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
-        if options.run_migrations {
+        if options.run_migrations && !options.read_only {
             backend::migrate(&db).await?;
         }
         Ok(Self {
@@ -208,6 +208,17 @@ fn auto_checkpoint_step(state: &WorkflowState, policy: AutoCheckpoint) -> Option
     Some(latest.map_or_else(|| state.status.to_string(), |step| step.step_id.clone()))
 }
 
+/// `ReadOnly` for a write on a store opened read-only.
+fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
+    if options.read_only {
+        Err(StateStoreError::ReadOnly(format!(
+            "{operation} refused: the store was opened read-only"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 fn record_rows(rows: u64) {
     Span::current().record("rows", rows);
 }
@@ -217,12 +228,13 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "save_workflow_state", skip_all, err,
         fields(workflow_state_id = %state.id, workflow_id = %state.workflow_id, rows))]
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
-        validate::workflow_state(state)?;
+        writable(self.options(), "save_workflow_state")?;
+        validate::workflow_state(state, self.options().max_json_bytes)?;
         let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
             None => queries::save_state(self.conn(), state).await?,
             Some(step_id) => {
                 let checkpoint = Checkpoint::of(state, step_id)?;
-                validate::checkpoint(&checkpoint)?;
+                validate::checkpoint(&checkpoint, self.options().max_json_bytes)?;
                 let retention = self.options().checkpoint_retention;
                 queries::save_state_and_checkpoint(self.conn(), state, &checkpoint, retention)
                     .await?
@@ -235,12 +247,13 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "record_step", skip_all, err,
         fields(workflow_state_id = %state.id, step_id = %step.step_id, rows))]
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
+        writable(self.options(), "record_step")?;
         let mut next = state.clone();
         let step_id = step.step_id.clone();
         next.upsert_step(step);
-        validate::workflow_state(&next)?;
+        validate::workflow_state(&next, self.options().max_json_bytes)?;
         let checkpoint = Checkpoint::of(&next, step_id)?;
-        validate::checkpoint(&checkpoint)?;
+        validate::checkpoint(&checkpoint, self.options().max_json_bytes)?;
         let retention = self.options().checkpoint_retention;
         let rows =
             queries::save_state_and_checkpoint(self.conn(), &next, &checkpoint, retention).await?;
@@ -275,7 +288,8 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "create_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id, rows))]
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
-        validate::checkpoint(checkpoint)?;
+        writable(self.options(), "create_checkpoint")?;
+        validate::checkpoint(checkpoint, self.options().max_json_bytes)?;
         let rows = queries::insert_checkpoint(
             self.conn(),
             checkpoint,
@@ -319,6 +333,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "rollback_to_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint_id, rows))]
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
+        writable(self.options(), "rollback_to_checkpoint")?;
         let txn = backend::begin_write(self.conn()).await?;
         let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
         txn.commit().await?;
@@ -328,6 +343,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "delete_old_states", skip_all, err, fields(older_than = %older_than, rows))]
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
+        writable(self.options(), "delete_old_states")?;
         let deleted = queries::delete_finished_before(self.conn(), older_than).await?;
         record_rows(deleted);
         Ok(deleted)
@@ -336,6 +352,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "cleanup_old_checkpoints", skip_all, err,
         fields(workflow_state_id = %workflow_state_id, keep, rows))]
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64> {
+        writable(self.options(), "cleanup_old_checkpoints")?;
         Span::current().record("keep", keep);
         let deleted = queries::cleanup_checkpoints(self.conn(), *workflow_state_id, keep).await?;
         record_rows(deleted);
@@ -365,7 +382,8 @@ impl<T: sealed::Scoped> StateStore for T {
         state: &WorkflowState,
         condition: &SaveCondition,
     ) -> Result<i64> {
-        validate::workflow_state(state)?;
+        writable(self.options(), "save_workflow_state_if")?;
+        validate::workflow_state(state, self.options().max_json_bytes)?;
         replicas::save_if(self.conn(), state, condition).await
     }
 
@@ -376,6 +394,7 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Claim>> {
+        writable(self.options(), "claim_workflows")?;
         validate::id("owner", owner)?;
         let claims =
             replicas::claim(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
@@ -386,12 +405,14 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "renew_lease", skip_all, err,
         fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
     async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease> {
+        writable(self.options(), "renew_lease")?;
         replicas::renew(self.conn(), lease, lease_length(lease_duration)?).await
     }
 
     #[instrument(name = "release_lease", skip_all, err,
         fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
     async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        writable(self.options(), "release_lease")?;
         replicas::release(self.conn(), lease).await
     }
 
@@ -402,6 +423,7 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Recovery>> {
+        writable(self.options(), "recover_workflows")?;
         validate::id("owner", owner)?;
         let recovered =
             replicas::recover(self.conn(), owner, lease_length(lease_duration)?, limit).await?;

@@ -175,19 +175,48 @@ pub(crate) async fn load_state_by_workflow_id<C: Db>(
 
 /// Every workflow in one of `statuses`, newest update first, with steps: one statement
 /// whatever the count. Rows that fail to convert come back apart, with their error.
+///
+/// A row whose JSON does not even decode (corrupted by hand in a SQLite file) fails the
+/// whole statement; then the workflows are read one by one, so the others still come
+/// back and only the broken ones are reported.
 pub(crate) async fn list_by_status<C: Db>(
     conn: &C,
     statuses: &[WorkflowStatus],
 ) -> Result<(Vec<WorkflowState>, Vec<(Uuid, StateStoreError)>)> {
-    let filter =
-        Condition::all().add(workflow_states::Column::Status.is_in(status_names(statuses)));
+    use workflow_states::Column as W;
+    let filter = || Condition::all().add(W::Status.is_in(status_names(statuses)));
     let mut states = Vec::new();
     let mut skipped = Vec::new();
-    for found in select_with_steps(conn, filter, None).await? {
-        let id = found.row.id;
-        match with_steps(found) {
-            Ok(state) => states.push(state),
-            Err(err) => skipped.push((id, err)),
+    match select_with_steps(conn, filter(), None).await {
+        Ok(found) => {
+            for found in found {
+                let id = found.row.id;
+                match with_steps(found) {
+                    Ok(state) => states.push(state),
+                    Err(err) => skipped.push((id, err)),
+                }
+            }
+        }
+        Err(err @ StateStoreError::Connection(_)) => return Err(err),
+        Err(err) if conn.in_transaction() => return Err(err),
+        Err(err) => {
+            tracing::warn!(error = %err, "a workflow row does not decode; reading them one by one");
+            let ids: Vec<Uuid> = workflow_states::Entity::find()
+                .select_only()
+                .column(W::Id)
+                .filter(filter())
+                .order_by_desc(W::UpdatedAt)
+                .order_by_desc(W::Id)
+                .into_tuple()
+                .all(conn)
+                .await?;
+            for id in ids {
+                match load_state(conn, id).await {
+                    Ok(state) => states.push(state),
+                    Err(err @ StateStoreError::Connection(_)) => return Err(err),
+                    Err(err) => skipped.push((id, err)),
+                }
+            }
         }
     }
     Ok((states, skipped))
@@ -384,7 +413,7 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
 pub(crate) async fn rollback<C: Db>(conn: &C, checkpoint_id: Uuid) -> Result<(WorkflowState, u64)> {
     let checkpoint = checkpoint(conn, checkpoint_id).await?;
     let mut state = snapshot_state(&checkpoint)?;
-    crate::validate::workflow_state(&state)?;
+    crate::validate::workflow_state(&state, usize::MAX)?;
     state.updated_at = now();
     let rows = save_state(conn, &state).await?;
     Ok((state, rows))

@@ -1,0 +1,249 @@
+//! Bad input and bad data on every backend: size limits, corrupted rows, read-only
+//! stores, and strings that look like SQL.
+
+use backend_suite::{Backend, backend_tests, backend_tests_for, open, open_with, workflow};
+use llm_orchestrator_state::sea_orm::ConnectionTrait;
+use llm_orchestrator_state::{
+    Checkpoint, SaveCondition, StateStore, StateStoreError, StepState, WorkflowState,
+};
+use serde_json::json;
+use std::time::Duration;
+
+backend_tests!(
+    json_over_the_size_limit_is_refused_and_nothing_is_stored,
+    a_sixteen_megabyte_context_round_trips,
+    an_unknown_status_in_a_row_is_invalid_state_and_hides_no_other_workflow,
+    sql_looking_strings_are_stored_verbatim,
+);
+backend_tests_for!(mod sqlite_file_only = SqliteFile: invalid_json_in_a_sqlite_row_is_a_serialization_error);
+backend_tests_for!(mod read_only_sqlite_file = SqliteFile: a_read_only_store_refuses_every_write);
+backend_tests_for!(mod read_only_postgres = Postgres: a_read_only_store_refuses_every_write);
+
+async fn json_over_the_size_limit_is_refused_and_nothing_is_stored(backend: Backend) {
+    let store = open_with(backend, |b| b.max_json_bytes(1_000)).await;
+    let mut state = workflow("wf-size");
+    state.context = json!({"text": "x".repeat(500)});
+    store.save_workflow_state(&state).await.unwrap();
+
+    let mut big = state.clone();
+    big.context = json!({"text": "x".repeat(1_000)});
+    let err = store.save_workflow_state(&big).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("max_json_bytes"), "{err}");
+
+    let mut big_outputs = state.clone();
+    let mut step = StepState::new("s");
+    step.mark_completed(json!("y".repeat(2_000)));
+    big_outputs.upsert_step(step.clone());
+    assert!(matches!(
+        store.save_workflow_state(&big_outputs).await,
+        Err(StateStoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        store.record_step(&mut state.clone(), step).await,
+        Err(StateStoreError::InvalidInput(_))
+    ));
+    let huge_snapshot = Checkpoint::new(state.id, "s", json!({"blob": "z".repeat(2_000)}));
+    assert!(matches!(
+        store.create_checkpoint(&huge_snapshot).await,
+        Err(StateStoreError::InvalidInput(_))
+    ));
+
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+}
+
+async fn a_sixteen_megabyte_context_round_trips(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-16mb");
+    let chunk = "0123456789abcdef".repeat(64); // 1 KiB
+    state.context = json!({"pages": vec![chunk; 16 * 1024]});
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    let checkpoint = store
+        .record_step(&mut state, StepState::new("after-16mb"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.restore_from_checkpoint(&checkpoint.id).await.unwrap(),
+        state
+    );
+}
+
+/// Runs SQL on the store's own connection, as someone editing the database by hand would.
+async fn corrupt(store: &llm_orchestrator_state::SeaOrmStateStore, sql: &str) {
+    store.connection().execute_unprepared(sql).await.unwrap();
+}
+
+async fn an_unknown_status_in_a_row_is_invalid_state_and_hides_no_other_workflow(backend: Backend) {
+    let store = open(backend).await;
+    let mut good = workflow("wf-good");
+    good.mark_running();
+    store.save_workflow_state(&good).await.unwrap();
+    let mut bad = workflow("wf-bad-status");
+    bad.mark_running();
+    store.save_workflow_state(&bad).await.unwrap();
+    let mut bad_step = workflow("wf-bad-step");
+    bad_step.upsert_step(StepState::new("s"));
+    store.save_workflow_state(&bad_step).await.unwrap();
+
+    corrupt(
+        &store,
+        "UPDATE workflow_states SET status = 'exploded' WHERE workflow_id = 'wf-bad-status'",
+    )
+    .await;
+    corrupt(&store, "UPDATE step_states SET status = 'melted'").await;
+
+    let err = store.load_workflow_state(&bad.id).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err}");
+    assert!(err.to_string().contains("exploded"), "{err}");
+    let err = store.load_workflow_state(&bad_step.id).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err}");
+
+    let active = store.list_active_workflows().await.unwrap();
+    assert_eq!(active, [good]);
+}
+
+async fn invalid_json_in_a_sqlite_row_is_a_serialization_error(backend: Backend) {
+    let store = open(backend).await;
+    let mut good = workflow("wf-good");
+    good.upsert_step(StepState::new("s"));
+    store.save_workflow_state(&good).await.unwrap();
+    let bad_context = workflow("wf-bad-context");
+    store.save_workflow_state(&bad_context).await.unwrap();
+    let mut bad_outputs = workflow("wf-bad-outputs");
+    let mut step = StepState::new("s");
+    step.mark_completed(json!({"ok": true}));
+    bad_outputs.upsert_step(step);
+    store.save_workflow_state(&bad_outputs).await.unwrap();
+
+    corrupt(
+        &store,
+        "UPDATE workflow_states SET context = '{not json' WHERE workflow_id = 'wf-bad-context'",
+    )
+    .await;
+    corrupt(
+        &store,
+        "UPDATE step_states SET outputs = '[1, 2' WHERE outputs IS NOT NULL",
+    )
+    .await;
+
+    for id in [bad_context.id, bad_outputs.id] {
+        let err = store.load_workflow_state(&id).await.unwrap_err();
+        assert!(matches!(err, StateStoreError::Serialization(_)), "{err}");
+    }
+    assert_eq!(store.list_active_workflows().await.unwrap(), [good.clone()]);
+    assert_eq!(store.load_workflow_state(&good.id).await.unwrap(), good);
+}
+
+async fn sql_looking_strings_are_stored_verbatim(backend: Backend) {
+    let store = open(backend).await;
+    let nasty = "x'); DROP TABLE workflow_states; --";
+    let mut state = WorkflowState::new(
+        nasty,
+        "Robert'); DELETE FROM checkpoints WHERE ('1'='1",
+        Some("\" OR 1=1 --".into()),
+        json!({"q": "SELECT * FROM step_states; /* */", "k'ey": "v\"al"}),
+    );
+    let mut step = StepState::new("'; UPDATE step_states SET status='failed'; --");
+    step.mark_failed("\\'; --");
+    state.upsert_step(step);
+    store.save_workflow_state(&state).await.unwrap();
+    store
+        .record_step(&mut state, StepState::new("%_\\ LIKE"))
+        .await
+        .unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store
+            .load_workflow_state_by_workflow_id(nasty)
+            .await
+            .unwrap(),
+        state
+    );
+    // A LIKE pattern is not a wildcard either.
+    assert!(matches!(
+        store.load_workflow_state_by_workflow_id("x%").await,
+        Err(StateStoreError::NotFound(_))
+    ));
+}
+
+async fn a_read_only_store_refuses_every_write(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-read-only");
+    state.mark_running();
+    let checkpoint = store
+        .record_step(&mut state, StepState::new("a"))
+        .await
+        .unwrap();
+    let reader = store
+        .builder_for_same_database()
+        .unwrap()
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+
+    // Reads work.
+    assert_eq!(reader.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        reader.list_active_workflows().await.unwrap(),
+        [state.clone()]
+    );
+    reader.health_check().await.unwrap();
+
+    // Every write is refused by the store itself.
+    let mut changed = state.clone();
+    changed.mark_failed("must not be written");
+    let refused = |result: Result<(), StateStoreError>| {
+        assert!(
+            matches!(result, Err(StateStoreError::ReadOnly(_))),
+            "{result:?}"
+        )
+    };
+    refused(reader.save_workflow_state(&changed).await);
+    refused(
+        reader
+            .record_step(&mut changed.clone(), StepState::new("b"))
+            .await
+            .map(drop),
+    );
+    refused(
+        reader
+            .create_checkpoint(&Checkpoint::of(&changed, "b").unwrap())
+            .await,
+    );
+    refused(
+        reader
+            .rollback_to_checkpoint(&checkpoint.id)
+            .await
+            .map(drop),
+    );
+    refused(reader.delete_old_states(chrono::Utc::now()).await.map(drop));
+    refused(reader.cleanup_old_checkpoints(&state.id, 0).await.map(drop));
+    refused(
+        reader
+            .save_workflow_state_if(&changed, &SaveCondition::Version(1))
+            .await
+            .map(drop),
+    );
+    refused(
+        reader
+            .claim_workflows("admin", Duration::from_secs(1), 10)
+            .await
+            .map(drop),
+    );
+    // And by the database, for anything that gets past the store.
+    assert!(
+        reader
+            .connection()
+            .execute_unprepared("DELETE FROM checkpoints")
+            .await
+            .is_err()
+    );
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(checkpoint)
+    );
+}
