@@ -1,0 +1,67 @@
+//! Child process of the crash test: writes workflows and checkpoints from several tasks
+//! as fast as it can and prints `ack <workflow state id> <iteration>` after each save
+//! that returned Ok, until it is killed.
+//!
+//! `crash_writer <sqlite path | postgres url> [postgres schema] `
+
+use std::io::Write as _;
+
+use llm_orchestrator_state::{StateStore, StateStoreBuilder, StepState, WorkflowState};
+use serde_json::json;
+
+/// Writer tasks; each owns one workflow.
+const TASKS: usize = 4;
+
+/// The state a writer saves at `iteration`: every step's outputs and the context carry the
+/// iteration, and the set of steps depends on it, so a save torn in two shows.
+pub fn state_at(mut state: WorkflowState, iteration: u64) -> WorkflowState {
+    state.context = json!({ "iteration": iteration, "padding": "p".repeat(2048) });
+    state.steps.clear();
+    for step in 0..=(iteration % 7) {
+        let mut s = StepState::new(format!("step-{step}"));
+        s.mark_completed(json!({ "iteration": iteration }));
+        state.upsert_step(s);
+    }
+    state
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let target = args.next().expect("target");
+    let mut builder = StateStoreBuilder::new(target).checkpoint_retention(Some(3));
+    if let Some(schema) = args.next() {
+        builder = builder.postgres_schema(schema);
+    }
+    let store = builder.connect().await.expect("open store");
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = store.clone();
+            let stdout = stdout.clone();
+            tokio::spawn(async move {
+                let mut state =
+                    WorkflowState::new(format!("crash-{task}"), "crash test", None, json!({}));
+                state.mark_running();
+                for iteration in 0.. {
+                    state = state_at(state, iteration);
+                    if iteration % 3 == 2 {
+                        let step = state.steps["step-0"].clone();
+                        store
+                            .record_step(&mut state, step)
+                            .await
+                            .expect("record_step");
+                    } else {
+                        store.save_workflow_state(&state).await.expect("save");
+                    }
+                    let mut out = stdout.lock().unwrap();
+                    writeln!(out, "ack {} {iteration}", state.id).unwrap();
+                    out.flush().unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
