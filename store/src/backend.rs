@@ -133,6 +133,7 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
         match parse_target(target)? {
             Target::Postgres(pg) => {
                 let mut pg = *pg;
+                pg = pg.application_name(&options.application_name);
                 // Single-statement writes rely on this (see `write_all`).
                 pg = pg.options([("default_transaction_isolation", "repeatable read")]);
                 if options.read_only {

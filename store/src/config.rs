@@ -27,6 +27,9 @@ pub struct StoreOptions {
     pub run_migrations: bool,
     /// Postgres schema to use instead of the connection's default `search_path`.
     pub postgres_schema: Option<String>,
+    /// How the store's Postgres sessions name themselves in `pg_stat_activity`
+    /// (default `llm-orchestrator-state`).
+    pub application_name: String,
     /// Whether `save_workflow_state` also takes a checkpoint, in the same transaction
     /// (default [`AutoCheckpoint::Off`]).
     pub auto_checkpoint: AutoCheckpoint,
@@ -68,6 +71,7 @@ impl Default for StoreOptions {
             checkpoint_retention: Some(10),
             run_migrations: true,
             postgres_schema: None,
+            application_name: "llm-orchestrator-state".into(),
             auto_checkpoint: AutoCheckpoint::Off,
             max_json_bytes: DEFAULT_MAX_JSON_BYTES,
             read_only: false,
@@ -85,6 +89,7 @@ impl fmt::Debug for StoreOptions {
             .field("checkpoint_retention", &self.checkpoint_retention)
             .field("run_migrations", &self.run_migrations)
             .field("postgres_schema", &self.postgres_schema)
+            .field("application_name", &self.application_name)
             .field("auto_checkpoint", &self.auto_checkpoint)
             .field("max_json_bytes", &self.max_json_bytes)
             .field("read_only", &self.read_only)
@@ -182,6 +187,12 @@ impl StateStoreBuilder {
     /// Use this Postgres schema (created if missing) instead of the default search path.
     pub fn postgres_schema(mut self, schema: impl Into<String>) -> Self {
         self.options.postgres_schema = Some(schema.into());
+        self
+    }
+
+    /// How the store's Postgres sessions show in `pg_stat_activity`.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.options.application_name = name.into();
         self
     }
 
