@@ -247,3 +247,116 @@ async fn a_read_only_store_refuses_every_write(backend: Backend) {
         Some(checkpoint)
     );
 }
+
+mod fuzz {
+    //! Arbitrary input through the API, valid or not: every call returns `Ok` or a typed
+    //! error, never a panic; a refused save stores nothing, an accepted one loads back.
+
+    use super::*;
+    use backend_suite::backend_sync_tests;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::Value;
+
+    backend_sync_tests!(arbitrary_input_never_panics_and_never_half_writes);
+
+    /// Any text, NUL and over-long included.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,8}",
+            "[a-z\\x00]{0,4}",
+            (0usize..400).prop_map(|n| "é".repeat(n)),
+            any::<String>(),
+        ]
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(Value::from),
+            any_text().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((any_text(), inner), 0..4)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn any_state() -> impl Strategy<Value = (WorkflowState, Vec<(String, Value)>)> {
+        (
+            any_text(),
+            any_text(),
+            proptest::option::of(any_text()),
+            any_json(),
+            prop::collection::vec((any_text(), any_json()), 0..4),
+        )
+            .prop_map(|(id, name, user, context, steps)| {
+                (WorkflowState::new(id, name, user, context), steps)
+            })
+    }
+
+    fn arbitrary_input_never_panics_and_never_half_writes(backend: Backend) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let store = runtime.block_on(open(backend));
+        let cases = if backend == Backend::Postgres { 48 } else { 96 };
+        let mut runner = TestRunner::new(Config::with_cases(cases));
+        runner
+            .run(&any_state(), |(mut state, steps)| {
+                runtime.block_on(async {
+                    for (step_id, outputs) in steps {
+                        let mut step = StepState::new(step_id);
+                        step.mark_completed(outputs);
+                        state.steps.insert(step.step_id.clone(), step);
+                    }
+                    match store.save_workflow_state(&state).await {
+                        Ok(()) => {
+                            prop_assert_eq!(
+                                store.load_workflow_state(&state.id).await.unwrap(),
+                                state.clone()
+                            );
+                        }
+                        Err(StateStoreError::InvalidInput(_)) => {
+                            prop_assert!(matches!(
+                                store.load_workflow_state(&state.id).await,
+                                Err(StateStoreError::NotFound(_))
+                            ));
+                        }
+                        Err(other) => prop_assert!(false, "untyped failure: {other}"),
+                    }
+                    let lookup = store
+                        .load_workflow_state_by_workflow_id(&state.workflow_id)
+                        .await;
+                    prop_assert!(matches!(
+                        lookup,
+                        Ok(_)
+                            | Err(StateStoreError::NotFound(_) | StateStoreError::InvalidInput(_))
+                    ));
+                    let checkpoint = Checkpoint::new(
+                        state.id,
+                        state.workflow_name.clone(),
+                        state.context.clone(),
+                    );
+                    let created = store.create_checkpoint(&checkpoint).await;
+                    prop_assert!(
+                        matches!(
+                            created,
+                            Ok(())
+                                | Err(
+                                    StateStoreError::InvalidInput(_) | StateStoreError::NotFound(_)
+                                )
+                        ),
+                        "{:?}",
+                        created
+                    );
+                    Ok(())
+                })
+            })
+            .unwrap();
+    }
+}
