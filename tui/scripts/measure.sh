@@ -32,11 +32,22 @@ wait_for "refreshed" >/dev/null
 first=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "first screen (process start to table with counts): ${first} ms"
 
-# Scroll through several pages (each page boundary loads the next page in a task).
-for i in $(seq 1 5); do
-    tmux send-keys -t m PageDown PageDown PageDown PageDown PageDown PageDown PageDown PageDown PageDown PageDown
+selected() { tmux capture-pane -p -t m | grep -- '│> ' || true; }
+key_latency() { # key_latency KEY: ms until the selected row changes after one key
+    local before=$(selected) start=$(date +%s%N)
+    tmux send-keys -t m "$1"
+    until [ "$(selected)" != "$before" ]; do
+        sleep 0.005
+        if (( ($(date +%s%N) - start) > 5000000000 )); then echo "no change after 5 s"; return; fi
+    done
+    echo $(( ($(date +%s%N) - start) / 1000000 ))
+}
+echo "one key (j), redrawn: $(key_latency j) ms"
+# Scroll 1,000 rows down, 20 per key: pages of 200 load in tasks as the end comes near.
+for i in $(seq 1 50); do
+    key_latency PageDown >/dev/null
 done
-ms=$(wait_for "> ")
+echo "after scrolling 1,000 rows, one more key: $(key_latency j) ms"
 tmux send-keys -t m Enter
 detail=$(wait_for "Steps (")
 echo "open a workflow's detail: ${detail} ms"

@@ -616,8 +616,9 @@ fn on_workflows_key(app: &mut App, key: KeyEvent) {
     if let Some(delta) = movement(&key) {
         let view = &mut app.workflows;
         view.selected = step_index(view.selected, delta, view.rows.len());
-        // Near the end of what is loaded: fetch the next page.
-        if view.selected + 20 >= view.rows.len()
+        // Within half a page of the end of what is loaded: fetch the next page, early
+        // enough that scrolling does not stop at the end while it loads.
+        if view.selected + (PAGE_SIZE as usize) / 2 >= view.rows.len()
             && !view.loading
             && let Some(after) = view.next.clone()
         {
