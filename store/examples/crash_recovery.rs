@@ -10,10 +10,9 @@
 //! first argument).
 
 use std::process::Command;
+use std::time::Duration;
 
-use llm_orchestrator_state::{
-    Checkpoint, SqliteStateStore, StateStore, StepState, StepStatus, WorkflowState,
-};
+use llm_orchestrator_state::{SqliteStateStore, StateStore, StepState, StepStatus, WorkflowState};
 use serde_json::{Value, json};
 
 /// The pipeline, in order: a retrieval, a model prompt, a tool call, a summary.
@@ -36,8 +35,10 @@ fn run_step(step: &str, context: &Value) -> Value {
     }
 }
 
-/// Runs the steps that are not completed yet, saving state and a checkpoint after each.
-/// Returns early (simulating a crash) after `stop_after` steps when given.
+/// Runs the steps that are not completed yet. Each finished step is recorded with
+/// `record_step`: the step, the workflow state and a checkpoint commit together, so a
+/// crash never leaves a step done without its checkpoint. Simulates a crash after
+/// `stop_after` steps when given.
 async fn run(
     store: &SqliteStateStore,
     state: &mut WorkflowState,
@@ -61,11 +62,7 @@ async fn run(
         let mut step = StepState::new(step_id);
         step.mark_running();
         step.mark_completed(run_step(step_id, &state.context));
-        state.upsert_step(step);
-        store.save_workflow_state(state).await?;
-        store
-            .create_checkpoint(&Checkpoint::of(state, step_id)?)
-            .await?;
+        store.record_step(state, step).await?;
         println!("  {step_id:<10} done, checkpointed");
         done_now += 1;
     }
@@ -109,24 +106,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .status()?;
     println!("[worker] exited with {status}");
 
-    // A fresh process (this one) starts up and recovers.
+    // A fresh process (this one) starts up and recovers: one call claims the workflows
+    // that were running and gives each with its newest checkpoint's state.
     let store = SqliteStateStore::new(&path).await?;
-    let active = store.list_active_workflows().await?;
+    let recovered = store
+        .recover_workflows("demo-replica", Duration::from_secs(60), 100)
+        .await?;
     println!(
-        "[recovery pid {}] {} active workflow(s) to recover",
+        "[recovery pid {}] {} workflow(s) to recover",
         std::process::id(),
-        active.len()
+        recovered.len()
     );
-    for workflow in active {
-        let Some(checkpoint) = store.get_latest_checkpoint(&workflow.id).await? else {
-            continue;
-        };
-        println!(
-            "  resuming {} from its checkpoint after {:?}",
-            workflow.workflow_id, checkpoint.step_id
-        );
-        let mut state = store.restore_from_checkpoint(&checkpoint.id).await?;
+    for recovery in recovered {
+        let mut state = recovery.state;
+        if let Some(checkpoint) = &recovery.checkpoint {
+            println!(
+                "  resuming {} from its checkpoint after {:?}",
+                state.workflow_id, checkpoint.step_id
+            );
+        }
         run(&store, &mut state, None).await?;
+        store.release_lease(&recovery.lease).await?;
         let done = store.load_workflow_state(&state.id).await?;
         println!(
             "  {} is {} with {} steps; summary: {}",
