@@ -49,7 +49,7 @@ pub fn test_database_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
 }
 
-/// Where a test store's data lives, so the test can open a second store on it.
+/// Where a test database lives.
 #[derive(Debug)]
 enum Location {
     Memory,
@@ -63,49 +63,101 @@ enum Location {
     },
 }
 
-/// A store on an isolated database, cleaned up when dropped. Derefs to the store.
+/// An isolated, empty database on one backend, removed when dropped: a SQLite file in a
+/// fresh temporary folder, a fresh Postgres schema, or (for `:memory:`) nothing at all,
+/// since every in-memory store is its own database.
 #[derive(Debug)]
-pub struct TestStore {
-    /// The store under test.
-    pub store: SeaOrmStateStore,
-    /// The backend it runs on.
+pub struct TestDatabase {
+    /// The backend it is on.
     pub backend: Backend,
     location: Location,
 }
 
-impl Deref for TestStore {
-    type Target = SeaOrmStateStore;
-
-    fn deref(&self) -> &SeaOrmStateStore {
-        &self.store
-    }
-}
-
-impl TestStore {
-    /// A builder for another store on the same database (same file, same Postgres
-    /// schema), or `None` for `:memory:`, whose database no other store can see.
-    pub fn builder_for_same_database(&self) -> Option<StateStoreBuilder> {
-        match &self.location {
-            Location::Memory => None,
-            Location::File { path, .. } => Some(StateStoreBuilder::new(path.display().to_string())),
-            Location::Postgres { url, schema } => Some(postgres_builder(url, schema)),
+impl TestDatabase {
+    /// A fresh database on `backend`; Postgres at `TEST_DATABASE_URL`.
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::SqliteMemory => Self {
+                backend,
+                location: Location::Memory,
+            },
+            Backend::SqliteFile => {
+                let dir = tempfile::tempdir().expect("creating a temporary folder for SQLite");
+                Self {
+                    backend,
+                    location: Location::File {
+                        path: dir.path().join("state.db"),
+                        _dir: dir,
+                    },
+                }
+            }
+            Backend::Postgres => Self::postgres_at(&test_database_url()),
         }
     }
 
-    /// Opens another store on the same database with default options (see
-    /// [`TestStore::builder_for_same_database`]).
-    pub async fn reopen(&self) -> Option<SeaOrmStateStore> {
-        let builder = self.builder_for_same_database()?;
-        Some(
-            builder
-                .connect()
+    /// A fresh schema name in the Postgres database at `url` (created on first connect).
+    pub fn postgres_at(url: &str) -> Self {
+        Self {
+            backend: Backend::Postgres,
+            location: Location::Postgres {
+                url: url.to_owned(),
+                schema: format!("t_{}", uuid::Uuid::new_v4().simple()),
+            },
+        }
+    }
+
+    /// A builder for a store on this database. For `:memory:` every store built is a
+    /// database of its own.
+    pub fn builder(&self) -> StateStoreBuilder {
+        match &self.location {
+            Location::Memory => StateStoreBuilder::new(":memory:"),
+            Location::File { path, .. } => StateStoreBuilder::new(path.display().to_string()),
+            // Small pools: many tests run at once against one server with ~100 connections.
+            Location::Postgres { url, schema } => StateStoreBuilder::new(url)
+                .postgres_schema(schema)
+                .min_connections(1)
+                .max_connections(8)
+                .connect_timeout(Duration::from_secs(10)),
+        }
+    }
+
+    /// Creates the Postgres schema now (a no-op on SQLite), for tests about stores that
+    /// find an existing, empty schema.
+    pub async fn create_postgres_schema(&self) {
+        if let Location::Postgres { url, schema } = &self.location {
+            let db = Database::connect(url.as_str())
                 .await
-                .unwrap_or_else(|err| panic!("reopening the {:?} test store: {err}", self.backend)),
-        )
+                .unwrap_or_else(|err| panic!("connecting to {}: {err}", redact(url)));
+            db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                .await
+                .expect("creating the test schema");
+            db.close().await.expect("closing the connection");
+        }
+    }
+
+    /// Connects a store with the builder `configure` makes of [`TestDatabase::builder`].
+    /// Panics if the database cannot be reached: a missing Postgres fails the suite, it is
+    /// never skipped.
+    pub async fn connect(
+        &self,
+        configure: impl FnOnce(StateStoreBuilder) -> StateStoreBuilder,
+    ) -> SeaOrmStateStore {
+        match configure(self.builder()).connect().await {
+            Ok(store) => store,
+            Err(err) => match &self.location {
+                Location::Postgres { url, .. } => panic!(
+                    "cannot open the Postgres test database at {} (set TEST_DATABASE_URL, or \
+                     start the server: pg_ctlcluster --skip-systemctl-redirect \
+                     $(ls /etc/postgresql) main start): {err}",
+                    redact(url)
+                ),
+                _ => panic!("cannot open the {:?} test store: {err}", self.backend),
+            },
+        }
     }
 }
 
-impl Drop for TestStore {
+impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Location::Postgres { url, schema } = &self.location else {
             return;
@@ -130,13 +182,45 @@ impl Drop for TestStore {
     }
 }
 
-fn postgres_builder(url: &str, schema: &str) -> StateStoreBuilder {
-    // Small pools: many tests run at once against one server with ~100 connections.
-    StateStoreBuilder::new(url)
-        .postgres_schema(schema)
-        .min_connections(1)
-        .max_connections(8)
-        .connect_timeout(Duration::from_secs(10))
+/// A store on an isolated database, cleaned up when dropped. Derefs to the store.
+#[derive(Debug)]
+pub struct TestStore {
+    /// The store under test.
+    pub store: SeaOrmStateStore,
+    /// The backend it runs on.
+    pub backend: Backend,
+    database: TestDatabase,
+}
+
+impl Deref for TestStore {
+    type Target = SeaOrmStateStore;
+
+    fn deref(&self) -> &SeaOrmStateStore {
+        &self.store
+    }
+}
+
+impl TestStore {
+    /// A builder for another store on the same database (same file, same Postgres
+    /// schema), or `None` for `:memory:`, whose database no other store can see.
+    pub fn builder_for_same_database(&self) -> Option<StateStoreBuilder> {
+        match self.database.location {
+            Location::Memory => None,
+            _ => Some(self.database.builder()),
+        }
+    }
+
+    /// Opens another store on the same database with default options (see
+    /// [`TestStore::builder_for_same_database`]).
+    pub async fn reopen(&self) -> Option<SeaOrmStateStore> {
+        let builder = self.builder_for_same_database()?;
+        Some(
+            builder
+                .connect()
+                .await
+                .unwrap_or_else(|err| panic!("reopening the {:?} test store: {err}", self.backend)),
+        )
+    }
 }
 
 /// Opens an isolated store on `backend` with default options.
@@ -150,53 +234,27 @@ pub async fn open_with(
     backend: Backend,
     configure: impl FnOnce(StateStoreBuilder) -> StateStoreBuilder,
 ) -> TestStore {
-    let (builder, location) = match backend {
-        Backend::SqliteMemory => (StateStoreBuilder::new(":memory:"), Location::Memory),
-        Backend::SqliteFile => {
-            let dir = tempfile::tempdir().expect("creating a temporary folder for SQLite");
-            let path = dir.path().join("state.db");
-            (
-                StateStoreBuilder::new(path.display().to_string()),
-                Location::File { path, _dir: dir },
-            )
-        }
-        Backend::Postgres => return open_postgres_at(&test_database_url(), configure).await,
-    };
-    let store = configure(builder)
-        .connect()
-        .await
-        .unwrap_or_else(|err| panic!("cannot open the {backend:?} test store: {err}"));
-    TestStore {
-        store,
-        backend,
-        location,
-    }
+    open_on(TestDatabase::new(backend), configure).await
 }
 
-/// Opens a store in a fresh schema of the Postgres database at `url`. Panics, saying how
-/// to fix it, if the server cannot be reached: a missing server fails the suite, it is
-/// never skipped.
+/// Opens a store in a fresh schema of the Postgres database at `url` (see
+/// [`TestDatabase::connect`] for what happens when the server cannot be reached).
 pub async fn open_postgres_at(
     url: &str,
     configure: impl FnOnce(StateStoreBuilder) -> StateStoreBuilder,
 ) -> TestStore {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let store = match configure(postgres_builder(url, &schema)).connect().await {
-        Ok(store) => store,
-        Err(err) => panic!(
-            "cannot open the Postgres test database at {} (set TEST_DATABASE_URL, or start \
-             the server: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main \
-             start): {err}",
-            redact(url)
-        ),
-    };
+    open_on(TestDatabase::postgres_at(url), configure).await
+}
+
+async fn open_on(
+    database: TestDatabase,
+    configure: impl FnOnce(StateStoreBuilder) -> StateStoreBuilder,
+) -> TestStore {
+    let store = database.connect(configure).await;
     TestStore {
         store,
-        backend: Backend::Postgres,
-        location: Location::Postgres {
-            url: url.to_owned(),
-            schema,
-        },
+        backend: database.backend,
+        database,
     }
 }
 
@@ -250,16 +308,26 @@ pub fn nested_json(depth: usize) -> Value {
 ///     saves,
 ///     #[ignore = "bug: ..."] fails_everywhere,
 ///     fails_on_postgres => postgres #[ignore = "bug: ..."],
+///     fails_on_files => sqlite_file #[ignore = "bug: ..."],
 /// );
 /// ```
 ///
-/// Attributes before a name apply to all three instances; `=> postgres #[...]` adds one
-/// to the Postgres instance only.
+/// Attributes before a name apply to all three instances; `=> backend #[...]` adds one
+/// to that backend's instance only (in the order sqlite_memory, sqlite_file, postgres).
 #[macro_export]
 macro_rules! backend_tests {
-    ($($(#[$meta:meta])* $name:ident $(=> postgres #[$pg:meta])?),* $(,)?) => {
-        $crate::backend_tests_for!(mod sqlite_memory = SqliteMemory: $($(#[$meta])* $name),*);
-        $crate::backend_tests_for!(mod sqlite_file = SqliteFile: $($(#[$meta])* $name),*);
+    ($(
+        $(#[$meta:meta])* $name:ident
+        $(=> sqlite_memory #[$memory:meta])?
+        $(=> sqlite_file #[$file:meta])?
+        $(=> postgres #[$pg:meta])?
+    ),* $(,)?) => {
+        $crate::backend_tests_for!(
+            mod sqlite_memory = SqliteMemory: $($(#[$meta])* $(#[$memory])? $name),*
+        );
+        $crate::backend_tests_for!(
+            mod sqlite_file = SqliteFile: $($(#[$meta])* $(#[$file])? $name),*
+        );
         $crate::backend_tests_for!(mod postgres = Postgres: $($(#[$meta])* $(#[$pg])? $name),*);
     };
 }

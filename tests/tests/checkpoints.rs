@@ -18,7 +18,6 @@ backend_tests!(
     checkpoint_of_a_missing_workflow_is_not_found,
     duplicate_checkpoint_id_is_a_conflict,
     bad_checkpoint_input_is_refused,
-    #[ignore = "bug: a state saved with 100-level JSON cannot be checkpointed (snapshot limit is also 100)"]
     every_saveable_state_can_be_checkpointed,
     default_retention_keeps_the_newest_ten,
     configured_retention_keeps_that_many,

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use backend_suite::{
-    Backend, at, backend_tests, execute_sql, nested_json, open, step, stored_step_ids, workflow,
+    Backend, TestDatabase, at, backend_tests, execute_sql, nested_json, open, step,
+    stored_step_ids, workflow,
 };
 use llm_orchestrator_state::{
     Checkpoint, StateStore, StateStoreError, StepState, StepStatus, WorkflowState, WorkflowStatus,
@@ -39,6 +40,9 @@ backend_tests!(
     json_numbers_round_trip_exactly,
     whole_floats_stay_floats => postgres #[ignore = "bug: jsonb turns whole floats >= 1e16 into integers"],
     a_corrupt_row_is_an_error_and_hides_no_other_workflow,
+    stores_opened_at_once_on_a_fresh_database_all_work
+        => sqlite_file #[ignore = "bug: concurrent first opens of a new SQLite file race on CREATE TABLE"],
+    two_stores_on_one_database_write_at_the_same_time,
 );
 
 /// A running workflow with every optional field set and steps in several statuses.
@@ -926,4 +930,105 @@ async fn a_corrupt_row_is_an_error_and_hides_no_other_workflow(backend: Backend)
         corrupt
     );
     assert_eq!(store.list_active_workflows().await.unwrap().len(), 2);
+}
+
+async fn stores_opened_at_once_on_a_fresh_database_all_work(backend: Backend) {
+    // Replicas (or an orchestrator and the admin tool) starting together on a database
+    // nobody has migrated yet: every one of them must come up. (On Postgres the schema
+    // exists, as `public` would; creating it is `postgres_schema_is_created_once`.)
+    const STORES: usize = 4;
+    let database = TestDatabase::new(backend);
+    database.create_postgres_schema().await;
+    let stores =
+        futures::future::join_all((0..STORES).map(|_| database.connect(|builder| builder))).await;
+
+    let mut saved = Vec::new();
+    for (n, store) in stores.iter().enumerate() {
+        let state = workflow(&format!("wf-replica-{n}"));
+        store.save_workflow_state(&state).await.unwrap();
+        saved.push(state);
+    }
+    for store in &stores {
+        let visible = store.list_active_workflows().await.unwrap().len();
+        // `:memory:` stores are separate databases; the others share one.
+        let expected = if backend.is_persistent() { STORES } else { 1 };
+        assert_eq!(visible, expected);
+    }
+    for store in stores {
+        store.close().await.unwrap();
+    }
+}
+
+async fn two_stores_on_one_database_write_at_the_same_time(backend: Backend) {
+    const TASKS_PER_STORE: usize = 12;
+    let first = open(backend).await;
+    // A second store on the same database (another process, say); for `:memory:`, which
+    // no other store can open, a clone sharing the first one's connection.
+    let second = match first.reopen().await {
+        Some(second) => second,
+        None => first.store.clone(),
+    };
+
+    let mut tasks = Vec::new();
+    for (which, store) in [first.store.clone(), second.clone()]
+        .into_iter()
+        .enumerate()
+    {
+        for n in 0..TASKS_PER_STORE {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut state = workflow(&format!("wf-store{which}-{n}"));
+                state.mark_running();
+                store.save_workflow_state(&state).await?;
+                let mut s = StepState::new("only");
+                s.mark_completed(json!({ "store": which, "task": n }));
+                state.upsert_step(s);
+                store.save_workflow_state(&state).await?;
+                store
+                    .create_checkpoint(&Checkpoint::of(&state, "only")?)
+                    .await?;
+                Ok::<_, StateStoreError>(state)
+            }));
+        }
+    }
+    let mut saved = Vec::new();
+    for task in futures::future::join_all(tasks).await {
+        saved.push(
+            task.expect("task panicked")
+                .expect("store operation failed"),
+        );
+    }
+
+    for store in [&first.store, &second] {
+        assert_eq!(
+            store.list_active_workflows().await.unwrap().len(),
+            2 * TASKS_PER_STORE
+        );
+        for state in &saved {
+            assert_eq!(&store.load_workflow_state(&state.id).await.unwrap(), state);
+            let latest = store
+                .get_latest_checkpoint(&state.id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&latest.state().unwrap(), state);
+        }
+    }
+}
+
+/// Replicas configured with the same `postgres_schema`, starting together on a database
+/// where that schema does not exist yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: concurrent CREATE SCHEMA IF NOT EXISTS fails with a unique violation (Conflict)"]
+async fn postgres_schema_is_created_once() {
+    const STORES: usize = 4;
+    let database = TestDatabase::new(Backend::Postgres);
+    let stores =
+        futures::future::join_all((0..STORES).map(|_| database.connect(|builder| builder))).await;
+    let state = workflow("wf-schema");
+    stores[0].save_workflow_state(&state).await.unwrap();
+    for store in stores {
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+        store.close().await.unwrap();
+    }
 }
