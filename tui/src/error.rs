@@ -7,18 +7,29 @@ use llm_orchestrator_state::{StateStoreError, redact};
 /// What went wrong, as a sentence for the operator. Built only through [`AdminError::new`]
 /// and the `From` impls, which all redact passwords.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminError(String);
+pub struct AdminError {
+    message: String,
+    broken_pipe: bool,
+}
 
 impl AdminError {
     /// An error with this message (passwords are removed).
     pub fn new(message: impl AsRef<str>) -> Self {
-        Self(redact(message.as_ref()))
+        Self {
+            message: redact(message.as_ref()),
+            broken_pipe: false,
+        }
+    }
+
+    /// The reader of our output went away (`wfadmin list | head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.broken_pipe
     }
 }
 
 impl fmt::Display for AdminError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -44,7 +55,9 @@ impl From<serde_json::Error> for AdminError {
 
 impl From<std::io::Error> for AdminError {
     fn from(err: std::io::Error) -> Self {
-        Self::new(format!("I/O error: {err}"))
+        let mut error = Self::new(format!("I/O error: {err}"));
+        error.broken_pipe = err.kind() == std::io::ErrorKind::BrokenPipe;
+        error
     }
 }
 
