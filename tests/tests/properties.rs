@@ -20,6 +20,7 @@ backend_sync_tests!(
     saved_states_load_back_exactly,
     checkpoints_restore_exactly,
     active_workflows_list_back_exactly,
+    checkpoint_snapshots_round_trip_exactly,
 );
 
 /// Any character but NUL (which no backend accepts in text).
@@ -254,6 +255,44 @@ fn active_workflows_list_back_exactly(backend: Backend) {
             Ok(())
         })
     });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+fn checkpoint_snapshots_round_trip_exactly(backend: Backend) {
+    let (runtime, store) = runtime_and_store(backend);
+    let owner = workflow_state();
+    let result = runner().run(
+        &(
+            owner,
+            prop::collection::vec((text(1, 255), timestamp(), json_value()), 1..4),
+        ),
+        |(state, checkpoints)| {
+            runtime.block_on(async {
+                store.save_workflow_state(&state).await.unwrap();
+                // Any JSON is stored as given, whatever it holds.
+                let mut created = Vec::new();
+                for (n, (step_id, timestamp, snapshot)) in checkpoints.into_iter().enumerate() {
+                    let checkpoint = Checkpoint {
+                        id: Uuid::from_u128(state.id.as_u128() ^ (n as u128 + 1)),
+                        workflow_state_id: state.id,
+                        step_id,
+                        timestamp,
+                        snapshot,
+                    };
+                    store.create_checkpoint(&checkpoint).await.unwrap();
+                    created.push(checkpoint);
+                }
+                let mut listed = store.list_checkpoints(&state.id, 10, 0).await.unwrap();
+                prop_assert_eq!(listed.len(), created.len());
+                listed.sort_by_key(|c| c.id);
+                created.sort_by_key(|c| c.id);
+                prop_assert_eq!(listed, created);
+                Ok(())
+            })
+        },
+    );
     if let Err(failure) = result {
         panic!("{failure}");
     }
