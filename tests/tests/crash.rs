@@ -109,6 +109,24 @@ async fn check(store: &SeaOrmStateStore, acked: &HashMap<Uuid, u64>) -> usize {
                 step.step_id
             );
         }
+        // The application's rows written in the same transactions as saves: an invoice
+        // exists exactly for the transactional iterations the stored state has reached.
+        let invoices = store
+            .connection()
+            .query_all_raw(Statement::from_string(
+                store.connection().get_database_backend(),
+                format!("SELECT iteration FROM crash_invoices WHERE workflow = '{id}' ORDER BY iteration"),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index::<i64>(0).unwrap() as u64)
+            .collect::<Vec<_>>();
+        let expected: Vec<u64> = (0..=iteration).filter(|i| i % 3 == 1).collect();
+        assert_eq!(
+            invoices, expected,
+            "workflow {id}: application rows and state committed apart"
+        );
         // Every checkpoint restores a whole state too.
         for checkpoint in store.list_checkpoints(id, 100, 0).await.unwrap() {
             let snapshot = store.restore_from_checkpoint(&checkpoint.id).await.unwrap();

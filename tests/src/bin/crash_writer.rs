@@ -6,11 +6,17 @@
 
 use std::io::Write as _;
 
+use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use llm_orchestrator_state::{StateStore, StateStoreBuilder, StepState, WorkflowState};
 use serde_json::json;
 
 /// Writer tasks; each owns one workflow.
 const TASKS: usize = 4;
+
+/// An application table: iteration `i % 3 == 1` writes its invoice and its state in one
+/// transaction.
+pub const INVOICES_TABLE: &str = "CREATE TABLE IF NOT EXISTS crash_invoices \
+    (workflow VARCHAR(64) NOT NULL, iteration BIGINT NOT NULL, PRIMARY KEY (workflow, iteration))";
 
 /// The state a writer saves at `iteration`: every step's outputs and the context carry the
 /// iteration, and the set of steps depends on it, so a save torn in two shows.
@@ -25,6 +31,37 @@ pub fn state_at(mut state: WorkflowState, iteration: u64) -> WorkflowState {
     state
 }
 
+/// Writes the application's invoice row and the state in one transaction.
+async fn save_with_invoice(
+    store: &llm_orchestrator_state::SeaOrmStateStore,
+    state: &WorkflowState,
+    iteration: u64,
+) {
+    let txn = store.connection().begin().await.expect("begin");
+    let backend = txn.get_database_backend();
+    let values = if backend == DbBackend::Postgres {
+        "($1, $2)"
+    } else {
+        "(?, ?)"
+    };
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!("INSERT INTO crash_invoices (workflow, iteration) VALUES {values}"),
+        [
+            state.id.to_string().into(),
+            i64::try_from(iteration).unwrap().into(),
+        ],
+    ))
+    .await
+    .expect("insert invoice");
+    store
+        .within(&txn)
+        .save_workflow_state(state)
+        .await
+        .expect("save in the transaction");
+    txn.commit().await.expect("commit");
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -34,6 +71,12 @@ async fn main() {
         builder = builder.postgres_schema(schema);
     }
     let store = builder.connect().await.expect("open store");
+    // The application's own table, written in the same transaction as some saves.
+    store
+        .connection()
+        .execute_unprepared(INVOICES_TABLE)
+        .await
+        .expect("create the invoices table");
     let stdout = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
@@ -51,6 +94,8 @@ async fn main() {
                             .record_step(&mut state, step)
                             .await
                             .expect("record_step");
+                    } else if iteration % 3 == 1 {
+                        save_with_invoice(&store, &state, iteration).await;
                     } else {
                         store.save_workflow_state(&state).await.expect("save");
                     }
