@@ -11,13 +11,14 @@ use backend_suite::{
 use llm_orchestrator_state::{
     Checkpoint, StateStore, StateStoreError, StepState, StepStatus, WorkflowState, WorkflowStatus,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 backend_tests!(
     save_then_load_returns_the_same_state,
     save_replaces_every_field,
     unicode_and_longest_ids_round_trip,
+    empty_strings_and_json_nulls_are_not_missing_values,
     workflow_status_transitions_persist,
     step_status_transitions_persist,
     steps_added_changed_and_removed_across_saves,
@@ -151,6 +152,37 @@ async fn unicode_and_longest_ids_round_trip(backend: Backend) {
             .load_workflow_state_by_workflow_id(&"é".repeat(255))
             .await
             .unwrap(),
+        state
+    );
+}
+
+async fn empty_strings_and_json_nulls_are_not_missing_values(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-empty");
+    state.user_id = Some(String::new());
+    state.error = Some(String::new());
+    state.context = Value::Null;
+    let mut s = step("s", StepStatus::Failed, json!(""));
+    s.error = Some(String::new());
+    state.upsert_step(s);
+    state.upsert_step(step(
+        "null-inside",
+        StepStatus::Completed,
+        json!([null, {"k": null}]),
+    ));
+    state.upsert_step(step("empty-object", StepStatus::Completed, json!({})));
+    state.upsert_step(step("empty-array", StepStatus::Completed, json!([])));
+    store.save_workflow_state(&state).await.unwrap();
+
+    let loaded = store.load_workflow_state(&state.id).await.unwrap();
+    assert_eq!(loaded.user_id.as_deref(), Some(""));
+    assert_eq!(loaded.error.as_deref(), Some(""));
+    assert_eq!(loaded.step("s").unwrap().error.as_deref(), Some(""));
+    assert_eq!(loaded, state);
+    let checkpoint = Checkpoint::of(&state, "s").unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+    assert_eq!(
+        store.restore_from_checkpoint(&checkpoint.id).await.unwrap(),
         state
     );
 }
