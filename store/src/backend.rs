@@ -165,8 +165,16 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                     .as_ref()
                     .filter(|_| !options.read_only)
                 {
-                    db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                    // Under the migration lock: replicas creating the schema at once would
+                    // otherwise race (IF NOT EXISTS is not atomic in Postgres).
+                    let txn = db.begin().await?;
+                    txn.execute_unprepared(&format!(
+                        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                    ))
+                    .await?;
+                    txn.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
                         .await?;
+                    txn.commit().await?;
                 }
                 Ok(db)
             }
@@ -205,7 +213,8 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
     }
 }
 
-/// Applies pending migrations. On Postgres an advisory lock makes replicas that start
+/// Applies pending migrations, one process at a time: on Postgres under an advisory
+/// lock, on SQLite inside a `BEGIN IMMEDIATE` transaction, so replicas that start
 /// together migrate one after the other instead of racing on `CREATE TABLE`.
 pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
     match db.get_database_backend() {
@@ -222,7 +231,14 @@ pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
             Migrator::up(&txn, None).await?;
             txn.commit().await?;
         }
-        _ => Migrator::up(db, None).await?,
+        _ => {
+            // SQLite: inside one write transaction (DDL is transactional there), so stores
+            // opening a new file at once migrate one after the other, each seeing what the
+            // one before committed.
+            let txn = begin_write(db).await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await?;
+        }
     }
     Ok(())
 }
@@ -287,6 +303,7 @@ fn is_serialization_failure(err: &DbErr) -> bool {
 }
 
 /// One statement of a batch that must apply all-or-nothing.
+#[derive(Clone)]
 pub(crate) enum Write {
     /// An insert (or upsert).
     Insert(InsertStatement),
@@ -309,26 +326,43 @@ pub(crate) enum Write {
 pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
-            let batch = postgres_batch(writes);
-            let row = retrying(db, || db.query_one(&batch)).await?;
-            Ok(row
-                .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-                .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)))
-        }
-        _ => {
-            let txn = begin_write(db).await?;
-            let mut rows = 0;
-            for write in writes {
-                rows += match write {
-                    Write::Insert(insert) => txn.execute(&insert).await?,
-                    Write::Delete(delete) => txn.execute(&delete).await?,
-                }
-                .rows_affected();
+            let batch = DbBackend::Postgres.build(&postgres_batch(writes.clone()));
+            let binds = batch.values.as_ref().map_or(0, |values| values.0.len());
+            if binds <= POSTGRES_MAX_BINDS {
+                let row = retrying(db, || db.query_one_raw(batch.clone())).await?;
+                return Ok(row
+                    .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                    .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)));
             }
-            txn.commit().await?;
-            Ok(rows)
+            // Too many values for one statement (thousands of steps): one statement per
+            // write, in a transaction, like SQLite.
+            write_in_transaction(db, writes).await
         }
+        _ => write_in_transaction(db, writes).await,
     }
+}
+
+/// Bind parameters Postgres accepts in one statement.
+const POSTGRES_MAX_BINDS: usize = 65_535;
+
+/// The writes one statement each, in a write transaction (a savepoint inside the caller's
+/// transaction). On Postgres the transaction as a whole is retried when it lost a race and
+/// is not inside the caller's transaction.
+async fn write_in_transaction<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, DbErr> {
+    retrying(db, || async {
+        let txn = begin_write(db).await?;
+        let mut rows = 0;
+        for write in &writes {
+            rows += match write {
+                Write::Insert(insert) => txn.execute(insert).await?,
+                Write::Delete(delete) => txn.execute(delete).await?,
+            }
+            .rows_affected();
+        }
+        txn.commit().await?;
+        Ok(rows)
+    })
+    .await
 }
 
 /// Runs a single-statement operation, running it again when it lost a race to a

@@ -9,6 +9,9 @@ use crate::model::{Checkpoint, WorkflowState};
 
 /// Longest id or name, in characters (the columns are `VARCHAR(255)`).
 pub const MAX_ID_CHARS: usize = 255;
+/// Most steps one workflow state may have: the delete of steps that are gone lists the
+/// others, and SQLite takes at most 32,766 values in one statement.
+pub const MAX_STEPS: usize = 30_000;
 /// Deepest JSON nesting accepted in a context, outputs or snapshot. Deeper documents could
 /// not be read back (serde_json stops at 128 levels) once wrapped in a snapshot.
 pub const MAX_JSON_DEPTH: usize = 100;
@@ -128,6 +131,12 @@ pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Re
     }
     json("context", &state.context)?;
     size("context", &state.context, max_json_bytes)?;
+    if state.steps.len() > MAX_STEPS {
+        return Err(invalid(format!(
+            "{} steps; a workflow state may have at most {MAX_STEPS}",
+            state.steps.len()
+        )));
+    }
     for (key, step) in &state.steps {
         if key != &step.step_id {
             return Err(invalid(format!(

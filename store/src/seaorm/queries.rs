@@ -82,14 +82,19 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
     writes
 }
 
+/// Step rows per insert statement (8 values each).
+const STEPS_PER_INSERT: usize = 1_000;
+
 /// The writes that make the stored steps exactly `state.steps`: one multi-row upsert and
 /// one delete of the steps that are gone.
 pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
     use step_states::Column as S;
     let mut writes = Vec::with_capacity(2);
-    if !state.steps.is_empty() {
+    let rows = convert::step_rows(state);
+    // Chunks keep each statement under SQLite's 32,766 bind parameters.
+    for chunk in rows.chunks(STEPS_PER_INSERT) {
         writes.push(Write::Insert(
-            step_states::Entity::insert_many(convert::step_rows(state))
+            step_states::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
                     OnConflict::columns([S::WorkflowStateId, S::StepId])
                         .update_columns([
