@@ -131,8 +131,10 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     let (failed, oldest) = seed(&path).await;
 
     let tmux = Tmux::new();
+    // The shell reports the exit status on the screen once the UI has left the
+    // alternate screen, which is itself a check that the terminal was restored.
     let command = format!(
-        "env -u DATABASE_URL {} --database-url {}",
+        "env -u DATABASE_URL {} --database-url {}; echo \"wfadmin exited with $?\"; sleep 60",
         env!("CARGO_BIN_EXE_wfadmin"),
         path.display()
     );
@@ -160,12 +162,10 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     );
 
     // The workflows table: active first, so the running one is selected first.
-    let screen = tmux.wait_for_text("rag-e2e-target");
-    assert!(
-        Tmux::selected_line(&screen)
-            .unwrap()
-            .contains("triage-e2e-other")
-    );
+    tmux.wait_for("the table with the running workflow selected", |s| {
+        s.contains("rag-e2e-target")
+            && Tmux::selected_line(s).is_some_and(|line| line.contains("triage-e2e-other"))
+    });
     tmux.keys(&["j"]);
     tmux.wait_for("the target selected", |s| {
         Tmux::selected_line(s).is_some_and(|line| line.contains("rag-e2e-target"))
@@ -182,12 +182,14 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
 
     // Restore asks first and says what changes.
     tmux.keys(&["R"]);
-    let popup = tmux.wait_for_text("Restore this checkpoint?");
-    assert!(popup.contains("status: failed -> running"), "{popup}");
-    assert!(
-        popup.contains("step summarise (failed) disappears"),
-        "{popup}"
-    );
+    // Wait for the whole question: a capture can catch a frame half drawn.
+    tmux.wait_for("the restore question with what changes", |s| {
+        s.contains("Restore this checkpoint?")
+            && s.contains("status: failed -> running")
+            && s.contains("step summarise (failed) disappears")
+            && s.contains("step prompt (completed) disappears")
+            && s.contains("y / Enter: restore")
+    });
     tmux.keys(&["y"]);
     tmux.wait_for_text("restored rag-e2e-target");
 
@@ -195,16 +197,11 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     tmux.keys(&["q"]);
     tmux.wait_for_text("triage-e2e-other");
     tmux.keys(&["q"]);
-    tmux.wait_for("the process to exit", |_| {
-        let out = tmux.cmd(&[
-            "display-message",
-            "-p",
-            "-t",
-            "e2e",
-            "#{pane_dead} #{pane_dead_status}",
-        ]);
-        String::from_utf8_lossy(&out.stdout).trim() == "1 0"
-    });
+    let exited = tmux.wait_for_text("wfadmin exited with");
+    assert!(
+        exited.contains("wfadmin exited with 0"),
+        "the process did not exit cleanly:\n{exited}"
+    );
 
     let store = SqliteStateStore::new(path.to_str().unwrap()).await.unwrap();
     let mut now = store.load_workflow_state(&failed.id).await.unwrap();
