@@ -13,6 +13,8 @@ pub struct Model {
     pub timestamp: DateTimeWithTimeZone,
     #[sea_orm(column_type = "JsonBinary")]
     pub snapshot: Json,
+    pub size_bytes: i64,
+    pub pinned_label: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

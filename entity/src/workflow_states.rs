@@ -23,6 +23,8 @@ pub struct Model {
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTimeWithTimeZone>,
     pub lease_token: i64,
+    pub forked_from_workflow_state_id: Option<Uuid>,
+    pub forked_from_checkpoint_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_tables;
 mod m20261125_000002_versions_and_leases;
+mod m20261125_000003_history;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_versions_and_leases::Migration),
+            Box::new(m20261125_000003_history::Migration),
         ]
     }
 }

@@ -38,6 +38,14 @@ pub struct StoreOptions {
     /// `InvalidInput` before anything is written: huge rows make recovery slow for every
     /// workflow, not just their own.
     pub max_json_bytes: usize,
+    /// A `tracing` warning for a checkpoint snapshot larger than this (default none).
+    pub warn_json_bytes: Option<usize>,
+    /// Most bytes of checkpoints one workflow may hold, after retention; a checkpoint that
+    /// would go past it is refused with `InvalidInput` (default none).
+    pub max_workflow_checkpoint_bytes: Option<u64>,
+    /// A `tracing` warning when a workflow's checkpoints total more than this (default
+    /// none).
+    pub warn_workflow_checkpoint_bytes: Option<u64>,
     /// Refuse every write, in the store and in the database session (Postgres
     /// `default_transaction_read_only`, SQLite opened read-only); no migrations run.
     /// For inspection tools such as the admin UI's `--read-only`.
@@ -74,6 +82,9 @@ impl Default for StoreOptions {
             application_name: "llm-orchestrator-state".into(),
             auto_checkpoint: AutoCheckpoint::Off,
             max_json_bytes: DEFAULT_MAX_JSON_BYTES,
+            warn_json_bytes: None,
+            max_workflow_checkpoint_bytes: None,
+            warn_workflow_checkpoint_bytes: None,
             read_only: false,
         }
     }
@@ -92,6 +103,15 @@ impl fmt::Debug for StoreOptions {
             .field("application_name", &self.application_name)
             .field("auto_checkpoint", &self.auto_checkpoint)
             .field("max_json_bytes", &self.max_json_bytes)
+            .field("warn_json_bytes", &self.warn_json_bytes)
+            .field(
+                "max_workflow_checkpoint_bytes",
+                &self.max_workflow_checkpoint_bytes,
+            )
+            .field(
+                "warn_workflow_checkpoint_bytes",
+                &self.warn_workflow_checkpoint_bytes,
+            )
             .field("read_only", &self.read_only)
             .finish()
     }
@@ -205,6 +225,20 @@ impl StateStoreBuilder {
     /// Largest JSON document accepted (context, outputs, snapshot), in bytes.
     pub fn max_json_bytes(mut self, bytes: usize) -> Self {
         self.options.max_json_bytes = bytes;
+        self
+    }
+
+    /// Size budgets for checkpoints: a warning threshold for one snapshot, and a warning
+    /// threshold and a hard limit for a workflow's total (see [`StoreOptions`]).
+    pub fn checkpoint_budgets(
+        mut self,
+        warn_snapshot_bytes: Option<usize>,
+        warn_workflow_bytes: Option<u64>,
+        max_workflow_bytes: Option<u64>,
+    ) -> Self {
+        self.options.warn_json_bytes = warn_snapshot_bytes;
+        self.options.warn_workflow_checkpoint_bytes = warn_workflow_bytes;
+        self.options.max_workflow_checkpoint_bytes = max_workflow_bytes;
         self
     }
 

@@ -35,6 +35,7 @@ pub mod admin;
 mod backend;
 mod config;
 mod error;
+mod history;
 mod model;
 mod seaorm;
 mod store;
@@ -43,12 +44,17 @@ pub mod validate;
 pub use backend::{AnyBackend, Postgres, Sqlite};
 pub use config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
 pub use error::{Result, StateStoreError, redact};
+pub use history::{
+    BundledCheckpoint, CheckpointInfo, CheckpointUsage, ForkOrigin, Lineage, PruneReport,
+    RetentionPolicy, WorkflowBundle,
+};
 pub use model::{
     Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, StepStatus, Versioned,
     WorkflowState, WorkflowStatus, now,
 };
 pub use seaorm::{
-    PostgresStateStore, SeaOrmStateStore, SqliteStateStore, StoreTransaction, TransactionScope,
+    PostgresStateStore, Pruner, SeaOrmStateStore, SqliteStateStore, StoreTransaction,
+    TransactionScope,
 };
 pub use store::StateStore;
 

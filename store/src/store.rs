@@ -7,6 +7,9 @@ use uuid::Uuid;
 use crate::error::Result;
 use std::time::Duration;
 
+use crate::history::{
+    CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
+};
 use crate::model::{
     Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, Versioned, WorkflowState,
 };
@@ -132,4 +135,51 @@ pub trait StateStore: Send + Sync {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Recovery>>;
+
+    // --- history ---
+
+    /// A page of a workflow's checkpoints without their snapshots (id, step, time, size,
+    /// pin), newest first.
+    async fn list_checkpoint_infos(
+        &self,
+        workflow_state_id: &Uuid,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<CheckpointInfo>>;
+
+    /// How many checkpoints a workflow has, their total size and how many are pinned.
+    async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage>;
+
+    /// Pins a checkpoint with a label ("before tool call", "approved by human"): retention
+    /// and pruning never delete it. `NotFound` for an unknown checkpoint.
+    async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()>;
+
+    /// Removes a checkpoint's pin.
+    async fn unpin_checkpoint(&self, checkpoint_id: &Uuid) -> Result<()>;
+
+    /// Applies a retention policy to the whole store, or with `dry_run` only reports what
+    /// it would delete. Pinned checkpoints of workflows that stay are never deleted.
+    async fn prune(&self, policy: &RetentionPolicy, dry_run: bool) -> Result<PruneReport>;
+
+    /// A new pending workflow (new id, `new_workflow_id`) from a checkpoint's state, with
+    /// its steps, recording the source workflow and checkpoint (see [`lineage`](Self::lineage)).
+    async fn fork_from_checkpoint(
+        &self,
+        checkpoint_id: &Uuid,
+        new_workflow_id: &str,
+    ) -> Result<WorkflowState>;
+
+    /// What a workflow was forked from and what was forked from it.
+    async fn lineage(&self, workflow_state_id: &Uuid) -> Result<Lineage>;
+
+    /// A workflow with its steps and all its checkpoints, as a portable bundle.
+    async fn export_workflow(&self, workflow_state_id: &Uuid) -> Result<WorkflowBundle>;
+
+    /// Loads a bundle (from any backend), keeping its ids or with new ones; `Conflict` if
+    /// the ids exist already. Atomic.
+    async fn import_workflow(
+        &self,
+        bundle: &WorkflowBundle,
+        new_ids: bool,
+    ) -> Result<WorkflowState>;
 }

@@ -92,7 +92,7 @@ fn check_depth(what: &str, depth: usize, max_depth: usize) -> Result<()> {
 
 /// Fails when `value` serializes to more than `max_bytes` bytes of JSON text. Counts
 /// without building the text.
-fn size(what: &str, value: &Value, max_bytes: usize) -> Result<()> {
+fn size(what: &str, value: &Value, max_bytes: usize) -> Result<u64> {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -111,7 +111,7 @@ fn size(what: &str, value: &Value, max_bytes: usize) -> Result<()> {
             counter.0
         )));
     }
-    Ok(())
+    Ok(counter.0 as u64)
 }
 
 /// Everything a save writes; `max_json_bytes` bounds the context and each step's outputs.
@@ -154,8 +154,9 @@ pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Re
     Ok(())
 }
 
-/// Everything a checkpoint writes; `max_json_bytes` bounds the snapshot.
-pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Result<()> {
+/// Everything a checkpoint writes; `max_json_bytes` bounds the snapshot. Returns the
+/// snapshot's size in bytes of JSON text.
+pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Result<u64> {
     id("step_id", &checkpoint.step_id)?;
     json_within(
         "snapshot",

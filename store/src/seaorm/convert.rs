@@ -60,13 +60,15 @@ pub(crate) fn step_rows(state: &WorkflowState) -> Vec<step_states::ActiveModel> 
 }
 
 /// The checkpoint row of a checkpoint.
-pub(crate) fn checkpoint_row(checkpoint: &Checkpoint) -> checkpoints::ActiveModel {
+pub(crate) fn checkpoint_row(checkpoint: &Checkpoint, size_bytes: u64) -> checkpoints::ActiveModel {
     checkpoints::ActiveModel {
         id: Set(checkpoint.id),
         workflow_state_id: Set(checkpoint.workflow_state_id),
         step_id: Set(checkpoint.step_id.clone()),
         timestamp: Set(to_db(checkpoint.timestamp)),
         snapshot: Set(checkpoint.snapshot.clone()),
+        size_bytes: Set(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
+        pinned_label: Set(None),
     }
 }
 

@@ -3,10 +3,13 @@
 //! application began (see `transaction.rs`).
 
 mod convert;
+mod history;
+mod pruner;
 mod queries;
 mod replicas;
 mod transaction;
 
+pub use pruner::Pruner;
 pub use transaction::{StoreTransaction, TransactionScope};
 
 use std::fmt;
@@ -23,6 +26,9 @@ use uuid::Uuid;
 use crate::backend::{self, AnyBackend, Postgres, Sqlite};
 use crate::config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
 use crate::error::{Result, StateStoreError};
+use crate::history::{
+    CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
+};
 use crate::model::{
     Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, Versioned, WorkflowState,
     WorkflowStatus,
@@ -208,6 +214,71 @@ fn auto_checkpoint_step(state: &WorkflowState, policy: AutoCheckpoint) -> Option
     Some(latest.map_or_else(|| state.status.to_string(), |step| step.step_id.clone()))
 }
 
+/// Writes a checkpoint (with the state it was taken of, when given) with retention, and
+/// enforces the size budgets: a warning past a threshold, `InvalidInput` and nothing
+/// written past a limit.
+async fn write_checkpoint<C: backend::Db>(
+    conn: &C,
+    options: &StoreOptions,
+    state: Option<&WorkflowState>,
+    checkpoint: &Checkpoint,
+) -> Result<u64> {
+    let size = validate::checkpoint(checkpoint, options.max_json_bytes)?;
+    if options
+        .warn_json_bytes
+        .is_some_and(|warn| size > warn as u64)
+    {
+        warn!(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id,
+            size_bytes = size, "checkpoint snapshot is over the size warning threshold");
+    }
+    async fn write<D: backend::Db>(
+        conn: &D,
+        state: Option<&WorkflowState>,
+        checkpoint: &Checkpoint,
+        size: u64,
+        retention: Option<usize>,
+    ) -> Result<u64> {
+        match state {
+            Some(state) => {
+                queries::save_state_and_checkpoint(conn, state, checkpoint, size, retention).await
+            }
+            None => queries::insert_checkpoint(conn, checkpoint, size, retention).await,
+        }
+    }
+    let retention = options.checkpoint_retention;
+    let budgeted = options.max_workflow_checkpoint_bytes.is_some()
+        || options.warn_workflow_checkpoint_bytes.is_some();
+    if !budgeted {
+        return write(conn, state, checkpoint, size, retention).await;
+    }
+    // Check the workflow's total after the write (retention included), in the same
+    // transaction, so a refused checkpoint leaves nothing behind.
+    let txn = backend::begin_write(conn).await?;
+    let rows = write(&txn, state, checkpoint, size, retention).await?;
+    let total = history::usage(&txn, checkpoint.workflow_state_id)
+        .await?
+        .bytes;
+    if let Some(limit) = options.max_workflow_checkpoint_bytes
+        && total > limit
+    {
+        txn.rollback().await?;
+        return Err(StateStoreError::InvalidInput(format!(
+            "the checkpoints of workflow state {} would total {total} bytes; the limit is \
+             {limit} (StoreOptions::max_workflow_checkpoint_bytes)",
+            checkpoint.workflow_state_id
+        )));
+    }
+    if options
+        .warn_workflow_checkpoint_bytes
+        .is_some_and(|warn| total > warn)
+    {
+        warn!(workflow_state_id = %checkpoint.workflow_state_id, total_bytes = total,
+            "workflow checkpoints are over the size warning threshold");
+    }
+    txn.commit().await?;
+    Ok(rows)
+}
+
 /// `ReadOnly` for a write on a store opened read-only.
 fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
     if options.read_only {
@@ -234,10 +305,7 @@ impl<T: sealed::Scoped> StateStore for T {
             None => queries::save_state(self.conn(), state).await?,
             Some(step_id) => {
                 let checkpoint = Checkpoint::of(state, step_id)?;
-                validate::checkpoint(&checkpoint, self.options().max_json_bytes)?;
-                let retention = self.options().checkpoint_retention;
-                queries::save_state_and_checkpoint(self.conn(), state, &checkpoint, retention)
-                    .await?
+                write_checkpoint(self.conn(), self.options(), Some(state), &checkpoint).await?
             }
         };
         record_rows(rows);
@@ -253,10 +321,7 @@ impl<T: sealed::Scoped> StateStore for T {
         next.upsert_step(step);
         validate::workflow_state(&next, self.options().max_json_bytes)?;
         let checkpoint = Checkpoint::of(&next, step_id)?;
-        validate::checkpoint(&checkpoint, self.options().max_json_bytes)?;
-        let retention = self.options().checkpoint_retention;
-        let rows =
-            queries::save_state_and_checkpoint(self.conn(), &next, &checkpoint, retention).await?;
+        let rows = write_checkpoint(self.conn(), self.options(), Some(&next), &checkpoint).await?;
         record_rows(rows);
         *state = next;
         Ok(checkpoint)
@@ -289,13 +354,7 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id, rows))]
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         writable(self.options(), "create_checkpoint")?;
-        validate::checkpoint(checkpoint, self.options().max_json_bytes)?;
-        let rows = queries::insert_checkpoint(
-            self.conn(),
-            checkpoint,
-            self.options().checkpoint_retention,
-        )
-        .await?;
+        let rows = write_checkpoint(self.conn(), self.options(), None, checkpoint).await?;
         record_rows(rows);
         Ok(())
     }
@@ -429,6 +488,88 @@ impl<T: sealed::Scoped> StateStore for T {
             replicas::recover(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
         record_rows(recovered.len() as u64);
         Ok(recovered)
+    }
+
+    #[instrument(name = "list_checkpoint_infos", skip_all, err,
+        fields(workflow_state_id = %workflow_state_id, rows))]
+    async fn list_checkpoint_infos(
+        &self,
+        workflow_state_id: &Uuid,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<CheckpointInfo>> {
+        let page = history::list_infos(self.conn(), *workflow_state_id, limit, offset).await?;
+        record_rows(page.len() as u64);
+        Ok(page)
+    }
+
+    #[instrument(name = "checkpoint_usage", skip_all, err,
+        fields(workflow_state_id = %workflow_state_id))]
+    async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage> {
+        history::usage(self.conn(), *workflow_state_id).await
+    }
+
+    #[instrument(name = "pin_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
+    async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()> {
+        writable(self.options(), "pin_checkpoint")?;
+        validate::id("pin label", label)?;
+        history::set_pin(self.conn(), *checkpoint_id, Some(label)).await
+    }
+
+    #[instrument(name = "unpin_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
+    async fn unpin_checkpoint(&self, checkpoint_id: &Uuid) -> Result<()> {
+        writable(self.options(), "unpin_checkpoint")?;
+        history::set_pin(self.conn(), *checkpoint_id, None).await
+    }
+
+    #[instrument(name = "prune", skip_all, err, fields(dry_run, rows))]
+    async fn prune(&self, policy: &RetentionPolicy, dry_run: bool) -> Result<PruneReport> {
+        if !dry_run {
+            writable(self.options(), "prune")?;
+        }
+        let report = history::prune(self.conn(), policy, dry_run).await?;
+        record_rows(report.workflows + report.checkpoints);
+        Ok(report)
+    }
+
+    #[instrument(name = "fork_from_checkpoint", skip_all, err,
+        fields(checkpoint_id = %checkpoint_id, workflow_id = %new_workflow_id))]
+    async fn fork_from_checkpoint(
+        &self,
+        checkpoint_id: &Uuid,
+        new_workflow_id: &str,
+    ) -> Result<WorkflowState> {
+        writable(self.options(), "fork_from_checkpoint")?;
+        validate::id("workflow_id", new_workflow_id)?;
+        history::fork(
+            self.conn(),
+            *checkpoint_id,
+            new_workflow_id,
+            self.options().max_json_bytes,
+        )
+        .await
+    }
+
+    #[instrument(name = "lineage", skip_all, err, fields(workflow_state_id = %workflow_state_id))]
+    async fn lineage(&self, workflow_state_id: &Uuid) -> Result<Lineage> {
+        history::lineage(self.conn(), *workflow_state_id).await
+    }
+
+    #[instrument(name = "export_workflow", skip_all, err,
+        fields(workflow_state_id = %workflow_state_id))]
+    async fn export_workflow(&self, workflow_state_id: &Uuid) -> Result<WorkflowBundle> {
+        history::export(self.conn(), *workflow_state_id).await
+    }
+
+    #[instrument(name = "import_workflow", skip_all, err,
+        fields(workflow_state_id = %bundle.workflow.id, new_ids))]
+    async fn import_workflow(
+        &self,
+        bundle: &WorkflowBundle,
+        new_ids: bool,
+    ) -> Result<WorkflowState> {
+        writable(self.options(), "import_workflow")?;
+        history::import(self.conn(), bundle, new_ids, self.options().max_json_bytes).await
     }
 }
 

@@ -41,10 +41,11 @@ pub(crate) async fn save_state_and_checkpoint<C: Db>(
     conn: &C,
     state: &WorkflowState,
     checkpoint: &Checkpoint,
+    size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
     let mut writes = save_writes(state);
-    writes.extend(checkpoint_writes(checkpoint, retention));
+    writes.extend(checkpoint_writes(checkpoint, size_bytes, retention));
     backend::write_all(conn, writes)
         .await
         .map_err(|err| checkpoint_insert_error(err, checkpoint))
@@ -238,23 +239,31 @@ pub(crate) async fn list_by_status<C: Db>(
 pub(crate) async fn insert_checkpoint<C: Db>(
     conn: &C,
     checkpoint: &Checkpoint,
+    size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
-    backend::write_all(conn, checkpoint_writes(checkpoint, retention))
+    backend::write_all(conn, checkpoint_writes(checkpoint, size_bytes, retention))
         .await
         .map_err(|err| checkpoint_insert_error(err, checkpoint))
 }
 
-fn checkpoint_writes(checkpoint: &Checkpoint, retention: Option<usize>) -> Vec<Write> {
+fn checkpoint_writes(
+    checkpoint: &Checkpoint,
+    size_bytes: u64,
+    retention: Option<usize>,
+) -> Vec<Write> {
     match retention {
         None => vec![Write::Insert(
-            checkpoints::Entity::insert(convert::checkpoint_row(checkpoint)).into_query(),
+            checkpoints::Entity::insert(convert::checkpoint_row(checkpoint, size_bytes))
+                .into_query(),
         )],
-        Some(keep) => retained_checkpoint_writes(checkpoint, sql_count(keep)),
+        Some(keep) => retained_checkpoint_writes(checkpoint, size_bytes, sql_count(keep)),
     }
 }
 
-fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> {
+/// Retention counts and deletes unpinned checkpoints only: a pinned one is kept whatever
+/// its age and takes no place among the newest `keep`.
+fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u64) -> Vec<Write> {
     use checkpoints::Column as K;
     use sea_orm::sea_query::{Alias, Expr, ExprTrait as _};
 
@@ -264,11 +273,12 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> 
     let col = |column: K| Expr::col((checkpoints::Entity, column));
     let other_col = |column: K| Expr::col((other.clone(), column));
 
-    // Existing checkpoints of the workflow newer than the new one.
+    // Existing unpinned checkpoints of the workflow newer than the new one.
     let newer_than_new = Query::select()
         .expr(Expr::cust("count(*)"))
         .from_as(checkpoints::Entity, other.clone())
         .and_where(other_col(K::WorkflowStateId).eq(workflow))
+        .and_where(other_col(K::PinnedLabel).is_null())
         .and_where(
             other_col(K::Timestamp)
                 .gt(new_time)
@@ -285,6 +295,7 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> 
             K::StepId,
             K::Timestamp,
             K::Snapshot,
+            K::SizeBytes,
         ])
         .select_from(
             Query::select()
@@ -294,18 +305,20 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> 
                     Expr::val(checkpoint.step_id.clone()),
                     Expr::val(new_time),
                     Expr::val(checkpoint.snapshot.clone()),
+                    Expr::val(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
                 ])
                 .and_where(Expr::SubQuery(None, Box::new(newer_than_new.into())).lt(keep))
                 .to_owned(),
         )
-        .expect("five columns, five values")
+        .expect("six columns, six values")
         .to_owned();
 
-    // For each existing checkpoint: how many (existing or new) are newer than it.
+    // For each existing checkpoint: how many unpinned (existing or new) are newer.
     let newer_existing = Query::select()
         .expr(Expr::cust("count(*)"))
         .from_as(checkpoints::Entity, other.clone())
         .and_where(other_col(K::WorkflowStateId).eq(workflow))
+        .and_where(other_col(K::PinnedLabel).is_null())
         .and_where(other_col(K::Id).ne(new_id))
         .and_where(
             other_col(K::Timestamp)
@@ -327,6 +340,7 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, keep: u64) -> Vec<Write> 
     let delete = checkpoints::Entity::delete_many()
         .filter(K::WorkflowStateId.eq(workflow))
         .filter(K::Id.ne(new_id))
+        .filter(K::PinnedLabel.is_null())
         .filter(
             Expr::SubQuery(None, Box::new(newer_existing.into()))
                 .add(new_is_newer)
@@ -349,7 +363,8 @@ fn checkpoint_insert_error(err: DbErr, checkpoint: &Checkpoint) -> StateStoreErr
     }
 }
 
-/// Deletes all but the newest `keep` checkpoints of a workflow, in one statement.
+/// Deletes all but the newest `keep` unpinned checkpoints of a workflow (pinned ones
+/// stay), in one statement.
 pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
     conn: &C,
     workflow_state_id: Uuid,
@@ -360,12 +375,14 @@ pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
         .column(K::Id)
         .from(checkpoints::Entity)
         .and_where(K::WorkflowStateId.eq(workflow_state_id))
+        .and_where(K::PinnedLabel.is_null())
         .order_by(K::Timestamp, Order::Desc)
         .order_by(K::Id, Order::Desc)
         .limit(sql_count(keep))
         .to_owned();
     Ok(checkpoints::Entity::delete_many()
         .filter(K::WorkflowStateId.eq(workflow_state_id))
+        .filter(K::PinnedLabel.is_null())
         .filter(K::Id.not_in_subquery(newest))
         .exec(conn)
         .await?
@@ -415,8 +432,17 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
 }
 
 /// Writes a checkpoint's state back as the workflow's current state, touched now.
+///
+/// The checkpoint row is read `FOR SHARE` (Postgres): a prune or retention delete of it
+/// waits until the rollback has committed, so the target of a running rollback is never
+/// deleted under it. (SQLite has one writer, which gives the same.)
 pub(crate) async fn rollback<C: Db>(conn: &C, checkpoint_id: Uuid) -> Result<(WorkflowState, u64)> {
-    let checkpoint = checkpoint(conn, checkpoint_id).await?;
+    let checkpoint = checkpoints::Entity::find_by_id(checkpoint_id)
+        .lock_shared()
+        .one(conn)
+        .await?
+        .map(convert::checkpoint_from_row)
+        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))?;
     let mut state = snapshot_state(&checkpoint)?;
     crate::validate::workflow_state(&state, usize::MAX)?;
     state.updated_at = now();

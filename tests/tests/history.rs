@@ -1,0 +1,379 @@
+//! History on every backend: pins, checkpoint sizes and usage, pruning by policy (and
+//! its dry run), forks with lineage, size budgets, export and import across backends.
+
+use std::time::Duration;
+
+use backend_suite::{Backend, at, backend_tests, open, open_with, workflow};
+use llm_orchestrator_state::{
+    Checkpoint, RetentionPolicy, StateStore, StateStoreError, StepState, WorkflowState,
+    WorkflowStatus,
+};
+use serde_json::json;
+
+backend_tests!(
+    pinned_checkpoints_survive_retention_and_cleanup,
+    checkpoint_infos_carry_size_and_pin,
+    pinning_an_unknown_checkpoint_is_not_found,
+    prune_dry_run_reports_exactly_what_prune_deletes,
+    prune_keeps_young_and_pinned_checkpoints,
+    background_pruner_prunes_and_stops,
+    fork_creates_a_pending_copy_with_lineage_both_ways,
+    fork_of_an_unknown_checkpoint_is_not_found,
+    export_and_import_round_trip_into_sqlite,
+    import_with_new_ids_keeps_checkpoints_restorable,
+    workflow_checkpoint_budget_refuses_and_keeps_nothing,
+);
+
+/// A running workflow with `count` checkpoints, one second apart from 2026-01-01.
+async fn with_checkpoints(
+    store: &llm_orchestrator_state::SeaOrmStateStore,
+    workflow_id: &str,
+    count: i64,
+) -> (WorkflowState, Vec<Checkpoint>) {
+    let mut state = workflow(workflow_id);
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    let mut created = Vec::new();
+    for n in 0..count {
+        let mut checkpoint = Checkpoint::of(&state, format!("step-{n}")).unwrap();
+        checkpoint.timestamp = at(n, 0);
+        store.create_checkpoint(&checkpoint).await.unwrap();
+        created.push(checkpoint);
+    }
+    (state, created)
+}
+
+fn step_ids(checkpoints: &[Checkpoint]) -> Vec<&str> {
+    checkpoints.iter().map(|c| c.step_id.as_str()).collect()
+}
+
+async fn pinned_checkpoints_survive_retention_and_cleanup(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(2))).await;
+    let (state, created) = with_checkpoints(&store, "wf-pins", 1).await;
+    store
+        .pin_checkpoint(&created[0].id, "approved by human")
+        .await
+        .unwrap();
+    for n in 1..5 {
+        let mut checkpoint = Checkpoint::of(&state, format!("step-{n}")).unwrap();
+        checkpoint.timestamp = at(n, 0);
+        store.create_checkpoint(&checkpoint).await.unwrap();
+    }
+    // The two newest unpinned, plus the pinned one, which takes no place among them.
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert_eq!(step_ids(&kept), ["step-4", "step-3", "step-0"]);
+
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 0).await.unwrap(),
+        2
+    );
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert_eq!(step_ids(&kept), ["step-0"]);
+
+    store.unpin_checkpoint(&created[0].id).await.unwrap();
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 0).await.unwrap(),
+        1
+    );
+}
+
+async fn checkpoint_infos_carry_size_and_pin(backend: Backend) {
+    let store = open(backend).await;
+    let (state, created) = with_checkpoints(&store, "wf-infos", 3).await;
+    store
+        .pin_checkpoint(&created[1].id, "before tool call")
+        .await
+        .unwrap();
+    let infos = store
+        .list_checkpoint_infos(&state.id, 100, 0)
+        .await
+        .unwrap();
+    assert_eq!(infos.len(), 3);
+    assert_eq!(infos[0].id, created[2].id);
+    assert_eq!(infos[1].pinned.as_deref(), Some("before tool call"));
+    assert_eq!(infos[0].pinned, None);
+    for (info, checkpoint) in infos.iter().zip(created.iter().rev()) {
+        let json_len = serde_json::to_vec(&checkpoint.snapshot).unwrap().len() as u64;
+        assert_eq!(info.size_bytes, json_len);
+        assert_eq!(info.timestamp, checkpoint.timestamp);
+        assert_eq!(info.step_id, checkpoint.step_id);
+    }
+    let usage = store.checkpoint_usage(&state.id).await.unwrap();
+    assert_eq!(usage.count, 3);
+    assert_eq!(usage.pinned, 1);
+    assert_eq!(usage.bytes, infos.iter().map(|i| i.size_bytes).sum::<u64>());
+    let none = store.checkpoint_usage(&uuid::Uuid::new_v4()).await.unwrap();
+    assert_eq!(none.count, 0);
+}
+
+async fn pinning_an_unknown_checkpoint_is_not_found(backend: Backend) {
+    let store = open(backend).await;
+    let unknown = uuid::Uuid::new_v4();
+    assert!(matches!(
+        store.pin_checkpoint(&unknown, "x").await,
+        Err(StateStoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.unpin_checkpoint(&unknown).await,
+        Err(StateStoreError::NotFound(_))
+    ));
+    let (_, created) = with_checkpoints(&store, "wf-pin-bad", 1).await;
+    assert!(matches!(
+        store.pin_checkpoint(&created[0].id, "").await,
+        Err(StateStoreError::InvalidInput(_))
+    ));
+}
+
+async fn prune_dry_run_reports_exactly_what_prune_deletes(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    let (active, _) = with_checkpoints(&store, "wf-active", 6).await;
+    let (mut finished, _) = with_checkpoints(&store, "wf-finished", 3).await;
+    finished.mark_completed();
+    finished.updated_at = at(0, 0); // long ago
+    store.save_workflow_state(&finished).await.unwrap();
+    let before_active = store.checkpoint_usage(&active.id).await.unwrap();
+    let before_finished = store.checkpoint_usage(&finished.id).await.unwrap();
+
+    let policy = RetentionPolicy {
+        keep_last: Some(2),
+        keep_younger_than: None,
+        delete_finished_older_than: Some(Duration::from_secs(24 * 3600)),
+    };
+    let preview = store.prune(&policy, true).await.unwrap();
+    assert!(preview.dry_run);
+    assert_eq!(preview.workflows, 1);
+    assert_eq!(preview.checkpoints, 4 + 3);
+    assert_eq!(
+        store.checkpoint_usage(&active.id).await.unwrap(),
+        before_active,
+        "a dry run deletes nothing"
+    );
+
+    let done = store.prune(&policy, false).await.unwrap();
+    assert!(!done.dry_run);
+    assert_eq!(
+        (done.workflows, done.checkpoints, done.bytes),
+        (preview.workflows, preview.checkpoints, preview.bytes)
+    );
+    let after_active = store.checkpoint_usage(&active.id).await.unwrap();
+    assert_eq!(after_active.count, 2);
+    assert_eq!(
+        done.bytes,
+        before_active.bytes - after_active.bytes + before_finished.bytes
+    );
+    assert!(matches!(
+        store.load_workflow_state(&finished.id).await,
+        Err(StateStoreError::NotFound(_))
+    ));
+    // Nothing left to prune.
+    let again = store.prune(&policy, false).await.unwrap();
+    assert_eq!((again.workflows, again.checkpoints), (0, 0));
+}
+
+async fn prune_keeps_young_and_pinned_checkpoints(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    let (state, created) = with_checkpoints(&store, "wf-young", 4).await;
+    store
+        .pin_checkpoint(&created[0].id, "keep me")
+        .await
+        .unwrap();
+    let fresh = Checkpoint::of(&state, "fresh").unwrap(); // now
+    store.create_checkpoint(&fresh).await.unwrap();
+
+    let policy = RetentionPolicy {
+        keep_last: Some(0),
+        keep_younger_than: Some(Duration::from_secs(3600)),
+        delete_finished_older_than: None,
+    };
+    let report = store.prune(&policy, false).await.unwrap();
+    assert_eq!(report.checkpoints, 3);
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert_eq!(step_ids(&kept), ["fresh", "step-0"]);
+    // An empty policy deletes nothing.
+    let nothing = store
+        .prune(&RetentionPolicy::default(), false)
+        .await
+        .unwrap();
+    assert_eq!((nothing.workflows, nothing.checkpoints), (0, 0));
+}
+
+async fn background_pruner_prunes_and_stops(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    let (state, _) = with_checkpoints(&store, "wf-pruner", 5).await;
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let pruner = store.spawn_pruner(policy, Duration::from_millis(20));
+    let mut pruned = false;
+    for _ in 0..250 {
+        if store.checkpoint_usage(&state.id).await.unwrap().count == 1 {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pruned, "the background pruner did not prune");
+    pruner.stop().await;
+    // Stopped: new checkpoints stay.
+    with_checkpoints(&store, "wf-after-stop", 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = store
+        .load_workflow_state_by_workflow_id("wf-after-stop")
+        .await
+        .unwrap();
+    assert_eq!(store.checkpoint_usage(&after.id).await.unwrap().count, 3);
+}
+
+async fn fork_creates_a_pending_copy_with_lineage_both_ways(backend: Backend) {
+    let store = open(backend).await;
+    let mut source = workflow("wf-source");
+    source.mark_running();
+    let mut step = StepState::new("draft");
+    step.mark_completed(json!({"text": "v1"}));
+    let checkpoint = store.record_step(&mut source, step).await.unwrap();
+    source.mark_failed("the model went off the rails");
+    store.save_workflow_state(&source).await.unwrap();
+
+    let fork = store
+        .fork_from_checkpoint(&checkpoint.id, "wf-source-retry")
+        .await
+        .unwrap();
+    assert_ne!(fork.id, source.id);
+    assert_eq!(fork.workflow_id, "wf-source-retry");
+    assert_eq!(fork.status, WorkflowStatus::Pending);
+    assert_eq!(fork.error, None);
+    assert_eq!(fork.completed_at, None);
+    assert_eq!(fork.steps, checkpoint.state().unwrap().steps);
+    assert_eq!(fork.context, source.context);
+    assert_eq!(store.load_workflow_state(&fork.id).await.unwrap(), fork);
+    // The source is untouched.
+    assert_eq!(store.load_workflow_state(&source.id).await.unwrap(), source);
+
+    let from = store.lineage(&fork.id).await.unwrap();
+    let origin = from.forked_from.unwrap();
+    assert_eq!(
+        (origin.workflow_state_id, origin.checkpoint_id),
+        (source.id, checkpoint.id)
+    );
+    let of_source = store.lineage(&source.id).await.unwrap();
+    assert_eq!(of_source.forked_from, None);
+    assert_eq!(of_source.forks, [(fork.id, checkpoint.id)]);
+    assert!(matches!(
+        store.lineage(&uuid::Uuid::new_v4()).await,
+        Err(StateStoreError::NotFound(_))
+    ));
+}
+
+async fn fork_of_an_unknown_checkpoint_is_not_found(backend: Backend) {
+    let store = open(backend).await;
+    assert!(matches!(
+        store
+            .fork_from_checkpoint(&uuid::Uuid::new_v4(), "wf-x")
+            .await,
+        Err(StateStoreError::NotFound(_))
+    ));
+    let (_, created) = with_checkpoints(&store, "wf-fork-bad", 1).await;
+    assert!(matches!(
+        store.fork_from_checkpoint(&created[0].id, "").await,
+        Err(StateStoreError::InvalidInput(_))
+    ));
+}
+
+async fn export_and_import_round_trip_into_sqlite(backend: Backend) {
+    let source = open(backend).await;
+    let (mut state, created) = with_checkpoints(&source, "wf-export", 3).await;
+    source
+        .pin_checkpoint(&created[0].id, "golden")
+        .await
+        .unwrap();
+    let mut step = StepState::new("s");
+    step.mark_completed(json!({"ok": "yes ✓"}));
+    source.record_step(&mut state, step).await.unwrap();
+    let bundle = source.export_workflow(&state.id).await.unwrap();
+    assert_eq!(bundle.workflow, state);
+    assert_eq!(bundle.checkpoints.len(), 4);
+
+    // Through JSON text, as the CLI writes it, into a developer's SQLite database.
+    let text = serde_json::to_string(&bundle).unwrap();
+    let bundle: llm_orchestrator_state::WorkflowBundle = serde_json::from_str(&text).unwrap();
+    let target = open(Backend::SqliteMemory).await;
+    let imported = target.import_workflow(&bundle, false).await.unwrap();
+    assert_eq!(imported, state);
+    assert_eq!(target.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        target.list_checkpoints(&state.id, 100, 0).await.unwrap(),
+        source.list_checkpoints(&state.id, 100, 0).await.unwrap()
+    );
+    let infos = target
+        .list_checkpoint_infos(&state.id, 100, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        infos
+            .iter()
+            .filter(|i| i.pinned.as_deref() == Some("golden"))
+            .count(),
+        1
+    );
+    assert_eq!(target.export_workflow(&state.id).await.unwrap(), bundle);
+    // The same ids twice: a conflict, nothing half-imported.
+    assert!(matches!(
+        target.import_workflow(&bundle, false).await,
+        Err(StateStoreError::Conflict(_))
+    ));
+    assert_eq!(target.checkpoint_usage(&state.id).await.unwrap().count, 4);
+}
+
+async fn import_with_new_ids_keeps_checkpoints_restorable(backend: Backend) {
+    let store = open(backend).await;
+    let (state, _) = with_checkpoints(&store, "wf-copy", 2).await;
+    let bundle = store.export_workflow(&state.id).await.unwrap();
+    let copy = store.import_workflow(&bundle, true).await.unwrap();
+    assert_ne!(copy.id, state.id);
+    let checkpoints = store.list_checkpoints(&copy.id, 100, 0).await.unwrap();
+    assert_eq!(checkpoints.len(), 2);
+    for checkpoint in checkpoints {
+        let restored = store.restore_from_checkpoint(&checkpoint.id).await.unwrap();
+        assert_eq!(restored.id, copy.id);
+    }
+    // The original is still there, unchanged.
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+async fn workflow_checkpoint_budget_refuses_and_keeps_nothing(backend: Backend) {
+    let store = open_with(backend, |b| {
+        b.checkpoint_retention(None)
+            .checkpoint_budgets(Some(10), Some(100), Some(5_000))
+    })
+    .await;
+    let mut state = workflow("wf-budget");
+    state.context = json!({"blob": "b".repeat(1_500)});
+    store.save_workflow_state(&state).await.unwrap();
+    let mut accepted = 0;
+    let err = loop {
+        let checkpoint = Checkpoint::of(&state, format!("step-{accepted}")).unwrap();
+        match store.create_checkpoint(&checkpoint).await {
+            Ok(()) => accepted += 1,
+            Err(err) => break err,
+        }
+        assert!(accepted < 10, "the budget never refused");
+    };
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err}");
+    assert!(
+        err.to_string().contains("max_workflow_checkpoint_bytes"),
+        "{err}"
+    );
+    let usage = store.checkpoint_usage(&state.id).await.unwrap();
+    assert_eq!(usage.count, accepted);
+    assert!(usage.bytes <= 5_000);
+    // record_step is held to the same budget, and leaves the state as it was.
+    let before = store.load_workflow_state(&state.id).await.unwrap();
+    assert!(matches!(
+        store
+            .record_step(&mut state.clone(), StepState::new("x"))
+            .await,
+        Err(StateStoreError::InvalidInput(_))
+    ));
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), before);
+}
