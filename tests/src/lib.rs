@@ -9,13 +9,14 @@
 
 use std::ops::Deref;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use llm_orchestrator_state::{
     SeaOrmStateStore, StateStoreBuilder, StepState, StepStatus, WorkflowState, redact,
 };
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::Value;
 
 pub use llm_orchestrator_state as store;
@@ -71,6 +72,8 @@ pub struct TestDatabase {
     /// The backend it is on.
     pub backend: Backend,
     location: Location,
+    /// Whether a store reached the database, so there may be a schema to drop.
+    reached: AtomicBool,
 }
 
 impl TestDatabase {
@@ -80,6 +83,7 @@ impl TestDatabase {
             Backend::SqliteMemory => Self {
                 backend,
                 location: Location::Memory,
+                reached: AtomicBool::new(false),
             },
             Backend::SqliteFile => {
                 let dir = tempfile::tempdir().expect("creating a temporary folder for SQLite");
@@ -89,6 +93,7 @@ impl TestDatabase {
                         path: dir.path().join("state.db"),
                         _dir: dir,
                     },
+                    reached: AtomicBool::new(false),
                 }
             }
             Backend::Postgres => Self::postgres_at(&test_database_url()),
@@ -103,6 +108,7 @@ impl TestDatabase {
                 url: url.to_owned(),
                 schema: format!("t_{}", uuid::Uuid::new_v4().simple()),
             },
+            reached: AtomicBool::new(false),
         }
     }
 
@@ -131,6 +137,7 @@ impl TestDatabase {
             db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
                 .await
                 .expect("creating the test schema");
+            self.reached.store(true, Ordering::SeqCst);
             db.close().await.expect("closing the connection");
         }
     }
@@ -143,7 +150,10 @@ impl TestDatabase {
         configure: impl FnOnce(StateStoreBuilder) -> StateStoreBuilder,
     ) -> SeaOrmStateStore {
         match configure(self.builder()).connect().await {
-            Ok(store) => store,
+            Ok(store) => {
+                self.reached.store(true, Ordering::SeqCst);
+                store
+            }
             Err(err) => match &self.location {
                 Location::Postgres { url, .. } => panic!(
                     "cannot open the Postgres test database at {} (set TEST_DATABASE_URL, or \
@@ -162,6 +172,9 @@ impl Drop for TestDatabase {
         let Location::Postgres { url, schema } = &self.location else {
             return;
         };
+        if !self.reached.load(Ordering::SeqCst) {
+            return;
+        }
         // Drop runs inside the test's runtime, which cannot be blocked on; a helper thread
         // with its own runtime drops the schema. Best effort: a leftover schema harms no one.
         let (url, schema) = (url.clone(), schema.clone());
@@ -171,11 +184,23 @@ impl Drop for TestDatabase {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                let db = Database::connect(url.as_str()).await.ok()?;
-                db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                let mut options = ConnectOptions::new(url.as_str());
+                options
+                    .max_connections(1)
+                    .connect_timeout(Duration::from_secs(5))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .sqlx_logging(false);
+                let drop_schema = async {
+                    let db = Database::connect(options).await.ok()?;
+                    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .await
+                        .ok()?;
+                    db.close().await.ok()
+                };
+                tokio::time::timeout(Duration::from_secs(30), drop_schema)
                     .await
-                    .ok()?;
-                db.close().await.ok()
+                    .ok()
+                    .flatten()
             })
         });
         let _ = dropper.join();
