@@ -23,6 +23,7 @@ backend_tests!(
     configured_retention_keeps_that_many,
     no_retention_keeps_every_checkpoint,
     retention_applies_per_workflow,
+    retention_holds_when_checkpoints_arrive_at_once,
     cleanup_old_checkpoints_keeps_the_newest,
     retention_keeps_the_newest_even_when_a_checkpoint_arrives_late,
     huge_limits_offsets_and_keeps_are_not_a_panic,
@@ -388,6 +389,38 @@ async fn retention_applies_per_workflow(backend: Backend) {
         store.list_checkpoints(&two.id, 100, 0).await.unwrap(),
         newest_first(second[3..].to_vec())
     );
+}
+
+async fn retention_holds_when_checkpoints_arrive_at_once(backend: Backend) {
+    const KEEP: usize = 3;
+    const WRITERS: i64 = 16;
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(KEEP))).await;
+    let state = saved_workflow(&store, "wf-busy").await;
+    let checkpoints: Vec<_> = (0..WRITERS)
+        .map(|n| checkpoint_at(&state, &format!("step-{n}"), n))
+        .collect();
+    let tasks: Vec<_> = checkpoints
+        .iter()
+        .cloned()
+        .map(|checkpoint| {
+            let store = store.store.clone();
+            tokio::spawn(async move { store.create_checkpoint(&checkpoint).await })
+        })
+        .collect();
+    for task in futures::future::join_all(tasks).await {
+        task.expect("task panicked")
+            .expect("create_checkpoint failed");
+    }
+
+    // Whatever the interleaving, at most KEEP are left, and the newest is one of them.
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert!(
+        kept.len() <= KEEP,
+        "{} checkpoints kept: {:?}",
+        kept.len(),
+        kept.iter().map(|c| &c.step_id).collect::<Vec<_>>()
+    );
+    assert_eq!(kept.first(), checkpoints.last());
 }
 
 async fn cleanup_old_checkpoints_keeps_the_newest(backend: Backend) {
