@@ -95,8 +95,22 @@ async fn task(
     result
 }
 
+/// CPU time this process has used so far (user + system), from `/proc/self/stat`; `None`
+/// where there is no procfs. Ticks are taken as 1/100 s (Linux's USER_HZ).
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 /// Runs the phase and returns its rows: saves, checkpoints, and all calls together.
 pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) -> Vec<Row> {
+    let cpu_before = process_cpu();
+    let started = Instant::now();
     let measure_from = Instant::now() + settings.warmup;
     let stop = measure_from + settings.duration;
     let handles: Vec<_> = (0..settings.tasks)
@@ -123,6 +137,16 @@ pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) ->
             Err(_) => errors.add("task_panicked"),
         }
     }
+    // The benchmark process's own CPU (the store's client side, plus the workload's
+    // cheap state changes) per write call, over the whole phase including warm-up.
+    let cpu_per_call_us = cpu_before.zip(process_cpu()).map(|(before, after)| {
+        let calls = (saves.len() + checkpoints.len()) as f64
+            * (started.elapsed().as_secs_f64() / settings.duration.as_secs_f64());
+        ((after - before).as_secs_f64() * 1e6 / calls.max(1.0)).round()
+    });
+    let cores_busy = cpu_before.zip(process_cpu()).map(|(before, after)| {
+        ((after - before).as_secs_f64() / started.elapsed().as_secs_f64() * 100.0).round() / 100.0
+    });
     let wall = Some(settings.duration);
     let mut all = saves.clone();
     all.extend(checkpoints.clone());
@@ -145,6 +169,8 @@ pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) ->
         .with("seconds", seconds),
         Row::new(backend, "concurrent: all write calls", all.summary(wall))
             .errors(errors)
+            .with("client_cpu_us_per_call", cpu_per_call_us)
+            .with("client_cores_busy", cores_busy)
             .with("tasks", tasks)
             .with("seconds", seconds),
     ]

@@ -282,6 +282,36 @@ pub async fn sqlite_file(
                 Row::new("sqlite-file", "floor: SELECT 1", samples.summary(None))
                     .statements(vec!["SELECT 1".into()]),
             );
+            let id: Vec<u8> = sqlx::query_scalar("SELECT id FROM bench_floor LIMIT 1")
+                .fetch_one(&mut conn)
+                .await?;
+            let mut samples = Samples::with_capacity(iterations);
+            let mut errors = Errors::default();
+            for index in 0..warmup + iterations {
+                let started = Instant::now();
+                let text: String =
+                    sqlx::query_scalar("SELECT snapshot FROM bench_floor WHERE id = ?")
+                        .bind(&id)
+                        .fetch_one(&mut conn)
+                        .await?;
+                let parsed: Result<serde_json::Value, _> = serde_json::from_str(&text);
+                let elapsed = started.elapsed();
+                if index >= warmup {
+                    samples.push(elapsed);
+                }
+                if parsed.is_err() {
+                    errors.add("wrong_result");
+                }
+            }
+            rows.push(
+                Row::new(
+                    "sqlite-file",
+                    "floor: read snapshot by id",
+                    samples.summary(None),
+                )
+                .errors(errors)
+                .statements(vec!["SELECT snapshot FROM bench_floor WHERE id = ?".into()]),
+            );
         }
         conn.close().await?;
     }

@@ -21,6 +21,11 @@ impl Samples {
         self.micros.push(elapsed.as_secs_f64() * 1e6);
     }
 
+    /// How many calls were recorded.
+    pub fn len(&self) -> usize {
+        self.micros.len()
+    }
+
     /// Adds every sample of `other`.
     pub fn extend(&mut self, other: Samples) {
         self.micros.extend(other.micros);
