@@ -21,6 +21,7 @@ backend_sync_tests!(
     checkpoints_restore_exactly,
     active_workflows_list_back_exactly,
     checkpoint_snapshots_round_trip_exactly,
+    load_by_workflow_id_returns_the_latest_run,
 );
 
 /// Any character but NUL (which no backend accepts in text).
@@ -241,6 +242,15 @@ fn active_workflows_list_back_exactly(backend: Backend) {
                 store.save_workflow_state(state).await.unwrap();
             }
             let listed = store.list_active_workflows().await.unwrap();
+            // Most recently updated first, over the whole range of years.
+            for pair in listed.windows(2) {
+                prop_assert!(
+                    pair[0].updated_at >= pair[1].updated_at,
+                    "{} listed before {}",
+                    pair[0].updated_at,
+                    pair[1].updated_at
+                );
+            }
             let mut expected: Vec<_> = states.iter().filter(|s| s.is_active()).cloned().collect();
             prop_assert_eq!(listed.len(), expected.len());
             for state in &listed {
@@ -293,6 +303,42 @@ fn checkpoint_snapshots_round_trip_exactly(backend: Backend) {
             })
         },
     );
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+fn load_by_workflow_id_returns_the_latest_run(backend: Backend) {
+    let (runtime, store) = runtime_and_store(backend);
+    let strategy = (
+        text(1, 200),
+        prop::collection::vec((workflow_state(), timestamp()), 1..5),
+    );
+    let result = runner().run(&strategy, |(name, runs)| {
+        // Unique per case, so earlier cases' runs cannot interfere.
+        let workflow_id = format!("{name}-{}", Uuid::new_v4().simple());
+        let runs: Vec<WorkflowState> = runs
+            .into_iter()
+            .map(|(state, updated_at)| WorkflowState {
+                workflow_id: workflow_id.clone(),
+                updated_at,
+                ..state
+            })
+            .collect();
+        runtime.block_on(async {
+            for run in &runs {
+                store.save_workflow_state(run).await.unwrap();
+            }
+            let loaded = store
+                .load_workflow_state_by_workflow_id(&workflow_id)
+                .await
+                .unwrap();
+            let latest = runs.iter().map(|run| run.updated_at).max().unwrap();
+            prop_assert_eq!(loaded.updated_at, latest);
+            prop_assert!(runs.contains(&loaded), "not one of the saved runs");
+            Ok(())
+        })
+    });
     if let Err(failure) = result {
         panic!("{failure}");
     }
