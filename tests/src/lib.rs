@@ -421,6 +421,24 @@ pub async fn stored_step_ids(
         .collect()
 }
 
+/// One text column of the rows a plain SQL query about a workflow state returns (`{}` in
+/// `sql_with_placeholder` is its id), in the query's order.
+pub async fn stored_texts(
+    store: &SeaOrmStateStore,
+    sql_with_placeholder: &str,
+    column: &str,
+    workflow_state_id: uuid::Uuid,
+) -> Vec<String> {
+    query_by_workflow(store, sql_with_placeholder, workflow_state_id)
+        .await
+        .iter()
+        .map(|row| {
+            row.try_get::<String>("", column)
+                .unwrap_or_else(|err| panic!("column {column}: {err}"))
+        })
+        .collect()
+}
+
 /// How many checkpoint rows are stored for a workflow state, counted with plain SQL.
 pub async fn stored_checkpoint_count(
     store: &SeaOrmStateStore,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use backend_suite::{
     Backend, TestDatabase, at, backend_tests, execute_sql, nested_json, open, step,
-    stored_step_ids, workflow,
+    stored_step_ids, stored_texts, workflow,
 };
 use llm_orchestrator_state::{
     Checkpoint, StateStore, StateStoreError, StepState, StepStatus, WorkflowState, WorkflowStatus,
@@ -20,6 +20,7 @@ backend_tests!(
     unicode_and_longest_ids_round_trip,
     empty_strings_and_json_nulls_are_not_missing_values,
     workflow_status_transitions_persist,
+    statuses_are_stored_under_their_readme_names,
     step_status_transitions_persist,
     steps_added_changed_and_removed_across_saves,
     removing_every_step_deletes_them_all,
@@ -229,6 +230,57 @@ async fn workflow_status_transitions_persist(backend: Backend) {
     assert_eq!(state.error, None);
     assert_eq!(state.completed_at, Some(state.updated_at));
     assert!(store.list_active_workflows().await.unwrap().is_empty());
+}
+
+async fn statuses_are_stored_under_their_readme_names(backend: Backend) {
+    // Other tools read these columns directly; the README names the values.
+    let store = open(backend).await;
+    for (status, name) in
+        WorkflowStatus::ALL
+            .into_iter()
+            .zip(["pending", "running", "paused", "completed", "failed"])
+    {
+        let mut state = workflow(&format!("wf-{name}"));
+        state.status = status;
+        for (step_status, step_name) in StepStatus::ALL.into_iter().zip([
+            "pending",
+            "running",
+            "completed",
+            "failed",
+            "skipped",
+        ]) {
+            state.upsert_step(step(step_name, step_status, json!(null)));
+        }
+        store.save_workflow_state(&state).await.unwrap();
+        assert_eq!(
+            stored_texts(
+                &store,
+                "SELECT status FROM workflow_states WHERE id = {}",
+                "status",
+                state.id
+            )
+            .await,
+            [name]
+        );
+        let steps = stored_texts(
+            &store,
+            "SELECT step_id || '=' || status AS pair FROM step_states \
+             WHERE workflow_state_id = {} ORDER BY step_id",
+            "pair",
+            state.id,
+        )
+        .await;
+        assert_eq!(
+            steps,
+            [
+                "completed=completed",
+                "failed=failed",
+                "pending=pending",
+                "running=running",
+                "skipped=skipped"
+            ]
+        );
+    }
 }
 
 async fn step_status_transitions_persist(backend: Backend) {
