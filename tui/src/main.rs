@@ -47,10 +47,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs (the store's spans, SeaORM's statements) go to stderr when `RUST_LOG` asks for
+/// them (`RUST_LOG=sqlx=debug wfadmin list`), and never while the UI owns the terminal.
+fn init_logging(command: &Command) {
+    let interactive = matches!(command, Command::Tui | Command::Demo { open: true, .. });
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else {
+        return;
+    };
+    if !interactive {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            // Its fallback report of a failed write is `eprintln!`, which panics when
+            // stderr is a closed pipe; on the SQLite worker thread that would hang us.
+            .log_internal_errors(false)
+            .init();
+    }
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let target = cli.database_url.clone();
     let read_only = cli.read_only;
     let command = cli.command.unwrap_or(Command::Tui);
+    init_logging(&command);
     if read_only && command.writes() {
         return Err(AdminError::new(
             "refusing to write: --read-only is set (nothing was changed)",

@@ -243,3 +243,34 @@ fn database_url_comes_from_the_environment() {
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 12);
 }
+
+#[test]
+fn closed_pipes_end_the_process_quietly() {
+    // `wfadmin list | head -1` with logging on: nothing may panic or hang when the
+    // reader of stdout and stderr goes away.
+    let db = Db::demo();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+        .arg("--database-url")
+        .arg(&db.path)
+        .args(["list", "--limit", "1000"])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("wfadmin hung after its pipes closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
