@@ -19,8 +19,6 @@ use llm_orchestrator_state::{
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::Value;
 
-pub use llm_orchestrator_state as store;
-
 /// The Postgres database the suite uses when `TEST_DATABASE_URL` is not set.
 pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
