@@ -329,6 +329,7 @@ pub async fn restore(
         }
     }
     let state = store.rollback_to_checkpoint(&id).await?;
+    tracing::info!(checkpoint_id = %id, workflow_state_id = %state.id, "restored");
     writeln!(
         out,
         "restored workflow {} ({}) to checkpoint {}: status {}, {} steps",

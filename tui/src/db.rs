@@ -93,6 +93,7 @@ pub async fn open(target: &str, read_only: bool) -> Result<Store> {
                 redact(target)
             )));
         }
+        tracing::info!(database = %redact(target), "new database: creating the schema");
         migrate(&store).await?;
     } else if !pending.is_empty() {
         return Err(AdminError::new(format!(
