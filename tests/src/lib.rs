@@ -495,3 +495,54 @@ pub async fn execute_sql(
     .expect("a plain SQL statement on the test database")
     .rows_affected()
 }
+
+/// Installs a trigger that makes the database itself refuse writes to `table`: inserts and
+/// updates whose `step_id` is `boom`, or (with `on_delete`) every delete. For checking
+/// that a write that fails half-way leaves nothing behind.
+pub async fn install_failing_trigger(store: &SeaOrmStateStore, table: &str, on_delete: bool) {
+    let db = store.connection();
+    let statements: Vec<String> = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let (event, condition) = if on_delete {
+                ("DELETE", "TRUE".to_owned())
+            } else {
+                ("INSERT OR UPDATE", "NEW.step_id = 'boom'".to_owned())
+            };
+            vec![
+                format!(
+                    "CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN \
+                     IF {condition} THEN RAISE EXCEPTION 'refused by test trigger'; END IF; \
+                     RETURN COALESCE(NEW, OLD); END $$ LANGUAGE plpgsql"
+                ),
+                format!(
+                    "CREATE TRIGGER refuse_{table} BEFORE {event} ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_{table}()"
+                ),
+            ]
+        }
+        _ => {
+            if on_delete {
+                vec![format!(
+                    "CREATE TRIGGER refuse_{table}_delete BEFORE DELETE ON {table} \
+                     BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
+                )]
+            } else {
+                ["INSERT", "UPDATE"]
+                    .iter()
+                    .map(|event| {
+                        format!(
+                            "CREATE TRIGGER refuse_{table}_{event} BEFORE {event} ON {table} \
+                             WHEN NEW.step_id = 'boom' \
+                             BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
+                        )
+                    })
+                    .collect()
+            }
+        }
+    };
+    for statement in statements {
+        db.execute_unprepared(&statement)
+            .await
+            .unwrap_or_else(|err| panic!("installing a test trigger: {err}"));
+    }
+}

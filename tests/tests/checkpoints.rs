@@ -2,8 +2,8 @@
 //! restore and rollback, and deleting old workflows with everything that hangs off them.
 
 use backend_suite::{
-    Backend, at, backend_tests, nested_json, open, open_with, step, stored_checkpoint_count,
-    stored_step_ids, workflow,
+    Backend, at, backend_tests, install_failing_trigger, nested_json, open, open_with, step,
+    stored_checkpoint_count, stored_step_ids, workflow,
 };
 use llm_orchestrator_state::{
     Checkpoint, SeaOrmStateStore, StateStore, StateStoreError, StepState, StepStatus,
@@ -24,6 +24,7 @@ backend_tests!(
     no_retention_keeps_every_checkpoint,
     retention_applies_per_workflow,
     retention_holds_when_checkpoints_arrive_at_once,
+    a_checkpoint_whose_retention_fails_is_not_stored,
     cleanup_old_checkpoints_keeps_the_newest,
     retention_keeps_the_newest_even_when_a_checkpoint_arrives_late,
     huge_limits_offsets_and_keeps_are_not_a_panic,
@@ -421,6 +422,25 @@ async fn retention_holds_when_checkpoints_arrive_at_once(backend: Backend) {
         kept.iter().map(|c| &c.step_id).collect::<Vec<_>>()
     );
     assert_eq!(kept.first(), checkpoints.last());
+}
+
+async fn a_checkpoint_whose_retention_fails_is_not_stored(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(2))).await;
+    let state = saved_workflow(&store, "wf-retention-fails").await;
+    let created = create_checkpoints(&store, &state, 2).await;
+    // Retention has to delete the oldest; the database refuses every delete.
+    install_failing_trigger(&store, "checkpoints", true).await;
+
+    let third = checkpoint_at(&state, "third", 10);
+    store.create_checkpoint(&third).await.unwrap_err();
+    assert_eq!(
+        store.list_checkpoints(&state.id, 100, 0).await.unwrap(),
+        newest_first(created)
+    );
+    assert!(matches!(
+        store.restore_from_checkpoint(&third.id).await,
+        Err(StateStoreError::NotFound(_))
+    ));
 }
 
 async fn cleanup_old_checkpoints_keeps_the_newest(backend: Backend) {

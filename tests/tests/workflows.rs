@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use backend_suite::{
-    Backend, TestDatabase, at, backend_tests, execute_sql, nested_json, open, step,
-    stored_step_ids, stored_texts, workflow,
+    Backend, TestDatabase, at, backend_tests, execute_sql, install_failing_trigger, nested_json,
+    open, step, stored_step_ids, stored_texts, workflow,
 };
 use llm_orchestrator_state::{
     Checkpoint, StateStore, StateStoreError, StepState, StepStatus, WorkflowState, WorkflowStatus,
@@ -33,6 +33,7 @@ backend_tests!(
     bad_input_is_refused_and_nothing_is_stored,
     load_by_workflow_id_with_nul_is_invalid_input,
     failed_save_leaves_the_previous_state_intact,
+    a_save_the_database_refuses_half_way_changes_nothing,
     usable_as_arc_dyn_state_store,
     concurrent_saves_and_checkpoints_on_different_workflows,
     concurrent_saves_of_one_workflow_store_one_whole_version,
@@ -735,6 +736,42 @@ async fn failed_save_leaves_the_previous_state_intact(backend: Backend) {
         stored_step_ids(&store, original.id).await,
         ["publish", "retrieve", "summarise"]
     );
+}
+
+async fn a_save_the_database_refuses_half_way_changes_nothing(backend: Backend) {
+    let store = open(backend).await;
+    let original = full_state("wf-atomic");
+    store.save_workflow_state(&original).await.unwrap();
+    // The database refuses the step `boom`, after the workflow row and other steps of
+    // the same save were already written.
+    install_failing_trigger(&store, "step_states", false).await;
+
+    let mut next = original.clone();
+    next.mark_completed();
+    next.context = json!({"changed": true});
+    next.steps.remove("retrieve");
+    next.upsert_step(step("added", StepStatus::Running, json!(null)));
+    next.upsert_step(step("boom", StepStatus::Running, json!(null)));
+    let err = store.save_workflow_state(&next).await.unwrap_err();
+    assert!(!matches!(err, StateStoreError::NotFound(_)), "{err:?}");
+
+    assert_eq!(
+        store.load_workflow_state(&original.id).await.unwrap(),
+        original
+    );
+    assert_eq!(
+        stored_step_ids(&store, original.id).await,
+        ["publish", "retrieve", "summarise"]
+    );
+    assert_eq!(
+        store.list_active_workflows().await.unwrap(),
+        std::slice::from_ref(&original)
+    );
+
+    // The same save without the refused step goes through.
+    next.steps.remove("boom");
+    store.save_workflow_state(&next).await.unwrap();
+    assert_eq!(store.load_workflow_state(&original.id).await.unwrap(), next);
 }
 
 async fn usable_as_arc_dyn_state_store(backend: Backend) {
