@@ -235,6 +235,8 @@ pub enum Message {
     RestorePlanned(Result<Box<RestorePlan>, String>),
     /// A restore finished.
     Restored(Result<WorkflowState, String>),
+    /// A task died (a bug): leave, reporting it.
+    Fatal(String),
 }
 
 /// The whole state of the UI.
@@ -270,6 +272,8 @@ pub struct App {
     pub ticks: u32,
     /// Leave the loop.
     pub quit: bool,
+    /// Leave the loop because of this error.
+    pub fatal: Option<String>,
     /// Work queued for the runtime.
     pub commands: Vec<Command>,
 }
@@ -293,6 +297,7 @@ impl App {
             notice: None,
             ticks: 0,
             quit: false,
+            fatal: None,
             commands: Vec::new(),
         };
         app.reload_workflows(PAGE_SIZE);
@@ -538,6 +543,10 @@ pub fn update(app: &mut App, message: Message) {
             }
             Err(err) => app.error = Some(format!("restore failed: {err}")),
         },
+        Message::Fatal(err) => {
+            app.fatal = Some(err);
+            app.quit = true;
+        }
     }
 }
 
@@ -1219,6 +1228,14 @@ mod tests {
             Message::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
         );
         assert!(app.quit);
+    }
+
+    #[test]
+    fn a_dead_task_ends_the_ui_with_its_error() {
+        let mut app = loaded_app();
+        update(&mut app, Message::Fatal("task panicked".into()));
+        assert!(app.quit);
+        assert_eq!(app.fatal.as_deref(), Some("task panicked"));
     }
 
     #[test]

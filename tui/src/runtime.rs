@@ -36,7 +36,10 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
     let mut ticks = tokio::time::interval(TICK);
     let result = loop {
         for command in app.commands.drain(..) {
-            tokio::spawn(execute(store.clone(), command, sender.clone()));
+            spawn_command(store.clone(), command, sender.clone());
+        }
+        if let Some(fatal) = &app.fatal {
+            break Err(AdminError::new(fatal));
         }
         if app.quit {
             break Ok(());
@@ -54,6 +57,21 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
     // The input thread notices `stop` within one poll interval.
     let _ = tokio::task::spawn_blocking(move || input.join()).await;
     result
+}
+
+/// Runs a command in a task; if the task panics (a bug), the UI is told to stop rather
+/// than wait for an answer that will never come.
+fn spawn_command(store: Store, command: Command, sender: UnboundedSender<Message>) {
+    tokio::spawn(async move {
+        let task = tokio::spawn(execute(store, command, sender.clone()));
+        if let Err(err) = task.await
+            && err.is_panic()
+        {
+            let _ = sender.send(Message::Fatal(
+                "internal error: a database task panicked (details above)".into(),
+            ));
+        }
+    });
 }
 
 /// Reads terminal events on a thread of its own (crossterm's reads block) and forwards

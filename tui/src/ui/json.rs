@@ -53,3 +53,43 @@ fn key_end(text: &str) -> Option<usize> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spans(line: &Line) -> Vec<(String, Option<Color>)> {
+        line.spans
+            .iter()
+            .map(|span| (span.content.to_string(), span.style.fg))
+            .collect()
+    }
+
+    #[test]
+    fn keys_and_values_get_their_colours() {
+        let lines = lines(&json!({"a\"b": "x", "n": -1.5, "t": true, "z": null}));
+        assert_eq!(lines.len(), 6);
+        assert_eq!(
+            spans(&lines[1]),
+            vec![
+                ("  ".into(), None),
+                (r#""a\"b""#.into(), Some(Color::Blue)),
+                (": ".into(), None),
+                (r#""x","#.into(), Some(Color::Green)),
+            ]
+        );
+        assert_eq!(spans(&lines[2])[3], ("-1.5,".into(), Some(Color::Cyan)));
+        assert_eq!(spans(&lines[3])[3], ("true,".into(), Some(Color::Yellow)));
+        assert_eq!(spans(&lines[4])[3], ("null".into(), Some(Color::DarkGray)));
+    }
+
+    #[test]
+    fn strings_in_arrays_are_values_not_keys() {
+        let lines = lines(&json!(["k: v"]));
+        assert_eq!(
+            spans(&lines[1])[1],
+            (r#""k: v""#.into(), Some(Color::Green))
+        );
+    }
+}
