@@ -25,6 +25,7 @@ backend_tests!(
     retention_applies_per_workflow,
     retention_holds_when_checkpoints_arrive_at_once,
     a_checkpoint_whose_retention_fails_is_not_stored,
+    a_rollback_the_database_refuses_half_way_changes_nothing,
     cleanup_old_checkpoints_keeps_the_newest,
     retention_keeps_the_newest_even_when_a_checkpoint_arrives_late,
     huge_limits_offsets_and_keeps_are_not_a_panic,
@@ -441,6 +442,35 @@ async fn a_checkpoint_whose_retention_fails_is_not_stored(backend: Backend) {
         store.restore_from_checkpoint(&third.id).await,
         Err(StateStoreError::NotFound(_))
     ));
+}
+
+async fn a_rollback_the_database_refuses_half_way_changes_nothing(backend: Backend) {
+    let store = open(backend).await;
+    let mut then = saved_workflow(&store, "wf-rollback-fails").await;
+    then.upsert_step(step("boom", StepStatus::Completed, json!("then")));
+    store.save_workflow_state(&then).await.unwrap();
+    let checkpoint = checkpoint_at(&then, "boom", 1);
+    store.create_checkpoint(&checkpoint).await.unwrap();
+
+    let mut now = then.clone();
+    now.steps.remove("boom");
+    now.steps.remove("fetch");
+    now.context = json!({"now": true});
+    now.mark_failed("later failure");
+    store.save_workflow_state(&now).await.unwrap();
+    // Rolling back has to write the step `boom` again, which the database now refuses.
+    install_failing_trigger(&store, "step_states", false).await;
+
+    store
+        .rollback_to_checkpoint(&checkpoint.id)
+        .await
+        .unwrap_err();
+    assert_eq!(store.load_workflow_state(&now.id).await.unwrap(), now);
+    assert_eq!(stored_step_ids(&store, now.id).await, ["parse"]);
+    assert_eq!(
+        store.list_checkpoints(&now.id, 100, 0).await.unwrap(),
+        [checkpoint]
+    );
 }
 
 async fn cleanup_old_checkpoints_keeps_the_newest(backend: Backend) {
