@@ -35,6 +35,7 @@ backend_tests!(
     snapshot_of_something_else_is_refused_on_restore_and_rollback,
     delete_old_states_deletes_only_old_finished_workflows,
     delete_old_states_cascades_to_steps_and_checkpoints,
+    a_delete_the_database_refuses_half_way_deletes_nothing,
 );
 
 /// A running workflow with two steps, saved.
@@ -818,4 +819,34 @@ async fn delete_old_states_cascades_to_steps_and_checkpoints(backend: Backend) {
         store.get_latest_checkpoint(&completed.id).await.unwrap(),
         None
     );
+}
+
+async fn a_delete_the_database_refuses_half_way_deletes_nothing(backend: Backend) {
+    let store = open(backend).await;
+    // Two old finished workflows; only the second has a checkpoint.
+    let mut plain = saved_workflow(&store, "wf-old-plain").await;
+    plain.mark_completed();
+    plain.updated_at = at(0, 0);
+    store.save_workflow_state(&plain).await.unwrap();
+    let (checkpointed, checkpoint) = finished_at(
+        &store,
+        "wf-old-checkpointed",
+        WorkflowStatus::Failed,
+        at(1, 0),
+    )
+    .await;
+    // Deleting the second cascades to its checkpoint, which the database refuses.
+    install_failing_trigger(&store, "checkpoints", true).await;
+
+    store.delete_old_states(at(100, 0)).await.unwrap_err();
+    assert_eq!(store.load_workflow_state(&plain.id).await.unwrap(), plain);
+    assert_eq!(
+        store.load_workflow_state(&checkpointed.id).await.unwrap(),
+        checkpointed
+    );
+    assert_eq!(
+        store.get_latest_checkpoint(&checkpointed.id).await.unwrap(),
+        Some(checkpoint)
+    );
+    assert_eq!(stored_step_ids(&store, plain.id).await, ["fetch", "parse"]);
 }
