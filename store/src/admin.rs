@@ -145,7 +145,8 @@ pub struct WorkflowQuery {
     pub statuses: Vec<WorkflowStatus>,
     /// Only pending, running or paused workflows.
     pub active_only: bool,
-    /// Case-insensitive substring of the workflow id, name or user id.
+    /// Case-insensitive substring of the workflow id, name or user id, or the store id
+    /// of a workflow.
     pub text: Option<String>,
     /// The sort column.
     pub sort: WorkflowSort,
@@ -331,12 +332,15 @@ fn summary_select(query: &WorkflowQuery) -> Select<workflow_states::Entity> {
     }
     if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
         let pattern = like_pattern(text);
-        select = select.filter(
-            Cond::any()
-                .add(lower_like(W::WorkflowId, &pattern))
-                .add(lower_like(W::WorkflowName, &pattern))
-                .add(lower_like(W::UserId, &pattern)),
-        );
+        let mut matches = Cond::any()
+            .add(lower_like(W::WorkflowId, &pattern))
+            .add(lower_like(W::WorkflowName, &pattern))
+            .add(lower_like(W::UserId, &pattern));
+        // An id pasted from a log finds its workflow too.
+        if let Ok(id) = Uuid::parse_str(text.trim()) {
+            matches = matches.add(W::Id.eq(id));
+        }
+        select = select.filter(matches);
     }
     select
 }
@@ -752,6 +756,16 @@ mod tests {
         assert_eq!(counts.total(), 7);
         assert_eq!(counts.get(WorkflowStatus::Pending), 2);
         assert_eq!(counts.active(), 5);
+
+        let by_id = store
+            .workflow_page(&WorkflowQuery {
+                text: Some(format!(" {} ", row.id)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_id.rows.len(), 1);
+        assert_eq!(by_id.rows[0].id, row.id);
 
         let wildcard = store
             .workflow_page(&WorkflowQuery {

@@ -242,23 +242,47 @@ pub async fn checkpoints(
     Ok(())
 }
 
-/// The two documents a `diff` compares, with labels.
-pub async fn diff_sides(
-    store: &Store,
-    from: &str,
-    to: &str,
-) -> Result<((String, Value), (String, Value))> {
+/// One side of a diff: a checkpoint's snapshot or a workflow's current state.
+pub struct DiffSide {
+    /// The checkpoint's uuid, or `current`.
+    pub id: String,
+    /// For people: `after retrieve (2026-11-25 09:00:03)` or `current state`.
+    pub label: String,
+    /// The state as JSON.
+    pub value: Value,
+}
+
+impl DiffSide {
+    fn checkpoint(checkpoint: Checkpoint) -> Self {
+        Self {
+            id: checkpoint.id.to_string(),
+            label: format!(
+                "after {} ({})",
+                checkpoint.step_id,
+                format::time(Some(checkpoint.timestamp))
+            ),
+            value: checkpoint.snapshot,
+        }
+    }
+}
+
+/// The two documents a `diff` compares: a checkpoint, and another checkpoint or the
+/// current state of the first one's workflow.
+pub async fn diff_sides(store: &Store, from: &str, to: &str) -> Result<(DiffSide, DiffSide)> {
     let from_id = db::parse_uuid("checkpoint", from)?;
     let old = store.checkpoint(from_id).await?;
     let new = if to.eq_ignore_ascii_case("current") {
         let current = store.load_workflow_state(&old.workflow_state_id).await?;
-        ("current".to_owned(), serde_json::to_value(&current)?)
+        DiffSide {
+            id: "current".to_owned(),
+            label: "current state".to_owned(),
+            value: serde_json::to_value(&current)?,
+        }
     } else {
         let to_id = db::parse_uuid("checkpoint", to)?;
-        let other = store.checkpoint(to_id).await?;
-        (other.id.to_string(), other.snapshot)
+        DiffSide::checkpoint(store.checkpoint(to_id).await?)
     };
-    Ok(((old.id.to_string(), old.snapshot), new))
+    Ok((DiffSide::checkpoint(old), new))
 }
 
 /// `diff`.
@@ -269,19 +293,21 @@ pub async fn diff_command(
     to: &str,
     as_json: bool,
 ) -> Result<()> {
-    let ((from_label, old), (to_label, new)) = diff_sides(store, from, to).await?;
-    let changes = diff(&old, &new);
+    let (old, new) = diff_sides(store, from, to).await?;
+    let changes = diff(&old.value, &new.value);
     if as_json {
         return print_json(
             out,
             &json!({
-                "from": from_label,
-                "to": to_label,
+                "from": old.id,
+                "to": new.id,
+                "from_label": old.label,
+                "to_label": new.label,
                 "changes": changes.iter().map(Change::to_json).collect::<Vec<_>>(),
             }),
         );
     }
-    writeln!(out, "diff {from_label} -> {to_label}:")?;
+    writeln!(out, "diff {} -> {}:", old.label, new.label)?;
     for change in &changes {
         writeln!(out, "{}", change.describe())?;
     }

@@ -132,7 +132,12 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
             Message::DiffLoaded(text(
                 diff_sides(&store, &from.to_string(), &to_text)
                     .await
-                    .map(|((from, old), (to, new))| (format!("{from} -> {to}"), diff(&old, &new))),
+                    .map(|(old, new)| {
+                        (
+                            format!("{} -> {}", old.label, new.label),
+                            diff(&old.value, &new.value),
+                        )
+                    }),
             ))
         }
         Command::PlanRestore(id) => {

@@ -11,7 +11,7 @@ pub fn render(input: &str, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(format!("{input}_")).block(
             Block::bordered()
-                .title(" Filter by workflow id, name or user (Enter apply, Esc cancel) "),
+                .title(" Filter: workflow id, name, user or uuid (Enter apply, Esc cancel) "),
         ),
         popup,
     );

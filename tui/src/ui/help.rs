@@ -21,7 +21,7 @@ const KEYS: &[(&str, &str)] = &[
     ("c", "checkpoints of the selected workflow"),
     ("a", "all / active only"),
     ("f", "cycle the status filter"),
-    ("/", "filter by workflow id, name or user"),
+    ("/", "filter by workflow id, name, user or uuid"),
     ("s / o", "next sort column / reverse order"),
     ("Workflow detail", ""),
     ("Tab", "j/k move steps, scroll outputs, or scroll context"),

@@ -153,7 +153,10 @@ fn diff_screen() {
     );
     update(
         &mut app,
-        Message::DiffLoaded(Ok((format!("{} -> current", checkpoints[1].id), changes))),
+        Message::DiffLoaded(Ok((
+            "after retrieve (2026-11-25 09:00:03) -> current state".into(),
+            changes,
+        ))),
     );
     assert_snapshot!(draw(&app).backend());
 }
