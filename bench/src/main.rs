@@ -259,13 +259,15 @@ async fn run_backend(
                 .await?;
             let mut floor = floor::Floor::connect(&args.database_url, &schema).await?;
             let result = phases(args, &store, "postgres", Some(&mut floor), None, rows).await;
-            store.close().await?;
+            // Clean up whatever happened above, then report the first failure.
+            let closed = store.close().await;
             if args.keep_data {
                 eprintln!("kept Postgres schema {schema}");
             } else {
                 floor.drop_schema(&schema).await?;
             }
-            result
+            result?;
+            Ok(closed?)
         }
         BackendArg::All => unreachable!("expanded by main"),
     }
