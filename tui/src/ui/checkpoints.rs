@@ -60,7 +60,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(header)
-    .block(Block::bordered().title(title))
+    .block(if list.is_empty() {
+        Block::bordered()
+            .title(title)
+            .title_bottom(" no checkpoints: nothing to restore ")
+    } else {
+        Block::bordered().title(title)
+    })
     .row_highlight_style(super::selected_style())
     .highlight_symbol("> ");
     let mut state = TableState::default().with_selected(Some(view.selected));

@@ -132,6 +132,25 @@ fn checkpoints_screen() {
 }
 
 #[test]
+fn checkpoints_screen_without_checkpoints() {
+    let mut app = detail_app();
+    press(&mut app, "c");
+    let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
+    update(
+        &mut app,
+        Message::CheckpointsLoaded {
+            workflow_state_id: id,
+            result: Ok(Vec::new()),
+        },
+    );
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("no checkpoints: nothing to restore"),
+        "{text}"
+    );
+}
+
+#[test]
 fn snapshot_screen() {
     let (_, checkpoints) = failed_workflow();
     let mut app = checkpoints_app();
