@@ -171,8 +171,13 @@ pub fn print_table(rows: &[Row]) {
             .floor
             .as_ref()
             .map_or("-".to_owned(), |f| format!("{:.2}", f.ratio));
+        let cpu = row
+            .extra
+            .get("client_cpu_us_per_call")
+            .and_then(Value::as_f64)
+            .map_or("-".to_owned(), |cpu| format!("{cpu:.0}"));
         println!(
-            "{:<14} {:<34} {:>7} {:>10.1} {:>10.1} {:>10.1} {:>10.0} {:>6} {:>7} {:>8}",
+            "{:<14} {:<34} {:>7} {:>10.1} {:>10.1} {:>10.1} {:>10.0} {:>6} {:>7} {:>8} {:>9}",
             row.backend,
             row.op,
             row.summary.count,
@@ -182,7 +187,8 @@ pub fn print_table(rows: &[Row]) {
             row.summary.ops_per_s,
             statements,
             row.errors.total(),
-            floor
+            floor,
+            cpu
         );
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use llm_orchestrator_state::{Checkpoint, SeaOrmStateStore, StateStore, WorkflowState};
 
+use crate::concurrent::process_cpu;
 use crate::floor::Floor;
 use crate::report::{Errors, FloorRatio, Row};
 use crate::statements;
@@ -87,13 +88,39 @@ impl Paired<'_> {
     }
 }
 
+/// CPU time of this process (all threads: tokio workers, sqlx's SQLite worker) spent
+/// inside timed calls since the last [`take_cpu_per_call`], and how many calls.
+static CALL_CPU: std::sync::Mutex<(Duration, u32)> = std::sync::Mutex::new((Duration::ZERO, 0));
+
 async fn timed<T, F>(call: F) -> (T, Duration)
 where
     F: std::future::Future<Output = T>,
 {
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let out = call.await;
-    (out, started.elapsed())
+    let elapsed = started.elapsed();
+    if let (Some(before), Some(after), Ok(mut total)) = (cpu_before, process_cpu(), CALL_CPU.lock())
+    {
+        total.0 += after.saturating_sub(before);
+        total.1 += 1;
+    }
+    (out, elapsed)
+}
+
+/// Client CPU µs per timed call since the last take (the kernel accounts CPU in 10 ms
+/// ticks, so this is a sampled estimate: good over hundreds of calls, not one).
+fn take_cpu_per_call() -> serde_json::Value {
+    match CALL_CPU.lock() {
+        Ok(mut total) => {
+            let (cpu, calls) = std::mem::take(&mut *total);
+            if calls == 0 {
+                return serde_json::Value::Null;
+            }
+            (cpu.as_secs_f64() * 1e6 / f64::from(calls)).round().into()
+        }
+        Err(_) => serde_json::Value::Null,
+    }
 }
 
 fn check(errors: &mut Errors, ok: bool, what: &str) {
@@ -133,6 +160,7 @@ pub async fn run(
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();
     let mut beside = Samples::with_capacity(iterations);
+    take_cpu_per_call(); // start counting for this operation
     for measured in (0..warmup)
         .map(|_| false)
         .chain((0..iterations).map(|_| true))
@@ -153,12 +181,14 @@ pub async fn run(
     }
     iteration += 1;
     shape.advance(&mut state, iteration, &mut words);
+    let cpu_per_call = take_cpu_per_call();
     let (result, sent) = statements::record(store.save_workflow_state(&state)).await;
     result?;
     rows.push(
         paired.ratio(
             Row::new(backend, "save_workflow_state", samples.summary(None))
                 .statements(sent)
+                .with("client_cpu_us_per_call", cpu_per_call.clone())
                 .errors(errors)
                 .with("state_bytes", state_bytes),
             FloorKind::Insert,
@@ -170,6 +200,7 @@ pub async fn run(
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();
     let mut beside = Samples::with_capacity(iterations);
+    take_cpu_per_call(); // start counting for this operation
     for measured in (0..warmup)
         .map(|_| false)
         .chain((0..iterations).map(|_| true))
@@ -185,12 +216,14 @@ pub async fn run(
             Err(err) => errors.add_error(&err),
         }
     }
+    let cpu_per_call = take_cpu_per_call();
     let (result, sent) = statements::record(store.load_workflow_state(&state.id)).await;
     result?;
     rows.push(
         paired.ratio(
             Row::new(backend, "load_workflow_state", samples.summary(None))
                 .statements(sent)
+                .with("client_cpu_us_per_call", cpu_per_call.clone())
                 .errors(errors),
             FloorKind::Select,
             &beside,
@@ -201,6 +234,7 @@ pub async fn run(
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();
     let mut beside = Samples::with_capacity(iterations);
+    take_cpu_per_call(); // start counting for this operation
     for measured in (0..warmup)
         .map(|_| false)
         .chain((0..iterations).map(|_| true))
@@ -223,6 +257,7 @@ pub async fn run(
         }
     }
     let latest = Checkpoint::of(&state, "step-00")?;
+    let cpu_per_call = take_cpu_per_call();
     let (result, sent) = statements::record(store.create_checkpoint(&latest)).await;
     result?;
     let snapshot = serde_json::to_string(&latest.snapshot)?;
@@ -230,6 +265,7 @@ pub async fn run(
         paired.ratio(
             Row::new(backend, "create_checkpoint", samples.summary(None))
                 .statements(sent)
+                .with("client_cpu_us_per_call", cpu_per_call.clone())
                 .errors(errors)
                 .with("snapshot_bytes", snapshot.len())
                 .with(
@@ -248,6 +284,7 @@ pub async fn run(
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();
     let mut beside = Samples::with_capacity(iterations);
+    take_cpu_per_call(); // start counting for this operation
     for measured in (0..warmup)
         .map(|_| false)
         .chain((0..iterations).map(|_| true))
@@ -267,12 +304,14 @@ pub async fn run(
             Err(err) => errors.add_error(&err),
         }
     }
+    let cpu_per_call = take_cpu_per_call();
     let (result, sent) = statements::record(store.get_latest_checkpoint(&state.id)).await;
     result?;
     rows.push(
         paired.ratio(
             Row::new(backend, "get_latest_checkpoint", samples.summary(None))
                 .statements(sent)
+                .with("client_cpu_us_per_call", cpu_per_call.clone())
                 .errors(errors),
             FloorKind::Select,
             &beside,
@@ -283,6 +322,7 @@ pub async fn run(
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();
     let mut beside = Samples::with_capacity(iterations);
+    take_cpu_per_call(); // start counting for this operation
     for measured in (0..warmup)
         .map(|_| false)
         .chain((0..iterations).map(|_| true))
@@ -298,12 +338,14 @@ pub async fn run(
             Err(err) => errors.add_error(&err),
         }
     }
+    let cpu_per_call = take_cpu_per_call();
     let (result, sent) = statements::record(store.restore_from_checkpoint(&latest.id)).await;
     result?;
     rows.push(
         paired.ratio(
             Row::new(backend, "restore_from_checkpoint", samples.summary(None))
                 .statements(sent)
+                .with("client_cpu_us_per_call", cpu_per_call.clone())
                 .errors(errors),
             FloorKind::Select,
             &beside,
@@ -314,6 +356,7 @@ pub async fn run(
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();
     let mut beside = Samples::with_capacity(iterations);
+    take_cpu_per_call(); // start counting for this operation
     for measured in (0..warmup)
         .map(|_| false)
         .chain((0..iterations).map(|_| true))
@@ -333,6 +376,7 @@ pub async fn run(
             Err(err) => errors.add_error(&err),
         }
     }
+    let cpu_per_call = take_cpu_per_call();
     let (result, sent) =
         statements::record(store.load_workflow_state_by_workflow_id(&workflow_id)).await;
     let loaded: WorkflowState = result?;
@@ -349,6 +393,7 @@ pub async fn run(
                 samples.summary(None),
             )
             .statements(sent)
+            .with("client_cpu_us_per_call", cpu_per_call.clone())
             .errors(errors),
             FloorKind::Select,
             &beside,
