@@ -388,8 +388,18 @@ fn step_index(index: usize, delta: isize, len: usize) -> usize {
     index.saturating_add_signed(delta).min(len - 1)
 }
 
-fn scroll(value: u16, delta: i32) -> u16 {
-    u16::try_from((i32::from(value) + delta).max(0)).unwrap_or(u16::MAX)
+/// Scrolls by `delta` lines (any size), keeping the last of `lines` reachable.
+fn scroll(value: u16, delta: isize, lines: usize) -> u16 {
+    let last = u16::try_from(lines.saturating_sub(1)).unwrap_or(u16::MAX);
+    let moved = isize::try_from(value)
+        .unwrap_or(isize::MAX)
+        .saturating_add(delta);
+    u16::try_from(moved.max(0)).unwrap_or(u16::MAX).min(last)
+}
+
+/// How many lines `value` takes pretty-printed.
+fn json_lines(value: &serde_json::Value) -> usize {
+    serde_json::to_string_pretty(value).map_or(1, |text| text.lines().count())
 }
 
 /// Movement keys: how far a key moves a selection, if it is one.
@@ -582,7 +592,7 @@ fn on_key(app: &mut App, key: KeyEvent) {
         Screen::Snapshot => on_snapshot_key(app, key),
         Screen::Diff => {
             if let (Some(delta), Some(diff)) = (movement(&key), app.diff.as_mut()) {
-                diff.scroll = scroll(diff.scroll, delta.clamp(-10_000, 10_000) as i32);
+                diff.scroll = scroll(diff.scroll, delta, diff.changes.len());
             }
         }
     }
@@ -709,12 +719,12 @@ fn on_detail_key(app: &mut App, key: KeyEvent) {
                 detail.outputs_scroll = 0;
             }
             DetailFocus::Outputs => {
-                detail.outputs_scroll =
-                    scroll(detail.outputs_scroll, delta.clamp(-10_000, 10_000) as i32);
+                let lines = selected_step(detail).map_or(1, |step| json_lines(&step.outputs));
+                detail.outputs_scroll = scroll(detail.outputs_scroll, delta, lines);
             }
             DetailFocus::Context => {
-                detail.context_scroll =
-                    scroll(detail.context_scroll, delta.clamp(-10_000, 10_000) as i32);
+                let lines = json_lines(&detail.state.context);
+                detail.context_scroll = scroll(detail.context_scroll, delta, lines);
             }
         }
         return;
@@ -800,7 +810,8 @@ fn on_snapshot_key(app: &mut App, key: KeyEvent) {
         return;
     };
     if let Some(delta) = movement(&key) {
-        view.scroll = scroll(view.scroll, delta.clamp(-10_000, 10_000) as i32);
+        let lines = json_lines(&view.checkpoint.snapshot);
+        view.scroll = scroll(view.scroll, delta, lines);
         return;
     }
     let id = view.checkpoint.id;
@@ -1053,17 +1064,21 @@ mod tests {
         assert_eq!(app.detail.as_ref().unwrap().state, state);
         press(&mut app, "jj");
         assert_eq!(app.detail.as_ref().unwrap().step, 2);
+        press(&mut app, "kk");
+        // Outputs of retrieve are 3 lines, the context 9: scrolling stops at the last.
         update(&mut app, key(KeyCode::Tab));
-        press(&mut app, "j");
+        press(&mut app, "jjjjj");
         update(&mut app, key(KeyCode::Tab));
         press(&mut app, "jjj");
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(
             (detail.step, detail.outputs_scroll, detail.context_scroll),
-            (2, 1, 3)
+            (0, 2, 3)
         );
+        update(&mut app, key(KeyCode::End));
+        assert_eq!(app.detail.as_ref().unwrap().context_scroll, 8);
         update(&mut app, key(KeyCode::Tab));
-        press(&mut app, "k");
+        press(&mut app, "j");
         assert_eq!(
             app.detail.as_ref().unwrap().outputs_scroll,
             0,
@@ -1071,7 +1086,7 @@ mod tests {
         );
         // A refresh of the same workflow keeps the position.
         update(&mut app, Message::DetailLoaded(Ok(state)));
-        assert_eq!(app.detail.as_ref().unwrap().context_scroll, 3);
+        assert_eq!(app.detail.as_ref().unwrap().context_scroll, 8);
         update(&mut app, Message::DetailLoaded(Err("gone".into())));
         assert_eq!(app.error.as_deref(), Some("gone"));
         update(&mut app, key(KeyCode::Esc));
