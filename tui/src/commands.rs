@@ -481,3 +481,82 @@ pub async fn demo(store: &Store, out: &mut impl Write, target: &str, count: u64)
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::failed_workflow;
+
+    async fn seeded() -> (Store, WorkflowState, Vec<Checkpoint>) {
+        let store = db::open("sqlite::memory:", false).await.unwrap();
+        let (state, checkpoints) = failed_workflow();
+        store.save_workflow_state(&state).await.unwrap();
+        for checkpoint in &checkpoints {
+            store.create_checkpoint(checkpoint).await.unwrap();
+        }
+        (store, state, checkpoints)
+    }
+
+    #[tokio::test]
+    async fn restore_asks_and_only_yes_restores() {
+        let (store, state, checkpoints) = seeded().await;
+        let oldest = checkpoints[1].id.to_string();
+        let mut out = Vec::new();
+        let err = restore(
+            &store,
+            &mut out,
+            &mut "n\n".as_bytes(),
+            true,
+            &oldest,
+            false,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("cancelled"));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("status: failed -> running"), "{text}");
+        assert!(text.ends_with("Restore? [y/N] "), "{text}");
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+
+        let mut out = Vec::new();
+        restore(
+            &store,
+            &mut out,
+            &mut "yes\n".as_bytes(),
+            true,
+            &oldest,
+            false,
+        )
+        .await
+        .unwrap();
+        let now = store.load_workflow_state(&state.id).await.unwrap();
+        assert_eq!(now.status, WorkflowStatus::Running);
+        assert_eq!(now.steps.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn show_and_list_print_tables() {
+        let (store, state, _) = seeded().await;
+        let mut out = Vec::new();
+        show(&store, &mut out, &state.workflow_id, false)
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("error:        step tool_call failed"),
+            "{text}"
+        );
+        // Steps in the order they ran.
+        let retrieve = text.find("  retrieve").unwrap();
+        let tool_call = text.find("  tool_call").unwrap();
+        assert!(retrieve < tool_call, "{text}");
+
+        let mut out = Vec::new();
+        list(&store, &mut out, false, Some("failed"), 10, false)
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("rag-answer-0001"), "{text}");
+        assert!(text.contains("2/3"), "{text}");
+    }
+}
