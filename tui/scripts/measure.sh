@@ -11,7 +11,8 @@ db=${2:-/tmp/wfadmin-$count.db}
 bin=${WFADMIN:-$(dirname "$0")/../../target/debug/wfadmin}
 socket=wfadmin-measure-$$
 tmux() { command tmux -L "$socket" "$@"; }
-trap 'tmux kill-server 2>/dev/null || true' EXIT
+socket_path=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$socket
+trap 'tmux kill-server 2>/dev/null || true; rm -f "$socket_path"' EXIT
 
 if [ ! -f "$db" ]; then
     echo "seeding $count workflows into $db ..."
