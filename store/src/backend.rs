@@ -109,6 +109,16 @@ fn check_parent_folder(file: &Path) -> Result<()> {
     }
 }
 
+/// SQLite's "database is locked" (`SQLITE_BUSY`, and its extended codes).
+fn is_sqlite_busy(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db_err) => db_err
+            .code()
+            .is_some_and(|code| code == "5" || code.parse::<i32>().is_ok_and(|c| c & 0xff == 5)),
+        _ => false,
+    }
+}
+
 fn valid_schema_name(schema: &str) -> Result<()> {
     let mut chars = schema.chars();
     let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -190,17 +200,28 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 // One connection, kept for the store's lifetime: SQLite has one writer
                 // anyway, a queue in the pool beats SQLITE_BUSY retries, and an in-memory
                 // database lives exactly as long as its last connection.
-                let pool = SqlitePoolOptions::new()
+                let pool_options = SqlitePoolOptions::new()
                     .min_connections(1)
                     .max_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .acquire_timeout(options.acquire_timeout)
-                    .test_before_acquire(false)
-                    .connect_with(sqlite)
-                    .await
-                    .map_err(connect_err)?;
-                Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+                    .test_before_acquire(false);
+                // Switching a new file to WAL takes an exclusive lock that SQLite's busy
+                // timeout does not wait for: when another process or store opens the same
+                // new file at that moment, wait a little and open again (the whole connect
+                // stays bounded by `connect_timeout`).
+                let mut pause = Duration::from_millis(5);
+                loop {
+                    match pool_options.clone().connect_with(sqlite.clone()).await {
+                        Ok(pool) => return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)),
+                        Err(err) if is_sqlite_busy(&err) => {
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_millis(200));
+                        }
+                        Err(err) => return Err(connect_err(err)),
+                    }
+                }
             }
         }
     };
@@ -258,6 +279,24 @@ where
         _ => TransactionOptions::default(),
     };
     db.begin_with_options(options).await
+}
+
+/// Begins a read-only transaction whose statements all see one snapshot (Postgres:
+/// REPEATABLE READ; a SQLite read transaction is one snapshot already).
+pub(crate) async fn begin_read<C>(db: &C) -> Result<DatabaseTransaction, DbErr>
+where
+    C: TransactionTrait<Transaction = DatabaseTransaction> + ConnectionTrait,
+{
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await
+        }
+        _ => db.begin().await,
+    }
 }
 
 /// What the store's statements run on: its own pooled connection, or a transaction.

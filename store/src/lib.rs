@@ -49,8 +49,8 @@ pub use history::{
     RetentionPolicy, WorkflowBundle,
 };
 pub use model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, StepStatus, Versioned,
-    WorkflowState, WorkflowStatus, now,
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
+    StepStatus, Versioned, WorkflowState, WorkflowStatus, now,
 };
 pub use seaorm::{
     PostgresStateStore, Pruner, SeaOrmStateStore, SqliteStateStore, StoreTransaction,

@@ -352,6 +352,25 @@ impl Checkpoint {
     }
 }
 
+/// Where a page of workflow states ended, by `(updated_at, id)`: pass it back for the
+/// next page (keyset pagination, so pages stay fast however deep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StateCursor {
+    /// `updated_at` of the page's last workflow.
+    pub updated_at: DateTime<Utc>,
+    /// `id` of the page's last workflow.
+    pub id: Uuid,
+}
+
+/// One page of workflow states, newest update first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatePage {
+    /// The workflows, with their steps.
+    pub workflows: Vec<WorkflowState>,
+    /// Where to continue, or `None` after the last page.
+    pub next: Option<StateCursor>,
+}
+
 /// A value together with the version it is stored at (see
 /// [`StateStore::save_workflow_state_if`](crate::StateStore::save_workflow_state_if)).
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,8 @@ use crate::history::{
     CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
 };
 use crate::model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, Versioned, WorkflowState,
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
+    Versioned, WorkflowState,
 };
 
 /// Persistence for workflow state and checkpoints.
@@ -55,6 +56,15 @@ pub trait StateStore: Send + Sync {
     /// Every pending, running or paused workflow with its steps, most recently updated
     /// first. Runs a fixed number of queries whatever the count.
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>>;
+
+    /// One page of the active workflows with their steps, most recently updated first:
+    /// at most `limit`, after `after` (the previous page's `next`). For recovering or
+    /// inspecting 100,000 workflows without holding them all.
+    async fn list_active_workflows_page(
+        &self,
+        after: Option<&StateCursor>,
+        limit: u64,
+    ) -> Result<StatePage>;
 
     /// Stores a checkpoint of an existing workflow (`NotFound` if the workflow does not
     /// exist), then applies the store's checkpoint retention in the same transaction.

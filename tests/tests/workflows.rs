@@ -41,10 +41,9 @@ backend_tests!(
     closed_store_reports_connection_errors,
     data_outlives_the_store_only_when_persistent,
     json_numbers_round_trip_exactly,
-    whole_floats_stay_floats => postgres #[ignore = "bug: jsonb turns whole floats >= 1e16 into integers"],
+    whole_floats_stay_floats => postgres #[ignore = "known limitation (README): jsonb turns whole floats >= 1e16 into integers"],
     a_corrupt_row_is_an_error_and_hides_no_other_workflow,
-    stores_opened_at_once_on_a_fresh_database_all_work
-        => sqlite_file #[ignore = "bug: concurrent first opens of a new SQLite file sometimes fail with 'database is locked' (about 1 run in 15)"],
+    stores_opened_at_once_on_a_fresh_database_all_work,
     two_stores_on_one_database_write_at_the_same_time,
     large_states_round_trip,
     ten_thousand_steps_round_trip,

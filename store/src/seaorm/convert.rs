@@ -120,6 +120,13 @@ pub(crate) fn workflow_from_row_and_json(
         .into_iter()
         .map(|step| step_from_json(step).map(|step| (step.step_id.clone(), step)))
         .collect::<Result<HashMap<_, _>>>()?;
+    workflow_from_parts(row, steps)
+}
+
+fn workflow_from_parts(
+    row: workflow_states::Model,
+    steps: HashMap<String, StepState>,
+) -> Result<WorkflowState> {
     Ok(WorkflowState {
         status: row.status.parse()?,
         id: row.id,
@@ -133,6 +140,50 @@ pub(crate) fn workflow_from_row_and_json(
         error: row.error,
         steps,
     })
+}
+
+fn step_from_row(row: step_states::Model) -> Result<StepState> {
+    Ok(StepState {
+        status: row.status.parse()?,
+        step_id: row.step_id,
+        started_at: row.started_at.map(from_db),
+        completed_at: row.completed_at.map(from_db),
+        outputs: row.outputs.unwrap_or(Value::Null),
+        error: row.error,
+        retry_count: row.retry_count,
+    })
+}
+
+/// Workflow states from their rows and the step rows of all of them (any order), grouped
+/// in memory. Rows that do not convert come back apart with their error, so one corrupt
+/// workflow hides no other.
+pub(crate) fn workflows_from_rows(
+    rows: Vec<workflow_states::Model>,
+    steps: Vec<step_states::Model>,
+) -> (Vec<WorkflowState>, Vec<(uuid::Uuid, StateStoreError)>) {
+    let mut steps_by_workflow: HashMap<uuid::Uuid, Vec<step_states::Model>> = HashMap::new();
+    for step in steps {
+        steps_by_workflow
+            .entry(step.workflow_state_id)
+            .or_default()
+            .push(step);
+    }
+    let mut states = Vec::with_capacity(rows.len());
+    let mut skipped = Vec::new();
+    for row in rows {
+        let id = row.id;
+        let steps = steps_by_workflow.remove(&id).unwrap_or_default();
+        let converted = steps
+            .into_iter()
+            .map(|step| step_from_row(step).map(|step| (step.step_id.clone(), step)))
+            .collect::<Result<HashMap<_, _>>>()
+            .and_then(|steps| workflow_from_parts(row, steps));
+        match converted {
+            Ok(state) => states.push(state),
+            Err(err) => skipped.push((id, err)),
+        }
+    }
+    (states, skipped)
 }
 
 /// A checkpoint from its row.

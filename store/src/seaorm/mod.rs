@@ -30,8 +30,8 @@ use crate::history::{
     CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
 };
 use crate::model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StepState, Versioned, WorkflowState,
-    WorkflowStatus,
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
+    Versioned, WorkflowState, WorkflowStatus,
 };
 use crate::store::StateStore;
 use crate::validate;
@@ -348,6 +348,37 @@ impl<T: sealed::Scoped> StateStore for T {
         }
         record_rows(states.len() as u64);
         Ok(states)
+    }
+
+    #[instrument(
+        name = "list_active_workflows_page",
+        skip_all,
+        err,
+        fields(limit, rows)
+    )]
+    async fn list_active_workflows_page(
+        &self,
+        after: Option<&StateCursor>,
+        limit: u64,
+    ) -> Result<StatePage> {
+        let after = after.map(|cursor| (cursor.updated_at, cursor.id));
+        let page =
+            queries::list_page(self.conn(), &WorkflowStatus::ACTIVE, after, Some(limit)).await?;
+        for (id, err) in &page.skipped {
+            warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
+        }
+        record_rows(page.states.len() as u64);
+        // A full page may have more after it; the cursor is the last row read, converted
+        // or not, so an unreadable row is not read again.
+        let read = (page.states.len() + page.skipped.len()) as u64;
+        let next = page
+            .last
+            .filter(|_| limit > 0 && read >= limit)
+            .map(|(updated_at, id)| StateCursor { updated_at, id });
+        Ok(StatePage {
+            workflows: page.states,
+            next,
+        })
     }
 
     #[instrument(name = "create_checkpoint", skip_all, err,

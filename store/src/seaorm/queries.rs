@@ -179,53 +179,138 @@ pub(crate) async fn load_state_by_workflow_id<C: Db>(
     with_steps(found)
 }
 
-/// Every workflow in one of `statuses`, newest update first, with steps: one statement
-/// whatever the count. Rows that fail to convert come back apart, with their error.
-///
-/// A row whose JSON does not even decode (corrupted by hand in a SQLite file) fails the
-/// whole statement; then the workflows are read one by one, so the others still come
-/// back and only the broken ones are reported.
+/// Every workflow in one of `statuses`, newest update first, with steps. Rows that fail
+/// to convert come back apart, with their error.
 pub(crate) async fn list_by_status<C: Db>(
     conn: &C,
     statuses: &[WorkflowStatus],
 ) -> Result<(Vec<WorkflowState>, Vec<(Uuid, StateStoreError)>)> {
+    let page = list_page(conn, statuses, None, None).await?;
+    Ok((page.states, page.skipped))
+}
+
+/// What [`list_page`] read.
+pub(crate) struct ListedPage {
+    /// The workflows that converted.
+    pub(crate) states: Vec<WorkflowState>,
+    /// The ones that did not, with why.
+    pub(crate) skipped: Vec<(Uuid, StateStoreError)>,
+    /// `(updated_at, id)` of the last row read, converted or not.
+    pub(crate) last: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// A page of the workflows in one of `statuses`, newest update first, with steps: those
+/// after `after` (keyset: `(updated_at, id)` of the previous page's last), at most `limit`.
+///
+/// Two statements on one snapshot (a read-only transaction unless `conn` is one already):
+/// the workflow rows, then the steps of exactly those rows, grouped in memory. A fixed
+/// number of statements whatever the count, and the database neither builds JSON per row
+/// nor sorts wide rows.
+///
+/// A row whose JSON does not even decode (hand-corrupted in a SQLite file) fails the
+/// statement; then the page is read workflow by workflow, so the others still come back
+/// and only the broken ones are reported.
+pub(crate) async fn list_page<C: Db>(
+    conn: &C,
+    statuses: &[WorkflowStatus],
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: Option<u64>,
+) -> Result<ListedPage> {
     use workflow_states::Column as W;
-    let filter = || Condition::all().add(W::Status.is_in(status_names(statuses)));
-    let mut states = Vec::new();
-    let mut skipped = Vec::new();
-    match select_with_steps(conn, filter(), None).await {
-        Ok(found) => {
-            for found in found {
-                let id = found.row.id;
-                match with_steps(found) {
-                    Ok(state) => states.push(state),
-                    Err(err) => skipped.push((id, err)),
-                }
-            }
-        }
-        Err(err @ StateStoreError::Connection(_)) => return Err(err),
-        Err(err) if conn.in_transaction() => return Err(err),
+    let mut filter = Condition::all().add(W::Status.is_in(status_names(statuses)));
+    if let Some((updated_at, id)) = after {
+        let updated_at = updated_at.fixed_offset();
+        filter = filter.add(
+            Condition::any().add(W::UpdatedAt.lt(updated_at)).add(
+                Condition::all()
+                    .add(W::UpdatedAt.eq(updated_at))
+                    .add(W::Id.lt(id)),
+            ),
+        );
+    }
+    let result = if conn.in_transaction() {
+        read_page(conn, filter.clone(), limit).await
+    } else {
+        let txn = backend::begin_read(conn).await?;
+        let result = read_page(&txn, filter.clone(), limit).await;
+        txn.commit().await?;
+        result
+    };
+    match result {
+        Ok(page) => Ok(page),
+        Err(err @ StateStoreError::Connection(_)) => Err(err),
+        Err(err) if conn.in_transaction() => Err(err),
         Err(err) => {
             tracing::warn!(error = %err, "a workflow row does not decode; reading them one by one");
-            let ids: Vec<Uuid> = workflow_states::Entity::find()
+            let mut ids = workflow_states::Entity::find()
                 .select_only()
-                .column(W::Id)
-                .filter(filter())
+                .columns([W::UpdatedAt, W::Id])
+                .filter(filter)
                 .order_by_desc(W::UpdatedAt)
-                .order_by_desc(W::Id)
-                .into_tuple()
-                .all(conn)
-                .await?;
-            for id in ids {
+                .order_by_desc(W::Id);
+            if let Some(limit) = limit {
+                ids = ids.limit(sql_count(limit));
+            }
+            let ids: Vec<(chrono::DateTime<chrono::FixedOffset>, Uuid)> =
+                ids.into_tuple().all(conn).await?;
+            let last = ids
+                .last()
+                .map(|(updated_at, id)| (updated_at.with_timezone(&Utc), *id));
+            let (mut states, mut skipped) = (Vec::new(), Vec::new());
+            for (_, id) in ids {
                 match load_state(conn, id).await {
                     Ok(state) => states.push(state),
                     Err(err @ StateStoreError::Connection(_)) => return Err(err),
                     Err(err) => skipped.push((id, err)),
                 }
             }
+            Ok(ListedPage {
+                states,
+                skipped,
+                last,
+            })
         }
     }
-    Ok((states, skipped))
+}
+
+async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Result<ListedPage> {
+    use workflow_states::Column as W;
+    let mut rows = workflow_states::Entity::find()
+        .filter(filter.clone())
+        .order_by_desc(W::UpdatedAt)
+        .order_by_desc(W::Id);
+    let mut ids = Query::select()
+        .column(W::Id)
+        .from(workflow_states::Entity)
+        .cond_where(filter)
+        .order_by(W::UpdatedAt, Order::Desc)
+        .order_by(W::Id, Order::Desc)
+        .to_owned();
+    if let Some(limit) = limit {
+        rows = rows.limit(sql_count(limit));
+        ids.limit(sql_count(limit));
+    }
+    let rows = rows.all(conn).await?;
+    let Some(last) = rows
+        .last()
+        .map(|row| (row.updated_at.with_timezone(&Utc), row.id))
+    else {
+        return Ok(ListedPage {
+            states: Vec::new(),
+            skipped: Vec::new(),
+            last: None,
+        });
+    };
+    let steps = step_states::Entity::find()
+        .filter(step_states::Column::WorkflowStateId.in_subquery(ids))
+        .all(conn)
+        .await?;
+    let (states, skipped) = convert::workflows_from_rows(rows, steps);
+    Ok(ListedPage {
+        states,
+        skipped,
+        last: Some(last),
+    })
 }
 
 /// Inserts a checkpoint of an existing workflow and, with a retention of `keep`, leaves
