@@ -1,5 +1,6 @@
 //! The workflows table.
 
+use llm_orchestrator_state::admin::WorkflowSort;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
@@ -26,16 +27,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if view.loading {
         title.push_str("loading... ");
     }
-    let header = Row::new([
-        "STATUS",
-        "WORKFLOW_ID",
-        "NAME",
-        "USER",
-        "STARTED",
-        "UPDATED",
-        "STEPS",
-        "CKPTS",
-    ])
+    let arrow = if view.ascending { " ▲" } else { " ▼" };
+    let header = Row::new(
+        [
+            ("STATUS", Some(WorkflowSort::Status)),
+            ("WORKFLOW_ID", Some(WorkflowSort::WorkflowId)),
+            ("NAME", Some(WorkflowSort::WorkflowName)),
+            ("USER", None),
+            ("STARTED", Some(WorkflowSort::StartedAt)),
+            ("UPDATED", Some(WorkflowSort::UpdatedAt)),
+            ("STEPS", None),
+            ("CKPTS", None),
+        ]
+        .map(|(name, sort)| {
+            if sort == Some(view.sort) {
+                format!("{name}{arrow}")
+            } else {
+                name.to_owned()
+            }
+        }),
+    )
     .style(super::header_style());
     // Only the rows that fit are turned into widgets, so a table with 100,000 loaded
     // rows draws as fast as one with 30. The selection sticks to the bottom edge when
