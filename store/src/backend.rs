@@ -195,7 +195,10 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 } else {
                     sqlite
                         .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Full)
+                        .synchronous(match options.sqlite_sync {
+                            crate::config::SqliteSync::Full => SqliteSynchronous::Full,
+                            crate::config::SqliteSync::Normal => SqliteSynchronous::Normal,
+                        })
                 };
                 // One connection, kept for the store's lifetime: SQLite has one writer
                 // anyway, a queue in the pool beats SQLITE_BUSY retries, and an in-memory

@@ -42,7 +42,7 @@ mod store;
 pub mod validate;
 
 pub use backend::{AnyBackend, Postgres, Sqlite};
-pub use config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
+pub use config::{AutoCheckpoint, SqliteSync, StateStoreBuilder, StoreOptions};
 pub use error::{Result, StateStoreError, redact};
 pub use history::{
     BundledCheckpoint, CheckpointInfo, CheckpointUsage, ForkOrigin, Lineage, PruneReport,

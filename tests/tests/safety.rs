@@ -17,6 +17,7 @@ backend_tests!(
 );
 backend_tests_for!(mod sqlite_file_only = SqliteFile: invalid_json_in_a_sqlite_row_is_a_serialization_error);
 backend_tests_for!(mod read_only_sqlite_file = SqliteFile: a_read_only_store_refuses_every_write);
+backend_tests_for!(mod sqlite_sync = SqliteFile: sqlite_files_sync_as_configured);
 backend_tests_for!(mod read_only_postgres = Postgres: a_read_only_store_refuses_every_write);
 
 async fn json_over_the_size_limit_is_refused_and_nothing_is_stored(backend: Backend) {
@@ -134,6 +135,36 @@ async fn invalid_json_in_a_sqlite_row_is_a_serialization_error(backend: Backend)
     }
     assert_eq!(store.list_active_workflows().await.unwrap(), [good.clone()]);
     assert_eq!(store.load_workflow_state(&good.id).await.unwrap(), good);
+}
+
+async fn sqlite_files_sync_as_configured(backend: Backend) {
+    use llm_orchestrator_state::SqliteSync;
+    use llm_orchestrator_state::sea_orm::{DbBackend, Statement};
+    let store = open(backend).await;
+    let synchronous = |store: llm_orchestrator_state::SeaOrmStateStore| async move {
+        let row = store
+            .connection()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA synchronous",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    };
+    assert_eq!(synchronous(store.store.clone()).await, 2, "FULL by default");
+    let normal = store
+        .builder_for_same_database()
+        .unwrap()
+        .sqlite_sync(SqliteSync::Normal)
+        .connect()
+        .await
+        .unwrap();
+    let state = workflow("wf-normal");
+    normal.save_workflow_state(&state).await.unwrap();
+    assert_eq!(synchronous(normal).await, 1, "NORMAL when asked");
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 }
 
 async fn sql_looking_strings_are_stored_verbatim(backend: Backend) {
