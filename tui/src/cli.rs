@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///
 /// Without a subcommand it opens the interactive terminal UI.
 #[derive(Debug, Parser)]
-#[command(name = "wfadmin", version, about, long_about = None)]
+#[command(name = "wfadmin", version)]
 pub struct Cli {
     /// Database: postgres://user@host/db, sqlite://file.db?mode=rwc, sqlite::memory: or a file path.
     #[arg(
