@@ -100,6 +100,10 @@ struct Args {
     /// Postgres pool size (default: the store's).
     #[arg(long)]
     max_connections: Option<u32>,
+    /// Open the SQLite file as the store does but with `synchronous=NORMAL` instead of
+    /// `FULL` (through `SeaOrmStateStore::from_connection`), to measure what it buys.
+    #[arg(long)]
+    sqlite_synchronous_normal: bool,
     /// Keep the Postgres schema and the SQLite file (for EXPLAIN and the like).
     #[arg(long)]
     keep_data: bool,
@@ -237,7 +241,11 @@ async fn run_backend(
             std::fs::create_dir_all(&folder)?;
             let path = folder.join("bench.db");
             let result = async {
-                let store = args.builder(&path.to_string_lossy())?.connect().await?;
+                let store = if args.sqlite_synchronous_normal {
+                    sqlite_normal_store(args, &path).await?
+                } else {
+                    args.builder(&path.to_string_lossy())?.connect().await?
+                };
                 let result = phases(args, &store, "sqlite-file", None, Some(&folder), rows).await;
                 store.close().await?;
                 result
@@ -271,6 +279,43 @@ async fn run_backend(
         }
         BackendArg::All => unreachable!("expanded by main"),
     }
+}
+
+/// A store on the SQLite file at `path` with the store's own connection settings (WAL,
+/// 5 s busy timeout, foreign keys, one connection kept open) except `synchronous=NORMAL`.
+async fn sqlite_normal_store(
+    args: &Args,
+    path: &std::path::Path,
+) -> Result<SeaOrmStateStore, Box<dyn Error>> {
+    use llm_orchestrator_state::StoreOptions;
+    use llm_orchestrator_state::sea_orm::SqlxSqliteConnector;
+    use llm_orchestrator_state::sea_orm::sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = SqlitePoolOptions::new()
+        .min_connections(1)
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with(connect)
+        .await?;
+    let mut options = StoreOptions::default();
+    if let Some(retention) = &args.checkpoint_retention {
+        options.checkpoint_retention = match retention.as_str() {
+            "none" => None,
+            keep => Some(keep.parse()?),
+        };
+    }
+    let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+    Ok(SeaOrmStateStore::from_connection(db, options).await?)
 }
 
 /// Each Postgres (and SQLite file) row's ratio to its floor from the same run.
