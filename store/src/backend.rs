@@ -193,12 +193,12 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 sqlite = if options.read_only {
                     sqlite.read_only(true).create_if_missing(false)
                 } else {
-                    sqlite
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(match options.sqlite_sync {
+                    sqlite.journal_mode(SqliteJournalMode::Wal).synchronous(
+                        match options.sqlite_sync {
                             crate::config::SqliteSync::Full => SqliteSynchronous::Full,
                             crate::config::SqliteSync::Normal => SqliteSynchronous::Normal,
-                        })
+                        },
+                    )
                 };
                 // One connection, kept for the store's lifetime: SQLite has one writer
                 // anyway, a queue in the pool beats SQLITE_BUSY retries, and an in-memory

@@ -155,6 +155,14 @@ pub(crate) fn with_steps(found: WorkflowWithSteps) -> Result<WorkflowState> {
 
 /// The workflow with this id and its steps.
 pub(crate) async fn load_state<C: Db>(conn: &C, id: Uuid) -> Result<WorkflowState> {
+    Ok(load_versioned(conn, id).await?.value)
+}
+
+/// The workflow with this id, its steps and its version.
+pub(crate) async fn load_versioned<C: Db>(
+    conn: &C,
+    id: Uuid,
+) -> Result<crate::model::Versioned<WorkflowState>> {
     let found = select_with_steps(
         conn,
         Condition::all().add(workflow_states::Column::Id.eq(id)),
@@ -163,7 +171,11 @@ pub(crate) async fn load_state<C: Db>(conn: &C, id: Uuid) -> Result<WorkflowStat
     .await?
     .pop()
     .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
-    with_steps(found)
+    let version = found.row.version;
+    Ok(crate::model::Versioned {
+        value: with_steps(found)?,
+        version,
+    })
 }
 
 /// The most recently updated run of a workflow id, with its steps.

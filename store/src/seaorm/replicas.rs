@@ -18,25 +18,10 @@ use super::queries::{self, select_with_steps, sql_count, status_names, with_step
 use crate::backend::{self, Db};
 use crate::error::{Result, StateStoreError};
 use crate::model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, Versioned, WorkflowState, WorkflowStatus,
+    Checkpoint, Claim, Lease, Recovery, SaveCondition, WorkflowState, WorkflowStatus,
 };
 
-/// The workflow with this id, its steps and its version.
-pub(crate) async fn load_versioned<C: Db>(conn: &C, id: Uuid) -> Result<Versioned<WorkflowState>> {
-    let found = select_with_steps(
-        conn,
-        Condition::all().add(workflow_states::Column::Id.eq(id)),
-        Some(1),
-    )
-    .await?
-    .pop()
-    .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
-    let version = found.row.version;
-    Ok(Versioned {
-        value: with_steps(found)?,
-        version,
-    })
-}
+pub(crate) use super::queries::load_versioned;
 
 /// Saves `state` only if `condition` holds, in one transaction; returns the new version.
 /// A condition that does not hold is `Conflict`, with nothing changed.
