@@ -47,12 +47,10 @@ pub async fn connect(target: &str, read_only: bool) -> Result<Store> {
             file.display()
         )));
     }
-    let target = if read_only {
-        read_only_target(target)
-    } else {
-        target.to_owned()
-    };
+    // Read-only is enforced by the store and by the database session itself (SQLite
+    // opened read-only, Postgres default_transaction_read_only), not only by this tool.
     Ok(StateStoreBuilder::new(target)
+        .read_only(read_only)
         .run_migrations(false)
         .checkpoint_retention(None)
         .min_connections(1)
@@ -61,29 +59,6 @@ pub async fn connect(target: &str, read_only: bool) -> Result<Store> {
         .acquire_timeout(Duration::from_secs(5))
         .connect()
         .await?)
-}
-
-/// The same database, opened so that the database itself refuses writes: a second line
-/// of defence behind the tool's own checks. Postgres gets `default_transaction_read_only`,
-/// a SQLite file `mode=ro`.
-pub fn read_only_target(target: &str) -> String {
-    let target = target.trim();
-    let separator = if target.contains('?') { '&' } else { '?' };
-    if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-        return format!("{target}{separator}options=-c%20default_transaction_read_only%3Don");
-    }
-    match sqlite_file(target) {
-        Some(file) if !target.contains("mode=") => {
-            let query = target.split_once('?').map_or("", |(_, query)| query);
-            let mut url = format!("sqlite://{}?mode=ro", file.display());
-            if !query.is_empty() {
-                url.push('&');
-                url.push_str(query);
-            }
-            url
-        }
-        _ => target.to_owned(),
-    }
 }
 
 /// Names of applied and pending migrations, without creating anything.
@@ -164,28 +139,6 @@ pub fn parse_uuid(what: &str, text: &str) -> Result<Uuid> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn read_only_targets_make_the_database_refuse_writes() {
-        assert_eq!(read_only_target("./w.db"), "sqlite://./w.db?mode=ro");
-        assert_eq!(
-            read_only_target("sqlite://w.db?cache=shared"),
-            "sqlite://w.db?mode=ro&cache=shared"
-        );
-        assert_eq!(
-            read_only_target("sqlite://w.db?mode=rwc"),
-            "sqlite://w.db?mode=rwc"
-        );
-        assert_eq!(
-            read_only_target("postgres://u@h/db"),
-            "postgres://u@h/db?options=-c%20default_transaction_read_only%3Don"
-        );
-        assert_eq!(
-            read_only_target("postgres://u@h/db?sslmode=require"),
-            "postgres://u@h/db?sslmode=require&options=-c%20default_transaction_read_only%3Don"
-        );
-        assert_eq!(read_only_target("sqlite::memory:"), "sqlite::memory:");
-    }
-
     #[tokio::test]
     async fn a_read_only_connection_is_refused_writes_by_sqlite_itself() {
         let dir = tempfile::tempdir().unwrap();
@@ -198,7 +151,19 @@ mod tests {
 
         let store = open(target, true).await.unwrap();
         assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
-        assert!(store.save_workflow_state(&state).await.is_err());
+        assert!(matches!(
+            store.save_workflow_state(&state).await,
+            Err(llm_orchestrator_state::StateStoreError::ReadOnly(_))
+        ));
+        // Past the store, SQLite itself refuses: the file was opened read-only.
+        use llm_orchestrator_state::sea_orm::ConnectionTrait;
+        assert!(
+            store
+                .connection()
+                .execute_unprepared("DELETE FROM workflow_states")
+                .await
+                .is_err()
+        );
     }
 
     #[test]
