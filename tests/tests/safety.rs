@@ -391,3 +391,50 @@ mod fuzz {
             .unwrap();
     }
 }
+
+mod tls {
+    //! `sslmode` in a Postgres URL is honoured (rustls): `require` encrypts, `verify-full`
+    //! refuses a server whose certificate it cannot verify (the local server's is the
+    //! distribution's self-signed "snakeoil" one), `disable` does not encrypt.
+
+    use backend_suite::test_database_url;
+    use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use llm_orchestrator_state::{StateStoreBuilder, StateStoreError};
+
+    fn with_sslmode(mode: &str) -> String {
+        let url = test_database_url();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}sslmode={mode}")
+    }
+
+    async fn encrypted(url: String) -> Result<bool, StateStoreError> {
+        let store = StateStoreBuilder::new(url)
+            .run_migrations(false)
+            .min_connections(1)
+            .max_connections(1)
+            .connect()
+            .await?;
+        let row = store
+            .connection()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        Ok(row.try_get_by_index::<bool>(0).unwrap())
+    }
+
+    #[tokio::test]
+    async fn sslmode_is_honoured() {
+        // The local server must have TLS on for this test to say anything.
+        assert!(
+            encrypted(with_sslmode("require")).await.unwrap(),
+            "require did not encrypt"
+        );
+        assert!(!encrypted(with_sslmode("disable")).await.unwrap());
+        let err = encrypted(with_sslmode("verify-full")).await.unwrap_err();
+        assert!(matches!(err, StateStoreError::Connection(_)), "{err}");
+    }
+}
