@@ -18,7 +18,7 @@ pub struct Cli {
     )]
     pub database_url: String,
 
-    /// Refuse every write (restore, prune, migrate, demo).
+    /// Refuse every write (restore, prune, pin, unpin, fork, import, migrate, demo).
     #[arg(long, global = true)]
     pub read_only: bool,
 
@@ -81,17 +81,59 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// Delete old finished workflows and surplus checkpoints.
+    /// Apply a retention policy: delete old finished workflows and surplus checkpoints.
+    /// Pinned checkpoints are never deleted (unless their whole workflow goes).
     Prune {
         /// Delete completed and failed workflows not updated for this long (30d, 12h, 90m, 2w).
         #[arg(long)]
-        older_than: String,
-        /// Also keep only the newest N checkpoints of every workflow.
+        older_than: Option<String>,
+        /// Keep at least the newest N unpinned checkpoints of every workflow.
         #[arg(long)]
         keep_checkpoints: Option<u64>,
+        /// Keep every checkpoint younger than this (1d, 12h).
+        #[arg(long)]
+        keep_younger_than: Option<String>,
         /// Only print what would be deleted.
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pin a checkpoint with a label: retention and pruning never delete it.
+    Pin {
+        /// The checkpoint's uuid.
+        checkpoint: String,
+        /// Why it matters ("before tool call", "approved by human").
+        label: String,
+    },
+    /// Remove a checkpoint's pin.
+    Unpin {
+        /// The checkpoint's uuid.
+        checkpoint: String,
+    },
+    /// Start a new pending workflow from a checkpoint's state, recording where it came from.
+    Fork {
+        /// The checkpoint's uuid.
+        checkpoint: String,
+        /// The new workflow's workflow_id.
+        new_workflow_id: String,
+    },
+    /// Write a workflow with its steps and checkpoints as a JSON bundle.
+    Export {
+        /// The workflow's uuid, or its workflow_id.
+        workflow: String,
+        /// Write to this file instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Load a JSON bundle written by `export`, into any database.
+    Import {
+        /// The bundle file, or `-` for stdin.
+        file: String,
+        /// Give the workflow and its checkpoints new ids instead of keeping theirs.
+        #[arg(long)]
+        new_ids: bool,
     },
     /// Apply or show the database migrations.
     Migrate {
@@ -126,6 +168,10 @@ impl Command {
             self,
             Self::Restore { .. }
                 | Self::Prune { dry_run: false, .. }
+                | Self::Pin { .. }
+                | Self::Unpin { .. }
+                | Self::Fork { .. }
+                | Self::Import { .. }
                 | Self::Migrate {
                     action: MigrateAction::Up
                 }
@@ -155,5 +201,10 @@ mod tests {
         assert!(parse(&["w", "migrate"]).writes());
         assert!(!parse(&["w", "migrate", "status"]).writes());
         assert!(!parse(&["w", "list"]).writes());
+        assert!(parse(&["w", "pin", "x", "label"]).writes());
+        assert!(parse(&["w", "unpin", "x"]).writes());
+        assert!(parse(&["w", "fork", "x", "wf-2"]).writes());
+        assert!(parse(&["w", "import", "-"]).writes());
+        assert!(!parse(&["w", "export", "x"]).writes());
     }
 }

@@ -3,7 +3,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};
-use llm_orchestrator_state::{Checkpoint, StateStore, WorkflowState, WorkflowStatus, now, redact};
+use llm_orchestrator_state::{
+    Checkpoint, CheckpointUsage, Lineage, RetentionPolicy, StateStore, WorkflowBundle,
+    WorkflowState, WorkflowStatus, redact,
+};
 use serde_json::{Value, json};
 
 use crate::cli::MigrateAction;
@@ -124,11 +127,42 @@ pub fn ordered_steps(state: &WorkflowState) -> Vec<&llm_orchestrator_state::Step
     steps
 }
 
+/// A workflow's lineage in words, one line each: where it was forked from, its forks.
+/// Workflows that still exist are named by their workflow_id.
+pub async fn lineage_lines(store: &Store, lineage: &Lineage) -> Vec<String> {
+    let name = async |id: uuid::Uuid| match store.load_workflow_state(&id).await {
+        Ok(state) => format!("{} ({id})", state.workflow_id),
+        Err(_) => format!("{id} (deleted)"),
+    };
+    let mut lines = Vec::new();
+    if let Some(origin) = lineage.forked_from {
+        lines.push(format!(
+            "forked from {} at checkpoint {}",
+            name(origin.workflow_state_id).await,
+            origin.checkpoint_id
+        ));
+    }
+    for (fork, checkpoint) in &lineage.forks {
+        lines.push(format!(
+            "fork {} from checkpoint {checkpoint}",
+            name(*fork).await
+        ));
+    }
+    lines
+}
+
 /// `show`.
 pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool) -> Result<()> {
     let state = db::find_workflow(store, key).await?;
+    let lineage = store.lineage(&state.id).await?;
+    let usage = store.checkpoint_usage(&state.id).await?;
     if as_json {
-        return print_json(out, &serde_json::to_value(&state)?);
+        let mut value = serde_json::to_value(&state)?;
+        if let Value::Object(fields) = &mut value {
+            fields.insert("lineage".into(), serde_json::to_value(&lineage)?);
+            fields.insert("checkpoint_usage".into(), serde_json::to_value(usage)?);
+        }
+        return print_json(out, &value);
     }
     writeln!(out, "id:           {}", state.id)?;
     writeln!(out, "workflow_id:  {}", state.workflow_id)?;
@@ -155,6 +189,15 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         "error:        {}",
         state.error.as_deref().unwrap_or("-")
     )?;
+    writeln!(out, "checkpoints:  {}", usage_text(&usage))?;
+    let lines = lineage_lines(store, &lineage).await;
+    if lines.is_empty() {
+        writeln!(out, "lineage:      -")?;
+    }
+    for (i, line) in lines.iter().enumerate() {
+        let head = if i == 0 { "lineage:" } else { "" };
+        writeln!(out, "{head:<14}{line}")?;
+    }
     writeln!(out, "context:")?;
     for line in serde_json::to_string_pretty(&state.context)?.lines() {
         writeln!(out, "  {line}")?;
@@ -188,11 +231,21 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
 }
 
 /// A checkpoint's snapshot size in bytes, as compact JSON.
-pub fn snapshot_size(checkpoint: &Checkpoint) -> usize {
-    serde_json::to_string(&checkpoint.snapshot).map_or(0, |text| text.len())
+pub fn snapshot_size(checkpoint: &Checkpoint) -> u64 {
+    serde_json::to_string(&checkpoint.snapshot).map_or(0, |text| text.len() as u64)
 }
 
-/// `checkpoints`.
+/// `12 checkpoints, 9.8 KiB, 2 pinned`.
+pub fn usage_text(usage: &CheckpointUsage) -> String {
+    format!(
+        "{} checkpoints, {}, {} pinned",
+        usage.count,
+        format::size(usage.bytes),
+        usage.pinned
+    )
+}
+
+/// `checkpoints`: each with its size and pin, then the workflow's totals.
 pub async fn checkpoints(
     store: &Store,
     out: &mut impl Write,
@@ -201,22 +254,19 @@ pub async fn checkpoints(
 ) -> Result<()> {
     let state = db::find_workflow(store, key).await?;
     let list = store
-        .list_checkpoints(&state.id, CHECKPOINT_LIMIT, 0)
+        .list_checkpoint_infos(&state.id, CHECKPOINT_LIMIT, 0)
         .await?;
+    let usage = store.checkpoint_usage(&state.id).await?;
     if as_json {
-        let rows = list
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id,
-                    "workflow_state_id": c.workflow_state_id,
-                    "step_id": c.step_id,
-                    "timestamp": c.timestamp,
-                    "size_bytes": snapshot_size(c),
-                })
-            })
-            .collect();
-        return print_json(out, &Value::Array(rows));
+        return print_json(
+            out,
+            &json!({
+                "workflow_state_id": state.id,
+                "workflow_id": state.workflow_id,
+                "usage": usage,
+                "checkpoints": list,
+            }),
+        );
     }
     let rows: Vec<Vec<String>> = list
         .iter()
@@ -225,7 +275,8 @@ pub async fn checkpoints(
                 c.id.to_string(),
                 c.step_id.clone(),
                 format::time(Some(c.timestamp)),
-                format::size(snapshot_size(c)),
+                format::size(c.size_bytes),
+                c.pinned.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
@@ -237,8 +288,9 @@ pub async fn checkpoints(
     write!(
         out,
         "{}",
-        format::table(&["ID", "STEP", "TAKEN", "SIZE"], &rows)
+        format::table(&["ID", "STEP", "TAKEN", "SIZE", "PINNED"], &rows)
     )?;
+    writeln!(out, "total: {}", usage_text(&usage))?;
     Ok(())
 }
 
@@ -373,59 +425,174 @@ pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
-/// `prune`.
+/// The retention policy `prune`'s flags describe; at least one rule must be set.
+pub fn retention_policy(
+    older_than: Option<&str>,
+    keep_checkpoints: Option<u64>,
+    keep_younger_than: Option<&str>,
+) -> Result<RetentionPolicy> {
+    let age = |text: &str| -> Result<std::time::Duration> {
+        format::parse_age(text)
+            .map_err(AdminError::new)?
+            .to_std()
+            .map_err(|_| AdminError::new(format!("{text:?} is not a positive age")))
+    };
+    let policy = RetentionPolicy {
+        keep_last: keep_checkpoints.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        keep_younger_than: keep_younger_than.map(age).transpose()?,
+        delete_finished_older_than: older_than.map(age).transpose()?,
+    };
+    if policy == RetentionPolicy::default() {
+        return Err(AdminError::new(
+            "nothing to prune: give --older-than, --keep-checkpoints or --keep-younger-than",
+        ));
+    }
+    Ok(policy)
+}
+
+/// A policy in words: `finished workflows older than 30d; keep the newest 10 checkpoints`.
+pub fn describe_policy(policy: &RetentionPolicy) -> String {
+    let mut rules = Vec::new();
+    if let Some(age) = policy.delete_finished_older_than {
+        rules.push(format!(
+            "completed or failed workflows not updated for {}",
+            format::age(age)
+        ));
+    }
+    if let Some(keep) = policy.keep_last {
+        rules.push(format!("checkpoints beyond the newest {keep} per workflow"));
+    }
+    if let Some(age) = policy.keep_younger_than {
+        rules.push(format!("checkpoints older than {}", format::age(age)));
+    }
+    let mut text = rules.join("; ");
+    if policy.keep_last.is_some() && policy.keep_younger_than.is_some() {
+        text.push_str(" (a checkpoint goes only if both rules let it go)");
+    }
+    text.push_str("; pinned checkpoints stay");
+    text
+}
+
+/// `prune`: applies the policy (or previews it) and prints the report.
 pub async fn prune(
     store: &Store,
     out: &mut impl Write,
-    older_than: &str,
-    keep_checkpoints: Option<u64>,
+    policy: &RetentionPolicy,
     dry_run: bool,
+    as_json: bool,
 ) -> Result<()> {
-    let age = format::parse_age(older_than).map_err(AdminError::new)?;
-    let cutoff = now() - age;
-    let surplus = match keep_checkpoints {
-        Some(keep) => store.checkpoints_beyond(keep).await?,
-        None => Vec::new(),
-    };
-    let surplus_total: u64 = surplus.iter().map(|(_, n)| n).sum();
-    if dry_run {
-        let workflows = store.count_finished_before(cutoff).await?;
-        writeln!(
-            out,
-            "would delete {workflows} completed or failed workflows not updated since {}",
-            format::time(Some(cutoff))
-        )?;
-        if let Some(keep) = keep_checkpoints {
-            writeln!(
-                out,
-                "would delete {surplus_total} checkpoints beyond the newest {keep} of {} workflows",
-                surplus.len()
-            )?;
-        }
-        return Ok(());
+    let report = store.prune(policy, dry_run).await?;
+    if as_json {
+        return print_json(out, &json!({ "policy": policy, "report": report }));
     }
-    let workflows = store.delete_old_states(cutoff).await?;
     writeln!(
         out,
-        "deleted {workflows} completed or failed workflows not updated since {}",
-        format::time(Some(cutoff))
+        "{}: {}",
+        if dry_run {
+            "would delete (dry run)"
+        } else {
+            "deleted"
+        },
+        describe_policy(policy)
     )?;
-    if let Some(keep) = keep_checkpoints {
-        let keep_usize = usize::try_from(keep).unwrap_or(usize::MAX);
-        let mut deleted = 0;
-        for (id, _) in &surplus {
-            match store.cleanup_old_checkpoints(id, keep_usize).await {
-                Ok(n) => deleted += n,
-                // Deleted with its workflow a moment ago.
-                Err(llm_orchestrator_state::StateStoreError::NotFound(_)) => {}
-                Err(err) => return Err(err.into()),
-            }
+    write!(
+        out,
+        "{}",
+        format::table(
+            &["WORKFLOWS", "CHECKPOINTS", "BYTES"],
+            &[vec![
+                report.workflows.to_string(),
+                report.checkpoints.to_string(),
+                format::size(report.bytes),
+            ]]
+        )
+    )?;
+    Ok(())
+}
+
+/// `pin`.
+pub async fn pin(store: &Store, out: &mut impl Write, checkpoint: &str, label: &str) -> Result<()> {
+    let id = db::parse_uuid("checkpoint", checkpoint)?;
+    store.pin_checkpoint(&id, label).await?;
+    writeln!(out, "pinned checkpoint {id}: {label}")?;
+    Ok(())
+}
+
+/// `unpin`.
+pub async fn unpin(store: &Store, out: &mut impl Write, checkpoint: &str) -> Result<()> {
+    let id = db::parse_uuid("checkpoint", checkpoint)?;
+    store.unpin_checkpoint(&id).await?;
+    writeln!(out, "unpinned checkpoint {id}")?;
+    Ok(())
+}
+
+/// `fork`.
+pub async fn fork(
+    store: &Store,
+    out: &mut impl Write,
+    checkpoint: &str,
+    new_workflow_id: &str,
+) -> Result<()> {
+    let id = db::parse_uuid("checkpoint", checkpoint)?;
+    let state = store.fork_from_checkpoint(&id, new_workflow_id).await?;
+    writeln!(
+        out,
+        "forked workflow {} ({}) from checkpoint {id}: status {}, {} steps",
+        state.workflow_id,
+        state.id,
+        state.status,
+        state.steps.len()
+    )?;
+    Ok(())
+}
+
+/// `export`: the bundle as JSON, to `output` or to `out`.
+pub async fn export(
+    store: &Store,
+    out: &mut impl Write,
+    key: &str,
+    output: Option<&std::path::Path>,
+) -> Result<()> {
+    let state = db::find_workflow(store, key).await?;
+    let bundle = store.export_workflow(&state.id).await?;
+    let text = serde_json::to_string_pretty(&bundle)?;
+    match output {
+        None => writeln!(out, "{text}")?,
+        Some(path) => {
+            std::fs::write(path, format!("{text}\n")).map_err(|err| {
+                AdminError::new(format!("cannot write {}: {err}", path.display()))
+            })?;
+            writeln!(
+                out,
+                "exported workflow {} ({}) with {} checkpoints to {}",
+                state.workflow_id,
+                state.id,
+                bundle.checkpoints.len(),
+                path.display()
+            )?;
         }
-        writeln!(
-            out,
-            "deleted {deleted} checkpoints beyond the newest {keep} per workflow"
-        )?;
     }
+    Ok(())
+}
+
+/// `import`: a bundle from `input` (a file's or stdin's text).
+pub async fn import(
+    store: &Store,
+    out: &mut impl Write,
+    input: &str,
+    source: &str,
+    new_ids: bool,
+) -> Result<()> {
+    let bundle: WorkflowBundle = serde_json::from_str(input)
+        .map_err(|err| AdminError::new(format!("{source} is not a workflow bundle: {err}")))?;
+    let state = store.import_workflow(&bundle, new_ids).await?;
+    writeln!(
+        out,
+        "imported workflow {} ({}) with {} checkpoints",
+        state.workflow_id,
+        state.id,
+        bundle.checkpoints.len()
+    )?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ pub fn duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Str
 }
 
 /// `512 B`, `1.5 KiB`, `2.0 MiB`.
-pub fn size(bytes: usize) -> String {
+pub fn size(bytes: u64) -> String {
     match bytes {
         0..1024 => format!("{bytes} B"),
         1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
@@ -77,6 +77,17 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// An age as `parse_age` reads it: `30d`, `12h`, `90m`, `45s` (the largest exact unit).
+pub fn age(age: std::time::Duration) -> String {
+    let secs = age.as_secs();
+    for (unit, length) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs >= length && secs.is_multiple_of(length) {
+            return format!("{}{unit}", secs / length);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// A retention age like `30d`, `12h`, `90m`, `2w` or `45s`.
 pub fn parse_age(text: &str) -> Result<chrono::Duration, String> {
     let text = text.trim();
@@ -114,6 +125,9 @@ mod tests {
         assert!(parse_age("30").is_err());
         assert!(parse_age("d").is_err());
         assert!(parse_age("3y").is_err());
+        for text in ["30d", "2w", "90m", "12h", "45s"] {
+            assert_eq!(age(parse_age(text).unwrap().to_std().unwrap()), text);
+        }
     }
 
     #[test]

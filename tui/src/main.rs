@@ -105,8 +105,32 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Prune {
             older_than,
             keep_checkpoints,
+            keep_younger_than,
             dry_run,
-        } => commands::prune(&store, &mut out, &older_than, keep_checkpoints, dry_run).await,
+            json,
+        } => match commands::retention_policy(
+            older_than.as_deref(),
+            keep_checkpoints,
+            keep_younger_than.as_deref(),
+        ) {
+            Ok(policy) => commands::prune(&store, &mut out, &policy, dry_run, json).await,
+            Err(err) => Err(err),
+        },
+        Command::Pin { checkpoint, label } => {
+            commands::pin(&store, &mut out, &checkpoint, &label).await
+        }
+        Command::Unpin { checkpoint } => commands::unpin(&store, &mut out, &checkpoint).await,
+        Command::Fork {
+            checkpoint,
+            new_workflow_id,
+        } => commands::fork(&store, &mut out, &checkpoint, &new_workflow_id).await,
+        Command::Export { workflow, output } => {
+            commands::export(&store, &mut out, &workflow, output.as_deref()).await
+        }
+        Command::Import { file, new_ids } => match read_input(&file) {
+            Ok(text) => commands::import(&store, &mut out, &text, &file, new_ids).await,
+            Err(err) => Err(err),
+        },
         Command::Demo { count, open } => {
             commands::demo(&store, &mut out, &target, count).await?;
             if open {
@@ -120,4 +144,15 @@ async fn run(cli: Cli) -> Result<()> {
     };
     out.flush()?;
     result
+}
+
+/// A file's text, or stdin's for `-`.
+fn read_input(file: &str) -> Result<String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(file)
+        .map_err(|err| AdminError::new(format!("cannot read {file}: {err}")))
 }

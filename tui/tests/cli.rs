@@ -107,10 +107,16 @@ fn checkpoints_diff_and_restore() {
     let row = failed_workflow(&db);
     let id = row["id"].as_str().unwrap();
     let checkpoints = db.json(&["checkpoints", id, "--json"]);
-    let list = checkpoints.as_array().unwrap();
+    let list = checkpoints["checkpoints"].as_array().unwrap();
     assert_eq!(list.len() as u64, row["checkpoints"].as_u64().unwrap());
     let oldest = list.last().unwrap()["id"].as_str().unwrap().to_owned();
     assert!(list[0]["size_bytes"].as_u64().unwrap() > 0);
+    let bytes: u64 = list.iter().map(|c| c["size_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(checkpoints["usage"]["bytes"].as_u64().unwrap(), bytes);
+    assert_eq!(
+        checkpoints["usage"]["count"].as_u64().unwrap(),
+        list.len() as u64
+    );
 
     let diff = db.json(&["diff", &oldest, "current", "--json"]);
     let changes = diff["changes"].as_array().unwrap();
@@ -153,31 +159,270 @@ fn checkpoints_diff_and_restore() {
     assert!(stderr(&unknown).contains("not found"));
 }
 
-#[test]
-fn prune_dry_run_changes_nothing_and_prune_deletes() {
-    let db = Db::demo();
-    let before = db.json(&["list", "--json"]);
-    let dry = db.run(&[
-        "prune",
-        "--older-than",
-        "1s",
-        "--keep-checkpoints",
-        "1",
-        "--dry-run",
-    ]);
-    assert!(dry.status.success(), "{}", stderr(&dry));
-    assert!(stdout(&dry).contains("would delete 6 completed or failed"));
-    assert_eq!(db.json(&["list", "--json"]), before);
+/// An active workflow with at least two checkpoints, and its checkpoints (newest first).
+fn active_with_checkpoints(db: &Db) -> (Value, Vec<Value>) {
+    let list = db.json(&["list", "--active", "--json"]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["checkpoints"].as_u64().unwrap() >= 2)
+        .unwrap()
+        .clone();
+    let checkpoints = db.json(&["checkpoints", row["id"].as_str().unwrap(), "--json"]);
+    (row, checkpoints["checkpoints"].as_array().unwrap().clone())
+}
 
-    let real = db.run(&["prune", "--older-than", "1s", "--keep-checkpoints", "1"]);
-    assert!(real.status.success(), "{}", stderr(&real));
+fn ids(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
+    let db = Db::demo();
+    let (row, checkpoints) = active_with_checkpoints(&db);
+    let id = row["id"].as_str().unwrap();
+    let oldest = checkpoints.last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pin = db.run(&["pin", &oldest, "approved by human"]);
+    assert!(pin.status.success(), "{}", stderr(&pin));
+
+    let before = db.json(&["list", "--json"]);
+    let flags = ["prune", "--older-than", "1s", "--keep-checkpoints", "1"];
+    let dry = db.json(&[&flags[..], &["--dry-run", "--json"]].concat());
+    assert_eq!(dry["report"]["dry_run"], true);
+    assert_eq!(dry["report"]["workflows"], 6);
+    assert!(dry["report"]["checkpoints"].as_u64().unwrap() > 6);
+    assert!(dry["report"]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(dry["policy"]["keep_last"], 1);
+    assert_eq!(db.json(&["list", "--json"]), before);
+    let table = stdout(&db.run(&[&flags[..], &["--dry-run"]].concat()));
+    assert!(table.contains("would delete (dry run)"), "{table}");
+    assert!(table.contains("WORKFLOWS  CHECKPOINTS  BYTES"), "{table}");
+
+    let real = db.json(&[&flags[..], &["--json"]].concat());
+    assert_eq!(real["report"]["dry_run"], false);
+    for key in ["workflows", "checkpoints", "bytes"] {
+        assert_eq!(real["report"][key], dry["report"][key], "{key}");
+    }
     let after = db.json(&["list", "--json"]);
     let rows = after.as_array().unwrap();
     assert_eq!(rows.len(), 6);
-    assert!(rows.iter().all(|r| r["checkpoints"].as_u64().unwrap() <= 1));
+    for r in rows {
+        let expected = if r["id"] == id { 2 } else { 1 };
+        assert!(r["checkpoints"].as_u64().unwrap() <= expected, "{r}");
+    }
+    // The pinned checkpoint and the newest one stay.
+    let (_, kept) = {
+        let c = db.json(&["checkpoints", id, "--json"]);
+        (c.clone(), c["checkpoints"].as_array().unwrap().clone())
+    };
+    assert_eq!(
+        ids(&kept),
+        vec![ids(&checkpoints)[0].clone(), oldest.clone()]
+    );
+    assert_eq!(kept[1]["pinned"], "approved by human");
 
-    let bad = db.run(&["prune", "--older-than", "soon"]);
-    assert!(!bad.status.success());
+    // Everything is younger than a day: nothing goes.
+    let young = db.json(&[
+        "prune",
+        "--keep-checkpoints",
+        "0",
+        "--keep-younger-than",
+        "1d",
+        "--json",
+    ]);
+    assert_eq!(young["report"]["checkpoints"], 0);
+
+    for bad in [
+        vec!["prune", "--older-than", "soon"],
+        vec!["prune", "--keep-younger-than", "3y"],
+        vec!["prune", "--dry-run"],
+    ] {
+        let out = db.run(&bad);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert!(stderr(&out).starts_with("error: "), "{bad:?}");
+    }
+}
+
+#[test]
+fn pin_unpin_and_totals() {
+    let db = Db::demo();
+    let (row, checkpoints) = active_with_checkpoints(&db);
+    let id = row["id"].as_str().unwrap();
+    let newest = checkpoints[0]["id"].as_str().unwrap();
+    assert_eq!(checkpoints[0]["pinned"], Value::Null);
+
+    let pin = db.run(&["pin", newest, "before tool call"]);
+    assert!(pin.status.success(), "{}", stderr(&pin));
+    let after = db.json(&["checkpoints", id, "--json"]);
+    assert_eq!(after["checkpoints"][0]["pinned"], "before tool call");
+    assert_eq!(after["usage"]["pinned"], 1);
+    let table = stdout(&db.run(&["checkpoints", id]));
+    assert!(table.contains("before tool call"), "{table}");
+    assert!(table.contains("1 pinned"), "{table}");
+
+    let read_only = db.run(&["--read-only", "unpin", newest]);
+    assert!(stderr(&read_only).contains("read-only"));
+    assert_eq!(
+        db.json(&["checkpoints", id, "--json"])["usage"]["pinned"],
+        1
+    );
+
+    let unpin = db.run(&["unpin", newest]);
+    assert!(unpin.status.success(), "{}", stderr(&unpin));
+    let after = db.json(&["checkpoints", id, "--json"]);
+    assert_eq!(after["checkpoints"][0]["pinned"], Value::Null);
+    assert_eq!(after["usage"]["pinned"], 0);
+
+    let unknown = db.run(&["pin", "00000000-0000-0000-0000-000000000000", "x"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("not found"),
+        "{}",
+        stderr(&unknown)
+    );
+    let bad = db.run(&["unpin", "nope"]);
+    assert!(stderr(&bad).contains("is not a uuid"));
+}
+
+#[test]
+fn fork_shows_lineage_both_ways() {
+    let db = Db::demo();
+    let row = failed_workflow(&db);
+    let id = row["id"].as_str().unwrap();
+    let checkpoints = db.json(&["checkpoints", id, "--json"]);
+    let oldest = checkpoints["checkpoints"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let read_only = db.run(&["--read-only", "fork", &oldest, "retry-1"]);
+    assert!(stderr(&read_only).contains("read-only"));
+    assert!(!db.run(&["show", "retry-1"]).status.success());
+
+    let fork = db.run(&["fork", &oldest, "retry-1"]);
+    assert!(fork.status.success(), "{}", stderr(&fork));
+    let forked = db.json(&["show", "retry-1", "--json"]);
+    assert_eq!(forked["status"], "pending");
+    assert_eq!(forked["lineage"]["forked_from"]["workflow_state_id"], id);
+    assert_eq!(
+        forked["lineage"]["forked_from"]["checkpoint_id"],
+        oldest.as_str()
+    );
+    let source = db.json(&["show", id, "--json"]);
+    let forks = source["lineage"]["forks"].as_array().unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0][0], forked["id"]);
+    assert_eq!(forks[0][1], oldest.as_str());
+
+    let text = stdout(&db.run(&["show", "retry-1"]));
+    let source_name = row["workflow_id"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "lineage:      forked from {source_name} ({id}) at checkpoint {oldest}"
+        )),
+        "{text}"
+    );
+    let text = stdout(&db.run(&["show", id]));
+    assert!(text.contains("lineage:      fork retry-1 ("), "{text}");
+    assert!(text.contains("checkpoints:  "), "{text}");
+}
+
+#[test]
+fn export_from_one_database_and_import_into_another() {
+    let source = Db::demo();
+    let row = failed_workflow(&source);
+    let id = row["id"].as_str().unwrap();
+    let checkpoints = source.json(&["checkpoints", id, "--json"]);
+    let newest = checkpoints["checkpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(source.run(&["pin", &newest, "keep me"]).status.success());
+
+    // To stdout, or to a file: the same bundle.
+    let bundle = source.json(&["export", row["workflow_id"].as_str().unwrap()]);
+    let file = source._dir.path().join("bundle.json");
+    let out = source.run(&[
+        "--read-only",
+        "export",
+        id,
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("exported workflow"));
+    let written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written, bundle);
+    assert_eq!(bundle["workflow"]["id"], id);
+
+    let target = Db::new();
+    let read_only = target.run(&["--read-only", "import", file.to_str().unwrap()]);
+    assert!(stderr(&read_only).contains("read-only"));
+    let import = target.run(&["import", file.to_str().unwrap()]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    assert_eq!(
+        target.json(&["show", id, "--json"]),
+        source.json(&["show", id, "--json"])
+    );
+    assert_eq!(
+        target.json(&["checkpoints", id, "--json"]),
+        source.json(&["checkpoints", id, "--json"])
+    );
+    assert_eq!(target.json(&["export", id]), bundle);
+
+    // The same ids twice: refused. With new ids (from stdin): a second copy.
+    let again = target.run(&["import", file.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let copy = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+        .arg("--database-url")
+        .arg(&target.path)
+        .args(["import", "-", "--new-ids"])
+        .env_remove("DATABASE_URL")
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{}", stderr(&copy));
+    let rows = target.json(&["list", "--json"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let copy_row = rows.iter().find(|r| r["id"] != id).unwrap();
+    assert_eq!(copy_row["workflow_id"], row["workflow_id"]);
+    let copied = target.json(&["checkpoints", copy_row["id"].as_str().unwrap(), "--json"]);
+    assert_eq!(copied["usage"]["count"], checkpoints["usage"]["count"]);
+    assert_eq!(copied["usage"]["bytes"], checkpoints["usage"]["bytes"]);
+    assert_eq!(copied["usage"]["pinned"], 1);
+
+    let not_a_bundle = target.run(&["import", target.path.to_str().unwrap()]);
+    assert!(!not_a_bundle.status.success());
+    let garbage = source._dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{\"format\": 1}").unwrap();
+    let out = target.run(&["import", garbage.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("is not a workflow bundle"),
+        "{}",
+        stderr(&out)
+    );
+    let missing = target.run(&["import", "/no/such/bundle.json"]);
+    assert!(
+        stderr(&missing).contains("cannot read"),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 #[test]
@@ -199,6 +444,10 @@ fn read_only_refuses_writes_and_never_creates_a_database() {
         vec!["--read-only", "demo"],
         vec!["--read-only", "migrate"],
         vec!["--read-only", "prune", "--older-than", "1d"],
+        vec!["--read-only", "pin", "x", "label"],
+        vec!["--read-only", "unpin", "x"],
+        vec!["--read-only", "fork", "x", "wf"],
+        vec!["--read-only", "import", "-"],
     ] {
         let out = db.run(&args);
         assert!(!out.status.success(), "{args:?}");
