@@ -8,7 +8,13 @@ use chrono::{DateTime, Utc};
 use llm_orchestrator_state::admin::{
     PageCursor, StatusCounts, WorkflowPage, WorkflowQuery, WorkflowSort, WorkflowSummary,
 };
-use llm_orchestrator_state::{Checkpoint, WorkflowState, WorkflowStatus};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use llm_orchestrator_state::{
+    Checkpoint, CheckpointInfo, CheckpointUsage, PruneReport, RetentionPolicy, WorkflowState,
+    WorkflowStatus,
+};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use uuid::Uuid;
 
@@ -22,6 +28,16 @@ pub const PAGE_SIZE: u64 = 200;
 pub const REFRESH_LIMIT: u64 = 2000;
 /// Ticks between automatic refreshes (the runtime ticks every 250 ms: 5 s).
 pub const REFRESH_TICKS: u32 = 20;
+
+/// The policy the prune popup previews and applies: keep the newest 10 checkpoints of
+/// every workflow, delete finished workflows untouched for 30 days; pins stay.
+pub fn default_prune_policy() -> RetentionPolicy {
+    RetentionPolicy {
+        keep_last: Some(10),
+        keep_younger_than: None,
+        delete_finished_older_than: Some(Duration::from_secs(30 * 24 * 3600)),
+    }
+}
 
 /// The screens, stacked: Esc or `q` goes back to the one below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +66,40 @@ pub enum Popup {
     },
     /// What a restore changes; `y` confirms.
     ConfirmRestore(Box<RestorePlan>),
+    /// A line of text for a checkpoint: a pin label or a fork's workflow_id.
+    Input {
+        /// What the text is for.
+        purpose: InputPurpose,
+        /// The text typed so far.
+        input: String,
+    },
+    /// A prune's preview (`done` false: `y` applies it) or its report (`done` true).
+    Prune {
+        /// The policy.
+        policy: RetentionPolicy,
+        /// What it deletes, or deleted.
+        report: PruneReport,
+        /// The prune ran.
+        done: bool,
+    },
+}
+
+/// What the text of [`Popup::Input`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputPurpose {
+    /// The label to pin this checkpoint with.
+    PinLabel(Uuid),
+    /// The workflow_id of a new workflow forked from this checkpoint.
+    ForkWorkflowId(Uuid),
+}
+
+/// A workflow's checkpoint totals and lineage, as the detail screen shows them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkflowHistory {
+    /// Count, bytes and pins of its checkpoints.
+    pub usage: CheckpointUsage,
+    /// Where it was forked from and its forks, one line each, in words.
+    pub lineage: Vec<String>,
 }
 
 /// The workflows table and how it is filtered and sorted.
@@ -123,6 +173,8 @@ pub struct DetailView {
     pub context_scroll: u16,
     /// Lines scrolled in the selected step's outputs.
     pub outputs_scroll: u16,
+    /// Checkpoint totals and lineage; `None` until loaded.
+    pub history: Option<WorkflowHistory>,
 }
 
 /// The checkpoints of one workflow.
@@ -138,6 +190,10 @@ pub struct CheckpointsView {
     pub selected: usize,
     /// A checkpoint marked with space, to diff against the selected one.
     pub marked: Option<Uuid>,
+    /// Size and pin of each checkpoint, by id (loaded without the snapshots).
+    pub infos: HashMap<Uuid, CheckpointInfo>,
+    /// The workflow's checkpoint totals, once loaded.
+    pub usage: Option<CheckpointUsage>,
 }
 
 impl CheckpointsView {
@@ -185,6 +241,31 @@ pub enum Command {
     LoadDetail(Uuid),
     /// A workflow's checkpoints.
     LoadCheckpoints(Uuid),
+    /// Sizes and pins of a workflow's checkpoints, and its totals.
+    LoadCheckpointInfos(Uuid),
+    /// A workflow's checkpoint totals and lineage.
+    LoadHistory(Uuid),
+    /// Pin a checkpoint with a label, or unpin it (`None`).
+    SetPin {
+        /// The checkpoint.
+        checkpoint: Uuid,
+        /// The label, or `None` to unpin.
+        label: Option<String>,
+    },
+    /// A new workflow from a checkpoint.
+    Fork {
+        /// The checkpoint.
+        checkpoint: Uuid,
+        /// The new workflow's workflow_id.
+        new_workflow_id: String,
+    },
+    /// Prune with a policy, or only report what it would delete.
+    Prune {
+        /// The policy.
+        policy: RetentionPolicy,
+        /// Only report.
+        dry_run: bool,
+    },
     /// Diff a checkpoint with another one, or with the current state (`None`).
     Diff {
         /// The older side.
@@ -228,6 +309,43 @@ pub enum Message {
         workflow_state_id: Uuid,
         /// Newest first, or the error.
         result: Result<Vec<Checkpoint>, String>,
+    },
+    /// Sizes, pins and totals of a workflow's checkpoints arrived.
+    CheckpointInfosLoaded {
+        /// Whose checkpoints.
+        workflow_state_id: Uuid,
+        /// The infos (newest first) and totals, or the error.
+        result: Result<(Vec<CheckpointInfo>, CheckpointUsage), String>,
+    },
+    /// A workflow's checkpoint totals and lineage arrived.
+    HistoryLoaded {
+        /// Whose.
+        workflow_state_id: Uuid,
+        /// The history, or the error.
+        result: Result<WorkflowHistory, String>,
+    },
+    /// A pin was set or removed.
+    PinSet {
+        /// The checkpoint.
+        checkpoint: Uuid,
+        /// The label, or `None` for an unpin.
+        label: Option<String>,
+        /// Whether it worked.
+        result: Result<(), String>,
+    },
+    /// A fork was created from `checkpoint`.
+    Forked {
+        /// The checkpoint.
+        checkpoint: Uuid,
+        /// The new workflow, or the error.
+        result: Result<WorkflowState, String>,
+    },
+    /// A prune (or its dry run) finished.
+    Pruned {
+        /// The policy it applied.
+        policy: RetentionPolicy,
+        /// What it deleted or would delete, or the error.
+        result: Result<PruneReport, String>,
     },
     /// A diff was computed: title and changes.
     DiffLoaded(Result<(String, Vec<Change>), String>),
@@ -345,12 +463,15 @@ impl App {
                 Screen::Detail => {
                     if let Some(detail) = &self.detail {
                         self.commands.push(Command::LoadDetail(detail.state.id));
+                        self.commands.push(Command::LoadHistory(detail.state.id));
                     }
                 }
                 Screen::Checkpoints => {
                     if let Some(view) = &self.checkpoints {
                         self.commands
                             .push(Command::LoadCheckpoints(view.workflow_state_id));
+                        self.commands
+                            .push(Command::LoadCheckpointInfos(view.workflow_state_id));
                     }
                 }
                 _ => {}
@@ -365,17 +486,68 @@ impl App {
             list: None,
             selected: 0,
             marked: None,
+            infos: HashMap::new(),
+            usage: None,
         });
         self.commands
             .push(Command::LoadCheckpoints(workflow_state_id));
+        self.commands
+            .push(Command::LoadCheckpointInfos(workflow_state_id));
         self.push(Screen::Checkpoints);
     }
 
-    fn start_restore(&mut self, checkpoint: Uuid) {
+    fn open_detail(&mut self, id: Uuid) {
+        if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
+            self.detail = None;
+        }
+        self.commands.push(Command::LoadDetail(id));
+        self.commands.push(Command::LoadHistory(id));
+        self.push(Screen::Detail);
+    }
+
+    /// False, with the reason in the status bar, in read-only mode.
+    fn may_write(&mut self, what: &str) -> bool {
         if self.read_only {
-            self.error = Some("read-only mode: restore is disabled".into());
-        } else {
+            self.error = Some(format!("read-only mode: {what} is disabled"));
+        }
+        !self.read_only
+    }
+
+    fn start_restore(&mut self, checkpoint: Uuid) {
+        if self.may_write("restore") {
             self.commands.push(Command::PlanRestore(checkpoint));
+        }
+    }
+
+    /// `p`: unpins a pinned checkpoint, else asks for the label to pin it with.
+    fn toggle_pin(&mut self, checkpoint: Uuid) {
+        if !self.may_write("pinning") {
+            return;
+        }
+        let pinned = self
+            .checkpoints
+            .as_ref()
+            .and_then(|view| view.infos.get(&checkpoint))
+            .is_some_and(|info| info.pinned.is_some());
+        if pinned {
+            self.commands.push(Command::SetPin {
+                checkpoint,
+                label: None,
+            });
+        } else {
+            self.popup = Some(Popup::Input {
+                purpose: InputPurpose::PinLabel(checkpoint),
+                input: String::new(),
+            });
+        }
+    }
+
+    fn start_fork(&mut self, checkpoint: Uuid) {
+        if self.may_write("fork") {
+            self.popup = Some(Popup::Input {
+                purpose: InputPurpose::ForkWorkflowId(checkpoint),
+                input: String::new(),
+            });
         }
     }
 }
@@ -472,9 +644,11 @@ pub fn update(app: &mut App, message: Message) {
                             detail.focus,
                             detail.context_scroll,
                             detail.outputs_scroll,
+                            detail.history.clone(),
                         )
                     });
-                let (step, focus, context_scroll, outputs_scroll) = keep.unwrap_or_default();
+                let (step, focus, context_scroll, outputs_scroll, history) =
+                    keep.unwrap_or_default();
                 let step = step.min(state.steps.len().saturating_sub(1));
                 app.detail = Some(DetailView {
                     state,
@@ -482,6 +656,7 @@ pub fn update(app: &mut App, message: Message) {
                     focus,
                     context_scroll,
                     outputs_scroll,
+                    history,
                 });
             }
             Err(err) => app.error = Some(err),
@@ -509,6 +684,87 @@ pub fn update(app: &mut App, message: Message) {
                 Err(err) => app.error = Some(err),
             }
         }
+        Message::CheckpointInfosLoaded {
+            workflow_state_id,
+            result,
+        } => {
+            let Some(view) = app
+                .checkpoints
+                .as_mut()
+                .filter(|view| view.workflow_state_id == workflow_state_id)
+            else {
+                return;
+            };
+            match result {
+                Ok((infos, usage)) => {
+                    view.infos = infos.into_iter().map(|info| (info.id, info)).collect();
+                    view.usage = Some(usage);
+                }
+                Err(err) => app.error = Some(err),
+            }
+        }
+        Message::HistoryLoaded {
+            workflow_state_id,
+            result,
+        } => {
+            let Some(detail) = app
+                .detail
+                .as_mut()
+                .filter(|detail| detail.state.id == workflow_state_id)
+            else {
+                return;
+            };
+            match result {
+                Ok(history) => detail.history = Some(history),
+                Err(err) => app.error = Some(err),
+            }
+        }
+        Message::PinSet {
+            checkpoint,
+            label,
+            result,
+        } => match result {
+            Ok(()) => {
+                app.error = None;
+                app.notice = Some(match label {
+                    Some(label) => format!("pinned checkpoint {checkpoint}: {label}"),
+                    None => format!("unpinned checkpoint {checkpoint}"),
+                });
+                app.refresh();
+            }
+            Err(err) => app.error = Some(format!("pin failed: {err}")),
+        },
+        Message::Forked { checkpoint, result } => match result {
+            Ok(state) => {
+                app.error = None;
+                app.notice = Some(format!(
+                    "forked {} ({}) from checkpoint {checkpoint}: {}",
+                    state.workflow_id, state.id, state.status
+                ));
+                app.refresh();
+            }
+            Err(err) => app.error = Some(format!("fork failed: {err}")),
+        },
+        Message::Pruned { policy, result } => match result {
+            Ok(report) => {
+                app.error = None;
+                if !report.dry_run {
+                    app.notice = Some(format!(
+                        "pruned {} workflows, {} checkpoints, {}",
+                        report.workflows,
+                        report.checkpoints,
+                        crate::format::size(report.bytes)
+                    ));
+                    app.refresh();
+                }
+                app.popup = Some(Popup::Prune {
+                    policy,
+                    report,
+                    done: !report.dry_run,
+                });
+            }
+            Err(err) => app.error = Some(format!("prune failed: {err}")),
+        },
         Message::DiffLoaded(result) => match result {
             Ok((title, changes)) => {
                 app.diff = Some(DiffView {
@@ -533,12 +789,18 @@ pub fn update(app: &mut App, message: Message) {
                     state.steps.len()
                 ));
                 app.error = None;
+                let history = app
+                    .detail
+                    .as_ref()
+                    .filter(|detail| detail.state.id == state.id)
+                    .and_then(|detail| detail.history.clone());
                 app.detail = Some(DetailView {
                     state,
                     step: 0,
                     focus: DetailFocus::Steps,
                     context_scroll: 0,
                     outputs_scroll: 0,
+                    history,
                 });
                 // Show the result on the workflow's detail screen, the one below the
                 // checkpoints if the user came that way.
@@ -581,6 +843,14 @@ fn on_key(app: &mut App, key: KeyEvent) {
         }
         KeyCode::Char('r') => {
             app.refresh();
+            return;
+        }
+        KeyCode::Char('P') => {
+            // A preview first, always (it reads only, so read-only mode may see it too).
+            app.commands.push(Command::Prune {
+                policy: default_prune_policy(),
+                dry_run: true,
+            });
             return;
         }
         _ => {}
@@ -628,6 +898,61 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             }
             _ => app.popup = Some(Popup::ConfirmRestore(plan)),
         },
+        Popup::Input { purpose, mut input } => match key.code {
+            KeyCode::Enter => {
+                let text = input.trim().to_owned();
+                if text.is_empty() {
+                    app.popup = Some(Popup::Input { purpose, input });
+                    return;
+                }
+                app.commands.push(match purpose {
+                    InputPurpose::PinLabel(checkpoint) => Command::SetPin {
+                        checkpoint,
+                        label: Some(text),
+                    },
+                    InputPurpose::ForkWorkflowId(checkpoint) => Command::Fork {
+                        checkpoint,
+                        new_workflow_id: text,
+                    },
+                });
+            }
+            KeyCode::Esc => app.notice = Some("cancelled; nothing changed".into()),
+            KeyCode::Backspace => {
+                input.pop();
+                app.popup = Some(Popup::Input { purpose, input });
+            }
+            KeyCode::Char(c) => {
+                input.push(c);
+                app.popup = Some(Popup::Input { purpose, input });
+            }
+            _ => app.popup = Some(Popup::Input { purpose, input }),
+        },
+        Popup::Prune {
+            policy,
+            report,
+            done,
+        } => match key.code {
+            KeyCode::Char('y') | KeyCode::Enter if !done => {
+                if app.may_write("prune") {
+                    app.notice = Some("pruning...".into());
+                    app.commands.push(Command::Prune {
+                        policy,
+                        dry_run: false,
+                    });
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') if !done => {
+                app.notice = Some("prune cancelled; nothing changed".into());
+            }
+            _ if done => {}
+            _ => {
+                app.popup = Some(Popup::Prune {
+                    policy,
+                    report,
+                    done,
+                })
+            }
+        },
     }
 }
 
@@ -657,11 +982,7 @@ fn on_workflows_key(app: &mut App, key: KeyEvent) {
         KeyCode::Enter => {
             if let Some(row) = app.workflows.selected_row() {
                 let id = row.id;
-                if app.detail.as_ref().is_none_or(|d| d.state.id != id) {
-                    app.detail = None;
-                }
-                app.commands.push(Command::LoadDetail(id));
-                app.push(Screen::Detail);
+                app.open_detail(id);
             }
         }
         KeyCode::Char('c') => {
@@ -801,6 +1122,8 @@ fn on_checkpoints_key(app: &mut App, key: KeyEvent) {
             app.commands.push(command);
         }
         KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(selected.id),
+        KeyCode::Char('p') => app.toggle_pin(selected.id),
+        KeyCode::Char('F') => app.start_fork(selected.id),
         _ => {}
     }
 }
@@ -887,6 +1210,7 @@ mod tests {
             focus: DetailFocus::Steps,
             context_scroll: 0,
             outputs_scroll: 0,
+            history: None,
         });
         app.commands.clear();
         app
@@ -1259,5 +1583,356 @@ mod tests {
         let before = app.clone();
         update(&mut app, Message::Resize);
         assert_eq!(app, before);
+    }
+
+    fn with_infos() -> App {
+        let mut app = with_checkpoints();
+        let view = app.checkpoints.as_ref().unwrap();
+        let id = view.workflow_state_id;
+        let infos = crate::fixtures::checkpoint_infos(view.list.as_ref().unwrap());
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: id,
+                result: Ok(infos),
+            },
+        );
+        app.commands.clear();
+        app
+    }
+
+    #[test]
+    fn checkpoint_infos_load_with_the_list_and_ignore_other_workflows() {
+        let mut app = loaded_app();
+        press(&mut app, "c");
+        assert!(
+            app.commands
+                .contains(&Command::LoadCheckpointInfos(Uuid::from_u128(1)))
+        );
+        let (_, checkpoints) = failed_workflow();
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: Uuid::from_u128(99),
+                result: Ok(crate::fixtures::checkpoint_infos(&checkpoints)),
+            },
+        );
+        assert!(app.checkpoints.as_ref().unwrap().infos.is_empty());
+        let app = with_infos();
+        let view = app.checkpoints.as_ref().unwrap();
+        assert_eq!(view.infos.len(), 2);
+        assert_eq!(view.usage.unwrap().pinned, 1);
+        let mut app = with_infos();
+        let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: id,
+                result: Err("gone".into()),
+            },
+        );
+        assert_eq!(app.error.as_deref(), Some("gone"));
+        assert_eq!(app.checkpoints.as_ref().unwrap().infos.len(), 2);
+    }
+
+    #[test]
+    fn p_asks_for_a_label_and_pins() {
+        let mut app = with_infos();
+        let (_, checkpoints) = failed_workflow();
+        let newest = checkpoints[0].id;
+        press(&mut app, "p");
+        assert_eq!(
+            app.popup,
+            Some(Popup::Input {
+                purpose: InputPurpose::PinLabel(newest),
+                input: String::new()
+            })
+        );
+        update(&mut app, key(KeyCode::Enter));
+        assert!(app.popup.is_some(), "an empty label is not taken");
+        assert!(app.commands.is_empty());
+        press(&mut app, "before toolx");
+        update(&mut app, key(KeyCode::Backspace));
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.popup, None);
+        assert_eq!(
+            app.commands,
+            vec![Command::SetPin {
+                checkpoint: newest,
+                label: Some("before tool".into())
+            }]
+        );
+        app.commands.clear();
+        update(
+            &mut app,
+            Message::PinSet {
+                checkpoint: newest,
+                label: Some("before tool".into()),
+                result: Ok(()),
+            },
+        );
+        assert_eq!(
+            app.notice.as_deref(),
+            Some(format!("pinned checkpoint {newest}: before tool").as_str())
+        );
+        assert!(app.commands.contains(&Command::LoadCheckpointInfos(
+            app.checkpoints.as_ref().unwrap().workflow_state_id
+        )));
+        update(
+            &mut app,
+            Message::PinSet {
+                checkpoint: newest,
+                label: None,
+                result: Err("not found: checkpoint".into()),
+            },
+        );
+        assert_eq!(
+            app.error.as_deref(),
+            Some("pin failed: not found: checkpoint")
+        );
+
+        // Esc cancels.
+        let mut app = with_infos();
+        press(&mut app, "pabc");
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.popup, None);
+        assert!(app.commands.is_empty());
+    }
+
+    #[test]
+    fn p_on_a_pinned_checkpoint_unpins_it_at_once() {
+        let mut app = with_infos();
+        let (_, checkpoints) = failed_workflow();
+        press(&mut app, "jp");
+        assert_eq!(app.popup, None);
+        assert_eq!(
+            app.commands,
+            vec![Command::SetPin {
+                checkpoint: checkpoints[1].id,
+                label: None
+            }]
+        );
+        update(
+            &mut app,
+            Message::PinSet {
+                checkpoint: checkpoints[1].id,
+                label: None,
+                result: Ok(()),
+            },
+        );
+        assert!(app.notice.as_deref().unwrap().starts_with("unpinned"));
+    }
+
+    #[test]
+    fn shift_f_asks_for_a_workflow_id_and_forks() {
+        let mut app = with_infos();
+        let (_, checkpoints) = failed_workflow();
+        let oldest = checkpoints[1].id;
+        press(&mut app, "jFretry-1");
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(
+            app.commands,
+            vec![Command::Fork {
+                checkpoint: oldest,
+                new_workflow_id: "retry-1".into()
+            }]
+        );
+        app.commands.clear();
+        let mut fork = checkpoints[1].state().unwrap();
+        fork.workflow_id = "retry-1".into();
+        fork.status = WorkflowStatus::Pending;
+        update(
+            &mut app,
+            Message::Forked {
+                checkpoint: oldest,
+                result: Ok(fork),
+            },
+        );
+        let notice = app.notice.clone().unwrap();
+        assert!(notice.starts_with("forked retry-1 ("), "{notice}");
+        assert!(notice.ends_with(": pending"), "{notice}");
+        assert!(app.commands.contains(&Command::LoadCounts), "a refresh");
+        update(
+            &mut app,
+            Message::Forked {
+                checkpoint: oldest,
+                result: Err("conflict".into()),
+            },
+        );
+        assert_eq!(app.error.as_deref(), Some("fork failed: conflict"));
+    }
+
+    #[test]
+    fn read_only_mode_refuses_pin_and_fork() {
+        let mut app = with_infos();
+        app.read_only = true;
+        press(&mut app, "p");
+        assert_eq!(app.popup, None);
+        assert!(app.error.as_deref().unwrap().contains("read-only"));
+        app.error = None;
+        press(&mut app, "F");
+        assert_eq!(app.popup, None);
+        assert!(app.error.as_deref().unwrap().contains("read-only"));
+        assert!(app.commands.is_empty());
+    }
+
+    fn report(dry_run: bool) -> PruneReport {
+        PruneReport {
+            dry_run,
+            workflows: 2,
+            checkpoints: 7,
+            bytes: 4096,
+        }
+    }
+
+    #[test]
+    fn shift_p_previews_a_prune_and_y_applies_it() {
+        let mut app = loaded_app();
+        app.commands.clear();
+        press(&mut app, "P");
+        let policy = default_prune_policy();
+        assert_eq!(
+            app.commands,
+            vec![Command::Prune {
+                policy,
+                dry_run: true
+            }]
+        );
+        app.commands.clear();
+        update(
+            &mut app,
+            Message::Pruned {
+                policy,
+                result: Ok(report(true)),
+            },
+        );
+        assert_eq!(
+            app.popup,
+            Some(Popup::Prune {
+                policy,
+                report: report(true),
+                done: false
+            })
+        );
+        assert!(app.commands.is_empty(), "a preview changes nothing");
+        press(&mut app, "x");
+        assert!(app.popup.is_some(), "other keys keep the question open");
+        press(&mut app, "y");
+        assert_eq!(
+            app.commands,
+            vec![Command::Prune {
+                policy,
+                dry_run: false
+            }]
+        );
+        app.commands.clear();
+        update(
+            &mut app,
+            Message::Pruned {
+                policy,
+                result: Ok(report(false)),
+            },
+        );
+        assert_eq!(
+            app.popup,
+            Some(Popup::Prune {
+                policy,
+                report: report(false),
+                done: true
+            })
+        );
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("pruned 2 workflows, 7 checkpoints, 4.0 KiB")
+        );
+        assert!(app.commands.contains(&Command::LoadCounts), "a refresh");
+        app.commands.clear();
+        press(&mut app, "y");
+        assert_eq!(app.popup, None, "any key closes the report");
+        assert!(app.commands.is_empty());
+
+        update(
+            &mut app,
+            Message::Pruned {
+                policy,
+                result: Err("connection error".into()),
+            },
+        );
+        assert_eq!(app.error.as_deref(), Some("prune failed: connection error"));
+    }
+
+    #[test]
+    fn a_prune_preview_can_be_cancelled_and_read_only_mode_only_previews() {
+        let policy = default_prune_policy();
+        let preview = Message::Pruned {
+            policy,
+            result: Ok(report(true)),
+        };
+        let mut app = loaded_app();
+        update(&mut app, preview.clone());
+        app.commands.clear();
+        press(&mut app, "n");
+        assert_eq!(app.popup, None);
+        assert!(app.commands.is_empty());
+        assert!(app.notice.as_deref().unwrap().contains("cancelled"));
+
+        let mut app = loaded_app();
+        app.read_only = true;
+        app.commands.clear();
+        press(&mut app, "P");
+        assert_eq!(app.commands.len(), 1, "a dry run reads only");
+        app.commands.clear();
+        update(&mut app, preview);
+        press(&mut app, "y");
+        assert!(app.commands.is_empty());
+        assert!(app.error.as_deref().unwrap().contains("read-only"));
+    }
+
+    #[test]
+    fn the_detail_loads_history_and_keeps_it_across_refreshes() {
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        let id = Uuid::from_u128(1);
+        assert!(app.commands.contains(&Command::LoadHistory(id)));
+        let (mut state, _) = failed_workflow();
+        state.id = id;
+        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
+        let history = WorkflowHistory {
+            usage: CheckpointUsage {
+                count: 2,
+                bytes: 10,
+                pinned: 0,
+            },
+            lineage: vec!["fork x from checkpoint y".into()],
+        };
+        update(
+            &mut app,
+            Message::HistoryLoaded {
+                workflow_state_id: Uuid::from_u128(99),
+                result: Ok(history.clone()),
+            },
+        );
+        assert_eq!(app.detail.as_ref().unwrap().history, None);
+        update(
+            &mut app,
+            Message::HistoryLoaded {
+                workflow_state_id: id,
+                result: Ok(history.clone()),
+            },
+        );
+        assert_eq!(app.detail.as_ref().unwrap().history, Some(history.clone()));
+        app.commands.clear();
+        press(&mut app, "r");
+        assert!(app.commands.contains(&Command::LoadHistory(id)));
+        update(&mut app, Message::DetailLoaded(Ok(state)));
+        assert_eq!(app.detail.as_ref().unwrap().history, Some(history));
+        update(
+            &mut app,
+            Message::HistoryLoaded {
+                workflow_state_id: id,
+                result: Err("boom".into()),
+            },
+        );
+        assert_eq!(app.error.as_deref(), Some("boom"));
     }
 }

@@ -128,10 +128,12 @@ pub fn ordered_steps(state: &WorkflowState) -> Vec<&llm_orchestrator_state::Step
 }
 
 /// A workflow's lineage in words, one line each: where it was forked from, its forks.
-/// Workflows that still exist are named by their workflow_id.
-pub async fn lineage_lines(store: &Store, lineage: &Lineage) -> Vec<String> {
+/// Workflows that still exist are named by their workflow_id, followed by their uuid if
+/// `with_uuids` (a workflow_id may have several runs; the UI is short of room).
+pub async fn lineage_lines(store: &Store, lineage: &Lineage, with_uuids: bool) -> Vec<String> {
     let name = async |id: uuid::Uuid| match store.load_workflow_state(&id).await {
-        Ok(state) => format!("{} ({id})", state.workflow_id),
+        Ok(state) if with_uuids => format!("{} ({id})", state.workflow_id),
+        Ok(state) => state.workflow_id,
         Err(_) => format!("{id} (deleted)"),
     };
     let mut lines = Vec::new();
@@ -190,7 +192,7 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         state.error.as_deref().unwrap_or("-")
     )?;
     writeln!(out, "checkpoints:  {}", usage_text(&usage))?;
-    let lines = lineage_lines(store, &lineage).await;
+    let lines = lineage_lines(store, &lineage, true).await;
     if lines.is_empty() {
         writeln!(out, "lineage:      -")?;
     }

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use llm_orchestrator_state::admin::{StatusCounts, WorkflowPage, WorkflowSummary};
-use llm_orchestrator_state::{Checkpoint, StepState, StepStatus, WorkflowState, WorkflowStatus};
+use llm_orchestrator_state::{
+    Checkpoint, CheckpointInfo, CheckpointUsage, StepState, StepStatus, WorkflowState,
+    WorkflowStatus,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -72,6 +75,30 @@ pub fn failed_workflow() -> (WorkflowState, Vec<Checkpoint>) {
     state.completed_at = Some(state.updated_at);
     checkpoints.reverse(); // newest first, as the store lists them
     (state, checkpoints)
+}
+
+/// What the store says about `checkpoints` without their snapshots, with the oldest
+/// pinned as "approved by human"; and their totals.
+pub fn checkpoint_infos(checkpoints: &[Checkpoint]) -> (Vec<CheckpointInfo>, CheckpointUsage) {
+    let last = checkpoints.len().saturating_sub(1);
+    let infos: Vec<CheckpointInfo> = checkpoints
+        .iter()
+        .enumerate()
+        .map(|(n, c)| CheckpointInfo {
+            id: c.id,
+            workflow_state_id: c.workflow_state_id,
+            step_id: c.step_id.clone(),
+            timestamp: c.timestamp,
+            size_bytes: crate::commands::snapshot_size(c),
+            pinned: (n == last).then(|| "approved by human".to_owned()),
+        })
+        .collect();
+    let usage = CheckpointUsage {
+        count: infos.len() as u64,
+        bytes: infos.iter().map(|i| i.size_bytes).sum(),
+        pinned: infos.iter().filter(|i| i.pinned.is_some()).count() as u64,
+    };
+    (infos, usage)
 }
 
 /// Summary rows for the workflows table: one per status.

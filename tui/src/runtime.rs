@@ -10,8 +10,9 @@ use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
+use crate::app::WorkflowHistory;
 use crate::app::{App, Command, Message, update};
-use crate::commands::{CHECKPOINT_LIMIT, diff_sides, plan_restore};
+use crate::commands::{CHECKPOINT_LIMIT, diff_sides, lineage_lines, plan_restore};
 use crate::db::Store;
 use crate::diff::diff;
 use crate::error::{AdminError, Result};
@@ -106,6 +107,28 @@ fn text<T, E: std::fmt::Display>(
     result.map_err(|err| AdminError::new(err.to_string()).to_string())
 }
 
+async fn checkpoint_infos(
+    store: &Store,
+    id: uuid::Uuid,
+) -> Result<(
+    Vec<llm_orchestrator_state::CheckpointInfo>,
+    llm_orchestrator_state::CheckpointUsage,
+)> {
+    let infos = store
+        .list_checkpoint_infos(&id, CHECKPOINT_LIMIT, 0)
+        .await?;
+    Ok((infos, store.checkpoint_usage(&id).await?))
+}
+
+async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
+    let usage = store.checkpoint_usage(&id).await?;
+    let lineage = store.lineage(&id).await?;
+    Ok(WorkflowHistory {
+        usage,
+        lineage: lineage_lines(store, &lineage, false).await,
+    })
+}
+
 /// Runs one command against the store and sends its answer.
 pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Message>) {
     let message = match command {
@@ -126,6 +149,40 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         Command::LoadCheckpoints(id) => Message::CheckpointsLoaded {
             workflow_state_id: id,
             result: text(store.list_checkpoints(&id, CHECKPOINT_LIMIT, 0).await),
+        },
+        Command::LoadCheckpointInfos(id) => Message::CheckpointInfosLoaded {
+            workflow_state_id: id,
+            result: text(checkpoint_infos(&store, id).await),
+        },
+        Command::LoadHistory(id) => Message::HistoryLoaded {
+            workflow_state_id: id,
+            result: text(history(&store, id).await),
+        },
+        Command::SetPin { checkpoint, label } => {
+            let result = match &label {
+                Some(label) => store.pin_checkpoint(&checkpoint, label).await,
+                None => store.unpin_checkpoint(&checkpoint).await,
+            };
+            Message::PinSet {
+                checkpoint,
+                label,
+                result: text(result),
+            }
+        }
+        Command::Fork {
+            checkpoint,
+            new_workflow_id,
+        } => Message::Forked {
+            checkpoint,
+            result: text(
+                store
+                    .fork_from_checkpoint(&checkpoint, &new_workflow_id)
+                    .await,
+            ),
+        },
+        Command::Prune { policy, dry_run } => Message::Pruned {
+            policy,
+            result: text(store.prune(&policy, dry_run).await),
         },
         Command::Diff { from, to } => {
             let to_text = to.map_or_else(|| "current".to_owned(), |id| id.to_string());

@@ -3,10 +3,11 @@
 use llm_orchestrator_state::WorkflowStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Style};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use crate::app::App;
-use crate::commands::snapshot_size;
+use crate::commands::{snapshot_size, usage_text};
 use crate::format;
 
 /// Draws the checkpoints screen.
@@ -22,9 +23,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     };
-    let header =
-        Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "STATUS", "ID"]).style(super::header_style());
+    let header = Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "STATUS", "ID", "PINNED"])
+        .style(super::header_style());
     let rows = list.iter().map(|checkpoint| {
+        let info = view.infos.get(&checkpoint.id);
+        let size = info.map_or_else(|| snapshot_size(checkpoint), |info| info.size_bytes);
+        let pinned = info.and_then(|info| info.pinned.as_deref());
         // Read the status straight from the JSON: deserializing every snapshot on every
         // frame would cost more than the whole draw.
         let status = checkpoint
@@ -40,12 +44,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             }),
             Cell::from(format::time(Some(checkpoint.timestamp))),
             Cell::from(checkpoint.step_id.clone()),
-            Cell::from(format::size(snapshot_size(checkpoint))),
+            Cell::from(format::size(size)),
             match status {
                 Some(status) => Cell::from(status.as_str()).style(super::status_style(status)),
                 None => Cell::from("unreadable"),
             },
             Cell::from(checkpoint.id.to_string()),
+            match pinned {
+                Some(label) => Cell::from(label.to_owned()).style(Style::new().fg(Color::Magenta)),
+                None => Cell::from(""),
+            },
         ])
     });
     let table = Table::new(
@@ -56,6 +64,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(16),
             Constraint::Length(10),
             Constraint::Length(10),
+            Constraint::Length(36),
             Constraint::Fill(1),
         ],
     )
@@ -64,6 +73,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Block::bordered()
             .title(title)
             .title_bottom(" no checkpoints: nothing to restore ")
+    } else if let Some(usage) = &view.usage {
+        Block::bordered()
+            .title(title)
+            .title_bottom(format!(" total: {} ", usage_text(usage)))
     } else {
         Block::bordered().title(title)
     })

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::app::{App, DetailFocus, selected_step};
-use crate::commands::ordered_steps;
+use crate::commands::{ordered_steps, usage_text};
 use crate::format;
 
 use super::json;
@@ -30,15 +30,25 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     };
     let state = &detail.state;
     let steps = ordered_steps(state);
+    let (usage, lineage) = match &detail.history {
+        Some(history) if history.lineage.is_empty() => {
+            (usage_text(&history.usage), vec!["-".to_owned()])
+        }
+        Some(history) => (usage_text(&history.usage), history.lineage.clone()),
+        None => ("loading...".to_owned(), vec!["loading...".to_owned()]),
+    };
+    // A workflow forked again and again still leaves room for its steps.
+    let lineage_shown = lineage.len().min(4);
+    let lineage_more = lineage.len() > lineage_shown;
     let steps_height = u16::try_from(steps.len()).unwrap_or(u16::MAX).clamp(1, 10) + 3;
     let [fields_area, steps_area, lower] = Layout::vertical([
-        Constraint::Length(8),
+        Constraint::Length(9 + lineage_shown as u16 + u16::from(lineage_more)),
         Constraint::Length(steps_height),
         Constraint::Min(3),
     ])
     .areas(area);
 
-    let fields = vec![
+    let mut fields = vec![
         field("id", state.id.to_string()),
         field(
             "workflow",
@@ -69,7 +79,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 }),
             ),
         ]),
+        field("checkpoints", usage),
     ];
+    for (n, line) in lineage.into_iter().take(lineage_shown).enumerate() {
+        fields.push(field(if n == 0 { "lineage" } else { "" }, line));
+    }
+    if lineage_more {
+        fields.push(field("", "... (wfadmin show lists them all)".to_owned()));
+    }
     frame.render_widget(
         Paragraph::new(fields)
             .wrap(Wrap { trim: false })

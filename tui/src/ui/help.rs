@@ -16,6 +16,7 @@ const KEYS: &[(&str, &str)] = &[
     ("Esc / q", "back; quit on the workflows screen"),
     ("r", "refresh now (also every 5 s)"),
     ("?", "this help"),
+    ("P", "prune old history (shows a dry run first)"),
     ("Ctrl-C", "quit"),
     ("Workflows", ""),
     ("c", "checkpoints of the selected workflow"),
@@ -31,13 +32,15 @@ const KEYS: &[(&str, &str)] = &[
     ("space", "mark a checkpoint to diff with"),
     ("d", "diff marked vs selected, or selected vs current"),
     ("R", "restore the selected checkpoint (asks first)"),
+    ("p", "pin with a label (pruning keeps it) / unpin"),
+    ("F", "fork: a new workflow from this checkpoint"),
     ("Snapshot", ""),
     ("d / R", "diff with current / restore"),
 ];
 
 /// Draws the help popup.
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let popup = super::centered(area, 70, 90);
+    let popup = super::centered(area, 80, 100);
     let mut lines: Vec<Line> = KEYS
         .iter()
         .map(|(key, what)| {
@@ -52,7 +55,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         })
         .collect();
     if app.read_only {
-        lines.push(Line::from("read-only mode: restore is disabled"));
+        lines.push(Line::from(
+            "read-only mode: restore, pin, fork and prune are disabled",
+        ));
     }
     frame.render_widget(Clear, popup);
     frame.render_widget(

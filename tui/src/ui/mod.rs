@@ -6,7 +6,9 @@ mod detail;
 mod diff;
 mod filter;
 mod help;
+mod input;
 mod json;
+mod prune;
 mod snapshot;
 mod status_bar;
 mod workflows;
@@ -34,6 +36,12 @@ pub fn view(app: &App, frame: &mut Frame) {
         Some(Popup::Help) => help::render(app, frame, main),
         Some(Popup::Filter { input }) => filter::render(input, frame, main),
         Some(Popup::ConfirmRestore(plan)) => confirm::render(plan, frame, main),
+        Some(Popup::Input { purpose, input }) => input::render(*purpose, input, frame, main),
+        Some(Popup::Prune {
+            policy,
+            report,
+            done,
+        }) => prune::render(policy, report, *done, app.read_only, frame, main),
         None => {}
     }
 }

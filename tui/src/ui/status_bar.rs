@@ -12,13 +12,13 @@ use crate::app::{App, Screen};
 fn keys(app: &App) -> &'static str {
     match app.screen() {
         Screen::Workflows => {
-            "j/k move  Enter open  c checkpoints  a all/active  f status  / filter  s sort  o order  r refresh  ? help  q quit"
+            "j/k move  Enter open  c checkpoints  a all/active  f status  / filter  s/o sort  P prune  r refresh  ? help  q quit"
         }
         Screen::Detail => {
             "j/k step  Tab steps/outputs/context  c checkpoints  r refresh  ? help  Esc back"
         }
         Screen::Checkpoints => {
-            "j/k move  Enter snapshot  space mark  d diff  R restore  r refresh  ? help  Esc back"
+            "j/k move  Enter snapshot  space mark  d diff  R restore  p pin  F fork  P prune  r refresh  ? help  Esc back"
         }
         Screen::Snapshot => "j/k scroll  d diff with current  R restore  ? help  Esc back",
         Screen::Diff => "j/k scroll  ? help  Esc back",

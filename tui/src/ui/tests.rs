@@ -6,8 +6,13 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 
-use crate::app::{App, DetailFocus, DetailView, Message, SnapshotView, update};
-use crate::fixtures::{failed_workflow, loaded_app};
+use llm_orchestrator_state::{CheckpointUsage, PruneReport};
+
+use crate::app::{
+    App, DetailFocus, DetailView, Message, SnapshotView, WorkflowHistory, default_prune_policy,
+    update,
+};
+use crate::fixtures::{checkpoint_infos, failed_workflow, loaded_app};
 use crate::restore_plan::RestorePlan;
 
 fn draw(app: &App) -> Terminal<TestBackend> {
@@ -32,7 +37,25 @@ fn detail_app() -> App {
         Message::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
     );
     let (state, _) = failed_workflow();
+    let id = state.id;
     update(&mut app, Message::DetailLoaded(Ok(state)));
+    update(
+        &mut app,
+        Message::HistoryLoaded {
+            workflow_state_id: id,
+            result: Ok(WorkflowHistory {
+                usage: CheckpointUsage {
+                    count: 2,
+                    bytes: 2500,
+                    pinned: 1,
+                },
+                lineage: vec![
+                    "forked from rag-answer-0000 at checkpoint 00000000-0000-0000-0000-000000000099".into(),
+                    "fork retry-1 from checkpoint 00000000-0000-0000-0000-000000000100".into(),
+                ],
+            }),
+        },
+    );
     app
 }
 
@@ -40,11 +63,19 @@ fn checkpoints_app() -> App {
     let mut app = detail_app();
     press(&mut app, "c");
     let (state, checkpoints) = failed_workflow();
+    let infos = checkpoint_infos(&checkpoints);
     update(
         &mut app,
         Message::CheckpointsLoaded {
             workflow_state_id: state.id,
             result: Ok(checkpoints),
+        },
+    );
+    update(
+        &mut app,
+        Message::CheckpointInfosLoaded {
+            workflow_state_id: state.id,
+            result: Ok(infos),
         },
     );
     app
@@ -120,6 +151,7 @@ fn detail_screen_scrolled_context() {
         focus: DetailFocus::Context,
         context_scroll: 2,
         outputs_scroll: 0,
+        history: None,
     });
     assert_snapshot!(draw(&app).backend());
 }
@@ -232,4 +264,72 @@ fn a_long_table_scrolls_to_keep_the_selection_visible() {
         .expect("the selected row is drawn");
     assert!(selected.contains("wf-0321"), "{selected}");
     assert!(!text.contains("wf-0000"));
+}
+
+#[test]
+fn pin_label_popup() {
+    let mut app = checkpoints_app();
+    press(&mut app, "papproved");
+    assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn fork_popup() {
+    let mut app = checkpoints_app();
+    press(&mut app, "jFretry-1");
+    assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn after_a_pin_the_status_bar_says_what_happened() {
+    let mut app = checkpoints_app();
+    update(
+        &mut app,
+        Message::PinSet {
+            checkpoint: uuid::Uuid::from_u128(0x101),
+            label: Some("before tool call".into()),
+            result: Ok(()),
+        },
+    );
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("pinned checkpoint 00000000-0000-0000-0000-000000000101: before tool call"),
+        "{text}"
+    );
+}
+
+fn prune_app(dry_run: bool) -> App {
+    let mut app = loaded_app();
+    update(
+        &mut app,
+        Message::Pruned {
+            policy: default_prune_policy(),
+            result: Ok(PruneReport {
+                dry_run,
+                workflows: 3,
+                checkpoints: 41,
+                bytes: 83_200,
+            }),
+        },
+    );
+    app
+}
+
+#[test]
+fn prune_preview_popup() {
+    assert_snapshot!(draw(&prune_app(true)).backend());
+}
+
+#[test]
+fn prune_report_popup() {
+    assert_snapshot!(draw(&prune_app(false)).backend());
+}
+
+#[test]
+fn prune_preview_in_read_only_mode_says_so() {
+    let mut app = prune_app(true);
+    app.read_only = true;
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains("read-only mode: preview only"), "{text}");
+    assert!(!text.contains("y / Enter: prune"), "{text}");
 }
