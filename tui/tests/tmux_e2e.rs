@@ -1,6 +1,8 @@
 //! End to end: the real binary in a real terminal (tmux), driven by keys. Navigate to a
 //! workflow, open its checkpoints, restore one, quit; then the database must hold the
-//! checkpoint's state and the process must have exited cleanly.
+//! checkpoint's state and the process must have exited cleanly. And: pin a checkpoint,
+//! fork from it, prune with the preview; then the database must hold the pin, the fork
+//! with its lineage, and not the pruned workflow.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -20,13 +22,14 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Self {
+    /// A server for the test named `test` (tests of one process run at once).
+    fn new(test: &str) -> Self {
         assert!(
             Path::new(TMUX).exists(),
             "tmux is needed for this test (apt-get install tmux)"
         );
         Self {
-            socket: format!("wfadmin-e2e-{}", std::process::id()),
+            socket: format!("wfadmin-e2e-{}-{test}", std::process::id()),
         }
     }
 
@@ -136,7 +139,7 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     let path = dir.path().join("e2e.db");
     let (failed, oldest) = seed(&path).await;
 
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("restore");
     // The shell reports the exit status on the screen once the UI has left the
     // alternate screen, which is itself a check that the terminal was restored.
     let command = format!(
@@ -227,4 +230,136 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
             .len(),
         3
     );
+}
+
+/// Starts the UI on `path` in a new tmux session `e2e`.
+fn start_ui(tmux: &Tmux, path: &Path) {
+    let command = format!(
+        "env -u DATABASE_URL {} --database-url {}; echo \"wfadmin exited with $?\"; sleep 60",
+        env!("CARGO_BIN_EXE_wfadmin"),
+        path.display()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "150",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_fork_and_prune_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e2e.db");
+    let (failed, oldest) = seed(&path).await;
+    // A workflow finished two months ago: the default prune policy deletes it.
+    let store = SqliteStateStore::new(path.to_str().unwrap()).await.unwrap();
+    let mut old = WorkflowState::new("old-e2e-done", "Old", None, json!({}));
+    old.mark_running();
+    old.mark_completed();
+    let long_ago = llm_orchestrator_state::now() - chrono::Duration::days(60);
+    old.started_at = long_ago;
+    old.updated_at = long_ago;
+    old.completed_at = Some(long_ago);
+    store.save_workflow_state(&old).await.unwrap();
+    store.close().await.unwrap();
+
+    let tmux = Tmux::new("history");
+    start_ui(&tmux, &path);
+    tmux.wait_for("the table with the running workflow selected", |s| {
+        s.contains("rag-e2e-target")
+            && Tmux::selected_line(s).is_some_and(|line| line.contains("triage-e2e-other"))
+    });
+    tmux.keys(&["j"]);
+    tmux.wait_for("the target selected", |s| {
+        Tmux::selected_line(s).is_some_and(|line| line.contains("rag-e2e-target"))
+    });
+    tmux.keys(&["c"]);
+    tmux.wait_for_text("total: 3 checkpoints");
+    tmux.keys(&["j", "j"]);
+    tmux.wait_for("the oldest checkpoint selected", |s| {
+        Tmux::selected_line(s).is_some_and(|line| line.contains("retrieve"))
+    });
+
+    // Pin it with a label.
+    tmux.keys(&["p"]);
+    tmux.wait_for_text("Pin checkpoint");
+    tmux.keys(&["-l", "keep this"]);
+    tmux.wait_for_text("label: keep this_");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text(&format!("pinned checkpoint {}: keep this", oldest.id));
+    tmux.wait_for("the pin in the table and the totals", |s| {
+        Tmux::selected_line(s).is_some_and(|line| line.contains("keep this"))
+            && s.contains("total: 3 checkpoints")
+            && s.contains("1 pinned")
+    });
+
+    // Fork from it.
+    tmux.keys(&["F"]);
+    tmux.wait_for_text("Fork checkpoint");
+    tmux.keys(&["-l", "retry-e2e"]);
+    tmux.wait_for_text("new workflow_id: retry-e2e_");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("forked retry-e2e (");
+
+    // Prune: a preview first, then the report.
+    tmux.keys(&["P"]);
+    tmux.wait_for("the prune preview", |s| {
+        s.contains("Prune old history?")
+            && s.contains("would delete: 1 workflows")
+            && s.contains("y / Enter: prune")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the prune report", |s| {
+        s.contains("Pruned") && s.contains("deleted: 1 workflows")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the report closed", |s| !s.contains("any key closes"));
+
+    // The workflow's detail shows its fork.
+    tmux.keys(&["q"]);
+    tmux.wait_for("the table", |s| {
+        Tmux::selected_line(s).is_some_and(|line| line.contains("rag-e2e-target"))
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text(&format!("fork retry-e2e from checkpoint {}", oldest.id));
+    tmux.keys(&["q"]);
+    tmux.keys(&["q"]);
+    let exited = tmux.wait_for_text("wfadmin exited with");
+    assert!(
+        exited.contains("wfadmin exited with 0"),
+        "the process did not exit cleanly:\n{exited}"
+    );
+
+    let store = SqliteStateStore::new(path.to_str().unwrap()).await.unwrap();
+    let infos = store
+        .list_checkpoint_infos(&failed.id, 10, 0)
+        .await
+        .unwrap();
+    let pinned: Vec<_> = infos.iter().filter(|i| i.pinned.is_some()).collect();
+    assert_eq!(pinned.len(), 1);
+    assert_eq!(pinned[0].id, oldest.id);
+    assert_eq!(pinned[0].pinned.as_deref(), Some("keep this"));
+    let fork = store
+        .load_workflow_state_by_workflow_id("retry-e2e")
+        .await
+        .unwrap();
+    assert_eq!(fork.status, WorkflowStatus::Pending);
+    let lineage = store.lineage(&fork.id).await.unwrap();
+    let origin = lineage.forked_from.unwrap();
+    assert_eq!(
+        (origin.workflow_state_id, origin.checkpoint_id),
+        (failed.id, oldest.id)
+    );
+    assert!(store.load_workflow_state(&old.id).await.is_err());
 }
