@@ -177,6 +177,81 @@ pub async fn run(
                        "output_bytes": shape.output_bytes}),
             ),
         );
+        rows.extend(pages(store, backend, expected, iterations).await?);
     }
     Ok(())
+}
+
+/// The paginated listing at `expected` active workflows: the first page of 100 (how a
+/// recovery loop starts), and a walk through all of them in pages of 1,000, checked to
+/// return each workflow once.
+async fn pages(
+    store: &SeaOrmStateStore,
+    backend: &str,
+    expected: usize,
+    iterations: usize,
+) -> Result<Vec<Row>, Box<dyn Error>> {
+    const FIRST: u64 = 100;
+    const WALK: u64 = 1000;
+    let mut first = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    store.list_active_workflows_page(None, FIRST).await?; // warm-up
+    for _ in 0..iterations.max(10) {
+        let started = Instant::now();
+        let result = store.list_active_workflows_page(None, FIRST).await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(page) if page.workflows.len() == expected.min(FIRST as usize) => first.push(elapsed),
+            Ok(_) => errors.add("wrong_result"),
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    let (result, sent) = statements::record(store.list_active_workflows_page(None, FIRST)).await;
+    result?;
+    let first_row = Row::new(
+        backend,
+        format!("list_active_workflows_page[{expected}] first {FIRST}"),
+        first.summary(None),
+    )
+    .statements(sent)
+    .errors(errors);
+
+    let mut walks = Samples::with_capacity(3);
+    let mut errors = Errors::default();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut after = None;
+        let mut seen = std::collections::HashSet::with_capacity(expected);
+        let mut duplicates = 0;
+        loop {
+            let page = store
+                .list_active_workflows_page(after.as_ref(), WALK)
+                .await?;
+            for state in &page.workflows {
+                if !seen.insert(state.id) {
+                    duplicates += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        walks.push(started.elapsed());
+        if seen.len() != expected || duplicates > 0 {
+            errors.add("wrong_result");
+            eprintln!(
+                "warning: paging returned {} distinct of {expected} ({duplicates} repeated)",
+                seen.len()
+            );
+        }
+    }
+    let walk_row = Row::new(
+        backend,
+        format!("list_active_workflows_page[{expected}] walk by {WALK}"),
+        walks.summary(None),
+    )
+    .errors(errors)
+    .with("pages", expected.div_ceil(WALK as usize));
+    Ok(vec![first_row, walk_row])
 }
