@@ -562,46 +562,6 @@ impl<B> SeaOrmStateStore<B> {
                 .collect(),
         })
     }
-
-    /// How many workflows `delete_old_states(cutoff)` would delete: completed and failed
-    /// ones last updated before `cutoff`.
-    pub async fn count_finished_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        use workflow_states::Column as W;
-        let finished = [
-            WorkflowStatus::Completed.as_str(),
-            WorkflowStatus::Failed.as_str(),
-        ];
-        let count: Option<i64> = workflow_states::Entity::find()
-            .select_only()
-            .expr(Expr::col(Asterisk).count())
-            .filter(W::Status.is_in(finished))
-            .filter(W::UpdatedAt.lt(cutoff.fixed_offset()))
-            .into_tuple()
-            .one(self.connection())
-            .await?;
-        Ok(count.map_or(0, to_u64))
-    }
-
-    /// Workflows with more than `keep` checkpoints, with how many each has beyond `keep`
-    /// (what `cleanup_old_checkpoints(id, keep)` would delete), in one query.
-    pub async fn checkpoints_beyond(&self, keep: u64) -> Result<Vec<(Uuid, u64)>> {
-        use checkpoints::Column as K;
-        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        let rows: Vec<(Uuid, i64)> = checkpoints::Entity::find()
-            .select_only()
-            .column(K::WorkflowStateId)
-            .expr(Expr::col(Asterisk).count())
-            .group_by(K::WorkflowStateId)
-            .having(Expr::col(Asterisk).count().gt(keep))
-            .order_by(K::WorkflowStateId, Order::Asc)
-            .into_tuple()
-            .all(self.connection())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, count)| (id, to_u64(count - keep)))
-            .collect())
-    }
 }
 
 #[cfg(test)]
@@ -775,13 +735,5 @@ mod tests {
             .await
             .unwrap();
         assert!(wildcard.rows.is_empty());
-
-        let beyond = store.checkpoints_beyond(2).await.unwrap();
-        assert_eq!(beyond.len(), 1);
-        assert_eq!(beyond[0].1, 1);
-        let cutoff = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(store.count_finished_before(cutoff).await.unwrap(), 2);
     }
 }
