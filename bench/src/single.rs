@@ -280,6 +280,57 @@ pub async fn run(
         ),
     );
 
+    // record_step (issue 7): the step, the state and its checkpoint in one commit, to set
+    // beside save_workflow_state + create_checkpoint, the two calls it replaces.
+    let mut samples = Samples::with_capacity(iterations);
+    let mut errors = Errors::default();
+    let mut beside = Samples::with_capacity(iterations);
+    take_cpu_per_call(); // start counting for this operation
+    for measured in (0..warmup)
+        .map(|_| false)
+        .chain((0..iterations).map(|_| true))
+    {
+        iteration += 1;
+        shape.advance(&mut state, iteration, &mut words);
+        let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
+        let Some(step) = state.steps.get(&name).cloned() else {
+            break;
+        };
+        let (result, elapsed) = timed(store.record_step(&mut state, step)).await;
+        match result {
+            Ok(checkpoint) if measured => {
+                samples.push(elapsed);
+                paired.once(FloorKind::Insert, &mut beside).await?;
+                let loaded = store.load_workflow_state(&state.id).await.ok();
+                let stored = store.get_latest_checkpoint(&state.id).await.ok().flatten();
+                check(
+                    &mut errors,
+                    loaded.as_ref() == Some(&state) && stored.as_ref() == Some(&checkpoint),
+                    "record_step",
+                );
+            }
+            Ok(_) => {}
+            Err(err) => errors.add_error(&err),
+        }
+    }
+    if samples.len() > 0 {
+        let cpu_per_call = take_cpu_per_call();
+        rows.push(
+            paired.ratio(
+                Row::new(backend, "record_step", samples.summary(None))
+                    .with("client_cpu_us_per_call", cpu_per_call)
+                    .errors(errors)
+                    .with("replaces", "save_workflow_state + create_checkpoint"),
+                FloorKind::Insert,
+                &beside,
+            ),
+        );
+    }
+    let latest = store
+        .get_latest_checkpoint(&state.id)
+        .await?
+        .ok_or("record_step left no checkpoint")?;
+
     // get_latest_checkpoint
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();

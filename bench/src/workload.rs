@@ -57,7 +57,8 @@ pub fn json_len(value: &Value) -> usize {
         .unwrap_or(0)
 }
 
-fn step_name(index: usize) -> String {
+/// The id of the step at `index` (`step-00`, `step-01`, ...).
+pub fn step_name(index: usize) -> String {
     format!("step-{index:02}")
 }
 
