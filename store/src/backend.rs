@@ -345,7 +345,6 @@ fn is_serialization_failure(err: &DbErr) -> bool {
 }
 
 /// One statement of a batch that must apply all-or-nothing.
-#[derive(Clone)]
 pub(crate) enum Write {
     /// An insert (or upsert).
     Insert(InsertStatement),
@@ -367,25 +366,24 @@ pub(crate) enum Write {
 /// as `Conflict`.
 pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, DbErr> {
     match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let batch = DbBackend::Postgres.build(&postgres_batch(writes.clone()));
-            let binds = batch.values.as_ref().map_or(0, |values| values.0.len());
-            if binds <= POSTGRES_MAX_BINDS {
-                let row = retrying(db, || db.query_one_raw(batch.clone())).await?;
-                return Ok(row
-                    .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-                    .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)));
-            }
-            // Too many values for one statement (thousands of steps): one statement per
-            // write, in a transaction, like SQLite.
-            write_in_transaction(db, writes).await
+        DbBackend::Postgres if writes.len() <= POSTGRES_WRITES_PER_STATEMENT => {
+            let batch = postgres_batch(writes);
+            let row = retrying(db, || db.query_one(&batch)).await?;
+            Ok(row
+                .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)))
         }
+        // Thousands of steps (many insert chunks): more values than one statement takes;
+        // one statement per write, in a transaction, like SQLite.
         _ => write_in_transaction(db, writes).await,
     }
 }
 
-/// Bind parameters Postgres accepts in one statement.
-const POSTGRES_MAX_BINDS: usize = 65_535;
+/// Writes batched into one Postgres statement at most. Postgres takes 65,535 values per
+/// statement; a step insert holds at most 8,000 (1,000 rows) and a save's delete lists the
+/// step ids, so six writes (a workflow row, up to four step chunks, the delete, or a
+/// checkpoint's two) stay well under it.
+const POSTGRES_WRITES_PER_STATEMENT: usize = 6;
 
 /// The writes one statement each, in a write transaction (a savepoint inside the caller's
 /// transaction). On Postgres the transaction as a whole is retried when it lost a race and
@@ -443,23 +441,32 @@ fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
     for (index, write) in writes.into_iter().enumerate() {
         let name = Alias::new(format!("write_{index}"));
         let one = Query::returning().expr(Expr::val(1));
+        // No `to_owned()` on the way: it would clone every JSON value of the statement.
         let statement: SubQueryStatement = match write {
-            Write::Insert(mut insert) => insert.returning(one).to_owned().into(),
-            Write::Delete(mut delete) => delete.returning(one).to_owned().into(),
+            Write::Insert(mut insert) => {
+                insert.returning(one);
+                insert.into()
+            }
+            Write::Delete(mut delete) => {
+                delete.returning(one);
+                delete.into()
+            }
         };
-        with.cte(
-            CommonTableExpression::new()
-                .query(statement)
-                .table_name(name.clone())
-                .to_owned(),
-        );
+        let mut cte = CommonTableExpression::new();
+        cte.query(statement).table_name(name.clone());
+        with.cte(cte);
         let count = Query::select()
             .expr(Expr::cust("count(*)"))
             .from(name)
             .to_owned();
         total = total.add(SimpleExpr::SubQuery(None, Box::new(count.into())));
     }
-    Query::select().expr(total).to_owned().with(with)
+    // Assembled by hand: `WithClause::query` clones the whole statement on the way out.
+    let mut select = Query::select();
+    select.expr(total);
+    let mut batch = sea_orm::sea_query::WithQuery::new();
+    batch.with_clause(with).query(select);
+    batch
 }
 
 /// SQL for a column holding a workflow's steps as one JSON array, to select next to the

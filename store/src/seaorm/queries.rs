@@ -91,11 +91,14 @@ const STEPS_PER_INSERT: usize = 1_000;
 pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
     use step_states::Column as S;
     let mut writes = Vec::with_capacity(2);
-    let rows = convert::step_rows(state);
-    // Chunks keep each statement under SQLite's 32,766 bind parameters.
-    for chunk in rows.chunks(STEPS_PER_INSERT) {
+    let mut rows = convert::step_rows(state);
+    // Chunks keep each statement under SQLite's 32,766 bind parameters; moved, not
+    // cloned, into their statements.
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(STEPS_PER_INSERT));
+        let chunk = std::mem::replace(&mut rows, rest);
         writes.push(Write::Insert(
-            step_states::Entity::insert_many(chunk.to_vec())
+            step_states::Entity::insert_many(chunk)
                 .on_conflict(
                     OnConflict::columns([S::WorkflowStateId, S::StepId])
                         .update_columns([
@@ -384,31 +387,28 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
                     .and(other_col(K::Id).gt(new_id))),
         )
         .to_owned();
-    let insert = Query::insert()
-        .into_table(checkpoints::Entity)
-        .columns([
-            K::Id,
-            K::WorkflowStateId,
-            K::StepId,
-            K::Timestamp,
-            K::Snapshot,
-            K::SizeBytes,
+    // Built in place: `to_owned()` would clone the snapshot with the statement.
+    let mut values = Query::select();
+    values
+        .exprs([
+            Expr::val(new_id),
+            Expr::val(workflow),
+            Expr::val(checkpoint.step_id.clone()),
+            Expr::val(new_time),
+            Expr::val(checkpoint.snapshot.clone()),
+            Expr::val(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
         ])
-        .select_from(
-            Query::select()
-                .exprs([
-                    Expr::val(new_id),
-                    Expr::val(workflow),
-                    Expr::val(checkpoint.step_id.clone()),
-                    Expr::val(new_time),
-                    Expr::val(checkpoint.snapshot.clone()),
-                    Expr::val(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
-                ])
-                .and_where(Expr::SubQuery(None, Box::new(newer_than_new.into())).lt(keep))
-                .to_owned(),
-        )
-        .expect("six columns, six values")
-        .to_owned();
+        .and_where(Expr::SubQuery(None, Box::new(newer_than_new.into())).lt(keep));
+    let mut insert = Query::insert();
+    insert.into_table(checkpoints::Entity).columns([
+        K::Id,
+        K::WorkflowStateId,
+        K::StepId,
+        K::Timestamp,
+        K::Snapshot,
+        K::SizeBytes,
+    ]);
+    insert.select_from(values).expect("six columns, six values");
 
     // For each existing checkpoint: how many unpinned (existing or new) are newer.
     let newer_existing = Query::select()
