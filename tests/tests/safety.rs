@@ -438,3 +438,132 @@ mod tls {
         assert!(matches!(err, StateStoreError::Connection(_)), "{err}");
     }
 }
+
+mod refused_access {
+    //! Access the database refuses: a SQLite file that cannot be written (immutable, which
+    //! even root cannot write), and a Postgres server that refuses the password.
+
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::process::Command;
+
+    use llm_orchestrator_state::{StateStore, StateStoreBuilder, StateStoreError, WorkflowState};
+    use serde_json::json;
+
+    /// Makes a file immutable (`chattr +i`) and mutable again when dropped.
+    struct Immutable(std::path::PathBuf);
+    impl Immutable {
+        fn new(path: &std::path::Path) -> Option<Self> {
+            let ok = Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .ok()?
+                .success();
+            ok.then(|| Self(path.to_owned()))
+        }
+    }
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_that_cannot_be_written_is_a_clear_error_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let target = path.display().to_string();
+        let state = WorkflowState::new("wf-locked", "n", None, json!({"kept": true}));
+        {
+            let store = StateStoreBuilder::new(target.clone())
+                .connect()
+                .await
+                .unwrap();
+            store.save_workflow_state(&state).await.unwrap();
+            store.close().await.unwrap();
+        }
+        let Some(guard) = Immutable::new(&path) else {
+            panic!("chattr +i is needed for this test (e2fsprogs, ext4 and root)");
+        };
+        let mut changed = state.clone();
+        changed.mark_failed("must not be written");
+        let outcome = match StateStoreBuilder::new(target.clone()).connect().await {
+            Err(err) => Err(err),
+            Ok(store) => store.save_workflow_state(&changed).await,
+        };
+        let err = outcome.expect_err("a write to an immutable file succeeded");
+        assert!(
+            matches!(
+                err,
+                StateStoreError::Connection(_) | StateStoreError::Database(_)
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("readonly")
+                || err.to_string().contains("read-only")
+                || err.to_string().contains("permitted"),
+            "unclear: {err}"
+        );
+        drop(guard);
+        let store = StateStoreBuilder::new(target).connect().await.unwrap();
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    }
+
+    /// A server that answers any login with "password authentication failed".
+    fn refusing_server() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 1024];
+                // An SSLRequest (8 bytes, code 80877103) gets "N"; then the startup message.
+                loop {
+                    let Ok(n) = stream.read(&mut buf) else { break };
+                    if n == 0 {
+                        break;
+                    }
+                    if n >= 8 && buf[4..8] == [0x04, 0xd2, 0x16, 0x2f] {
+                        let _ = stream.write_all(b"N");
+                        continue;
+                    }
+                    let mut fields = Vec::new();
+                    for (tag, value) in [
+                        (b'S', "FATAL"),
+                        (b'V', "FATAL"),
+                        (b'C', "28P01"),
+                        (b'M', "password authentication failed for user \"app\""),
+                    ] {
+                        fields.push(tag);
+                        fields.extend_from_slice(value.as_bytes());
+                        fields.push(0);
+                    }
+                    fields.push(0);
+                    let mut message = vec![b'E'];
+                    message.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
+                    message.extend_from_slice(&fields);
+                    let _ = stream.write_all(&message);
+                    break;
+                }
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_wrong_postgres_password_is_a_connection_error_without_the_password() {
+        let port = refusing_server();
+        let url = format!("postgres://app:hunter2@127.0.0.1:{port}/workflows?sslmode=prefer");
+        let err = StateStoreBuilder::new(url)
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .connect()
+            .await
+            .expect_err("the server refuses every login");
+        assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("password authentication failed"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
