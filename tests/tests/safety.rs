@@ -520,8 +520,7 @@ mod refused_access {
                 let Ok(mut stream) = stream else { continue };
                 let mut buf = [0u8; 1024];
                 // An SSLRequest (8 bytes, code 80877103) gets "N"; then the startup message.
-                loop {
-                    let Ok(n) = stream.read(&mut buf) else { break };
+                while let Ok(n) = stream.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
