@@ -377,3 +377,31 @@ async fn workflow_checkpoint_budget_refuses_and_keeps_nothing(backend: Backend) 
     ));
     assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), before);
 }
+
+/// A rollback holds its checkpoint: a prune that would delete it waits until the rollback
+/// has committed (Postgres row lock; SQLite's single writer gives the same).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_under_rollback_is_not_pruned_until_the_rollback_commits() {
+    let store = open_with(Backend::Postgres, |b| b.checkpoint_retention(None)).await;
+    let (_, created) = with_checkpoints(&store, "wf-rollback-prune", 3).await;
+    let target = created[0].clone();
+
+    let tx = store.begin().await.unwrap();
+    let restored = tx.rollback_to_checkpoint(&target.id).await.unwrap();
+    assert_eq!(restored.id, target.workflow_state_id);
+
+    let other = store.reopen().await.unwrap();
+    let policy = RetentionPolicy {
+        keep_last: Some(0),
+        ..Default::default()
+    };
+    let prune = tokio::spawn(async move { other.prune(&policy, false).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !prune.is_finished(),
+        "the prune went through while the rollback still held its checkpoint"
+    );
+    tx.commit().await.unwrap();
+    let report = prune.await.unwrap().unwrap();
+    assert_eq!(report.checkpoints, 3);
+}
