@@ -16,8 +16,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::error::{Result, StateStoreError};
-use crate::model::{Checkpoint, StepStatus, WorkflowStatus};
+use crate::error::Result;
+use crate::model::{StepStatus, WorkflowStatus};
 use crate::seaorm::SeaOrmStateStore;
 
 /// One row of the workflows table: the workflow's fields without its context, with how
@@ -527,21 +527,6 @@ impl<B> SeaOrmStateStore<B> {
             .into_iter()
             .map(|(id, count)| (id, to_u64(count)))
             .collect())
-    }
-
-    /// The checkpoint with this id; `NotFound` if there is none.
-    pub async fn checkpoint(&self, id: Uuid) -> Result<Checkpoint> {
-        let row = checkpoints::Entity::find_by_id(id)
-            .one(self.connection())
-            .await?
-            .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?;
-        Ok(Checkpoint {
-            id: row.id,
-            workflow_state_id: row.workflow_state_id,
-            step_id: row.step_id,
-            timestamp: row.timestamp.with_timezone(&Utc),
-            snapshot: row.snapshot,
-        })
     }
 
     /// How many workflows are stored per status, in one `GROUP BY` query.

@@ -70,6 +70,9 @@ pub trait StateStore: Send + Sync {
     /// exist), then applies the store's checkpoint retention in the same transaction.
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
 
+    /// The checkpoint with this id; `NotFound` if there is none.
+    async fn get_checkpoint(&self, checkpoint_id: &Uuid) -> Result<Checkpoint>;
+
     /// The newest checkpoint of a workflow, if it has any.
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>>;
 

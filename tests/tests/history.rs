@@ -84,6 +84,10 @@ async fn checkpoint_infos_carry_size_and_pin(backend: Backend) {
         .pin_checkpoint(&created[1].id, "before tool call")
         .await
         .unwrap();
+    assert_eq!(
+        store.get_checkpoint(&created[1].id).await.unwrap(),
+        created[1]
+    );
     let infos = store
         .list_checkpoint_infos(&state.id, 100, 0)
         .await
@@ -109,6 +113,10 @@ async fn checkpoint_infos_carry_size_and_pin(backend: Backend) {
 async fn pinning_an_unknown_checkpoint_is_not_found(backend: Backend) {
     let store = open(backend).await;
     let unknown = uuid::Uuid::new_v4();
+    assert!(matches!(
+        store.get_checkpoint(&unknown).await,
+        Err(StateStoreError::NotFound(_))
+    ));
     assert!(matches!(
         store.pin_checkpoint(&unknown, "x").await,
         Err(StateStoreError::NotFound(_))

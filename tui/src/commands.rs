@@ -324,7 +324,7 @@ impl DiffSide {
 /// current state of the first one's workflow.
 pub async fn diff_sides(store: &Store, from: &str, to: &str) -> Result<(DiffSide, DiffSide)> {
     let from_id = db::parse_uuid("checkpoint", from)?;
-    let old = store.checkpoint(from_id).await?;
+    let old = store.get_checkpoint(&from_id).await?;
     let new = if to.eq_ignore_ascii_case("current") {
         let current = store.load_workflow_state(&old.workflow_state_id).await?;
         DiffSide {
@@ -334,7 +334,7 @@ pub async fn diff_sides(store: &Store, from: &str, to: &str) -> Result<(DiffSide
         }
     } else {
         let to_id = db::parse_uuid("checkpoint", to)?;
-        DiffSide::checkpoint(store.checkpoint(to_id).await?)
+        DiffSide::checkpoint(store.get_checkpoint(&to_id).await?)
     };
     Ok((DiffSide::checkpoint(old), new))
 }
@@ -373,7 +373,7 @@ pub async fn diff_command(
 
 /// The plan for restoring a checkpoint.
 pub async fn plan_restore(store: &Store, checkpoint_id: uuid::Uuid) -> Result<RestorePlan> {
-    let checkpoint = store.checkpoint(checkpoint_id).await?;
+    let checkpoint = store.get_checkpoint(&checkpoint_id).await?;
     let current = store
         .load_workflow_state(&checkpoint.workflow_state_id)
         .await?;

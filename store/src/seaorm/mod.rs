@@ -390,6 +390,11 @@ impl<T: sealed::Scoped> StateStore for T {
         Ok(())
     }
 
+    #[instrument(name = "get_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
+    async fn get_checkpoint(&self, checkpoint_id: &Uuid) -> Result<Checkpoint> {
+        queries::checkpoint(self.conn(), *checkpoint_id).await
+    }
+
     #[instrument(name = "get_latest_checkpoint", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
