@@ -4,7 +4,7 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use llm_orchestrator_state::{Checkpoint, SeaOrmStateStore, StateStore, WorkflowState};
+use llm_orchestrator_state::{Checkpoint, SeaOrmStateStore, StateStore, StateStoreError};
 
 use crate::concurrent::process_cpu;
 use crate::floor::Floor;
@@ -130,6 +130,68 @@ fn check(errors: &mut Errors, ok: bool, what: &str) {
     }
 }
 
+/// How many calls a phase makes: `warmup` unmeasured, then `iterations` measured.
+struct Phase {
+    iterations: usize,
+    warmup: usize,
+}
+
+impl Phase {
+    fn new(iterations: usize, warmup: usize) -> Self {
+        Self { iterations, warmup }
+    }
+
+    /// Measures a read: each measured call is timed, paired with a `SELECT 1` floor call
+    /// and checked with `expected` after the clock stops; one more call, untimed, records
+    /// the statements it sends. Appends the operation's row.
+    async fn read<T, F, Fut>(
+        &self,
+        paired: &mut Paired<'_>,
+        rows: &mut Vec<Row>,
+        (backend, op): (&str, &str),
+        call: F,
+        expected: impl Fn(&T) -> bool,
+    ) -> Result<(), Box<dyn Error>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StateStoreError>>,
+    {
+        let mut samples = Samples::with_capacity(self.iterations);
+        let mut errors = Errors::default();
+        let mut beside = Samples::with_capacity(self.iterations);
+        take_cpu_per_call(); // start counting for this operation
+        for measured in (0..self.warmup)
+            .map(|_| false)
+            .chain((0..self.iterations).map(|_| true))
+        {
+            let (result, elapsed) = timed(call()).await;
+            match result {
+                Ok(value) if measured => {
+                    samples.push(elapsed);
+                    paired.once(FloorKind::Select, &mut beside).await?;
+                    check(&mut errors, expected(&value), op);
+                }
+                Ok(_) => {}
+                Err(err) => errors.add_error(&err),
+            }
+        }
+        let cpu_per_call = take_cpu_per_call();
+        let (result, sent) = statements::record(call()).await;
+        check(&mut errors, expected(&result?), op);
+        rows.push(
+            paired.ratio(
+                Row::new(backend, op, samples.summary(None))
+                    .statements(sent)
+                    .with("client_cpu_us_per_call", cpu_per_call)
+                    .errors(errors),
+                FloorKind::Select,
+                &beside,
+            ),
+        );
+        Ok(())
+    }
+}
+
 /// Runs every single-task phase on `store` and appends one row per operation.
 pub async fn run(
     store: &SeaOrmStateStore,
@@ -197,38 +259,16 @@ pub async fn run(
     );
 
     // load_workflow_state
-    let mut samples = Samples::with_capacity(iterations);
-    let mut errors = Errors::default();
-    let mut beside = Samples::with_capacity(iterations);
-    take_cpu_per_call(); // start counting for this operation
-    for measured in (0..warmup)
-        .map(|_| false)
-        .chain((0..iterations).map(|_| true))
-    {
-        let (result, elapsed) = timed(store.load_workflow_state(&state.id)).await;
-        match result {
-            Ok(loaded) if measured => {
-                samples.push(elapsed);
-                paired.once(FloorKind::Select, &mut beside).await?;
-                check(&mut errors, loaded == state, "load_workflow_state");
-            }
-            Ok(_) => {}
-            Err(err) => errors.add_error(&err),
-        }
-    }
-    let cpu_per_call = take_cpu_per_call();
-    let (result, sent) = statements::record(store.load_workflow_state(&state.id)).await;
-    result?;
-    rows.push(
-        paired.ratio(
-            Row::new(backend, "load_workflow_state", samples.summary(None))
-                .statements(sent)
-                .with("client_cpu_us_per_call", cpu_per_call.clone())
-                .errors(errors),
-            FloorKind::Select,
-            &beside,
-        ),
-    );
+    let phase = Phase::new(iterations, warmup);
+    phase
+        .read(
+            &mut paired,
+            rows,
+            (backend, "load_workflow_state"),
+            || store.load_workflow_state(&state.id),
+            |loaded| *loaded == state,
+        )
+        .await?;
 
     // create_checkpoint: the snapshot is the serialized state, made outside the clock.
     let mut samples = Samples::with_capacity(iterations);
@@ -331,125 +371,34 @@ pub async fn run(
         .await?
         .ok_or("record_step left no checkpoint")?;
 
-    // get_latest_checkpoint
-    let mut samples = Samples::with_capacity(iterations);
-    let mut errors = Errors::default();
-    let mut beside = Samples::with_capacity(iterations);
-    take_cpu_per_call(); // start counting for this operation
-    for measured in (0..warmup)
-        .map(|_| false)
-        .chain((0..iterations).map(|_| true))
-    {
-        let (result, elapsed) = timed(store.get_latest_checkpoint(&state.id)).await;
-        match result {
-            Ok(found) if measured => {
-                samples.push(elapsed);
-                paired.once(FloorKind::Select, &mut beside).await?;
-                check(
-                    &mut errors,
-                    found.as_ref() == Some(&latest),
-                    "get_latest_checkpoint",
-                );
-            }
-            Ok(_) => {}
-            Err(err) => errors.add_error(&err),
-        }
-    }
-    let cpu_per_call = take_cpu_per_call();
-    let (result, sent) = statements::record(store.get_latest_checkpoint(&state.id)).await;
-    result?;
-    rows.push(
-        paired.ratio(
-            Row::new(backend, "get_latest_checkpoint", samples.summary(None))
-                .statements(sent)
-                .with("client_cpu_us_per_call", cpu_per_call.clone())
-                .errors(errors),
-            FloorKind::Select,
-            &beside,
-        ),
-    );
-
-    // restore_from_checkpoint
-    let mut samples = Samples::with_capacity(iterations);
-    let mut errors = Errors::default();
-    let mut beside = Samples::with_capacity(iterations);
-    take_cpu_per_call(); // start counting for this operation
-    for measured in (0..warmup)
-        .map(|_| false)
-        .chain((0..iterations).map(|_| true))
-    {
-        let (result, elapsed) = timed(store.restore_from_checkpoint(&latest.id)).await;
-        match result {
-            Ok(restored) if measured => {
-                samples.push(elapsed);
-                paired.once(FloorKind::Select, &mut beside).await?;
-                check(&mut errors, restored == state, "restore_from_checkpoint");
-            }
-            Ok(_) => {}
-            Err(err) => errors.add_error(&err),
-        }
-    }
-    let cpu_per_call = take_cpu_per_call();
-    let (result, sent) = statements::record(store.restore_from_checkpoint(&latest.id)).await;
-    result?;
-    rows.push(
-        paired.ratio(
-            Row::new(backend, "restore_from_checkpoint", samples.summary(None))
-                .statements(sent)
-                .with("client_cpu_us_per_call", cpu_per_call.clone())
-                .errors(errors),
-            FloorKind::Select,
-            &beside,
-        ),
-    );
-
-    // load_workflow_state_by_workflow_id
-    let mut samples = Samples::with_capacity(iterations);
-    let mut errors = Errors::default();
-    let mut beside = Samples::with_capacity(iterations);
-    take_cpu_per_call(); // start counting for this operation
-    for measured in (0..warmup)
-        .map(|_| false)
-        .chain((0..iterations).map(|_| true))
-    {
-        let (result, elapsed) = timed(store.load_workflow_state_by_workflow_id(&workflow_id)).await;
-        match result {
-            Ok(loaded) if measured => {
-                samples.push(elapsed);
-                paired.once(FloorKind::Select, &mut beside).await?;
-                check(
-                    &mut errors,
-                    loaded == state,
-                    "load_workflow_state_by_workflow_id",
-                );
-            }
-            Ok(_) => {}
-            Err(err) => errors.add_error(&err),
-        }
-    }
-    let cpu_per_call = take_cpu_per_call();
-    let (result, sent) =
-        statements::record(store.load_workflow_state_by_workflow_id(&workflow_id)).await;
-    let loaded: WorkflowState = result?;
-    check(
-        &mut errors,
-        loaded == state,
-        "load_workflow_state_by_workflow_id",
-    );
-    rows.push(
-        paired.ratio(
-            Row::new(
-                backend,
-                "load_workflow_state_by_workflow_id",
-                samples.summary(None),
-            )
-            .statements(sent)
-            .with("client_cpu_us_per_call", cpu_per_call.clone())
-            .errors(errors),
-            FloorKind::Select,
-            &beside,
-        ),
-    );
+    let phase = Phase::new(iterations, warmup);
+    phase
+        .read(
+            &mut paired,
+            rows,
+            (backend, "get_latest_checkpoint"),
+            || store.get_latest_checkpoint(&state.id),
+            |found| found.as_ref() == Some(&latest),
+        )
+        .await?;
+    phase
+        .read(
+            &mut paired,
+            rows,
+            (backend, "restore_from_checkpoint"),
+            || store.restore_from_checkpoint(&latest.id),
+            |restored| *restored == state,
+        )
+        .await?;
+    phase
+        .read(
+            &mut paired,
+            rows,
+            (backend, "load_workflow_state_by_workflow_id"),
+            || store.load_workflow_state_by_workflow_id(&workflow_id),
+            |loaded| *loaded == state,
+        )
+        .await?;
 
     if paired.floor.is_some() {
         rows.push(
