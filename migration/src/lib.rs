@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_tables;
 mod m20261125_000002_versions_and_leases;
 mod m20261125_000003_history;
+mod m20261130_000001_lz4_compression;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_versions_and_leases::Migration),
             Box::new(m20261125_000003_history::Migration),
+            Box::new(m20261130_000001_lz4_compression::Migration),
         ]
     }
 }

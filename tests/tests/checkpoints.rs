@@ -2,9 +2,10 @@
 //! restore and rollback, and deleting old workflows with everything that hangs off them.
 
 use backend_suite::{
-    Backend, at, backend_tests, install_failing_trigger, nested_json, open, open_with, step,
-    stored_checkpoint_count, stored_step_ids, workflow,
+    Backend, at, backend_tests, backend_tests_for, install_failing_trigger, nested_json, open,
+    open_with, step, stored_checkpoint_count, stored_step_ids, workflow,
 };
+use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
 use llm_orchestrator_state::{
     Checkpoint, SeaOrmStateStore, StateStore, StateStoreError, StepState, StepStatus,
     WorkflowState, WorkflowStatus,
@@ -28,6 +29,7 @@ backend_tests!(
     a_rollback_the_database_refuses_half_way_changes_nothing,
     cleanup_old_checkpoints_keeps_the_newest,
     retention_keeps_the_newest_even_when_a_checkpoint_arrives_late,
+    retention_breaks_timestamp_ties_by_id_like_the_listing,
     huge_limits_offsets_and_keeps_are_not_a_panic,
     restore_returns_the_snapshot_and_changes_nothing,
     restore_or_rollback_of_unknown_checkpoint_is_not_found,
@@ -37,6 +39,7 @@ backend_tests!(
     delete_old_states_cascades_to_steps_and_checkpoints,
     a_delete_the_database_refuses_half_way_deletes_nothing,
 );
+backend_tests_for!(mod postgres_only = Postgres: large_json_is_compressed_with_lz4_when_the_server_has_it);
 
 /// A running workflow with two steps, saved.
 async fn saved_workflow(store: &SeaOrmStateStore, workflow_id: &str) -> WorkflowState {
@@ -336,6 +339,22 @@ async fn retention_keeps_the_newest_even_when_a_checkpoint_arrives_late(backend:
         store.cleanup_old_checkpoints(&state.id, 3).await.unwrap(),
         0
     );
+}
+
+async fn retention_breaks_timestamp_ties_by_id_like_the_listing(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(Some(2))).await;
+    let state = saved_workflow(&store, "wf-ties").await;
+    // Four checkpoints stamped with the same microsecond: the larger id is the newer, as
+    // in `list_checkpoints`. They arrive in an order that is neither: the ids decide.
+    let mut tied: Vec<Checkpoint> = (0..4)
+        .map(|n| checkpoint_at(&state, &format!("tie-{n}"), 7))
+        .collect();
+    tied.sort_by_key(|checkpoint| checkpoint.id);
+    for index in [1, 3, 0, 2] {
+        store.create_checkpoint(&tied[index]).await.unwrap();
+    }
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert_eq!(kept, vec![tied[3].clone(), tied[2].clone()]);
 }
 
 async fn huge_limits_offsets_and_keeps_are_not_a_panic(backend: Backend) {
@@ -849,4 +868,68 @@ async fn a_delete_the_database_refuses_half_way_deletes_nothing(backend: Backend
         Some(checkpoint)
     );
     assert_eq!(stored_step_ids(&store, plain.id).await, ["fetch", "parse"]);
+}
+
+/// The compression method Postgres used for the stored value of `column` in the row of
+/// `table` whose `key` is `id`: "lz4", "pglz", or none for a value stored uncompressed.
+async fn compression_of(
+    store: &SeaOrmStateStore,
+    table: &str,
+    column: &str,
+    key: &str,
+    id: Uuid,
+) -> Option<String> {
+    let row = store
+        .connection()
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("SELECT pg_column_compression({column}) FROM {table} WHERE {key} = $1"),
+            [id.into()],
+        ))
+        .await
+        .unwrap()
+        .expect("the row exists");
+    row.try_get_by_index::<Option<String>>(0).unwrap()
+}
+
+async fn large_json_is_compressed_with_lz4_when_the_server_has_it(backend: Backend) {
+    let store = open(backend).await;
+    let server_has_lz4 = store
+        .connection()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings \
+             WHERE name = 'default_toast_compression'",
+        ))
+        .await
+        .unwrap()
+        .is_some_and(|row| row.try_get_by_index::<bool>(0).unwrap());
+    let expected = if server_has_lz4 { "lz4" } else { "pglz" };
+
+    // Text that compresses well, well over the 2 KiB at which Postgres compresses.
+    let text = "the model answered the question about the invoice. ".repeat(200);
+    let mut state = workflow("wf-compressed");
+    state.context = json!({ "notes": text });
+    let answer = step("answer", StepStatus::Completed, json!({ "text": text }));
+    let checkpoint = store.record_step(&mut state, answer).await.unwrap();
+
+    for (table, column, key, id) in [
+        ("workflow_states", "context", "id", state.id),
+        ("step_states", "outputs", "workflow_state_id", state.id),
+        ("checkpoints", "snapshot", "id", checkpoint.id),
+    ] {
+        assert_eq!(
+            compression_of(&store, table, column, key, id)
+                .await
+                .as_deref(),
+            Some(expected),
+            "{table}.{column}"
+        );
+    }
+    // And it reads back exactly.
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.restore_from_checkpoint(&checkpoint.id).await.unwrap(),
+        state
+    );
 }
