@@ -365,12 +365,11 @@ fn checkpoint_writes(
 /// its age and takes no place among the newest `keep`.
 fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u64) -> Vec<Write> {
     use checkpoints::Column as K;
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait as _};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, UnionType};
 
     let workflow = checkpoint.workflow_state_id;
     let (new_time, new_id) = (checkpoint.timestamp.fixed_offset(), checkpoint.id);
     let other = Alias::new("other");
-    let col = |column: K| Expr::col((checkpoints::Entity, column));
     let other_col = |column: K| Expr::col((other.clone(), column));
 
     // Existing unpinned checkpoints of the workflow newer than the new one.
@@ -410,39 +409,35 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
     ]);
     insert.select_from(values).expect("six columns, six values");
 
-    // For each existing checkpoint: how many unpinned (existing or new) are newer.
-    let newer_existing = Query::select()
-        .expr(Expr::cust("count(*)"))
-        .from_as(checkpoints::Entity, other.clone())
-        .and_where(other_col(K::WorkflowStateId).eq(workflow))
-        .and_where(other_col(K::PinnedLabel).is_null())
-        .and_where(other_col(K::Id).ne(new_id))
-        .and_where(
-            other_col(K::Timestamp)
-                .gt(col(K::Timestamp))
-                .or(other_col(K::Timestamp)
-                    .eq(col(K::Timestamp))
-                    .and(other_col(K::Id).gt(col(K::Id)))),
-        )
+    // The newest `keep` unpinned checkpoints among the existing ones and the new one
+    // (named by hand, so the delete needs not see the insert); every other unpinned
+    // checkpoint of the workflow goes. One index range scan, not a count per checkpoint.
+    let retained = Alias::new("retained");
+    let mut candidates = Query::select();
+    candidates
+        .columns([K::Id, K::Timestamp])
+        .from(checkpoints::Entity)
+        .and_where(K::WorkflowStateId.eq(workflow))
+        .and_where(K::PinnedLabel.is_null())
+        .and_where(K::Id.ne(new_id))
+        .union(
+            UnionType::All,
+            Query::select()
+                .exprs([Expr::val(new_id), Expr::val(new_time)])
+                .to_owned(),
+        );
+    let newest = Query::select()
+        .column((retained.clone(), K::Id))
+        .from_subquery(candidates, retained.clone())
+        .order_by((retained.clone(), K::Timestamp), Order::Desc)
+        .order_by((retained, K::Id), Order::Desc)
+        .limit(keep)
         .to_owned();
-    let new_is_newer = Expr::case(
-        Expr::val(new_time)
-            .gt(col(K::Timestamp))
-            .or(Expr::val(new_time)
-                .eq(col(K::Timestamp))
-                .and(Expr::val(new_id).gt(col(K::Id)))),
-        1,
-    )
-    .finally(0);
     let delete = checkpoints::Entity::delete_many()
         .filter(K::WorkflowStateId.eq(workflow))
-        .filter(K::Id.ne(new_id))
         .filter(K::PinnedLabel.is_null())
-        .filter(
-            Expr::SubQuery(None, Box::new(newer_existing.into()))
-                .add(new_is_newer)
-                .gte(keep),
-        )
+        .filter(K::Id.ne(new_id))
+        .filter(K::Id.not_in_subquery(newest))
         .into_query();
     vec![Write::Insert(insert), Write::Delete(delete)]
 }
