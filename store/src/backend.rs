@@ -133,6 +133,15 @@ fn valid_schema_name(schema: &str) -> Result<()> {
     }
 }
 
+/// Turns Nagle's algorithm off on a new Postgres connection over TCP (see
+/// [`crate::disable_nagle`]). A failure only costs latency, so it is logged, not returned.
+async fn nagle_off(host: &str, port: u16) {
+    match crate::disable_nagle(host, port).await {
+        Ok(changed) => tracing::trace!(changed, "TCP_NODELAY set"),
+        Err(err) => tracing::debug!(error = %err, "cannot set TCP_NODELAY"),
+    }
+}
+
 /// Opens the connection pool for `target` with the right settings for its database.
 pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<DatabaseConnection> {
     let shown = redact(target);
@@ -153,11 +162,24 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                     valid_schema_name(schema)?;
                     pg = pg.options([("search_path", schema.as_str())]);
                 }
+                let server = pg
+                    .get_socket()
+                    .is_none()
+                    .then(|| (pg.get_host().to_owned(), pg.get_port()));
                 let pool = PgPoolOptions::new()
                     .min_connections(options.min_connections.min(options.max_connections))
                     .max_connections(options.max_connections.max(1))
                     .acquire_timeout(options.acquire_timeout)
                     .test_before_acquire(false)
+                    .after_connect(move |_conn, _meta| {
+                        let server = server.clone();
+                        Box::pin(async move {
+                            if let Some((host, port)) = server {
+                                nagle_off(&host, port).await;
+                            }
+                            Ok(())
+                        })
+                    })
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
                             if meta.idle_for >= PING_WHEN_IDLE_FOR {

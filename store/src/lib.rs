@@ -37,6 +37,7 @@ mod config;
 mod error;
 mod history;
 mod model;
+mod nodelay;
 mod seaorm;
 mod store;
 pub mod validate;
@@ -52,6 +53,7 @@ pub use model::{
     Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
     StepStatus, Versioned, WorkflowState, WorkflowStatus, now,
 };
+pub use nodelay::disable_nagle;
 pub use seaorm::{
     PostgresStateStore, Pruner, SeaOrmStateStore, SqliteStateStore, StoreTransaction,
     TransactionScope,
