@@ -23,6 +23,12 @@ impl Floor {
     /// Connects and creates `schema.bench_floor (id uuid primary key, snapshot jsonb)`.
     pub async fn connect(url: &str, schema: &str) -> Result<Self, Box<dyn Error>> {
         let mut conn = PgConnection::connect(url).await?;
+        // As libpq and the store do: without it a write over 16 KiB through TLS waits
+        // 40 ms for the server's delayed ACK (sqlx 0.9.0 leaves Nagle on).
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        if options.get_socket().is_none() {
+            llm_orchestrator_state::disable_nagle(options.get_host(), options.get_port()).await?;
+        }
         let table = format!("\"{schema}\".bench_floor");
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
@@ -60,6 +66,26 @@ impl Floor {
         let started = Instant::now();
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
+            .bind(snapshot)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(started.elapsed())
+    }
+
+    /// One durable commit of two copies of `snapshot` as two rows, timed: the bytes a
+    /// `record_step` must write (the state, and its snapshot in the checkpoint) with
+    /// nothing else, the floor of any store that keeps both.
+    pub async fn insert_two_once(&mut self, snapshot: &str) -> Result<Duration, Box<dyn Error>> {
+        let sql = format!(
+            "INSERT INTO {} (id, snapshot) VALUES ($1::uuid, $2::jsonb), ($3::uuid, $4::jsonb)",
+            self.table
+        );
+        let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let started = Instant::now();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(first.to_string())
+            .bind(snapshot)
+            .bind(second.to_string())
             .bind(snapshot)
             .execute(&mut self.conn)
             .await?;

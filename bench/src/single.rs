@@ -39,6 +39,7 @@ struct Paired<'a> {
     snapshot: String,
     inserts: Samples,
     selects: Samples,
+    two_inserts: Samples,
 }
 
 /// Which floor a store operation is paired with.
@@ -46,6 +47,8 @@ struct Paired<'a> {
 enum FloorKind {
     Insert,
     Select,
+    /// Two copies of the snapshot in one commit (see [`Floor::insert_two_once`]).
+    InsertTwo,
 }
 
 impl Paired<'_> {
@@ -57,11 +60,13 @@ impl Paired<'_> {
         let elapsed = match kind {
             FloorKind::Insert => floor.insert_once(&self.snapshot).await?,
             FloorKind::Select => floor.select_one_once().await?,
+            FloorKind::InsertTwo => floor.insert_two_once(&self.snapshot).await?,
         };
         into.push(elapsed);
         match kind {
             FloorKind::Insert => self.inserts.push(elapsed),
             FloorKind::Select => self.selects.push(elapsed),
+            FloorKind::InsertTwo => self.two_inserts.push(elapsed),
         }
         Ok(())
     }
@@ -78,6 +83,7 @@ impl Paired<'_> {
                 floor_op: match kind {
                     FloorKind::Insert => "floor: durable insert (paired)",
                     FloorKind::Select => "floor: SELECT 1 (paired)",
+                    FloorKind::InsertTwo => "floor: two snapshots in one commit (paired)",
                 }
                 .into(),
                 floor_value: floor_p50,
@@ -215,6 +221,7 @@ pub async fn run(
         snapshot: serde_json::to_string(&Checkpoint::of(&state, "step-00")?.snapshot)?,
         inserts: Samples::default(),
         selects: Samples::default(),
+        two_inserts: Samples::default(),
     };
     let mut iteration = 0_u64;
 
@@ -222,6 +229,7 @@ pub async fn run(
     let mut samples = Samples::with_capacity(iterations);
     let mut errors = Errors::default();
     let mut beside = Samples::with_capacity(iterations);
+    let mut beside_two = Samples::with_capacity(iterations);
     take_cpu_per_call(); // start counting for this operation
     for measured in (0..warmup)
         .map(|_| false)
@@ -234,6 +242,7 @@ pub async fn run(
             Ok(()) if measured => {
                 samples.push(elapsed);
                 paired.once(FloorKind::Insert, &mut beside).await?;
+                paired.once(FloorKind::InsertTwo, &mut beside_two).await?;
                 let loaded = store.load_workflow_state(&state.id).await.ok();
                 check(&mut errors, loaded.as_ref() == Some(&state), "save");
             }
@@ -355,10 +364,17 @@ pub async fn run(
     }
     if samples.len() > 0 {
         let cpu_per_call = take_cpu_per_call();
+        let two_p50 = beside_two.summary(None).p50_us;
+        let mut row = Row::new(backend, "record_step", samples.summary(None));
+        if two_p50 > 0.0 {
+            let ratio = (row.summary.p50_us / two_p50 * 100.0).round() / 100.0;
+            row = row
+                .with("same_bytes_floor_p50_us", (two_p50 * 10.0).round() / 10.0)
+                .with("ratio_to_same_bytes_floor", ratio);
+        }
         rows.push(
             paired.ratio(
-                Row::new(backend, "record_step", samples.summary(None))
-                    .with("client_cpu_us_per_call", cpu_per_call)
+                row.with("client_cpu_us_per_call", cpu_per_call)
                     .errors(errors)
                     .with("replaces", "save_workflow_state + create_checkpoint"),
                 FloorKind::Insert,
@@ -413,8 +429,21 @@ pub async fn run(
                 paired.inserts.summary(None),
             )
             .statements(vec!["INSERT INTO bench_floor …".into()])
-            .with("paired_with", "save_workflow_state and create_checkpoint")
+            .with(
+                "paired_with",
+                "save_workflow_state, create_checkpoint and record_step",
+            )
             .with("snapshot_bytes", paired.snapshot.len()),
+        );
+        rows.push(
+            Row::new(
+                backend,
+                "floor: two snapshots in one commit",
+                paired.two_inserts.summary(None),
+            )
+            .statements(vec!["INSERT INTO bench_floor … VALUES (…), (…)".into()])
+            .with("paired_with", "record_step")
+            .with("bytes", 2 * paired.snapshot.len()),
         );
     }
     Ok(Outcome { snapshot })

@@ -1,4 +1,4 @@
-//! Issue 3's targets and the LangGraph checkpoint savers' numbers, checked against a run.
+//! Issue 3's targets (and issue 7's for `record_step`), and the LangGraph checkpoint savers' numbers, checked against a run.
 
 use serde_json::{Value, json};
 
@@ -184,7 +184,7 @@ impl Targets<'_> {
     }
 }
 
-/// Every target of issue 3 that this run can check, in the issue's order, then the peer
+/// Every target of issues 3 and 7 that this run can check, in the issues' order, then the peer
 /// comparisons.
 pub fn evaluate(rows: &[Row]) -> Vec<Target> {
     let mut t = Targets {
@@ -195,6 +195,8 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
     if rows.iter().any(|row| row.backend == pg) {
         t.ratio(pg, "create_checkpoint", "floor: durable insert", 1.2);
         t.ratio(pg, "save_workflow_state", "floor: durable insert", 1.5);
+        // Issue 7: the step, the state and the checkpoint in one durable commit.
+        t.ratio(pg, "record_step", "floor: durable insert", 1.3);
         for op in READS {
             t.ratio(pg, op, "floor: SELECT 1", 2.0);
         }
