@@ -22,7 +22,9 @@ use std::net::SocketAddr;
 /// [`SeaOrmStateStore::from_connection`](crate::SeaOrmStateStore::from_connection), since
 /// sqlx 0.9.0 leaves Nagle on (writes over 16 KiB through TLS then wait 40 ms). It only
 /// touches sockets connected to that server, which is what every client of it wants; on
-/// platforms other than Linux, macOS and the BSDs it does nothing and returns 0.
+/// platforms other than Linux, macOS and the BSDs it does nothing and returns 0. It
+/// resolves `host` and looks at each open file descriptor of the process (a few system
+/// calls each), so call it once per new connection, not per query.
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {

@@ -410,7 +410,7 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
     insert.select_from(values).expect("six columns, six values");
 
     // The newest `keep` unpinned checkpoints among the existing ones and the new one
-    // (named by hand, so the delete needs not see the insert); every other unpinned
+    // (named by hand, so the delete does not need to see the insert); every other unpinned
     // checkpoint of the workflow goes. One index range scan, not a count per checkpoint.
     let retained = Alias::new("retained");
     let mut candidates = Query::select();
