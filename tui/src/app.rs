@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use llm_orchestrator_state::admin::{
     PageCursor, StatusCounts, WorkflowPage, WorkflowQuery, WorkflowSort, WorkflowSummary,
 };
-use std::collections::HashMap;
 use std::time::Duration;
 
 use llm_orchestrator_state::{
@@ -184,30 +183,38 @@ pub struct CheckpointsView {
     pub workflow_state_id: Uuid,
     /// The workflow's orchestrator id, for titles.
     pub workflow_id: String,
-    /// Newest first; `None` while loading.
-    pub list: Option<Vec<Checkpoint>>,
+    /// Newest first, without their snapshots (a snapshot can be megabytes; one loads
+    /// when it is opened); `None` while loading.
+    pub list: Option<Vec<CheckpointInfo>>,
     /// Index of the selected checkpoint.
     pub selected: usize,
     /// A checkpoint marked with space, to diff against the selected one.
     pub marked: Option<Uuid>,
-    /// Size and pin of each checkpoint, by id (loaded without the snapshots).
-    pub infos: HashMap<Uuid, CheckpointInfo>,
     /// The workflow's checkpoint totals, once loaded.
     pub usage: Option<CheckpointUsage>,
 }
 
 impl CheckpointsView {
     /// The selected checkpoint.
-    pub fn selected_checkpoint(&self) -> Option<&Checkpoint> {
+    pub fn selected_checkpoint(&self) -> Option<&CheckpointInfo> {
         self.list.as_ref().and_then(|list| list.get(self.selected))
+    }
+
+    /// The listed checkpoint with this id.
+    pub fn checkpoint(&self, id: Uuid) -> Option<&CheckpointInfo> {
+        self.list.iter().flatten().find(|info| info.id == id)
     }
 }
 
-/// One checkpoint's state.
+/// One checkpoint's state, fetched by id when the user opens it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotView {
-    /// The checkpoint.
-    pub checkpoint: Checkpoint,
+    /// The checkpoint as the list shows it (id, step, time, size): enough for the title
+    /// while the snapshot loads.
+    pub info: CheckpointInfo,
+    /// The snapshot pretty-printed, one entry per line (printed once when it arrives,
+    /// not on every frame); `None` while it loads.
+    pub lines: Option<Vec<String>>,
     /// Lines scrolled.
     pub scroll: u16,
 }
@@ -239,10 +246,11 @@ pub enum Command {
     LoadCounts,
     /// One workflow in full.
     LoadDetail(Uuid),
-    /// A workflow's checkpoints.
-    LoadCheckpoints(Uuid),
-    /// Sizes and pins of a workflow's checkpoints, and its totals.
+    /// A workflow's checkpoints without their snapshots (id, step, time, size, pin), and
+    /// its totals: what the checkpoints screen lists.
     LoadCheckpointInfos(Uuid),
+    /// One checkpoint with its snapshot, by checkpoint id: when the user opens it.
+    LoadSnapshot(Uuid),
     /// A workflow's checkpoint totals and lineage.
     LoadHistory(Uuid),
     /// Pin a checkpoint with a label, or unpin it (`None`).
@@ -303,19 +311,19 @@ pub enum Message {
     CountsLoaded(Result<StatusCounts, String>),
     /// A workflow arrived.
     DetailLoaded(Result<WorkflowState, String>),
-    /// A workflow's checkpoints arrived.
-    CheckpointsLoaded {
-        /// Whose checkpoints.
-        workflow_state_id: Uuid,
-        /// Newest first, or the error.
-        result: Result<Vec<Checkpoint>, String>,
-    },
-    /// Sizes, pins and totals of a workflow's checkpoints arrived.
+    /// A workflow's checkpoints (without snapshots) and totals arrived.
     CheckpointInfosLoaded {
         /// Whose checkpoints.
         workflow_state_id: Uuid,
         /// The infos (newest first) and totals, or the error.
         result: Result<(Vec<CheckpointInfo>, CheckpointUsage), String>,
+    },
+    /// A checkpoint opened with Enter arrived with its snapshot.
+    SnapshotLoaded {
+        /// The checkpoint asked for.
+        checkpoint: Uuid,
+        /// The checkpoint, or the error (not found if it was pruned meanwhile).
+        result: Result<Checkpoint, String>,
     },
     /// A workflow's checkpoint totals and lineage arrived.
     HistoryLoaded {
@@ -469,8 +477,6 @@ impl App {
                 Screen::Checkpoints => {
                     if let Some(view) = &self.checkpoints {
                         self.commands
-                            .push(Command::LoadCheckpoints(view.workflow_state_id));
-                        self.commands
                             .push(Command::LoadCheckpointInfos(view.workflow_state_id));
                     }
                 }
@@ -486,14 +492,37 @@ impl App {
             list: None,
             selected: 0,
             marked: None,
-            infos: HashMap::new(),
             usage: None,
         });
         self.commands
-            .push(Command::LoadCheckpoints(workflow_state_id));
-        self.commands
             .push(Command::LoadCheckpointInfos(workflow_state_id));
         self.push(Screen::Checkpoints);
+    }
+
+    /// Shows the snapshot screen for `info` at once, saying it loads, and fetches the
+    /// snapshot by id.
+    fn open_snapshot(&mut self, info: CheckpointInfo) {
+        self.commands.push(Command::LoadSnapshot(info.id));
+        self.snapshot = Some(SnapshotView {
+            info,
+            lines: None,
+            scroll: 0,
+        });
+        self.push(Screen::Snapshot);
+    }
+
+    /// A snapshot could not be loaded (pruned meanwhile, connection lost): say so, go
+    /// back to the list and reload it.
+    fn snapshot_failed(&mut self, err: &str) {
+        self.error = Some(format!("cannot open the snapshot: {err}"));
+        self.snapshot = None;
+        if self.screen() == Screen::Snapshot {
+            self.screens.pop();
+        }
+        if let Some(view) = &self.checkpoints {
+            self.commands
+                .push(Command::LoadCheckpointInfos(view.workflow_state_id));
+        }
     }
 
     fn open_detail(&mut self, id: Uuid) {
@@ -527,7 +556,7 @@ impl App {
         let pinned = self
             .checkpoints
             .as_ref()
-            .and_then(|view| view.infos.get(&checkpoint))
+            .and_then(|view| view.checkpoint(checkpoint))
             .is_some_and(|info| info.pinned.is_some());
         if pinned {
             self.commands.push(Command::SetPin {
@@ -661,29 +690,6 @@ pub fn update(app: &mut App, message: Message) {
             }
             Err(err) => app.error = Some(err),
         },
-        Message::CheckpointsLoaded {
-            workflow_state_id,
-            result,
-        } => {
-            let Some(view) = app
-                .checkpoints
-                .as_mut()
-                .filter(|view| view.workflow_state_id == workflow_state_id)
-            else {
-                return;
-            };
-            match result {
-                Ok(list) => {
-                    let selected_id = view.selected_checkpoint().map(|c| c.id);
-                    view.selected = selected_id
-                        .and_then(|id| list.iter().position(|c| c.id == id))
-                        .unwrap_or(view.selected)
-                        .min(list.len().saturating_sub(1));
-                    view.list = Some(list);
-                }
-                Err(err) => app.error = Some(err),
-            }
-        }
         Message::CheckpointInfosLoaded {
             workflow_state_id,
             result,
@@ -696,11 +702,34 @@ pub fn update(app: &mut App, message: Message) {
                 return;
             };
             match result {
-                Ok((infos, usage)) => {
-                    view.infos = infos.into_iter().map(|info| (info.id, info)).collect();
+                Ok((list, usage)) => {
+                    let selected_id = view.selected_checkpoint().map(|c| c.id);
+                    view.selected = selected_id
+                        .and_then(|id| list.iter().position(|c| c.id == id))
+                        .unwrap_or(view.selected)
+                        .min(list.len().saturating_sub(1));
+                    view.list = Some(list);
                     view.usage = Some(usage);
                 }
                 Err(err) => app.error = Some(err),
+            }
+        }
+        Message::SnapshotLoaded { checkpoint, result } => {
+            // Only the snapshot on screen: an answer for one the user left is dropped.
+            let Some(view) = app
+                .snapshot
+                .as_mut()
+                .filter(|view| view.info.id == checkpoint)
+            else {
+                return;
+            };
+            match result {
+                Ok(loaded) => {
+                    let text = serde_json::to_string_pretty(&loaded.snapshot)
+                        .unwrap_or_else(|err| err.to_string());
+                    view.lines = Some(text.lines().map(str::to_owned).collect());
+                }
+                Err(err) => app.snapshot_failed(&err),
             }
         }
         Message::HistoryLoaded {
@@ -1079,13 +1108,7 @@ fn on_checkpoints_key(app: &mut App, key: KeyEvent) {
         return;
     };
     match key.code {
-        KeyCode::Enter => {
-            app.snapshot = Some(SnapshotView {
-                checkpoint: selected,
-                scroll: 0,
-            });
-            app.push(Screen::Snapshot);
-        }
+        KeyCode::Enter => app.open_snapshot(selected),
         KeyCode::Char(' ') | KeyCode::Char('m') => {
             view.marked = if view.marked == Some(selected.id) {
                 None
@@ -1133,11 +1156,14 @@ fn on_snapshot_key(app: &mut App, key: KeyEvent) {
         return;
     };
     if let Some(delta) = movement(&key) {
-        let lines = json_lines(&view.checkpoint.snapshot);
-        view.scroll = scroll(view.scroll, delta, lines);
+        // Nothing to scroll while it loads.
+        if let Some(lines) = &view.lines {
+            view.scroll = scroll(view.scroll, delta, lines.len());
+        }
         return;
     }
-    let id = view.checkpoint.id;
+    // Diff and restore fetch the checkpoint by id themselves: they work while it loads.
+    let id = view.info.id;
     match key.code {
         KeyCode::Char('d') => app.commands.push(Command::Diff { from: id, to: None }),
         KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(id),
@@ -1193,15 +1219,9 @@ mod tests {
         let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
         update(
             &mut app,
-            Message::CheckpointsLoaded {
+            Message::CheckpointInfosLoaded {
                 workflow_state_id: id,
-                result: Ok(checkpoints
-                    .into_iter()
-                    .map(|mut c| {
-                        c.workflow_state_id = id;
-                        c
-                    })
-                    .collect()),
+                result: Ok(crate::fixtures::checkpoint_infos(&checkpoints)),
             },
         );
         app.detail = Some(DetailView {
@@ -1417,24 +1437,69 @@ mod tests {
         assert_eq!(app.screen(), Screen::Workflows);
     }
 
+    fn snapshot_loaded(checkpoint: &Checkpoint) -> Message {
+        Message::SnapshotLoaded {
+            checkpoint: checkpoint.id,
+            result: Ok(checkpoint.clone()),
+        }
+    }
+
+    fn is_snapshot_load(command: &Command) -> bool {
+        matches!(command, Command::LoadSnapshot(_))
+    }
+
     #[test]
-    fn checkpoints_open_load_and_ignore_other_workflows() {
+    fn the_checkpoint_list_loads_without_snapshots() {
         let mut app = loaded_app();
         press(&mut app, "c");
         assert_eq!(app.screen(), Screen::Checkpoints);
-        assert!(
-            app.commands
-                .contains(&Command::LoadCheckpoints(Uuid::from_u128(1)))
+        // One load for the list, of infos only: no snapshot is read to draw it.
+        assert_eq!(
+            app.commands,
+            vec![Command::LoadCheckpointInfos(Uuid::from_u128(1))]
         );
+        let (_, checkpoints) = failed_workflow();
         update(
             &mut app,
-            Message::CheckpointsLoaded {
+            Message::CheckpointInfosLoaded {
                 workflow_state_id: Uuid::from_u128(99),
-                result: Ok(Vec::new()),
+                result: Ok(crate::fixtures::checkpoint_infos(&checkpoints)),
             },
         );
-        assert_eq!(app.checkpoints.as_ref().unwrap().list, None);
-        let app = with_checkpoints();
+        assert_eq!(
+            app.checkpoints.as_ref().unwrap().list,
+            None,
+            "another workflow's"
+        );
+
+        let mut app = with_checkpoints();
+        let view = app.checkpoints.as_ref().unwrap();
+        assert_eq!(view.list.as_ref().unwrap().len(), 2);
+        assert_eq!(view.usage.unwrap().pinned, 1);
+        // Moving, marking, refreshing and the automatic refresh load no snapshot either.
+        press(&mut app, "j kr");
+        for _ in 0..REFRESH_TICKS {
+            update(&mut app, Message::Tick);
+        }
+        assert!(
+            app.commands
+                .contains(&Command::LoadCheckpointInfos(Uuid::from_u128(1)))
+        );
+        assert!(
+            !app.commands.iter().any(is_snapshot_load),
+            "{:?}",
+            app.commands
+        );
+
+        let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: id,
+                result: Err("gone".into()),
+            },
+        );
+        assert_eq!(app.error.as_deref(), Some("gone"));
         assert_eq!(
             app.checkpoints
                 .as_ref()
@@ -1443,20 +1508,158 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .len(),
-            2
+            2,
+            "an error keeps the list"
         );
     }
 
     #[test]
-    fn checkpoint_keys_open_snapshots_and_diffs() {
+    fn a_refreshed_list_keeps_the_selected_checkpoint() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = failed_workflow();
+        press(&mut app, "j");
+        let (mut infos, usage) = crate::fixtures::checkpoint_infos(&checkpoints);
+        // A newer checkpoint arrived on top: the selection stays on the same checkpoint.
+        let mut newer = infos[0].clone();
+        newer.id = Uuid::from_u128(0x200);
+        infos.insert(0, newer);
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: Uuid::from_u128(1),
+                result: Ok((infos, usage)),
+            },
+        );
+        let view = app.checkpoints.as_ref().unwrap();
+        assert_eq!(view.selected, 2);
+        assert_eq!(view.selected_checkpoint().unwrap().id, checkpoints[1].id);
+    }
+
+    #[test]
+    fn enter_opens_the_snapshot_at_once_and_fetches_it_by_id() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = failed_workflow();
+        let newest = &checkpoints[0];
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.screen(), Screen::Snapshot);
+        assert_eq!(app.commands, vec![Command::LoadSnapshot(newest.id)]);
+        let view = app.snapshot.as_ref().unwrap();
+        assert_eq!(view.info.id, newest.id);
+        assert_eq!(view.info.step_id, "prompt");
+        assert_eq!(view.lines, None, "loading");
+        // While it loads: nothing to scroll, but diff and restore work (they go by id).
+        press(&mut app, "jd");
+        assert_eq!(app.snapshot.as_ref().unwrap().scroll, 0);
+        assert_eq!(
+            app.commands.last(),
+            Some(&Command::Diff {
+                from: newest.id,
+                to: None
+            })
+        );
+        press(&mut app, "R");
+        assert_eq!(app.commands.last(), Some(&Command::PlanRestore(newest.id)));
+
+        update(&mut app, snapshot_loaded(newest));
+        let lines = app.snapshot.as_ref().unwrap().lines.clone().unwrap();
+        assert_eq!(lines.len(), json_lines(&newest.snapshot));
+        assert_eq!(lines[0], "{");
+        press(&mut app, "j");
+        assert_eq!(app.snapshot.as_ref().unwrap().scroll, 1);
+        update(&mut app, key(KeyCode::End));
+        assert_eq!(
+            usize::from(app.snapshot.as_ref().unwrap().scroll),
+            lines.len() - 1
+        );
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.screen(), Screen::Checkpoints);
+    }
+
+    #[test]
+    fn a_snapshot_the_user_left_is_not_shown_for_another() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = failed_workflow();
+        let (newest, oldest) = (&checkpoints[0], &checkpoints[1]);
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, key(KeyCode::Esc));
+        press(&mut app, "j");
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.commands.last(), Some(&Command::LoadSnapshot(oldest.id)));
+        update(&mut app, snapshot_loaded(newest));
+        let view = app.snapshot.as_ref().unwrap();
+        assert_eq!((view.info.id, view.lines.as_ref()), (oldest.id, None));
+        update(
+            &mut app,
+            Message::SnapshotLoaded {
+                checkpoint: newest.id,
+                result: Err("not found".into()),
+            },
+        );
+        assert_eq!(app.error, None, "an error about it is dropped too");
+        assert_eq!(app.screen(), Screen::Snapshot);
+        update(&mut app, snapshot_loaded(oldest));
+        assert!(app.snapshot.as_ref().unwrap().lines.is_some());
+    }
+
+    #[test]
+    fn a_snapshot_that_cannot_load_says_why_and_reloads_the_list() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = failed_workflow();
+        let newest = checkpoints[0].id;
+        update(&mut app, key(KeyCode::Enter));
+        app.commands.clear();
+        let err = format!("not found: checkpoint {newest}");
+        update(
+            &mut app,
+            Message::SnapshotLoaded {
+                checkpoint: newest,
+                result: Err(err.clone()),
+            },
+        );
+        assert_eq!(app.screen(), Screen::Checkpoints, "back to the list");
+        assert_eq!(app.snapshot, None);
+        assert_eq!(app.error, Some(format!("cannot open the snapshot: {err}")));
+        assert_eq!(
+            app.commands,
+            vec![Command::LoadCheckpointInfos(Uuid::from_u128(1))]
+        );
+        // The list comes back without the pruned checkpoint.
+        let (infos, usage) = crate::fixtures::checkpoint_infos(&checkpoints[1..]);
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: Uuid::from_u128(1),
+                result: Ok((infos, usage)),
+            },
+        );
+        let view = app.checkpoints.as_ref().unwrap();
+        assert_eq!(view.selected_checkpoint().unwrap().id, checkpoints[1].id);
+
+        // The same if the user went back before the answer came.
+        let mut app = with_checkpoints();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, key(KeyCode::Esc));
+        update(
+            &mut app,
+            Message::SnapshotLoaded {
+                checkpoint: newest,
+                result: Err("connection error".into()),
+            },
+        );
+        assert_eq!(
+            app.screens,
+            vec![Screen::Workflows, Screen::Checkpoints],
+            "no screen popped twice"
+        );
+        assert!(app.error.as_deref().unwrap().contains("connection error"));
+    }
+
+    #[test]
+    fn checkpoint_keys_diff_marked_and_selected() {
         let mut app = with_checkpoints();
         let (_, checkpoints) = failed_workflow();
         let (newest, oldest) = (checkpoints[0].id, checkpoints[1].id);
-        update(&mut app, key(KeyCode::Enter));
-        assert_eq!(app.screen(), Screen::Snapshot);
-        assert_eq!(app.snapshot.as_ref().unwrap().checkpoint.id, newest);
-        press(&mut app, "jd");
-        assert_eq!(app.snapshot.as_ref().unwrap().scroll, 1);
+        press(&mut app, "d");
         assert_eq!(
             app.commands.last(),
             Some(&Command::Diff {
@@ -1464,8 +1667,6 @@ mod tests {
                 to: None
             })
         );
-        update(&mut app, key(KeyCode::Esc));
-        assert_eq!(app.screen(), Screen::Checkpoints);
         // Mark the newest, select the oldest: the diff goes oldest -> newest.
         press(&mut app, " jd");
         assert_eq!(
@@ -1475,6 +1676,7 @@ mod tests {
                 to: Some(newest)
             })
         );
+        assert!(!app.commands.iter().any(is_snapshot_load));
         update(
             &mut app,
             Message::DiffLoaded(Ok((
@@ -1585,59 +1787,9 @@ mod tests {
         assert_eq!(app, before);
     }
 
-    fn with_infos() -> App {
-        let mut app = with_checkpoints();
-        let view = app.checkpoints.as_ref().unwrap();
-        let id = view.workflow_state_id;
-        let infos = crate::fixtures::checkpoint_infos(view.list.as_ref().unwrap());
-        update(
-            &mut app,
-            Message::CheckpointInfosLoaded {
-                workflow_state_id: id,
-                result: Ok(infos),
-            },
-        );
-        app.commands.clear();
-        app
-    }
-
-    #[test]
-    fn checkpoint_infos_load_with_the_list_and_ignore_other_workflows() {
-        let mut app = loaded_app();
-        press(&mut app, "c");
-        assert!(
-            app.commands
-                .contains(&Command::LoadCheckpointInfos(Uuid::from_u128(1)))
-        );
-        let (_, checkpoints) = failed_workflow();
-        update(
-            &mut app,
-            Message::CheckpointInfosLoaded {
-                workflow_state_id: Uuid::from_u128(99),
-                result: Ok(crate::fixtures::checkpoint_infos(&checkpoints)),
-            },
-        );
-        assert!(app.checkpoints.as_ref().unwrap().infos.is_empty());
-        let app = with_infos();
-        let view = app.checkpoints.as_ref().unwrap();
-        assert_eq!(view.infos.len(), 2);
-        assert_eq!(view.usage.unwrap().pinned, 1);
-        let mut app = with_infos();
-        let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
-        update(
-            &mut app,
-            Message::CheckpointInfosLoaded {
-                workflow_state_id: id,
-                result: Err("gone".into()),
-            },
-        );
-        assert_eq!(app.error.as_deref(), Some("gone"));
-        assert_eq!(app.checkpoints.as_ref().unwrap().infos.len(), 2);
-    }
-
     #[test]
     fn p_asks_for_a_label_and_pins() {
-        let mut app = with_infos();
+        let mut app = with_checkpoints();
         let (_, checkpoints) = failed_workflow();
         let newest = checkpoints[0].id;
         press(&mut app, "p");
@@ -1692,7 +1844,7 @@ mod tests {
         );
 
         // Esc cancels.
-        let mut app = with_infos();
+        let mut app = with_checkpoints();
         press(&mut app, "pabc");
         update(&mut app, key(KeyCode::Esc));
         assert_eq!(app.popup, None);
@@ -1701,7 +1853,7 @@ mod tests {
 
     #[test]
     fn p_on_a_pinned_checkpoint_unpins_it_at_once() {
-        let mut app = with_infos();
+        let mut app = with_checkpoints();
         let (_, checkpoints) = failed_workflow();
         press(&mut app, "jp");
         assert_eq!(app.popup, None);
@@ -1725,7 +1877,7 @@ mod tests {
 
     #[test]
     fn shift_f_asks_for_a_workflow_id_and_forks() {
-        let mut app = with_infos();
+        let mut app = with_checkpoints();
         let (_, checkpoints) = failed_workflow();
         let oldest = checkpoints[1].id;
         press(&mut app, "jFretry-1");
@@ -1764,7 +1916,7 @@ mod tests {
 
     #[test]
     fn read_only_mode_refuses_pin_and_fork() {
-        let mut app = with_infos();
+        let mut app = with_checkpoints();
         app.read_only = true;
         press(&mut app, "p");
         assert_eq!(app.popup, None);

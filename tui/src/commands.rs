@@ -232,11 +232,6 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
     Ok(())
 }
 
-/// A checkpoint's snapshot size in bytes, as compact JSON.
-pub fn snapshot_size(checkpoint: &Checkpoint) -> u64 {
-    serde_json::to_string(&checkpoint.snapshot).map_or(0, |text| text.len() as u64)
-}
-
 /// `12 checkpoints, 9.8 KiB, 2 pinned`.
 pub fn usage_text(usage: &CheckpointUsage) -> String {
     format!(

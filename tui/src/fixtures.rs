@@ -77,6 +77,11 @@ pub fn failed_workflow() -> (WorkflowState, Vec<Checkpoint>) {
     (state, checkpoints)
 }
 
+/// A checkpoint's snapshot size in bytes, as compact JSON (what the store records).
+pub fn snapshot_size(checkpoint: &Checkpoint) -> u64 {
+    serde_json::to_string(&checkpoint.snapshot).map_or(0, |text| text.len() as u64)
+}
+
 /// What the store says about `checkpoints` without their snapshots, with the oldest
 /// pinned as "approved by human"; and their totals.
 pub fn checkpoint_infos(checkpoints: &[Checkpoint]) -> (Vec<CheckpointInfo>, CheckpointUsage) {
@@ -89,7 +94,7 @@ pub fn checkpoint_infos(checkpoints: &[Checkpoint]) -> (Vec<CheckpointInfo>, Che
             workflow_state_id: c.workflow_state_id,
             step_id: c.step_id.clone(),
             timestamp: c.timestamp,
-            size_bytes: crate::commands::snapshot_size(c),
+            size_bytes: snapshot_size(c),
             pinned: (n == last).then(|| "approved by human".to_owned()),
         })
         .collect();

@@ -107,6 +107,8 @@ fn text<T, E: std::fmt::Display>(
     result.map_err(|err| AdminError::new(err.to_string()).to_string())
 }
 
+/// What the checkpoints screen lists: the checkpoints without their snapshots, and the
+/// totals. Two small queries however large the snapshots are.
 async fn checkpoint_infos(
     store: &Store,
     id: uuid::Uuid,
@@ -146,13 +148,13 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         Command::LoadDetail(id) => {
             Message::DetailLoaded(text(store.load_workflow_state(&id).await))
         }
-        Command::LoadCheckpoints(id) => Message::CheckpointsLoaded {
-            workflow_state_id: id,
-            result: text(store.list_checkpoints(&id, CHECKPOINT_LIMIT, 0).await),
-        },
         Command::LoadCheckpointInfos(id) => Message::CheckpointInfosLoaded {
             workflow_state_id: id,
             result: text(checkpoint_infos(&store, id).await),
+        },
+        Command::LoadSnapshot(id) => Message::SnapshotLoaded {
+            checkpoint: id,
+            result: text(store.get_checkpoint(&id).await),
         },
         Command::LoadHistory(id) => Message::HistoryLoaded {
             workflow_state_id: id,
@@ -204,4 +206,125 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
     };
     // The loop may have ended; the answer is then not needed.
     let _ = sender.send(message);
+}
+
+#[cfg(test)]
+mod tests {
+    use llm_orchestrator_state::Checkpoint;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::app::Screen;
+    use crate::fixtures::{failed_workflow, loaded_app};
+
+    async fn seeded() -> (Store, Vec<Checkpoint>) {
+        let store = crate::db::open("sqlite::memory:", false).await.unwrap();
+        let (state, checkpoints) = failed_workflow();
+        store.save_workflow_state(&state).await.unwrap();
+        for checkpoint in &checkpoints {
+            store.create_checkpoint(checkpoint).await.unwrap();
+        }
+        (store, checkpoints)
+    }
+
+    async fn answer(store: &Store, command: Command) -> Message {
+        let (sender, mut receiver) = unbounded_channel();
+        execute(store.clone(), command, sender).await;
+        receiver.recv().await.unwrap()
+    }
+
+    /// Runs what `update` queued, and what the answers queue, as the loop would.
+    async fn settle(store: &Store, app: &mut App) {
+        while !app.commands.is_empty() {
+            for command in std::mem::take(&mut app.commands) {
+                let message = answer(store, command).await;
+                update(app, message);
+            }
+        }
+    }
+
+    fn key(app: &mut App, code: KeyCode) {
+        update(app, Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+
+    #[tokio::test]
+    async fn the_list_is_infos_and_a_snapshot_comes_by_id() {
+        let (store, checkpoints) = seeded().await;
+        let workflow = checkpoints[0].workflow_state_id;
+        let Message::CheckpointInfosLoaded { result, .. } =
+            answer(&store, Command::LoadCheckpointInfos(workflow)).await
+        else {
+            panic!("not the infos");
+        };
+        let (infos, usage) = result.unwrap();
+        let ids: Vec<Uuid> = infos.iter().map(|info| info.id).collect();
+        assert_eq!(ids, vec![checkpoints[0].id, checkpoints[1].id]);
+        assert_eq!(usage.count, 2);
+
+        let message = answer(&store, Command::LoadSnapshot(checkpoints[1].id)).await;
+        let Message::SnapshotLoaded { checkpoint, result } = message else {
+            panic!("not a snapshot");
+        };
+        assert_eq!(checkpoint, checkpoints[1].id);
+        assert_eq!(result.unwrap().snapshot, checkpoints[1].snapshot);
+
+        let missing = Uuid::from_u128(0xdead);
+        let message = answer(&store, Command::LoadSnapshot(missing)).await;
+        assert_eq!(
+            message,
+            Message::SnapshotLoaded {
+                checkpoint: missing,
+                result: Err(format!("not found: checkpoint {missing}")),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn opening_a_pruned_checkpoint_reports_it_and_lists_what_is_left() {
+        let (store, checkpoints) = seeded().await;
+        let mut app = loaded_app();
+        update(&mut app, Message::Key(KeyEvent::from(KeyCode::Char('c'))));
+        settle(&store, &mut app).await;
+        assert_eq!(
+            app.checkpoints
+                .as_ref()
+                .unwrap()
+                .list
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
+
+        // The newest opens and loads.
+        key(&mut app, KeyCode::Enter);
+        settle(&store, &mut app).await;
+        let view = app.snapshot.as_ref().unwrap();
+        assert_eq!(view.info.id, checkpoints[0].id);
+        assert!(view.lines.as_ref().unwrap().len() > 10);
+        key(&mut app, KeyCode::Esc);
+
+        // The oldest is deleted while the list shows it; opening it says so.
+        store
+            .cleanup_old_checkpoints(&checkpoints[0].workflow_state_id, 1)
+            .await
+            .unwrap();
+        key(&mut app, KeyCode::Char('j'));
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.screen(), Screen::Snapshot);
+        settle(&store, &mut app).await;
+        assert_eq!(app.screen(), Screen::Checkpoints);
+        assert_eq!(
+            app.error,
+            Some(format!(
+                "cannot open the snapshot: not found: checkpoint {}",
+                checkpoints[1].id
+            ))
+        );
+        let view = app.checkpoints.as_ref().unwrap();
+        let ids: Vec<Uuid> = view.list.iter().flatten().map(|info| info.id).collect();
+        assert_eq!(ids, vec![checkpoints[0].id]);
+        assert_eq!(view.selected, 0);
+    }
 }

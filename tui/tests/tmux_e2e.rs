@@ -1,8 +1,8 @@
 //! End to end: the real binary in a real terminal (tmux), driven by keys. Navigate to a
-//! workflow, open its checkpoints, restore one, quit; then the database must hold the
-//! checkpoint's state and the process must have exited cleanly. And: pin a checkpoint,
-//! fork from it, prune with the preview; then the database must hold the pin, the fork
-//! with its lineage, and not the pruned workflow.
+//! workflow, open its checkpoints and a snapshot, restore one, quit; then the database
+//! must hold the checkpoint's state and the process must have exited cleanly. And: pin a
+//! checkpoint, fork from it, prune with the preview; then the database must hold the pin,
+//! the fork with its lineage, and not the pruned workflow.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -187,6 +187,19 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     tmux.keys(&["j", "j"]);
     tmux.wait_for("the oldest checkpoint selected", |s| {
         Tmux::selected_line(s).is_some_and(|line| line.contains("retrieve"))
+    });
+
+    // Its snapshot, fetched when opened; Esc goes back to the list as it was.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the oldest snapshot", |s| {
+        s.contains("Snapshot after retrieve at")
+            && s.contains(&oldest.id.to_string())
+            && s.contains(r#""status": "running""#)
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the list again, the oldest still selected", |s| {
+        s.contains("Checkpoints of rag-e2e-target")
+            && Tmux::selected_line(s).is_some_and(|line| line.contains("retrieve"))
     });
 
     // Restore asks first and says what changes.

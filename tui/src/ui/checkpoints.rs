@@ -1,13 +1,12 @@
 //! The checkpoints of one workflow, newest first.
 
-use llm_orchestrator_state::WorkflowStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use crate::app::App;
-use crate::commands::{snapshot_size, usage_text};
+use crate::commands::usage_text;
 use crate::format;
 
 /// Draws the checkpoints screen.
@@ -23,19 +22,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     };
-    let header = Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "STATUS", "ID", "PINNED"])
-        .style(super::header_style());
+    // Drawn from what the store lists without the snapshots: the status a snapshot holds
+    // is on the snapshot screen (Enter), which loads that one snapshot.
+    let header =
+        Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "ID", "PINNED"]).style(super::header_style());
     let rows = list.iter().map(|checkpoint| {
-        let info = view.infos.get(&checkpoint.id);
-        let size = info.map_or_else(|| snapshot_size(checkpoint), |info| info.size_bytes);
-        let pinned = info.and_then(|info| info.pinned.as_deref());
-        // Read the status straight from the JSON: deserializing every snapshot on every
-        // frame would cost more than the whole draw.
-        let status = checkpoint
-            .snapshot
-            .get("status")
-            .and_then(|status| status.as_str())
-            .and_then(|status| status.parse::<WorkflowStatus>().ok());
         Row::new([
             Cell::from(if view.marked == Some(checkpoint.id) {
                 "*"
@@ -44,14 +35,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             }),
             Cell::from(format::time(Some(checkpoint.timestamp))),
             Cell::from(checkpoint.step_id.clone()),
-            Cell::from(format::size(size)),
-            match status {
-                Some(status) => Cell::from(status.as_str()).style(super::status_style(status)),
-                None => Cell::from("unreadable"),
-            },
+            Cell::from(format::size(checkpoint.size_bytes)),
             Cell::from(checkpoint.id.to_string()),
-            match pinned {
-                Some(label) => Cell::from(label.to_owned()).style(Style::new().fg(Color::Magenta)),
+            match &checkpoint.pinned {
+                Some(label) => Cell::from(label.clone()).style(Style::new().fg(Color::Magenta)),
                 None => Cell::from(""),
             },
         ])
@@ -62,7 +49,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(1),
             Constraint::Length(19),
             Constraint::Length(16),
-            Constraint::Length(10),
             Constraint::Length(10),
             Constraint::Length(36),
             Constraint::Fill(1),

@@ -10,7 +10,8 @@ pub fn lines(value: &Value) -> Vec<Line<'static>> {
     text.lines().map(line).collect()
 }
 
-fn line(raw: &str) -> Line<'static> {
+/// One line of pretty-printed JSON, coloured.
+pub fn line(raw: &str) -> Line<'static> {
     let indent_len = raw.len() - raw.trim_start().len();
     let (indent, rest) = raw.split_at(indent_len);
     let mut spans = vec![Span::raw(indent.to_owned())];

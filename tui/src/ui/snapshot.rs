@@ -1,7 +1,8 @@
-//! The state held by one checkpoint, as coloured JSON.
+//! The state held by one checkpoint, as coloured JSON; "loading" until it arrives.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph};
 
 use crate::app::App;
@@ -14,17 +15,32 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let Some(view) = &app.snapshot else {
         return;
     };
-    let checkpoint = &view.checkpoint;
+    let info = &view.info;
     let title = format!(
         " Snapshot after {} at {} ({}) ",
-        checkpoint.step_id,
-        format::time(Some(checkpoint.timestamp)),
-        checkpoint.id
+        info.step_id,
+        format::time(Some(info.timestamp)),
+        info.id
     );
-    frame.render_widget(
-        Paragraph::new(json::lines(&checkpoint.snapshot))
-            .scroll((view.scroll, 0))
-            .block(Block::bordered().title(title)),
-        area,
-    );
+    let block = Block::bordered().title(title);
+    let Some(lines) = &view.lines else {
+        frame.render_widget(
+            Paragraph::new(format!(
+                "loading the snapshot ({})...",
+                format::size(info.size_bytes)
+            ))
+            .block(block),
+            area,
+        );
+        return;
+    };
+    // Colour only the lines in view: a snapshot can run to hundreds of thousands.
+    let height = usize::from(block.inner(area).height);
+    let visible: Vec<Line> = lines
+        .iter()
+        .skip(usize::from(view.scroll))
+        .take(height)
+        .map(|text| json::line(text))
+        .collect();
+    frame.render_widget(Paragraph::new(visible).block(block), area);
 }

@@ -9,8 +9,7 @@ use ratatui::style::Color;
 use llm_orchestrator_state::{CheckpointUsage, PruneReport};
 
 use crate::app::{
-    App, DetailFocus, DetailView, Message, SnapshotView, WorkflowHistory, default_prune_policy,
-    update,
+    App, DetailFocus, DetailView, Message, WorkflowHistory, default_prune_policy, update,
 };
 use crate::fixtures::{checkpoint_infos, failed_workflow, loaded_app};
 use crate::restore_plan::RestorePlan;
@@ -19,6 +18,10 @@ fn draw(app: &App) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(120, 32)).unwrap();
     terminal.draw(|frame| super::view(app, frame)).unwrap();
     terminal
+}
+
+fn enter() -> Message {
+    Message::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
 }
 
 fn press(app: &mut App, keys: &str) {
@@ -64,13 +67,6 @@ fn checkpoints_app() -> App {
     press(&mut app, "c");
     let (state, checkpoints) = failed_workflow();
     let infos = checkpoint_infos(&checkpoints);
-    update(
-        &mut app,
-        Message::CheckpointsLoaded {
-            workflow_state_id: state.id,
-            result: Ok(checkpoints),
-        },
-    );
     update(
         &mut app,
         Message::CheckpointInfosLoaded {
@@ -170,9 +166,9 @@ fn checkpoints_screen_without_checkpoints() {
     let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
     update(
         &mut app,
-        Message::CheckpointsLoaded {
+        Message::CheckpointInfosLoaded {
             workflow_state_id: id,
-            result: Ok(Vec::new()),
+            result: Ok(checkpoint_infos(&[])),
         },
     );
     let text = draw(&app).backend().to_string();
@@ -182,16 +178,74 @@ fn checkpoints_screen_without_checkpoints() {
     );
 }
 
+/// The checkpoints screen after `j Enter`: the oldest checkpoint's snapshot asked for.
+fn opening_the_oldest_snapshot() -> App {
+    let mut app = checkpoints_app();
+    press(&mut app, "j");
+    update(&mut app, enter());
+    app
+}
+
 #[test]
 fn snapshot_screen() {
     let (_, checkpoints) = failed_workflow();
-    let mut app = checkpoints_app();
-    app.screens.push(crate::app::Screen::Snapshot);
-    app.snapshot = Some(SnapshotView {
-        checkpoint: checkpoints[1].clone(),
-        scroll: 0,
-    });
+    let mut app = opening_the_oldest_snapshot();
+    update(
+        &mut app,
+        Message::SnapshotLoaded {
+            checkpoint: checkpoints[1].id,
+            result: Ok(checkpoints[1].clone()),
+        },
+    );
     assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn snapshot_screen_while_it_loads() {
+    assert_snapshot!(draw(&opening_the_oldest_snapshot()).backend());
+}
+
+#[test]
+fn snapshot_screen_scrolled_draws_the_lines_in_view() {
+    let (_, checkpoints) = failed_workflow();
+    let mut app = opening_the_oldest_snapshot();
+    update(
+        &mut app,
+        Message::SnapshotLoaded {
+            checkpoint: checkpoints[1].id,
+            result: Ok(checkpoints[1].clone()),
+        },
+    );
+    press(&mut app, "jj");
+    let text = draw(&app).backend().to_string();
+    let first = text.lines().nth(1).unwrap_or_default();
+    assert!(first.starts_with(r#""│  "context": {"#), "{text}");
+    assert!(
+        text.contains(r#""updated_at": "2026-11-25T09:00:03Z""#),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_snapshot_that_is_gone_shows_the_error_over_the_list() {
+    let (_, checkpoints) = failed_workflow();
+    let id = checkpoints[1].id;
+    let mut app = opening_the_oldest_snapshot();
+    update(
+        &mut app,
+        Message::SnapshotLoaded {
+            checkpoint: id,
+            result: Err(format!("not found: checkpoint {id}")),
+        },
+    );
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains("Checkpoints of rag-answer-0001"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "error: cannot open the snapshot: not found: checkpoint {id}"
+        )),
+        "{text}"
+    );
 }
 
 #[test]
