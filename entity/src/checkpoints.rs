@@ -15,6 +15,7 @@ pub struct Model {
     pub snapshot: Json,
     pub size_bytes: i64,
     pub pinned_label: Option<String>,
+    pub workflow_status: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

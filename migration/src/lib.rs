@@ -9,6 +9,7 @@ mod m20261125_000001_create_tables;
 mod m20261125_000002_versions_and_leases;
 mod m20261125_000003_history;
 mod m20261130_000001_lz4_compression;
+mod m20261130_000002_checkpoint_status;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_versions_and_leases::Migration),
             Box::new(m20261125_000003_history::Migration),
             Box::new(m20261130_000001_lz4_compression::Migration),
+            Box::new(m20261130_000002_checkpoint_status::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{Checkpoint, WorkflowState};
+use crate::model::{Checkpoint, WorkflowState, WorkflowStatus};
 
 /// A checkpoint without its snapshot: what lists and the admin UI show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,9 @@ pub struct CheckpointInfo {
     /// The pin's label ("before tool call", "approved by human"); pinned checkpoints are
     /// never deleted by retention or pruning.
     pub pinned: Option<String>,
+    /// The workflow's status in the snapshot (running, failed, ...), or `None` when the
+    /// snapshot holds no status the store knows.
+    pub workflow_status: Option<WorkflowStatus>,
 }
 
 /// A workflow's checkpoint totals.

@@ -13,6 +13,8 @@ use serde_json::json;
 backend_tests!(
     pinned_checkpoints_survive_retention_and_cleanup,
     checkpoint_infos_carry_size_and_pin,
+    checkpoint_infos_carry_the_workflow_status_of_each_snapshot,
+    the_status_migration_fills_checkpoints_taken_before_it,
     pinning_an_unknown_checkpoint_is_not_found,
     prune_dry_run_reports_exactly_what_prune_deletes,
     prune_keeps_young_and_pinned_checkpoints,
@@ -108,6 +110,91 @@ async fn checkpoint_infos_carry_size_and_pin(backend: Backend) {
     assert_eq!(usage.bytes, infos.iter().map(|i| i.size_bytes).sum::<u64>());
     let none = store.checkpoint_usage(&uuid::Uuid::new_v4()).await.unwrap();
     assert_eq!(none.count, 0);
+}
+
+/// Checkpoints of one workflow as it goes running -> paused -> failed, through every
+/// path that writes one (with and without retention, `record_step`), and one whose
+/// snapshot is not a workflow state at all. Returns the workflow's id.
+async fn checkpoints_through_statuses(
+    store: &llm_orchestrator_state::SeaOrmStateStore,
+) -> uuid::Uuid {
+    let mut state = workflow("wf-statuses");
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    store
+        .create_checkpoint(&Checkpoint::of(&state, "a").unwrap())
+        .await
+        .unwrap();
+    state.mark_paused();
+    store.save_workflow_state(&state).await.unwrap();
+    store
+        .create_checkpoint(&Checkpoint::of(&state, "b").unwrap())
+        .await
+        .unwrap();
+    state.mark_failed("the model timed out");
+    let mut step = StepState::new("c");
+    step.mark_failed("timeout");
+    store.record_step(&mut state, step).await.unwrap();
+    let odd = Checkpoint::new(state.id, "odd", json!({"status": "x".repeat(60), "n": 1}));
+    store.create_checkpoint(&odd).await.unwrap();
+    state.id
+}
+
+fn statuses(
+    infos: &[llm_orchestrator_state::CheckpointInfo],
+) -> Vec<(&str, Option<WorkflowStatus>)> {
+    infos
+        .iter()
+        .map(|info| (info.step_id.as_str(), info.workflow_status))
+        .collect()
+}
+
+const EXPECTED_STATUSES: [(&str, Option<WorkflowStatus>); 4] = [
+    ("odd", None),
+    ("c", Some(WorkflowStatus::Failed)),
+    ("b", Some(WorkflowStatus::Paused)),
+    ("a", Some(WorkflowStatus::Running)),
+];
+
+async fn checkpoint_infos_carry_the_workflow_status_of_each_snapshot(backend: Backend) {
+    for retention in [Some(10), None] {
+        let store = open_with(backend, |b| b.checkpoint_retention(retention)).await;
+        let id = checkpoints_through_statuses(&store).await;
+        let infos = store.list_checkpoint_infos(&id, 100, 0).await.unwrap();
+        assert_eq!(
+            statuses(&infos),
+            EXPECTED_STATUSES,
+            "retention {retention:?}"
+        );
+    }
+}
+
+async fn the_status_migration_fills_checkpoints_taken_before_it(backend: Backend) {
+    use llm_orchestrator_state::sea_orm::ConnectionTrait;
+    use migration::MigratorTrait;
+
+    let store = open(backend).await;
+    let id = checkpoints_through_statuses(&store).await;
+    // A row whose JSON is corrupt (possible on SQLite only) must not stop the migration.
+    if backend != Backend::Postgres {
+        store
+            .connection()
+            .execute_unprepared(
+                "UPDATE checkpoints SET snapshot = '{not json' WHERE step_id = 'odd'",
+            )
+            .await
+            .unwrap();
+    }
+    // Back to the schema before the column, then forward again: the column is filled from
+    // the snapshots stored meanwhile.
+    migration::Migrator::down(store.connection(), Some(1))
+        .await
+        .unwrap();
+    migration::Migrator::up(store.connection(), None)
+        .await
+        .unwrap();
+    let infos = store.list_checkpoint_infos(&id, 100, 0).await.unwrap();
+    assert_eq!(statuses(&infos), EXPECTED_STATUSES);
 }
 
 async fn pinning_an_unknown_checkpoint_is_not_found(backend: Backend) {

@@ -69,7 +69,18 @@ pub(crate) fn checkpoint_row(checkpoint: &Checkpoint, size_bytes: u64) -> checkp
         snapshot: Set(checkpoint.snapshot.clone()),
         size_bytes: Set(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
         pinned_label: Set(None),
+        workflow_status: Set(snapshot_status(&checkpoint.snapshot).map(str::to_owned)),
     }
+}
+
+/// The workflow status a snapshot holds, for the `workflow_status` column: its
+/// `"status"` when that is a string of at most 50 characters (the column's width; a
+/// snapshot need not be a workflow state at all).
+pub(crate) fn snapshot_status(snapshot: &Value) -> Option<&str> {
+    snapshot
+        .get("status")
+        .and_then(Value::as_str)
+        .filter(|status| status.chars().count() <= 50)
 }
 
 /// One element of the steps JSON array that reads select next to a workflow row.

@@ -36,6 +36,7 @@ type InfoRow = (
     DateTime<chrono::FixedOffset>,
     i64,
     Option<String>,
+    Option<String>,
 );
 
 /// A page of a workflow's checkpoints without their snapshots, newest first.
@@ -55,6 +56,7 @@ pub(crate) async fn list_infos<C: ConnectionTrait>(
             K::Timestamp,
             K::SizeBytes,
             K::PinnedLabel,
+            K::WorkflowStatus,
         ])
         .filter(K::WorkflowStateId.eq(workflow_state_id))
         .order_by_desc(K::Timestamp)
@@ -67,13 +69,14 @@ pub(crate) async fn list_infos<C: ConnectionTrait>(
     Ok(rows
         .into_iter()
         .map(
-            |(id, workflow_state_id, step_id, timestamp, size, pinned)| CheckpointInfo {
+            |(id, workflow_state_id, step_id, timestamp, size, pinned, status)| CheckpointInfo {
                 id,
                 workflow_state_id,
                 step_id,
                 timestamp: timestamp.with_timezone(&Utc),
                 size_bytes: to_u64(size),
                 pinned,
+                workflow_status: status.and_then(|status| status.parse().ok()),
             },
         )
         .collect())

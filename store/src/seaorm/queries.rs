@@ -396,6 +396,7 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
             Expr::val(new_time),
             Expr::val(checkpoint.snapshot.clone()),
             Expr::val(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
+            Expr::val(convert::snapshot_status(&checkpoint.snapshot).map(str::to_owned)),
         ])
         .and_where(Expr::SubQuery(None, Box::new(newer_than_new.into())).lt(keep));
     let mut insert = Query::insert();
@@ -406,8 +407,11 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
         K::Timestamp,
         K::Snapshot,
         K::SizeBytes,
+        K::WorkflowStatus,
     ]);
-    insert.select_from(values).expect("six columns, six values");
+    insert
+        .select_from(values)
+        .expect("seven columns, seven values");
 
     // The newest `keep` unpinned checkpoints among the existing ones and the new one
     // (named by hand, so the delete does not need to see the insert); every other unpinned
