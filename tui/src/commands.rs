@@ -242,7 +242,8 @@ pub fn usage_text(usage: &CheckpointUsage) -> String {
     )
 }
 
-/// `checkpoints`: each with its size and pin, then the workflow's totals.
+/// `checkpoints`: each with its size, the workflow's status in it and its pin, then the
+/// workflow's totals.
 pub async fn checkpoints(
     store: &Store,
     out: &mut impl Write,
@@ -273,6 +274,9 @@ pub async fn checkpoints(
                 c.step_id.clone(),
                 format::time(Some(c.timestamp)),
                 format::size(c.size_bytes),
+                c.workflow_status
+                    .map_or("unknown", |status| status.as_str())
+                    .to_owned(),
                 c.pinned.clone().unwrap_or_else(|| "-".into()),
             ]
         })
@@ -285,7 +289,7 @@ pub async fn checkpoints(
     write!(
         out,
         "{}",
-        format::table(&["ID", "STEP", "TAKEN", "SIZE", "PINNED"], &rows)
+        format::table(&["ID", "STEP", "TAKEN", "SIZE", "STATUS", "PINNED"], &rows)
     )?;
     writeln!(out, "total: {}", usage_text(&usage))?;
     Ok(())

@@ -96,6 +96,11 @@ pub fn checkpoint_infos(checkpoints: &[Checkpoint]) -> (Vec<CheckpointInfo>, Che
             timestamp: c.timestamp,
             size_bytes: snapshot_size(c),
             pinned: (n == last).then(|| "approved by human".to_owned()),
+            workflow_status: c
+                .snapshot
+                .get("status")
+                .and_then(|status| status.as_str())
+                .and_then(|status| status.parse().ok()),
         })
         .collect();
     let usage = CheckpointUsage {

@@ -22,10 +22,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     };
-    // Drawn from what the store lists without the snapshots: the status a snapshot holds
-    // is on the snapshot screen (Enter), which loads that one snapshot.
-    let header =
-        Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "ID", "PINNED"]).style(super::header_style());
+    // Drawn from what the store lists without the snapshots (the workflow's status in
+    // each is a column of its own); Enter loads the one snapshot to show.
+    let header = Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "STATUS", "ID", "PINNED"])
+        .style(super::header_style());
     let rows = list.iter().map(|checkpoint| {
         Row::new([
             Cell::from(if view.marked == Some(checkpoint.id) {
@@ -36,6 +36,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Cell::from(format::time(Some(checkpoint.timestamp))),
             Cell::from(checkpoint.step_id.clone()),
             Cell::from(format::size(checkpoint.size_bytes)),
+            match checkpoint.workflow_status {
+                Some(status) => Cell::from(status.as_str()).style(super::status_style(status)),
+                None => Cell::from("unknown"),
+            },
             Cell::from(checkpoint.id.to_string()),
             match &checkpoint.pinned {
                 Some(label) => Cell::from(label.clone()).style(Style::new().fg(Color::Magenta)),
@@ -49,6 +53,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(1),
             Constraint::Length(19),
             Constraint::Length(16),
+            Constraint::Length(10),
             Constraint::Length(10),
             Constraint::Length(36),
             Constraint::Fill(1),
