@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::commands::ordered_steps;
 use crate::diff::Change;
+use crate::format;
 use crate::restore_plan::RestorePlan;
 
 /// Rows fetched per page of the workflows table.
@@ -168,12 +169,77 @@ pub struct DetailView {
     pub step: usize,
     /// What the arrow keys move.
     pub focus: DetailFocus,
+    /// The context pretty-printed, one entry per line: printed when the workflow arrives,
+    /// not on every frame (a context can be megabytes).
+    pub context_lines: Vec<String>,
     /// Lines scrolled in the context.
-    pub context_scroll: u16,
+    pub context_scroll: usize,
+    /// The selected step's outputs pretty-printed, one entry per line (empty without
+    /// steps): printed when the step is selected or its outputs change.
+    pub outputs_lines: Vec<String>,
     /// Lines scrolled in the selected step's outputs.
-    pub outputs_scroll: u16,
+    pub outputs_scroll: usize,
     /// Checkpoint totals and lineage; `None` until loaded.
     pub history: Option<WorkflowHistory>,
+}
+
+impl DetailView {
+    /// `state` at its first step, with the context and that step's outputs printed.
+    pub fn new(state: WorkflowState, history: Option<WorkflowHistory>) -> Self {
+        let context_lines = format::pretty_lines(&state.context);
+        let mut view = Self {
+            state,
+            step: 0,
+            focus: DetailFocus::default(),
+            context_lines,
+            context_scroll: 0,
+            outputs_lines: Vec::new(),
+            outputs_scroll: 0,
+            history,
+        };
+        view.print_outputs();
+        view
+    }
+
+    /// Selects step `index` (in run order) and shows its outputs from the top.
+    fn select_step(&mut self, index: usize) {
+        let changed = index != self.step;
+        self.step = index;
+        self.outputs_scroll = 0;
+        if changed {
+            self.print_outputs();
+        }
+    }
+
+    /// A newer copy of the same workflow (a refresh): keeps the step, focus and scroll
+    /// positions, and prints again only what changed.
+    fn replace_state(&mut self, state: WorkflowState) {
+        let step = self.step.min(state.steps.len().saturating_sub(1));
+        let same_context = state.context == self.state.context;
+        let same_outputs = ordered_steps(&state).get(step).map(|s| &s.outputs)
+            == selected_step(self).map(|s| &s.outputs);
+        self.state = state;
+        self.step = step;
+        if !same_context {
+            self.context_lines = format::pretty_lines(&self.state.context);
+            self.context_scroll = self.context_scroll.min(last_index(&self.context_lines));
+        }
+        if !same_outputs {
+            self.print_outputs();
+            self.outputs_scroll = self.outputs_scroll.min(last_index(&self.outputs_lines));
+        }
+    }
+
+    fn print_outputs(&mut self) {
+        self.outputs_lines = selected_step(self)
+            .map(|step| format::pretty_lines(&step.outputs))
+            .unwrap_or_default();
+    }
+}
+
+/// The index of the last of `lines` (0 if there are none).
+fn last_index(lines: &[String]) -> usize {
+    lines.len().saturating_sub(1)
 }
 
 /// The checkpoints of one workflow.
@@ -216,7 +282,7 @@ pub struct SnapshotView {
     /// not on every frame); `None` while it loads.
     pub lines: Option<Vec<String>>,
     /// Lines scrolled.
-    pub scroll: u16,
+    pub scroll: usize,
 }
 
 /// A diff between two states.
@@ -227,7 +293,7 @@ pub struct DiffView {
     /// The changes, in path order.
     pub changes: Vec<Change>,
     /// Lines scrolled.
-    pub scroll: u16,
+    pub scroll: usize,
 }
 
 /// Work for the runtime: each runs in a spawned task and answers with a [`Message`].
@@ -581,26 +647,12 @@ impl App {
     }
 }
 
-/// Moves an index by `delta` within `0..len`.
-fn step_index(index: usize, delta: isize, len: usize) -> usize {
-    if len == 0 {
-        return 0;
-    }
-    index.saturating_add_signed(delta).min(len - 1)
-}
-
-/// Scrolls by `delta` lines (any size), keeping the last of `lines` reachable.
-fn scroll(value: u16, delta: isize, lines: usize) -> u16 {
-    let last = u16::try_from(lines.saturating_sub(1)).unwrap_or(u16::MAX);
-    let moved = isize::try_from(value)
-        .unwrap_or(isize::MAX)
-        .saturating_add(delta);
-    u16::try_from(moved.max(0)).unwrap_or(u16::MAX).min(last)
-}
-
-/// How many lines `value` takes pretty-printed.
-fn json_lines(value: &serde_json::Value) -> usize {
-    serde_json::to_string_pretty(value).map_or(1, |text| text.lines().count())
+/// Moves a selected row or a scroll position by `delta` (any size), staying on one of
+/// `len` rows or lines: the last one stays reachable however long the text is.
+fn moved(index: usize, delta: isize, len: usize) -> usize {
+    index
+        .saturating_add_signed(delta)
+        .min(len.saturating_sub(1))
 }
 
 /// Movement keys: how far a key moves a selection, if it is one.
@@ -662,32 +714,15 @@ pub fn update(app: &mut App, message: Message) {
             Err(err) => app.error = Some(err),
         },
         Message::DetailLoaded(result) => match result {
-            Ok(state) => {
-                let keep = app
-                    .detail
-                    .as_ref()
-                    .filter(|detail| detail.state.id == state.id)
-                    .map(|detail| {
-                        (
-                            detail.step,
-                            detail.focus,
-                            detail.context_scroll,
-                            detail.outputs_scroll,
-                            detail.history.clone(),
-                        )
-                    });
-                let (step, focus, context_scroll, outputs_scroll, history) =
-                    keep.unwrap_or_default();
-                let step = step.min(state.steps.len().saturating_sub(1));
-                app.detail = Some(DetailView {
-                    state,
-                    step,
-                    focus,
-                    context_scroll,
-                    outputs_scroll,
-                    history,
-                });
-            }
+            // A refresh of the workflow on screen keeps its place; another starts afresh.
+            Ok(state) => match app
+                .detail
+                .as_mut()
+                .filter(|detail| detail.state.id == state.id)
+            {
+                Some(detail) => detail.replace_state(state),
+                None => app.detail = Some(DetailView::new(state, None)),
+            },
             Err(err) => app.error = Some(err),
         },
         Message::CheckpointInfosLoaded {
@@ -724,11 +759,7 @@ pub fn update(app: &mut App, message: Message) {
                 return;
             };
             match result {
-                Ok(loaded) => {
-                    let text = serde_json::to_string_pretty(&loaded.snapshot)
-                        .unwrap_or_else(|err| err.to_string());
-                    view.lines = Some(text.lines().map(str::to_owned).collect());
-                }
+                Ok(loaded) => view.lines = Some(format::pretty_lines(&loaded.snapshot)),
                 Err(err) => app.snapshot_failed(&err),
             }
         }
@@ -823,14 +854,7 @@ pub fn update(app: &mut App, message: Message) {
                     .as_ref()
                     .filter(|detail| detail.state.id == state.id)
                     .and_then(|detail| detail.history.clone());
-                app.detail = Some(DetailView {
-                    state,
-                    step: 0,
-                    focus: DetailFocus::Steps,
-                    context_scroll: 0,
-                    outputs_scroll: 0,
-                    history,
-                });
+                app.detail = Some(DetailView::new(state, history));
                 // Show the result on the workflow's detail screen, the one below the
                 // checkpoints if the user came that way.
                 match app.screens.iter().position(|s| *s == Screen::Detail) {
@@ -891,7 +915,7 @@ fn on_key(app: &mut App, key: KeyEvent) {
         Screen::Snapshot => on_snapshot_key(app, key),
         Screen::Diff => {
             if let (Some(delta), Some(diff)) = (movement(&key), app.diff.as_mut()) {
-                diff.scroll = scroll(diff.scroll, delta, diff.changes.len());
+                diff.scroll = moved(diff.scroll, delta, diff.changes.len());
             }
         }
     }
@@ -988,7 +1012,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
 fn on_workflows_key(app: &mut App, key: KeyEvent) {
     if let Some(delta) = movement(&key) {
         let view = &mut app.workflows;
-        view.selected = step_index(view.selected, delta, view.rows.len());
+        view.selected = moved(view.selected, delta, view.rows.len());
         // Within half a page of the end of what is loaded: fetch the next page, early
         // enough that scrolling does not stop at the end while it loads.
         if view.selected + (PAGE_SIZE as usize) / 2 >= view.rows.len()
@@ -1065,16 +1089,15 @@ fn on_detail_key(app: &mut App, key: KeyEvent) {
     if let Some(delta) = movement(&key) {
         match detail.focus {
             DetailFocus::Steps => {
-                detail.step = step_index(detail.step, delta, detail.state.steps.len());
-                detail.outputs_scroll = 0;
+                detail.select_step(moved(detail.step, delta, detail.state.steps.len()));
             }
             DetailFocus::Outputs => {
-                let lines = selected_step(detail).map_or(1, |step| json_lines(&step.outputs));
-                detail.outputs_scroll = scroll(detail.outputs_scroll, delta, lines);
+                let lines = detail.outputs_lines.len();
+                detail.outputs_scroll = moved(detail.outputs_scroll, delta, lines);
             }
             DetailFocus::Context => {
-                let lines = json_lines(&detail.state.context);
-                detail.context_scroll = scroll(detail.context_scroll, delta, lines);
+                let lines = detail.context_lines.len();
+                detail.context_scroll = moved(detail.context_scroll, delta, lines);
             }
         }
         return;
@@ -1101,7 +1124,7 @@ fn on_checkpoints_key(app: &mut App, key: KeyEvent) {
     };
     let len = view.list.as_ref().map_or(0, Vec::len);
     if let Some(delta) = movement(&key) {
-        view.selected = step_index(view.selected, delta, len);
+        view.selected = moved(view.selected, delta, len);
         return;
     }
     let Some(selected) = view.selected_checkpoint().cloned() else {
@@ -1158,7 +1181,7 @@ fn on_snapshot_key(app: &mut App, key: KeyEvent) {
     if let Some(delta) = movement(&key) {
         // Nothing to scroll while it loads.
         if let Some(lines) = &view.lines {
-            view.scroll = scroll(view.scroll, delta, lines.len());
+            view.scroll = moved(view.scroll, delta, lines.len());
         }
         return;
     }
@@ -1179,8 +1202,9 @@ pub fn selected_step(detail: &DetailView) -> Option<&llm_orchestrator_state::Ste
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{failed_workflow, loaded_app, summaries, t0};
+    use crate::fixtures::{LONG, failed_workflow, loaded_app, long_workflow, summaries, t0};
     use llm_orchestrator_state::admin::SortValue;
+    use serde_json::json;
 
     fn key(code: KeyCode) -> Message {
         Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
@@ -1224,14 +1248,7 @@ mod tests {
                 result: Ok(crate::fixtures::checkpoint_infos(&checkpoints)),
             },
         );
-        app.detail = Some(DetailView {
-            state,
-            step: 0,
-            focus: DetailFocus::Steps,
-            context_scroll: 0,
-            outputs_scroll: 0,
-            history: None,
-        });
+        app.detail = Some(DetailView::new(state, None));
         app.commands.clear();
         app
     }
@@ -1562,15 +1579,12 @@ mod tests {
 
         update(&mut app, snapshot_loaded(newest));
         let lines = app.snapshot.as_ref().unwrap().lines.clone().unwrap();
-        assert_eq!(lines.len(), json_lines(&newest.snapshot));
+        assert_eq!(lines, format::pretty_lines(&newest.snapshot));
         assert_eq!(lines[0], "{");
         press(&mut app, "j");
         assert_eq!(app.snapshot.as_ref().unwrap().scroll, 1);
         update(&mut app, key(KeyCode::End));
-        assert_eq!(
-            usize::from(app.snapshot.as_ref().unwrap().scroll),
-            lines.len() - 1
-        );
+        assert_eq!(app.snapshot.as_ref().unwrap().scroll, lines.len() - 1);
         update(&mut app, key(KeyCode::Esc));
         assert_eq!(app.screen(), Screen::Checkpoints);
     }
@@ -2086,5 +2100,160 @@ mod tests {
             },
         );
         assert_eq!(app.error.as_deref(), Some("boom"));
+    }
+
+    /// Checks the scroll position `position` of a text of `lines` lines (more than a
+    /// u16 holds), starting at the top: PageDown goes down a page at a time all the way
+    /// to the last line and stops there, and g/G/End/PageUp/j/k work at the end.
+    fn assert_scrolls_to_the_last_line(
+        app: &mut App,
+        lines: usize,
+        position: impl Fn(&App) -> usize,
+    ) {
+        assert!(lines > 70_000);
+        assert_eq!(position(app), 0);
+        let mut presses = 0;
+        loop {
+            let before = position(app);
+            update(app, key(KeyCode::PageDown));
+            let after = position(app);
+            assert!(
+                after >= before,
+                "PageDown went back from {before} to {after}"
+            );
+            if after == before {
+                break;
+            }
+            presses += 1;
+        }
+        assert_eq!(position(app), lines - 1, "PageDown stops on the last line");
+        assert_eq!(presses, (lines - 1).div_ceil(20));
+        press(app, "j");
+        assert_eq!(position(app), lines - 1, "no further than the last line");
+        press(app, "k");
+        assert_eq!(position(app), lines - 2);
+        press(app, "gG");
+        assert_eq!(position(app), lines - 1, "G jumps to the last line");
+        press(app, "g");
+        assert_eq!(position(app), 0);
+        update(app, key(KeyCode::End));
+        assert_eq!(position(app), lines - 1, "End jumps to the last line");
+        update(app, key(KeyCode::PageUp));
+        assert_eq!(position(app), lines - 21);
+        update(app, key(KeyCode::Home));
+        assert_eq!(position(app), 0);
+    }
+
+    #[test]
+    fn the_detail_scrolls_a_long_context_and_outputs_to_their_last_line() {
+        let (state, _) = long_workflow();
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, Message::DetailLoaded(Ok(state)));
+        let lines = LONG + 4;
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(
+            detail.outputs_lines.len(),
+            lines,
+            "retrieve, the first step"
+        );
+        assert_eq!(detail.context_lines.len(), lines);
+        update(&mut app, key(KeyCode::Tab));
+        assert_scrolls_to_the_last_line(&mut app, lines, |app| {
+            app.detail.as_ref().unwrap().outputs_scroll
+        });
+        update(&mut app, key(KeyCode::Tab));
+        assert_scrolls_to_the_last_line(&mut app, lines, |app| {
+            app.detail.as_ref().unwrap().context_scroll
+        });
+    }
+
+    #[test]
+    fn a_long_snapshot_scrolls_to_its_last_line() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = long_workflow();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, snapshot_loaded(&checkpoints[0]));
+        let lines = LONG + 4;
+        let view = app.snapshot.as_ref().unwrap();
+        assert_eq!(view.lines.as_ref().map(Vec::len), Some(lines));
+        assert_scrolls_to_the_last_line(&mut app, lines, |app| {
+            app.snapshot.as_ref().unwrap().scroll
+        });
+    }
+
+    #[test]
+    fn a_long_diff_scrolls_to_its_last_change() {
+        let mut app = with_checkpoints();
+        let changes: Vec<Change> = (0..LONG)
+            .map(|n| Change::Added {
+                path: format!("context.messages[{n}]"),
+                new: json!(n),
+            })
+            .collect();
+        update(&mut app, Message::DiffLoaded(Ok(("long".into(), changes))));
+        assert_eq!(app.screen(), Screen::Diff);
+        assert_scrolls_to_the_last_line(&mut app, LONG, |app| app.diff.as_ref().unwrap().scroll);
+    }
+
+    #[test]
+    fn the_detail_prints_its_json_when_it_arrives_or_changes_not_per_frame() {
+        let (state, _) = failed_workflow();
+        let outputs = |step: &str| format::pretty_lines(&state.steps[step].outputs);
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.context_lines, format::pretty_lines(&state.context));
+        assert_eq!(detail.outputs_lines, outputs("retrieve"));
+        press(&mut app, "j");
+        assert_eq!(
+            app.detail.as_ref().unwrap().outputs_lines,
+            outputs("prompt")
+        );
+
+        // A refresh with the same JSON prints nothing again: lines put in by hand stay.
+        let detail = app.detail.as_mut().unwrap();
+        detail.context_lines = vec!["printed before".into()];
+        detail.outputs_lines = vec!["printed before".into()];
+        detail.context_scroll = 5;
+        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.context_lines, ["printed before"]);
+        assert_eq!(detail.outputs_lines, ["printed before"]);
+        assert_eq!(detail.context_scroll, 5);
+
+        // A changed context is printed again and the scroll kept within it; the step's
+        // outputs did not change.
+        let mut changed = state.clone();
+        changed.context = json!({"answer": "Open Settings"});
+        update(&mut app, Message::DetailLoaded(Ok(changed.clone())));
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.context_lines, format::pretty_lines(&changed.context));
+        assert_eq!(detail.context_scroll, 2, "the last of its 3 lines");
+        assert_eq!(detail.outputs_lines, ["printed before"]);
+        assert_eq!(detail.step, 1);
+
+        // So are the selected step's outputs when they change.
+        if let Some(step) = changed.steps.get_mut("prompt") {
+            step.outputs = json!({"tokens": 1});
+        }
+        update(&mut app, Message::DetailLoaded(Ok(changed.clone())));
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(
+            detail.outputs_lines,
+            format::pretty_lines(&json!({"tokens": 1}))
+        );
+
+        // Another workflow starts afresh.
+        let mut other = state;
+        other.id = Uuid::from_u128(77);
+        update(&mut app, Message::DetailLoaded(Ok(other.clone())));
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!((detail.step, detail.context_scroll), (0, 0));
+        assert_eq!(
+            detail.outputs_lines,
+            format::pretty_lines(&other.steps["retrieve"].outputs)
+        );
     }
 }

@@ -163,3 +163,25 @@ pub fn loaded_app() -> App {
     update(&mut app, Message::CountsLoaded(Ok(counts())));
     app
 }
+
+/// More lines than a `u16` scroll position could reach: the long texts below.
+pub const LONG: usize = 80_000;
+
+/// `{"messages": ["line 0", ..., "line {LONG - 1}"]}`: pretty-printed, `"line n"` is on
+/// line `n + 2` of `LONG + 4`.
+pub fn long_json() -> serde_json::Value {
+    let messages: Vec<String> = (0..LONG).map(|n| format!("line {n}")).collect();
+    json!({ "messages": messages })
+}
+
+/// [`failed_workflow`] with a context and a first step's outputs of [`long_json`], and
+/// its newest checkpoint's snapshot too.
+pub fn long_workflow() -> (WorkflowState, Vec<Checkpoint>) {
+    let (mut state, mut checkpoints) = failed_workflow();
+    state.context = long_json();
+    if let Some(step) = state.steps.get_mut("retrieve") {
+        step.outputs = long_json();
+    }
+    checkpoints[0].snapshot = long_json();
+    (state, checkpoints)
+}

@@ -38,6 +38,13 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// `value` pretty-printed, one entry per line. The TUI prints a value once, when it
+/// arrives, and keeps these lines: a context or snapshot can be megabytes.
+pub fn pretty_lines(value: &serde_json::Value) -> Vec<String> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|err| err.to_string());
+    text.lines().map(str::to_owned).collect()
+}
+
 /// At most `width` characters, ending with `…` when cut.
 pub fn cut(text: &str, width: usize) -> String {
     if text.chars().count() <= width {

@@ -148,31 +148,28 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 
     let [outputs_area, context_area] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
-    let (outputs_title, outputs) = match selected_step(detail) {
-        Some(step) => (
-            format!(" Outputs of {} ", step.step_id),
-            json::lines(&step.outputs),
+    // The JSON was printed when it arrived (DetailView); only the lines in view are drawn.
+    let outputs_block = Block::bordered().border_style(focused(DetailFocus::Outputs));
+    match selected_step(detail) {
+        Some(step) => json::render(
+            &detail.outputs_lines,
+            detail.outputs_scroll,
+            outputs_block.title(format!(" Outputs of {} ", step.step_id)),
+            frame,
+            outputs_area,
         ),
-        None => (" Outputs ".to_owned(), vec![Line::from("no steps")]),
-    };
-    frame.render_widget(
-        Paragraph::new(outputs)
-            .scroll((detail.outputs_scroll, 0))
-            .block(
-                Block::bordered()
-                    .title(outputs_title)
-                    .border_style(focused(DetailFocus::Outputs)),
-            ),
-        outputs_area,
-    );
-    frame.render_widget(
-        Paragraph::new(json::lines(&state.context))
-            .scroll((detail.context_scroll, 0))
-            .block(
-                Block::bordered()
-                    .title(" Context ")
-                    .border_style(focused(DetailFocus::Context)),
-            ),
+        None => frame.render_widget(
+            Paragraph::new("no steps").block(outputs_block.title(" Outputs ")),
+            outputs_area,
+        ),
+    }
+    json::render(
+        &detail.context_lines,
+        detail.context_scroll,
+        Block::bordered()
+            .title(" Context ")
+            .border_style(focused(DetailFocus::Context)),
+        frame,
         context_area,
     );
 }

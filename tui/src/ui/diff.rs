@@ -37,18 +37,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let Some(view) = &app.diff else {
         return;
     };
-    let mut lines = change_lines(&view.changes);
-    if lines.is_empty() {
+    let block = Block::bordered().title(format!(
+        " Diff {} ({} changes) ",
+        view.title,
+        view.changes.len()
+    ));
+    // Only the changes in view are formatted: a diff of two big snapshots can be long.
+    let height = block.inner(area).height;
+    let mut lines = change_lines(super::in_view(&view.changes, view.scroll, height));
+    if view.changes.is_empty() {
         lines.push(Line::from("no differences"));
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .scroll((view.scroll, 0))
-            .block(Block::bordered().title(format!(
-                " Diff {} ({} changes) ",
-                view.title,
-                view.changes.len()
-            ))),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }

@@ -1,13 +1,20 @@
 //! Pretty JSON as coloured lines: keys blue, strings green, numbers cyan, literals yellow.
 
+use ratatui::Frame;
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use serde_json::Value;
+use ratatui::widgets::{Block, Paragraph};
 
-/// `value` pretty-printed, one coloured line per line.
-pub fn lines(value: &Value) -> Vec<Line<'static>> {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|err| err.to_string());
-    text.lines().map(line).collect()
+/// Draws pretty-printed JSON `lines` (see `format::pretty_lines`) in `block`, scrolled
+/// `scroll` lines down; only the lines in view are coloured.
+pub fn render(lines: &[String], scroll: usize, block: Block, frame: &mut Frame, area: Rect) {
+    let height = block.inner(area).height;
+    let visible: Vec<Line> = super::in_view(lines, scroll, height)
+        .iter()
+        .map(|text| line(text))
+        .collect();
+    frame.render_widget(Paragraph::new(visible).block(block), area);
 }
 
 /// One line of pretty-printed JSON, coloured.
@@ -58,7 +65,14 @@ fn key_end(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn lines(value: &Value) -> Vec<Line<'static>> {
+        crate::format::pretty_lines(value)
+            .iter()
+            .map(|text| line(text))
+            .collect()
+    }
 
     fn spans(line: &Line) -> Vec<(String, Option<Color>)> {
         line.spans

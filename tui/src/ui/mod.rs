@@ -81,6 +81,16 @@ pub fn header_style() -> Style {
     Style::new().add_modifier(Modifier::BOLD).fg(Color::Blue)
 }
 
+/// What a box `height` rows tall shows of `items` (lines, changes) scrolled `scroll` down.
+/// Screens build and draw only these: a text can run to hundreds of thousands of lines,
+/// more than is cheap to colour on every frame and more than `Paragraph::scroll` (u16)
+/// can reach.
+pub fn in_view<T>(items: &[T], scroll: usize, height: u16) -> &[T] {
+    let start = scroll.min(items.len());
+    let end = start.saturating_add(usize::from(height)).min(items.len());
+    &items[start..end]
+}
+
 /// A rectangle of `width` x `height` (percent) centred in `area`.
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     area.centered(

@@ -2,7 +2,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph};
 
 use crate::app::App;
@@ -34,13 +33,5 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     };
-    // Colour only the lines in view: a snapshot can run to hundreds of thousands.
-    let height = usize::from(block.inner(area).height);
-    let visible: Vec<Line> = lines
-        .iter()
-        .skip(usize::from(view.scroll))
-        .take(height)
-        .map(|text| json::line(text))
-        .collect();
-    frame.render_widget(Paragraph::new(visible).block(block), area);
+    json::render(lines, view.scroll, block, frame, area);
 }

@@ -11,7 +11,7 @@ use llm_orchestrator_state::{CheckpointUsage, PruneReport};
 use crate::app::{
     App, DetailFocus, DetailView, Message, WorkflowHistory, default_prune_policy, update,
 };
-use crate::fixtures::{checkpoint_infos, failed_workflow, loaded_app};
+use crate::fixtures::{LONG, checkpoint_infos, failed_workflow, loaded_app, long_workflow};
 use crate::restore_plan::RestorePlan;
 
 fn draw(app: &App) -> Terminal<TestBackend> {
@@ -141,14 +141,10 @@ fn detail_screen_scrolled_context() {
     let (state, _) = failed_workflow();
     let mut app = loaded_app();
     app.screens.push(crate::app::Screen::Detail);
-    app.detail = Some(DetailView {
-        state,
-        step: 0,
-        focus: DetailFocus::Context,
-        context_scroll: 2,
-        outputs_scroll: 0,
-        history: None,
-    });
+    let mut detail = DetailView::new(state, None);
+    detail.focus = DetailFocus::Context;
+    detail.context_scroll = 2;
+    app.detail = Some(detail);
     assert_snapshot!(draw(&app).backend());
 }
 
@@ -386,4 +382,158 @@ fn prune_preview_in_read_only_mode_says_so() {
     let text = draw(&app).backend().to_string();
     assert!(text.contains("read-only mode: preview only"), "{text}");
     assert!(!text.contains("y / Enter: prune"), "{text}");
+}
+
+fn key(code: KeyCode) -> Message {
+    Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+/// The first `count` rows inside the box whose top border starts with `┌ {title}`,
+/// without the borders and trailing spaces.
+fn box_rows(terminal: &Terminal<TestBackend>, title: &str, count: usize) -> Vec<String> {
+    let buffer = terminal.backend().buffer();
+    let rows: Vec<Vec<&str>> = (0..buffer.area.height)
+        .map(|y| {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect()
+        })
+        .collect();
+    let top = format!("┌ {title}");
+    let top: Vec<String> = top.chars().map(String::from).collect();
+    let (y, left) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(y, cells)| {
+            let x = cells.windows(top.len()).position(|cells| cells == top)?;
+            Some((y, x))
+        })
+        .unwrap_or_else(|| panic!("no box {title:?}"));
+    let right = (left + 1..rows[y].len())
+        .find(|&x| rows[y][x] == "┐")
+        .expect("the box's top right corner");
+    rows[y + 1..y + 1 + count]
+        .iter()
+        .map(|cells| cells[left + 1..right].concat().trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_detail_draws_the_lines_in_view_past_line_65535() {
+    let (state, _) = long_workflow();
+    let mut app = loaded_app();
+    update(&mut app, enter());
+    update(&mut app, Message::DetailLoaded(Ok(state)));
+    // Outputs: End, then up 3 lines from the last (`}` is line LONG + 3).
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::End));
+    press(&mut app, "kkk");
+    // Context: End, then 500 pages up: line LONG + 3 - 10,000 = 70,003 is at the top.
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::End));
+    for _ in 0..500 {
+        update(&mut app, key(KeyCode::PageUp));
+    }
+    let detail = app.detail.as_ref().unwrap();
+    assert_eq!(
+        (detail.outputs_scroll, detail.context_scroll),
+        (LONG, 70_003)
+    );
+    let terminal = draw(&app);
+    assert_eq!(
+        box_rows(&terminal, "Outputs of retrieve", 5),
+        [
+            r#"    "line 79998","#,
+            r#"    "line 79999""#,
+            "  ]",
+            "}",
+            ""
+        ]
+    );
+    assert_eq!(
+        box_rows(&terminal, "Context", 2),
+        [r#"    "line 70001","#, r#"    "line 70002","#]
+    );
+}
+
+#[test]
+fn the_snapshot_screen_draws_the_lines_in_view_past_line_65535() {
+    let (_, checkpoints) = long_workflow();
+    let mut app = checkpoints_app();
+    update(&mut app, enter());
+    update(
+        &mut app,
+        Message::SnapshotLoaded {
+            checkpoint: checkpoints[0].id,
+            result: Ok(checkpoints[0].clone()),
+        },
+    );
+    update(&mut app, key(KeyCode::End));
+    press(&mut app, "kkk");
+    let terminal = draw(&app);
+    assert_eq!(
+        box_rows(&terminal, "Snapshot after prompt", 5),
+        [
+            r#"    "line 79998","#,
+            r#"    "line 79999""#,
+            "  ]",
+            "}",
+            ""
+        ]
+    );
+    for _ in 0..500 {
+        update(&mut app, key(KeyCode::PageUp));
+    }
+    assert_eq!(
+        box_rows(&draw(&app), "Snapshot after prompt", 1),
+        [r#"    "line 69998","#]
+    );
+}
+
+#[test]
+fn the_diff_screen_draws_the_changes_in_view_past_line_65535() {
+    let mut app = checkpoints_app();
+    let changes = (0..LONG)
+        .map(|n| crate::diff::Change::Added {
+            path: format!("context.messages[{n}]"),
+            new: serde_json::json!(n),
+        })
+        .collect();
+    update(&mut app, Message::DiffLoaded(Ok(("long".into(), changes))));
+    update(&mut app, key(KeyCode::End));
+    update(&mut app, key(KeyCode::PageUp));
+    assert_eq!(
+        box_rows(&draw(&app), "Diff long", 3),
+        [
+            "+ context.messages[79979]: 79979",
+            "+ context.messages[79980]: 79980",
+            "+ context.messages[79981]: 79981",
+        ]
+    );
+    update(&mut app, key(KeyCode::End));
+    assert_eq!(
+        box_rows(&draw(&app), "Diff long", 2),
+        ["+ context.messages[79999]: 79999", ""]
+    );
+}
+
+#[test]
+fn the_detail_screen_draws_the_lines_printed_on_arrival() {
+    let (state, _) = failed_workflow();
+    let mut app = detail_app();
+    // Lines that are not what printing the JSON gives: if drawing printed the context
+    // or the outputs again, the screen would show the JSON instead.
+    let detail = app.detail.as_mut().unwrap();
+    assert_eq!(detail.state.context, state.context);
+    detail.context_lines = vec!["context printed once".into()];
+    detail.outputs_lines = vec!["outputs printed once".into()];
+    let terminal = draw(&app);
+    assert_eq!(
+        box_rows(&terminal, "Context", 2),
+        ["context printed once", ""]
+    );
+    assert_eq!(
+        box_rows(&terminal, "Outputs of retrieve", 2),
+        ["outputs printed once", ""]
+    );
 }
