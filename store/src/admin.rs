@@ -1,6 +1,6 @@
 //! Read queries for admin tools (the `wfadmin` terminal UI and CLI): pages of workflow
-//! summaries with step and checkpoint counts, counts per status, and what a prune would
-//! delete.
+//! summaries with step and checkpoint counts, counts per status, a workflow's current
+//! version, and what a prune would delete.
 //!
 //! Every method runs a fixed number of statements whatever the number of rows: a page
 //! is one query for the workflows and one `GROUP BY` query each for their step and
@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::error::{Result, StateStoreError};
 use crate::model::{StepStatus, WorkflowStatus};
 use crate::seaorm::SeaOrmStateStore;
 
@@ -527,6 +527,41 @@ impl<B> SeaOrmStateStore<B> {
             .into_iter()
             .map(|(id, count)| (id, to_u64(count)))
             .collect())
+    }
+
+    /// The version a workflow is stored at now (see [`Versioned`](crate::Versioned)): 1
+    /// after its first save, one more with every write of it (save, conditional save,
+    /// rollback). One statement that reads the `version` column only, never the context
+    /// or the steps, so a UI showing a workflow can ask every few seconds whether it
+    /// changed and read it in full only when the answer differs from the version it shows.
+    /// `NotFound` if no workflow has this id (it was deleted or pruned).
+    ///
+    /// ```
+    /// use llm_orchestrator_state::{SqliteStateStore, StateStore, WorkflowState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// let state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+    /// store.save_workflow_state(&state).await?;
+    /// let shown = store.load_workflow_state_versioned(&state.id).await?;
+    /// assert_eq!(store.workflow_version(&state.id).await?, shown.version);
+    /// store.save_workflow_state(&state).await?;
+    /// assert_eq!(store.workflow_version(&state.id).await?, shown.version + 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[tracing::instrument(name = "workflow_version", skip_all, err,
+        fields(workflow_state_id = %id))]
+    pub async fn workflow_version(&self, id: &Uuid) -> Result<i64> {
+        use workflow_states::Column as W;
+        workflow_states::Entity::find_by_id(*id)
+            .select_only()
+            .column(W::Version)
+            .into_tuple::<i64>()
+            .one(self.connection())
+            .await?
+            .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
     }
 
     /// How many workflows are stored per status, in one `GROUP BY` query.

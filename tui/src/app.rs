@@ -165,17 +165,21 @@ pub enum DetailFocus {
 pub struct DetailView {
     /// The workflow.
     pub state: WorkflowState,
+    /// The version `state` is stored at: an automatic refresh reads the workflow again
+    /// only when the stored version differs. `None` when unknown (the state a restore
+    /// returned), which any stored version differs from.
+    pub version: Option<i64>,
     /// Index of the selected step (in run order).
     pub step: usize,
     /// What the arrow keys move.
     pub focus: DetailFocus,
-    /// The context pretty-printed, one entry per line: printed when the workflow arrives,
-    /// not on every frame (a context can be megabytes).
+    /// The context pretty-printed, one entry per line: printed by the task that read the
+    /// workflow, not by `update` nor on every frame (a context can be megabytes).
     pub context_lines: Vec<String>,
     /// Lines scrolled in the context.
     pub context_scroll: usize,
     /// The selected step's outputs pretty-printed, one entry per line (empty without
-    /// steps): printed when the step is selected or its outputs change.
+    /// steps): printed by the task that read the workflow, or when a step is selected.
     pub outputs_lines: Vec<String>,
     /// Lines scrolled in the selected step's outputs.
     pub outputs_scroll: usize,
@@ -183,22 +187,59 @@ pub struct DetailView {
     pub history: Option<WorkflowHistory>,
 }
 
-impl DetailView {
-    /// `state` at its first step, with the context and that step's outputs printed.
-    pub fn new(state: WorkflowState, history: Option<WorkflowHistory>) -> Self {
+/// A workflow read for the detail screen, with its JSON already pretty-printed by the
+/// task that read it: `update` only swaps these lines in (printing a 5 MB context takes a
+/// third of a second, too long for the UI thread on every refresh).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedDetail {
+    /// The workflow.
+    pub state: WorkflowState,
+    /// The version it is stored at, if known.
+    pub version: Option<i64>,
+    /// Its context pretty-printed, one entry per line.
+    pub context_lines: Vec<String>,
+    /// The step (index in run order) whose outputs are printed: the one asked for, or the
+    /// last one if there are fewer steps now.
+    pub step: usize,
+    /// That step's outputs pretty-printed, one entry per line (empty without steps).
+    pub outputs_lines: Vec<String>,
+}
+
+impl LoadedDetail {
+    /// Prints `state`'s context and the outputs of its step `step` (in run order). The
+    /// runtime calls this off the UI thread, as the work of the task that read `state`.
+    pub fn print(state: WorkflowState, version: Option<i64>, step: usize) -> Self {
+        let steps = ordered_steps(&state);
+        let step = step.min(steps.len().saturating_sub(1));
+        let outputs_lines = steps
+            .get(step)
+            .map(|step| format::pretty_lines(&step.outputs))
+            .unwrap_or_default();
         let context_lines = format::pretty_lines(&state.context);
-        let mut view = Self {
+        Self {
             state,
-            step: 0,
-            focus: DetailFocus::default(),
+            version,
             context_lines,
+            step,
+            outputs_lines,
+        }
+    }
+}
+
+impl DetailView {
+    /// A workflow just opened, at the step it was printed for, scrolled to the top.
+    pub fn new(loaded: LoadedDetail, history: Option<WorkflowHistory>) -> Self {
+        Self {
+            state: loaded.state,
+            version: loaded.version,
+            step: loaded.step,
+            focus: DetailFocus::default(),
+            context_lines: loaded.context_lines,
             context_scroll: 0,
-            outputs_lines: Vec::new(),
+            outputs_lines: loaded.outputs_lines,
             outputs_scroll: 0,
             history,
-        };
-        view.print_outputs();
-        view
+        }
     }
 
     /// Selects step `index` (in run order) and shows its outputs from the top.
@@ -211,22 +252,35 @@ impl DetailView {
         }
     }
 
-    /// A newer copy of the same workflow (a refresh): keeps the step, focus and scroll
-    /// positions, and prints again only what changed.
-    fn replace_state(&mut self, state: WorkflowState) {
-        let step = self.step.min(state.steps.len().saturating_sub(1));
-        let same_context = state.context == self.state.context;
-        let same_outputs = ordered_steps(&state).get(step).map(|s| &s.outputs)
-            == selected_step(self).map(|s| &s.outputs);
-        self.state = state;
-        self.step = step;
-        if !same_context {
-            self.context_lines = format::pretty_lines(&self.state.context);
-            self.context_scroll = self.context_scroll.min(last_index(&self.context_lines));
-        }
-        if !same_outputs {
+    /// A newer copy of the same workflow (a refresh), printed by the task that read it:
+    /// swaps the lines in, keeping the step, focus and scroll positions (within the new
+    /// lines). Nothing is printed or compared here. Returns what it replaced, for the
+    /// runtime to free (see [`Command::Discard`]).
+    fn replace(&mut self, loaded: LoadedDetail) -> LoadedDetail {
+        let step = self.step.min(loaded.state.steps.len().saturating_sub(1));
+        let old = LoadedDetail {
+            state: std::mem::replace(&mut self.state, loaded.state),
+            version: self.version,
+            context_lines: std::mem::replace(&mut self.context_lines, loaded.context_lines),
+            step: self.step,
+            outputs_lines: Vec::new(),
+        };
+        self.version = loaded.version;
+        self.context_scroll = self.context_scroll.min(last_index(&self.context_lines));
+        let old_outputs = if loaded.step == step {
+            std::mem::replace(&mut self.outputs_lines, loaded.outputs_lines)
+        } else {
+            // The user selected another step while the workflow was read: that step's
+            // outputs, as selecting it prints them.
+            self.step = step;
             self.print_outputs();
-            self.outputs_scroll = self.outputs_scroll.min(last_index(&self.outputs_lines));
+            Vec::new()
+        };
+        self.step = step;
+        self.outputs_scroll = self.outputs_scroll.min(last_index(&self.outputs_lines));
+        LoadedDetail {
+            outputs_lines: old_outputs,
+            ..old
         }
     }
 
@@ -296,7 +350,8 @@ pub struct DiffView {
     pub scroll: usize,
 }
 
-/// Work for the runtime: each runs in a spawned task and answers with a [`Message`].
+/// Work for the runtime: each runs in a spawned task and answers with a [`Message`]
+/// (all but [`Command::Discard`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// A page of workflows; `append` adds it below the loaded rows.
@@ -310,8 +365,18 @@ pub enum Command {
     },
     /// Counts per status.
     LoadCounts,
-    /// One workflow in full.
-    LoadDetail(Uuid),
+    /// One workflow in full with its version, its context and the outputs of step `step`
+    /// (index in run order) printed in the task: on opening it, on `r`, and when an
+    /// automatic refresh finds its version changed.
+    LoadDetail {
+        /// The workflow's store id.
+        id: Uuid,
+        /// The step whose outputs to print (the selected one).
+        step: usize,
+    },
+    /// Only the version a workflow is stored at (one small query, no JSON): what an
+    /// automatic refresh of the detail screen asks first.
+    CheckDetailVersion(Uuid),
     /// A workflow's checkpoints without their snapshots (id, step, time, size, pin), and
     /// its totals: what the checkpoints screen lists.
     LoadCheckpointInfos(Uuid),
@@ -351,6 +416,10 @@ pub enum Command {
     PlanRestore(Uuid),
     /// Roll back to a checkpoint.
     Restore(Uuid),
+    /// Free a workflow the detail screen no longer shows, off the UI thread: dropping a
+    /// 6 MB context and its printed lines takes tens of milliseconds (debug build). No
+    /// answer.
+    Discard(Box<LoadedDetail>),
 }
 
 /// Everything that can happen to the UI.
@@ -375,8 +444,16 @@ pub enum Message {
     },
     /// Counts per status arrived.
     CountsLoaded(Result<StatusCounts, String>),
-    /// A workflow arrived.
-    DetailLoaded(Result<WorkflowState, String>),
+    /// A workflow arrived, already printed.
+    DetailLoaded(Result<LoadedDetail, String>),
+    /// The version a workflow is stored at arrived (an automatic refresh's first
+    /// question); an error if it is gone.
+    DetailVersion {
+        /// The workflow asked about.
+        workflow_state_id: Uuid,
+        /// Its stored version, or the error (not found when it was deleted).
+        result: Result<i64, String>,
+    },
     /// A workflow's checkpoints (without snapshots) and totals arrived.
     CheckpointInfosLoaded {
         /// Whose checkpoints.
@@ -425,8 +502,8 @@ pub enum Message {
     DiffLoaded(Result<(String, Vec<Change>), String>),
     /// A restore plan is ready for confirmation.
     RestorePlanned(Result<Box<RestorePlan>, String>),
-    /// A restore finished.
-    Restored(Result<WorkflowState, String>),
+    /// A restore finished: the workflow as restored, already printed at its first step.
+    Restored(Result<LoadedDetail, String>),
     /// A task died (a bug): leave, reporting it.
     Fatal(String),
 }
@@ -526,8 +603,9 @@ impl App {
         });
     }
 
-    /// Reloads what the screens show, keeping selections.
-    fn refresh(&mut self) {
+    /// Reloads what the screens show, keeping selections; the open workflow as `detail`
+    /// says.
+    fn refresh(&mut self, detail: Reload) {
         self.ticks = 0;
         let limit = (self.workflows.rows.len() as u64).clamp(PAGE_SIZE, REFRESH_LIMIT);
         self.reload_workflows(limit);
@@ -535,9 +613,16 @@ impl App {
         for screen in self.screens.clone() {
             match screen {
                 Screen::Detail => {
-                    if let Some(detail) = &self.detail {
-                        self.commands.push(Command::LoadDetail(detail.state.id));
-                        self.commands.push(Command::LoadHistory(detail.state.id));
+                    if let Some(view) = &self.detail {
+                        let id = view.state.id;
+                        self.commands.push(match detail {
+                            Reload::IfChanged => Command::CheckDetailVersion(id),
+                            Reload::Always => Command::LoadDetail {
+                                id,
+                                step: view.step,
+                            },
+                        });
+                        self.commands.push(Command::LoadHistory(id));
                     }
                 }
                 Screen::Checkpoints => {
@@ -595,7 +680,9 @@ impl App {
         if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
             self.detail = None;
         }
-        self.commands.push(Command::LoadDetail(id));
+        // The step the open view shows if it is this workflow (it is kept), else the first.
+        let step = self.detail.as_ref().map_or(0, |detail| detail.step);
+        self.commands.push(Command::LoadDetail { id, step });
         self.commands.push(Command::LoadHistory(id));
         self.push(Screen::Detail);
     }
@@ -647,6 +734,16 @@ impl App {
     }
 }
 
+/// How a refresh treats the workflow on the detail screen (a context can be megabytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    /// Ask for its version first and read it in full only if that changed: the
+    /// automatic refresh, and after writes that leave it alone (pin, fork, prune).
+    IfChanged,
+    /// Read it in full: `r`, and after a restore.
+    Always,
+}
+
 /// Moves a selected row or a scroll position by `delta` (any size), staying on one of
 /// `len` rows or lines: the last one stays reachable however long the text is.
 fn moved(index: usize, delta: isize, len: usize) -> usize {
@@ -676,7 +773,7 @@ pub fn update(app: &mut App, message: Message) {
         Message::Tick => {
             app.ticks += 1;
             if app.ticks >= REFRESH_TICKS && app.popup.is_none() {
-                app.refresh();
+                app.refresh(Reload::IfChanged);
             }
         }
         Message::WorkflowsLoaded {
@@ -715,16 +812,42 @@ pub fn update(app: &mut App, message: Message) {
         },
         Message::DetailLoaded(result) => match result {
             // A refresh of the workflow on screen keeps its place; another starts afresh.
-            Ok(state) => match app
+            // Either way the lines come printed: nothing here is proportional to the JSON.
+            Ok(loaded) => match app
                 .detail
                 .as_mut()
-                .filter(|detail| detail.state.id == state.id)
+                .filter(|detail| detail.state.id == loaded.state.id)
             {
-                Some(detail) => detail.replace_state(state),
-                None => app.detail = Some(DetailView::new(state, None)),
+                Some(detail) => {
+                    let old = detail.replace(loaded);
+                    app.commands.push(Command::Discard(Box::new(old)));
+                }
+                None => app.detail = Some(DetailView::new(loaded, None)),
             },
             Err(err) => app.error = Some(err),
         },
+        Message::DetailVersion {
+            workflow_state_id,
+            result,
+        } => {
+            // Only for the workflow on screen: an answer for one the user left is dropped.
+            let Some(detail) = app
+                .detail
+                .as_ref()
+                .filter(|detail| detail.state.id == workflow_state_id)
+            else {
+                return;
+            };
+            match result {
+                Ok(version) if Some(version) == detail.version => {}
+                Ok(_) => app.commands.push(Command::LoadDetail {
+                    id: workflow_state_id,
+                    step: detail.step,
+                }),
+                // Deleted meanwhile: the same error a full read gives.
+                Err(err) => app.error = Some(err),
+            }
+        }
         Message::CheckpointInfosLoaded {
             workflow_state_id,
             result,
@@ -790,7 +913,7 @@ pub fn update(app: &mut App, message: Message) {
                     Some(label) => format!("pinned checkpoint {checkpoint}: {label}"),
                     None => format!("unpinned checkpoint {checkpoint}"),
                 });
-                app.refresh();
+                app.refresh(Reload::IfChanged);
             }
             Err(err) => app.error = Some(format!("pin failed: {err}")),
         },
@@ -801,7 +924,7 @@ pub fn update(app: &mut App, message: Message) {
                     "forked {} ({}) from checkpoint {checkpoint}: {}",
                     state.workflow_id, state.id, state.status
                 ));
-                app.refresh();
+                app.refresh(Reload::IfChanged);
             }
             Err(err) => app.error = Some(format!("fork failed: {err}")),
         },
@@ -815,7 +938,7 @@ pub fn update(app: &mut App, message: Message) {
                         report.checkpoints,
                         crate::format::size(report.bytes)
                     ));
-                    app.refresh();
+                    app.refresh(Reload::IfChanged);
                 }
                 app.popup = Some(Popup::Prune {
                     policy,
@@ -841,7 +964,8 @@ pub fn update(app: &mut App, message: Message) {
             Err(err) => app.error = Some(err),
         },
         Message::Restored(result) => match result {
-            Ok(state) => {
+            Ok(loaded) => {
+                let state = &loaded.state;
                 app.notice = Some(format!(
                     "restored {}: now {}, {} steps",
                     state.workflow_id,
@@ -854,7 +978,7 @@ pub fn update(app: &mut App, message: Message) {
                     .as_ref()
                     .filter(|detail| detail.state.id == state.id)
                     .and_then(|detail| detail.history.clone());
-                app.detail = Some(DetailView::new(state, history));
+                app.detail = Some(DetailView::new(loaded, history));
                 // Show the result on the workflow's detail screen, the one below the
                 // checkpoints if the user came that way.
                 match app.screens.iter().position(|s| *s == Screen::Detail) {
@@ -864,7 +988,8 @@ pub fn update(app: &mut App, message: Message) {
                         app.push(Screen::Detail);
                     }
                 }
-                app.refresh();
+                // Its version is not known yet: read it again in full.
+                app.refresh(Reload::Always);
             }
             Err(err) => app.error = Some(format!("restore failed: {err}")),
         },
@@ -895,7 +1020,8 @@ fn on_key(app: &mut App, key: KeyEvent) {
             return;
         }
         KeyCode::Char('r') => {
-            app.refresh();
+            // The operator asked: read everything again, changed or not.
+            app.refresh(Reload::Always);
             return;
         }
         KeyCode::Char('P') => {
@@ -1206,6 +1332,19 @@ mod tests {
     use llm_orchestrator_state::admin::SortValue;
     use serde_json::json;
 
+    /// Answers a full read of the workflow as the runtime does: `state` stored at
+    /// `version`, printed at the step the detail view shows (the step `LoadDetail` asks
+    /// for), or the first.
+    fn deliver(app: &mut App, state: WorkflowState, version: i64) {
+        let step = app
+            .detail
+            .as_ref()
+            .filter(|detail| detail.state.id == state.id)
+            .map_or(0, |detail| detail.step);
+        let loaded = LoadedDetail::print(state, Some(version), step);
+        update(app, Message::DetailLoaded(Ok(loaded)));
+    }
+
     fn key(code: KeyCode) -> Message {
         Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
     }
@@ -1248,7 +1387,10 @@ mod tests {
                 result: Ok(crate::fixtures::checkpoint_infos(&checkpoints)),
             },
         );
-        app.detail = Some(DetailView::new(state, None));
+        app.detail = Some(DetailView::new(
+            LoadedDetail::print(state, Some(1), 0),
+            None,
+        ));
         app.commands.clear();
         app
     }
@@ -1416,12 +1558,12 @@ mod tests {
         press(&mut app, "j");
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.screen(), Screen::Detail);
-        assert!(
-            app.commands
-                .contains(&Command::LoadDetail(Uuid::from_u128(2)))
-        );
+        assert!(app.commands.contains(&Command::LoadDetail {
+            id: Uuid::from_u128(2),
+            step: 0
+        }));
         let (state, _) = failed_workflow();
-        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
+        deliver(&mut app, state.clone(), 1);
         assert_eq!(app.detail.as_ref().unwrap().state, state);
         press(&mut app, "jj");
         assert_eq!(app.detail.as_ref().unwrap().step, 2);
@@ -1446,7 +1588,7 @@ mod tests {
             "a new step starts at the top"
         );
         // A refresh of the same workflow keeps the position.
-        update(&mut app, Message::DetailLoaded(Ok(state)));
+        deliver(&mut app, state, 1);
         assert_eq!(app.detail.as_ref().unwrap().context_scroll, 8);
         update(&mut app, Message::DetailLoaded(Err("gone".into())));
         assert_eq!(app.error.as_deref(), Some("gone"));
@@ -1747,11 +1889,19 @@ mod tests {
         let mut app = with_checkpoints();
         let (_, checkpoints) = failed_workflow();
         let restored = checkpoints[1].state().unwrap();
-        update(&mut app, Message::Restored(Ok(restored.clone())));
+        let printed = LoadedDetail::print(restored.clone(), None, 0);
+        update(&mut app, Message::Restored(Ok(printed)));
         assert_eq!(app.screens, vec![Screen::Workflows, Screen::Detail]);
-        assert_eq!(app.detail.as_ref().unwrap().state, restored);
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.state, restored);
+        assert_eq!(detail.version, None);
         assert!(app.notice.as_deref().unwrap().contains("now running"));
         assert!(app.commands.contains(&Command::LoadCounts));
+        // Its version is unknown: it is read again in full.
+        assert!(app.commands.contains(&Command::LoadDetail {
+            id: restored.id,
+            step: 0
+        }));
         update(&mut app, Message::Restored(Err("conflict".into())));
         assert_eq!(app.error.as_deref(), Some("restore failed: conflict"));
     }
@@ -2062,7 +2212,7 @@ mod tests {
         assert!(app.commands.contains(&Command::LoadHistory(id)));
         let (mut state, _) = failed_workflow();
         state.id = id;
-        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
+        deliver(&mut app, state.clone(), 1);
         let history = WorkflowHistory {
             usage: CheckpointUsage {
                 count: 2,
@@ -2090,7 +2240,7 @@ mod tests {
         app.commands.clear();
         press(&mut app, "r");
         assert!(app.commands.contains(&Command::LoadHistory(id)));
-        update(&mut app, Message::DetailLoaded(Ok(state)));
+        deliver(&mut app, state, 1);
         assert_eq!(app.detail.as_ref().unwrap().history, Some(history));
         update(
             &mut app,
@@ -2149,7 +2299,7 @@ mod tests {
         let (state, _) = long_workflow();
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
-        update(&mut app, Message::DetailLoaded(Ok(state)));
+        deliver(&mut app, state, 1);
         let lines = LONG + 4;
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(
@@ -2196,64 +2346,263 @@ mod tests {
         assert_scrolls_to_the_last_line(&mut app, LONG, |app| app.diff.as_ref().unwrap().scroll);
     }
 
-    #[test]
-    fn the_detail_prints_its_json_when_it_arrives_or_changes_not_per_frame() {
+    /// A workflow as the runtime delivers it, with lines that are not what printing its
+    /// JSON gives: if `update` printed anything, the test would see it.
+    fn placeholder(state: &WorkflowState, version: i64, step: usize, lines: usize) -> LoadedDetail {
+        LoadedDetail {
+            state: state.clone(),
+            version: Some(version),
+            context_lines: (0..lines).map(|n| format!("context {n}")).collect(),
+            step,
+            outputs_lines: (0..lines).map(|n| format!("outputs {n}")).collect(),
+        }
+    }
+
+    /// The app on the detail screen of [`failed_workflow`], stored at version 3, with
+    /// nothing queued.
+    fn on_the_detail() -> (App, WorkflowState) {
         let (state, _) = failed_workflow();
-        let outputs = |step: &str| format::pretty_lines(&state.steps[step].outputs);
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
-        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
-        let detail = app.detail.as_ref().unwrap();
-        assert_eq!(detail.context_lines, format::pretty_lines(&state.context));
-        assert_eq!(detail.outputs_lines, outputs("retrieve"));
-        press(&mut app, "j");
-        assert_eq!(
-            app.detail.as_ref().unwrap().outputs_lines,
-            outputs("prompt")
-        );
+        deliver(&mut app, state.clone(), 3);
+        app.commands.clear();
+        (app, state)
+    }
 
-        // A refresh with the same JSON prints nothing again: lines put in by hand stay.
-        let detail = app.detail.as_mut().unwrap();
-        detail.context_lines = vec!["printed before".into()];
-        detail.outputs_lines = vec!["printed before".into()];
-        detail.context_scroll = 5;
-        update(&mut app, Message::DetailLoaded(Ok(state.clone())));
-        let detail = app.detail.as_ref().unwrap();
-        assert_eq!(detail.context_lines, ["printed before"]);
-        assert_eq!(detail.outputs_lines, ["printed before"]);
-        assert_eq!(detail.context_scroll, 5);
-
-        // A changed context is printed again and the scroll kept within it; the step's
-        // outputs did not change.
-        let mut changed = state.clone();
-        changed.context = json!({"answer": "Open Settings"});
-        update(&mut app, Message::DetailLoaded(Ok(changed.clone())));
-        let detail = app.detail.as_ref().unwrap();
-        assert_eq!(detail.context_lines, format::pretty_lines(&changed.context));
-        assert_eq!(detail.context_scroll, 2, "the last of its 3 lines");
-        assert_eq!(detail.outputs_lines, ["printed before"]);
-        assert_eq!(detail.step, 1);
-
-        // So are the selected step's outputs when they change.
-        if let Some(step) = changed.steps.get_mut("prompt") {
-            step.outputs = json!({"tokens": 1});
+    fn refresh_ticks(app: &mut App) {
+        for _ in 0..REFRESH_TICKS {
+            update(app, Message::Tick);
         }
-        update(&mut app, Message::DetailLoaded(Ok(changed.clone())));
+    }
+
+    fn is_full_load(command: &Command) -> bool {
+        matches!(command, Command::LoadDetail { .. })
+    }
+
+    #[test]
+    fn an_automatic_refresh_asks_only_the_version_and_stops_there_when_unchanged() {
+        let (mut app, state) = on_the_detail();
+        press(&mut app, "j");
+        refresh_ticks(&mut app);
+        assert!(
+            app.commands
+                .contains(&Command::CheckDetailVersion(state.id))
+        );
+        assert!(app.commands.contains(&Command::LoadHistory(state.id)));
+        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+
+        app.commands.clear();
+        let before = app.clone();
+        let unchanged = Message::DetailVersion {
+            workflow_state_id: state.id,
+            result: Ok(3),
+        };
+        update(&mut app, unchanged);
+        assert!(app.commands.is_empty(), "{:?}", app.commands);
+        assert_eq!(app, before, "the view is untouched");
+
+        // An answer about a workflow no longer on screen is dropped, changed or not.
+        let elsewhere = Message::DetailVersion {
+            workflow_state_id: Uuid::from_u128(99),
+            result: Ok(7),
+        };
+        update(&mut app, elsewhere);
+        assert_eq!(app, before);
+    }
+
+    #[test]
+    fn a_changed_version_reads_the_workflow_in_full_at_the_selected_step() {
+        let (mut app, state) = on_the_detail();
+        press(&mut app, "jj");
+        refresh_ticks(&mut app);
+        app.commands.clear();
+        let changed = Message::DetailVersion {
+            workflow_state_id: state.id,
+            result: Ok(4),
+        };
+        update(&mut app, changed);
+        assert_eq!(
+            app.commands,
+            vec![Command::LoadDetail {
+                id: state.id,
+                step: 2
+            }]
+        );
+        deliver(&mut app, state.clone(), 4);
+        assert_eq!(app.detail.as_ref().unwrap().version, Some(4));
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        app.commands.clear();
+        update(
+            &mut app,
+            Message::DetailVersion {
+                workflow_state_id: state.id,
+                result: Ok(4),
+            },
+        );
+        assert!(app.commands.is_empty(), "version 4 is the one shown now");
+    }
+
+    #[test]
+    fn r_reads_the_open_workflow_in_full_changed_or_not() {
+        let (mut app, state) = on_the_detail();
+        press(&mut app, "j");
+        press(&mut app, "r");
+        assert!(app.commands.contains(&Command::LoadDetail {
+            id: state.id,
+            step: 1
+        }));
+        assert!(
+            !app.commands
+                .contains(&Command::CheckDetailVersion(state.id))
+        );
+        assert!(app.commands.contains(&Command::LoadHistory(state.id)));
+    }
+
+    #[test]
+    fn a_workflow_deleted_meanwhile_shows_the_error_and_reads_nothing() {
+        let (mut app, state) = on_the_detail();
+        refresh_ticks(&mut app);
+        app.commands.clear();
+        let gone = format!("not found: workflow state {}", state.id);
+        update(
+            &mut app,
+            Message::DetailVersion {
+                workflow_state_id: state.id,
+                result: Err(gone.clone()),
+            },
+        );
+        assert_eq!(app.error, Some(gone));
+        assert!(app.commands.is_empty());
+        assert_eq!(app.detail.as_ref().unwrap().state, state, "still shown");
+    }
+
+    #[test]
+    fn pins_forks_and_prunes_check_the_open_workflow_s_version_only() {
+        let (mut app, state) = on_the_detail();
+        update(
+            &mut app,
+            Message::PinSet {
+                checkpoint: Uuid::from_u128(0x100),
+                label: None,
+                result: Ok(()),
+            },
+        );
+        assert!(
+            app.commands
+                .contains(&Command::CheckDetailVersion(state.id))
+        );
+        assert!(!app.commands.iter().any(is_full_load));
+    }
+
+    #[test]
+    fn the_detail_shows_the_lines_the_runtime_printed_without_printing() {
+        let (state, _) = failed_workflow();
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        // Opening: the lines delivered are the lines shown, as they are.
+        update(
+            &mut app,
+            Message::DetailLoaded(Ok(placeholder(&state, 1, 0, 50))),
+        );
         let detail = app.detail.as_ref().unwrap();
+        assert_eq!(
+            detail.context_lines,
+            placeholder(&state, 1, 0, 50).context_lines
+        );
         assert_eq!(
             detail.outputs_lines,
-            format::pretty_lines(&json!({"tokens": 1}))
+            placeholder(&state, 1, 0, 50).outputs_lines
+        );
+        assert_eq!((detail.step, detail.version), (0, Some(1)));
+
+        // A refresh keeps the step, focus and places, within the new lines.
+        update(&mut app, key(KeyCode::Tab));
+        press(&mut app, "jjjjjjjjjj");
+        update(&mut app, key(KeyCode::Tab));
+        update(&mut app, key(KeyCode::End));
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!((detail.outputs_scroll, detail.context_scroll), (10, 49));
+        update(
+            &mut app,
+            Message::DetailLoaded(Ok(placeholder(&state, 2, 0, 20))),
+        );
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(
+            detail.context_lines,
+            placeholder(&state, 2, 0, 20).context_lines
+        );
+        assert_eq!(
+            detail.outputs_lines,
+            placeholder(&state, 2, 0, 20).outputs_lines
+        );
+        assert_eq!(detail.context_scroll, 19, "clamped to the last of 20 lines");
+        assert_eq!(detail.outputs_scroll, 10, "still within 20 lines");
+        assert_eq!(
+            (detail.step, detail.focus, detail.version),
+            (0, DetailFocus::Context, Some(2))
+        );
+        // What it showed before goes to the runtime to be freed there.
+        assert_eq!(
+            app.commands.last(),
+            Some(&Command::Discard(Box::new(placeholder(&state, 1, 0, 50))))
         );
 
-        // Another workflow starts afresh.
+        // Printed for a step the user has left meanwhile: the selected step's outputs
+        // are printed as selecting it does; the context is swapped in all the same.
+        update(&mut app, key(KeyCode::Tab));
+        press(&mut app, "j");
+        update(
+            &mut app,
+            Message::DetailLoaded(Ok(placeholder(&state, 3, 0, 5))),
+        );
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.step, 1);
+        assert_eq!(
+            detail.outputs_lines,
+            format::pretty_lines(&state.steps["prompt"].outputs)
+        );
+        assert_eq!(
+            detail.context_lines,
+            placeholder(&state, 3, 0, 5).context_lines
+        );
+
+        // Another workflow starts afresh, at the step it was printed for.
         let mut other = state;
         other.id = Uuid::from_u128(77);
-        update(&mut app, Message::DetailLoaded(Ok(other.clone())));
+        update(
+            &mut app,
+            Message::DetailLoaded(Ok(placeholder(&other, 1, 0, 5))),
+        );
         let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.state.id, other.id);
         assert_eq!((detail.step, detail.context_scroll), (0, 0));
         assert_eq!(
             detail.outputs_lines,
-            format::pretty_lines(&other.steps["retrieve"].outputs)
+            placeholder(&other, 1, 0, 5).outputs_lines
         );
+    }
+
+    #[test]
+    fn printing_a_loaded_workflow_prints_the_context_and_the_asked_step() {
+        let (state, _) = failed_workflow();
+        let loaded = LoadedDetail::print(state.clone(), Some(5), 1);
+        assert_eq!(loaded.context_lines, format::pretty_lines(&state.context));
+        assert_eq!(
+            loaded.outputs_lines,
+            format::pretty_lines(&state.steps["prompt"].outputs)
+        );
+        assert_eq!((loaded.step, loaded.version), (1, Some(5)));
+        // A step beyond the last (steps were removed): the last one.
+        let beyond = LoadedDetail::print(state.clone(), None, 9);
+        assert_eq!(beyond.step, 2);
+        assert_eq!(
+            beyond.outputs_lines,
+            format::pretty_lines(&state.steps["tool_call"].outputs)
+        );
+        let mut no_steps = state;
+        no_steps.steps.clear();
+        let empty = LoadedDetail::print(no_steps, None, 0);
+        assert_eq!((empty.step, empty.outputs_lines.len()), (0, 0));
     }
 }

@@ -10,8 +10,7 @@ use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use crate::app::WorkflowHistory;
-use crate::app::{App, Command, Message, update};
+use crate::app::{App, Command, LoadedDetail, Message, WorkflowHistory, update};
 use crate::commands::{CHECKPOINT_LIMIT, diff_sides, lineage_lines, plan_restore};
 use crate::db::Store;
 use crate::diff::diff;
@@ -131,6 +130,35 @@ async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
     })
 }
 
+/// A workflow for the detail screen, with its version, printed at step `step`.
+async fn load_detail(store: &Store, id: uuid::Uuid, step: usize) -> Result<LoadedDetail> {
+    let loaded = store.load_workflow_state_versioned(&id).await?;
+    print_detail(loaded.value, Some(loaded.version), step).await
+}
+
+/// Rolls back to a checkpoint; the restored workflow printed at its first step (its
+/// version is not returned: the refresh after a restore reads it).
+async fn restore(store: &Store, checkpoint: uuid::Uuid) -> Result<LoadedDetail> {
+    let state = store.rollback_to_checkpoint(&checkpoint).await?;
+    print_detail(state, None, 0).await
+}
+
+/// Pretty-prints the detail's JSON on a blocking thread: a third of a second for a 5 MB
+/// context (debug build), which would otherwise hold the UI thread (in `update`) or an
+/// async worker that other queries need. A panic there is passed on, so that the task
+/// fails as a bug (see [`spawn_command`]), not as an error message.
+async fn print_detail(
+    state: llm_orchestrator_state::WorkflowState,
+    version: Option<i64>,
+    step: usize,
+) -> Result<LoadedDetail> {
+    match tokio::task::spawn_blocking(move || LoadedDetail::print(state, version, step)).await {
+        Ok(detail) => Ok(detail),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => Err(AdminError::new(format!("printing the workflow: {err}"))),
+    }
+}
+
 /// Runs one command against the store and sends its answer.
 pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Message>) {
     let message = match command {
@@ -145,9 +173,13 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
             at: now(),
         },
         Command::LoadCounts => Message::CountsLoaded(text(store.status_counts().await)),
-        Command::LoadDetail(id) => {
-            Message::DetailLoaded(text(store.load_workflow_state(&id).await))
+        Command::LoadDetail { id, step } => {
+            Message::DetailLoaded(text(load_detail(&store, id, step).await))
         }
+        Command::CheckDetailVersion(id) => Message::DetailVersion {
+            workflow_state_id: id,
+            result: text(store.workflow_version(&id).await),
+        },
         Command::LoadCheckpointInfos(id) => Message::CheckpointInfosLoaded {
             workflow_state_id: id,
             result: text(checkpoint_infos(&store, id).await),
@@ -202,7 +234,16 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         Command::PlanRestore(id) => {
             Message::RestorePlanned(text(plan_restore(&store, id).await.map(Box::new)))
         }
-        Command::Restore(id) => Message::Restored(text(store.rollback_to_checkpoint(&id).await)),
+        Command::Restore(id) => Message::Restored(text(restore(&store, id).await)),
+        Command::Discard(old) => {
+            // Nothing to answer; a panic while freeing would be a bug, reported as one.
+            if let Err(err) = tokio::task::spawn_blocking(move || drop(old)).await
+                && err.is_panic()
+            {
+                std::panic::resume_unwind(err.into_panic());
+            }
+            return;
+        }
     };
     // The loop may have ended; the answer is then not needed.
     let _ = sender.send(message);
@@ -217,6 +258,7 @@ mod tests {
     use super::*;
     use crate::app::Screen;
     use crate::fixtures::{failed_workflow, loaded_app};
+    use crate::format;
 
     async fn seeded() -> (Store, Vec<Checkpoint>) {
         let store = crate::db::open("sqlite::memory:", false).await.unwrap();
@@ -229,19 +271,29 @@ mod tests {
     }
 
     async fn answer(store: &Store, command: Command) -> Message {
-        let (sender, mut receiver) = unbounded_channel();
-        execute(store.clone(), command, sender).await;
-        receiver.recv().await.unwrap()
+        answer_if_any(store, command).await.unwrap()
     }
 
-    /// Runs what `update` queued, and what the answers queue, as the loop would.
-    async fn settle(store: &Store, app: &mut App) {
+    /// The answer to `command`, or `None` for one that has none (a discard).
+    async fn answer_if_any(store: &Store, command: Command) -> Option<Message> {
+        let (sender, mut receiver) = unbounded_channel();
+        execute(store.clone(), command, sender).await;
+        receiver.recv().await
+    }
+
+    /// Runs what `update` queued, and what the answers queue, as the loop would; returns
+    /// the commands run.
+    async fn settle(store: &Store, app: &mut App) -> Vec<Command> {
+        let mut ran = Vec::new();
         while !app.commands.is_empty() {
             for command in std::mem::take(&mut app.commands) {
-                let message = answer(store, command).await;
-                update(app, message);
+                ran.push(command.clone());
+                if let Some(message) = answer_if_any(store, command).await {
+                    update(app, message);
+                }
             }
         }
+        ran
     }
 
     fn key(app: &mut App, code: KeyCode) {
@@ -326,5 +378,129 @@ mod tests {
         let ids: Vec<Uuid> = view.list.iter().flatten().map(|info| info.id).collect();
         assert_eq!(ids, vec![checkpoints[0].id]);
         assert_eq!(view.selected, 0);
+    }
+
+    #[tokio::test]
+    async fn the_version_check_answers_the_stored_version_and_not_found_when_gone() {
+        let (store, _) = seeded().await;
+        let (mut state, _) = failed_workflow();
+        let stored = store
+            .load_workflow_state_versioned(&state.id)
+            .await
+            .unwrap();
+        let check = || Command::CheckDetailVersion(state.id);
+        assert_eq!(
+            answer(&store, check()).await,
+            Message::DetailVersion {
+                workflow_state_id: state.id,
+                result: Ok(stored.version),
+            }
+        );
+        state.context["answer"] = "Open Settings".into();
+        store.save_workflow_state(&state).await.unwrap();
+        assert_eq!(
+            answer(&store, check()).await,
+            Message::DetailVersion {
+                workflow_state_id: state.id,
+                result: Ok(stored.version + 1),
+            }
+        );
+
+        // Deleted: the same error a full read shows today.
+        store
+            .delete_old_states(crate::fixtures::t0() + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        let Message::DetailLoaded(Err(full)) = answer(
+            &store,
+            Command::LoadDetail {
+                id: state.id,
+                step: 0,
+            },
+        )
+        .await
+        else {
+            panic!("not an error");
+        };
+        assert_eq!(full, format!("not found: workflow state {}", state.id));
+        assert_eq!(
+            answer(&store, check()).await,
+            Message::DetailVersion {
+                workflow_state_id: state.id,
+                result: Err(full),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_read_arrives_printed_with_its_version() {
+        let (store, _) = seeded().await;
+        let (state, _) = failed_workflow();
+        let stored = store
+            .load_workflow_state_versioned(&state.id)
+            .await
+            .unwrap();
+        let message = answer(
+            &store,
+            Command::LoadDetail {
+                id: state.id,
+                step: 1,
+            },
+        )
+        .await;
+        let Message::DetailLoaded(Ok(loaded)) = message else {
+            panic!("not a workflow: {message:?}");
+        };
+        assert_eq!(loaded.state, stored.value);
+        assert_eq!(loaded.version, Some(stored.version));
+        assert_eq!(loaded.step, 1);
+        assert_eq!(loaded.context_lines, format::pretty_lines(&state.context));
+        assert_eq!(
+            loaded.outputs_lines,
+            format::pretty_lines(&state.steps["prompt"].outputs)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_automatic_refresh_reads_the_workflow_again_only_after_a_write() {
+        let (store, _) = seeded().await;
+        let (mut state, _) = failed_workflow();
+        let mut app = loaded_app();
+        key(&mut app, KeyCode::Enter);
+        settle(&store, &mut app).await;
+        let shown = app.detail.clone().unwrap();
+        assert_eq!(shown.context_lines, format::pretty_lines(&state.context));
+
+        // Nothing written: one version check, the same view.
+        for _ in 0..crate::app::REFRESH_TICKS {
+            update(&mut app, Message::Tick);
+        }
+        assert!(
+            app.commands
+                .contains(&Command::CheckDetailVersion(state.id))
+        );
+        let ran = settle(&store, &mut app).await;
+        assert!(
+            !ran.iter()
+                .any(|command| matches!(command, Command::LoadDetail { .. })),
+            "{ran:?}"
+        );
+        assert_eq!(app.detail.as_ref(), Some(&shown));
+
+        // A save: the next refresh brings the new context, printed.
+        state.context = serde_json::json!({"answer": "Open Settings"});
+        store.save_workflow_state(&state).await.unwrap();
+        for _ in 0..crate::app::REFRESH_TICKS {
+            update(&mut app, Message::Tick);
+        }
+        let ran = settle(&store, &mut app).await;
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.context_lines, format::pretty_lines(&state.context));
+        assert_eq!(detail.version, shown.version.map(|v| v + 1));
+        // What it showed before is freed by the runtime, not by `update`.
+        assert!(ran.iter().any(|command| matches!(
+            command,
+            Command::Discard(old) if old.context_lines == shown.context_lines
+        )));
     }
 }

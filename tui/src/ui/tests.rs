@@ -9,7 +9,8 @@ use ratatui::style::Color;
 use llm_orchestrator_state::{CheckpointUsage, PruneReport};
 
 use crate::app::{
-    App, DetailFocus, DetailView, Message, WorkflowHistory, default_prune_policy, update,
+    App, DetailFocus, DetailView, LoadedDetail, Message, WorkflowHistory, default_prune_policy,
+    update,
 };
 use crate::fixtures::{LONG, checkpoint_infos, failed_workflow, loaded_app, long_workflow};
 use crate::restore_plan::RestorePlan;
@@ -33,6 +34,12 @@ fn press(app: &mut App, keys: &str) {
     }
 }
 
+/// A workflow arriving as the runtime delivers it: read at version 1, printed at its
+/// first step.
+fn loaded(state: llm_orchestrator_state::WorkflowState) -> Message {
+    Message::DetailLoaded(Ok(LoadedDetail::print(state, Some(1), 0)))
+}
+
 fn detail_app() -> App {
     let mut app = loaded_app();
     update(
@@ -41,7 +48,7 @@ fn detail_app() -> App {
     );
     let (state, _) = failed_workflow();
     let id = state.id;
-    update(&mut app, Message::DetailLoaded(Ok(state)));
+    update(&mut app, loaded(state));
     update(
         &mut app,
         Message::HistoryLoaded {
@@ -141,7 +148,7 @@ fn detail_screen_scrolled_context() {
     let (state, _) = failed_workflow();
     let mut app = loaded_app();
     app.screens.push(crate::app::Screen::Detail);
-    let mut detail = DetailView::new(state, None);
+    let mut detail = DetailView::new(LoadedDetail::print(state, Some(1), 0), None);
     detail.focus = DetailFocus::Context;
     detail.context_scroll = 2;
     app.detail = Some(detail);
@@ -277,7 +284,11 @@ fn after_a_restore() {
     let mut app = checkpoints_app();
     update(
         &mut app,
-        Message::Restored(Ok(checkpoints[1].state().unwrap())),
+        Message::Restored(Ok(LoadedDetail::print(
+            checkpoints[1].state().unwrap(),
+            None,
+            0,
+        ))),
     );
     assert_snapshot!(draw(&app).backend());
 }
@@ -423,7 +434,7 @@ fn the_detail_draws_the_lines_in_view_past_line_65535() {
     let (state, _) = long_workflow();
     let mut app = loaded_app();
     update(&mut app, enter());
-    update(&mut app, Message::DetailLoaded(Ok(state)));
+    update(&mut app, loaded(state));
     // Outputs: End, then up 3 lines from the last (`}` is line LONG + 3).
     update(&mut app, key(KeyCode::Tab));
     update(&mut app, key(KeyCode::End));

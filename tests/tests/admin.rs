@@ -1,0 +1,96 @@
+//! The admin UI's reads (`store/src/admin.rs`) that must agree with the store's writes on
+//! every backend: a workflow's current version.
+
+use backend_suite::{Backend, at, backend_tests, open, step, workflow};
+use llm_orchestrator_state::{StateStore, StateStoreError, StepStatus};
+use serde_json::json;
+use uuid::Uuid;
+
+backend_tests!(
+    the_version_is_the_stored_one_and_goes_up_with_every_write,
+    the_version_of_an_unknown_or_deleted_workflow_is_not_found,
+);
+
+async fn the_version_is_the_stored_one_and_goes_up_with_every_write(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-version");
+    store.save_workflow_state(&state).await.unwrap();
+    let first = store
+        .load_workflow_state_versioned(&state.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.workflow_version(&state.id).await.unwrap(),
+        first.version
+    );
+
+    // A save.
+    state.context = json!({"answer": "more"});
+    store.save_workflow_state(&state).await.unwrap();
+    let saved = store.workflow_version(&state.id).await.unwrap();
+    assert_eq!(saved, first.version + 1);
+    assert_eq!(
+        store
+            .load_workflow_state_versioned(&state.id)
+            .await
+            .unwrap()
+            .version,
+        saved
+    );
+
+    // A step recorded with its checkpoint, then a rollback to that checkpoint.
+    let checkpoint = store
+        .record_step(
+            &mut state,
+            step("s1", StepStatus::Completed, json!({"n": 1})),
+        )
+        .await
+        .unwrap();
+    let recorded = store.workflow_version(&state.id).await.unwrap();
+    assert!(recorded > saved, "{recorded} after {saved}");
+    store.rollback_to_checkpoint(&checkpoint.id).await.unwrap();
+    let rolled_back = store.workflow_version(&state.id).await.unwrap();
+    assert!(rolled_back > recorded, "{rolled_back} after {recorded}");
+
+    // Another workflow's writes leave it alone.
+    let other = workflow("wf-other");
+    store.save_workflow_state(&other).await.unwrap();
+    store.save_workflow_state(&other).await.unwrap();
+    assert_eq!(
+        store.workflow_version(&state.id).await.unwrap(),
+        rolled_back
+    );
+    assert_eq!(
+        store.workflow_version(&state.id).await.unwrap(),
+        store
+            .load_workflow_state_versioned(&state.id)
+            .await
+            .unwrap()
+            .version
+    );
+}
+
+async fn the_version_of_an_unknown_or_deleted_workflow_is_not_found(backend: Backend) {
+    let store = open(backend).await;
+    let unknown = Uuid::from_u128(0xdead);
+    let err = store.workflow_version(&unknown).await.unwrap_err();
+    assert_eq!(
+        err,
+        StateStoreError::NotFound(format!("workflow state {unknown}"))
+    );
+
+    // Deleted after it was shown: the same answer a full load gives.
+    let mut state = workflow("wf-deleted");
+    state.mark_completed();
+    state.updated_at = at(0, 0);
+    store.save_workflow_state(&state).await.unwrap();
+    assert!(store.workflow_version(&state.id).await.is_ok());
+    assert_eq!(store.delete_old_states(at(60, 0)).await.unwrap(), 1);
+    let err = store.workflow_version(&state.id).await.unwrap_err();
+    assert_eq!(
+        err,
+        store.load_workflow_state(&state.id).await.unwrap_err(),
+        "{err}"
+    );
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err}");
+}
