@@ -533,8 +533,13 @@ pub struct App {
     pub diff: Option<DiffView>,
     /// When the workflows were last read.
     pub last_refresh: Option<DateTime<Utc>>,
-    /// The last error, shown in the status bar until the next success or key.
+    /// The last error, shown in the status bar until the next success of the same kind
+    /// (or another error).
     pub error: Option<String>,
+    /// Whether `error` came from loading the workflow list: the next successful list load
+    /// (the automatic refresh) clears only such an error, not, say, "the workflow on screen
+    /// was deleted".
+    pub list_error: bool,
     /// The last notice (a restore's result).
     pub notice: Option<String>,
     /// Ticks since the last refresh.
@@ -548,6 +553,12 @@ pub struct App {
 }
 
 impl App {
+    /// Shows `error` in the status bar (until the next success of its kind).
+    pub fn show_error(&mut self, error: String) {
+        self.error = Some(error);
+        self.list_error = false;
+    }
+
     /// A new UI on the workflows screen, with its first loads queued.
     pub fn new(database: impl Into<String>, read_only: bool) -> Self {
         let mut app = Self {
@@ -563,6 +574,7 @@ impl App {
             diff: None,
             last_refresh: None,
             error: None,
+            list_error: false,
             notice: None,
             ticks: 0,
             quit: false,
@@ -665,7 +677,7 @@ impl App {
     /// A snapshot could not be loaded (pruned meanwhile, connection lost): say so, go
     /// back to the list and reload it.
     fn snapshot_failed(&mut self, err: &str) {
-        self.error = Some(format!("cannot open the snapshot: {err}"));
+        self.show_error(format!("cannot open the snapshot: {err}"));
         self.snapshot = None;
         if self.screen() == Screen::Snapshot {
             self.screens.pop();
@@ -690,7 +702,7 @@ impl App {
     /// False, with the reason in the status bar, in read-only mode.
     fn may_write(&mut self, what: &str) -> bool {
         if self.read_only {
-            self.error = Some(format!("read-only mode: {what} is disabled"));
+            self.show_error(format!("read-only mode: {what} is disabled"));
         }
         !self.read_only
     }
@@ -801,14 +813,20 @@ pub fn update(app: &mut App, message: Message) {
                     }
                     view.next = page.next;
                     app.last_refresh = Some(at);
-                    app.error = None;
+                    if app.list_error {
+                        app.error = None;
+                        app.list_error = false;
+                    }
                 }
-                Err(err) => app.error = Some(err),
+                Err(err) => {
+                    app.show_error(err);
+                    app.list_error = true;
+                }
             }
         }
         Message::CountsLoaded(result) => match result {
             Ok(counts) => app.counts = counts,
-            Err(err) => app.error = Some(err),
+            Err(err) => app.show_error(err),
         },
         Message::DetailLoaded(result) => match result {
             // A refresh of the workflow on screen keeps its place; another starts afresh.
@@ -824,7 +842,7 @@ pub fn update(app: &mut App, message: Message) {
                 }
                 None => app.detail = Some(DetailView::new(loaded, None)),
             },
-            Err(err) => app.error = Some(err),
+            Err(err) => app.show_error(err),
         },
         Message::DetailVersion {
             workflow_state_id,
@@ -845,7 +863,7 @@ pub fn update(app: &mut App, message: Message) {
                     step: detail.step,
                 }),
                 // Deleted meanwhile: the same error a full read gives.
-                Err(err) => app.error = Some(err),
+                Err(err) => app.show_error(err),
             }
         }
         Message::CheckpointInfosLoaded {
@@ -869,7 +887,7 @@ pub fn update(app: &mut App, message: Message) {
                     view.list = Some(list);
                     view.usage = Some(usage);
                 }
-                Err(err) => app.error = Some(err),
+                Err(err) => app.show_error(err),
             }
         }
         Message::SnapshotLoaded { checkpoint, result } => {
@@ -899,7 +917,7 @@ pub fn update(app: &mut App, message: Message) {
             };
             match result {
                 Ok(history) => detail.history = Some(history),
-                Err(err) => app.error = Some(err),
+                Err(err) => app.show_error(err),
             }
         }
         Message::PinSet {
@@ -915,7 +933,7 @@ pub fn update(app: &mut App, message: Message) {
                 });
                 app.refresh(Reload::IfChanged);
             }
-            Err(err) => app.error = Some(format!("pin failed: {err}")),
+            Err(err) => app.show_error(format!("pin failed: {err}")),
         },
         Message::Forked { checkpoint, result } => match result {
             Ok(state) => {
@@ -926,7 +944,7 @@ pub fn update(app: &mut App, message: Message) {
                 ));
                 app.refresh(Reload::IfChanged);
             }
-            Err(err) => app.error = Some(format!("fork failed: {err}")),
+            Err(err) => app.show_error(format!("fork failed: {err}")),
         },
         Message::Pruned { policy, result } => match result {
             Ok(report) => {
@@ -946,7 +964,7 @@ pub fn update(app: &mut App, message: Message) {
                     done: !report.dry_run,
                 });
             }
-            Err(err) => app.error = Some(format!("prune failed: {err}")),
+            Err(err) => app.show_error(format!("prune failed: {err}")),
         },
         Message::DiffLoaded(result) => match result {
             Ok((title, changes)) => {
@@ -957,11 +975,11 @@ pub fn update(app: &mut App, message: Message) {
                 });
                 app.push(Screen::Diff);
             }
-            Err(err) => app.error = Some(err),
+            Err(err) => app.show_error(err),
         },
         Message::RestorePlanned(result) => match result {
             Ok(plan) => app.popup = Some(Popup::ConfirmRestore(plan)),
-            Err(err) => app.error = Some(err),
+            Err(err) => app.show_error(err),
         },
         Message::Restored(result) => match result {
             Ok(loaded) => {
@@ -991,7 +1009,7 @@ pub fn update(app: &mut App, message: Message) {
                 // Its version is not known yet: read it again in full.
                 app.refresh(Reload::Always);
             }
-            Err(err) => app.error = Some(format!("restore failed: {err}")),
+            Err(err) => app.show_error(format!("restore failed: {err}")),
         },
         Message::Fatal(err) => {
             app.fatal = Some(err);
@@ -2472,9 +2490,37 @@ mod tests {
                 result: Err(gone.clone()),
             },
         );
-        assert_eq!(app.error, Some(gone));
+        assert_eq!(app.error, Some(gone.clone()));
         assert!(app.commands.is_empty());
         assert_eq!(app.detail.as_ref().unwrap().state, state, "still shown");
+
+        // The list's own automatic refresh succeeding says nothing about that workflow:
+        // the error stays for the operator to see.
+        let message = loaded(&app, summaries());
+        update(&mut app, message);
+        assert_eq!(app.error, Some(gone));
+    }
+
+    #[test]
+    fn a_list_error_is_cleared_by_the_next_list_load_only() {
+        let mut app = loaded_app();
+        let failed = Message::WorkflowsLoaded {
+            request: app.workflows.request,
+            append: false,
+            result: Err("connection error: gone".into()),
+            at: t0(),
+        };
+        update(&mut app, failed);
+        assert_eq!(app.error.as_deref(), Some("connection error: gone"));
+        update(&mut app, Message::CountsLoaded(Ok(Default::default())));
+        assert_eq!(
+            app.error.as_deref(),
+            Some("connection error: gone"),
+            "counts are not the list"
+        );
+        let message = loaded(&app, summaries());
+        update(&mut app, message);
+        assert_eq!(app.error, None, "the list loads again: its error is over");
     }
 
     #[test]
