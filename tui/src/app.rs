@@ -2541,6 +2541,12 @@ mod tests {
         assert!(!app.commands.iter().any(is_full_load));
     }
 
+    /// The detail shows exactly the context and outputs lines `loaded` carries.
+    fn shows_the_lines_of(detail: &DetailView, loaded: &LoadedDetail) {
+        assert_eq!(detail.context_lines, loaded.context_lines);
+        assert_eq!(detail.outputs_lines, loaded.outputs_lines);
+    }
+
     #[test]
     fn the_detail_shows_the_lines_the_runtime_printed_without_printing() {
         let (state, _) = failed_workflow();
@@ -2552,14 +2558,7 @@ mod tests {
             Message::DetailLoaded(Ok(placeholder(&state, 1, 0, 50))),
         );
         let detail = app.detail.as_ref().unwrap();
-        assert_eq!(
-            detail.context_lines,
-            placeholder(&state, 1, 0, 50).context_lines
-        );
-        assert_eq!(
-            detail.outputs_lines,
-            placeholder(&state, 1, 0, 50).outputs_lines
-        );
+        shows_the_lines_of(detail, &placeholder(&state, 1, 0, 50));
         assert_eq!((detail.step, detail.version), (0, Some(1)));
 
         // A refresh keeps the step, focus and places, within the new lines.
@@ -2574,14 +2573,7 @@ mod tests {
             Message::DetailLoaded(Ok(placeholder(&state, 2, 0, 20))),
         );
         let detail = app.detail.as_ref().unwrap();
-        assert_eq!(
-            detail.context_lines,
-            placeholder(&state, 2, 0, 20).context_lines
-        );
-        assert_eq!(
-            detail.outputs_lines,
-            placeholder(&state, 2, 0, 20).outputs_lines
-        );
+        shows_the_lines_of(detail, &placeholder(&state, 2, 0, 20));
         assert_eq!(detail.context_scroll, 19, "clamped to the last of 20 lines");
         assert_eq!(detail.outputs_scroll, 10, "still within 20 lines");
         assert_eq!(

@@ -189,8 +189,8 @@ fn opening_the_oldest_snapshot() -> App {
     app
 }
 
-#[test]
-fn snapshot_screen() {
+/// The snapshot screen of the oldest checkpoint, its snapshot arrived.
+fn the_oldest_snapshot_loaded() -> App {
     let (_, checkpoints) = failed_workflow();
     let mut app = opening_the_oldest_snapshot();
     update(
@@ -200,6 +200,12 @@ fn snapshot_screen() {
             result: Ok(checkpoints[1].clone()),
         },
     );
+    app
+}
+
+#[test]
+fn snapshot_screen() {
+    let app = the_oldest_snapshot_loaded();
     assert_snapshot!(draw(&app).backend());
 }
 
@@ -210,15 +216,7 @@ fn snapshot_screen_while_it_loads() {
 
 #[test]
 fn snapshot_screen_scrolled_draws_the_lines_in_view() {
-    let (_, checkpoints) = failed_workflow();
-    let mut app = opening_the_oldest_snapshot();
-    update(
-        &mut app,
-        Message::SnapshotLoaded {
-            checkpoint: checkpoints[1].id,
-            result: Ok(checkpoints[1].clone()),
-        },
-    );
+    let mut app = the_oldest_snapshot_loaded();
     press(&mut app, "jj");
     let text = draw(&app).backend().to_string();
     let first = text.lines().nth(1).unwrap_or_default();
