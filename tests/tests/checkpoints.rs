@@ -5,7 +5,9 @@ use backend_suite::{
     Backend, at, backend_tests, backend_tests_for, install_failing_trigger, nested_json, open,
     open_with, step, stored_checkpoint_count, stored_step_ids, workflow,
 };
-use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use llm_orchestrator_state::sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
+};
 use llm_orchestrator_state::{
     Checkpoint, SeaOrmStateStore, StateStore, StateStoreError, StepState, StepStatus,
     WorkflowState, WorkflowStatus,
@@ -39,7 +41,10 @@ backend_tests!(
     delete_old_states_cascades_to_steps_and_checkpoints,
     a_delete_the_database_refuses_half_way_deletes_nothing,
 );
-backend_tests_for!(mod postgres_only = Postgres: large_json_is_compressed_with_lz4_when_the_server_has_it);
+backend_tests_for!(mod postgres_only = Postgres:
+    large_json_is_compressed_with_lz4_when_the_server_has_it,
+    an_unchanged_context_or_output_is_not_written_again,
+);
 
 /// A running workflow with two steps, saved.
 async fn saved_workflow(store: &SeaOrmStateStore, workflow_id: &str) -> WorkflowState {
@@ -932,4 +937,76 @@ async fn large_json_is_compressed_with_lz4_when_the_server_has_it(backend: Backe
         store.restore_from_checkpoint(&checkpoint.id).await.unwrap(),
         state
     );
+}
+
+/// Rows this transaction inserted into the TOAST table of `table` (where Postgres keeps
+/// large values), from the statistics of the transaction itself.
+async fn toast_rows_inserted(txn: &DatabaseTransaction, table: &str) -> i64 {
+    let row = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT coalesce(sum(n_tup_ins), 0)::bigint FROM pg_stat_xact_all_tables \
+                 WHERE relid = (SELECT reltoastrelid FROM pg_class \
+                 WHERE oid = '{table}'::regclass)"
+            ),
+        ))
+        .await
+        .unwrap()
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// Text of about `len` bytes that compresses poorly, so Postgres stores it out of line.
+fn incompressible(len: usize) -> String {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b'a' + (seed % 26) as u8)
+        })
+        .collect()
+}
+
+/// A save rewrites the whole state, but a large context or step output that did not
+/// change keeps its stored copy: nothing new goes into the TOAST tables for it. A changed
+/// one is written.
+async fn an_unchanged_context_or_output_is_not_written_again(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-toast");
+    state.context = json!({ "document": incompressible(40_000) });
+    let answer = step(
+        "answer",
+        StepStatus::Completed,
+        json!({ "text": incompressible(40_000) }),
+    );
+    store.record_step(&mut state, answer).await.unwrap();
+
+    // Only the status changes: neither big value is written again.
+    let txn = store.connection().begin().await.unwrap();
+    state.mark_paused();
+    store
+        .within(&txn)
+        .save_workflow_state(&state)
+        .await
+        .unwrap();
+    assert_eq!(toast_rows_inserted(&txn, "workflow_states").await, 0);
+    assert_eq!(toast_rows_inserted(&txn, "step_states").await, 0);
+    txn.commit().await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+
+    // A changed context is written; the unchanged output still is not.
+    let txn = store.connection().begin().await.unwrap();
+    state.context["document"] = json!(incompressible(30_000));
+    store
+        .within(&txn)
+        .save_workflow_state(&state)
+        .await
+        .unwrap();
+    assert!(toast_rows_inserted(&txn, "workflow_states").await > 0);
+    assert_eq!(toast_rows_inserted(&txn, "step_states").await, 0);
+    txn.commit().await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 }

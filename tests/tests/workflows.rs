@@ -19,6 +19,7 @@ backend_tests!(
     save_replaces_every_field,
     unicode_and_longest_ids_round_trip,
     empty_strings_and_json_nulls_are_not_missing_values,
+    equal_json_written_differently_replaces_the_stored_value,
     workflow_status_transitions_persist,
     statuses_are_stored_under_their_readme_names,
     step_status_transitions_persist,
@@ -1222,4 +1223,26 @@ async fn round_trip_with_steps(backend: Backend, steps: usize) {
         store.restore_from_checkpoint(&checkpoint.id).await.unwrap(),
         state
     );
+}
+
+/// `1.0` and `1` are equal JSON (Postgres `jsonb` says so), but a user who saves `1` must
+/// load `1`: a save keeps the stored context or output only when it is the same text.
+async fn equal_json_written_differently_replaces_the_stored_value(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-same-json");
+    state.context = json!({ "temperature": 1.0 });
+    state.upsert_step(step(
+        "score",
+        StepStatus::Completed,
+        json!({ "score": 2.0 }),
+    ));
+    store.save_workflow_state(&state).await.unwrap();
+
+    state.context = json!({ "temperature": 1 });
+    state.upsert_step(step("score", StepStatus::Completed, json!({ "score": 2 })));
+    store.save_workflow_state(&state).await.unwrap();
+    let loaded = store.load_workflow_state(&state.id).await.unwrap();
+    assert_eq!(loaded, state);
+    assert!(loaded.context["temperature"].is_u64(), "{}", loaded.context);
+    assert!(loaded.steps["score"].outputs["score"].is_u64());
 }

@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::{checkpoints, step_states, workflow_states};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait as _, Func, IntoIden, OnConflict, Query, SimpleExpr,
+};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr,
@@ -68,9 +70,12 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
                         W::StartedAt,
                         W::UpdatedAt,
                         W::CompletedAt,
-                        W::Context,
                         W::Error,
                     ])
+                    .value(
+                        W::Context,
+                        unless_unchanged((workflow_states::Entity, W::Context), W::Context),
+                    )
                     .value(
                         W::Version,
                         Expr::col((workflow_states::Entity, W::Version)).add(1),
@@ -81,6 +86,26 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
     )];
     writes.extend(step_writes(state));
     writes
+}
+
+/// The value an upsert sets a JSON column to: the new one (`excluded`), or the stored one
+/// when their text is the same. Postgres then keeps the stored value's TOAST copy instead
+/// of compressing and writing it again, so a large context or step output that did not
+/// change costs a save almost nothing. Text, not JSON equality: `1.0` and `1` are equal
+/// JSON but must not be stored as each other.
+fn unless_unchanged<T, C>(stored: (T, C), column: C) -> SimpleExpr
+where
+    T: IntoIden,
+    C: IntoIden + Clone,
+{
+    let stored = Expr::col(stored);
+    let new = Expr::col((Alias::new("excluded"), column));
+    let as_text = |expr: &SimpleExpr| -> SimpleExpr {
+        Func::cast_as(expr.clone(), Alias::new("text")).into()
+    };
+    Expr::case(as_text(&stored).eq(as_text(&new)), stored)
+        .finally(new)
+        .into()
 }
 
 /// Step rows per insert statement (8 values each).
@@ -105,10 +130,13 @@ pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
                             S::Status,
                             S::StartedAt,
                             S::CompletedAt,
-                            S::Outputs,
                             S::Error,
                             S::RetryCount,
                         ])
+                        .value(
+                            S::Outputs,
+                            unless_unchanged((step_states::Entity, S::Outputs), S::Outputs),
+                        )
                         .to_owned(),
                 )
                 .into_query(),
