@@ -44,6 +44,7 @@ backend_tests!(
 backend_tests_for!(mod postgres_only = Postgres:
     large_json_is_compressed_with_lz4_when_the_server_has_it,
     an_unchanged_context_or_output_is_not_written_again,
+    a_save_writes_only_the_steps_that_changed,
 );
 
 /// A running workflow with two steps, saved.
@@ -1008,5 +1009,60 @@ async fn an_unchanged_context_or_output_is_not_written_again(backend: Backend) {
     assert!(toast_rows_inserted(&txn, "workflow_states").await > 0);
     assert_eq!(toast_rows_inserted(&txn, "step_states").await, 0);
     txn.commit().await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+/// The row version (`xmin`) of each stored step of `workflow`, by step id.
+async fn step_row_versions(
+    store: &SeaOrmStateStore,
+    workflow: Uuid,
+) -> std::collections::BTreeMap<String, String> {
+    store
+        .connection()
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT step_id, xmin::text FROM step_states WHERE workflow_state_id = $1",
+            [workflow.into()],
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            (
+                row.try_get_by_index::<String>(0).unwrap(),
+                row.try_get_by_index::<String>(1).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A save of a workflow with many steps of which one changed writes a new row version
+/// for that step only (Postgres's `xmin` tells): the cost of a save follows what changed.
+async fn a_save_writes_only_the_steps_that_changed(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-many-steps");
+    for index in 0..20 {
+        state.upsert_step(step(
+            &format!("step-{index:02}"),
+            StepStatus::Completed,
+            json!({ "answer": index }),
+        ));
+    }
+    store.save_workflow_state(&state).await.unwrap();
+    let before = step_row_versions(&store, state.id).await;
+
+    let retried = StepState {
+        retry_count: 1,
+        ..state.steps["step-07"].clone()
+    };
+    store.record_step(&mut state, retried).await.unwrap();
+    let after = step_row_versions(&store, state.id).await;
+
+    let rewritten: Vec<&String> = after
+        .iter()
+        .filter(|(step_id, version)| before.get(*step_id) != Some(version))
+        .map(|(step_id, _)| step_id)
+        .collect();
+    assert_eq!(rewritten, ["step-07"]);
     assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 }

@@ -20,6 +20,7 @@ backend_tests!(
     unicode_and_longest_ids_round_trip,
     empty_strings_and_json_nulls_are_not_missing_values,
     equal_json_written_differently_replaces_the_stored_value,
+    a_change_to_any_one_step_column_is_saved,
     workflow_status_transitions_persist,
     statuses_are_stored_under_their_readme_names,
     step_status_transitions_persist,
@@ -1245,4 +1246,57 @@ async fn equal_json_written_differently_replaces_the_stored_value(backend: Backe
     assert_eq!(loaded, state);
     assert!(loaded.context["temperature"].is_u64(), "{}", loaded.context);
     assert!(loaded.steps["score"].outputs["score"].is_u64());
+}
+
+/// A save updates only the steps that differ from the stored ones; a change to any
+/// single column of a step, to or from NULL too, must still count as a difference.
+async fn a_change_to_any_one_step_column_is_saved(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-step-columns");
+    state.upsert_step(step(
+        "other",
+        StepStatus::Completed,
+        json!({ "kept": true }),
+    ));
+    state.upsert_step(StepState::new("changing"));
+    store.save_workflow_state(&state).await.unwrap();
+
+    type Change = (&'static str, fn(&mut StepState));
+    let changes: [Change; 10] = [
+        ("status", |step| step.status = StepStatus::Running),
+        ("started_at from NULL", |step| {
+            step.started_at = Some(at(10, 1))
+        }),
+        ("started_at", |step| step.started_at = Some(at(10, 2))),
+        ("completed_at from NULL", |step| {
+            step.completed_at = Some(at(20, 0))
+        }),
+        ("outputs from NULL", |step| {
+            step.outputs = json!({ "n": 1.0 })
+        }),
+        ("outputs, same JSON other text", |step| {
+            step.outputs = json!({ "n": 1 })
+        }),
+        ("error from NULL", |step| {
+            step.error = Some("timeout".into())
+        }),
+        ("retry_count", |step| step.retry_count = 3),
+        ("error to NULL", |step| step.error = None),
+        ("outputs and times to NULL", |step| {
+            step.outputs = Value::Null;
+            step.started_at = None;
+            step.completed_at = None;
+        }),
+    ];
+    for (what, change) in changes {
+        let mut changed = state.steps["changing"].clone();
+        change(&mut changed);
+        state.upsert_step(changed);
+        store.save_workflow_state(&state).await.unwrap();
+        assert_eq!(
+            store.load_workflow_state(&state.id).await.unwrap(),
+            state,
+            "after changing {what}"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait as _, Func, IntoIden, OnConflict, Query, SimpleExpr,
+    Alias, BinOper, Expr, ExprTrait as _, Func, IntoIden, OnConflict, Query, SimpleExpr,
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
@@ -108,6 +108,34 @@ where
         .into()
 }
 
+/// The condition under which the step upsert updates a stored step: some column differs.
+/// A save rewrites every step of the state, and most are as stored; those rows then get
+/// no new version (no WAL, nothing for vacuum), so a save costs what changed, not how
+/// many steps the workflow has. JSON is compared as text, like [`unless_unchanged`].
+fn step_changed() -> SimpleExpr {
+    use step_states::Column as S;
+    let stored = |column: S| Expr::col((step_states::Entity, column));
+    let new = |column: S| Expr::col((Alias::new("excluded"), column));
+    let distinct = |stored: SimpleExpr, new: SimpleExpr| {
+        stored.binary(BinOper::Custom("IS DISTINCT FROM"), new)
+    };
+    let as_text =
+        |expr: SimpleExpr| -> SimpleExpr { Func::cast_as(expr, Alias::new("text")).into() };
+    [
+        S::Status,
+        S::StartedAt,
+        S::CompletedAt,
+        S::Error,
+        S::RetryCount,
+    ]
+    .into_iter()
+    .map(|column| distinct(stored(column), new(column)))
+    .fold(
+        distinct(as_text(stored(S::Outputs)), as_text(new(S::Outputs))),
+        |any, changed| any.or(changed),
+    )
+}
+
 /// Step rows per insert statement (8 values each).
 const STEPS_PER_INSERT: usize = 1_000;
 
@@ -137,6 +165,7 @@ pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
                             S::Outputs,
                             unless_unchanged((step_states::Entity, S::Outputs), S::Outputs),
                         )
+                        .action_and_where(step_changed())
                         .to_owned(),
                 )
                 .into_query(),
