@@ -178,9 +178,10 @@ pub struct DetailView {
     pub context_lines: Vec<String>,
     /// Lines scrolled in the context.
     pub context_scroll: usize,
-    /// The selected step's outputs pretty-printed, one entry per line (empty without
-    /// steps): printed by the task that read the workflow, or when a step is selected.
-    pub outputs_lines: Vec<String>,
+    /// Every step's outputs pretty-printed, one entry per line, in run order: printed by
+    /// the task that read the workflow, so that selecting a step prints nothing (a
+    /// step's outputs can be megabytes). See [`DetailView::selected_outputs_lines`].
+    pub outputs_lines: Vec<Vec<String>>,
     /// Lines scrolled in the selected step's outputs.
     pub outputs_scroll: usize,
     /// Checkpoint totals and lineage; `None` until loaded.
@@ -189,7 +190,7 @@ pub struct DetailView {
 
 /// A workflow read for the detail screen, with its JSON already pretty-printed by the
 /// task that read it: `update` only swaps these lines in (printing a 5 MB context takes a
-/// third of a second, too long for the UI thread on every refresh).
+/// third of a second, too long for the UI thread on every refresh or key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedDetail {
     /// The workflow.
@@ -198,41 +199,37 @@ pub struct LoadedDetail {
     pub version: Option<i64>,
     /// Its context pretty-printed, one entry per line.
     pub context_lines: Vec<String>,
-    /// The step (index in run order) whose outputs are printed: the one asked for, or the
-    /// last one if there are fewer steps now.
-    pub step: usize,
-    /// That step's outputs pretty-printed, one entry per line (empty without steps).
-    pub outputs_lines: Vec<String>,
+    /// Every step's outputs pretty-printed, one entry per line, in run order (entry `n`
+    /// is the outputs of step `n` of [`ordered_steps`]).
+    pub outputs_lines: Vec<Vec<String>>,
 }
 
 impl LoadedDetail {
-    /// Prints `state`'s context and the outputs of its step `step` (in run order). The
-    /// runtime calls this off the UI thread, as the work of the task that read `state`.
-    pub fn print(state: WorkflowState, version: Option<i64>, step: usize) -> Self {
-        let steps = ordered_steps(&state);
-        let step = step.min(steps.len().saturating_sub(1));
-        let outputs_lines = steps
-            .get(step)
+    /// Prints `state`'s context and the outputs of every step. The runtime calls this off
+    /// the UI thread, as the work of the task that read `state`: all steps at once, so
+    /// that moving between steps costs no printing.
+    pub fn print(state: WorkflowState, version: Option<i64>) -> Self {
+        let outputs_lines = ordered_steps(&state)
+            .iter()
             .map(|step| format::pretty_lines(&step.outputs))
-            .unwrap_or_default();
+            .collect();
         let context_lines = format::pretty_lines(&state.context);
         Self {
             state,
             version,
             context_lines,
-            step,
             outputs_lines,
         }
     }
 }
 
 impl DetailView {
-    /// A workflow just opened, at the step it was printed for, scrolled to the top.
+    /// A workflow just opened, at its first step, scrolled to the top.
     pub fn new(loaded: LoadedDetail, history: Option<WorkflowHistory>) -> Self {
         Self {
             state: loaded.state,
             version: loaded.version,
-            step: loaded.step,
+            step: 0,
             focus: DetailFocus::default(),
             context_lines: loaded.context_lines,
             context_scroll: 0,
@@ -242,14 +239,17 @@ impl DetailView {
         }
     }
 
-    /// Selects step `index` (in run order) and shows its outputs from the top.
+    /// The selected step's outputs pretty-printed, one entry per line (none without
+    /// steps).
+    pub fn selected_outputs_lines(&self) -> &[String] {
+        self.outputs_lines.get(self.step).map_or(&[], Vec::as_slice)
+    }
+
+    /// Selects step `index` (in run order) and shows its outputs from the top: its lines
+    /// were printed with the workflow, so nothing is printed or freed here.
     fn select_step(&mut self, index: usize) {
-        let changed = index != self.step;
         self.step = index;
         self.outputs_scroll = 0;
-        if changed {
-            self.print_outputs();
-        }
     }
 
     /// A newer copy of the same workflow (a refresh), printed by the task that read it:
@@ -257,37 +257,19 @@ impl DetailView {
     /// lines). Nothing is printed or compared here. Returns what it replaced, for the
     /// runtime to free (see [`Command::Discard`]).
     fn replace(&mut self, loaded: LoadedDetail) -> LoadedDetail {
-        let step = self.step.min(loaded.state.steps.len().saturating_sub(1));
         let old = LoadedDetail {
             state: std::mem::replace(&mut self.state, loaded.state),
-            version: self.version,
+            version: std::mem::replace(&mut self.version, loaded.version),
             context_lines: std::mem::replace(&mut self.context_lines, loaded.context_lines),
-            step: self.step,
-            outputs_lines: Vec::new(),
+            outputs_lines: std::mem::replace(&mut self.outputs_lines, loaded.outputs_lines),
         };
-        self.version = loaded.version;
+        // Fewer steps now (a restore elsewhere): the last one.
+        self.step = self.step.min(self.outputs_lines.len().saturating_sub(1));
         self.context_scroll = self.context_scroll.min(last_index(&self.context_lines));
-        let old_outputs = if loaded.step == step {
-            std::mem::replace(&mut self.outputs_lines, loaded.outputs_lines)
-        } else {
-            // The user selected another step while the workflow was read: that step's
-            // outputs, as selecting it prints them.
-            self.step = step;
-            self.print_outputs();
-            Vec::new()
-        };
-        self.step = step;
-        self.outputs_scroll = self.outputs_scroll.min(last_index(&self.outputs_lines));
-        LoadedDetail {
-            outputs_lines: old_outputs,
-            ..old
-        }
-    }
-
-    fn print_outputs(&mut self) {
-        self.outputs_lines = selected_step(self)
-            .map(|step| format::pretty_lines(&step.outputs))
-            .unwrap_or_default();
+        self.outputs_scroll = self
+            .outputs_scroll
+            .min(last_index(self.selected_outputs_lines()));
+        old
     }
 }
 
@@ -365,15 +347,10 @@ pub enum Command {
     },
     /// Counts per status.
     LoadCounts,
-    /// One workflow in full with its version, its context and the outputs of step `step`
-    /// (index in run order) printed in the task: on opening it, on `r`, and when an
-    /// automatic refresh finds its version changed.
-    LoadDetail {
-        /// The workflow's store id.
-        id: Uuid,
-        /// The step whose outputs to print (the selected one).
-        step: usize,
-    },
+    /// One workflow in full with its version, its context and every step's outputs
+    /// printed in the task: on opening it, on `r`, and when an automatic refresh finds its
+    /// version changed.
+    LoadDetail(Uuid),
     /// Only the version a workflow is stored at (one small query, no JSON): what an
     /// automatic refresh of the detail screen asks first.
     CheckDetailVersion(Uuid),
@@ -502,7 +479,7 @@ pub enum Message {
     DiffLoaded(Result<(String, Vec<Change>), String>),
     /// A restore plan is ready for confirmation.
     RestorePlanned(Result<Box<RestorePlan>, String>),
-    /// A restore finished: the workflow as restored, already printed at its first step.
+    /// A restore finished: the workflow as restored, already printed.
     Restored(Result<LoadedDetail, String>),
     /// A task died (a bug): leave, reporting it.
     Fatal(String),
@@ -629,10 +606,7 @@ impl App {
                         let id = view.state.id;
                         self.commands.push(match detail {
                             Reload::IfChanged => Command::CheckDetailVersion(id),
-                            Reload::Always => Command::LoadDetail {
-                                id,
-                                step: view.step,
-                            },
+                            Reload::Always => Command::LoadDetail(id),
                         });
                         self.commands.push(Command::LoadHistory(id));
                     }
@@ -689,12 +663,11 @@ impl App {
     }
 
     fn open_detail(&mut self, id: Uuid) {
+        // The open view is kept if it is this workflow (at its step), else the first.
         if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
             self.detail = None;
         }
-        // The step the open view shows if it is this workflow (it is kept), else the first.
-        let step = self.detail.as_ref().map_or(0, |detail| detail.step);
-        self.commands.push(Command::LoadDetail { id, step });
+        self.commands.push(Command::LoadDetail(id));
         self.commands.push(Command::LoadHistory(id));
         self.push(Screen::Detail);
     }
@@ -858,10 +831,7 @@ pub fn update(app: &mut App, message: Message) {
             };
             match result {
                 Ok(version) if Some(version) == detail.version => {}
-                Ok(_) => app.commands.push(Command::LoadDetail {
-                    id: workflow_state_id,
-                    step: detail.step,
-                }),
+                Ok(_) => app.commands.push(Command::LoadDetail(workflow_state_id)),
                 // Deleted meanwhile: the same error a full read gives.
                 Err(err) => app.show_error(err),
             }
@@ -1236,7 +1206,7 @@ fn on_detail_key(app: &mut App, key: KeyEvent) {
                 detail.select_step(moved(detail.step, delta, detail.state.steps.len()));
             }
             DetailFocus::Outputs => {
-                let lines = detail.outputs_lines.len();
+                let lines = detail.selected_outputs_lines().len();
                 detail.outputs_scroll = moved(detail.outputs_scroll, delta, lines);
             }
             DetailFocus::Context => {
@@ -1351,15 +1321,9 @@ mod tests {
     use serde_json::json;
 
     /// Answers a full read of the workflow as the runtime does: `state` stored at
-    /// `version`, printed at the step the detail view shows (the step `LoadDetail` asks
-    /// for), or the first.
+    /// `version`, printed.
     fn deliver(app: &mut App, state: WorkflowState, version: i64) {
-        let step = app
-            .detail
-            .as_ref()
-            .filter(|detail| detail.state.id == state.id)
-            .map_or(0, |detail| detail.step);
-        let loaded = LoadedDetail::print(state, Some(version), step);
+        let loaded = LoadedDetail::print(state, Some(version));
         update(app, Message::DetailLoaded(Ok(loaded)));
     }
 
@@ -1405,10 +1369,7 @@ mod tests {
                 result: Ok(crate::fixtures::checkpoint_infos(&checkpoints)),
             },
         );
-        app.detail = Some(DetailView::new(
-            LoadedDetail::print(state, Some(1), 0),
-            None,
-        ));
+        app.detail = Some(DetailView::new(LoadedDetail::print(state, Some(1)), None));
         app.commands.clear();
         app
     }
@@ -1576,10 +1537,10 @@ mod tests {
         press(&mut app, "j");
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.screen(), Screen::Detail);
-        assert!(app.commands.contains(&Command::LoadDetail {
-            id: Uuid::from_u128(2),
-            step: 0
-        }));
+        assert!(
+            app.commands
+                .contains(&Command::LoadDetail(Uuid::from_u128(2)))
+        );
         let (state, _) = failed_workflow();
         deliver(&mut app, state.clone(), 1);
         assert_eq!(app.detail.as_ref().unwrap().state, state);
@@ -1907,7 +1868,7 @@ mod tests {
         let mut app = with_checkpoints();
         let (_, checkpoints) = failed_workflow();
         let restored = checkpoints[1].state().unwrap();
-        let printed = LoadedDetail::print(restored.clone(), None, 0);
+        let printed = LoadedDetail::print(restored.clone(), None);
         update(&mut app, Message::Restored(Ok(printed)));
         assert_eq!(app.screens, vec![Screen::Workflows, Screen::Detail]);
         let detail = app.detail.as_ref().unwrap();
@@ -1916,10 +1877,7 @@ mod tests {
         assert!(app.notice.as_deref().unwrap().contains("now running"));
         assert!(app.commands.contains(&Command::LoadCounts));
         // Its version is unknown: it is read again in full.
-        assert!(app.commands.contains(&Command::LoadDetail {
-            id: restored.id,
-            step: 0
-        }));
+        assert!(app.commands.contains(&Command::LoadDetail(restored.id)));
         update(&mut app, Message::Restored(Err("conflict".into())));
         assert_eq!(app.error.as_deref(), Some("restore failed: conflict"));
     }
@@ -2321,7 +2279,7 @@ mod tests {
         let lines = LONG + 4;
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(
-            detail.outputs_lines.len(),
+            detail.selected_outputs_lines().len(),
             lines,
             "retrieve, the first step"
         );
@@ -2365,14 +2323,21 @@ mod tests {
     }
 
     /// A workflow as the runtime delivers it, with lines that are not what printing its
-    /// JSON gives: if `update` printed anything, the test would see it.
-    fn placeholder(state: &WorkflowState, version: i64, step: usize, lines: usize) -> LoadedDetail {
+    /// JSON gives (`lines` for the context and for each step, named after the step): if
+    /// `update` printed anything, the test would see it.
+    fn placeholder(state: &WorkflowState, version: i64, lines: usize) -> LoadedDetail {
         LoadedDetail {
             state: state.clone(),
             version: Some(version),
             context_lines: (0..lines).map(|n| format!("context {n}")).collect(),
-            step,
-            outputs_lines: (0..lines).map(|n| format!("outputs {n}")).collect(),
+            outputs_lines: ordered_steps(state)
+                .iter()
+                .map(|step| {
+                    (0..lines)
+                        .map(|n| format!("outputs of {} {n}", step.step_id))
+                        .collect()
+                })
+                .collect(),
         }
     }
 
@@ -2429,7 +2394,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_version_reads_the_workflow_in_full_at_the_selected_step() {
+    fn a_changed_version_reads_the_workflow_in_full_keeping_the_selected_step() {
         let (mut app, state) = on_the_detail();
         press(&mut app, "jj");
         refresh_ticks(&mut app);
@@ -2439,15 +2404,10 @@ mod tests {
             result: Ok(4),
         };
         update(&mut app, changed);
-        assert_eq!(
-            app.commands,
-            vec![Command::LoadDetail {
-                id: state.id,
-                step: 2
-            }]
-        );
+        assert_eq!(app.commands, vec![Command::LoadDetail(state.id)]);
         deliver(&mut app, state.clone(), 4);
-        assert_eq!(app.detail.as_ref().unwrap().version, Some(4));
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!((detail.version, detail.step), (Some(4), 2));
         app.commands.clear();
         refresh_ticks(&mut app);
         app.commands.clear();
@@ -2466,10 +2426,7 @@ mod tests {
         let (mut app, state) = on_the_detail();
         press(&mut app, "j");
         press(&mut app, "r");
-        assert!(app.commands.contains(&Command::LoadDetail {
-            id: state.id,
-            step: 1
-        }));
+        assert!(app.commands.contains(&Command::LoadDetail(state.id)));
         assert!(
             !app.commands
                 .contains(&Command::CheckDetailVersion(state.id))
@@ -2555,10 +2512,10 @@ mod tests {
         // Opening: the lines delivered are the lines shown, as they are.
         update(
             &mut app,
-            Message::DetailLoaded(Ok(placeholder(&state, 1, 0, 50))),
+            Message::DetailLoaded(Ok(placeholder(&state, 1, 50))),
         );
         let detail = app.detail.as_ref().unwrap();
-        shows_the_lines_of(detail, &placeholder(&state, 1, 0, 50));
+        shows_the_lines_of(detail, &placeholder(&state, 1, 50));
         assert_eq!((detail.step, detail.version), (0, Some(1)));
 
         // A refresh keeps the step, focus and places, within the new lines.
@@ -2570,10 +2527,10 @@ mod tests {
         assert_eq!((detail.outputs_scroll, detail.context_scroll), (10, 49));
         update(
             &mut app,
-            Message::DetailLoaded(Ok(placeholder(&state, 2, 0, 20))),
+            Message::DetailLoaded(Ok(placeholder(&state, 2, 20))),
         );
         let detail = app.detail.as_ref().unwrap();
-        shows_the_lines_of(detail, &placeholder(&state, 2, 0, 20));
+        shows_the_lines_of(detail, &placeholder(&state, 2, 20));
         assert_eq!(detail.context_scroll, 19, "clamped to the last of 20 lines");
         assert_eq!(detail.outputs_scroll, 10, "still within 20 lines");
         assert_eq!(
@@ -2583,64 +2540,127 @@ mod tests {
         // What it showed before goes to the runtime to be freed there.
         assert_eq!(
             app.commands.last(),
-            Some(&Command::Discard(Box::new(placeholder(&state, 1, 0, 50))))
+            Some(&Command::Discard(Box::new(placeholder(&state, 1, 50))))
         );
 
-        // Printed for a step the user has left meanwhile: the selected step's outputs
-        // are printed as selecting it does; the context is swapped in all the same.
+        // A refresh after the user moved to another step: that step's delivered lines.
         update(&mut app, key(KeyCode::Tab));
         press(&mut app, "j");
         update(
             &mut app,
-            Message::DetailLoaded(Ok(placeholder(&state, 3, 0, 5))),
+            Message::DetailLoaded(Ok(placeholder(&state, 3, 5))),
         );
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(detail.step, 1);
         assert_eq!(
-            detail.outputs_lines,
-            format::pretty_lines(&state.steps["prompt"].outputs)
+            detail.selected_outputs_lines(),
+            placeholder(&state, 3, 5).outputs_lines[1]
         );
-        assert_eq!(
-            detail.context_lines,
-            placeholder(&state, 3, 0, 5).context_lines
-        );
+        assert_eq!(detail.selected_outputs_lines()[0], "outputs of prompt 0");
 
-        // Another workflow starts afresh, at the step it was printed for.
+        // Fewer steps now (restored elsewhere): the last one left is selected.
+        press(&mut app, "G");
+        let mut shorter = state.clone();
+        shorter.steps.remove("tool_call");
+        update(
+            &mut app,
+            Message::DetailLoaded(Ok(placeholder(&shorter, 4, 5))),
+        );
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.step, 1);
+        assert_eq!(detail.selected_outputs_lines()[0], "outputs of prompt 0");
+
+        // Another workflow starts afresh, at its first step.
         let mut other = state;
         other.id = Uuid::from_u128(77);
         update(
             &mut app,
-            Message::DetailLoaded(Ok(placeholder(&other, 1, 0, 5))),
+            Message::DetailLoaded(Ok(placeholder(&other, 1, 5))),
         );
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(detail.state.id, other.id);
         assert_eq!((detail.step, detail.context_scroll), (0, 0));
-        assert_eq!(
-            detail.outputs_lines,
-            placeholder(&other, 1, 0, 5).outputs_lines
-        );
+        shows_the_lines_of(detail, &placeholder(&other, 1, 5));
     }
 
     #[test]
-    fn printing_a_loaded_workflow_prints_the_context_and_the_asked_step() {
+    fn moving_between_steps_prints_nothing_and_shows_each_step_s_outputs() {
         let (state, _) = failed_workflow();
-        let loaded = LoadedDetail::print(state.clone(), Some(5), 1);
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(
+            &mut app,
+            Message::DetailLoaded(Ok(placeholder(&state, 1, 3))),
+        );
+        app.commands.clear();
+        let shown = |app: &App| {
+            let detail = app.detail.as_ref().unwrap();
+            let step = selected_step(detail).unwrap().step_id.clone();
+            (step, detail.selected_outputs_lines()[0].clone())
+        };
+        let expect = |step: &str| (step.to_owned(), format!("outputs of {step} 0"));
+        // Each key picks the step's delivered lines: were anything printed, the JSON would
+        // show instead; were anything freed, a discard or a change to the lines would.
+        for (keys, step) in [
+            ("j", "prompt"),
+            ("j", "tool_call"),
+            ("j", "tool_call"),
+            ("k", "prompt"),
+            ("k", "retrieve"),
+            ("G", "tool_call"),
+            ("g", "retrieve"),
+        ] {
+            press(&mut app, keys);
+            assert_eq!(shown(&app), expect(step), "after {keys}");
+            shows_the_lines_of(app.detail.as_ref().unwrap(), &placeholder(&state, 1, 3));
+        }
+        update(&mut app, key(KeyCode::Down));
+        update(&mut app, key(KeyCode::Up));
+        assert_eq!(shown(&app), expect("retrieve"));
+        assert!(app.commands.is_empty(), "{:?}", app.commands);
+
+        // Outputs scroll within the selected step's lines, and a new step starts at the top.
+        update(&mut app, key(KeyCode::Tab));
+        update(&mut app, key(KeyCode::End));
+        assert_eq!(app.detail.as_ref().unwrap().outputs_scroll, 2);
+        update(&mut app, key(KeyCode::Tab));
+        update(&mut app, key(KeyCode::Tab));
+        press(&mut app, "j");
+        assert_eq!(app.detail.as_ref().unwrap().outputs_scroll, 0);
+
+        // With the lines as the runtime prints them, each step shows its own outputs.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        deliver(&mut app, state.clone(), 1);
+        for (n, step) in ["retrieve", "prompt", "tool_call"].into_iter().enumerate() {
+            if n > 0 {
+                press(&mut app, "j");
+            }
+            assert_eq!(
+                app.detail.as_ref().unwrap().selected_outputs_lines(),
+                format::pretty_lines(&state.steps[step].outputs),
+                "{step}"
+            );
+        }
+    }
+
+    #[test]
+    fn printing_a_loaded_workflow_prints_the_context_and_every_step() {
+        let (state, _) = failed_workflow();
+        let loaded = LoadedDetail::print(state.clone(), Some(5));
         assert_eq!(loaded.context_lines, format::pretty_lines(&state.context));
+        assert_eq!(loaded.version, Some(5));
+        // In run order, as the steps table lists them.
         assert_eq!(
             loaded.outputs_lines,
-            format::pretty_lines(&state.steps["prompt"].outputs)
-        );
-        assert_eq!((loaded.step, loaded.version), (1, Some(5)));
-        // A step beyond the last (steps were removed): the last one.
-        let beyond = LoadedDetail::print(state.clone(), None, 9);
-        assert_eq!(beyond.step, 2);
-        assert_eq!(
-            beyond.outputs_lines,
-            format::pretty_lines(&state.steps["tool_call"].outputs)
+            ["retrieve", "prompt", "tool_call"]
+                .map(|step| { format::pretty_lines(&state.steps[step].outputs) })
         );
         let mut no_steps = state;
         no_steps.steps.clear();
-        let empty = LoadedDetail::print(no_steps, None, 0);
-        assert_eq!((empty.step, empty.outputs_lines.len()), (0, 0));
+        let empty = LoadedDetail::print(no_steps, None);
+        assert!(empty.outputs_lines.is_empty());
+        let detail = DetailView::new(empty, None);
+        assert!(detail.selected_outputs_lines().is_empty());
     }
 }

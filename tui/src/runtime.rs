@@ -130,29 +130,29 @@ async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
     })
 }
 
-/// A workflow for the detail screen, with its version, printed at step `step`.
-async fn load_detail(store: &Store, id: uuid::Uuid, step: usize) -> Result<LoadedDetail> {
+/// A workflow for the detail screen, with its version, printed.
+async fn load_detail(store: &Store, id: uuid::Uuid) -> Result<LoadedDetail> {
     let loaded = store.load_workflow_state_versioned(&id).await?;
-    print_detail(loaded.value, Some(loaded.version), step).await
+    print_detail(loaded.value, Some(loaded.version)).await
 }
 
-/// Rolls back to a checkpoint; the restored workflow printed at its first step (its
-/// version is not returned: the refresh after a restore reads it).
+/// Rolls back to a checkpoint; the restored workflow printed (its version is not
+/// returned: the refresh after a restore reads it).
 async fn restore(store: &Store, checkpoint: uuid::Uuid) -> Result<LoadedDetail> {
     let state = store.rollback_to_checkpoint(&checkpoint).await?;
-    print_detail(state, None, 0).await
+    print_detail(state, None).await
 }
 
-/// Pretty-prints the detail's JSON on a blocking thread: a third of a second for a 5 MB
-/// context (debug build), which would otherwise hold the UI thread (in `update`) or an
-/// async worker that other queries need. A panic there is passed on, so that the task
-/// fails as a bug (see [`spawn_command`]), not as an error message.
+/// Pretty-prints the detail's JSON (the context and every step's outputs) on a blocking
+/// thread: a third of a second for a 5 MB context (debug build), which would otherwise
+/// hold the UI thread (in `update`) or an async worker that other queries need. A panic
+/// there is passed on, so that the task fails as a bug (see [`spawn_command`]), not as an
+/// error message.
 async fn print_detail(
     state: llm_orchestrator_state::WorkflowState,
     version: Option<i64>,
-    step: usize,
 ) -> Result<LoadedDetail> {
-    match tokio::task::spawn_blocking(move || LoadedDetail::print(state, version, step)).await {
+    match tokio::task::spawn_blocking(move || LoadedDetail::print(state, version)).await {
         Ok(detail) => Ok(detail),
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
         Err(err) => Err(AdminError::new(format!("printing the workflow: {err}"))),
@@ -173,9 +173,7 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
             at: now(),
         },
         Command::LoadCounts => Message::CountsLoaded(text(store.status_counts().await)),
-        Command::LoadDetail { id, step } => {
-            Message::DetailLoaded(text(load_detail(&store, id, step).await))
-        }
+        Command::LoadDetail(id) => Message::DetailLoaded(text(load_detail(&store, id).await)),
         Command::CheckDetailVersion(id) => Message::DetailVersion {
             workflow_state_id: id,
             result: text(store.workflow_version(&id).await),
@@ -411,14 +409,7 @@ mod tests {
             .delete_old_states(crate::fixtures::t0() + chrono::Duration::days(1))
             .await
             .unwrap();
-        let Message::DetailLoaded(Err(full)) = answer(
-            &store,
-            Command::LoadDetail {
-                id: state.id,
-                step: 0,
-            },
-        )
-        .await
+        let Message::DetailLoaded(Err(full)) = answer(&store, Command::LoadDetail(state.id)).await
         else {
             panic!("not an error");
         };
@@ -440,24 +431,18 @@ mod tests {
             .load_workflow_state_versioned(&state.id)
             .await
             .unwrap();
-        let message = answer(
-            &store,
-            Command::LoadDetail {
-                id: state.id,
-                step: 1,
-            },
-        )
-        .await;
+        let message = answer(&store, Command::LoadDetail(state.id)).await;
         let Message::DetailLoaded(Ok(loaded)) = message else {
             panic!("not a workflow: {message:?}");
         };
         assert_eq!(loaded.state, stored.value);
         assert_eq!(loaded.version, Some(stored.version));
-        assert_eq!(loaded.step, 1);
         assert_eq!(loaded.context_lines, format::pretty_lines(&state.context));
+        // Every step's outputs, in run order: selecting a step prints nothing.
         assert_eq!(
             loaded.outputs_lines,
-            format::pretty_lines(&state.steps["prompt"].outputs)
+            ["retrieve", "prompt", "tool_call"]
+                .map(|step| { format::pretty_lines(&state.steps[step].outputs) })
         );
     }
 

@@ -152,7 +152,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let outputs_block = Block::bordered().border_style(focused(DetailFocus::Outputs));
     match selected_step(detail) {
         Some(step) => json::render(
-            &detail.outputs_lines,
+            detail.selected_outputs_lines(),
             detail.outputs_scroll,
             outputs_block.title(format!(" Outputs of {} ", step.step_id)),
             frame,

@@ -34,10 +34,9 @@ fn press(app: &mut App, keys: &str) {
     }
 }
 
-/// A workflow arriving as the runtime delivers it: read at version 1, printed at its
-/// first step.
+/// A workflow arriving as the runtime delivers it: read at version 1, printed.
 fn loaded(state: llm_orchestrator_state::WorkflowState) -> Message {
-    Message::DetailLoaded(Ok(LoadedDetail::print(state, Some(1), 0)))
+    Message::DetailLoaded(Ok(LoadedDetail::print(state, Some(1))))
 }
 
 fn detail_app() -> App {
@@ -148,7 +147,7 @@ fn detail_screen_scrolled_context() {
     let (state, _) = failed_workflow();
     let mut app = loaded_app();
     app.screens.push(crate::app::Screen::Detail);
-    let mut detail = DetailView::new(LoadedDetail::print(state, Some(1), 0), None);
+    let mut detail = DetailView::new(LoadedDetail::print(state, Some(1)), None);
     detail.focus = DetailFocus::Context;
     detail.context_scroll = 2;
     app.detail = Some(detail);
@@ -285,7 +284,6 @@ fn after_a_restore() {
         Message::Restored(Ok(LoadedDetail::print(
             checkpoints[1].state().unwrap(),
             None,
-            0,
         ))),
     );
     assert_snapshot!(draw(&app).backend());
@@ -535,7 +533,9 @@ fn the_detail_screen_draws_the_lines_printed_on_arrival() {
     let detail = app.detail.as_mut().unwrap();
     assert_eq!(detail.state.context, state.context);
     detail.context_lines = vec!["context printed once".into()];
-    detail.outputs_lines = vec!["outputs printed once".into()];
+    detail.outputs_lines = ["retrieve", "prompt", "tool_call"]
+        .map(|step| vec![format!("{step} outputs printed once")])
+        .into();
     let terminal = draw(&app);
     assert_eq!(
         box_rows(&terminal, "Context", 2),
@@ -543,6 +543,17 @@ fn the_detail_screen_draws_the_lines_printed_on_arrival() {
     );
     assert_eq!(
         box_rows(&terminal, "Outputs of retrieve", 2),
-        ["outputs printed once", ""]
+        ["retrieve outputs printed once", ""]
+    );
+    // Moving between steps shows each step's lines as they arrived: nothing is printed.
+    press(&mut app, "j");
+    assert_eq!(
+        box_rows(&draw(&app), "Outputs of prompt", 2),
+        ["prompt outputs printed once", ""]
+    );
+    press(&mut app, "jk");
+    assert_eq!(
+        box_rows(&draw(&app), "Outputs of prompt", 2),
+        ["prompt outputs printed once", ""]
     );
 }
