@@ -186,6 +186,9 @@ pub struct DetailView {
     pub outputs_scroll: usize,
     /// Checkpoint totals and lineage; `None` until loaded.
     pub history: Option<WorkflowHistory>,
+    /// A full read of this workflow ([`Command::LoadDetail`]) is under way: the automatic
+    /// refresh starts no other until its answer (or error) arrives.
+    pub loading: bool,
 }
 
 /// A workflow read for the detail screen, with its JSON already pretty-printed by the
@@ -236,6 +239,7 @@ impl DetailView {
             outputs_lines: loaded.outputs_lines,
             outputs_scroll: 0,
             history,
+            loading: false,
         }
     }
 
@@ -421,8 +425,13 @@ pub enum Message {
     },
     /// Counts per status arrived.
     CountsLoaded(Result<StatusCounts, String>),
-    /// A workflow arrived, already printed.
-    DetailLoaded(Result<LoadedDetail, String>),
+    /// A full read of a workflow finished.
+    DetailLoaded {
+        /// The workflow asked for.
+        workflow_state_id: Uuid,
+        /// The workflow, already printed, or the error.
+        result: Result<LoadedDetail, String>,
+    },
     /// The version a workflow is stored at arrived (an automatic refresh's first
     /// question); an error if it is gone.
     DetailVersion {
@@ -592,22 +601,29 @@ impl App {
         });
     }
 
-    /// Reloads what the screens show, keeping selections; the open workflow as `detail`
-    /// says.
-    fn refresh(&mut self, detail: Reload) {
+    /// Reloads what the screens show, keeping selections, as `refresh` says.
+    fn refresh(&mut self, refresh: Refresh) {
         self.ticks = 0;
-        let limit = (self.workflows.rows.len() as u64).clamp(PAGE_SIZE, REFRESH_LIMIT);
-        self.reload_workflows(limit);
+        // A list load still under way (slower than the ticks between refreshes) answers
+        // for the timer too: a second one would only make the first's answer stale.
+        if refresh != Refresh::Automatic || !self.workflows.loading {
+            let limit = (self.workflows.rows.len() as u64).clamp(PAGE_SIZE, REFRESH_LIMIT);
+            self.reload_workflows(limit);
+        }
         self.commands.push(Command::LoadCounts);
         for screen in self.screens.clone() {
             match screen {
                 Screen::Detail => {
                     if let Some(view) = &self.detail {
-                        let id = view.state.id;
-                        self.commands.push(match detail {
-                            Reload::IfChanged => Command::CheckDetailVersion(id),
-                            Reload::Always => Command::LoadDetail(id),
-                        });
+                        let (id, loading) = (view.state.id, view.loading);
+                        match refresh {
+                            Refresh::Full => self.load_detail(id),
+                            // The read under way brings the newest version anyway.
+                            Refresh::Automatic if loading => {}
+                            Refresh::Automatic | Refresh::AfterWrite => {
+                                self.commands.push(Command::CheckDetailVersion(id));
+                            }
+                        }
                         self.commands.push(Command::LoadHistory(id));
                     }
                 }
@@ -667,9 +683,18 @@ impl App {
         if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
             self.detail = None;
         }
-        self.commands.push(Command::LoadDetail(id));
+        self.load_detail(id);
         self.commands.push(Command::LoadHistory(id));
         self.push(Screen::Detail);
+    }
+
+    /// Reads workflow `id` in full, noting on its view (if open) that the read is under
+    /// way.
+    fn load_detail(&mut self, id: Uuid) {
+        if let Some(view) = self.detail.as_mut().filter(|view| view.state.id == id) {
+            view.loading = true;
+        }
+        self.commands.push(Command::LoadDetail(id));
     }
 
     /// False, with the reason in the status bar, in read-only mode.
@@ -719,14 +744,20 @@ impl App {
     }
 }
 
-/// How a refresh treats the workflow on the detail screen (a context can be megabytes).
+/// Why the screens are read again, which decides what a refresh may skip: a context can
+/// be megabytes, and a load can take longer than the 5 s between automatic refreshes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reload {
-    /// Ask for its version first and read it in full only if that changed: the
-    /// automatic refresh, and after writes that leave it alone (pin, fork, prune).
-    IfChanged,
-    /// Read it in full: `r`, and after a restore.
-    Always,
+enum Refresh {
+    /// The timer: starts no second load of the list or of the open workflow while one is
+    /// under way, and asks for the workflow's version first, reading it in full only if
+    /// that changed.
+    Automatic,
+    /// After a write that leaves the open workflow alone (pin, fork, prune): the list
+    /// again even if a load is under way (it may have started before the write), the
+    /// workflow's version first.
+    AfterWrite,
+    /// `r`, and after a restore: everything, the open workflow in full.
+    Full,
 }
 
 /// Moves a selected row or a scroll position by `delta` (any size), staying on one of
@@ -758,7 +789,7 @@ pub fn update(app: &mut App, message: Message) {
         Message::Tick => {
             app.ticks += 1;
             if app.ticks >= REFRESH_TICKS && app.popup.is_none() {
-                app.refresh(Reload::IfChanged);
+                app.refresh(Refresh::Automatic);
             }
         }
         Message::WorkflowsLoaded {
@@ -801,22 +832,30 @@ pub fn update(app: &mut App, message: Message) {
             Ok(counts) => app.counts = counts,
             Err(err) => app.show_error(err),
         },
-        Message::DetailLoaded(result) => match result {
-            // A refresh of the workflow on screen keeps its place; another starts afresh.
-            // Either way the lines come printed: nothing here is proportional to the JSON.
-            Ok(loaded) => match app
+        Message::DetailLoaded {
+            workflow_state_id,
+            result,
+        } => {
+            let mut shown = app
                 .detail
                 .as_mut()
-                .filter(|detail| detail.state.id == loaded.state.id)
-            {
-                Some(detail) => {
+                .filter(|detail| detail.state.id == workflow_state_id);
+            // The read is over, answered or failed: the next refresh may start another.
+            if let Some(detail) = shown.as_mut() {
+                detail.loading = false;
+            }
+            match (result, shown) {
+                // A refresh of the workflow on screen keeps its place; another starts
+                // afresh. Either way the lines come printed: nothing here is proportional
+                // to the JSON.
+                (Ok(loaded), Some(detail)) => {
                     let old = detail.replace(loaded);
                     app.commands.push(Command::Discard(Box::new(old)));
                 }
-                None => app.detail = Some(DetailView::new(loaded, None)),
-            },
-            Err(err) => app.show_error(err),
-        },
+                (Ok(loaded), None) => app.detail = Some(DetailView::new(loaded, None)),
+                (Err(err), _) => app.show_error(err),
+            }
+        }
         Message::DetailVersion {
             workflow_state_id,
             result,
@@ -831,7 +870,10 @@ pub fn update(app: &mut App, message: Message) {
             };
             match result {
                 Ok(version) if Some(version) == detail.version => {}
-                Ok(_) => app.commands.push(Command::LoadDetail(workflow_state_id)),
+                // A full read is already under way (a check answered after it started):
+                // it brings the new version.
+                Ok(_) if detail.loading => {}
+                Ok(_) => app.load_detail(workflow_state_id),
                 // Deleted meanwhile: the same error a full read gives.
                 Err(err) => app.show_error(err),
             }
@@ -901,7 +943,7 @@ pub fn update(app: &mut App, message: Message) {
                     Some(label) => format!("pinned checkpoint {checkpoint}: {label}"),
                     None => format!("unpinned checkpoint {checkpoint}"),
                 });
-                app.refresh(Reload::IfChanged);
+                app.refresh(Refresh::AfterWrite);
             }
             Err(err) => app.show_error(format!("pin failed: {err}")),
         },
@@ -912,7 +954,7 @@ pub fn update(app: &mut App, message: Message) {
                     "forked {} ({}) from checkpoint {checkpoint}: {}",
                     state.workflow_id, state.id, state.status
                 ));
-                app.refresh(Reload::IfChanged);
+                app.refresh(Refresh::AfterWrite);
             }
             Err(err) => app.show_error(format!("fork failed: {err}")),
         },
@@ -926,7 +968,7 @@ pub fn update(app: &mut App, message: Message) {
                         report.checkpoints,
                         crate::format::size(report.bytes)
                     ));
-                    app.refresh(Reload::IfChanged);
+                    app.refresh(Refresh::AfterWrite);
                 }
                 app.popup = Some(Popup::Prune {
                     policy,
@@ -977,7 +1019,7 @@ pub fn update(app: &mut App, message: Message) {
                     }
                 }
                 // Its version is not known yet: read it again in full.
-                app.refresh(Reload::Always);
+                app.refresh(Refresh::Full);
             }
             Err(err) => app.show_error(format!("restore failed: {err}")),
         },
@@ -1009,7 +1051,7 @@ fn on_key(app: &mut App, key: KeyEvent) {
         }
         KeyCode::Char('r') => {
             // The operator asked: read everything again, changed or not.
-            app.refresh(Reload::Always);
+            app.refresh(Refresh::Full);
             return;
         }
         KeyCode::Char('P') => {
@@ -1324,7 +1366,15 @@ mod tests {
     /// `version`, printed.
     fn deliver(app: &mut App, state: WorkflowState, version: i64) {
         let loaded = LoadedDetail::print(state, Some(version));
-        update(app, Message::DetailLoaded(Ok(loaded)));
+        update(app, arrived(loaded));
+    }
+
+    /// The answer to a full read of `loaded`'s workflow.
+    fn arrived(loaded: LoadedDetail) -> Message {
+        Message::DetailLoaded {
+            workflow_state_id: loaded.state.id,
+            result: Ok(loaded),
+        }
     }
 
     fn key(code: KeyCode) -> Message {
@@ -1567,9 +1617,16 @@ mod tests {
             "a new step starts at the top"
         );
         // A refresh of the same workflow keeps the position.
+        let id = state.id;
         deliver(&mut app, state, 1);
         assert_eq!(app.detail.as_ref().unwrap().context_scroll, 8);
-        update(&mut app, Message::DetailLoaded(Err("gone".into())));
+        update(
+            &mut app,
+            Message::DetailLoaded {
+                workflow_state_id: id,
+                result: Err("gone".into()),
+            },
+        );
         assert_eq!(app.error.as_deref(), Some("gone"));
         update(&mut app, key(KeyCode::Esc));
         assert_eq!(app.screen(), Screen::Workflows);
@@ -2498,6 +2555,136 @@ mod tests {
         assert!(!app.commands.iter().any(is_full_load));
     }
 
+    fn is_list_load(command: &Command) -> bool {
+        matches!(command, Command::LoadWorkflows { .. })
+    }
+
+    #[test]
+    fn an_automatic_refresh_starts_no_second_list_load_while_one_is_under_way() {
+        let mut app = loaded_app();
+        refresh_ticks(&mut app);
+        assert_eq!(app.commands.iter().filter(|c| is_list_load(c)).count(), 1);
+        let request = app.workflows.request;
+
+        // The load takes longer than the ticks between refreshes: the next refresh
+        // reloads the rest but not the list, and the answer under way stays current.
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert!(!app.commands.iter().any(is_list_load), "{:?}", app.commands);
+        assert!(app.commands.contains(&Command::LoadCounts));
+        assert_eq!(app.workflows.request, request);
+
+        // Its answer arrives, here an error: the load is over, the next refresh loads.
+        update(
+            &mut app,
+            Message::WorkflowsLoaded {
+                request,
+                append: false,
+                result: Err("connection error: timed out".into()),
+                at: t0(),
+            },
+        );
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(app.commands.iter().filter(|c| is_list_load(c)).count(), 1);
+
+        // And after a page arrives.
+        let message = loaded(&app, summaries());
+        update(&mut app, message);
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(app.commands.iter().filter(|c| is_list_load(c)).count(), 1);
+
+        // Asked for (`r`, a write): the list loads again even with a load under way.
+        app.commands.clear();
+        press(&mut app, "r");
+        assert!(app.commands.iter().any(is_list_load));
+        app.commands.clear();
+        update(
+            &mut app,
+            Message::PinSet {
+                checkpoint: Uuid::from_u128(0x100),
+                label: None,
+                result: Ok(()),
+            },
+        );
+        assert!(app.commands.iter().any(is_list_load));
+    }
+
+    #[test]
+    fn an_automatic_refresh_starts_no_second_full_read_while_one_is_under_way() {
+        let (mut app, state) = on_the_detail();
+        refresh_ticks(&mut app);
+        app.commands.clear();
+        let changed = |version| Message::DetailVersion {
+            workflow_state_id: state.id,
+            result: Ok(version),
+        };
+        update(&mut app, changed(4));
+        assert_eq!(app.commands, vec![Command::LoadDetail(state.id)]);
+
+        // The read takes longer than the ticks between refreshes: no version check (its
+        // answer would differ from the version shown) and no second read.
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert!(
+            !app.commands.iter().any(|command| is_full_load(command)
+                || *command == Command::CheckDetailVersion(state.id)),
+            "{:?}",
+            app.commands
+        );
+        // A check answered while it runs (one asked before, or after a write) starts none.
+        update(&mut app, changed(5));
+        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+
+        // An answer about another workflow does not end this one's read.
+        update(
+            &mut app,
+            Message::DetailLoaded {
+                workflow_state_id: Uuid::from_u128(99),
+                result: Err("not found".into()),
+            },
+        );
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+
+        // It fails: the read is over, and the next refresh asks again.
+        update(
+            &mut app,
+            Message::DetailLoaded {
+                workflow_state_id: state.id,
+                result: Err("connection error: timed out".into()),
+            },
+        );
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert!(
+            app.commands
+                .contains(&Command::CheckDetailVersion(state.id))
+        );
+        app.commands.clear();
+        update(&mut app, changed(5));
+        assert_eq!(app.commands, vec![Command::LoadDetail(state.id)]);
+
+        // It arrives: the same.
+        deliver(&mut app, state.clone(), 5);
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert!(
+            app.commands
+                .contains(&Command::CheckDetailVersion(state.id))
+        );
+        app.commands.clear();
+        update(&mut app, changed(6));
+        assert_eq!(app.commands, vec![Command::LoadDetail(state.id)]);
+
+        // `r` reads it in full even with a read under way.
+        app.commands.clear();
+        press(&mut app, "r");
+        assert!(app.commands.contains(&Command::LoadDetail(state.id)));
+    }
+
     /// The detail shows exactly the context and outputs lines `loaded` carries.
     fn shows_the_lines_of(detail: &DetailView, loaded: &LoadedDetail) {
         assert_eq!(detail.context_lines, loaded.context_lines);
@@ -2510,10 +2697,7 @@ mod tests {
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
         // Opening: the lines delivered are the lines shown, as they are.
-        update(
-            &mut app,
-            Message::DetailLoaded(Ok(placeholder(&state, 1, 50))),
-        );
+        update(&mut app, arrived(placeholder(&state, 1, 50)));
         let detail = app.detail.as_ref().unwrap();
         shows_the_lines_of(detail, &placeholder(&state, 1, 50));
         assert_eq!((detail.step, detail.version), (0, Some(1)));
@@ -2525,10 +2709,7 @@ mod tests {
         update(&mut app, key(KeyCode::End));
         let detail = app.detail.as_ref().unwrap();
         assert_eq!((detail.outputs_scroll, detail.context_scroll), (10, 49));
-        update(
-            &mut app,
-            Message::DetailLoaded(Ok(placeholder(&state, 2, 20))),
-        );
+        update(&mut app, arrived(placeholder(&state, 2, 20)));
         let detail = app.detail.as_ref().unwrap();
         shows_the_lines_of(detail, &placeholder(&state, 2, 20));
         assert_eq!(detail.context_scroll, 19, "clamped to the last of 20 lines");
@@ -2546,10 +2727,7 @@ mod tests {
         // A refresh after the user moved to another step: that step's delivered lines.
         update(&mut app, key(KeyCode::Tab));
         press(&mut app, "j");
-        update(
-            &mut app,
-            Message::DetailLoaded(Ok(placeholder(&state, 3, 5))),
-        );
+        update(&mut app, arrived(placeholder(&state, 3, 5)));
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(detail.step, 1);
         assert_eq!(
@@ -2562,10 +2740,7 @@ mod tests {
         press(&mut app, "G");
         let mut shorter = state.clone();
         shorter.steps.remove("tool_call");
-        update(
-            &mut app,
-            Message::DetailLoaded(Ok(placeholder(&shorter, 4, 5))),
-        );
+        update(&mut app, arrived(placeholder(&shorter, 4, 5)));
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(detail.step, 1);
         assert_eq!(detail.selected_outputs_lines()[0], "outputs of prompt 0");
@@ -2573,10 +2748,7 @@ mod tests {
         // Another workflow starts afresh, at its first step.
         let mut other = state;
         other.id = Uuid::from_u128(77);
-        update(
-            &mut app,
-            Message::DetailLoaded(Ok(placeholder(&other, 1, 5))),
-        );
+        update(&mut app, arrived(placeholder(&other, 1, 5)));
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(detail.state.id, other.id);
         assert_eq!((detail.step, detail.context_scroll), (0, 0));
@@ -2588,10 +2760,7 @@ mod tests {
         let (state, _) = failed_workflow();
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
-        update(
-            &mut app,
-            Message::DetailLoaded(Ok(placeholder(&state, 1, 3))),
-        );
+        update(&mut app, arrived(placeholder(&state, 1, 3)));
         app.commands.clear();
         let shown = |app: &App| {
             let detail = app.detail.as_ref().unwrap();

@@ -173,7 +173,10 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
             at: now(),
         },
         Command::LoadCounts => Message::CountsLoaded(text(store.status_counts().await)),
-        Command::LoadDetail(id) => Message::DetailLoaded(text(load_detail(&store, id).await)),
+        Command::LoadDetail(id) => Message::DetailLoaded {
+            workflow_state_id: id,
+            result: text(load_detail(&store, id).await),
+        },
         Command::CheckDetailVersion(id) => Message::DetailVersion {
             workflow_state_id: id,
             result: text(store.workflow_version(&id).await),
@@ -409,7 +412,9 @@ mod tests {
             .delete_old_states(crate::fixtures::t0() + chrono::Duration::days(1))
             .await
             .unwrap();
-        let Message::DetailLoaded(Err(full)) = answer(&store, Command::LoadDetail(state.id)).await
+        let Message::DetailLoaded {
+            result: Err(full), ..
+        } = answer(&store, Command::LoadDetail(state.id)).await
         else {
             panic!("not an error");
         };
@@ -432,9 +437,14 @@ mod tests {
             .await
             .unwrap();
         let message = answer(&store, Command::LoadDetail(state.id)).await;
-        let Message::DetailLoaded(Ok(loaded)) = message else {
+        let Message::DetailLoaded {
+            workflow_state_id,
+            result: Ok(loaded),
+        } = message
+        else {
             panic!("not a workflow: {message:?}");
         };
+        assert_eq!(workflow_state_id, state.id);
         assert_eq!(loaded.state, stored.value);
         assert_eq!(loaded.version, Some(stored.version));
         assert_eq!(loaded.context_lines, format::pretty_lines(&state.context));

@@ -36,7 +36,10 @@ fn press(app: &mut App, keys: &str) {
 
 /// A workflow arriving as the runtime delivers it: read at version 1, printed.
 fn loaded(state: llm_orchestrator_state::WorkflowState) -> Message {
-    Message::DetailLoaded(Ok(LoadedDetail::print(state, Some(1))))
+    Message::DetailLoaded {
+        workflow_state_id: state.id,
+        result: Ok(LoadedDetail::print(state, Some(1))),
+    }
 }
 
 fn detail_app() -> App {
