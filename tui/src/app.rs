@@ -896,6 +896,11 @@ pub fn update(app: &mut App, message: Message) {
                         .and_then(|id| list.iter().position(|c| c.id == id))
                         .unwrap_or(view.selected)
                         .min(list.len().saturating_sub(1));
+                    // A mark on a checkpoint that is gone (pruned, restored past) would be
+                    // invisible, yet `d` would diff against it.
+                    view.marked = view
+                        .marked
+                        .filter(|marked| list.iter().any(|c| c.id == *marked));
                     view.list = Some(list);
                     view.usage = Some(usage);
                 }
@@ -1728,6 +1733,65 @@ mod tests {
         let view = app.checkpoints.as_ref().unwrap();
         assert_eq!(view.selected, 2);
         assert_eq!(view.selected_checkpoint().unwrap().id, checkpoints[1].id);
+    }
+
+    #[test]
+    fn a_mark_on_a_checkpoint_the_reload_no_longer_lists_is_dropped() {
+        let mut app = with_checkpoints();
+        let (_, checkpoints) = failed_workflow();
+        let (newest, oldest) = (checkpoints[0].id, checkpoints[1].id);
+        let reload = |app: &mut App, listed: &[Checkpoint]| {
+            update(
+                app,
+                Message::CheckpointInfosLoaded {
+                    workflow_state_id: Uuid::from_u128(1),
+                    result: Ok(crate::fixtures::checkpoint_infos(listed)),
+                },
+            );
+        };
+        let marked = |app: &App| app.checkpoints.as_ref().unwrap().marked;
+
+        // Marked, and still listed after a reload: still marked.
+        press(&mut app, "j ");
+        assert_eq!(marked(&app), Some(oldest));
+        reload(&mut app, &checkpoints);
+        assert_eq!(marked(&app), Some(oldest));
+
+        // Pruned meanwhile: the reload drops the mark, and `d` on what is left diffs with
+        // the current state instead of asking for the missing checkpoint.
+        reload(&mut app, &checkpoints[..1]);
+        assert_eq!(marked(&app), None);
+        app.commands.clear();
+        press(&mut app, "d");
+        assert_eq!(
+            app.commands,
+            vec![Command::Diff {
+                from: newest,
+                to: None
+            }]
+        );
+        let mentions_oldest = |command: &Command| match command {
+            Command::Diff { from, to } => *from == oldest || *to == Some(oldest),
+            _ => false,
+        };
+        assert!(!app.commands.iter().any(mentions_oldest));
+
+        // A mark on a checkpoint that stays is kept when another goes.
+        let mut app = with_checkpoints();
+        press(&mut app, " ");
+        assert_eq!(marked(&app), Some(newest));
+        reload(&mut app, &checkpoints[..1]);
+        assert_eq!(marked(&app), Some(newest));
+
+        // An error keeps the list, and the mark with it.
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: Uuid::from_u128(1),
+                result: Err("connection error".into()),
+            },
+        );
+        assert_eq!(marked(&app), Some(newest));
     }
 
     #[test]
