@@ -74,7 +74,7 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
                     ])
                     .value(
                         W::Context,
-                        unless_unchanged((workflow_states::Entity, W::Context), W::Context),
+                        unless_unchanged(workflow_states::Entity, W::Context),
                     )
                     .value(
                         W::Version,
@@ -88,24 +88,29 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
     writes
 }
 
-/// The value an upsert sets a JSON column to: the new one (`excluded`), or the stored one
-/// when their text is the same. Postgres then keeps the stored value's TOAST copy instead
-/// of compressing and writing it again, so a large context or step output that did not
-/// change costs a save almost nothing. Text, not JSON equality: `1.0` and `1` are equal
-/// JSON but must not be stored as each other.
-fn unless_unchanged<T, C>(stored: (T, C), column: C) -> SimpleExpr
-where
-    T: IntoIden,
-    C: IntoIden + Clone,
-{
-    let stored = Expr::col(stored);
-    let new = Expr::col((Alias::new("excluded"), column));
-    let as_text = |expr: &SimpleExpr| -> SimpleExpr {
-        Func::cast_as(expr.clone(), Alias::new("text")).into()
-    };
-    Expr::case(as_text(&stored).eq(as_text(&new)), stored)
-        .finally(new)
-        .into()
+/// The value an upsert would write into `column` (`excluded.column`).
+fn excluded(column: impl IntoIden) -> SimpleExpr {
+    Expr::col((Alias::new("excluded"), column))
+}
+
+/// `expr` as text: how two JSON values are compared when "the same" must mean stored
+/// the same, since `1.0` and `1` are equal JSON but must not be stored as each other.
+fn as_text(expr: SimpleExpr) -> SimpleExpr {
+    Func::cast_as(expr, Alias::new("text")).into()
+}
+
+/// The value an upsert sets a JSON column to: the new one, or the stored one when their
+/// text is the same. Postgres then keeps the stored value's TOAST copy instead of
+/// compressing and writing it again, so a large context or step output that did not
+/// change costs a save almost nothing.
+fn unless_unchanged(table: impl IntoIden, column: impl IntoIden + Copy) -> SimpleExpr {
+    let stored = Expr::col((table, column));
+    Expr::case(
+        as_text(stored.clone()).eq(as_text(excluded(column))),
+        stored,
+    )
+    .finally(excluded(column))
+    .into()
 }
 
 /// The condition under which the step upsert updates a stored step: some column differs.
@@ -115,12 +120,9 @@ where
 fn step_changed() -> SimpleExpr {
     use step_states::Column as S;
     let stored = |column: S| Expr::col((step_states::Entity, column));
-    let new = |column: S| Expr::col((Alias::new("excluded"), column));
     let distinct = |stored: SimpleExpr, new: SimpleExpr| {
         stored.binary(BinOper::Custom("IS DISTINCT FROM"), new)
     };
-    let as_text =
-        |expr: SimpleExpr| -> SimpleExpr { Func::cast_as(expr, Alias::new("text")).into() };
     [
         S::Status,
         S::StartedAt,
@@ -129,9 +131,9 @@ fn step_changed() -> SimpleExpr {
         S::RetryCount,
     ]
     .into_iter()
-    .map(|column| distinct(stored(column), new(column)))
+    .map(|column| distinct(stored(column), excluded(column)))
     .fold(
-        distinct(as_text(stored(S::Outputs)), as_text(new(S::Outputs))),
+        distinct(as_text(stored(S::Outputs)), as_text(excluded(S::Outputs))),
         |any, changed| any.or(changed),
     )
 }
@@ -163,7 +165,7 @@ pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
                         ])
                         .value(
                             S::Outputs,
-                            unless_unchanged((step_states::Entity, S::Outputs), S::Outputs),
+                            unless_unchanged(step_states::Entity, S::Outputs),
                         )
                         .action_and_where(step_changed())
                         .to_owned(),
