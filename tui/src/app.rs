@@ -227,6 +227,12 @@ impl LoadedDetail {
 }
 
 impl DetailView {
+    /// The view in `detail` if it shows workflow `id`; `None` for an answer about a
+    /// workflow the user has left, which then changes nothing.
+    fn showing(detail: &mut Option<DetailView>, id: Uuid) -> Option<&mut DetailView> {
+        detail.as_mut().filter(|view| view.state.id == id)
+    }
+
     /// A workflow just opened, at its first step, scrolled to the top.
     pub fn new(loaded: LoadedDetail, history: Option<WorkflowHistory>) -> Self {
         Self {
@@ -691,7 +697,7 @@ impl App {
     /// Reads workflow `id` in full, noting on its view (if open) that the read is under
     /// way.
     fn load_detail(&mut self, id: Uuid) {
-        if let Some(view) = self.detail.as_mut().filter(|view| view.state.id == id) {
+        if let Some(view) = DetailView::showing(&mut self.detail, id) {
             view.loading = true;
         }
         self.commands.push(Command::LoadDetail(id));
@@ -836,10 +842,7 @@ pub fn update(app: &mut App, message: Message) {
             workflow_state_id,
             result,
         } => {
-            let mut shown = app
-                .detail
-                .as_mut()
-                .filter(|detail| detail.state.id == workflow_state_id);
+            let mut shown = DetailView::showing(&mut app.detail, workflow_state_id);
             // The read is over, answered or failed: the next refresh may start another.
             if let Some(detail) = shown.as_mut() {
                 detail.loading = false;
@@ -861,11 +864,7 @@ pub fn update(app: &mut App, message: Message) {
             result,
         } => {
             // Only for the workflow on screen: an answer for one the user left is dropped.
-            let Some(detail) = app
-                .detail
-                .as_ref()
-                .filter(|detail| detail.state.id == workflow_state_id)
-            else {
+            let Some(detail) = DetailView::showing(&mut app.detail, workflow_state_id) else {
                 return;
             };
             match result {
@@ -925,11 +924,7 @@ pub fn update(app: &mut App, message: Message) {
             workflow_state_id,
             result,
         } => {
-            let Some(detail) = app
-                .detail
-                .as_mut()
-                .filter(|detail| detail.state.id == workflow_state_id)
-            else {
+            let Some(detail) = DetailView::showing(&mut app.detail, workflow_state_id) else {
                 return;
             };
             match result {
@@ -1008,10 +1003,7 @@ pub fn update(app: &mut App, message: Message) {
                     state.steps.len()
                 ));
                 app.error = None;
-                let history = app
-                    .detail
-                    .as_ref()
-                    .filter(|detail| detail.state.id == state.id)
+                let history = DetailView::showing(&mut app.detail, state.id)
                     .and_then(|detail| detail.history.clone());
                 app.detail = Some(DetailView::new(loaded, history));
                 // Show the result on the workflow's detail screen, the one below the
