@@ -56,6 +56,18 @@ impl Floor {
         Ok(elapsed)
     }
 
+    /// Where the server's WAL is now, in bytes from its start: exact and immediate, unlike
+    /// `pg_stat_wal`, which each connection updates only every second or so.
+    pub async fn wal_position(&mut self) -> Result<i64, Box<dyn Error>> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
+            )
+            .fetch_one(&mut self.conn)
+            .await?,
+        )
+    }
+
     /// One durable insert of `snapshot`, timed.
     pub async fn insert_once(&mut self, snapshot: &str) -> Result<Duration, Box<dyn Error>> {
         let sql = format!(

@@ -16,6 +16,7 @@ mod single;
 mod statements;
 mod stats;
 mod targets;
+mod wal;
 mod workload;
 
 use std::error::Error;
@@ -175,6 +176,13 @@ async fn phases(
             &format!("[{backend}] floor: read of the snapshot by id"),
         );
         rows.push(floor.read_snapshot(args.iterations, args.warmup).await?);
+    }
+    if let Some(floor) = floor.as_deref_mut() {
+        say(args, &format!("[{backend}] WAL per record_step"));
+        let calls = args.iterations.min(500);
+        for line in wal::run(store, floor, args.shape(), calls, rows).await? {
+            say(args, &format!("[{backend}]   {line}"));
+        }
     }
     if let Some(folder) = sqlite_folder {
         say(args, &format!("[{backend}] floor: plain SQLite inserts"));
