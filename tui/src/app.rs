@@ -11,8 +11,7 @@ use llm_orchestrator_state::admin::{
 use std::time::Duration;
 
 use llm_orchestrator_state::{
-    Checkpoint, CheckpointInfo, CheckpointUsage, PruneReport, RetentionPolicy, WorkflowState,
-    WorkflowStatus,
+    CheckpointInfo, CheckpointUsage, PruneReport, RetentionPolicy, WorkflowState, WorkflowStatus,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use uuid::Uuid;
@@ -453,12 +452,13 @@ pub enum Message {
         /// The infos (newest first) and totals, or the error.
         result: Result<(Vec<CheckpointInfo>, CheckpointUsage), String>,
     },
-    /// A checkpoint opened with Enter arrived with its snapshot.
+    /// The snapshot of a checkpoint opened with Enter arrived, printed by the task that
+    /// read it (a snapshot can be megabytes).
     SnapshotLoaded {
         /// The checkpoint asked for.
         checkpoint: Uuid,
-        /// The checkpoint, or the error (not found if it was pruned meanwhile).
-        result: Result<Checkpoint, String>,
+        /// The snapshot's lines, or the error (not found if it was pruned meanwhile).
+        result: Result<Vec<String>, String>,
     },
     /// A workflow's checkpoint totals and lineage arrived.
     HistoryLoaded {
@@ -916,7 +916,7 @@ pub fn update(app: &mut App, message: Message) {
                 return;
             };
             match result {
-                Ok(loaded) => view.lines = Some(format::pretty_lines(&loaded.snapshot)),
+                Ok(lines) => view.lines = Some(lines),
                 Err(err) => app.snapshot_failed(&err),
             }
         }
@@ -1356,6 +1356,7 @@ pub fn selected_step(detail: &DetailView) -> Option<&llm_orchestrator_state::Ste
 mod tests {
     use super::*;
     use crate::fixtures::{LONG, failed_workflow, loaded_app, long_workflow, summaries, t0};
+    use llm_orchestrator_state::Checkpoint;
     use llm_orchestrator_state::admin::SortValue;
     use serde_json::json;
 
@@ -1632,7 +1633,7 @@ mod tests {
     fn snapshot_loaded(checkpoint: &Checkpoint) -> Message {
         Message::SnapshotLoaded {
             checkpoint: checkpoint.id,
-            result: Ok(checkpoint.clone()),
+            result: Ok(format::pretty_lines(&checkpoint.snapshot)),
         }
     }
 

@@ -15,6 +15,7 @@ use crate::commands::{CHECKPOINT_LIMIT, diff_sides, lineage_lines, plan_restore}
 use crate::db::Store;
 use crate::diff::diff;
 use crate::error::{AdminError, Result};
+use crate::format;
 use crate::ui;
 
 /// How often the loop ticks (auto refresh counts ticks).
@@ -187,7 +188,12 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         },
         Command::LoadSnapshot(id) => Message::SnapshotLoaded {
             checkpoint: id,
-            result: text(store.get_checkpoint(&id).await),
+            result: text(
+                store
+                    .get_checkpoint(&id)
+                    .await
+                    .map(|checkpoint| format::pretty_lines(&checkpoint.snapshot)),
+            ),
         },
         Command::LoadHistory(id) => Message::HistoryLoaded {
             workflow_state_id: id,
@@ -320,7 +326,10 @@ mod tests {
             panic!("not a snapshot");
         };
         assert_eq!(checkpoint, checkpoints[1].id);
-        assert_eq!(result.unwrap().snapshot, checkpoints[1].snapshot);
+        assert_eq!(
+            result.unwrap(),
+            format::pretty_lines(&checkpoints[1].snapshot)
+        );
 
         let missing = Uuid::from_u128(0xdead);
         let message = answer(&store, Command::LoadSnapshot(missing)).await;

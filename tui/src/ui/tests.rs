@@ -199,7 +199,7 @@ fn the_oldest_snapshot_loaded() -> App {
         &mut app,
         Message::SnapshotLoaded {
             checkpoint: checkpoints[1].id,
-            result: Ok(checkpoints[1].clone()),
+            result: Ok(crate::format::pretty_lines(&checkpoints[1].snapshot)),
         },
     );
     app
@@ -475,7 +475,7 @@ fn the_snapshot_screen_draws_the_lines_in_view_past_line_65535() {
         &mut app,
         Message::SnapshotLoaded {
             checkpoint: checkpoints[0].id,
-            result: Ok(checkpoints[0].clone()),
+            result: Ok(crate::format::pretty_lines(&checkpoints[0].snapshot)),
         },
     );
     update(&mut app, key(KeyCode::End));
