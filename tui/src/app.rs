@@ -101,6 +101,21 @@ pub struct WorkflowHistory {
     pub lineage: Vec<String>,
 }
 
+/// Answers the user is waiting for that open a screen or a popup when they arrive. Going
+/// back abandons them: an answer not awaited (any more) is dropped, so that a slow answer
+/// never shows one workflow or checkpoint over another, nor after the user left.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Awaited {
+    /// The workflow the detail screen is opening: its first full read is under way and
+    /// nothing of it is shown yet.
+    pub detail: Option<Uuid>,
+    /// The diff asked for with `d`: the older side and the newer one (`None`: the current
+    /// state).
+    pub diff: Option<(Uuid, Option<Uuid>)>,
+    /// The checkpoint whose restore plan was asked for with `R`.
+    pub restore_plan: Option<Uuid>,
+}
+
 /// The workflows table and how it is filtered and sorted.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WorkflowsView {
@@ -490,10 +505,22 @@ pub enum Message {
         /// What it deleted or would delete, or the error.
         result: Result<PruneReport, String>,
     },
-    /// A diff was computed: title and changes.
-    DiffLoaded(Result<(String, Vec<Change>), String>),
+    /// A diff was computed.
+    DiffLoaded {
+        /// The older side asked for.
+        from: Uuid,
+        /// The newer side asked for (`None`: the current state).
+        to: Option<Uuid>,
+        /// The title and the changes, or the error.
+        result: Result<(String, Vec<Change>), String>,
+    },
     /// A restore plan is ready for confirmation.
-    RestorePlanned(Result<Box<RestorePlan>, String>),
+    RestorePlanned {
+        /// The checkpoint asked for.
+        checkpoint: Uuid,
+        /// The plan, or the error.
+        result: Result<Box<RestorePlan>, String>,
+    },
     /// A restore finished: the workflow as restored, already printed.
     Restored(Result<LoadedDetail, String>),
     /// A task died (a bug): leave, reporting it.
@@ -523,6 +550,8 @@ pub struct App {
     pub snapshot: Option<SnapshotView>,
     /// The open diff.
     pub diff: Option<DiffView>,
+    /// Answers that open a screen or popup, while the user waits for them.
+    pub awaited: Awaited,
     /// When the workflows were last read.
     pub last_refresh: Option<DateTime<Utc>>,
     /// The last error, shown in the status bar until the next success of the same kind
@@ -564,6 +593,7 @@ impl App {
             checkpoints: None,
             snapshot: None,
             diff: None,
+            awaited: Awaited::default(),
             last_refresh: None,
             error: None,
             list_error: false,
@@ -590,6 +620,8 @@ impl App {
     }
 
     fn back(&mut self) {
+        // What the screen left was waiting for is no longer wanted.
+        self.awaited = Awaited::default();
         if self.screens.len() > 1 {
             self.screens.pop();
         } else {
@@ -685,9 +717,11 @@ impl App {
     }
 
     fn open_detail(&mut self, id: Uuid) {
-        // The open view is kept if it is this workflow (at its step), else the first.
+        // The open view is kept if it is this workflow (at its step), else the first
+        // full read to arrive for this workflow opens it.
         if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
             self.detail = None;
+            self.awaited.detail = Some(id);
         }
         self.load_detail(id);
         self.commands.push(Command::LoadHistory(id));
@@ -713,8 +747,16 @@ impl App {
 
     fn start_restore(&mut self, checkpoint: Uuid) {
         if self.may_write("restore") {
+            self.awaited.restore_plan = Some(checkpoint);
             self.commands.push(Command::PlanRestore(checkpoint));
         }
+    }
+
+    /// Diffs `from` with `to` (the current state if `None`); the diff screen opens when
+    /// the answer arrives, unless the user went back meanwhile.
+    fn start_diff(&mut self, from: Uuid, to: Option<Uuid>) {
+        self.awaited.diff = Some((from, to));
+        self.commands.push(Command::Diff { from, to });
     }
 
     /// `p`: unpins a pinned checkpoint, else asks for the label to pin it with.
@@ -847,16 +889,28 @@ pub fn update(app: &mut App, message: Message) {
             if let Some(detail) = shown.as_mut() {
                 detail.loading = false;
             }
+            // Only for the workflow shown or being opened: another one's answer (the user
+            // opened it, then went back or opened another) is dropped.
+            let opening = shown.is_none() && app.awaited.detail == Some(workflow_state_id);
             match (result, shown) {
-                // A refresh of the workflow on screen keeps its place; another starts
-                // afresh. Either way the lines come printed: nothing here is proportional
-                // to the JSON.
+                // A refresh of the workflow on screen keeps its place; the one being opened
+                // starts afresh. Either way the lines come printed: nothing here is
+                // proportional to the JSON.
                 (Ok(loaded), Some(detail)) => {
                     let old = detail.replace(loaded);
                     app.commands.push(Command::Discard(Box::new(old)));
                 }
-                (Ok(loaded), None) => app.detail = Some(DetailView::new(loaded, None)),
-                (Err(err), _) => app.show_error(err),
+                (Ok(loaded), None) if opening => {
+                    app.awaited.detail = None;
+                    app.detail = Some(DetailView::new(loaded, None));
+                }
+                // The one being opened stays awaited after an error: another read of it
+                // may be under way (Esc, Enter).
+                (Err(err), shown) if shown.is_some() || opening => app.show_error(err),
+                // Another workflow's: dropped, and freed off the UI thread (it can be as
+                // big as any).
+                (Ok(loaded), None) => app.commands.push(Command::Discard(Box::new(loaded))),
+                (Err(_), _) => {}
             }
         }
         Message::DetailVersion {
@@ -978,21 +1032,36 @@ pub fn update(app: &mut App, message: Message) {
             }
             Err(err) => app.show_error(format!("prune failed: {err}")),
         },
-        Message::DiffLoaded(result) => match result {
-            Ok((title, changes)) => {
-                app.diff = Some(DiffView {
-                    title,
-                    changes,
-                    scroll: 0,
-                });
-                app.push(Screen::Diff);
+        Message::DiffLoaded { from, to, result } => {
+            // Only the diff last asked for, and not after the user went back.
+            if app.awaited.diff != Some((from, to)) {
+                return;
             }
-            Err(err) => app.show_error(err),
-        },
-        Message::RestorePlanned(result) => match result {
-            Ok(plan) => app.popup = Some(Popup::ConfirmRestore(plan)),
-            Err(err) => app.show_error(err),
-        },
+            app.awaited.diff = None;
+            match result {
+                Ok((title, changes)) => {
+                    app.diff = Some(DiffView {
+                        title,
+                        changes,
+                        scroll: 0,
+                    });
+                    app.push(Screen::Diff);
+                }
+                Err(err) => app.show_error(err),
+            }
+        }
+        Message::RestorePlanned { checkpoint, result } => {
+            // A confirmation only for the checkpoint last asked about, and not after the
+            // user went back: `y` or Enter would restore a checkpoint not on screen.
+            if app.awaited.restore_plan != Some(checkpoint) {
+                return;
+            }
+            app.awaited.restore_plan = None;
+            match result {
+                Ok(plan) => app.popup = Some(Popup::ConfirmRestore(plan)),
+                Err(err) => app.show_error(err),
+            }
+        }
         Message::Restored(result) => match result {
             Ok(loaded) => {
                 let state = &loaded.state;
@@ -1003,6 +1072,9 @@ pub fn update(app: &mut App, message: Message) {
                     state.steps.len()
                 ));
                 app.error = None;
+                // The screens change under whatever was awaited: a diff or plan of the
+                // state before the restore is stale.
+                app.awaited = Awaited::default();
                 let history = DetailView::showing(&mut app.detail, state.id)
                     .and_then(|detail| detail.history.clone());
                 app.detail = Some(DetailView::new(loaded, history));
@@ -1293,7 +1365,7 @@ fn on_checkpoints_key(app: &mut App, key: KeyEvent) {
             };
         }
         KeyCode::Char('d') => {
-            let command = match view.marked.filter(|id| *id != selected.id) {
+            let (from, to) = match view.marked.filter(|id| *id != selected.id) {
                 // Older first, so the diff reads as "what happened since".
                 Some(marked) => {
                     let marked_index = view
@@ -1302,23 +1374,14 @@ fn on_checkpoints_key(app: &mut App, key: KeyEvent) {
                         .and_then(|list| list.iter().position(|c| c.id == marked))
                         .unwrap_or(0);
                     if marked_index > view.selected {
-                        Command::Diff {
-                            from: marked,
-                            to: Some(selected.id),
-                        }
+                        (marked, Some(selected.id))
                     } else {
-                        Command::Diff {
-                            from: selected.id,
-                            to: Some(marked),
-                        }
+                        (selected.id, Some(marked))
                     }
                 }
-                None => Command::Diff {
-                    from: selected.id,
-                    to: None,
-                },
+                None => (selected.id, None),
             };
-            app.commands.push(command);
+            app.start_diff(from, to);
         }
         KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(selected.id),
         KeyCode::Char('p') => app.toggle_pin(selected.id),
@@ -1341,7 +1404,7 @@ fn on_snapshot_key(app: &mut App, key: KeyEvent) {
     // Diff and restore fetch the checkpoint by id themselves: they work while it loads.
     let id = view.info.id;
     match key.code {
-        KeyCode::Char('d') => app.commands.push(Command::Diff { from: id, to: None }),
+        KeyCode::Char('d') => app.start_diff(id, None),
         KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(id),
         _ => {}
     }
@@ -1589,7 +1652,8 @@ mod tests {
             app.commands
                 .contains(&Command::LoadDetail(Uuid::from_u128(2)))
         );
-        let (state, _) = failed_workflow();
+        let (mut state, _) = failed_workflow();
+        state.id = Uuid::from_u128(2);
         deliver(&mut app, state.clone(), 1);
         assert_eq!(app.detail.as_ref().unwrap().state, state);
         press(&mut app, "jj");
@@ -1928,15 +1992,29 @@ mod tests {
         assert!(!app.commands.iter().any(is_snapshot_load));
         update(
             &mut app,
-            Message::DiffLoaded(Ok((
-                "a -> b".into(),
-                crate::diff::diff(&serde_json::json!(1), &serde_json::json!(2)),
-            ))),
+            Message::DiffLoaded {
+                from: oldest,
+                to: Some(newest),
+                result: Ok((
+                    "a -> b".into(),
+                    crate::diff::diff(&serde_json::json!(1), &serde_json::json!(2)),
+                )),
+            },
         );
         assert_eq!(app.screen(), Screen::Diff);
         assert_eq!(app.diff.as_ref().unwrap().changes.len(), 1);
-        update(&mut app, Message::DiffLoaded(Err("nope".into())));
+        update(&mut app, key(KeyCode::Esc));
+        press(&mut app, "d");
+        update(
+            &mut app,
+            Message::DiffLoaded {
+                from: oldest,
+                to: Some(newest),
+                result: Err("nope".into()),
+            },
+        );
         assert_eq!(app.error.as_deref(), Some("nope"));
+        assert_eq!(app.screen(), Screen::Checkpoints);
     }
 
     #[test]
@@ -1947,10 +2025,11 @@ mod tests {
         let oldest = checkpoints[1].clone();
         assert_eq!(app.commands.last(), Some(&Command::PlanRestore(oldest.id)));
         let plan = RestorePlan::new(state, oldest.clone()).unwrap();
-        update(
-            &mut app,
-            Message::RestorePlanned(Ok(Box::new(plan.clone()))),
-        );
+        let planned = |result| Message::RestorePlanned {
+            checkpoint: oldest.id,
+            result,
+        };
+        update(&mut app, planned(Ok(Box::new(plan.clone()))));
         assert!(matches!(app.popup, Some(Popup::ConfirmRestore(_))));
         app.commands.clear();
         press(&mut app, "x");
@@ -1958,13 +2037,13 @@ mod tests {
         press(&mut app, "n");
         assert_eq!(app.popup, None);
         assert!(app.commands.is_empty());
-        update(&mut app, Message::RestorePlanned(Ok(Box::new(plan))));
+        press(&mut app, "R");
+        update(&mut app, planned(Ok(Box::new(plan))));
+        app.commands.clear();
         press(&mut app, "y");
         assert_eq!(app.commands, vec![Command::Restore(oldest.id)]);
-        update(
-            &mut app,
-            Message::RestorePlanned(Err("no such checkpoint".into())),
-        );
+        press(&mut app, "R");
+        update(&mut app, planned(Err("no such checkpoint".into())));
         assert_eq!(app.error.as_deref(), Some("no such checkpoint"));
     }
 
@@ -2431,7 +2510,16 @@ mod tests {
                 new: json!(n),
             })
             .collect();
-        update(&mut app, Message::DiffLoaded(Ok(("long".into(), changes))));
+        let (_, checkpoints) = failed_workflow();
+        press(&mut app, "d");
+        update(
+            &mut app,
+            Message::DiffLoaded {
+                from: checkpoints[0].id,
+                to: None,
+                result: Ok(("long".into(), changes)),
+            },
+        );
         assert_eq!(app.screen(), Screen::Diff);
         assert_scrolls_to_the_last_line(&mut app, LONG, |app| app.diff.as_ref().unwrap().scroll);
     }
@@ -2742,6 +2830,122 @@ mod tests {
         assert!(app.commands.contains(&Command::LoadDetail(state.id)));
     }
 
+    #[test]
+    fn a_full_read_of_a_workflow_the_user_left_is_dropped_and_freed() {
+        let (a, _) = failed_workflow();
+        let mut b = a.clone();
+        b.id = Uuid::from_u128(2);
+        b.workflow_id = "rag-answer-0002".into();
+        let failed = |id, err: &str| Message::DetailLoaded {
+            workflow_state_id: id,
+            result: Err(err.into()),
+        };
+
+        // A (the first row) opened and left before its read arrives; then B opened, twice
+        // (Enter, Esc, Enter): A's late answer does not show A on B's screen.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, key(KeyCode::Esc));
+        press(&mut app, "j");
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, key(KeyCode::Esc));
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.screen(), Screen::Detail);
+        app.commands.clear();
+        let late = LoadedDetail::print(a.clone(), Some(1));
+        update(&mut app, arrived(late.clone()));
+        assert_eq!(app.detail, None, "B still loading, not A");
+        // Freed off the UI thread, as what a refresh replaces is.
+        assert_eq!(app.commands, vec![Command::Discard(Box::new(late))]);
+        update(&mut app, failed(a.id, "not found"));
+        assert_eq!(app.error, None, "an error about A is dropped too");
+
+        // B's first read fails: its error shows, and still not A.
+        update(&mut app, failed(b.id, "connection error: timed out"));
+        assert_eq!(app.detail, None);
+        assert_eq!(app.error.as_deref(), Some("connection error: timed out"));
+        // Its second read arrives: B opens.
+        deliver(&mut app, b.clone(), 1);
+        assert_eq!(app.detail.as_ref().unwrap().state, b);
+
+        // Back on the list before the answer: the workflow is not kept in memory.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, key(KeyCode::Esc));
+        app.commands.clear();
+        let late = LoadedDetail::print(a.clone(), Some(1));
+        update(&mut app, arrived(late.clone()));
+        assert_eq!(app.detail, None);
+        assert_eq!(app.commands, vec![Command::Discard(Box::new(late))]);
+
+        // Opened again: its answer shows it.
+        update(&mut app, key(KeyCode::Enter));
+        deliver(&mut app, a.clone(), 1);
+        assert_eq!(app.detail.as_ref().unwrap().state, a);
+    }
+
+    #[test]
+    fn a_diff_or_restore_plan_the_user_left_opens_nothing() {
+        let (state, checkpoints) = failed_workflow();
+        let (newest, oldest) = (checkpoints[0].id, checkpoints[1].id);
+        let diffed = |from, to| Message::DiffLoaded {
+            from,
+            to,
+            result: Ok(("x".into(), crate::diff::diff(&json!(1), &json!(2)))),
+        };
+
+        // `d`, then back to the list before the diff arrives: the list stays on top.
+        let mut app = with_checkpoints();
+        press(&mut app, "d");
+        update(&mut app, key(KeyCode::Esc));
+        update(&mut app, diffed(newest, None));
+        assert_eq!(app.screens, vec![Screen::Workflows]);
+        assert_eq!(app.diff, None);
+
+        // Two diffs asked for: only the last one opens.
+        let mut app = with_checkpoints();
+        press(&mut app, "djd");
+        update(&mut app, diffed(newest, None));
+        assert_eq!(app.screen(), Screen::Checkpoints);
+        update(&mut app, diffed(oldest, None));
+        assert_eq!(app.screen(), Screen::Diff);
+
+        // `R`, then back to the list before the plan arrives: no question, and Enter
+        // opens the workflow rather than restoring.
+        let planned = |checkpoint: &Checkpoint| Message::RestorePlanned {
+            checkpoint: checkpoint.id,
+            result: Ok(Box::new(
+                RestorePlan::new(state.clone(), checkpoint.clone()).unwrap(),
+            )),
+        };
+        let mut app = with_checkpoints();
+        press(&mut app, "jR");
+        update(&mut app, key(KeyCode::Esc));
+        update(&mut app, planned(&checkpoints[1]));
+        assert_eq!(app.popup, None);
+        app.commands.clear();
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.screen(), Screen::Detail);
+        assert!(
+            !app.commands
+                .iter()
+                .any(|command| matches!(command, Command::Restore(_))),
+            "{:?}",
+            app.commands
+        );
+
+        // `R` on one checkpoint, then on another: only the last one is asked about.
+        let mut app = with_checkpoints();
+        press(&mut app, "jRkR");
+        update(&mut app, planned(&checkpoints[1]));
+        assert_eq!(app.popup, None);
+        update(&mut app, planned(&checkpoints[0]));
+        let Some(Popup::ConfirmRestore(plan)) = &app.popup else {
+            panic!("no question: {:?}", app.popup);
+        };
+        assert_eq!(plan.checkpoint.id, newest);
+    }
+
     /// The detail shows exactly the context and outputs lines `loaded` carries.
     fn shows_the_lines_of(detail: &DetailView, loaded: &LoadedDetail) {
         assert_eq!(detail.context_lines, loaded.context_lines);
@@ -2802,9 +3006,12 @@ mod tests {
         assert_eq!(detail.step, 1);
         assert_eq!(detail.selected_outputs_lines()[0], "outputs of prompt 0");
 
-        // Another workflow starts afresh, at its first step.
+        // Another workflow opened starts afresh, at its first step.
         let mut other = state;
-        other.id = Uuid::from_u128(77);
+        other.id = Uuid::from_u128(2);
+        update(&mut app, key(KeyCode::Esc));
+        press(&mut app, "j");
+        update(&mut app, key(KeyCode::Enter));
         update(&mut app, arrived(placeholder(&other, 1, 5)));
         let detail = app.detail.as_ref().unwrap();
         assert_eq!(detail.state.id, other.id);

@@ -227,20 +227,23 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         },
         Command::Diff { from, to } => {
             let to_text = to.map_or_else(|| "current".to_owned(), |id| id.to_string());
-            Message::DiffLoaded(text(
-                diff_sides(&store, &from.to_string(), &to_text)
-                    .await
-                    .map(|(old, new)| {
+            Message::DiffLoaded {
+                from,
+                to,
+                result: text(diff_sides(&store, &from.to_string(), &to_text).await.map(
+                    |(old, new)| {
                         (
                             format!("{} -> {}", old.label, new.label),
                             diff(&old.value, &new.value),
                         )
-                    }),
-            ))
+                    },
+                )),
+            }
         }
-        Command::PlanRestore(id) => {
-            Message::RestorePlanned(text(plan_restore(&store, id).await.map(Box::new)))
-        }
+        Command::PlanRestore(id) => Message::RestorePlanned {
+            checkpoint: id,
+            result: text(plan_restore(&store, id).await.map(Box::new)),
+        },
         Command::Restore(id) => Message::Restored(text(restore(&store, id).await)),
         Command::Discard(old) => {
             // Nothing to answer; a panic while freeing would be a bug, reported as one.

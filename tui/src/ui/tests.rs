@@ -146,6 +146,19 @@ fn detail_screen() {
 }
 
 #[test]
+fn a_workflow_left_before_it_arrived_is_not_drawn_on_the_one_opened_next() {
+    let (first, _) = failed_workflow();
+    let mut app = loaded_app();
+    update(&mut app, enter());
+    press(&mut app, "qj");
+    update(&mut app, enter());
+    update(&mut app, loaded(first));
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains("loading..."), "{text}");
+    assert!(!text.contains("rag-answer-0001"), "{text}");
+}
+
+#[test]
 fn detail_screen_scrolled_context() {
     let (state, _) = failed_workflow();
     let mut app = loaded_app();
@@ -259,12 +272,17 @@ fn diff_screen() {
         &checkpoints[1].snapshot,
         &serde_json::to_value(&state).unwrap(),
     );
+    press(&mut app, "jd");
     update(
         &mut app,
-        Message::DiffLoaded(Ok((
-            "after retrieve (2026-11-25 09:00:03) -> current state".into(),
-            changes,
-        ))),
+        Message::DiffLoaded {
+            from: checkpoints[1].id,
+            to: None,
+            result: Ok((
+                "after retrieve (2026-11-25 09:00:03) -> current state".into(),
+                changes,
+            )),
+        },
     );
     assert_snapshot!(draw(&app).backend());
 }
@@ -274,7 +292,14 @@ fn restore_confirmation_popup() {
     let (state, checkpoints) = failed_workflow();
     let mut app = checkpoints_app();
     let plan = RestorePlan::new(state, checkpoints[1].clone()).unwrap();
-    update(&mut app, Message::RestorePlanned(Ok(Box::new(plan))));
+    press(&mut app, "jR");
+    update(
+        &mut app,
+        Message::RestorePlanned {
+            checkpoint: checkpoints[1].id,
+            result: Ok(Box::new(plan)),
+        },
+    );
     assert_snapshot!(draw(&app).backend());
 }
 
@@ -509,7 +534,16 @@ fn the_diff_screen_draws_the_changes_in_view_past_line_65535() {
             new: serde_json::json!(n),
         })
         .collect();
-    update(&mut app, Message::DiffLoaded(Ok(("long".into(), changes))));
+    let (_, checkpoints) = failed_workflow();
+    press(&mut app, "d");
+    update(
+        &mut app,
+        Message::DiffLoaded {
+            from: checkpoints[0].id,
+            to: None,
+            result: Ok(("long".into(), changes)),
+        },
+    );
     update(&mut app, key(KeyCode::End));
     update(&mut app, key(KeyCode::PageUp));
     assert_eq!(
