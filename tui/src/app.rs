@@ -116,6 +116,20 @@ pub struct Awaited {
     pub restore_plan: Option<Uuid>,
 }
 
+/// Reads under way that the automatic refresh starts no second of until they answer or
+/// fail: on a database slower than the refresh they would pile up. (The list and the
+/// open workflow's full read keep their own flags: [`WorkflowsView::loading`],
+/// [`DetailView::loading`].)
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InFlight {
+    /// The counts per status.
+    pub counts: bool,
+    /// The checkpoint totals and lineage of this workflow.
+    pub history: Option<Uuid>,
+    /// The checkpoint list of this workflow.
+    pub checkpoint_infos: Option<Uuid>,
+}
+
 /// The workflows table and how it is filtered and sorted.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WorkflowsView {
@@ -552,6 +566,8 @@ pub struct App {
     pub diff: Option<DiffView>,
     /// Answers that open a screen or popup, while the user waits for them.
     pub awaited: Awaited,
+    /// Reads the automatic refresh waits for before asking again.
+    pub in_flight: InFlight,
     /// When the workflows were last read.
     pub last_refresh: Option<DateTime<Utc>>,
     /// The last error, shown in the status bar until the next success of the same kind
@@ -594,6 +610,7 @@ impl App {
             snapshot: None,
             diff: None,
             awaited: Awaited::default(),
+            in_flight: InFlight::default(),
             last_refresh: None,
             error: None,
             list_error: false,
@@ -604,7 +621,7 @@ impl App {
             commands: Vec::new(),
         };
         app.reload_workflows(PAGE_SIZE);
-        app.commands.push(Command::LoadCounts);
+        app.load_counts();
         app
     }
 
@@ -644,11 +661,13 @@ impl App {
         self.ticks = 0;
         // A list load still under way (slower than the ticks between refreshes) answers
         // for the timer too: a second one would only make the first's answer stale.
-        if refresh != Refresh::Automatic || !self.workflows.loading {
+        if refresh.starts(self.workflows.loading) {
             let limit = (self.workflows.rows.len() as u64).clamp(PAGE_SIZE, REFRESH_LIMIT);
             self.reload_workflows(limit);
         }
-        self.commands.push(Command::LoadCounts);
+        if refresh.starts(self.in_flight.counts) {
+            self.load_counts();
+        }
         for screen in self.screens.clone() {
             match screen {
                 Screen::Detail => {
@@ -662,13 +681,17 @@ impl App {
                                 self.commands.push(Command::CheckDetailVersion(id));
                             }
                         }
-                        self.commands.push(Command::LoadHistory(id));
+                        if refresh.starts(self.in_flight.history == Some(id)) {
+                            self.load_history(id);
+                        }
                     }
                 }
                 Screen::Checkpoints => {
                     if let Some(view) = &self.checkpoints {
-                        self.commands
-                            .push(Command::LoadCheckpointInfos(view.workflow_state_id));
+                        let id = view.workflow_state_id;
+                        if refresh.starts(self.in_flight.checkpoint_infos == Some(id)) {
+                            self.load_checkpoint_infos(id);
+                        }
                     }
                 }
                 _ => {}
@@ -685,9 +708,24 @@ impl App {
             marked: None,
             usage: None,
         });
+        self.load_checkpoint_infos(workflow_state_id);
+        self.push(Screen::Checkpoints);
+    }
+
+    fn load_counts(&mut self) {
+        self.in_flight.counts = true;
+        self.commands.push(Command::LoadCounts);
+    }
+
+    fn load_history(&mut self, workflow_state_id: Uuid) {
+        self.in_flight.history = Some(workflow_state_id);
+        self.commands.push(Command::LoadHistory(workflow_state_id));
+    }
+
+    fn load_checkpoint_infos(&mut self, workflow_state_id: Uuid) {
+        self.in_flight.checkpoint_infos = Some(workflow_state_id);
         self.commands
             .push(Command::LoadCheckpointInfos(workflow_state_id));
-        self.push(Screen::Checkpoints);
     }
 
     /// Shows the snapshot screen for `info` at once, saying it loads, and fetches the
@@ -711,8 +749,7 @@ impl App {
             self.screens.pop();
         }
         if let Some(view) = &self.checkpoints {
-            self.commands
-                .push(Command::LoadCheckpointInfos(view.workflow_state_id));
+            self.load_checkpoint_infos(view.workflow_state_id);
         }
     }
 
@@ -724,7 +761,7 @@ impl App {
             self.awaited.detail = Some(id);
         }
         self.load_detail(id);
-        self.commands.push(Command::LoadHistory(id));
+        self.load_history(id);
         self.push(Screen::Detail);
     }
 
@@ -796,9 +833,9 @@ impl App {
 /// be megabytes, and a load can take longer than the 5 s between automatic refreshes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refresh {
-    /// The timer: starts no second load of the list or of the open workflow while one is
-    /// under way, and asks for the workflow's version first, reading it in full only if
-    /// that changed.
+    /// The timer: starts no second read of the list, the counts, the open workflow, its
+    /// history or the checkpoint list while one is under way (see [`InFlight`]), and asks
+    /// for the workflow's version first, reading it in full only if that changed.
     Automatic,
     /// After a write that leaves the open workflow alone (pin, fork, prune): the list
     /// again even if a load is under way (it may have started before the write), the
@@ -806,6 +843,14 @@ enum Refresh {
     AfterWrite,
     /// `r`, and after a restore: everything, the open workflow in full.
     Full,
+}
+
+impl Refresh {
+    /// Whether this refresh reads something again while a read of it is `under_way`:
+    /// the timer waits for that answer, a refresh asked for (`r`, a write) does not.
+    fn starts(self, under_way: bool) -> bool {
+        self != Refresh::Automatic || !under_way
+    }
 }
 
 /// Moves a selected row or a scroll position by `delta` (any size), staying on one of
@@ -876,10 +921,14 @@ pub fn update(app: &mut App, message: Message) {
                 }
             }
         }
-        Message::CountsLoaded(result) => match result {
-            Ok(counts) => app.counts = counts,
-            Err(err) => app.show_error(err),
-        },
+        Message::CountsLoaded(result) => {
+            // Answered or failed: the next automatic refresh may ask again.
+            app.in_flight.counts = false;
+            match result {
+                Ok(counts) => app.counts = counts,
+                Err(err) => app.show_error(err),
+            }
+        }
         Message::DetailLoaded {
             workflow_state_id,
             result,
@@ -935,6 +984,9 @@ pub fn update(app: &mut App, message: Message) {
             workflow_state_id,
             result,
         } => {
+            if app.in_flight.checkpoint_infos == Some(workflow_state_id) {
+                app.in_flight.checkpoint_infos = None;
+            }
             let Some(view) = app
                 .checkpoints
                 .as_mut()
@@ -978,6 +1030,9 @@ pub fn update(app: &mut App, message: Message) {
             workflow_state_id,
             result,
         } => {
+            if app.in_flight.history == Some(workflow_state_id) {
+                app.in_flight.history = None;
+            }
             let Some(detail) = DetailView::showing(&mut app.detail, workflow_state_id) else {
                 return;
             };
@@ -2543,15 +2598,26 @@ mod tests {
         }
     }
 
-    /// The app on the detail screen of [`failed_workflow`], stored at version 3, with
-    /// nothing queued.
+    /// The app on the detail screen of [`failed_workflow`], stored at version 3, its
+    /// history arrived, with nothing queued.
     fn on_the_detail() -> (App, WorkflowState) {
         let (state, _) = failed_workflow();
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
         deliver(&mut app, state.clone(), 3);
+        update(
+            &mut app,
+            history_loaded(state.id, Ok(WorkflowHistory::default())),
+        );
         app.commands.clear();
         (app, state)
+    }
+
+    fn history_loaded(id: Uuid, result: Result<WorkflowHistory, String>) -> Message {
+        Message::HistoryLoaded {
+            workflow_state_id: id,
+            result,
+        }
     }
 
     fn refresh_ticks(app: &mut App) {
@@ -2712,7 +2778,12 @@ mod tests {
         let request = app.workflows.request;
 
         // The load takes longer than the ticks between refreshes: the next refresh
-        // reloads the rest but not the list, and the answer under way stays current.
+        // reloads the rest (the counts answered) but not the list, and the answer under
+        // way stays current.
+        update(
+            &mut app,
+            Message::CountsLoaded(Ok(crate::fixtures::counts())),
+        );
         app.commands.clear();
         refresh_ticks(&mut app);
         assert!(!app.commands.iter().any(is_list_load), "{:?}", app.commands);
@@ -2944,6 +3015,91 @@ mod tests {
             panic!("no question: {:?}", app.popup);
         };
         assert_eq!(plan.checkpoint.id, newest);
+    }
+
+    #[test]
+    fn an_automatic_refresh_asks_no_second_count_history_or_checkpoint_list_until_answered() {
+        let (mut app, state) = on_the_detail();
+        let id = state.id;
+        press(&mut app, "c");
+        let (_, checkpoints) = failed_workflow();
+        let infos = |result| Message::CheckpointInfosLoaded {
+            workflow_state_id: id,
+            result,
+        };
+        update(
+            &mut app,
+            infos(Ok(crate::fixtures::checkpoint_infos(&checkpoints))),
+        );
+        let asked = |app: &App| {
+            let count = |wanted: Command| app.commands.iter().filter(|c| **c == wanted).count();
+            (
+                count(Command::LoadCounts),
+                count(Command::LoadHistory(id)),
+                count(Command::LoadCheckpointInfos(id)),
+            )
+        };
+
+        // Nothing under way: the timer asks for each once.
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+
+        // None has answered by the next refresh: none is asked again.
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(asked(&app), (0, 0, 0), "{:?}", app.commands);
+
+        // Answers about another workflow end nothing here.
+        let other = Uuid::from_u128(99);
+        update(&mut app, history_loaded(other, Err("gone".into())));
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: other,
+                result: Err("gone".into()),
+            },
+        );
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(asked(&app), (0, 0, 0), "{:?}", app.commands);
+
+        // They fail: each read is over, and the next refresh asks again.
+        update(&mut app, Message::CountsLoaded(Err("timed out".into())));
+        update(&mut app, history_loaded(id, Err("timed out".into())));
+        update(&mut app, infos(Err("timed out".into())));
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+
+        // They arrive: the same.
+        update(
+            &mut app,
+            Message::CountsLoaded(Ok(crate::fixtures::counts())),
+        );
+        update(&mut app, history_loaded(id, Ok(WorkflowHistory::default())));
+        update(
+            &mut app,
+            infos(Ok(crate::fixtures::checkpoint_infos(&checkpoints))),
+        );
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+
+        // Asked for (`r`, a write): each is read again even with a read under way.
+        app.commands.clear();
+        press(&mut app, "r");
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+        app.commands.clear();
+        update(
+            &mut app,
+            Message::PinSet {
+                checkpoint: checkpoints[0].id,
+                label: None,
+                result: Ok(()),
+            },
+        );
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
     }
 
     /// The detail shows exactly the context and outputs lines `loaded` carries.
