@@ -148,8 +148,16 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
     let connect_err = |err: sqlx::Error| {
         StateStoreError::Connection(redact(&format!("cannot connect to {shown}: {err}")))
     };
+    let parsed = parse_target(target)?;
+    // Where a TCP Postgres server should be, to say why it cannot be reached.
+    let address = match &parsed {
+        Target::Postgres(pg) if pg.get_socket().is_none() => {
+            Some((pg.get_host().to_owned(), pg.get_port()))
+        }
+        _ => None,
+    };
     let pending = async {
-        match parse_target(target)? {
+        match parsed {
             Target::Postgres(pg) => {
                 let mut pg = *pg;
                 pg = pg.application_name(&options.application_name);
@@ -162,10 +170,7 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                     valid_schema_name(schema)?;
                     pg = pg.options([("search_path", schema.as_str())]);
                 }
-                let server = pg
-                    .get_socket()
-                    .is_none()
-                    .then(|| (pg.get_host().to_owned(), pg.get_port()));
+                let server = address.clone();
                 let pool = PgPoolOptions::new()
                     .min_connections(options.min_connections.min(options.max_connections))
                     .max_connections(options.max_connections.max(1))
@@ -189,8 +194,16 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                         })
                     })
                     .connect_with(pg)
-                    .await
-                    .map_err(connect_err)?;
+                    .await;
+                let pool = match pool {
+                    Ok(pool) => pool,
+                    Err(sqlx::Error::PoolTimedOut) => {
+                        return Err(
+                            unreachable(&shown, address.as_ref(), options.acquire_timeout).await,
+                        );
+                    }
+                    Err(err) => return Err(connect_err(err)),
+                };
                 let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
                 if let Some(schema) = options
                     .postgres_schema
@@ -252,11 +265,38 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
     };
     match tokio::time::timeout(options.connect_timeout, pending).await {
         Ok(result) => result,
-        Err(_) => Err(StateStoreError::Connection(format!(
-            "cannot connect to {shown}: no answer within {:?}",
-            options.connect_timeout
-        ))),
+        Err(_) => Err(unreachable(&shown, address.as_ref(), options.connect_timeout).await),
     }
+}
+
+/// The error for a Postgres server that gave no connection within `waited`, saying why
+/// when a plain TCP connect can tell: sqlx retries a refused connection (a server that is
+/// starting) until its deadline and then reports only the deadline, which sends an
+/// operator looking for a slow server when none is running.
+async fn unreachable(
+    shown: &str,
+    address: Option<&(String, u16)>,
+    waited: Duration,
+) -> StateStoreError {
+    let why = match address {
+        None => format!("no answer within {waited:?}"),
+        Some((host, port)) => {
+            let probe = tokio::net::TcpStream::connect((host.as_str(), *port));
+            match tokio::time::timeout(Duration::from_secs(1), probe).await {
+                Ok(Ok(_)) => format!(
+                    "{host}:{port} accepts connections but the server did not finish logging \
+                     in within {waited:?}"
+                ),
+                Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+                    "{host}:{port} refused the connection for {waited:?}: is PostgreSQL \
+                     running and listening there?"
+                ),
+                Ok(Err(err)) => format!("{host}:{port}: {err}"),
+                Err(_) => format!("{host}:{port} gave no answer within {waited:?}"),
+            }
+        }
+    };
+    StateStoreError::Connection(redact(&format!("cannot connect to {shown}: {why}")))
 }
 
 /// Applies pending migrations, one process at a time: on Postgres under an advisory

@@ -137,6 +137,13 @@ async fn postgres_where_nothing_listens_is_a_connection_error() {
         );
         assert!(err.is_transient());
         assert_no_secret(&err);
+        // It says what happened, not only that time ran out: an operator then looks for a
+        // server that is not running rather than one that is slow.
+        assert!(
+            err.to_string()
+                .contains("127.0.0.1:1 refused the connection"),
+            "{err}"
+        );
     }
     // With the seed's constructor and default options.
     let err = answered(
@@ -170,6 +177,12 @@ async fn a_server_that_never_answers_is_a_connection_error_after_the_connect_tim
         .unwrap_err();
     assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
     assert_no_secret(&err);
+    assert!(
+        err.to_string().contains(&format!(
+            "127.0.0.1:{port} accepts connections but the server did not finish logging in"
+        )),
+        "{err}"
+    );
     silent.abort();
 }
 
