@@ -1,4 +1,5 @@
-//! One workflow: its fields and error, the steps, a step's outputs, the context.
+//! One workflow: its fields and error, the steps, the selected step's error and outputs, the
+//! context.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -146,11 +147,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut table_state = TableState::default().with_selected(Some(detail.step));
     frame.render_stateful_widget(table, steps_area, &mut table_state);
 
-    let [outputs_area, context_area] =
+    let [outputs_column, context_area] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
     // The JSON was printed when it arrived (DetailView); only the lines in view are drawn.
     let outputs_block = Block::bordered().border_style(focused(DetailFocus::Outputs));
-    match selected_step(detail) {
+    let selected = selected_step(detail);
+    let outputs_area = match selected.and_then(|step| Some((step, step.error.as_deref()?))) {
+        Some((step, error)) => render_step_error(&step.step_id, error, frame, outputs_column),
+        None => outputs_column,
+    };
+    match selected {
         Some(step) => json::render(
             detail.selected_outputs_lines(),
             detail.outputs_scroll,
@@ -172,4 +178,37 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         context_area,
     );
+}
+
+/// Rows the outputs keep under a step's error: a border, a line, a border.
+const OUTPUTS_MIN_HEIGHT: u16 = 3;
+
+/// Draws a step's error in full, wrapped, at the top of `area` (the steps table cuts it
+/// at the screen edge), and returns the rest of `area`, for the step's outputs. The error
+/// takes the rows it needs, up to all but [`OUTPUTS_MIN_HEIGHT`]; the bottom border says
+/// how many lines did not fit.
+fn render_step_error(step_id: &str, error: &str, frame: &mut Frame, area: Rect) -> Rect {
+    let room = usize::from(area.height.saturating_sub(OUTPUTS_MIN_HEIGHT + 2));
+    if room == 0 {
+        // Too small a terminal: the table's ERROR column is all there is room for.
+        return area;
+    }
+    let lines = format::wrap(error, usize::from(area.width.saturating_sub(2)));
+    let shown = lines.len().min(room);
+    let [error_area, rest] =
+        Layout::vertical([Constraint::Length(shown as u16 + 2), Constraint::Fill(1)]).areas(area);
+    let mut block = Block::bordered().title(format!(" Error of {step_id} "));
+    if lines.len() > shown {
+        block = block.title_bottom(format!(
+            " {} more lines (wfadmin show prints them all) ",
+            lines.len() - shown
+        ));
+    }
+    let text: Vec<Line> = lines
+        .into_iter()
+        .take(shown)
+        .map(|line| Line::styled(line, Style::new().fg(Color::Red)))
+        .collect();
+    frame.render_widget(Paragraph::new(text).block(block), error_area);
+    rest
 }

@@ -145,6 +145,61 @@ fn detail_screen() {
     assert_snapshot!(draw(&app).backend());
 }
 
+/// The detail of [`failed_workflow`] with `error` as its failed step's (tool_call's) error.
+fn detail_with_step_error(error: &str) -> App {
+    let (mut state, _) = failed_workflow();
+    state.steps.get_mut("tool_call").unwrap().error = Some(error.to_owned());
+    let mut app = loaded_app();
+    update(&mut app, enter());
+    update(&mut app, loaded(state));
+    app
+}
+
+#[test]
+fn the_selected_step_s_error_is_shown_in_full_above_its_outputs() {
+    let error = "context length exceeded (131072 tokens) on chunk 23 of s3://reports/q3-earnings.pdf; \
+                 retried 2 times with a smaller window, giving up";
+    let mut app = detail_with_step_error(error);
+    // Steps without an error show their outputs as before.
+    let text = draw(&app).backend().to_string();
+    assert!(!text.contains("Error of"), "{text}");
+    assert_eq!(box_rows(&draw(&app), "Outputs of retrieve", 1), ["{"]);
+
+    // The failed step: its error, cut at the screen edge in the table, reads in full.
+    press(&mut app, "jj");
+    let terminal = draw(&app);
+    let rows = box_rows(&terminal, "Error of tool_call", 3);
+    assert_eq!(
+        rows,
+        [
+            "context length exceeded (131072 tokens) on chunk 23 of",
+            "s3://reports/q3-earnings.pdf; retried 2 times with a",
+            "smaller window, giving up",
+        ]
+    );
+    assert_eq!(rows.join(" "), error);
+    // Its outputs follow, below the error's box.
+    assert_eq!(box_rows(&terminal, "Outputs of tool_call", 1), ["null"]);
+    let text = terminal.backend().to_string();
+    assert!(!text.contains("more lines"), "{text}");
+}
+
+#[test]
+fn a_step_error_too_long_for_the_pane_says_how_much_is_left_out() {
+    let error: Vec<String> = (1..=20).map(|n| format!("traceback line {n}")).collect();
+    let mut app = detail_with_step_error(&error.join("\n"));
+    press(&mut app, "G");
+    let terminal = draw(&app);
+    // 14 rows below the steps: 9 lines of error, and the outputs keep one.
+    assert_eq!(box_rows(&terminal, "Error of tool_call", 9), error[..9]);
+    assert_eq!(box_rows(&terminal, "Outputs of tool_call", 1), ["null"]);
+    let text = terminal.backend().to_string();
+    assert!(
+        text.contains("└ 11 more lines (wfadmin show prints them all) ─"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_workflow_left_before_it_arrived_is_not_drawn_on_the_one_opened_next() {
     let (first, _) = failed_workflow();
