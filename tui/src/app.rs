@@ -290,6 +290,17 @@ impl DetailView {
         self.outputs_scroll = 0;
     }
 
+    /// The workflow and its printed lines, for the runtime to free (see
+    /// [`Command::Discard`]); the rest is small.
+    fn into_loaded(self) -> LoadedDetail {
+        LoadedDetail {
+            state: self.state,
+            version: self.version,
+            context_lines: self.context_lines,
+            outputs_lines: self.outputs_lines,
+        }
+    }
+
     /// A newer copy of the same workflow (a refresh), printed by the task that read it:
     /// swaps the lines in, keeping the step, focus and scroll positions (within the new
     /// lines). Nothing is printed or compared here. Returns what it replaced, for the
@@ -753,11 +764,21 @@ impl App {
         }
     }
 
+    /// Shows `detail` (or nothing) on the detail screen. The workflow shown before goes to
+    /// the runtime to be freed off the UI thread, as what a refresh replaces does (see
+    /// [`Command::Discard`]): it can be megabytes.
+    fn set_detail(&mut self, detail: Option<DetailView>) {
+        if let Some(old) = std::mem::replace(&mut self.detail, detail) {
+            self.commands
+                .push(Command::Discard(Box::new(old.into_loaded())));
+        }
+    }
+
     fn open_detail(&mut self, id: Uuid) {
         // The open view is kept if it is this workflow (at its step), else the first
         // full read to arrive for this workflow opens it.
         if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
-            self.detail = None;
+            self.set_detail(None);
             self.awaited.detail = Some(id);
         }
         self.load_detail(id);
@@ -951,7 +972,7 @@ pub fn update(app: &mut App, message: Message) {
                 }
                 (Ok(loaded), None) if opening => {
                     app.awaited.detail = None;
-                    app.detail = Some(DetailView::new(loaded, None));
+                    app.set_detail(Some(DetailView::new(loaded, None)));
                 }
                 // The one being opened stays awaited after an error: another read of it
                 // may be under way (Esc, Enter).
@@ -1131,8 +1152,8 @@ pub fn update(app: &mut App, message: Message) {
                 // state before the restore is stale.
                 app.awaited = Awaited::default();
                 let history = DetailView::showing(&mut app.detail, state.id)
-                    .and_then(|detail| detail.history.clone());
-                app.detail = Some(DetailView::new(loaded, history));
+                    .and_then(|detail| detail.history.take());
+                app.set_detail(Some(DetailView::new(loaded, history)));
                 // Show the result on the workflow's detail screen, the one below the
                 // checkpoints if the user came that way.
                 match app.screens.iter().position(|s| *s == Screen::Detail) {
@@ -2953,6 +2974,49 @@ mod tests {
         update(&mut app, key(KeyCode::Enter));
         deliver(&mut app, a.clone(), 1);
         assert_eq!(app.detail.as_ref().unwrap().state, a);
+    }
+
+    #[test]
+    fn opening_another_workflow_or_a_restore_frees_the_one_shown_off_the_ui_thread() {
+        let (a, checkpoints) = failed_workflow();
+        let discards = |app: &App| -> Vec<LoadedDetail> {
+            app.commands
+                .iter()
+                .filter_map(|command| match command {
+                    Command::Discard(old) => Some(*old.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+
+        // A shown, then the user goes back and opens B (the second row): A goes to the
+        // runtime to be freed, as what a refresh replaces does.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        deliver(&mut app, a.clone(), 1);
+        update(&mut app, key(KeyCode::Esc));
+        press(&mut app, "j");
+        app.commands.clear();
+        update(&mut app, key(KeyCode::Enter));
+        assert_eq!(app.detail, None);
+        assert_eq!(discards(&app), [LoadedDetail::print(a.clone(), Some(1))]);
+
+        // Opened again, the same workflow is kept: nothing is freed.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        deliver(&mut app, a.clone(), 1);
+        update(&mut app, key(KeyCode::Esc));
+        app.commands.clear();
+        update(&mut app, key(KeyCode::Enter));
+        assert!(discards(&app).is_empty(), "{:?}", app.commands);
+        assert_eq!(app.detail.as_ref().unwrap().state, a);
+
+        // A restore's answer replaces the workflow shown: that one is freed the same way.
+        let mut app = with_checkpoints();
+        let restored = LoadedDetail::print(checkpoints[1].state().unwrap(), None);
+        update(&mut app, Message::Restored(Ok(restored.clone())));
+        assert_eq!(app.detail.as_ref().unwrap().state, restored.state);
+        assert_eq!(discards(&app), [LoadedDetail::print(a, Some(1))]);
     }
 
     #[test]
