@@ -108,12 +108,22 @@ pub struct WorkflowHistory {
 pub struct Awaited {
     /// The workflow the detail screen is opening: its first full read is under way and
     /// nothing of it is shown yet.
-    pub detail: Option<Uuid>,
+    pub detail: Option<Opening>,
     /// The diff asked for with `d`: the older side and the newer one (`None`: the current
     /// state).
     pub diff: Option<(Uuid, Option<Uuid>)>,
     /// The checkpoint whose restore plan was asked for with `R`.
     pub restore_plan: Option<Uuid>,
+}
+
+/// A workflow the detail screen is opening, and what arrived of it before its full read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opening {
+    /// The workflow's store id.
+    pub id: Uuid,
+    /// Its checkpoint totals and lineage, if they arrived first (two small queries, often
+    /// quicker than reading a large workflow): shown with it when it opens.
+    pub history: Option<WorkflowHistory>,
 }
 
 /// Reads under way that the automatic refresh starts no second of until they answer or
@@ -774,12 +784,26 @@ impl App {
         }
     }
 
+    /// Where workflow `id`'s checkpoint totals and lineage go: on its view if it is shown,
+    /// kept for it if it is being opened (they often arrive before a large workflow's full
+    /// read); `None` for a workflow the user has left.
+    fn history_slot(&mut self, id: Uuid) -> Option<&mut Option<WorkflowHistory>> {
+        if let Some(view) = DetailView::showing(&mut self.detail, id) {
+            return Some(&mut view.history);
+        }
+        self.awaited
+            .detail
+            .as_mut()
+            .filter(|opening| opening.id == id)
+            .map(|opening| &mut opening.history)
+    }
+
     fn open_detail(&mut self, id: Uuid) {
         // The open view is kept if it is this workflow (at its step), else the first
         // full read to arrive for this workflow opens it.
         if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
             self.set_detail(None);
-            self.awaited.detail = Some(id);
+            self.awaited.detail = Some(Opening { id, history: None });
         }
         self.load_detail(id);
         self.load_history(id);
@@ -961,7 +985,12 @@ pub fn update(app: &mut App, message: Message) {
             }
             // Only for the workflow shown or being opened: another one's answer (the user
             // opened it, then went back or opened another) is dropped.
-            let opening = shown.is_none() && app.awaited.detail == Some(workflow_state_id);
+            let opening = shown.is_none()
+                && app
+                    .awaited
+                    .detail
+                    .as_ref()
+                    .is_some_and(|opening| opening.id == workflow_state_id);
             match (result, shown) {
                 // A refresh of the workflow on screen keeps its place; the one being opened
                 // starts afresh. Either way the lines come printed: nothing here is
@@ -971,8 +1000,12 @@ pub fn update(app: &mut App, message: Message) {
                     app.commands.push(Command::Discard(Box::new(old)));
                 }
                 (Ok(loaded), None) if opening => {
-                    app.awaited.detail = None;
-                    app.set_detail(Some(DetailView::new(loaded, None)));
+                    let history = app
+                        .awaited
+                        .detail
+                        .take()
+                        .and_then(|opening| opening.history);
+                    app.set_detail(Some(DetailView::new(loaded, history)));
                 }
                 // The one being opened stays awaited after an error: another read of it
                 // may be under way (Esc, Enter).
@@ -1054,11 +1087,11 @@ pub fn update(app: &mut App, message: Message) {
             if app.in_flight.history == Some(workflow_state_id) {
                 app.in_flight.history = None;
             }
-            let Some(detail) = DetailView::showing(&mut app.detail, workflow_state_id) else {
+            let Some(slot) = app.history_slot(workflow_state_id) else {
                 return;
             };
             match result {
-                Ok(history) => detail.history = Some(history),
+                Ok(history) => *slot = Some(history),
                 Err(err) => app.show_error(err),
             }
         }
@@ -2495,6 +2528,61 @@ mod tests {
             },
         );
         assert_eq!(app.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn a_history_arriving_before_the_workflow_being_opened_is_shown_with_it() {
+        let (a, _) = failed_workflow();
+        let mut b = a.clone();
+        b.id = Uuid::from_u128(2);
+        let history = |pinned| WorkflowHistory {
+            usage: CheckpointUsage {
+                count: 2,
+                bytes: 10,
+                pinned,
+            },
+            lineage: vec!["fork x from checkpoint y".into()],
+        };
+
+        // Its totals and lineage answer first (a large workflow's read takes longer).
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, history_loaded(a.id, Ok(history(1))));
+        // Another workflow's history is not taken for it.
+        update(&mut app, history_loaded(b.id, Ok(history(7))));
+        assert_eq!(app.detail, None);
+        deliver(&mut app, a.clone(), 1);
+        let detail = app.detail.as_ref().unwrap();
+        assert_eq!(detail.state, a);
+        assert_eq!(
+            detail.history,
+            Some(history(1)),
+            "not loading... until a refresh"
+        );
+        // The automatic refresh may ask again: that read was over.
+        assert_eq!(app.in_flight.history, None);
+
+        // Its error shows, as one for the workflow on screen does.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, history_loaded(a.id, Err("timed out".into())));
+        assert_eq!(app.error.as_deref(), Some("timed out"));
+        deliver(&mut app, a.clone(), 1);
+        assert_eq!(app.detail.as_ref().unwrap().history, None);
+
+        // A's history, then the user goes back and opens B: B opens without it.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, history_loaded(a.id, Ok(history(1))));
+        update(&mut app, key(KeyCode::Esc));
+        press(&mut app, "j");
+        update(&mut app, key(KeyCode::Enter));
+        deliver(&mut app, b.clone(), 1);
+        assert_eq!(app.detail.as_ref().unwrap().state, b);
+        assert_eq!(app.detail.as_ref().unwrap().history, None);
+        // And B's own history, arriving after it, is shown.
+        update(&mut app, history_loaded(b.id, Ok(history(2))));
+        assert_eq!(app.detail.as_ref().unwrap().history, Some(history(2)));
     }
 
     /// Checks the scroll position `position` of a text of `lines` lines (more than a
