@@ -705,6 +705,13 @@ impl App {
                         if refresh.starts(self.in_flight.history == Some(id)) {
                             self.load_history(id);
                         }
+                    } else if refresh == Refresh::Full
+                        && let Some(id) = self.awaited.detail.as_ref().map(|opening| opening.id)
+                    {
+                        // Nothing shown yet: its first read failed (a lost connection) or
+                        // is slow. `r` reads it again, as Esc and Enter would.
+                        self.load_detail(id);
+                        self.load_history(id);
                     }
                 }
                 Screen::Checkpoints => {
@@ -2528,6 +2535,43 @@ mod tests {
             },
         );
         assert_eq!(app.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn r_reads_a_workflow_whose_first_read_failed_again() {
+        let (state, _) = failed_workflow();
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(
+            &mut app,
+            Message::DetailLoaded {
+                workflow_state_id: state.id,
+                result: Err("connection error: timed out".into()),
+            },
+        );
+        assert_eq!(app.detail, None);
+
+        // The timer leaves it (its read may still be under way, as after Esc, Enter).
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+
+        // `r` on the empty screen reads it again, with its history; the answer opens it.
+        app.commands.clear();
+        press(&mut app, "r");
+        assert_eq!(app.screen(), Screen::Detail);
+        assert!(app.commands.contains(&Command::LoadDetail(state.id)));
+        assert!(app.commands.contains(&Command::LoadHistory(state.id)));
+        deliver(&mut app, state.clone(), 1);
+        assert_eq!(app.detail.as_ref().unwrap().state, state);
+
+        // Back on the list, `r` reads no workflow.
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        update(&mut app, key(KeyCode::Esc));
+        app.commands.clear();
+        press(&mut app, "r");
+        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
     }
 
     #[test]
