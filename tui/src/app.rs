@@ -171,6 +171,21 @@ impl WorkflowsView {
         self.rows.get(self.selected)
     }
 
+    /// Whether the rows show active workflows before finished ones. The query always asks
+    /// for that order, but it only shows when both kinds can be listed: not with `a`
+    /// (active only) nor with a status filter.
+    pub fn active_first(&self) -> bool {
+        let query = self.query(0);
+        let listed = |status: &&WorkflowStatus| {
+            (query.statuses.is_empty() || query.statuses.contains(status))
+                && (!query.active_only || status.is_active())
+        };
+        let mut listed = WorkflowStatus::ALL.iter().filter(listed);
+        query.active_first
+            && listed.clone().any(|status| status.is_active())
+            && listed.any(|status| !status.is_active())
+    }
+
     /// The query for these filters, from the first row.
     pub fn query(&self, limit: u64) -> WorkflowQuery {
         WorkflowQuery {

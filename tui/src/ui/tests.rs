@@ -125,6 +125,45 @@ fn workflows_screen_with_filters_and_an_error() {
 }
 
 #[test]
+fn the_workflows_title_says_active_first_whenever_the_rows_are_in_that_order() {
+    let title = |app: &App| {
+        draw(app)
+            .backend()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    // All statuses: running and paused rows come before the finished ones.
+    let mut app = loaded_app();
+    assert!(
+        title(&app).contains(" sort: active first, updated desc "),
+        "{}",
+        title(&app)
+    );
+    press(&mut app, "so");
+    assert!(
+        title(&app).contains(" sort: active first, started asc "),
+        "{}",
+        title(&app)
+    );
+    // One kind of rows only: the order is the sort column's alone.
+    press(&mut app, "a");
+    assert!(
+        title(&app).contains("(active) sort: started asc "),
+        "{}",
+        title(&app)
+    );
+    press(&mut app, "af");
+    assert!(
+        title(&app).contains("(all, pending) sort: started asc "),
+        "{}",
+        title(&app)
+    );
+}
+
+#[test]
 fn filter_popup() {
     let mut app = loaded_app();
     press(&mut app, "/rag");

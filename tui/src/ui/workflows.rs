@@ -13,11 +13,18 @@ use crate::format;
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let view = &app.workflows;
     let mut title = format!(
-        " Workflows ({}{}) sort: {} {} ",
+        " Workflows ({}{}) sort: {}{} {} ",
         if view.active_only { "active" } else { "all" },
         view.status_filter
             .map(|s| format!(", {s}"))
             .unwrap_or_default(),
+        // Else a finished workflow updated a minute ago below a running one from this
+        // morning looks like a sorting bug.
+        if view.active_first() {
+            "active first, "
+        } else {
+            ""
+        },
         view.sort.as_str(),
         if view.ascending { "asc" } else { "desc" },
     );
