@@ -101,6 +101,15 @@ pub struct WorkflowHistory {
     pub lineage: Vec<String>,
 }
 
+/// A read whose failure the status bar shows until the same read succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// Loading the workflows table.
+    List,
+    /// Reading this workflow (in full, or its version).
+    Workflow(Uuid),
+}
+
 /// Answers the user is waiting for that open a screen or a popup when they arrive. Going
 /// back abandons them: an answer not awaited (any more) is dropped, so that a slow answer
 /// never shows one workflow or checkpoint over another, nor after the user left.
@@ -609,10 +618,10 @@ pub struct App {
     /// The last error, shown in the status bar until the next success of the same kind
     /// (or another error).
     pub error: Option<String>,
-    /// Whether `error` came from loading the workflow list: the next successful list load
-    /// (the automatic refresh) clears only such an error, not, say, "the workflow on screen
-    /// was deleted".
-    pub list_error: bool,
+    /// The read `error` came from, if a read: the next success of that same read (the
+    /// automatic refresh, `r`) clears it, and no other success does, so "the workflow on
+    /// screen was deleted" stays while the list loads fine.
+    pub error_source: Option<ErrorSource>,
     /// The last notice (a restore's result).
     pub notice: Option<String>,
     /// Ticks since the last refresh.
@@ -626,10 +635,25 @@ pub struct App {
 }
 
 impl App {
-    /// Shows `error` in the status bar (until the next success of its kind).
+    /// Shows `error` in the status bar (until another error, or the user's next success
+    /// of its kind).
     pub fn show_error(&mut self, error: String) {
         self.error = Some(error);
-        self.list_error = false;
+        self.error_source = None;
+    }
+
+    /// Shows `error`, which a read failed with, until that read succeeds.
+    fn show_read_error(&mut self, error: String, source: ErrorSource) {
+        self.error = Some(error);
+        self.error_source = Some(source);
+    }
+
+    /// `source` read fine: an error it failed with before is over.
+    fn read_succeeded(&mut self, source: ErrorSource) {
+        if self.error_source == Some(source) {
+            self.error = None;
+            self.error_source = None;
+        }
     }
 
     /// A new UI on the workflows screen, with its first loads queued.
@@ -649,7 +673,7 @@ impl App {
             in_flight: InFlight::default(),
             last_refresh: None,
             error: None,
-            list_error: false,
+            error_source: None,
             notice: None,
             ticks: 0,
             quit: false,
@@ -977,15 +1001,9 @@ pub fn update(app: &mut App, message: Message) {
                     }
                     view.next = page.next;
                     app.last_refresh = Some(at);
-                    if app.list_error {
-                        app.error = None;
-                        app.list_error = false;
-                    }
+                    app.read_succeeded(ErrorSource::List);
                 }
-                Err(err) => {
-                    app.show_error(err);
-                    app.list_error = true;
-                }
+                Err(err) => app.show_read_error(err, ErrorSource::List),
             }
         }
         Message::CountsLoaded(result) => {
@@ -1020,6 +1038,7 @@ pub fn update(app: &mut App, message: Message) {
                 (Ok(loaded), Some(detail)) => {
                     let old = detail.replace(loaded);
                     app.commands.push(Command::Discard(Box::new(old)));
+                    app.read_succeeded(ErrorSource::Workflow(workflow_state_id));
                 }
                 (Ok(loaded), None) if opening => {
                     let history = app
@@ -1028,10 +1047,13 @@ pub fn update(app: &mut App, message: Message) {
                         .take()
                         .and_then(|opening| opening.history);
                     app.set_detail(Some(DetailView::new(loaded, history)));
+                    app.read_succeeded(ErrorSource::Workflow(workflow_state_id));
                 }
                 // The one being opened stays awaited after an error: another read of it
                 // may be under way (Esc, Enter).
-                (Err(err), shown) if shown.is_some() || opening => app.show_error(err),
+                (Err(err), shown) if shown.is_some() || opening => {
+                    app.show_read_error(err, ErrorSource::Workflow(workflow_state_id));
+                }
                 // Another workflow's: dropped, and freed off the UI thread (it can be as
                 // big as any).
                 (Ok(loaded), None) => app.commands.push(Command::Discard(Box::new(loaded))),
@@ -1046,14 +1068,15 @@ pub fn update(app: &mut App, message: Message) {
             let Some(detail) = DetailView::showing(&mut app.detail, workflow_state_id) else {
                 return;
             };
+            let source = ErrorSource::Workflow(workflow_state_id);
             match result {
-                Ok(version) if Some(version) == detail.version => {}
+                Ok(version) if Some(version) == detail.version => app.read_succeeded(source),
                 // A full read is already under way (a check answered after it started):
                 // it brings the new version.
                 Ok(_) if detail.loading => {}
                 Ok(_) => app.load_detail(workflow_state_id),
                 // Deleted meanwhile: the same error a full read gives.
-                Err(err) => app.show_error(err),
+                Err(err) => app.show_read_error(err, source),
             }
         }
         Message::CheckpointInfosLoaded {
@@ -2587,6 +2610,41 @@ mod tests {
         app.commands.clear();
         press(&mut app, "r");
         assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+    }
+
+    #[test]
+    fn a_workflow_s_read_error_ends_when_that_workflow_reads_fine_again() {
+        let (state, _) = failed_workflow();
+        let mut app = loaded_app();
+        update(&mut app, key(KeyCode::Enter));
+        let failed = Message::DetailLoaded {
+            workflow_state_id: state.id,
+            result: Err("connection error: timed out".into()),
+        };
+        update(&mut app, failed.clone());
+        assert_eq!(app.error.as_deref(), Some("connection error: timed out"));
+
+        // The list loading fine says nothing about this workflow.
+        let message = loaded(&app, summaries());
+        update(&mut app, message);
+        assert_eq!(app.error.as_deref(), Some("connection error: timed out"));
+
+        // `r` reads it again and it arrives: the error is over.
+        press(&mut app, "r");
+        deliver(&mut app, state.clone(), 1);
+        assert_eq!(app.error, None);
+
+        // The same once it is on screen, for an automatic refresh's version check.
+        update(&mut app, failed);
+        assert!(app.error.is_some());
+        update(
+            &mut app,
+            Message::DetailVersion {
+                workflow_state_id: state.id,
+                result: Ok(1),
+            },
+        );
+        assert_eq!(app.error, None);
     }
 
     #[test]
