@@ -125,6 +125,13 @@ pub struct Awaited {
     pub restore_plan: Option<Uuid>,
 }
 
+impl Awaited {
+    /// The workflow being opened, if it is `id`.
+    fn opening(&mut self, id: Uuid) -> Option<&mut Opening> {
+        self.detail.as_mut().filter(|opening| opening.id == id)
+    }
+}
+
 /// A workflow the detail screen is opening, and what arrived of it before its full read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Opening {
@@ -133,6 +140,9 @@ pub struct Opening {
     /// Its checkpoint totals and lineage, if they arrived first (two small queries, often
     /// quicker than reading a large workflow): shown with it when it opens.
     pub history: Option<WorkflowHistory>,
+    /// A full read of it is under way; false after one failed, when the automatic
+    /// refresh reads it again.
+    pub loading: bool,
 }
 
 /// Reads under way that the automatic refresh starts no second of until they answer or
@@ -744,13 +754,18 @@ impl App {
                         if refresh.starts(self.in_flight.history == Some(id)) {
                             self.load_history(id);
                         }
-                    } else if refresh == Refresh::Full
-                        && let Some(id) = self.awaited.detail.as_ref().map(|opening| opening.id)
-                    {
-                        // Nothing shown yet: its first read failed (a lost connection) or
-                        // is slow. `r` reads it again, as Esc and Enter would.
-                        self.load_detail(id);
-                        self.load_history(id);
+                    } else if let Some(opening) = &self.awaited.detail {
+                        // Nothing shown yet: its first read is slow, or it failed (a lost
+                        // connection). The timer reads it again once a read failed, so the
+                        // screen recovers by itself; `r` reads it again at once, as Esc
+                        // and Enter would.
+                        let (id, loading) = (opening.id, opening.loading);
+                        if refresh.starts(loading) {
+                            self.load_detail(id);
+                        }
+                        if refresh.starts(self.in_flight.history == Some(id)) {
+                            self.load_history(id);
+                        }
                     }
                 }
                 Screen::Checkpoints => {
@@ -837,11 +852,7 @@ impl App {
         if let Some(view) = DetailView::showing(&mut self.detail, id) {
             return Some(&mut view.history);
         }
-        self.awaited
-            .detail
-            .as_mut()
-            .filter(|opening| opening.id == id)
-            .map(|opening| &mut opening.history)
+        self.awaited.opening(id).map(|opening| &mut opening.history)
     }
 
     fn open_detail(&mut self, id: Uuid) {
@@ -849,7 +860,11 @@ impl App {
         // full read to arrive for this workflow opens it.
         if self.detail.as_ref().is_none_or(|d| d.state.id != id) {
             self.set_detail(None);
-            self.awaited.detail = Some(Opening { id, history: None });
+            self.awaited.detail = Some(Opening {
+                id,
+                history: None,
+                loading: false,
+            });
         }
         self.load_detail(id);
         self.load_history(id);
@@ -861,6 +876,8 @@ impl App {
     fn load_detail(&mut self, id: Uuid) {
         if let Some(view) = DetailView::showing(&mut self.detail, id) {
             view.loading = true;
+        } else if let Some(opening) = self.awaited.opening(id) {
+            opening.loading = true;
         }
         self.commands.push(Command::LoadDetail(id));
     }
@@ -1052,6 +1069,9 @@ pub fn update(app: &mut App, message: Message) {
                 // The one being opened stays awaited after an error: another read of it
                 // may be under way (Esc, Enter).
                 (Err(err), shown) if shown.is_some() || opening => {
+                    if let Some(opening) = app.awaited.opening(workflow_state_id) {
+                        opening.loading = false;
+                    }
                     app.show_read_error(err, ErrorSource::Workflow(workflow_state_id));
                 }
                 // Another workflow's: dropped, and freed off the UI thread (it can be as
@@ -2580,19 +2600,30 @@ mod tests {
         let (state, _) = failed_workflow();
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
-        update(
-            &mut app,
-            Message::DetailLoaded {
-                workflow_state_id: state.id,
-                result: Err("connection error: timed out".into()),
-            },
-        );
-        assert_eq!(app.detail, None);
-
-        // The timer leaves it (its read may still be under way, as after Esc, Enter).
+        // While the first read is under way, the timer starts no second one.
         app.commands.clear();
         refresh_ticks(&mut app);
         assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+        let failed = Message::DetailLoaded {
+            workflow_state_id: state.id,
+            result: Err("connection error: timed out".into()),
+        };
+        update(&mut app, failed.clone());
+        assert_eq!(app.detail, None);
+
+        // Once it failed, the timer reads it again: the screen recovers by itself.
+        app.commands.clear();
+        refresh_ticks(&mut app);
+        assert_eq!(
+            app.commands
+                .iter()
+                .filter(|command| is_full_load(command))
+                .count(),
+            1,
+            "{:?}",
+            app.commands
+        );
+        update(&mut app, failed);
 
         // `r` on the empty screen reads it again, with its history; the answer opens it.
         app.commands.clear();
