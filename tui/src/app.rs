@@ -2816,22 +2816,7 @@ mod tests {
     #[test]
     fn a_long_diff_scrolls_to_its_last_change() {
         let mut app = with_checkpoints();
-        let changes: Vec<Change> = (0..LONG)
-            .map(|n| Change::Added {
-                path: format!("context.messages[{n}]"),
-                new: json!(n),
-            })
-            .collect();
-        let (_, checkpoints) = failed_workflow();
-        press(&mut app, "d");
-        update(
-            &mut app,
-            Message::DiffLoaded {
-                from: checkpoints[0].id,
-                to: None,
-                result: Ok(("long".into(), changes)),
-            },
-        );
+        crate::fixtures::open_long_diff(&mut app);
         assert_eq!(app.screen(), Screen::Diff);
         assert_scrolls_to_the_last_line(&mut app, LONG, |app| app.diff.as_ref().unwrap().scroll);
     }

@@ -185,3 +185,30 @@ pub fn long_workflow() -> (WorkflowState, Vec<Checkpoint>) {
     checkpoints[0].snapshot = long_json();
     (state, checkpoints)
 }
+
+/// Presses `d` on the checkpoints screen (newest checkpoint selected, nothing marked) and
+/// delivers its answer: [`LONG`] added lines, `context.messages[0..LONG]`.
+pub fn open_long_diff(app: &mut App) {
+    let changes = (0..LONG)
+        .map(|n| crate::diff::Change::Added {
+            path: format!("context.messages[{n}]"),
+            new: json!(n),
+        })
+        .collect();
+    let (_, checkpoints) = failed_workflow();
+    update(
+        app,
+        Message::Key(ratatui::crossterm::event::KeyEvent::new(
+            ratatui::crossterm::event::KeyCode::Char('d'),
+            ratatui::crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    update(
+        app,
+        Message::DiffLoaded {
+            from: checkpoints[0].id,
+            to: None,
+            result: Ok(("long".into(), changes)),
+        },
+    );
+}

@@ -622,22 +622,7 @@ fn the_snapshot_screen_draws_the_lines_in_view_past_line_65535() {
 #[test]
 fn the_diff_screen_draws_the_changes_in_view_past_line_65535() {
     let mut app = checkpoints_app();
-    let changes = (0..LONG)
-        .map(|n| crate::diff::Change::Added {
-            path: format!("context.messages[{n}]"),
-            new: serde_json::json!(n),
-        })
-        .collect();
-    let (_, checkpoints) = failed_workflow();
-    press(&mut app, "d");
-    update(
-        &mut app,
-        Message::DiffLoaded {
-            from: checkpoints[0].id,
-            to: None,
-            result: Ok(("long".into(), changes)),
-        },
-    );
+    crate::fixtures::open_long_diff(&mut app);
     update(&mut app, key(KeyCode::End));
     update(&mut app, key(KeyCode::PageUp));
     assert_eq!(
