@@ -269,6 +269,43 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
     }
 }
 
+/// The error for a call on `db` that failed with `err`, saying why the Postgres server
+/// cannot be reached when `err` is the pool giving up waiting for a connection (sqlx
+/// reports only that, after retrying a refused connection until the acquire timeout).
+pub(crate) async fn explained(db: &DatabaseConnection, err: DbErr) -> StateStoreError {
+    let timed_out = matches!(
+        err,
+        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
+    );
+    let postgres = matches!(
+        db.inner,
+        sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_)
+    );
+    if !(timed_out && postgres) {
+        return err.into();
+    }
+    let pool = db.get_postgres_connection_pool();
+    let options = pool.connect_options();
+    let address = options
+        .get_socket()
+        .is_none()
+        .then(|| (options.get_host().to_owned(), options.get_port()));
+    let shown = format!(
+        "postgres://{}/{}",
+        address.as_ref().map_or_else(
+            || "(socket)".to_owned(),
+            |(host, port)| format!("{host}:{port}")
+        ),
+        options.get_database().unwrap_or_default()
+    );
+    unreachable(
+        &shown,
+        address.as_ref(),
+        pool.options().get_acquire_timeout(),
+    )
+    .await
+}
+
 /// The error for a Postgres server that gave no connection within `waited`, saying why
 /// when a plain TCP connect can tell: sqlx retries a refused connection (a server that is
 /// starting) until its deadline and then reports only the deadline, which sends an
@@ -368,11 +405,16 @@ where
 pub trait Db: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction> {
     /// True inside a transaction, where a failed statement cannot be retried on its own.
     fn in_transaction(&self) -> bool;
+    /// The pool statements take a connection from, when not in a transaction.
+    fn pool(&self) -> Option<&DatabaseConnection>;
 }
 
 impl Db for DatabaseConnection {
     fn in_transaction(&self) -> bool {
         false
+    }
+    fn pool(&self) -> Option<&DatabaseConnection> {
+        Some(self)
     }
 }
 
@@ -380,11 +422,20 @@ impl Db for DatabaseTransaction {
     fn in_transaction(&self) -> bool {
         true
     }
+    fn pool(&self) -> Option<&DatabaseConnection> {
+        None
+    }
 }
 
 impl Db for sea_orm::DatabaseExecutor<'_> {
     fn in_transaction(&self) -> bool {
         !matches!(self, sea_orm::DatabaseExecutor::Connection(_))
+    }
+    fn pool(&self) -> Option<&DatabaseConnection> {
+        match self {
+            sea_orm::DatabaseExecutor::Connection(db) => Some(db),
+            _ => None,
+        }
     }
 }
 

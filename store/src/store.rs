@@ -100,7 +100,9 @@ pub trait StateStore: Send + Sync {
     /// Deletes all but the newest `keep` checkpoints of a workflow. Returns how many went.
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64>;
 
-    /// Checks that the database answers; `Connection` if it does not.
+    /// Checks that the database answers; `Connection` if it does not. For a Postgres
+    /// server that is down, the message says whether its address refuses connections or
+    /// accepts them without the server answering.
     async fn health_check(&self) -> Result<()>;
 
     // --- several replicas on one database ---

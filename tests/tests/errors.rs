@@ -243,3 +243,67 @@ async fn an_unreachable_test_database_fails_the_suite_instead_of_skipping() {
     })
     .await;
 }
+
+/// A TCP forwarder from a local port to `target`, for a server that goes away: aborting
+/// its task closes the port and every connection through it.
+fn forwarder(listener: tokio::net::TcpListener, target: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut links = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            links.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_health_check_after_the_server_went_away_says_it_refuses_connections() {
+    // The configured server, reached through a forwarder that is then stopped: to the
+    // store, a Postgres that went down while it ran.
+    let configured = test_database_url();
+    let (scheme, rest) = configured
+        .split_once("://")
+        .expect("TEST_DATABASE_URL is a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, server) = match authority.rsplit_once('@') {
+        Some((user, server)) => (format!("{user}@"), server),
+        None => (String::new(), authority),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let forwarding = forwarder(listener, server.to_owned());
+    let url = format!("{scheme}://{user}127.0.0.1:{port}/{path}");
+    let store = StateStoreBuilder::new(&url)
+        .run_migrations(false)
+        .min_connections(1)
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    store.health_check().await.unwrap();
+
+    forwarding.abort();
+    let _ = forwarding.await;
+    // The pooled connection may fail first (it was cut); then the pool connects anew,
+    // is refused until its timeout, and the check says so.
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        let err = answered("health_check", store.health_check())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+        let refused = err
+            .to_string()
+            .contains(&format!("127.0.0.1:{port} refused the connection"));
+        errors.push(err.to_string());
+        if refused {
+            return;
+        }
+    }
+    panic!("the health check never said the server refuses connections: {errors:#?}");
+}

@@ -456,13 +456,18 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "health_check", skip_all, err)]
     async fn health_check(&self) -> Result<()> {
-        match self.conn().execute_unprepared("SELECT 1").await {
-            Ok(_) => Ok(()),
-            Err(err) => Err(match err.into() {
-                StateStoreError::Connection(msg) => StateStoreError::Connection(msg),
-                other => StateStoreError::Connection(other.to_string()),
-            }),
-        }
+        let Err(err) = self.conn().execute_unprepared("SELECT 1").await else {
+            return Ok(());
+        };
+        // A server that is down: say whether it refuses connections or never answers.
+        let err = match backend::Db::pool(self.conn()) {
+            Some(db) => backend::explained(db, err).await,
+            None => err.into(),
+        };
+        Err(match err {
+            StateStoreError::Connection(msg) => StateStoreError::Connection(msg),
+            other => StateStoreError::Connection(other.to_string()),
+        })
     }
 
     #[instrument(name = "load_workflow_state_versioned", skip_all, err, fields(workflow_state_id = %id))]
