@@ -290,14 +290,7 @@ pub(crate) async fn explained(db: &DatabaseConnection, err: DbErr) -> StateStore
         .get_socket()
         .is_none()
         .then(|| (options.get_host().to_owned(), options.get_port()));
-    let shown = format!(
-        "postgres://{}/{}",
-        address.as_ref().map_or_else(
-            || "(socket)".to_owned(),
-            |(host, port)| format!("{host}:{port}")
-        ),
-        options.get_database().unwrap_or_default()
-    );
+    let shown = format!("database {:?}", options.get_database().unwrap_or_default());
     unreachable(
         &shown,
         address.as_ref(),
@@ -326,7 +319,7 @@ async fn unreachable(
                 ),
                 Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => format!(
                     "{host}:{port} refused the connection for {waited:?}: is PostgreSQL \
-                     running and listening there?"
+                     running there?"
                 ),
                 Ok(Err(err)) => format!("{host}:{port}: {err}"),
                 Err(_) => format!("{host}:{port} gave no answer within {waited:?}"),

@@ -1,5 +1,6 @@
-//! Errors when opening a store: a wrong URL or path is `Configuration`, an unreachable
-//! server is `Connection` (promptly), and no error ever shows a password.
+//! Errors when opening a store or losing its server: a wrong URL or path is
+//! `Configuration`, an unreachable server is `Connection` (promptly) saying why, and no
+//! error ever shows a password.
 
 use std::future::Future;
 use std::time::Duration;
