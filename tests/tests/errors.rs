@@ -187,19 +187,47 @@ async fn a_server_that_never_answers_is_a_connection_error_after_the_connect_tim
     silent.abort();
 }
 
+/// `TEST_DATABASE_URL` taken apart.
+struct Configured {
+    scheme: String,
+    /// `user[:password]`, if the URL has one.
+    user_info: Option<String>,
+    /// `host[:port]`.
+    server: String,
+    /// The database and query, after the first `/`.
+    path: String,
+}
+
+fn configured() -> Configured {
+    let url = test_database_url();
+    let (scheme, rest) = url.split_once("://").expect("TEST_DATABASE_URL is a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user_info, server) = match authority.rsplit_once('@') {
+        Some((user_info, server)) => (Some(user_info.to_owned()), server),
+        None => (None, authority),
+    };
+    Configured {
+        scheme: scheme.to_owned(),
+        user_info,
+        server: server.to_owned(),
+        path: path.to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn errors_from_a_live_server_do_not_show_the_password() {
     // The configured server, with a password added and a database that does not exist.
-    let configured = test_database_url();
-    let (scheme, rest) = configured
-        .split_once("://")
-        .expect("TEST_DATABASE_URL is a URL");
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let (user, host) = match authority.rsplit_once('@') {
-        Some((user_info, host)) => (user_info.split(':').next().unwrap_or("postgres"), host),
-        None => ("postgres", authority),
-    };
-    let url = format!("{scheme}://{user}:{SECRET}@{host}/no_such_database_for_the_backend_suite");
+    let Configured {
+        scheme,
+        user_info,
+        server,
+        ..
+    } = configured();
+    let user = user_info
+        .as_deref()
+        .and_then(|info| info.split(':').next())
+        .unwrap_or("postgres");
+    let url = format!("{scheme}://{user}:{SECRET}@{server}/no_such_database_for_the_backend_suite");
     let err = connect_err(&url).await;
     assert_no_secret(&err);
 }
@@ -265,18 +293,16 @@ fn forwarder(listener: tokio::net::TcpListener, target: String) -> tokio::task::
 async fn a_health_check_after_the_server_went_away_says_it_refuses_connections() {
     // The configured server, reached through a forwarder that is then stopped: to the
     // store, a Postgres that went down while it ran.
-    let configured = test_database_url();
-    let (scheme, rest) = configured
-        .split_once("://")
-        .expect("TEST_DATABASE_URL is a URL");
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (user, server) = match authority.rsplit_once('@') {
-        Some((user, server)) => (format!("{user}@"), server),
-        None => (String::new(), authority),
-    };
+    let Configured {
+        scheme,
+        user_info,
+        server,
+        path,
+    } = configured();
+    let user = user_info.map(|info| format!("{info}@")).unwrap_or_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let forwarding = forwarder(listener, server.to_owned());
+    let forwarding = forwarder(listener, server);
     let url = format!("{scheme}://{user}127.0.0.1:{port}/{path}");
     let store = StateStoreBuilder::new(&url)
         .run_migrations(false)
