@@ -149,12 +149,9 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
         StateStoreError::Connection(redact(&format!("cannot connect to {shown}: {err}")))
     };
     let parsed = parse_target(target)?;
-    // Where a TCP Postgres server should be, to say why it cannot be reached.
     let address = match &parsed {
-        Target::Postgres(pg) if pg.get_socket().is_none() => {
-            Some((pg.get_host().to_owned(), pg.get_port()))
-        }
-        _ => None,
+        Target::Postgres(pg) => tcp_address(pg),
+        Target::Sqlite(_) => None,
     };
     let pending = async {
         match parsed {
@@ -269,6 +266,15 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
     }
 }
 
+/// Where a Postgres server is over TCP (`None` for a Unix socket): what a TCP connect
+/// probes to say why it cannot be reached, and what Nagle's algorithm is turned off for.
+fn tcp_address(options: &PgConnectOptions) -> Option<(String, u16)> {
+    options
+        .get_socket()
+        .is_none()
+        .then(|| (options.get_host().to_owned(), options.get_port()))
+}
+
 /// The error for a call on `db` that failed with `err`, saying why the Postgres server
 /// cannot be reached when `err` is the pool giving up waiting for a connection (sqlx
 /// reports only that, after retrying a refused connection until the acquire timeout).
@@ -286,10 +292,7 @@ pub(crate) async fn explained(db: &DatabaseConnection, err: DbErr) -> StateStore
     }
     let pool = db.get_postgres_connection_pool();
     let options = pool.connect_options();
-    let address = options
-        .get_socket()
-        .is_none()
-        .then(|| (options.get_host().to_owned(), options.get_port()));
+    let address = tcp_address(&options);
     let shown = format!("database {:?}", options.get_database().unwrap_or_default());
     unreachable(
         &shown,
