@@ -135,32 +135,20 @@ fn the_workflows_title_says_active_first_whenever_the_rows_are_in_that_order() {
             .unwrap()
             .to_owned()
     };
+    let says = |app: &App, text: &str| {
+        let shown = title(app);
+        assert!(shown.contains(text), "{shown}");
+    };
     // All statuses: running and paused rows come before the finished ones.
     let mut app = loaded_app();
-    assert!(
-        title(&app).contains(" sort: active first, updated desc "),
-        "{}",
-        title(&app)
-    );
+    says(&app, " sort: active first, updated desc ");
     press(&mut app, "so");
-    assert!(
-        title(&app).contains(" sort: active first, started asc "),
-        "{}",
-        title(&app)
-    );
+    says(&app, " sort: active first, started asc ");
     // One kind of rows only: the order is the sort column's alone.
     press(&mut app, "a");
-    assert!(
-        title(&app).contains("(active) sort: started asc "),
-        "{}",
-        title(&app)
-    );
+    says(&app, "(active) sort: started asc ");
     press(&mut app, "af");
-    assert!(
-        title(&app).contains("(all, pending) sort: started asc "),
-        "{}",
-        title(&app)
-    );
+    says(&app, "(all, pending) sort: started asc ");
 }
 
 #[test]
