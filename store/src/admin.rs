@@ -16,6 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::backend::diagnosed;
 use crate::error::{Result, StateStoreError};
 use crate::model::{StepStatus, WorkflowStatus};
 use crate::seaorm::SeaOrmStateStore;
@@ -384,51 +385,54 @@ impl<B> SeaOrmStateStore<B> {
     /// # }
     /// ```
     pub async fn workflow_page(&self, query: &WorkflowQuery) -> Result<WorkflowPage> {
-        let rows = if query.sort == WorkflowSort::UpdatedAt {
-            self.rows_by_status(query).await?
-        } else {
-            self.rows_in_one_query(query).await?
-        };
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-        let (steps, checkpoint_counts) = if ids.is_empty() {
-            (HashMap::new(), HashMap::new())
-        } else {
-            (
-                self.step_counts(&ids).await?,
-                self.checkpoint_counts(&ids).await?,
-            )
-        };
+        diagnosed(self.connection(), async {
+            let rows = if query.sort == WorkflowSort::UpdatedAt {
+                self.rows_by_status(query).await?
+            } else {
+                self.rows_in_one_query(query).await?
+            };
+            let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+            let (steps, checkpoint_counts) = if ids.is_empty() {
+                (HashMap::new(), HashMap::new())
+            } else {
+                (
+                    self.step_counts(&ids).await?,
+                    self.checkpoint_counts(&ids).await?,
+                )
+            };
 
-        let mut summaries = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (steps_total, steps_done) = steps.get(&row.id).copied().unwrap_or((0, 0));
-            summaries.push(WorkflowSummary {
-                status: row.status.parse()?,
-                id: row.id,
-                workflow_id: row.workflow_id,
-                workflow_name: row.workflow_name,
-                user_id: row.user_id,
-                started_at: row.started_at.with_timezone(&Utc),
-                updated_at: row.updated_at.with_timezone(&Utc),
-                completed_at: row.completed_at.map(|t| t.with_timezone(&Utc)),
-                error: row.error,
-                steps_done,
-                steps_total,
-                checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
-            });
-        }
-        let next = match summaries.last() {
-            Some(last) if summaries.len() as u64 == query.limit => Some(PageCursor {
-                active: last.status.is_active(),
-                value: query.sort.key_of(last),
-                id: last.id,
-            }),
-            _ => None,
-        };
-        Ok(WorkflowPage {
-            rows: summaries,
-            next,
+            let mut summaries = Vec::with_capacity(rows.len());
+            for row in rows {
+                let (steps_total, steps_done) = steps.get(&row.id).copied().unwrap_or((0, 0));
+                summaries.push(WorkflowSummary {
+                    status: row.status.parse()?,
+                    id: row.id,
+                    workflow_id: row.workflow_id,
+                    workflow_name: row.workflow_name,
+                    user_id: row.user_id,
+                    started_at: row.started_at.with_timezone(&Utc),
+                    updated_at: row.updated_at.with_timezone(&Utc),
+                    completed_at: row.completed_at.map(|t| t.with_timezone(&Utc)),
+                    error: row.error,
+                    steps_done,
+                    steps_total,
+                    checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
+                });
+            }
+            let next = match summaries.last() {
+                Some(last) if summaries.len() as u64 == query.limit => Some(PageCursor {
+                    active: last.status.is_active(),
+                    value: query.sort.key_of(last),
+                    id: last.id,
+                }),
+                _ => None,
+            };
+            Ok(WorkflowPage {
+                rows: summaries,
+                next,
+            })
         })
+        .await
     }
 
     /// One page in one statement, ordered by "active first" and the sort column. The
@@ -555,11 +559,12 @@ impl<B> SeaOrmStateStore<B> {
         fields(workflow_state_id = %id))]
     pub async fn workflow_version(&self, id: &Uuid) -> Result<i64> {
         use workflow_states::Column as W;
-        workflow_states::Entity::find_by_id(*id)
+        let version = workflow_states::Entity::find_by_id(*id)
             .select_only()
             .column(W::Version)
             .into_tuple::<i64>()
-            .one(self.connection())
+            .one(self.connection());
+        diagnosed(self.connection(), async { Ok(version.await?) })
             .await?
             .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
     }
@@ -567,14 +572,14 @@ impl<B> SeaOrmStateStore<B> {
     /// How many workflows are stored per status, in one `GROUP BY` query.
     pub async fn status_counts(&self) -> Result<StatusCounts> {
         use workflow_states::Column as W;
-        let rows: Vec<(String, i64)> = workflow_states::Entity::find()
+        let rows = workflow_states::Entity::find()
             .select_only()
             .column(W::Status)
             .expr(Expr::col(Asterisk).count())
             .group_by(W::Status)
-            .into_tuple()
-            .all(self.connection())
-            .await?;
+            .into_tuple::<(String, i64)>()
+            .all(self.connection());
+        let rows = diagnosed(self.connection(), async { Ok(rows.await?) }).await?;
         Ok(StatusCounts {
             by_status: rows
                 .into_iter()

@@ -275,31 +275,36 @@ fn tcp_address(options: &PgConnectOptions) -> Option<(String, u16)> {
         .then(|| (options.get_host().to_owned(), options.get_port()))
 }
 
-/// The error for a call on `db` that failed with `err`, saying why the Postgres server
-/// cannot be reached when `err` is the pool giving up waiting for a connection (sqlx
-/// reports only that, after retrying a refused connection until the acquire timeout).
-pub(crate) async fn explained(db: &DatabaseConnection, err: DbErr) -> StateStoreError {
-    let timed_out = matches!(
-        err,
-        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
-    );
-    let postgres = matches!(
-        db.inner,
+/// Runs an operation on `db`. When it failed because the pool gave up waiting for a
+/// connection to Postgres, the error says why the server cannot be reached: sqlx reports
+/// only that it timed out, after retrying a refused connection until the acquire timeout.
+/// Other results, and operations inside a transaction (which holds its connection), are
+/// returned as they are.
+pub(crate) async fn diagnosed<C: Db, T>(
+    db: &C,
+    operation: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let result = operation.await;
+    let pool = match (&result, db.pool()) {
+        (Err(err), Some(pool)) if err.is_pool_timeout() => pool,
+        _ => return result,
+    };
+    if !matches!(
+        pool.inner,
         sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_)
-    );
-    if !(timed_out && postgres) {
-        return err.into();
+    ) {
+        return result;
     }
-    let pool = db.get_postgres_connection_pool();
+    let pool = pool.get_postgres_connection_pool();
     let options = pool.connect_options();
     let address = tcp_address(&options);
     let shown = format!("database {:?}", options.get_database().unwrap_or_default());
-    unreachable(
+    Err(unreachable(
         &shown,
         address.as_ref(),
         pool.options().get_acquire_timeout(),
     )
-    .await
+    .await)
 }
 
 /// The error for a Postgres server that gave no connection within `waited`, saying why

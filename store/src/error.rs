@@ -60,12 +60,26 @@ impl StateStoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Connection(_) | Self::Conflict(_))
     }
+
+    /// True for the pool giving no connection in time, before anyone said why (see
+    /// `backend::diagnosed`, which replaces it with why on Postgres).
+    pub(crate) fn is_pool_timeout(&self) -> bool {
+        matches!(self, Self::Connection(message) if message == POOL_TIMED_OUT)
+    }
 }
+
+/// What a pool that gave no connection within its acquire timeout reports: every
+/// connection was in use, or none could be opened.
+const POOL_TIMED_OUT: &str =
+    "no connection within the acquire timeout: all are in use or none could be opened";
 
 /// Sorts a SeaORM error into the variant a caller can act on.
 fn classify(err: &DbErr) -> StateStoreError {
     let message = redact(&err.to_string());
     match err {
+        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => {
+            StateStoreError::Connection(POOL_TIMED_OUT.to_owned())
+        }
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StateStoreError::Connection(message),
         DbErr::RecordNotFound(_) => StateStoreError::NotFound(message),
         DbErr::Json(_) | DbErr::Type(_) | DbErr::TryIntoErr { .. } => {
@@ -80,10 +94,10 @@ fn classify(err: &DbErr) -> StateStoreError {
 fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) -> StateStoreError {
     use sea_orm::sqlx::Error as E;
     match sqlx_err {
+        E::PoolTimedOut => StateStoreError::Connection(POOL_TIMED_OUT.to_owned()),
         E::Io(_)
         | E::Tls(_)
         | E::Protocol(_)
-        | E::PoolTimedOut
         | E::PoolClosed
         | E::WorkerCrashed
         | E::Configuration(_) => StateStoreError::Connection(message),

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use backend_suite::{open_postgres_at, test_database_url};
 use llm_orchestrator_state::{
-    PostgresStateStore, SqliteStateStore, StateStore, StateStoreBuilder, StateStoreError,
+    AnyBackend, PostgresStateStore, SeaOrmStateStore, SqliteStateStore, StateStore,
+    StateStoreBuilder, StateStoreError, StepState, WorkflowState,
 };
 
 const SECRET: &str = "hunter2";
@@ -289,10 +290,9 @@ fn forwarder(listener: tokio::net::TcpListener, target: String) -> tokio::task::
     })
 }
 
-#[tokio::test]
-async fn a_health_check_after_the_server_went_away_says_it_refuses_connections() {
-    // The configured server, reached through a forwarder that is then stopped: to the
-    // store, a Postgres that went down while it ran.
+/// A store on the configured server reached through a forwarder that is then stopped:
+/// to the store, a Postgres that went down while it ran. Also the forwarder's port.
+async fn store_whose_server_went_away() -> (SeaOrmStateStore<AnyBackend>, u16) {
     let Configured {
         scheme,
         user_info,
@@ -313,24 +313,80 @@ async fn a_health_check_after_the_server_went_away_says_it_refuses_connections()
         .await
         .unwrap();
     store.health_check().await.unwrap();
-
     forwarding.abort();
     let _ = forwarding.await;
-    // The pooled connection may fail first (it was cut); then the pool connects anew,
-    // is refused until its timeout, and the check says so.
+    (store, port)
+}
+
+/// Runs `operation` until it says the server at `port` refuses connections: the pooled
+/// connection may fail first (it was cut), then the pool connects anew and is refused
+/// until its timeout. Fails the test when three tries never say so.
+async fn says_it_refuses_connections<T: std::fmt::Debug, F>(
+    what: &str,
+    port: u16,
+    mut operation: impl FnMut() -> F,
+) where
+    F: Future<Output = Result<T, StateStoreError>>,
+{
     let mut errors = Vec::new();
     for _ in 0..3 {
-        let err = answered("health_check", store.health_check())
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
-        let refused = err
-            .to_string()
-            .contains(&format!("127.0.0.1:{port} refused the connection"));
-        errors.push(err.to_string());
-        if refused {
+        let err = answered(what, operation()).await.unwrap_err();
+        assert!(
+            matches!(err, StateStoreError::Connection(_)),
+            "{what}: {err:?}"
+        );
+        let shown = err.to_string();
+        errors.push(shown.clone());
+        if shown.contains(&format!("127.0.0.1:{port} refused the connection")) {
             return;
         }
     }
-    panic!("the health check never said the server refuses connections: {errors:#?}");
+    panic!("{what} never said the server refuses connections: {errors:#?}");
+}
+
+#[tokio::test]
+async fn a_health_check_after_the_server_went_away_says_it_refuses_connections() {
+    let (store, port) = store_whose_server_went_away().await;
+    says_it_refuses_connections("health_check", port, || store.health_check()).await;
+}
+
+#[tokio::test]
+async fn every_operation_after_the_server_went_away_says_it_refuses_connections() {
+    // Not only "the pool timed out", which sends an operator looking for a slow server.
+    let (store, port) = store_whose_server_went_away().await;
+    let state = WorkflowState::new("wf-gone", "Gone", None, serde_json::json!({}));
+    let everything = llm_orchestrator_state::admin::WorkflowQuery::default();
+    says_it_refuses_connections("save_workflow_state", port, || {
+        store.save_workflow_state(&state)
+    })
+    .await;
+    says_it_refuses_connections("load_workflow_state", port, || {
+        store.load_workflow_state(&state.id)
+    })
+    .await;
+    says_it_refuses_connections("record_step", port, || {
+        let mut state = state.clone();
+        let store = &store;
+        async move {
+            store
+                .record_step(&mut state, StepState::new("retrieve"))
+                .await
+        }
+    })
+    .await;
+    says_it_refuses_connections("list_active_workflows", port, || {
+        store.list_active_workflows()
+    })
+    .await;
+    says_it_refuses_connections("get_latest_checkpoint", port, || {
+        store.get_latest_checkpoint(&state.id)
+    })
+    .await;
+    says_it_refuses_connections("begin", port, || async { store.begin().await.map(drop) }).await;
+    says_it_refuses_connections("workflow_page", port, || store.workflow_page(&everything)).await;
+    says_it_refuses_connections("status_counts", port, || store.status_counts()).await;
+    says_it_refuses_connections("workflow_version", port, || {
+        store.workflow_version(&state.id)
+    })
+    .await;
 }

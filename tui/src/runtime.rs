@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use llm_orchestrator_state::{StateStore, StateStoreError, now};
+use llm_orchestrator_state::{StateStore, now};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -107,23 +107,6 @@ fn text<T, E: std::fmt::Display>(
     result.map_err(|err| AdminError::new(err.to_string()).to_string())
 }
 
-/// `result`, or for a lost connection the store's health check's error, which says
-/// whether the server refuses connections or does not answer (a read reports only that
-/// the pool timed out). Used for the first store call of every read the automatic
-/// refresh makes, so the status bar keeps saying why while the server is down.
-async fn explained<T>(
-    store: &Store,
-    result: llm_orchestrator_state::Result<T>,
-) -> llm_orchestrator_state::Result<T> {
-    match result {
-        Err(StateStoreError::Connection(_)) => match store.health_check().await {
-            Err(why) => Err(why),
-            Ok(()) => result,
-        },
-        _ => result,
-    }
-}
-
 /// What the checkpoints screen lists: the checkpoints without their snapshots, and the
 /// totals. Two small queries however large the snapshots are.
 async fn checkpoint_infos(
@@ -133,16 +116,14 @@ async fn checkpoint_infos(
     Vec<llm_orchestrator_state::CheckpointInfo>,
     llm_orchestrator_state::CheckpointUsage,
 )> {
-    let infos = explained(
-        store,
-        store.list_checkpoint_infos(&id, CHECKPOINT_LIMIT, 0).await,
-    )
-    .await?;
+    let infos = store
+        .list_checkpoint_infos(&id, CHECKPOINT_LIMIT, 0)
+        .await?;
     Ok((infos, store.checkpoint_usage(&id).await?))
 }
 
 async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
-    let usage = explained(store, store.checkpoint_usage(&id).await).await?;
+    let usage = store.checkpoint_usage(&id).await?;
     let lineage = store.lineage(&id).await?;
     Ok(WorkflowHistory {
         usage,
@@ -152,7 +133,7 @@ async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
 
 /// A workflow for the detail screen, with its version, printed.
 async fn load_detail(store: &Store, id: uuid::Uuid) -> Result<LoadedDetail> {
-    let loaded = explained(store, store.load_workflow_state_versioned(&id).await).await?;
+    let loaded = store.load_workflow_state_versioned(&id).await?;
     print_detail(loaded.value, Some(loaded.version)).await
 }
 
@@ -189,19 +170,17 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         } => Message::WorkflowsLoaded {
             request,
             append,
-            result: text(explained(&store, store.workflow_page(&query).await).await),
+            result: text(store.workflow_page(&query).await),
             at: now(),
         },
-        Command::LoadCounts => {
-            Message::CountsLoaded(text(explained(&store, store.status_counts().await).await))
-        }
+        Command::LoadCounts => Message::CountsLoaded(text(store.status_counts().await)),
         Command::LoadDetail(id) => Message::DetailLoaded {
             workflow_state_id: id,
             result: text(load_detail(&store, id).await),
         },
         Command::CheckDetailVersion(id) => Message::DetailVersion {
             workflow_state_id: id,
-            result: text(explained(&store, store.workflow_version(&id).await).await),
+            result: text(store.workflow_version(&id).await),
         },
         Command::LoadCheckpointInfos(id) => Message::CheckpointInfosLoaded {
             workflow_state_id: id,

@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tracing::{Span, instrument, warn};
 use uuid::Uuid;
 
-use crate::backend::{self, AnyBackend, Postgres, Sqlite};
+use crate::backend::{self, AnyBackend, Postgres, Sqlite, diagnosed};
 use crate::config::{AutoCheckpoint, StateStoreBuilder, StoreOptions};
 use crate::error::{Result, StateStoreError};
 use crate::history::{
@@ -299,55 +299,71 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "save_workflow_state", skip_all, err,
         fields(workflow_state_id = %state.id, workflow_id = %state.workflow_id, rows))]
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
-        writable(self.options(), "save_workflow_state")?;
-        validate::workflow_state(state, self.options().max_json_bytes)?;
-        let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
-            None => queries::save_state(self.conn(), state).await?,
-            Some(step_id) => {
-                let checkpoint = Checkpoint::of(state, step_id)?;
-                write_checkpoint(self.conn(), self.options(), Some(state), &checkpoint).await?
-            }
-        };
-        record_rows(rows);
-        Ok(())
+        diagnosed(self.conn(), async {
+            writable(self.options(), "save_workflow_state")?;
+            validate::workflow_state(state, self.options().max_json_bytes)?;
+            let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
+                None => queries::save_state(self.conn(), state).await?,
+                Some(step_id) => {
+                    let checkpoint = Checkpoint::of(state, step_id)?;
+                    write_checkpoint(self.conn(), self.options(), Some(state), &checkpoint).await?
+                }
+            };
+            record_rows(rows);
+            Ok(())
+        })
+        .await
     }
 
     #[instrument(name = "record_step", skip_all, err,
         fields(workflow_state_id = %state.id, step_id = %step.step_id, rows))]
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
-        writable(self.options(), "record_step")?;
-        let mut next = state.clone();
-        let step_id = step.step_id.clone();
-        next.upsert_step(step);
-        validate::workflow_state(&next, self.options().max_json_bytes)?;
-        let checkpoint = Checkpoint::of(&next, step_id)?;
-        let rows = write_checkpoint(self.conn(), self.options(), Some(&next), &checkpoint).await?;
-        record_rows(rows);
-        *state = next;
-        Ok(checkpoint)
+        diagnosed(self.conn(), async {
+            writable(self.options(), "record_step")?;
+            let mut next = state.clone();
+            let step_id = step.step_id.clone();
+            next.upsert_step(step);
+            validate::workflow_state(&next, self.options().max_json_bytes)?;
+            let checkpoint = Checkpoint::of(&next, step_id)?;
+            let rows =
+                write_checkpoint(self.conn(), self.options(), Some(&next), &checkpoint).await?;
+            record_rows(rows);
+            *state = next;
+            Ok(checkpoint)
+        })
+        .await
     }
 
     #[instrument(name = "load_workflow_state", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState> {
-        queries::load_state(self.conn(), *id).await
+        diagnosed(self.conn(), async {
+            queries::load_state(self.conn(), *id).await
+        })
+        .await
     }
 
     #[instrument(name = "load_workflow_state_by_workflow_id", skip_all, err,
         fields(workflow_id = %workflow_id))]
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
-        validate::text("workflow_id", workflow_id)?;
-        queries::load_state_by_workflow_id(self.conn(), workflow_id).await
+        diagnosed(self.conn(), async {
+            validate::text("workflow_id", workflow_id)?;
+            queries::load_state_by_workflow_id(self.conn(), workflow_id).await
+        })
+        .await
     }
 
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
-        let (states, skipped) =
-            queries::list_by_status(self.conn(), &WorkflowStatus::ACTIVE).await?;
-        for (id, err) in &skipped {
-            warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
-        }
-        record_rows(states.len() as u64);
-        Ok(states)
+        diagnosed(self.conn(), async {
+            let (states, skipped) =
+                queries::list_by_status(self.conn(), &WorkflowStatus::ACTIVE).await?;
+            for (id, err) in &skipped {
+                warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
+            }
+            record_rows(states.len() as u64);
+            Ok(states)
+        })
+        .await
     }
 
     #[instrument(
@@ -361,48 +377,60 @@ impl<T: sealed::Scoped> StateStore for T {
         after: Option<&StateCursor>,
         limit: u64,
     ) -> Result<StatePage> {
-        let after = after.map(|cursor| (cursor.updated_at, cursor.id));
-        let page =
-            queries::list_page(self.conn(), &WorkflowStatus::ACTIVE, after, Some(limit)).await?;
-        for (id, err) in &page.skipped {
-            warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
-        }
-        record_rows(page.states.len() as u64);
-        // A full page may have more after it; the cursor is the last row read, converted
-        // or not, so an unreadable row is not read again.
-        let read = (page.states.len() + page.skipped.len()) as u64;
-        let next = page
-            .last
-            .filter(|_| limit > 0 && read >= limit)
-            .map(|(updated_at, id)| StateCursor { updated_at, id });
-        Ok(StatePage {
-            workflows: page.states,
-            next,
+        diagnosed(self.conn(), async {
+            let after = after.map(|cursor| (cursor.updated_at, cursor.id));
+            let page =
+                queries::list_page(self.conn(), &WorkflowStatus::ACTIVE, after, Some(limit)).await?;
+            for (id, err) in &page.skipped {
+                warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
+            }
+            record_rows(page.states.len() as u64);
+            // A full page may have more after it; the cursor is the last row read, converted
+            // or not, so an unreadable row is not read again.
+            let read = (page.states.len() + page.skipped.len()) as u64;
+            let next = page
+                .last
+                .filter(|_| limit > 0 && read >= limit)
+                .map(|(updated_at, id)| StateCursor { updated_at, id });
+            Ok(StatePage {
+                workflows: page.states,
+                next,
+            })
         })
+        .await
     }
 
     #[instrument(name = "create_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id, rows))]
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
-        writable(self.options(), "create_checkpoint")?;
-        let rows = write_checkpoint(self.conn(), self.options(), None, checkpoint).await?;
-        record_rows(rows);
-        Ok(())
+        diagnosed(self.conn(), async {
+            writable(self.options(), "create_checkpoint")?;
+            let rows = write_checkpoint(self.conn(), self.options(), None, checkpoint).await?;
+            record_rows(rows);
+            Ok(())
+        })
+        .await
     }
 
     #[instrument(name = "get_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn get_checkpoint(&self, checkpoint_id: &Uuid) -> Result<Checkpoint> {
-        queries::checkpoint(self.conn(), *checkpoint_id).await
+        diagnosed(self.conn(), async {
+            queries::checkpoint(self.conn(), *checkpoint_id).await
+        })
+        .await
     }
 
     #[instrument(name = "get_latest_checkpoint", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
-        Ok(
-            queries::list_checkpoints(self.conn(), *workflow_state_id, 1, 0)
-                .await?
-                .pop(),
-        )
+        diagnosed(self.conn(), async {
+            Ok(
+                queries::list_checkpoints(self.conn(), *workflow_state_id, 1, 0)
+                    .await?
+                    .pop(),
+            )
+        })
+        .await
     }
 
     #[instrument(name = "list_checkpoints", skip_all, err,
@@ -413,58 +441,70 @@ impl<T: sealed::Scoped> StateStore for T {
         limit: u64,
         offset: u64,
     ) -> Result<Vec<Checkpoint>> {
-        let page =
-            queries::list_checkpoints(self.conn(), *workflow_state_id, limit, offset).await?;
-        record_rows(page.len() as u64);
-        Ok(page)
+        diagnosed(self.conn(), async {
+            let page =
+                queries::list_checkpoints(self.conn(), *workflow_state_id, limit, offset).await?;
+            record_rows(page.len() as u64);
+            Ok(page)
+        })
+        .await
     }
 
     #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
-        let checkpoint = queries::checkpoint(self.conn(), *checkpoint_id).await?;
-        queries::snapshot_state(&checkpoint)
+        diagnosed(self.conn(), async {
+            let checkpoint = queries::checkpoint(self.conn(), *checkpoint_id).await?;
+            queries::snapshot_state(&checkpoint)
+        })
+        .await
     }
 
     #[instrument(name = "rollback_to_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint_id, rows))]
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
-        writable(self.options(), "rollback_to_checkpoint")?;
-        let txn = backend::begin_write(self.conn()).await?;
-        let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
-        txn.commit().await?;
-        record_rows(rows);
-        Ok(state)
+        diagnosed(self.conn(), async {
+            writable(self.options(), "rollback_to_checkpoint")?;
+            let txn = backend::begin_write(self.conn()).await?;
+            let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
+            txn.commit().await?;
+            record_rows(rows);
+            Ok(state)
+        })
+        .await
     }
 
     #[instrument(name = "delete_old_states", skip_all, err, fields(older_than = %older_than, rows))]
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        writable(self.options(), "delete_old_states")?;
-        let deleted = queries::delete_finished_before(self.conn(), older_than).await?;
-        record_rows(deleted);
-        Ok(deleted)
+        diagnosed(self.conn(), async {
+            writable(self.options(), "delete_old_states")?;
+            let deleted = queries::delete_finished_before(self.conn(), older_than).await?;
+            record_rows(deleted);
+            Ok(deleted)
+        })
+        .await
     }
 
     #[instrument(name = "cleanup_old_checkpoints", skip_all, err,
         fields(workflow_state_id = %workflow_state_id, keep, rows))]
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64> {
-        writable(self.options(), "cleanup_old_checkpoints")?;
-        Span::current().record("keep", keep);
-        let deleted = queries::cleanup_checkpoints(self.conn(), *workflow_state_id, keep).await?;
-        record_rows(deleted);
-        Ok(deleted)
+        diagnosed(self.conn(), async {
+            writable(self.options(), "cleanup_old_checkpoints")?;
+            Span::current().record("keep", keep);
+            let deleted =
+                queries::cleanup_checkpoints(self.conn(), *workflow_state_id, keep).await?;
+            record_rows(deleted);
+            Ok(deleted)
+        })
+        .await
     }
 
     #[instrument(name = "health_check", skip_all, err)]
     async fn health_check(&self) -> Result<()> {
-        let Err(err) = self.conn().execute_unprepared("SELECT 1").await else {
-            return Ok(());
-        };
         // A server that is down: say whether it refuses connections or never answers.
-        let err = match backend::Db::pool(self.conn()) {
-            Some(db) => backend::explained(db, err).await,
-            None => err.into(),
-        };
-        Err(match err {
+        let checked = diagnosed(self.conn(), async {
+            Ok(self.conn().execute_unprepared("SELECT 1").await.map(drop)?)
+        });
+        checked.await.map_err(|err| match err {
             StateStoreError::Connection(msg) => StateStoreError::Connection(msg),
             other => StateStoreError::Connection(other.to_string()),
         })
@@ -472,7 +512,10 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "load_workflow_state_versioned", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state_versioned(&self, id: &Uuid) -> Result<Versioned<WorkflowState>> {
-        replicas::load_versioned(self.conn(), *id).await
+        diagnosed(self.conn(), async {
+            replicas::load_versioned(self.conn(), *id).await
+        })
+        .await
     }
 
     #[instrument(name = "save_workflow_state_if", skip_all, err,
@@ -482,9 +525,12 @@ impl<T: sealed::Scoped> StateStore for T {
         state: &WorkflowState,
         condition: &SaveCondition,
     ) -> Result<i64> {
-        writable(self.options(), "save_workflow_state_if")?;
-        validate::workflow_state(state, self.options().max_json_bytes)?;
-        replicas::save_if(self.conn(), state, condition).await
+        diagnosed(self.conn(), async {
+            writable(self.options(), "save_workflow_state_if")?;
+            validate::workflow_state(state, self.options().max_json_bytes)?;
+            replicas::save_if(self.conn(), state, condition).await
+        })
+        .await
     }
 
     #[instrument(name = "claim_workflows", skip_all, err, fields(owner = %owner, limit, rows))]
@@ -494,26 +540,35 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Claim>> {
-        writable(self.options(), "claim_workflows")?;
-        validate::id("owner", owner)?;
-        let claims =
-            replicas::claim(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
-        record_rows(claims.len() as u64);
-        Ok(claims)
+        diagnosed(self.conn(), async {
+            writable(self.options(), "claim_workflows")?;
+            validate::id("owner", owner)?;
+            let claims =
+                replicas::claim(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
+            record_rows(claims.len() as u64);
+            Ok(claims)
+        })
+        .await
     }
 
     #[instrument(name = "renew_lease", skip_all, err,
         fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
     async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease> {
-        writable(self.options(), "renew_lease")?;
-        replicas::renew(self.conn(), lease, lease_length(lease_duration)?).await
+        diagnosed(self.conn(), async {
+            writable(self.options(), "renew_lease")?;
+            replicas::renew(self.conn(), lease, lease_length(lease_duration)?).await
+        })
+        .await
     }
 
     #[instrument(name = "release_lease", skip_all, err,
         fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
     async fn release_lease(&self, lease: &Lease) -> Result<bool> {
-        writable(self.options(), "release_lease")?;
-        replicas::release(self.conn(), lease).await
+        diagnosed(self.conn(), async {
+            writable(self.options(), "release_lease")?;
+            replicas::release(self.conn(), lease).await
+        })
+        .await
     }
 
     #[instrument(name = "recover_workflows", skip_all, err, fields(owner = %owner, rows))]
@@ -523,12 +578,15 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Recovery>> {
-        writable(self.options(), "recover_workflows")?;
-        validate::id("owner", owner)?;
-        let recovered =
-            replicas::recover(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
-        record_rows(recovered.len() as u64);
-        Ok(recovered)
+        diagnosed(self.conn(), async {
+            writable(self.options(), "recover_workflows")?;
+            validate::id("owner", owner)?;
+            let recovered =
+                replicas::recover(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
+            record_rows(recovered.len() as u64);
+            Ok(recovered)
+        })
+        .await
     }
 
     #[instrument(name = "list_checkpoint_infos", skip_all, err,
@@ -539,38 +597,53 @@ impl<T: sealed::Scoped> StateStore for T {
         limit: u64,
         offset: u64,
     ) -> Result<Vec<CheckpointInfo>> {
-        let page = history::list_infos(self.conn(), *workflow_state_id, limit, offset).await?;
-        record_rows(page.len() as u64);
-        Ok(page)
+        diagnosed(self.conn(), async {
+            let page = history::list_infos(self.conn(), *workflow_state_id, limit, offset).await?;
+            record_rows(page.len() as u64);
+            Ok(page)
+        })
+        .await
     }
 
     #[instrument(name = "checkpoint_usage", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage> {
-        history::usage(self.conn(), *workflow_state_id).await
+        diagnosed(self.conn(), async {
+            history::usage(self.conn(), *workflow_state_id).await
+        })
+        .await
     }
 
     #[instrument(name = "pin_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()> {
-        writable(self.options(), "pin_checkpoint")?;
-        validate::id("pin label", label)?;
-        history::set_pin(self.conn(), *checkpoint_id, Some(label)).await
+        diagnosed(self.conn(), async {
+            writable(self.options(), "pin_checkpoint")?;
+            validate::id("pin label", label)?;
+            history::set_pin(self.conn(), *checkpoint_id, Some(label)).await
+        })
+        .await
     }
 
     #[instrument(name = "unpin_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn unpin_checkpoint(&self, checkpoint_id: &Uuid) -> Result<()> {
-        writable(self.options(), "unpin_checkpoint")?;
-        history::set_pin(self.conn(), *checkpoint_id, None).await
+        diagnosed(self.conn(), async {
+            writable(self.options(), "unpin_checkpoint")?;
+            history::set_pin(self.conn(), *checkpoint_id, None).await
+        })
+        .await
     }
 
     #[instrument(name = "prune", skip_all, err, fields(dry_run, rows))]
     async fn prune(&self, policy: &RetentionPolicy, dry_run: bool) -> Result<PruneReport> {
-        if !dry_run {
-            writable(self.options(), "prune")?;
-        }
-        let report = history::prune(self.conn(), policy, dry_run).await?;
-        record_rows(report.workflows + report.checkpoints);
-        Ok(report)
+        diagnosed(self.conn(), async {
+            if !dry_run {
+                writable(self.options(), "prune")?;
+            }
+            let report = history::prune(self.conn(), policy, dry_run).await?;
+            record_rows(report.workflows + report.checkpoints);
+            Ok(report)
+        })
+        .await
     }
 
     #[instrument(name = "fork_from_checkpoint", skip_all, err,
@@ -580,26 +653,35 @@ impl<T: sealed::Scoped> StateStore for T {
         checkpoint_id: &Uuid,
         new_workflow_id: &str,
     ) -> Result<WorkflowState> {
-        writable(self.options(), "fork_from_checkpoint")?;
-        validate::id("workflow_id", new_workflow_id)?;
-        history::fork(
-            self.conn(),
-            *checkpoint_id,
-            new_workflow_id,
-            self.options().max_json_bytes,
-        )
+        diagnosed(self.conn(), async {
+            writable(self.options(), "fork_from_checkpoint")?;
+            validate::id("workflow_id", new_workflow_id)?;
+            history::fork(
+                self.conn(),
+                *checkpoint_id,
+                new_workflow_id,
+                self.options().max_json_bytes,
+            )
+            .await
+        })
         .await
     }
 
     #[instrument(name = "lineage", skip_all, err, fields(workflow_state_id = %workflow_state_id))]
     async fn lineage(&self, workflow_state_id: &Uuid) -> Result<Lineage> {
-        history::lineage(self.conn(), *workflow_state_id).await
+        diagnosed(self.conn(), async {
+            history::lineage(self.conn(), *workflow_state_id).await
+        })
+        .await
     }
 
     #[instrument(name = "export_workflow", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn export_workflow(&self, workflow_state_id: &Uuid) -> Result<WorkflowBundle> {
-        history::export(self.conn(), *workflow_state_id).await
+        diagnosed(self.conn(), async {
+            history::export(self.conn(), *workflow_state_id).await
+        })
+        .await
     }
 
     #[instrument(name = "import_workflow", skip_all, err,
@@ -609,8 +691,11 @@ impl<T: sealed::Scoped> StateStore for T {
         bundle: &WorkflowBundle,
         new_ids: bool,
     ) -> Result<WorkflowState> {
-        writable(self.options(), "import_workflow")?;
-        history::import(self.conn(), bundle, new_ids, self.options().max_json_bytes).await
+        diagnosed(self.conn(), async {
+            writable(self.options(), "import_workflow")?;
+            history::import(self.conn(), bundle, new_ids, self.options().max_json_bytes).await
+        })
+        .await
     }
 }
 

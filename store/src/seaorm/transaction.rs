@@ -69,8 +69,11 @@ pub struct TransactionScope<'c> {
 impl<B> SeaOrmStateStore<B> {
     /// Begins a write transaction for a group of store operations.
     pub async fn begin(&self) -> Result<StoreTransaction> {
+        let txn = backend::diagnosed(&self.db, async {
+            Ok(backend::begin_write(&self.db).await?)
+        });
         Ok(StoreTransaction {
-            txn: backend::begin_write(&self.db).await?,
+            txn: txn.await?,
             options: self.options.clone(),
         })
     }
