@@ -241,8 +241,12 @@ pub struct DetailView {
     /// only when the stored version differs. `None` when unknown (the state a restore
     /// returned), which any stored version differs from.
     pub version: Option<i64>,
-    /// Index of the selected step (in run order).
+    /// Index of the selected step in `step_order`.
     pub step: usize,
+    /// The ids of the workflow's steps in run order ([`ordered_steps`]): sorted by the
+    /// task that read the workflow, not on every frame or key (a workflow can have 30,000
+    /// steps).
+    pub step_order: Vec<String>,
     /// What the arrow keys move.
     pub focus: DetailFocus,
     /// The context pretty-printed, one entry per line: printed by the task that read the
@@ -272,10 +276,12 @@ pub struct LoadedDetail {
     pub state: WorkflowState,
     /// The version it is stored at, if known.
     pub version: Option<i64>,
+    /// The ids of its steps in run order ([`ordered_steps`]).
+    pub step_order: Vec<String>,
     /// Its context pretty-printed, one entry per line.
     pub context_lines: Vec<String>,
     /// Every step's outputs pretty-printed, one entry per line, in run order (entry `n`
-    /// is the outputs of step `n` of [`ordered_steps`]).
+    /// is the outputs of step `n` of `step_order`).
     pub outputs_lines: Vec<Vec<String>>,
 }
 
@@ -284,14 +290,17 @@ impl LoadedDetail {
     /// the UI thread, as the work of the task that read `state`: all steps at once, so
     /// that moving between steps costs no printing.
     pub fn print(state: WorkflowState, version: Option<i64>) -> Self {
-        let outputs_lines = ordered_steps(&state)
+        let ordered = ordered_steps(&state);
+        let outputs_lines = ordered
             .iter()
             .map(|step| format::pretty_lines(&step.outputs))
             .collect();
+        let step_order = ordered.iter().map(|step| step.step_id.clone()).collect();
         let context_lines = format::pretty_lines(&state.context);
         Self {
             state,
             version,
+            step_order,
             context_lines,
             outputs_lines,
         }
@@ -311,6 +320,7 @@ impl DetailView {
             state: loaded.state,
             version: loaded.version,
             step: 0,
+            step_order: loaded.step_order,
             focus: DetailFocus::default(),
             context_lines: loaded.context_lines,
             context_scroll: 0,
@@ -340,6 +350,7 @@ impl DetailView {
         LoadedDetail {
             state: self.state,
             version: self.version,
+            step_order: self.step_order,
             context_lines: self.context_lines,
             outputs_lines: self.outputs_lines,
         }
@@ -353,6 +364,7 @@ impl DetailView {
         let old = LoadedDetail {
             state: std::mem::replace(&mut self.state, loaded.state),
             version: std::mem::replace(&mut self.version, loaded.version),
+            step_order: std::mem::replace(&mut self.step_order, loaded.step_order),
             context_lines: std::mem::replace(&mut self.context_lines, loaded.context_lines),
             outputs_lines: std::mem::replace(&mut self.outputs_lines, loaded.outputs_lines),
         };
@@ -1586,7 +1598,10 @@ fn on_snapshot_key(app: &mut App, key: KeyEvent) {
 
 /// The selected step of the detail view, in run order.
 pub fn selected_step(detail: &DetailView) -> Option<&llm_orchestrator_state::StepState> {
-    ordered_steps(&detail.state).get(detail.step).copied()
+    detail
+        .step_order
+        .get(detail.step)
+        .and_then(|id| detail.state.steps.get(id))
 }
 
 #[cfg(test)]
@@ -2828,6 +2843,10 @@ mod tests {
         LoadedDetail {
             state: state.clone(),
             version: Some(version),
+            step_order: ordered_steps(state)
+                .iter()
+                .map(|step| step.step_id.clone())
+                .collect(),
             context_lines: (0..lines).map(|n| format!("context {n}")).collect(),
             outputs_lines: ordered_steps(state)
                 .iter()

@@ -205,8 +205,9 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         writeln!(out, "  {line}")?;
     }
     writeln!(out, "steps:")?;
-    let rows: Vec<Vec<String>> = ordered_steps(&state)
-        .into_iter()
+    let steps = ordered_steps(&state);
+    let rows: Vec<Vec<String>> = steps
+        .iter()
         .map(|step| {
             vec![
                 step.step_id.clone(),
@@ -214,7 +215,9 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
                 step.retry_count.to_string(),
                 format::time(step.started_at),
                 format::duration(step.started_at, step.completed_at),
-                step.error.clone().unwrap_or_else(|| "-".into()),
+                step.error
+                    .as_deref()
+                    .map_or_else(|| "-".into(), short_error),
                 format::cut(&step.outputs.to_string(), 60),
             ]
         })
@@ -229,7 +232,33 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
     {
         writeln!(out, "  {line}")?;
     }
+    // Errors cut in the table, in full: one padded to the longest would push every row's
+    // outputs off the screen.
+    let cut = steps
+        .iter()
+        .filter_map(|step| Some((step, step.error.as_deref()?)))
+        .filter(|(_, error)| short_error(error) != *error);
+    for (n, (step, error)) in cut.enumerate() {
+        if n == 0 {
+            writeln!(out, "step errors:")?;
+        }
+        writeln!(out, "  {}:", step.step_id)?;
+        for line in error.lines() {
+            writeln!(out, "    {line}")?;
+        }
+    }
     Ok(())
+}
+
+/// A step's error as the `show` table has room for: its first line, cut at 60
+/// characters.
+fn short_error(error: &str) -> String {
+    let first = error.lines().next().unwrap_or_default();
+    if first.len() < error.trim_end().len() {
+        format::cut(&format!("{first} …"), 60)
+    } else {
+        format::cut(first, 60)
+    }
 }
 
 /// `12 checkpoints, 9.8 KiB, 2 pinned`.
@@ -655,6 +684,45 @@ mod tests {
     use super::*;
     use crate::fixtures::failed_workflow;
 
+    #[tokio::test]
+    async fn show_cuts_long_step_errors_in_the_table_and_prints_them_whole_below() {
+        let store = db::open("sqlite::memory:", false).await.unwrap();
+        let (mut state, _) = failed_workflow();
+        let traceback = format!(
+            "{}\n  at step 2\n  at step 3",
+            "upstream said no; ".repeat(20)
+        );
+        state.steps.get_mut("tool_call").unwrap().error = Some(traceback.clone());
+        store.save_workflow_state(&state).await.unwrap();
+        let mut out = Vec::new();
+        show(&store, &mut out, &state.workflow_id, false)
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (table, below) = text.split_once("step errors:\n").expect(&text);
+        // No table row is padded out to the long error.
+        let widest = table
+            .lines()
+            .map(|line| line.chars().count())
+            .max()
+            .unwrap();
+        assert!(widest < 200, "{table}");
+        let row = table
+            .lines()
+            .find(|line| line.contains("  tool_call"))
+            .unwrap();
+        assert!(row.contains("upstream said no; upstream said no;"), "{row}");
+        assert!(row.contains('…'), "{row}");
+        let whole: Vec<&str> = traceback.lines().map(str::trim_end).collect();
+        let listed: Vec<&str> = below
+            .lines()
+            .skip(1)
+            .map(|line| line[4..].trim_end())
+            .collect();
+        assert_eq!(below.lines().next(), Some("  tool_call:"));
+        assert_eq!(listed, whole);
+    }
+
     async fn seeded() -> (Store, WorkflowState, Vec<Checkpoint>) {
         let store = db::open("sqlite::memory:", false).await.unwrap();
         let (state, checkpoints) = failed_workflow();
@@ -718,6 +786,8 @@ mod tests {
         let retrieve = text.find("  retrieve").unwrap();
         let tool_call = text.find("  tool_call").unwrap();
         assert!(retrieve < tool_call, "{text}");
+        // A short error stays in the table; nothing is listed below it.
+        assert!(!text.contains("step errors:"), "{text}");
 
         let mut out = Vec::new();
         list(&store, &mut out, false, Some("failed"), 10, false)

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::app::{App, DetailFocus, selected_step};
-use crate::commands::{ordered_steps, usage_text};
+use crate::commands::usage_text;
 use crate::format;
 
 use super::json;
@@ -30,7 +30,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     };
     let state = &detail.state;
-    let steps = ordered_steps(state);
+    let step_count = detail.step_order.len();
     let (usage, lineage) = match &detail.history {
         Some(history) if history.lineage.is_empty() => {
             (usage_text(&history.usage), vec!["-".to_owned()])
@@ -41,7 +41,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     // A workflow forked again and again still leaves room for its steps.
     let lineage_shown = lineage.len().min(4);
     let lineage_more = lineage.len() > lineage_shown;
-    let steps_height = u16::try_from(steps.len()).unwrap_or(u16::MAX).clamp(1, 10) + 3;
+    let steps_height = u16::try_from(step_count).unwrap_or(u16::MAX).clamp(1, 10) + 3;
     let [fields_area, steps_area, lower] = Layout::vertical([
         Constraint::Length(9 + lineage_shown as u16 + u16::from(lineage_more)),
         Constraint::Length(steps_height),
@@ -105,7 +105,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         "ERROR",
     ])
     .style(super::header_style());
-    let rows = steps.iter().map(|step| {
+    // Rows only for the steps in view (a workflow can have 30,000), scrolled as the
+    // table would scroll them: the selected step at the bottom once it is below the
+    // first screenful.
+    let in_view = usize::from(steps_area.height.saturating_sub(3)).max(1);
+    let first = detail.step.saturating_sub(in_view - 1);
+    let shown = detail
+        .step_order
+        .iter()
+        .skip(first)
+        .take(in_view)
+        .filter_map(|id| state.steps.get(id));
+    let rows = shown.map(|step| {
         Row::new([
             Cell::from(step.step_id.clone()),
             Cell::from(step.status.as_str()).style(super::step_style(step.status)),
@@ -139,12 +150,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     .header(header)
     .block(
         Block::bordered()
-            .title(format!(" Steps ({}) ", steps.len()))
+            .title(format!(" Steps ({step_count}) "))
             .border_style(focused(DetailFocus::Steps)),
     )
     .row_highlight_style(super::selected_style())
     .highlight_symbol("> ");
-    let mut table_state = TableState::default().with_selected(Some(detail.step));
+    let mut table_state = TableState::default().with_selected(Some(detail.step - first));
     frame.render_stateful_widget(table, steps_area, &mut table_state);
 
     let [outputs_column, context_area] =

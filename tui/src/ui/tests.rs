@@ -115,6 +115,16 @@ fn workflows_screen_colours_statuses() {
 }
 
 #[test]
+fn large_step_and_checkpoint_counts_are_shown_whole() {
+    let mut app = loaded_app();
+    let row = &mut app.workflows.rows[0];
+    (row.steps_done, row.steps_total, row.checkpoint_count) = (29_999, 30_000, 123_456);
+    let text = draw(&app).backend().to_string();
+    let line = text.lines().find(|line| line.contains("wf-0001")).unwrap();
+    assert!(line.contains(" 29999/30000 123456│"), "{line}");
+}
+
+#[test]
 fn workflows_screen_with_filters_and_an_error() {
     let mut app = loaded_app();
     app.workflows.active_only = true;
@@ -209,6 +219,42 @@ fn the_selected_step_s_error_is_shown_in_full_above_its_outputs() {
     assert_eq!(box_rows(&terminal, "Outputs of tool_call", 1), ["null"]);
     let text = terminal.backend().to_string();
     assert!(!text.contains("more lines"), "{text}");
+}
+
+#[test]
+fn a_workflow_with_many_steps_shows_the_steps_around_the_selected_one() {
+    // Only the rows in view are built (a workflow may have 30,000 steps); they must be
+    // the ones the table would have scrolled to.
+    let (mut state, _) = failed_workflow();
+    state.steps.clear();
+    for n in 0..200 {
+        state.upsert_step(llm_orchestrator_state::StepState::new(format!("s{n:03}")));
+    }
+    let mut app = loaded_app();
+    update(&mut app, enter());
+    update(&mut app, loaded(state));
+    let shown = |app: &App| -> Vec<String> {
+        box_rows(&draw(app), "Steps (200)", 11)[1..]
+            .iter()
+            .map(|row| row.chars().take(6).collect())
+            .collect()
+    };
+    let names = |from: usize, selected: usize| -> Vec<String> {
+        (from..from + 10)
+            .map(|n| {
+                let mark = if n == selected { "> " } else { "  " };
+                format!("{mark}s{n:03}")
+            })
+            .collect()
+    };
+    assert_eq!(shown(&app), names(0, 0));
+    press(&mut app, &"j".repeat(150));
+    assert_eq!(shown(&app), names(141, 150));
+    assert_eq!(box_rows(&draw(&app), "Outputs of s150", 1), ["null"]);
+    press(&mut app, "kkkkk");
+    assert_eq!(shown(&app), names(136, 145));
+    press(&mut app, "G");
+    assert_eq!(shown(&app), names(190, 199));
 }
 
 #[test]

@@ -60,7 +60,28 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     // moving down, as ratatui's own scrolling does.
     let visible = usize::from(area.height.saturating_sub(3)).max(1);
     let offset = view.selected.saturating_sub(visible - 1);
-    let rows = view.rows.iter().skip(offset).take(visible).map(|row| {
+    let shown = &view.rows[offset.min(view.rows.len())..];
+    let shown = &shown[..visible.min(shown.len())];
+    let counts: Vec<(String, String)> = shown
+        .iter()
+        .map(|row| {
+            (
+                format!("{}/{}", row.steps_done, row.steps_total),
+                row.checkpoint_count.to_string(),
+            )
+        })
+        .collect();
+    // As wide as the widest count in view (digits only): "0/30000" cut to "0/300" would
+    // lie.
+    let steps_width = counts
+        .iter()
+        .map(|(steps, _)| steps.len())
+        .fold(5, usize::max);
+    let checkpoints_width = counts
+        .iter()
+        .map(|(_, ckpts)| ckpts.len())
+        .fold(5, usize::max);
+    let rows = shown.iter().zip(counts).map(|(row, (steps, checkpoints))| {
         Row::new([
             Cell::from(row.status.as_str()).style(super::status_style(row.status)),
             Cell::from(row.workflow_id.clone()),
@@ -68,8 +89,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Cell::from(row.user_id.clone().unwrap_or_else(|| "-".into())),
             Cell::from(format::short_time(row.started_at)),
             Cell::from(format::short_time(row.updated_at)),
-            Cell::from(format!("{}/{}", row.steps_done, row.steps_total)),
-            Cell::from(row.checkpoint_count.to_string()),
+            Cell::from(steps),
+            Cell::from(checkpoints),
         ])
     });
     let widths = [
@@ -79,8 +100,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Constraint::Length(10),
         Constraint::Length(14),
         Constraint::Length(14),
-        Constraint::Length(5),
-        Constraint::Length(5),
+        Constraint::Length(steps_width as u16),
+        Constraint::Length(checkpoints_width as u16),
     ];
     let mut block = Block::bordered().title(title);
     if view.rows.is_empty() && !view.loading {
