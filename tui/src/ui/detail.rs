@@ -14,9 +14,13 @@ use crate::format;
 use super::json;
 
 fn field(name: &str, value: String) -> Line<'static> {
+    styled_field(name, value, Style::new())
+}
+
+fn styled_field(name: &str, value: String, style: Style) -> Line<'static> {
     Line::from(vec![
         Span::styled(format!("{name:<12}"), Style::new().fg(Color::Blue)),
-        Span::raw(value),
+        Span::styled(value, style),
     ])
 }
 
@@ -42,8 +46,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let lineage_shown = lineage.len().min(4);
     let lineage_more = lineage.len() > lineage_shown;
     let steps_height = u16::try_from(step_count).unwrap_or(u16::MAX).clamp(1, 10) + 3;
+    let error = workflow_error_lines(
+        state.error.as_deref(),
+        usize::from(area.width.saturating_sub(2 + FIELD_NAME_WIDTH)),
+    );
     let [fields_area, steps_area, lower] = Layout::vertical([
-        Constraint::Length(9 + lineage_shown as u16 + u16::from(lineage_more)),
+        Constraint::Length(8 + error.len() as u16 + lineage_shown as u16 + u16::from(lineage_more)),
         Constraint::Length(steps_height),
         Constraint::Min(3),
     ])
@@ -55,10 +63,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             "workflow",
             format!("{}  ({})", state.workflow_id, state.workflow_name),
         ),
-        Line::from(vec![
-            Span::styled(format!("{:<12}", "status"), Style::new().fg(Color::Blue)),
-            Span::styled(state.status.to_string(), super::status_style(state.status)),
-        ]),
+        styled_field(
+            "status",
+            state.status.to_string(),
+            super::status_style(state.status),
+        ),
         field("user", state.user_id.clone().unwrap_or_else(|| "-".into())),
         field(
             "times",
@@ -69,19 +78,20 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 format::time(state.completed_at)
             ),
         ),
-        Line::from(vec![
-            Span::styled(format!("{:<12}", "error"), Style::new().fg(Color::Blue)),
-            Span::styled(
-                state.error.clone().unwrap_or_else(|| "-".into()),
-                Style::new().fg(if state.error.is_some() {
-                    Color::Red
-                } else {
-                    Color::Reset
-                }),
-            ),
-        ]),
-        field("checkpoints", usage),
     ];
+    let error_style = Style::new().fg(if state.error.is_some() {
+        Color::Red
+    } else {
+        Color::Reset
+    });
+    for (n, line) in error.into_iter().enumerate() {
+        fields.push(styled_field(
+            if n == 0 { "error" } else { "" },
+            line,
+            error_style,
+        ));
+    }
+    fields.push(field("checkpoints", usage));
     for (n, line) in lineage.into_iter().take(lineage_shown).enumerate() {
         fields.push(field(if n == 0 { "lineage" } else { "" }, line));
     }
@@ -189,6 +199,30 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         context_area,
     );
+}
+
+/// Columns the field names take ("checkpoints" and a space).
+const FIELD_NAME_WIDTH: u16 = 12;
+
+/// Lines the workflow's error may take among the fields: a long one would push the
+/// checkpoints and lineage out of the box.
+const WORKFLOW_ERROR_LINES: usize = 4;
+
+/// The workflow's error wrapped to `width` (`-` when it has none), at most
+/// [`WORKFLOW_ERROR_LINES`] lines, the last saying how many more there are.
+fn workflow_error_lines(error: Option<&str>, width: usize) -> Vec<String> {
+    let Some(error) = error else {
+        return vec!["-".to_owned()];
+    };
+    let mut lines = format::wrap(error, width);
+    if lines.len() > WORKFLOW_ERROR_LINES {
+        let more = lines.len() - (WORKFLOW_ERROR_LINES - 1);
+        lines.truncate(WORKFLOW_ERROR_LINES - 1);
+        lines.push(format!(
+            "... {more} more lines (wfadmin show prints it whole)"
+        ));
+    }
+    lines
 }
 
 /// Rows the outputs keep under a step's error: a border, a line, a border.

@@ -222,6 +222,41 @@ fn the_selected_step_s_error_is_shown_in_full_above_its_outputs() {
 }
 
 #[test]
+fn a_long_workflow_error_leaves_room_for_the_checkpoints_and_lineage() {
+    let (mut state, _) = failed_workflow();
+    state.error = Some("the provider returned 529 overloaded; backing off; ".repeat(30));
+    let mut app = loaded_app();
+    update(&mut app, enter());
+    update(&mut app, loaded(state));
+    let text = draw(&app).backend().to_string();
+    let fields: Vec<&str> = text
+        .lines()
+        .map(|line| line.trim_matches('"'))
+        .take_while(|line| !line.starts_with('└'))
+        .collect();
+    let named = |name: &str| {
+        fields
+            .iter()
+            .filter(|line| line.starts_with(&format!("│{name} ")))
+            .count()
+    };
+    assert_eq!((named("checkpoints"), named("lineage")), (1, 1), "{text}");
+    // Four lines of error, the last saying how much is left out, under its name.
+    let error: Vec<&str> = fields
+        .iter()
+        .skip_while(|line| !line.starts_with("│error "))
+        .take(4)
+        .copied()
+        .collect();
+    assert!(error[0].contains("the provider returned 529"), "{text}");
+    assert!(error[1].starts_with("│            "), "{text}");
+    assert!(
+        error[3].contains("more lines (wfadmin show prints it whole)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_workflow_with_many_steps_shows_the_steps_around_the_selected_one() {
     // Only the rows in view are built (a workflow may have 30,000 steps); they must be
     // the ones the table would have scrolled to.
