@@ -276,10 +276,10 @@ fn tcp_address(options: &PgConnectOptions) -> Option<(String, u16)> {
 }
 
 /// Runs an operation on `db`. When it failed because the pool gave up waiting for a
-/// connection to Postgres, the error says why the server cannot be reached: sqlx reports
-/// only that it timed out, after retrying a refused connection until the acquire timeout.
-/// Other results, and operations inside a transaction (which holds its connection), are
-/// returned as they are.
+/// connection to Postgres, the error says why: every connection was in use, or the
+/// server cannot be reached and why (sqlx reports only that it timed out, after retrying
+/// a refused connection until the acquire timeout). Other results, and operations inside
+/// a transaction (which holds its connection), are returned as they are.
 pub(crate) async fn diagnosed<C: Db, T>(
     db: &C,
     operation: impl std::future::Future<Output = Result<T>>,
@@ -297,12 +297,23 @@ pub(crate) async fn diagnosed<C: Db, T>(
     }
     let pool = pool.get_postgres_connection_pool();
     let options = pool.connect_options();
-    let address = tcp_address(&options);
     let shown = format!("database {:?}", options.get_database().unwrap_or_default());
+    let (max, waited) = (
+        pool.options().get_max_connections(),
+        pool.options().get_acquire_timeout(),
+    );
+    if pool.size() >= max {
+        // A busy pool, not a server that went away: the server would answer a probe.
+        return Err(StateStoreError::Connection(format!(
+            "pool timed out: all {max} connections to {shown} stayed in use for {waited:?}; \
+             allow more (max_connections) or hold them for less time"
+        )));
+    }
+    let address = tcp_address(&options);
     Err(unreachable(
         &shown,
         address.as_ref(),
-        pool.options().get_acquire_timeout(),
+        waited,
     )
     .await)
 }

@@ -69,9 +69,11 @@ impl StateStoreError {
 }
 
 /// What a pool that gave no connection within its acquire timeout reports: every
-/// connection was in use, or none could be opened.
+/// connection was in use, or none could be opened. Every pool time-out message starts
+/// with "pool timed out", which a caller counting them can match.
 const POOL_TIMED_OUT: &str =
-    "no connection within the acquire timeout: all are in use or none could be opened";
+    "pool timed out: no connection within the acquire timeout: all were in use or none \
+     could be opened";
 
 /// Sorts a SeaORM error into the variant a caller can act on.
 fn classify(err: &DbErr) -> StateStoreError {

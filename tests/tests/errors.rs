@@ -351,7 +351,7 @@ async fn a_health_check_after_the_server_went_away_says_it_refuses_connections()
 }
 
 #[tokio::test]
-async fn every_operation_after_the_server_went_away_says_it_refuses_connections() {
+async fn store_operations_after_the_server_went_away_say_it_refuses_connections() {
     // Not only "the pool timed out", which sends an operator looking for a slow server.
     let (store, port) = store_whose_server_went_away().await;
     let state = WorkflowState::new("wf-gone", "Gone", None, serde_json::json!({}));
@@ -389,4 +389,48 @@ async fn every_operation_after_the_server_went_away_says_it_refuses_connections(
         store.workflow_version(&state.id)
     })
     .await;
+    says_it_refuses_connections("claim_workflows", port, || {
+        store.claim_workflows("replica-1", Duration::from_secs(30), 10)
+    })
+    .await;
+    says_it_refuses_connections("list_checkpoint_infos", port, || {
+        store.list_checkpoint_infos(&state.id, 10, 0)
+    })
+    .await;
+    let policy = llm_orchestrator_state::RetentionPolicy {
+        keep_last: Some(5),
+        ..Default::default()
+    };
+    says_it_refuses_connections("prune", port, || store.prune(&policy, true)).await;
+}
+
+#[tokio::test]
+async fn a_pool_whose_connections_are_all_in_use_says_so_not_that_the_server_is_down() {
+    let store = StateStoreBuilder::new(test_database_url())
+        .run_migrations(false)
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    let holding = store.begin().await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    for err in [
+        answered("load", store.load_workflow_state(&id))
+            .await
+            .unwrap_err(),
+        answered("health_check", store.health_check())
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("pool timed out: all 1 connections"),
+            "{shown}"
+        );
+        assert!(shown.contains("stayed in use"), "{shown}");
+    }
+    holding.rollback().await.unwrap();
+    store.health_check().await.unwrap();
 }

@@ -237,7 +237,7 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
     let cut = steps
         .iter()
         .filter_map(|step| Some((step, step.error.as_deref()?)))
-        .filter(|(_, error)| short_error(error) != *error);
+        .filter(|(_, error)| !error.trim().is_empty() && short_error(error) != error.trim());
     for (n, (step, error)) in cut.enumerate() {
         if n == 0 {
             writeln!(out, "step errors:")?;
@@ -251,11 +251,14 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
 }
 
 /// A step's error as the `show` table has room for: its first line, cut at 60
-/// characters.
+/// characters, with `…` when more lines follow (`-` for a blank error).
 fn short_error(error: &str) -> String {
-    let first = error.lines().next().unwrap_or_default();
-    if first.len() < error.trim_end().len() {
-        format::cut(&format!("{first} …"), 60)
+    let mut lines = error.trim().lines();
+    let Some(first) = lines.next() else {
+        return "-".to_owned();
+    };
+    if lines.next().is_some() {
+        format::cut(&format!("{} …", first.trim_end()), 60)
     } else {
         format::cut(first, 60)
     }
@@ -683,6 +686,17 @@ pub async fn demo(store: &Store, out: &mut impl Write, target: &str, count: u64)
 mod tests {
     use super::*;
     use crate::fixtures::failed_workflow;
+
+    #[test]
+    fn short_errors_are_the_first_line_of_what_was_said() {
+        assert_eq!(short_error("timed out"), "timed out");
+        assert_eq!(short_error("timed out\n"), "timed out");
+        assert_eq!(short_error("\n  timed out  \n"), "timed out");
+        assert_eq!(short_error("timed out\n  at step 2"), "timed out …");
+        assert_eq!(short_error(""), "-");
+        assert_eq!(short_error(" \n\t"), "-");
+        assert_eq!(short_error(&"é".repeat(80)).chars().count(), 60);
+    }
 
     #[tokio::test]
     async fn show_cuts_long_step_errors_in_the_table_and_prints_them_whole_below() {
