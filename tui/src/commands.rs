@@ -313,9 +313,14 @@ pub async fn checkpoints(
             ]
         })
         .collect();
+    let which = if usage.count > list.len() as u64 {
+        format!("the newest {} of {}", list.len(), usage.count)
+    } else {
+        "newest first".to_owned()
+    };
     writeln!(
         out,
-        "checkpoints of {} ({}), newest first:",
+        "checkpoints of {} ({}), {which}:",
         state.workflow_id, state.id
     )?;
     write!(
@@ -686,6 +691,23 @@ pub async fn demo(store: &Store, out: &mut impl Write, target: &str, count: u64)
 mod tests {
     use super::*;
     use crate::fixtures::failed_workflow;
+
+    #[tokio::test]
+    async fn checkpoints_says_when_it_lists_only_the_newest() {
+        let (store, state, checkpoints) = seeded().await;
+        let snapshot = checkpoints[0].snapshot.clone();
+        for n in checkpoints.len() as u64..=CHECKPOINT_LIMIT {
+            let checkpoint = Checkpoint::new(state.id, format!("step-{n}"), snapshot.clone());
+            store.create_checkpoint(&checkpoint).await.unwrap();
+        }
+        let mut out = Vec::new();
+        super::checkpoints(&store, &mut out, &state.workflow_id, false)
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(first.ends_with(", the newest 1000 of 1001:"), "{first}");
+    }
 
     #[test]
     fn short_errors_are_the_first_line_of_what_was_said() {

@@ -14,19 +14,30 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let Some(view) = &app.checkpoints else {
         return;
     };
-    let title = format!(" Checkpoints of {} (newest first) ", view.workflow_id);
     let Some(list) = &view.list else {
+        let title = format!(" Checkpoints of {} (newest first) ", view.workflow_id);
         frame.render_widget(
             Paragraph::new("loading...").block(Block::bordered().title(title)),
             area,
         );
         return;
     };
+    // Only the newest CHECKPOINT_LIMIT are listed: say so when there are more.
+    let title = match &view.usage {
+        Some(usage) if usage.count > list.len() as u64 => format!(
+            " Checkpoints of {} (newest {} of {}) ",
+            view.workflow_id,
+            list.len(),
+            usage.count
+        ),
+        _ => format!(" Checkpoints of {} (newest first) ", view.workflow_id),
+    };
     // Drawn from what the store lists without the snapshots (the workflow's status in
     // each is a column of its own); Enter loads the one snapshot to show.
     let header = Row::new(["", "TAKEN", "AFTER STEP", "SIZE", "STATUS", "ID", "PINNED"])
         .style(super::header_style());
-    let rows = list.iter().map(|checkpoint| {
+    let (in_view, selected) = super::table_rows_in_view(list, view.selected, area.height);
+    let rows = in_view.iter().map(|checkpoint| {
         Row::new([
             Cell::from(if view.marked == Some(checkpoint.id) {
                 "*"
@@ -73,6 +84,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     })
     .row_highlight_style(super::selected_style())
     .highlight_symbol("> ");
-    let mut state = TableState::default().with_selected(Some(view.selected));
+    let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
 }

@@ -115,29 +115,23 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         "ERROR",
     ])
     .style(super::header_style());
-    // Rows only for the steps in view (a workflow can have 30,000), scrolled as the
-    // table would scroll them: the selected step at the bottom once it is below the
-    // first screenful.
-    let in_view = usize::from(steps_area.height.saturating_sub(3)).max(1);
-    let first = detail.step.saturating_sub(in_view - 1);
-    let shown = detail
-        .step_order
+    let (in_view, selected) =
+        super::table_rows_in_view(&detail.step_order, detail.step, steps_area.height);
+    let rows = in_view
         .iter()
-        .skip(first)
-        .take(in_view)
-        .filter_map(|id| state.steps.get(id));
-    let rows = shown.map(|step| {
-        Row::new([
-            Cell::from(step.step_id.clone()),
-            Cell::from(step.status.as_str()).style(super::step_style(step.status)),
-            Cell::from(step.retry_count.to_string()),
-            Cell::from(format::time(step.started_at)),
-            Cell::from(format::time(step.completed_at)),
-            Cell::from(format::duration(step.started_at, step.completed_at)),
-            Cell::from(step.error.clone().unwrap_or_else(|| "-".into()))
-                .style(Style::new().fg(Color::Red)),
-        ])
-    });
+        .filter_map(|id| state.steps.get(id))
+        .map(|step| {
+            Row::new([
+                Cell::from(step.step_id.clone()),
+                Cell::from(step.status.as_str()).style(super::step_style(step.status)),
+                Cell::from(step.retry_count.to_string()),
+                Cell::from(format::time(step.started_at)),
+                Cell::from(format::time(step.completed_at)),
+                Cell::from(format::duration(step.started_at, step.completed_at)),
+                Cell::from(step.error.clone().unwrap_or_else(|| "-".into()))
+                    .style(Style::new().fg(Color::Red)),
+            ])
+        });
     let focused = |focus: DetailFocus| {
         if detail.focus == focus {
             Style::new().fg(Color::Yellow)
@@ -165,7 +159,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     )
     .row_highlight_style(super::selected_style())
     .highlight_symbol("> ");
-    let mut table_state = TableState::default().with_selected(Some(detail.step - first));
+    let mut table_state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, steps_area, &mut table_state);
 
     let [outputs_column, context_area] =

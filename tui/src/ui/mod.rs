@@ -91,6 +91,17 @@ pub fn in_view<T>(items: &[T], scroll: usize, height: u16) -> &[T] {
     &items[start..end]
 }
 
+/// The rows of a table that an area `height` rows tall (borders and header included)
+/// shows with row `selected` selected, and the selected row's index among them. Tables
+/// turn only these into widgets (a workflow can have 30,000 steps), scrolled as ratatui
+/// scrolls a table drawn afresh: the selected row at the bottom edge once it is below
+/// the first screenful.
+pub fn table_rows_in_view<T>(rows: &[T], selected: usize, height: u16) -> (&[T], usize) {
+    let fits = height.saturating_sub(3).max(1);
+    let first = selected.saturating_sub(usize::from(fits) - 1);
+    (in_view(rows, first, fits), selected - first)
+}
+
 /// A rectangle of `width` x `height` (percent) centred in `area`.
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     area.centered(

@@ -359,6 +359,44 @@ fn checkpoints_screen_without_checkpoints() {
     );
 }
 
+#[test]
+fn a_checkpoint_list_cut_at_the_limit_says_how_many_there_are() {
+    let mut app = detail_app();
+    press(&mut app, "c");
+    let (state, checkpoints) = failed_workflow();
+    let (infos, mut usage) = checkpoint_infos(&checkpoints);
+    let title = |app: &App| {
+        draw(app)
+            .backend()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    update(
+        &mut app,
+        Message::CheckpointInfosLoaded {
+            workflow_state_id: state.id,
+            result: Ok((infos.clone(), usage)),
+        },
+    );
+    assert!(title(&app).contains("(newest first)"), "{}", title(&app));
+    usage.count = 1_500;
+    update(
+        &mut app,
+        Message::CheckpointInfosLoaded {
+            workflow_state_id: state.id,
+            result: Ok((infos, usage)),
+        },
+    );
+    assert!(
+        title(&app).contains("(newest 2 of 1500)"),
+        "{}",
+        title(&app)
+    );
+}
+
 /// The checkpoints screen after `j Enter`: the oldest checkpoint's snapshot asked for.
 fn opening_the_oldest_snapshot() -> App {
     let mut app = checkpoints_app();

@@ -56,12 +56,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     )
     .style(super::header_style());
     // Only the rows that fit are turned into widgets, so a table with 100,000 loaded
-    // rows draws as fast as one with 30. The selection sticks to the bottom edge when
-    // moving down, as ratatui's own scrolling does.
-    let visible = usize::from(area.height.saturating_sub(3)).max(1);
-    let offset = view.selected.saturating_sub(visible - 1);
-    let shown = &view.rows[offset.min(view.rows.len())..];
-    let shown = &shown[..visible.min(shown.len())];
+    // rows draws as fast as one with 30.
+    let (shown, selected) = super::table_rows_in_view(&view.rows, view.selected, area.height);
     let counts: Vec<(String, String)> = shown
         .iter()
         .map(|row| {
@@ -112,6 +108,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .block(block)
         .row_highlight_style(super::selected_style())
         .highlight_symbol("> ");
-    let mut state = TableState::default().with_selected(Some(view.selected - offset));
+    let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
 }
