@@ -49,6 +49,13 @@ pub struct WorkflowSummary {
     pub steps_total: u64,
     /// Checkpoints stored for the workflow.
     pub checkpoint_count: u64,
+    /// Who last claimed the workflow for recovery ([`claim_workflows`]), if anyone has.
+    ///
+    /// [`claim_workflows`]: crate::StateStore::claim_workflows
+    pub lease_owner: Option<String>,
+    /// When that claim runs out or ran out: an active workflow whose lease has expired
+    /// lost its owner (a crashed replica) and waits for `recover_workflows`.
+    pub lease_expires_at: Option<DateTime<Utc>>,
 }
 
 /// The column a workflow page is sorted by (after "active first", when asked).
@@ -220,6 +227,8 @@ struct SummaryRow {
     updated_at: DateTime<FixedOffset>,
     completed_at: Option<DateTime<FixedOffset>>,
     error: Option<String>,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<DateTime<FixedOffset>>,
 }
 
 fn active_names() -> Vec<&'static str> {
@@ -316,6 +325,8 @@ fn summary_select(query: &WorkflowQuery) -> Select<workflow_states::Entity> {
         W::UpdatedAt,
         W::CompletedAt,
         W::Error,
+        W::LeaseOwner,
+        W::LeaseExpiresAt,
     ]);
     if !query.statuses.is_empty() {
         select = select.filter(
@@ -417,6 +428,8 @@ impl<B> SeaOrmStateStore<B> {
                     steps_done,
                     steps_total,
                     checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
+                    lease_owner: row.lease_owner,
+                    lease_expires_at: row.lease_expires_at.map(|t| t.with_timezone(&Utc)),
                 });
             }
             let next = match summaries.last() {

@@ -310,12 +310,7 @@ pub(crate) async fn diagnosed<C: Db, T>(
         )));
     }
     let address = tcp_address(&options);
-    Err(unreachable(
-        &shown,
-        address.as_ref(),
-        waited,
-    )
-    .await)
+    Err(unreachable(&shown, address.as_ref(), waited).await)
 }
 
 /// The error for a Postgres server that gave no connection within `waited`, saying why

@@ -71,8 +71,7 @@ impl StateStoreError {
 /// What a pool that gave no connection within its acquire timeout reports: every
 /// connection was in use, or none could be opened. Every pool time-out message starts
 /// with "pool timed out", which a caller counting them can match.
-const POOL_TIMED_OUT: &str =
-    "pool timed out: no connection within the acquire timeout: all were in use or none \
+const POOL_TIMED_OUT: &str = "pool timed out: no connection within the acquire timeout: all were in use or none \
      could be opened";
 
 /// Sorts a SeaORM error into the variant a caller can act on.

@@ -1,5 +1,5 @@
 //! The admin UI's reads (`store/src/admin.rs`) that must agree with the store's writes on
-//! every backend: a workflow's current version.
+//! every backend: a workflow's current version, and who holds its lease.
 
 use backend_suite::{Backend, at, backend_tests, open, step, workflow};
 use llm_orchestrator_state::{StateStore, StateStoreError, StepStatus};
@@ -9,7 +9,45 @@ use uuid::Uuid;
 backend_tests!(
     the_version_is_the_stored_one_and_goes_up_with_every_write,
     the_version_of_an_unknown_or_deleted_workflow_is_not_found,
+    the_workflow_list_shows_who_holds_each_lease_and_until_when,
 );
+
+async fn the_workflow_list_shows_who_holds_each_lease_and_until_when(backend: Backend) {
+    use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};
+    use std::time::Duration;
+
+    let store = open(backend).await;
+    let claimed = workflow("wf-claimed");
+    let unclaimed = workflow("wf-unclaimed");
+    store.save_workflow_state(&claimed).await.unwrap();
+    let claims = store
+        .claim_workflows("replica-1", Duration::from_secs(60), 1)
+        .await
+        .unwrap();
+    store.save_workflow_state(&unclaimed).await.unwrap();
+    let lease = &claims[0].lease;
+    assert_eq!(lease.workflow_state_id, claimed.id);
+    let listed = |id: Uuid| {
+        let store = &store;
+        async move {
+            let page = store
+                .workflow_page(&WorkflowQuery::default())
+                .await
+                .unwrap();
+            let row: WorkflowSummary = page.rows.into_iter().find(|row| row.id == id).unwrap();
+            (row.lease_owner, row.lease_expires_at)
+        }
+    };
+    assert_eq!(
+        listed(claimed.id).await,
+        (Some("replica-1".to_owned()), Some(lease.expires_at))
+    );
+    assert_eq!(listed(unclaimed.id).await, (None, None));
+
+    // Released: no one holds it.
+    assert!(store.release_lease(lease).await.unwrap());
+    assert_eq!(listed(claimed.id).await.0, None);
+}
 
 async fn the_version_is_the_stored_one_and_goes_up_with_every_write(backend: Backend) {
     let store = open(backend).await;

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use chrono::{DateTime, Utc};
 use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};
 use llm_orchestrator_state::{
     Checkpoint, CheckpointUsage, Lineage, RetentionPolicy, StateStore, WorkflowBundle,
@@ -39,7 +40,28 @@ pub fn summary_json(row: &WorkflowSummary) -> Value {
         "steps_done": row.steps_done,
         "steps_total": row.steps_total,
         "checkpoints": row.checkpoint_count,
+        "lease_owner": row.lease_owner,
+        "lease_expires_at": row.lease_expires_at,
     })
+}
+
+/// Who holds an active workflow's recovery lease as of `now`, and for how long it has
+/// been expired if it has (its owner stopped renewing it, a crashed replica, and
+/// `recover_workflows` will hand the workflow to another). `None` when nobody holds it
+/// or the workflow has finished.
+pub fn lease_of(
+    row: &WorkflowSummary,
+    now: DateTime<Utc>,
+) -> Option<(&str, Option<chrono::Duration>)> {
+    let owner = row
+        .lease_owner
+        .as_deref()
+        .filter(|_| row.status.is_active())?;
+    let expired_for = row
+        .lease_expires_at
+        .filter(|expires_at| *expires_at <= now)
+        .map(|expires_at| now - expires_at);
+    Some((owner, expired_for))
 }
 
 /// `list`.
@@ -73,6 +95,7 @@ pub async fn list(
             &Value::Array(page.rows.iter().map(summary_json).collect()),
         );
     }
+    let now = llm_orchestrator_state::now();
     let rows: Vec<Vec<String>> = page
         .rows
         .iter()
@@ -86,6 +109,13 @@ pub async fn list(
                 format::time(Some(row.updated_at)),
                 format!("{}/{}", row.steps_done, row.steps_total),
                 row.checkpoint_count.to_string(),
+                match lease_of(row, now) {
+                    None => "-".into(),
+                    Some((owner, None)) => owner.to_owned(),
+                    Some((owner, Some(expired_for))) => {
+                        format!("{owner}, expired {} ago", format::ago(expired_for))
+                    }
+                },
                 row.id.to_string(),
             ]
         })
@@ -103,6 +133,7 @@ pub async fn list(
                 "UPDATED",
                 "STEPS",
                 "CKPTS",
+                "LEASE",
                 "ID"
             ],
             &rows
@@ -707,6 +738,41 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let first = text.lines().next().unwrap();
         assert!(first.ends_with(", the newest 1000 of 1001:"), "{first}");
+    }
+
+    #[tokio::test]
+    async fn list_shows_the_lease_of_a_claimed_workflow() {
+        let (store, _, _) = seeded().await;
+        let waiting = WorkflowState::new("claimed-1", "Claimed", None, json!({}));
+        store.save_workflow_state(&waiting).await.unwrap();
+        store
+            .claim_workflows("replica-9", std::time::Duration::from_secs(60), 10)
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        list(&store, &mut out, false, None, 10, false)
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let header = text.lines().next().unwrap();
+        assert!(header.contains(" CKPTS  LEASE  "), "{text}");
+        let row = text
+            .lines()
+            .find(|line| line.contains("claimed-1"))
+            .unwrap();
+        assert!(row.contains(" replica-9 "), "{text}");
+
+        let mut out = Vec::new();
+        list(&store, &mut out, false, None, 10, true).await.unwrap();
+        let rows: Value = serde_json::from_slice(&out).unwrap();
+        let claimed = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["workflow_id"] == "claimed-1")
+            .unwrap();
+        assert_eq!(claimed["lease_owner"], "replica-9");
+        assert!(claimed["lease_expires_at"].is_string(), "{claimed}");
     }
 
     #[test]

@@ -236,8 +236,8 @@ pub fn sample(index: u64, start: DateTime<Utc>) -> (WorkflowState, Vec<Checkpoin
     (state, checkpoints)
 }
 
-/// Writes `count` sample workflows, spread over the last hours. Returns how many
-/// checkpoints were written.
+/// Writes `count` sample workflows, spread over the last hours, three of them claimed by
+/// replicas (one of which crashed). Returns how many checkpoints were written.
 pub async fn seed(store: &Store, count: u64) -> Result<u64> {
     use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend};
     // Sample data is not worth an fsync per transaction: SQLite seeds 100,000 workflows in
@@ -261,6 +261,13 @@ pub async fn seed(store: &Store, count: u64) -> Result<u64> {
             written += 1;
         }
     }
+    // Replicas at work: two workflows held by a live one, and one whose replica stopped
+    // renewing its lease (it crashed), waiting for `recover_workflows`.
+    let hour = std::time::Duration::from_secs(3_600);
+    store.claim_workflows("worker-1", hour, 2).await?;
+    store
+        .claim_workflows("worker-2", std::time::Duration::from_millis(1), 1)
+        .await?;
     Ok(written)
 }
 

@@ -129,6 +129,8 @@ pub fn summaries() -> Vec<WorkflowSummary> {
             steps_done: n as u64,
             steps_total: 4,
             checkpoint_count: n as u64,
+            lease_owner: None,
+            lease_expires_at: None,
         })
         .collect()
 }

@@ -96,6 +96,17 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// How long ago, roughly, for people: `45s`, `3m`, `2h`, `4d` (the largest whole unit).
+pub fn ago(elapsed: chrono::Duration) -> String {
+    let secs = elapsed.num_seconds().max(0);
+    for (unit, length) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs >= length {
+            return format!("{}{unit}", secs / length);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// An age as `parse_age` reads it: `30d`, `12h`, `90m`, `45s` (the largest exact unit).
 pub fn age(age: std::time::Duration) -> String {
     let secs = age.as_secs();
@@ -184,6 +195,22 @@ mod tests {
         assert_eq!(wrap("0123456789abc", 5), ["01234", "56789", "abc"]);
         // Wide characters count two cells.
         assert_eq!(wrap("超时了吗", 5), ["超时", "了吗"]);
+    }
+
+    #[test]
+    fn ago_is_the_largest_whole_unit() {
+        let ago = |secs| super::ago(chrono::Duration::seconds(secs));
+        assert_eq!(
+            [
+                ago(-5),
+                ago(45),
+                ago(60),
+                ago(179),
+                ago(7_200),
+                ago(200_000)
+            ],
+            ["0s", "45s", "1m", "2m", "2h", "2d"]
+        );
     }
 
     #[test]

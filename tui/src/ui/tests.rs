@@ -121,7 +121,48 @@ fn large_step_and_checkpoint_counts_are_shown_whole() {
     (row.steps_done, row.steps_total, row.checkpoint_count) = (29_999, 30_000, 123_456);
     let text = draw(&app).backend().to_string();
     let line = text.lines().find(|line| line.contains("wf-0001")).unwrap();
-    assert!(line.contains(" 29999/30000 123456│"), "{line}");
+    assert!(line.contains(" 29999/30000 123456 "), "{line}");
+}
+
+#[test]
+fn the_workflows_table_shows_who_holds_each_lease_and_which_expired() {
+    // A replica that stopped renewing its lease (crashed) leaves its workflow stuck until
+    // another recovers it: that is the one an operator looks for.
+    let mut app = loaded_app();
+    let read_at = app.last_refresh.unwrap();
+    let lease = |app: &mut App, row: usize, owner: &str, expires_in: i64| {
+        let row = &mut app.workflows.rows[row];
+        row.lease_owner = Some(owner.to_owned());
+        row.lease_expires_at = Some(read_at + chrono::Duration::seconds(expires_in));
+    };
+    lease(&mut app, 1, "replica-1", 30);
+    lease(&mut app, 2, "replica-2", -180);
+    lease(&mut app, 3, "replica-3", -180);
+    let terminal = draw(&app);
+    let text = terminal.backend().to_string();
+    let row = |workflow_id: &str| {
+        let line = text
+            .lines()
+            .find(|line| line.contains(workflow_id))
+            .unwrap();
+        line.trim_end_matches(['"', '│']).trim_end().to_owned()
+    };
+    assert!(row("wf-0002").ends_with(" replica-1"), "{text}");
+    assert!(row("wf-0003").ends_with(" replica-2 expired"), "{text}");
+    // Finished: whoever held it no longer matters.
+    assert!(row("wf-0004").ends_with(" -"), "{text}");
+    assert!(row("wf-0001").ends_with(" -"), "{text}");
+    let buffer = terminal.backend().buffer();
+    let (x, y) = (0..buffer.area.height)
+        .find_map(|y| {
+            let line: String = (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect();
+            let x = line.find("replica-2")?;
+            Some((line[..x].chars().count() as u16, y))
+        })
+        .unwrap();
+    assert_eq!(buffer[(x, y)].fg, Color::Red);
 }
 
 #[test]

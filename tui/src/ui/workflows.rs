@@ -3,11 +3,16 @@
 use llm_orchestrator_state::admin::WorkflowSort;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
 use crate::app::App;
+use crate::commands::lease_of;
 use crate::format;
+
+/// The most columns the LEASE column takes (an owner's name can be 255 characters).
+const LEASE_WIDTH_MAX: usize = 32;
 
 /// Draws the workflows table.
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -45,6 +50,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ("UPDATED", Some(WorkflowSort::UpdatedAt)),
             ("STEPS", None),
             ("CKPTS", None),
+            ("LEASE", None),
         ]
         .map(|(name, sort)| {
             if sort == Some(view.sort) {
@@ -58,12 +64,20 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     // Only the rows that fit are turned into widgets, so a table with 100,000 loaded
     // rows draws as fast as one with 30.
     let (shown, selected) = super::table_rows_in_view(&view.rows, view.selected, area.height);
-    let counts: Vec<(String, String)> = shown
+    // Leases as of the list's reading: a lease shown expired expired by then.
+    let now = app.last_refresh.unwrap_or_else(llm_orchestrator_state::now);
+    let counts: Vec<_> = shown
         .iter()
         .map(|row| {
             (
                 format!("{}/{}", row.steps_done, row.steps_total),
                 row.checkpoint_count.to_string(),
+                // How long ago it expired is left out: UPDATED says since when
+                // nothing happened, and the name keeps its room.
+                lease_of(row, now).map(|(owner, expired_for)| match expired_for {
+                    Some(_) => (format!("{owner} expired"), true),
+                    None => (owner.to_owned(), false),
+                }),
             )
         })
         .collect();
@@ -71,24 +85,37 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     // lie.
     let steps_width = counts
         .iter()
-        .map(|(steps, _)| steps.len())
+        .map(|(steps, ..)| steps.len())
         .fold(5, usize::max);
     let checkpoints_width = counts
         .iter()
-        .map(|(_, ckpts)| ckpts.len())
+        .map(|(_, ckpts, _)| ckpts.len())
         .fold(5, usize::max);
-    let rows = shown.iter().zip(counts).map(|(row, (steps, checkpoints))| {
-        Row::new([
-            Cell::from(row.status.as_str()).style(super::status_style(row.status)),
-            Cell::from(row.workflow_id.clone()),
-            Cell::from(row.workflow_name.clone()),
-            Cell::from(row.user_id.clone().unwrap_or_else(|| "-".into())),
-            Cell::from(format::short_time(row.started_at)),
-            Cell::from(format::short_time(row.updated_at)),
-            Cell::from(steps),
-            Cell::from(checkpoints),
-        ])
-    });
+    let lease_width = counts
+        .iter()
+        .filter_map(|(.., lease)| Some(lease.as_ref()?.0.chars().count()))
+        .fold(5, usize::max)
+        .min(LEASE_WIDTH_MAX);
+    let rows = shown
+        .iter()
+        .zip(counts)
+        .map(|(row, (steps, checkpoints, lease))| {
+            Row::new([
+                Cell::from(row.status.as_str()).style(super::status_style(row.status)),
+                Cell::from(row.workflow_id.clone()),
+                Cell::from(row.workflow_name.clone()),
+                Cell::from(row.user_id.clone().unwrap_or_else(|| "-".into())),
+                Cell::from(format::short_time(row.started_at)),
+                Cell::from(format::short_time(row.updated_at)),
+                Cell::from(steps),
+                Cell::from(checkpoints),
+                match lease {
+                    Some((text, true)) => Cell::from(text).style(Style::new().fg(Color::Red)),
+                    Some((text, false)) => Cell::from(text),
+                    None => Cell::from("-"),
+                },
+            ])
+        });
     let widths = [
         Constraint::Length(9),
         Constraint::Length(20),
@@ -98,6 +125,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Constraint::Length(14),
         Constraint::Length(steps_width as u16),
         Constraint::Length(checkpoints_width as u16),
+        Constraint::Length(lease_width as u16),
     ];
     let mut block = Block::bordered().title(title);
     if view.rows.is_empty() && !view.loading {
