@@ -21,6 +21,17 @@ fn draw(app: &App) -> Terminal<TestBackend> {
     terminal
 }
 
+/// The top line of the screen: the box title of the screen shown.
+fn title(app: &App) -> String {
+    draw(app)
+        .backend()
+        .to_string()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 fn enter() -> Message {
     Message::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
 }
@@ -177,15 +188,6 @@ fn workflows_screen_with_filters_and_an_error() {
 
 #[test]
 fn the_workflows_title_says_active_first_whenever_the_rows_are_in_that_order() {
-    let title = |app: &App| {
-        draw(app)
-            .backend()
-            .to_string()
-            .lines()
-            .next()
-            .unwrap()
-            .to_owned()
-    };
     let says = |app: &App, text: &str| {
         let shown = title(app);
         assert!(shown.contains(text), "{shown}");
@@ -406,15 +408,6 @@ fn a_checkpoint_list_cut_at_the_limit_says_how_many_there_are() {
     press(&mut app, "c");
     let (state, checkpoints) = failed_workflow();
     let (infos, mut usage) = checkpoint_infos(&checkpoints);
-    let title = |app: &App| {
-        draw(app)
-            .backend()
-            .to_string()
-            .lines()
-            .next()
-            .unwrap()
-            .to_owned()
-    };
     update(
         &mut app,
         Message::CheckpointInfosLoaded {
