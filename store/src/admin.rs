@@ -153,6 +153,10 @@ pub struct WorkflowQuery {
     pub statuses: Vec<WorkflowStatus>,
     /// Only pending, running or paused workflows.
     pub active_only: bool,
+    /// Only active workflows whose recovery lease has expired: the replica that claimed
+    /// them stopped renewing the lease (it crashed or hangs), and they wait for
+    /// `recover_workflows`. Expired as of when the page is read.
+    pub lease_expired: bool,
     /// Case-insensitive substring of the workflow id, name or user id, or the store id
     /// of a workflow.
     pub text: Option<String>,
@@ -173,6 +177,7 @@ impl Default for WorkflowQuery {
         Self {
             statuses: Vec::new(),
             active_only: false,
+            lease_expired: false,
             text: None,
             sort: WorkflowSort::UpdatedAt,
             descending: true,
@@ -308,7 +313,7 @@ fn wanted_statuses(query: &WorkflowQuery) -> Vec<WorkflowStatus> {
     WorkflowStatus::ALL
         .into_iter()
         .filter(|s| query.statuses.is_empty() || query.statuses.contains(s))
-        .filter(|s| !query.active_only || s.is_active())
+        .filter(|s| !(query.active_only || query.lease_expired) || s.is_active())
         .collect()
 }
 
@@ -339,8 +344,14 @@ fn summary_select(query: &WorkflowQuery) -> Select<workflow_states::Entity> {
             ),
         );
     }
-    if query.active_only {
+    if query.active_only || query.lease_expired {
         select = select.filter(W::Status.is_in(active_names()));
+    }
+    if query.lease_expired {
+        // The comparison `claim_workflows` makes to take a workflow over.
+        select = select
+            .filter(W::LeaseOwner.is_not_null())
+            .filter(W::LeaseExpiresAt.lt(crate::model::now().fixed_offset()));
     }
     if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
         let pattern = like_pattern(text);

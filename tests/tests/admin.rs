@@ -10,7 +10,69 @@ backend_tests!(
     the_version_is_the_stored_one_and_goes_up_with_every_write,
     the_version_of_an_unknown_or_deleted_workflow_is_not_found,
     the_workflow_list_shows_who_holds_each_lease_and_until_when,
+    the_workflow_list_finds_the_workflows_whose_lease_expired,
 );
+
+async fn the_workflow_list_finds_the_workflows_whose_lease_expired(backend: Backend) {
+    use llm_orchestrator_state::admin::WorkflowQuery;
+    use std::time::Duration;
+
+    let store = open(backend).await;
+    // A claim takes the oldest claimable workflow, an expired lease's included, so each
+    // is saved just before its claim: `done` finished under an expired lease, `held` by a
+    // replica that keeps its lease, `crashed` by one whose lease runs out at once; `free`
+    // is claimed by nobody.
+    let crashed = workflow("wf-crashed");
+    let held = workflow("wf-held");
+    let mut done = workflow("wf-done");
+    store.save_workflow_state(&done).await.unwrap();
+    store
+        .claim_workflows("replica-done", Duration::from_millis(1), 1)
+        .await
+        .unwrap();
+    done.mark_completed();
+    store.save_workflow_state(&done).await.unwrap();
+    store.save_workflow_state(&held).await.unwrap();
+    store
+        .claim_workflows("replica-alive", Duration::from_secs(600), 1)
+        .await
+        .unwrap();
+    store.save_workflow_state(&crashed).await.unwrap();
+    store
+        .claim_workflows("replica-gone", Duration::from_millis(1), 1)
+        .await
+        .unwrap();
+    store
+        .save_workflow_state(&workflow("wf-free"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let expired = store
+        .workflow_page(&WorkflowQuery {
+            lease_expired: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = expired
+        .rows
+        .iter()
+        .map(|row| row.workflow_id.as_str())
+        .collect();
+    assert_eq!(ids, ["wf-crashed"]);
+    // What the list names is what recovery takes over.
+    let recovered = store
+        .recover_workflows("replica-new", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let recovered: Vec<&str> = recovered
+        .iter()
+        .map(|recovery| recovery.state.workflow_id.as_str())
+        .filter(|id| *id != "wf-free")
+        .collect();
+    assert_eq!(recovered, ["wf-crashed"]);
+}
 
 async fn the_workflow_list_shows_who_holds_each_lease_and_until_when(backend: Backend) {
     use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};

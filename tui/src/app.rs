@@ -170,6 +170,9 @@ pub struct WorkflowsView {
     pub active_only: bool,
     /// Only this status.
     pub status_filter: Option<WorkflowStatus>,
+    /// Only active workflows whose recovery lease expired (`x`): stuck, their replica
+    /// gone.
+    pub lease_expired: bool,
     /// Substring of workflow id, name or user.
     pub text_filter: String,
     /// The sort column.
@@ -197,7 +200,7 @@ impl WorkflowsView {
         let query = self.query(0);
         let listed = |status: &&WorkflowStatus| {
             (query.statuses.is_empty() || query.statuses.contains(status))
-                && (!query.active_only || status.is_active())
+                && (!(query.active_only || query.lease_expired) || status.is_active())
         };
         let mut listed = WorkflowStatus::ALL.iter().filter(listed);
         query.active_first
@@ -210,6 +213,7 @@ impl WorkflowsView {
         WorkflowQuery {
             statuses: self.status_filter.into_iter().collect(),
             active_only: self.active_only,
+            lease_expired: self.lease_expired,
             text: Some(self.text_filter.clone()).filter(|t| !t.is_empty()),
             sort: self.sort,
             descending: !self.ascending,
@@ -1459,6 +1463,10 @@ fn on_workflows_key(app: &mut App, key: KeyEvent) {
             app.workflows.active_only = !app.workflows.active_only;
             app.reload_workflows(PAGE_SIZE);
         }
+        KeyCode::Char('x') => {
+            app.workflows.lease_expired = !app.workflows.lease_expired;
+            app.reload_workflows(PAGE_SIZE);
+        }
         KeyCode::Char('f') => {
             let view = &mut app.workflows;
             view.status_filter = match view.status_filter {
@@ -1777,6 +1785,10 @@ mod tests {
         assert!(last_workflow_query(&app).0.active_only);
         press(&mut app, "a");
         assert!(!last_workflow_query(&app).0.active_only);
+        press(&mut app, "x");
+        assert!(last_workflow_query(&app).0.lease_expired);
+        press(&mut app, "x");
+        assert!(!last_workflow_query(&app).0.lease_expired);
         press(&mut app, "ff");
         assert_eq!(
             last_workflow_query(&app).0.statuses,

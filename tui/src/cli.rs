@@ -37,6 +37,10 @@ pub enum Command {
         /// Only pending, running and paused workflows.
         #[arg(long)]
         active: bool,
+        /// Only active workflows whose recovery lease expired: the replica that claimed
+        /// them stopped renewing it, and they wait for recover_workflows (stuck).
+        #[arg(long)]
+        lease_expired: bool,
         /// Only workflows with this status (pending, running, paused, completed, failed).
         #[arg(long)]
         status: Option<String>,

@@ -64,16 +64,26 @@ pub fn lease_of(
     Some((owner, expired_for))
 }
 
+/// Which workflows `list` shows.
+#[derive(Debug, Default)]
+pub struct ListFilter<'a> {
+    /// Only pending, running and paused ones.
+    pub active: bool,
+    /// Only active ones whose recovery lease expired.
+    pub lease_expired: bool,
+    /// Only this status, as the user typed it.
+    pub status: Option<&'a str>,
+}
+
 /// `list`.
 pub async fn list(
     store: &Store,
     out: &mut impl Write,
-    active: bool,
-    status: Option<&str>,
+    only: &ListFilter<'_>,
     limit: u64,
     as_json: bool,
 ) -> Result<()> {
-    let statuses = match status {
+    let statuses = match only.status {
         Some(text) => vec![text.parse::<WorkflowStatus>().map_err(|_| {
             AdminError::new(format!(
                 "unknown status {text:?}: use pending, running, paused, completed or failed"
@@ -84,7 +94,8 @@ pub async fn list(
     let page = store
         .workflow_page(&WorkflowQuery {
             statuses,
-            active_only: active,
+            active_only: only.active,
+            lease_expired: only.lease_expired,
             limit,
             ..Default::default()
         })
@@ -750,7 +761,7 @@ mod tests {
             .await
             .unwrap();
         let mut out = Vec::new();
-        list(&store, &mut out, false, None, 10, false)
+        list(&store, &mut out, &ListFilter::default(), 10, false)
             .await
             .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -763,7 +774,9 @@ mod tests {
         assert!(row.contains(" replica-9 "), "{text}");
 
         let mut out = Vec::new();
-        list(&store, &mut out, false, None, 10, true).await.unwrap();
+        list(&store, &mut out, &ListFilter::default(), 10, true)
+            .await
+            .unwrap();
         let rows: Value = serde_json::from_slice(&out).unwrap();
         let claimed = rows
             .as_array()
@@ -892,9 +905,11 @@ mod tests {
         assert!(!text.contains("step errors:"), "{text}");
 
         let mut out = Vec::new();
-        list(&store, &mut out, false, Some("failed"), 10, false)
-            .await
-            .unwrap();
+        let failed = ListFilter {
+            status: Some("failed"),
+            ..Default::default()
+        };
+        list(&store, &mut out, &failed, 10, false).await.unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("rag-answer-0001"), "{text}");
         assert!(text.contains("2/3"), "{text}");

@@ -85,10 +85,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Tui => runtime::run(store, redact(&target), read_only).await,
         Command::List {
             active,
+            lease_expired,
             status,
             limit,
             json,
-        } => commands::list(&store, &mut out, active, status.as_deref(), limit, json).await,
+        } => {
+            let only = commands::ListFilter {
+                active,
+                lease_expired,
+                status: status.as_deref(),
+            };
+            commands::list(&store, &mut out, &only, limit, json).await
+        }
         Command::Show { workflow, json } => commands::show(&store, &mut out, &workflow, json).await,
         Command::Checkpoints { workflow, json } => {
             commands::checkpoints(&store, &mut out, &workflow, json).await

@@ -62,6 +62,24 @@ fn failed_workflow(db: &Db) -> Value {
 }
 
 #[test]
+fn list_lease_expired_names_the_workflow_whose_replica_crashed() {
+    // The demo's replica worker-2 claimed one workflow and stopped renewing its lease.
+    let db = Db::demo();
+    let stuck = db.json(&["list", "--lease-expired", "--json"]);
+    let stuck = stuck.as_array().unwrap();
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert_eq!(stuck[0]["lease_owner"], "worker-2");
+    let all = db.json(&["list", "--json"]);
+    let held: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["lease_owner"] == "worker-1")
+        .collect();
+    assert_eq!(held.len(), 2, "{all}");
+}
+
+#[test]
 fn list_orders_active_first_and_filters() {
     let db = Db::demo();
     let all = db.json(&["list", "--json"]);

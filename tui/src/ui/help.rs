@@ -22,6 +22,7 @@ const KEYS: &[(&str, &str)] = &[
     ("c", "checkpoints of the selected workflow"),
     ("a", "all / active only"),
     ("f", "cycle the status filter"),
+    ("x", "only workflows whose lease expired (stuck)"),
     ("/", "filter by workflow id, name, user or uuid"),
     ("s / o", "next sort column / reverse order"),
     ("Workflow detail", ""),

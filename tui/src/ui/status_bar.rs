@@ -12,7 +12,7 @@ use crate::app::{App, Screen};
 fn keys(app: &App) -> &'static str {
     match app.screen() {
         Screen::Workflows => {
-            "j/k move  Enter open  c checkpoints  a all/active  f status  / filter  s/o sort  P prune  r refresh  ? help  q quit"
+            "j/k move  Enter open  c checkpoints  a active  f status  x stuck  / filter  s/o sort  P prune  r refresh  ? help  q quit"
         }
         Screen::Detail => {
             "j/k step  Tab steps/outputs/context  c checkpoints  r refresh  ? help  Esc back"

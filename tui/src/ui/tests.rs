@@ -202,6 +202,9 @@ fn the_workflows_title_says_active_first_whenever_the_rows_are_in_that_order() {
     says(&app, "(active) sort: started asc ");
     press(&mut app, "af");
     says(&app, "(all, pending) sort: started asc ");
+    // Expired leases are of active workflows only.
+    press(&mut app, "fffffx");
+    says(&app, "(all, lease expired) sort: started asc ");
 }
 
 #[test]

@@ -22,7 +22,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         if view.active_only { "active" } else { "all" },
         view.status_filter
             .map(|s| format!(", {s}"))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            + if view.lease_expired {
+                ", lease expired"
+            } else {
+                ""
+            },
         // Else a finished workflow updated a minute ago below a running one from this
         // morning looks like a sorting bug.
         if view.active_first() {
