@@ -172,6 +172,14 @@ pub struct WorkflowQuery {
     pub limit: u64,
 }
 
+impl WorkflowQuery {
+    /// Whether the query can list active workflows only (`active_only`, or
+    /// `lease_expired`, which only active workflows can be).
+    pub fn only_active(&self) -> bool {
+        self.active_only || self.lease_expired
+    }
+}
+
 impl Default for WorkflowQuery {
     fn default() -> Self {
         Self {
@@ -313,12 +321,13 @@ fn wanted_statuses(query: &WorkflowQuery) -> Vec<WorkflowStatus> {
     WorkflowStatus::ALL
         .into_iter()
         .filter(|s| query.statuses.is_empty() || query.statuses.contains(s))
-        .filter(|s| !(query.active_only || query.lease_expired) || s.is_active())
+        .filter(|s| !query.only_active() || s.is_active())
         .collect()
 }
 
-/// The workflow columns of a summary, with the query's status and text filters.
-fn summary_select(query: &WorkflowQuery) -> Select<workflow_states::Entity> {
+/// The workflow columns of a summary, with the query's status, lease and text filters
+/// (a lease counts as expired before `now`).
+fn summary_select(query: &WorkflowQuery, now: DateTime<Utc>) -> Select<workflow_states::Entity> {
     use workflow_states::Column as W;
     let mut select = workflow_states::Entity::find().select_only().columns([
         W::Id,
@@ -344,14 +353,14 @@ fn summary_select(query: &WorkflowQuery) -> Select<workflow_states::Entity> {
             ),
         );
     }
-    if query.active_only || query.lease_expired {
+    if query.only_active() {
         select = select.filter(W::Status.is_in(active_names()));
     }
     if query.lease_expired {
         // The comparison `claim_workflows` makes to take a workflow over.
         select = select
             .filter(W::LeaseOwner.is_not_null())
-            .filter(W::LeaseExpiresAt.lt(crate::model::now().fixed_offset()));
+            .filter(W::LeaseExpiresAt.lt(now.fixed_offset()));
     }
     if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
         let pattern = like_pattern(text);
@@ -408,10 +417,11 @@ impl<B> SeaOrmStateStore<B> {
     /// ```
     pub async fn workflow_page(&self, query: &WorkflowQuery) -> Result<WorkflowPage> {
         diagnosed(self.connection(), async {
+            let now = crate::model::now();
             let rows = if query.sort == WorkflowSort::UpdatedAt {
-                self.rows_by_status(query).await?
+                self.rows_by_status(query, now).await?
             } else {
-                self.rows_in_one_query(query).await?
+                self.rows_in_one_query(query, now).await?
             };
             let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
             let (steps, checkpoint_counts) = if ids.is_empty() {
@@ -461,9 +471,13 @@ impl<B> SeaOrmStateStore<B> {
 
     /// One page in one statement, ordered by "active first" and the sort column. The
     /// rank expression cannot use an index, so the database scans the filtered rows.
-    async fn rows_in_one_query(&self, query: &WorkflowQuery) -> Result<Vec<SummaryRow>> {
+    async fn rows_in_one_query(
+        &self,
+        query: &WorkflowQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SummaryRow>> {
         use workflow_states::Column as W;
-        let mut select = summary_select(query);
+        let mut select = summary_select(query, now);
         if let Some(cursor) = &query.after {
             select = select.filter(after_cursor(query, cursor));
         }
@@ -482,12 +496,16 @@ impl<B> SeaOrmStateStore<B> {
     /// One page sorted by `updated_at`, as one statement per status (at most five), each
     /// a range of the `(status, updated_at)` index, merged here: on 100,000 workflows this
     /// reads a few hundred index entries instead of every row.
-    async fn rows_by_status(&self, query: &WorkflowQuery) -> Result<Vec<SummaryRow>> {
+    async fn rows_by_status(
+        &self,
+        query: &WorkflowQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SummaryRow>> {
         use workflow_states::Column as W;
         let rank = |status: WorkflowStatus| i32::from(query.active_first && !status.is_active());
         let mut rows = Vec::new();
         for status in wanted_statuses(query) {
-            let mut select = summary_select(query).filter(W::Status.eq(status.as_str()));
+            let mut select = summary_select(query, now).filter(W::Status.eq(status.as_str()));
             if let Some(cursor) = &query.after {
                 let cursor_rank = i32::from(query.active_first && !cursor.active);
                 if query.active_first && rank(status) < cursor_rank {
@@ -705,8 +723,8 @@ mod tests {
                     let mut single = Vec::new();
                     let mut merged = Vec::new();
                     loop {
-                        let a = store.rows_in_one_query(&query).await.unwrap();
-                        let b = store.rows_by_status(&query).await.unwrap();
+                        let a = store.rows_in_one_query(&query, crate::now()).await.unwrap();
+                        let b = store.rows_by_status(&query, crate::now()).await.unwrap();
                         let ids_a: Vec<Uuid> = a.iter().map(|r| r.id).collect();
                         let ids_b: Vec<Uuid> = b.iter().map(|r| r.id).collect();
                         assert_eq!(ids_a, ids_b, "desc={descending} af={active_first}");

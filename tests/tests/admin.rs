@@ -14,7 +14,7 @@ backend_tests!(
 );
 
 async fn the_workflow_list_finds_the_workflows_whose_lease_expired(backend: Backend) {
-    use llm_orchestrator_state::admin::WorkflowQuery;
+    use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSort};
     use std::time::Duration;
 
     let store = open(backend).await;
@@ -48,19 +48,23 @@ async fn the_workflow_list_finds_the_workflows_whose_lease_expired(backend: Back
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
 
-    let expired = store
-        .workflow_page(&WorkflowQuery {
-            lease_expired: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let ids: Vec<&str> = expired
-        .rows
-        .iter()
-        .map(|row| row.workflow_id.as_str())
-        .collect();
-    assert_eq!(ids, ["wf-crashed"]);
+    // Both ways a page is read: per status (by update time) and in one statement.
+    for sort in [WorkflowSort::UpdatedAt, WorkflowSort::WorkflowId] {
+        let expired = store
+            .workflow_page(&WorkflowQuery {
+                lease_expired: true,
+                sort,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<&str> = expired
+            .rows
+            .iter()
+            .map(|row| row.workflow_id.as_str())
+            .collect();
+        assert_eq!(ids, ["wf-crashed"], "{sort:?}");
+    }
     // What the list names is what recovery takes over.
     let recovered = store
         .recover_workflows("replica-new", Duration::from_secs(60), 10)

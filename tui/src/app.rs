@@ -200,7 +200,7 @@ impl WorkflowsView {
         let query = self.query(0);
         let listed = |status: &&WorkflowStatus| {
             (query.statuses.is_empty() || query.statuses.contains(status))
-                && (!(query.active_only || query.lease_expired) || status.is_active())
+                && (!query.only_active() || status.is_active())
         };
         let mut listed = WorkflowStatus::ALL.iter().filter(listed);
         query.active_first

@@ -59,7 +59,7 @@ pub fn lease_of(
         .filter(|_| row.status.is_active())?;
     let expired_for = row
         .lease_expires_at
-        .filter(|expires_at| *expires_at <= now)
+        .filter(|expires_at| *expires_at < now)
         .map(|expires_at| now - expires_at);
     Some((owner, expired_for))
 }

@@ -236,8 +236,9 @@ pub fn sample(index: u64, start: DateTime<Utc>) -> (WorkflowState, Vec<Checkpoin
     (state, checkpoints)
 }
 
-/// Writes `count` sample workflows, spread over the last hours, three of them claimed by
-/// replicas (one of which crashed). Returns how many checkpoints were written.
+/// Writes `count` sample workflows, spread over the last hours; in a database without
+/// other active workflows, up to three of them are claimed by replicas (one of which
+/// crashed). Returns how many checkpoints were written.
 pub async fn seed(store: &Store, count: u64) -> Result<u64> {
     use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend};
     // Sample data is not worth an fsync per transaction: SQLite seeds 100,000 workflows in
@@ -249,6 +250,9 @@ pub async fn seed(store: &Store, count: u64) -> Result<u64> {
             .execute_unprepared("PRAGMA synchronous = OFF")
             .await?;
     }
+    // Claims take the oldest active workflows of the database: only when all of them
+    // will be the demo's own.
+    let others_active = store.status_counts().await?.active() > 0;
     let now = now();
     let mut written = 0;
     for index in 0..count {
@@ -263,17 +267,50 @@ pub async fn seed(store: &Store, count: u64) -> Result<u64> {
     }
     // Replicas at work: two workflows held by a live one, and one whose replica stopped
     // renewing its lease (it crashed), waiting for `recover_workflows`.
-    let hour = std::time::Duration::from_secs(3_600);
-    store.claim_workflows("worker-1", hour, 2).await?;
-    store
-        .claim_workflows("worker-2", std::time::Duration::from_millis(1), 1)
-        .await?;
+    if !others_active {
+        let hour = std::time::Duration::from_secs(3_600);
+        store.claim_workflows("worker-1", hour, 2).await?;
+        store
+            .claim_workflows("worker-2", std::time::Duration::from_millis(1), 1)
+            .await?;
+    }
     Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_demo_claims_only_in_a_database_of_its_own() {
+        use llm_orchestrator_state::admin::WorkflowQuery;
+        let leases = async |store: &Store| {
+            let page = store
+                .workflow_page(&WorkflowQuery {
+                    limit: 1_000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let mut owners: Vec<String> = page
+                .rows
+                .into_iter()
+                .filter_map(|row| row.lease_owner)
+                .collect();
+            owners.sort();
+            owners
+        };
+        let fresh = crate::db::open("sqlite::memory:", false).await.unwrap();
+        seed(&fresh, 12).await.unwrap();
+        assert_eq!(leases(&fresh).await, ["worker-1", "worker-1", "worker-2"]);
+
+        // A database with a workflow of someone else's: nobody's lease is taken.
+        let shared = crate::db::open("sqlite::memory:", false).await.unwrap();
+        let theirs = WorkflowState::new("theirs", "Not the demo's", None, serde_json::json!({}));
+        shared.save_workflow_state(&theirs).await.unwrap();
+        seed(&shared, 12).await.unwrap();
+        assert!(leases(&shared).await.is_empty());
+    }
 
     #[test]
     fn samples_cover_every_status_with_checkpoints() {

@@ -42,24 +42,23 @@ const KEYS: &[(&str, &str)] = &[
 /// Draws the help popup.
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let popup = super::centered(area, 80, 100);
-    let mut lines: Vec<Line> = KEYS
-        .iter()
-        .map(|(key, what)| {
-            if what.is_empty() {
-                Line::from(Span::styled(*key, super::header_style()))
-            } else {
-                Line::from(vec![
-                    Span::styled(format!("  {key:<20}"), Style::new().fg(Color::Yellow)),
-                    Span::raw(*what),
-                ])
-            }
-        })
-        .collect();
+    // First: the list below fills a 32-row terminal, and this must not be cut.
+    let mut lines: Vec<Line> = Vec::new();
     if app.read_only {
         lines.push(Line::from(
             "read-only mode: restore, pin, fork and prune are disabled",
         ));
     }
+    lines.extend(KEYS.iter().map(|(key, what)| {
+        if what.is_empty() {
+            Line::from(Span::styled(*key, super::header_style()))
+        } else {
+            Line::from(vec![
+                Span::styled(format!("  {key:<20}"), Style::new().fg(Color::Yellow)),
+                Span::raw(*what),
+            ])
+        }
+    }));
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Keys (any key closes) ")),

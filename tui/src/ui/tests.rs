@@ -149,6 +149,7 @@ fn the_workflows_table_shows_who_holds_each_lease_and_which_expired() {
     lease(&mut app, 1, "replica-1", 30);
     lease(&mut app, 2, "replica-2", -180);
     lease(&mut app, 3, "replica-3", -180);
+    lease(&mut app, 0, "worker-7f3a9c-prod-eu-west-1b", -60);
     let terminal = draw(&app);
     let text = terminal.backend().to_string();
     let row = |workflow_id: &str| {
@@ -162,7 +163,9 @@ fn the_workflows_table_shows_who_holds_each_lease_and_which_expired() {
     assert!(row("wf-0003").ends_with(" replica-2 expired"), "{text}");
     // Finished: whoever held it no longer matters.
     assert!(row("wf-0004").ends_with(" -"), "{text}");
-    assert!(row("wf-0001").ends_with(" -"), "{text}");
+    // A long owner is cut, and the name keeps its room.
+    assert!(row("wf-0001").ends_with(" worker-7f3a… expired"), "{text}");
+    assert!(row("wf-0001").contains(" Sample pend "), "{text}");
     let buffer = terminal.backend().buffer();
     let (x, y) = (0..buffer.area.height)
         .find_map(|y| {
@@ -204,7 +207,7 @@ fn the_workflows_title_says_active_first_whenever_the_rows_are_in_that_order() {
     says(&app, "(all, pending) sort: started asc ");
     // Expired leases are of active workflows only.
     press(&mut app, "fffffx");
-    says(&app, "(all, lease expired) sort: started asc ");
+    says(&app, "(active, lease expired) sort: started asc ");
 }
 
 #[test]
@@ -655,6 +658,19 @@ fn prune_preview_in_read_only_mode_says_so() {
     let text = draw(&app).backend().to_string();
     assert!(text.contains("read-only mode: preview only"), "{text}");
     assert!(!text.contains("y / Enter: prune"), "{text}");
+}
+
+#[test]
+fn the_help_in_read_only_mode_says_what_is_disabled() {
+    // Every key fills a 32-row terminal: the note comes first, so it is never cut.
+    let mut app = loaded_app();
+    app.read_only = true;
+    press(&mut app, "?");
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("read-only mode: restore, pin, fork and prune are disabled"),
+        "{text}"
+    );
 }
 
 fn key(code: KeyCode) -> Message {

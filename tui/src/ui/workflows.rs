@@ -11,15 +11,20 @@ use crate::app::App;
 use crate::commands::lease_of;
 use crate::format;
 
-/// The most columns the LEASE column takes (an owner's name can be 255 characters).
-const LEASE_WIDTH_MAX: usize = 32;
+/// The most columns the LEASE column takes: an owner's name can be 255 characters (a
+/// host name and a process id often), and NAME must keep its room.
+const LEASE_WIDTH_MAX: usize = 20;
 
 /// Draws the workflows table.
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let view = &app.workflows;
     let mut title = format!(
         " Workflows ({}{}) sort: {}{} {} ",
-        if view.active_only { "active" } else { "all" },
+        if view.active_only || view.lease_expired {
+            "active"
+        } else {
+            "all"
+        },
         view.status_filter
             .map(|s| format!(", {s}"))
             .unwrap_or_default()
@@ -79,9 +84,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 row.checkpoint_count.to_string(),
                 // How long ago it expired is left out: UPDATED says since when
                 // nothing happened, and the name keeps its room.
+                // A long owner is cut, never "expired".
                 lease_of(row, now).map(|(owner, expired_for)| match expired_for {
-                    Some(_) => (format!("{owner} expired"), true),
-                    None => (owner.to_owned(), false),
+                    Some(_) => (
+                        format!("{} expired", format::cut(owner, LEASE_WIDTH_MAX - 8)),
+                        true,
+                    ),
+                    None => (format::cut(owner, LEASE_WIDTH_MAX), false),
                 }),
             )
         })
