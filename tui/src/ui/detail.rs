@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::app::{App, DetailFocus, selected_step};
-use crate::commands::usage_text;
+use crate::commands::{lease_of, usage_text};
 use crate::format;
 
 use super::json;
@@ -50,8 +50,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         state.error.as_deref(),
         usize::from(area.width.saturating_sub(2 + FIELD_NAME_WIDTH)),
     );
+    let lease = lease_line(app, state.id);
     let [fields_area, steps_area, lower] = Layout::vertical([
-        Constraint::Length(8 + error.len() as u16 + lineage_shown as u16 + u16::from(lineage_more)),
+        Constraint::Length(
+            8 + error.len() as u16
+                + u16::from(lease.is_some())
+                + lineage_shown as u16
+                + u16::from(lineage_more),
+        ),
         Constraint::Length(steps_height),
         Constraint::Min(3),
     ])
@@ -91,6 +97,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             error_style,
         ));
     }
+    fields.extend(lease);
     fields.push(field("checkpoints", usage));
     for (n, line) in lineage.into_iter().take(lineage_shown).enumerate() {
         fields.push(field(if n == 0 { "lineage" } else { "" }, line));
@@ -193,6 +200,30 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         context_area,
     );
+}
+
+/// The workflow's recovery lease, as the workflows list last read it (it is read again
+/// with every refresh, on every screen); `None` when the list does not hold the workflow
+/// (filtered out), rather than a guess.
+fn lease_line(app: &App, id: uuid::Uuid) -> Option<Line<'static>> {
+    let row = app.workflows.rows.iter().find(|row| row.id == id)?;
+    let now = app.last_refresh.unwrap_or_else(llm_orchestrator_state::now);
+    Some(match lease_of(row, now) {
+        None => field("lease", "-".to_owned()),
+        Some((owner, None)) => field(
+            "lease",
+            format!("{owner}, until {}", format::time(row.lease_expires_at)),
+        ),
+        Some((owner, Some(expired_for))) => styled_field(
+            "lease",
+            format!(
+                "{owner}, expired {} ago: stuck until recover_workflows hands it to another \
+                 replica",
+                format::ago(expired_for)
+            ),
+            Style::new().fg(Color::Red),
+        ),
+    })
 }
 
 /// Columns the field names take ("checkpoints" and a space).

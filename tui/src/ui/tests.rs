@@ -306,6 +306,34 @@ fn a_long_workflow_error_leaves_room_for_the_checkpoints_and_lineage() {
 }
 
 #[test]
+fn the_detail_says_whose_lease_expired_and_what_that_means() {
+    let (mut state, _) = failed_workflow();
+    state.status = llm_orchestrator_state::WorkflowStatus::Running;
+    state.error = None;
+    let mut app = loaded_app();
+    let read_at = app.last_refresh.unwrap();
+    let row = &mut app.workflows.rows[0];
+    assert_eq!(row.id, state.id);
+    row.status = state.status;
+    row.lease_owner = Some("worker-2".to_owned());
+    row.lease_expires_at = Some(read_at - chrono::Duration::minutes(3));
+    update(&mut app, enter());
+    update(&mut app, loaded(state));
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("│lease       worker-2, expired 3m ago: stuck until recover_workflows"),
+        "{text}"
+    );
+    // Renewed: whose it is and until when.
+    app.workflows.rows[0].lease_expires_at = Some(read_at + chrono::Duration::minutes(1));
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("│lease       worker-2, until 2026-11-25 10:01:00 "),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_workflow_with_many_steps_shows_the_steps_around_the_selected_one() {
     // Only the rows in view are built (a workflow may have 30,000 steps); they must be
     // the ones the table would have scrolled to.
@@ -347,12 +375,12 @@ fn a_step_error_too_long_for_the_pane_says_how_much_is_left_out() {
     let mut app = detail_with_step_error(&error.join("\n"));
     press(&mut app, "G");
     let terminal = draw(&app);
-    // 14 rows below the steps: 9 lines of error, and the outputs keep one.
-    assert_eq!(box_rows(&terminal, "Error of tool_call", 9), error[..9]);
+    // 13 rows below the steps: 8 lines of error, and the outputs keep one.
+    assert_eq!(box_rows(&terminal, "Error of tool_call", 8), error[..8]);
     assert_eq!(box_rows(&terminal, "Outputs of tool_call", 1), ["null"]);
     let text = terminal.backend().to_string();
     assert!(
-        text.contains("└ 11 more lines (wfadmin show prints them all) ─"),
+        text.contains("└ 12 more lines (wfadmin show prints them all) ─"),
         "{text}"
     );
 }
