@@ -75,6 +75,34 @@ pub struct ListFilter<'a> {
     pub status: Option<&'a str>,
 }
 
+/// A workflow's lease in words, as of `now`: `-`, `worker-1, until 2026-11-30 14:07:02`
+/// or `worker-2, expired 3m ago`; the flag is true when it expired.
+pub fn lease_words(row: &WorkflowSummary, now: DateTime<Utc>) -> (String, bool) {
+    match lease_of(row, now) {
+        None => ("-".to_owned(), false),
+        Some((owner, None)) => (
+            format!("{owner}, until {}", format::time(row.lease_expires_at)),
+            false,
+        ),
+        Some((owner, Some(expired_for))) => (
+            format!("{owner}, expired {} ago", format::ago(expired_for)),
+            true,
+        ),
+    }
+}
+
+/// The workflows list's row of workflow `id` (lease, counts), read now.
+async fn summary_of(store: &Store, id: uuid::Uuid) -> Result<Option<WorkflowSummary>> {
+    let page = store
+        .workflow_page(&WorkflowQuery {
+            text: Some(id.to_string()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    Ok(page.rows.into_iter().find(|row| row.id == id))
+}
+
 /// `list`.
 pub async fn list(
     store: &Store,
@@ -200,11 +228,21 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
     let state = db::find_workflow(store, key).await?;
     let lineage = store.lineage(&state.id).await?;
     let usage = store.checkpoint_usage(&state.id).await?;
+    let summary = summary_of(store, state.id).await?;
     if as_json {
         let mut value = serde_json::to_value(&state)?;
         if let Value::Object(fields) = &mut value {
             fields.insert("lineage".into(), serde_json::to_value(&lineage)?);
             fields.insert("checkpoint_usage".into(), serde_json::to_value(usage)?);
+            let lease = summary.as_ref();
+            fields.insert(
+                "lease_owner".into(),
+                json!(lease.and_then(|row| row.lease_owner.as_deref())),
+            );
+            fields.insert(
+                "lease_expires_at".into(),
+                json!(lease.and_then(|row| row.lease_expires_at)),
+            );
         }
         return print_json(out, &value);
     }
@@ -233,6 +271,10 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         "error:        {}",
         state.error.as_deref().unwrap_or("-")
     )?;
+    if let Some(row) = &summary {
+        let (lease, _) = lease_words(row, llm_orchestrator_state::now());
+        writeln!(out, "lease:        {lease}")?;
+    }
     writeln!(out, "checkpoints:  {}", usage_text(&usage))?;
     let lines = lineage_lines(store, &lineage, true).await;
     if lines.is_empty() {
@@ -752,7 +794,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn list_shows_the_lease_of_a_claimed_workflow() {
+    async fn list_and_show_say_who_holds_the_lease_of_a_claimed_workflow() {
         let (store, _, _) = seeded().await;
         let waiting = WorkflowState::new("claimed-1", "Claimed", None, json!({}));
         store.save_workflow_state(&waiting).await.unwrap();
@@ -786,6 +828,20 @@ mod tests {
             .unwrap();
         assert_eq!(claimed["lease_owner"], "replica-9");
         assert!(claimed["lease_expires_at"].is_string(), "{claimed}");
+
+        // `show` says whose it is and until when, in text and JSON.
+        let mut out = Vec::new();
+        show(&store, &mut out, "claimed-1", false).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\nlease:        replica-9, until 20"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        show(&store, &mut out, "claimed-1", true).await.unwrap();
+        let shown: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(shown["lease_owner"], "replica-9");
+        assert_eq!(shown["lease_expires_at"], claimed["lease_expires_at"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::app::{App, DetailFocus, selected_step};
-use crate::commands::{lease_of, usage_text};
+use crate::commands::{lease_words, usage_text};
 use crate::format;
 
 use super::json;
@@ -208,19 +208,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 fn lease_line(app: &App, id: uuid::Uuid) -> Option<Line<'static>> {
     let row = app.workflows.rows.iter().find(|row| row.id == id)?;
     let now = app.last_refresh.unwrap_or_else(llm_orchestrator_state::now);
-    Some(match lease_of(row, now) {
-        None => field("lease", "-".to_owned()),
-        Some((owner, None)) => field(
+    Some(match lease_words(row, now) {
+        (words, false) => field("lease", words),
+        (words, true) => styled_field(
             "lease",
-            format!("{owner}, until {}", format::time(row.lease_expires_at)),
-        ),
-        Some((owner, Some(expired_for))) => styled_field(
-            "lease",
-            format!(
-                "{owner}, expired {} ago: stuck until recover_workflows hands it to another \
-                 replica",
-                format::ago(expired_for)
-            ),
+            format!("{words}: stuck until recover_workflows hands it to another replica"),
             Style::new().fg(Color::Red),
         ),
     })
