@@ -210,6 +210,10 @@ pub struct WorkflowPage {
 pub struct StatusCounts {
     /// Count per status; statuses without workflows are absent.
     pub by_status: BTreeMap<String, u64>,
+    /// Active workflows whose recovery lease has expired: stuck until
+    /// `recover_workflows` hands them to another replica (see
+    /// [`WorkflowQuery::lease_expired`]).
+    pub lease_expired: u64,
 }
 
 impl StatusCounts {
@@ -611,23 +615,39 @@ impl<B> SeaOrmStateStore<B> {
             .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
     }
 
-    /// How many workflows are stored per status, in one `GROUP BY` query.
+    /// How many workflows are stored per status, and how many active ones have an
+    /// expired lease, in one `GROUP BY` query.
     pub async fn status_counts(&self) -> Result<StatusCounts> {
         use workflow_states::Column as W;
+        // The comparison of `WorkflowQuery::lease_expired`, per status; only the active
+        // statuses' count is kept.
+        let expired = Expr::case(
+            Cond::all()
+                .add(W::LeaseOwner.is_not_null())
+                .add(W::LeaseExpiresAt.lt(crate::model::now().fixed_offset())),
+            1,
+        )
+        .finally(0);
         let rows = workflow_states::Entity::find()
             .select_only()
             .column(W::Status)
             .expr(Expr::col(Asterisk).count())
+            .expr(Func::sum(expired))
             .group_by(W::Status)
-            .into_tuple::<(String, i64)>()
+            .into_tuple::<(String, i64, i64)>()
             .all(self.connection());
         let rows = diagnosed(self.connection(), async { Ok(rows.await?) }).await?;
-        Ok(StatusCounts {
-            by_status: rows
-                .into_iter()
-                .map(|(status, count)| (status, to_u64(count)))
-                .collect(),
-        })
+        let mut counts = StatusCounts::default();
+        for (status, count, expired) in rows {
+            let active = status
+                .parse::<WorkflowStatus>()
+                .is_ok_and(WorkflowStatus::is_active);
+            if active {
+                counts.lease_expired += to_u64(expired);
+            }
+            counts.by_status.insert(status, to_u64(count));
+        }
+        Ok(counts)
     }
 }
 

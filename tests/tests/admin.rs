@@ -65,6 +65,10 @@ async fn the_workflow_list_finds_the_workflows_whose_lease_expired(backend: Back
             .collect();
         assert_eq!(ids, ["wf-crashed"], "{sort:?}");
     }
+    // The status counts say how many, for the status bar.
+    let counts = store.status_counts().await.unwrap();
+    assert_eq!(counts.lease_expired, 1);
+    assert_eq!(counts.total(), 4);
     // What the list names is what recovery takes over.
     let recovered = store
         .recover_workflows("replica-new", Duration::from_secs(60), 10)
@@ -76,6 +80,7 @@ async fn the_workflow_list_finds_the_workflows_whose_lease_expired(backend: Back
         .filter(|id| *id != "wf-free")
         .collect();
     assert_eq!(recovered, ["wf-crashed"]);
+    assert_eq!(store.status_counts().await.unwrap().lease_expired, 0);
 }
 
 async fn the_workflow_list_shows_who_holds_each_lease_and_until_when(backend: Backend) {

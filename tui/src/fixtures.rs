@@ -142,6 +142,7 @@ pub fn counts() -> StatusCounts {
             .iter()
             .map(|s| (s.as_str().to_owned(), 1))
             .collect(),
+        lease_expired: 0,
     }
 }
 

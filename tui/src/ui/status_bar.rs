@@ -54,6 +54,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ));
         }
     }
+    // Stuck: their replica stopped renewing the lease. `x` lists them.
+    if app.counts.lease_expired > 0 {
+        spans.push(Span::raw(" | "));
+        spans.push(Span::styled(
+            format!("{} stuck (x)", app.counts.lease_expired),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+    }
     if let Some(at) = app.last_refresh {
         spans.push(Span::raw(format!(" | refreshed {}", at.format("%H:%M:%S"))));
     }

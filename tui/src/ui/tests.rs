@@ -180,6 +180,28 @@ fn the_workflows_table_shows_who_holds_each_lease_and_which_expired() {
 }
 
 #[test]
+fn the_status_bar_counts_the_stuck_workflows() {
+    let mut app = loaded_app();
+    let status_line = |app: &App| {
+        let text = draw(app).backend().to_string();
+        text.lines().rev().nth(1).unwrap().to_owned()
+    };
+    assert!(
+        !status_line(&app).contains("stuck"),
+        "{}",
+        status_line(&app)
+    );
+    let mut counts = crate::fixtures::counts();
+    counts.lease_expired = 2;
+    update(&mut app, Message::CountsLoaded(Ok(counts)));
+    assert!(
+        status_line(&app).contains("failed | 2 stuck (x) | refreshed"),
+        "{}",
+        status_line(&app)
+    );
+}
+
+#[test]
 fn workflows_screen_with_filters_and_an_error() {
     let mut app = loaded_app();
     app.workflows.active_only = true;
