@@ -20,6 +20,7 @@ use crate::backend::diagnosed;
 use crate::error::{Result, StateStoreError};
 use crate::model::{StepStatus, WorkflowStatus};
 use crate::seaorm::SeaOrmStateStore;
+use crate::seaorm::replicas::lease_expired;
 
 /// One row of the workflows table: the workflow's fields without its context, with how
 /// many of its steps are done and how many checkpoints it has.
@@ -361,10 +362,7 @@ fn summary_select(query: &WorkflowQuery, now: DateTime<Utc>) -> Select<workflow_
         select = select.filter(W::Status.is_in(active_names()));
     }
     if query.lease_expired {
-        // The comparison `claim_workflows` makes to take a workflow over.
-        select = select
-            .filter(W::LeaseOwner.is_not_null())
-            .filter(W::LeaseExpiresAt.lt(now.fixed_offset()));
+        select = select.filter(lease_expired(now));
     }
     if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
         let pattern = like_pattern(text);
@@ -619,15 +617,8 @@ impl<B> SeaOrmStateStore<B> {
     /// expired lease, in one `GROUP BY` query.
     pub async fn status_counts(&self) -> Result<StatusCounts> {
         use workflow_states::Column as W;
-        // The comparison of `WorkflowQuery::lease_expired`, per status; only the active
-        // statuses' count is kept.
-        let expired = Expr::case(
-            Cond::all()
-                .add(W::LeaseOwner.is_not_null())
-                .add(W::LeaseExpiresAt.lt(crate::model::now().fixed_offset())),
-            1,
-        )
-        .finally(0);
+        // Expired leases per status; only the active statuses' count is kept.
+        let expired = Expr::case(lease_expired(crate::model::now()), 1).finally(0);
         let rows = workflow_states::Entity::find()
             .select_only()
             .column(W::Status)

@@ -6,7 +6,7 @@ mod convert;
 mod history;
 mod pruner;
 mod queries;
-mod replicas;
+pub(crate) mod replicas;
 mod transaction;
 
 pub use pruner::Pruner;

@@ -135,6 +135,16 @@ async fn stored_version<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<i64> {
     version.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
 }
 
+/// A workflow whose lease was taken and had run out by `now`: its owner stopped renewing
+/// it, so [`claim`] may take the workflow over. The one definition of "expired" for
+/// claims, the admin listing and its counts.
+pub(crate) fn lease_expired(now: DateTime<Utc>) -> Condition {
+    use workflow_states::Column as W;
+    Condition::all()
+        .add(W::LeaseOwner.is_not_null())
+        .add(W::LeaseExpiresAt.lt(now.fixed_offset()))
+}
+
 /// Claims up to `limit` active workflows that no live lease holds, oldest update first:
 /// one statement (Postgres skips rows another claimer has locked; SQLite has one writer).
 pub(crate) async fn claim<C: Db>(
@@ -153,7 +163,7 @@ pub(crate) async fn claim<C: Db>(
         .cond_where(
             Condition::any()
                 .add(W::LeaseOwner.is_null())
-                .add(W::LeaseExpiresAt.lt(now.fixed_offset())),
+                .add(lease_expired(now)),
         )
         .order_by(W::UpdatedAt, Order::Asc)
         .order_by(W::Id, Order::Asc)

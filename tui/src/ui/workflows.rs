@@ -82,9 +82,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             (
                 format!("{}/{}", row.steps_done, row.steps_total),
                 row.checkpoint_count.to_string(),
-                // How long ago it expired is left out: UPDATED says since when
-                // nothing happened, and the name keeps its room.
-                // A long owner is cut, never "expired".
+                // How long ago it expired is left out (UPDATED says since when nothing
+                // happened) and a long owner is cut, never "expired": NAME keeps room.
                 lease_of(row, now).map(|(owner, expired_for)| match expired_for {
                     Some(_) => (
                         format!("{} expired", format::cut(owner, LEASE_WIDTH_MAX - 8)),
