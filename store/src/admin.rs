@@ -425,36 +425,7 @@ impl<B> SeaOrmStateStore<B> {
             } else {
                 self.rows_in_one_query(query, now).await?
             };
-            let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-            let (steps, checkpoint_counts) = if ids.is_empty() {
-                (HashMap::new(), HashMap::new())
-            } else {
-                (
-                    self.step_counts(&ids).await?,
-                    self.checkpoint_counts(&ids).await?,
-                )
-            };
-
-            let mut summaries = Vec::with_capacity(rows.len());
-            for row in rows {
-                let (steps_total, steps_done) = steps.get(&row.id).copied().unwrap_or((0, 0));
-                summaries.push(WorkflowSummary {
-                    status: row.status.parse()?,
-                    id: row.id,
-                    workflow_id: row.workflow_id,
-                    workflow_name: row.workflow_name,
-                    user_id: row.user_id,
-                    started_at: row.started_at.with_timezone(&Utc),
-                    updated_at: row.updated_at.with_timezone(&Utc),
-                    completed_at: row.completed_at.map(|t| t.with_timezone(&Utc)),
-                    error: row.error,
-                    steps_done,
-                    steps_total,
-                    checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
-                    lease_owner: row.lease_owner,
-                    lease_expires_at: row.lease_expires_at.map(|t| t.with_timezone(&Utc)),
-                });
-            }
+            let summaries = self.summaries(rows).await?;
             let next = match summaries.last() {
                 Some(last) if summaries.len() as u64 == query.limit => Some(PageCursor {
                     active: last.status.is_active(),
@@ -469,6 +440,79 @@ impl<B> SeaOrmStateStore<B> {
             })
         })
         .await
+    }
+
+    /// The workflows list's row of one workflow: its fields without the context, its step
+    /// and checkpoint counts and its recovery lease, in three statements that read by
+    /// primary key (the page query's text filter would also scan for LIKE matches).
+    /// `NotFound` if no workflow has this id.
+    ///
+    /// ```
+    /// use llm_orchestrator_state::{SqliteStateStore, StateStore, StepState, WorkflowState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// let mut state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+    /// let mut step = StepState::new("retrieve");
+    /// step.mark_completed(serde_json::json!({ "documents": 3 }));
+    /// store.record_step(&mut state, step).await?;
+    /// let row = store.workflow_summary(&state.id).await?;
+    /// assert_eq!((row.steps_done, row.steps_total, row.checkpoint_count), (1, 1, 1));
+    /// assert_eq!(row.lease_owner, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[tracing::instrument(name = "workflow_summary", skip_all, err,
+        fields(workflow_state_id = %id))]
+    pub async fn workflow_summary(&self, id: &Uuid) -> Result<WorkflowSummary> {
+        use workflow_states::Column as W;
+        diagnosed(self.connection(), async {
+            let row = summary_select(&WorkflowQuery::default(), crate::model::now())
+                .filter(W::Id.eq(*id))
+                .into_model::<SummaryRow>()
+                .one(self.connection())
+                .await?
+                .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+            let mut summaries = self.summaries(vec![row]).await?;
+            Ok(summaries.remove(0))
+        })
+        .await
+    }
+
+    /// Summaries of these rows, in their order, with their step and checkpoint counts
+    /// (one `GROUP BY` query each).
+    async fn summaries(&self, rows: Vec<SummaryRow>) -> Result<Vec<WorkflowSummary>> {
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let (steps, checkpoint_counts) = if ids.is_empty() {
+            (HashMap::new(), HashMap::new())
+        } else {
+            (
+                self.step_counts(&ids).await?,
+                self.checkpoint_counts(&ids).await?,
+            )
+        };
+        let mut summaries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (steps_total, steps_done) = steps.get(&row.id).copied().unwrap_or((0, 0));
+            summaries.push(WorkflowSummary {
+                status: row.status.parse()?,
+                id: row.id,
+                workflow_id: row.workflow_id,
+                workflow_name: row.workflow_name,
+                user_id: row.user_id,
+                started_at: row.started_at.with_timezone(&Utc),
+                updated_at: row.updated_at.with_timezone(&Utc),
+                completed_at: row.completed_at.map(|t| t.with_timezone(&Utc)),
+                error: row.error,
+                steps_done,
+                steps_total,
+                checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
+                lease_owner: row.lease_owner,
+                lease_expires_at: row.lease_expires_at.map(|t| t.with_timezone(&Utc)),
+            });
+        }
+        Ok(summaries)
     }
 
     /// One page in one statement, ordered by "active first" and the sort column. The

@@ -1,8 +1,8 @@
 //! The admin UI's reads (`store/src/admin.rs`) that must agree with the store's writes on
-//! every backend: a workflow's current version, and who holds its lease.
+//! every backend: a workflow's current version, its summary, and who holds its lease.
 
 use backend_suite::{Backend, at, backend_tests, open, step, workflow};
-use llm_orchestrator_state::{StateStore, StateStoreError, StepStatus};
+use llm_orchestrator_state::{Checkpoint, StateStore, StateStoreError, StepStatus};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -11,7 +11,60 @@ backend_tests!(
     the_version_of_an_unknown_or_deleted_workflow_is_not_found,
     the_workflow_list_shows_who_holds_each_lease_and_until_when,
     the_workflow_list_finds_the_workflows_whose_lease_expired,
+    one_workflows_summary_is_its_list_row_read_by_id,
 );
+
+async fn one_workflows_summary_is_its_list_row_read_by_id(backend: Backend) {
+    use llm_orchestrator_state::admin::WorkflowQuery;
+    use std::time::Duration;
+
+    let store = open(backend).await;
+    // Steps done and not, checkpoints, a claim, and a name that also matches the other
+    // workflow's id (the list's text search would find both).
+    let mut claimed = workflow("wf-a");
+    claimed.upsert_step(step(
+        "retrieve",
+        StepStatus::Completed,
+        json!({ "docs": 2 }),
+    ));
+    claimed.upsert_step(step("prompt", StepStatus::Running, json!(null)));
+    store.save_workflow_state(&claimed).await.unwrap();
+    let checkpoint = Checkpoint::of(&claimed, "retrieve").unwrap();
+    store.create_checkpoint(&checkpoint).await.unwrap();
+    store
+        .claim_workflows("replica-1", Duration::from_secs(60), 1)
+        .await
+        .unwrap();
+    let mut other = workflow("wf-b");
+    other.workflow_name = format!("after {}", claimed.id);
+    other.upsert_step(step("retrieve", StepStatus::Skipped, json!(null)));
+    store.save_workflow_state(&other).await.unwrap();
+
+    let page = store
+        .workflow_page(&WorkflowQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 2);
+    for row in &page.rows {
+        assert_eq!(&store.workflow_summary(&row.id).await.unwrap(), row);
+    }
+    let summary = store.workflow_summary(&claimed.id).await.unwrap();
+    assert_eq!(
+        (
+            summary.steps_done,
+            summary.steps_total,
+            summary.checkpoint_count
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!(summary.lease_owner.as_deref(), Some("replica-1"));
+
+    let unknown = Uuid::from_u128(0xdead);
+    assert_eq!(
+        store.workflow_summary(&unknown).await.unwrap_err(),
+        StateStoreError::NotFound(format!("workflow state {unknown}"))
+    );
+}
 
 async fn the_workflow_list_finds_the_workflows_whose_lease_expired(backend: Backend) {
     use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSort};

@@ -99,6 +99,9 @@ pub struct WorkflowHistory {
     pub usage: CheckpointUsage,
     /// Where it was forked from and its forks, one line each, in words.
     pub lineage: Vec<String>,
+    /// Its row as the workflows list shows it, for its recovery lease: read here, not
+    /// taken from the list, which a filter may hide it from. `None` once it is deleted.
+    pub summary: Option<WorkflowSummary>,
 }
 
 /// A read whose failure the status bar shows until the same read succeeds.
@@ -2590,6 +2593,7 @@ mod tests {
                 pinned: 0,
             },
             lineage: vec!["fork x from checkpoint y".into()],
+            summary: None,
         };
         update(
             &mut app,
@@ -2717,6 +2721,7 @@ mod tests {
                 pinned,
             },
             lineage: vec!["fork x from checkpoint y".into()],
+            summary: None,
         };
 
         // Its totals and lineage answer first (a large workflow's read takes longer).

@@ -5,8 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use chrono::{DateTime, Utc};
 use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};
 use llm_orchestrator_state::{
-    Checkpoint, CheckpointUsage, Lineage, RetentionPolicy, StateStore, WorkflowBundle,
-    WorkflowState, WorkflowStatus, redact,
+    Checkpoint, CheckpointUsage, Lineage, RetentionPolicy, StateStore, StateStoreError,
+    WorkflowBundle, WorkflowState, WorkflowStatus, redact,
 };
 use serde_json::{Value, json};
 
@@ -91,16 +91,14 @@ pub fn lease_words(row: &WorkflowSummary, now: DateTime<Utc>) -> (String, bool) 
     }
 }
 
-/// The workflows list's row of workflow `id` (lease, counts), read now.
+/// The workflows list's row of workflow `id` (lease, counts), read now; `None` if it
+/// was deleted since it was read.
 async fn summary_of(store: &Store, id: uuid::Uuid) -> Result<Option<WorkflowSummary>> {
-    let page = store
-        .workflow_page(&WorkflowQuery {
-            text: Some(id.to_string()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await?;
-    Ok(page.rows.into_iter().find(|row| row.id == id))
+    match store.workflow_summary(&id).await {
+        Ok(row) => Ok(Some(row)),
+        Err(StateStoreError::NotFound(_)) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// `list`.

@@ -125,9 +125,15 @@ async fn checkpoint_infos(
 async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
     let usage = store.checkpoint_usage(&id).await?;
     let lineage = store.lineage(&id).await?;
+    let summary = match store.workflow_summary(&id).await {
+        Ok(row) => Some(row),
+        Err(llm_orchestrator_state::StateStoreError::NotFound(_)) => None,
+        Err(err) => return Err(err.into()),
+    };
     Ok(WorkflowHistory {
         usage,
         lineage: lineage_lines(store, &lineage, false).await,
+        summary,
     })
 }
 

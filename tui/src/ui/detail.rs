@@ -50,14 +50,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         state.error.as_deref(),
         usize::from(area.width.saturating_sub(2 + FIELD_NAME_WIDTH)),
     );
-    let lease = lease_line(app, state.id);
+    let lease = lease_line(app);
     let [fields_area, steps_area, lower] = Layout::vertical([
-        Constraint::Length(
-            8 + error.len() as u16
-                + u16::from(lease.is_some())
-                + lineage_shown as u16
-                + u16::from(lineage_more),
-        ),
+        Constraint::Length(9 + error.len() as u16 + lineage_shown as u16 + u16::from(lineage_more)),
         Constraint::Length(steps_height),
         Constraint::Min(3),
     ])
@@ -97,7 +92,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             error_style,
         ));
     }
-    fields.extend(lease);
+    fields.push(lease);
     fields.push(field("checkpoints", usage));
     for (n, line) in lineage.into_iter().take(lineage_shown).enumerate() {
         fields.push(field(if n == 0 { "lineage" } else { "" }, line));
@@ -202,20 +197,25 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     );
 }
 
-/// The workflow's recovery lease, as the workflows list last read it (it is read again
-/// with every refresh, on every screen); `None` when the list does not hold the workflow
-/// (filtered out), rather than a guess.
-fn lease_line(app: &App, id: uuid::Uuid) -> Option<Line<'static>> {
-    let row = app.workflows.rows.iter().find(|row| row.id == id)?;
+/// The workflow's recovery lease, as read with its history (again at every refresh):
+/// "loading..." until that read arrives, `-` once the workflow is gone.
+fn lease_line(app: &App) -> Line<'static> {
+    let history = app.detail.as_ref().and_then(|view| view.history.as_ref());
+    let Some(history) = history else {
+        return field("lease", "loading...".to_owned());
+    };
+    let Some(row) = &history.summary else {
+        return field("lease", "-".to_owned());
+    };
     let now = app.last_refresh.unwrap_or_else(llm_orchestrator_state::now);
-    Some(match lease_words(row, now) {
+    match lease_words(row, now) {
         (words, false) => field("lease", words),
         (words, true) => styled_field(
             "lease",
             format!("{words}: stuck until recover_workflows hands it to another replica"),
             Style::new().fg(Color::Red),
         ),
-    })
+    }
 }
 
 /// Columns the field names take ("checkpoints" and a space).

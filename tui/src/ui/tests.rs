@@ -62,11 +62,13 @@ fn detail_app() -> App {
     let (state, _) = failed_workflow();
     let id = state.id;
     update(&mut app, loaded(state));
+    let summary = app.workflows.rows.iter().find(|row| row.id == id).cloned();
     update(
         &mut app,
         Message::HistoryLoaded {
             workflow_state_id: id,
             result: Ok(WorkflowHistory {
+                summary,
                 usage: CheckpointUsage {
                     count: 2,
                     bytes: 2500,
@@ -259,7 +261,19 @@ fn detail_with_step_error(error: &str) -> App {
     state.steps.get_mut("tool_call").unwrap().error = Some(error.to_owned());
     let mut app = loaded_app();
     update(&mut app, enter());
+    let id = state.id;
     update(&mut app, loaded(state));
+    let summary = app.workflows.rows.iter().find(|row| row.id == id).cloned();
+    update(
+        &mut app,
+        Message::HistoryLoaded {
+            workflow_state_id: id,
+            result: Ok(WorkflowHistory {
+                summary,
+                ..Default::default()
+            }),
+        },
+    );
     app
 }
 
@@ -334,20 +348,35 @@ fn the_detail_says_whose_lease_expired_and_what_that_means() {
     state.error = None;
     let mut app = loaded_app();
     let read_at = app.last_refresh.unwrap();
-    let row = &mut app.workflows.rows[0];
+    let mut row = app.workflows.rows[0].clone();
     assert_eq!(row.id, state.id);
     row.status = state.status;
     row.lease_owner = Some("worker-2".to_owned());
     row.lease_expires_at = Some(read_at - chrono::Duration::minutes(3));
     update(&mut app, enter());
+    // The lease is read with the workflow's history, not taken from the list, which a
+    // filter (or a search) may have emptied by now.
+    app.workflows.rows.clear();
+    let id = state.id;
     update(&mut app, loaded(state));
+    let history = |row: &llm_orchestrator_state::admin::WorkflowSummary| Message::HistoryLoaded {
+        workflow_state_id: id,
+        result: Ok(WorkflowHistory {
+            summary: Some(row.clone()),
+            ..Default::default()
+        }),
+    };
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains("│lease       loading... "), "{text}");
+    update(&mut app, history(&row));
     let text = draw(&app).backend().to_string();
     assert!(
         text.contains("│lease       worker-2, expired 3m ago: stuck until recover_workflows"),
         "{text}"
     );
-    // Renewed: whose it is and until when.
-    app.workflows.rows[0].lease_expires_at = Some(read_at + chrono::Duration::minutes(1));
+    // Renewed, as the next refresh reads it: whose it is and until when.
+    row.lease_expires_at = Some(read_at + chrono::Duration::minutes(1));
+    update(&mut app, history(&row));
     let text = draw(&app).backend().to_string();
     assert!(
         text.contains("│lease       worker-2, until 2026-11-25 10:01:00 "),
