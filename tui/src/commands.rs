@@ -117,6 +117,18 @@ pub async fn list(
         })?],
         None => Vec::new(),
     };
+    if let Some(finished) = statuses.iter().find(|status| !status.is_active()) {
+        let contradicts = match (only.lease_expired, only.active) {
+            (true, _) => Some("--lease-expired lists active workflows only"),
+            (false, true) => Some("--active lists active workflows only"),
+            (false, false) => None,
+        };
+        if let Some(why) = contradicts {
+            return Err(AdminError::new(format!(
+                "--status {finished} lists none: {why}, and a {finished} workflow has finished"
+            )));
+        }
+    }
     let page = store
         .workflow_page(&WorkflowQuery {
             statuses,

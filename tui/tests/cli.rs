@@ -100,6 +100,20 @@ fn list_orders_active_first_and_filters() {
     let bad = db.run(&["list", "--status", "exploded"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("unknown status"));
+    // A finished status with a filter of active workflows: an error, not an empty table
+    // that reads as "nothing is stuck".
+    let none = db.run(&["list", "--status", "completed", "--lease-expired"]);
+    assert!(!none.status.success());
+    assert_eq!(
+        stderr(&none).trim(),
+        "error: --status completed lists none: --lease-expired lists active workflows \
+         only, and a completed workflow has finished"
+    );
+    let none = db.run(&["list", "--status", "failed", "--active"]);
+    assert!(!none.status.success());
+    assert!(stderr(&none).contains("--active lists active workflows only"));
+    let stuck_running = db.json(&["list", "--status", "running", "--lease-expired", "--json"]);
+    assert!(stuck_running.is_array());
 }
 
 #[test]

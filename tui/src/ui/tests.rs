@@ -214,6 +214,38 @@ fn workflows_screen_with_filters_and_an_error() {
 }
 
 #[test]
+fn an_empty_table_says_which_two_filters_exclude_each_other() {
+    let bottom = |app: &App| {
+        let text = draw(app).backend().to_string();
+        let line = text.lines().find(|line| line.contains("└")).unwrap();
+        line.trim_matches(|c| c == '"' || c == '└' || c == '┘' || c == '─')
+            .trim()
+            .to_owned()
+    };
+    let mut app = loaded_app();
+    app.workflows.rows.clear();
+    assert_eq!(bottom(&app), "no workflows match");
+    // A finished status and the stuck filter: a finished workflow holds no lease.
+    app.workflows.status_filter = Some(llm_orchestrator_state::WorkflowStatus::Completed);
+    press(&mut app, "x");
+    app.workflows.rows.clear();
+    app.workflows.loading = false;
+    assert_eq!(
+        bottom(&app),
+        "no workflows match: completed workflows hold no lease (x turns that filter off)"
+    );
+    press(&mut app, "xa");
+    app.workflows.loading = false;
+    assert_eq!(
+        bottom(&app),
+        "no workflows match: completed is not active (a turns that filter off)"
+    );
+    // A status that can be stuck: nothing to explain.
+    app.workflows.status_filter = Some(llm_orchestrator_state::WorkflowStatus::Running);
+    assert_eq!(bottom(&app), "no workflows match");
+}
+
+#[test]
 fn the_workflows_title_says_active_first_whenever_the_rows_are_in_that_order() {
     let says = |app: &App, text: &str| {
         let shown = title(app);

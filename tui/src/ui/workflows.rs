@@ -7,13 +7,26 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
-use crate::app::App;
+use crate::app::{App, WorkflowsView};
 use crate::commands::lease_of;
 use crate::format;
 
 /// The most columns the LEASE column takes: an owner's name can be 255 characters (a
 /// host name and a process id often), and NAME must keep its room.
 const LEASE_WIDTH_MAX: usize = 20;
+
+/// What the empty table says: which of its filters exclude each other, when two do.
+fn none_match(view: &WorkflowsView) -> String {
+    match view.status_filter.filter(|status| !status.is_active()) {
+        Some(status) if view.lease_expired => format!(
+            " no workflows match: {status} workflows hold no lease (x turns that filter off) "
+        ),
+        Some(status) if view.active_only => {
+            format!(" no workflows match: {status} is not active (a turns that filter off) ")
+        }
+        _ => " no workflows match ".to_owned(),
+    }
+}
 
 /// Draws the workflows table.
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -142,7 +155,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     ];
     let mut block = Block::bordered().title(title);
     if view.rows.is_empty() && !view.loading {
-        block = block.title_bottom(Line::from(" no workflows match "));
+        block = block.title_bottom(Line::from(none_match(view)));
     }
     let table = Table::new(rows, widths)
         .header(header)
