@@ -56,8 +56,12 @@ pub enum Screen {
 /// A window over the current screen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
-    /// Every key.
-    Help,
+    /// Every key, scrolled down by `scroll` lines (j/k; any other key closes it): a
+    /// terminal of fewer than 32 rows cannot show them all.
+    Help {
+        /// The first line shown.
+        scroll: usize,
+    },
     /// Typing a text filter for the workflows table.
     Filter {
         /// The text typed so far.
@@ -1304,7 +1308,7 @@ fn on_key(app: &mut App, key: KeyEvent) {
     app.notice = None;
     match key.code {
         KeyCode::Char('?') => {
-            app.popup = Some(Popup::Help);
+            app.popup = Some(Popup::Help { scroll: 0 });
             return;
         }
         KeyCode::Char('q') | KeyCode::Esc => {
@@ -1341,7 +1345,12 @@ fn on_key(app: &mut App, key: KeyEvent) {
 
 fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
     match popup {
-        Popup::Help => {}
+        Popup::Help { scroll } => {
+            if let Some(delta) = movement(&key) {
+                let scroll = moved(scroll, delta, crate::ui::help::line_count(app.read_only));
+                app.popup = Some(Popup::Help { scroll });
+            }
+        }
         Popup::Filter { mut input } => match key.code {
             KeyCode::Enter => {
                 app.workflows.text_filter = input;
@@ -2283,7 +2292,13 @@ mod tests {
     fn help_opens_and_any_key_closes_it() {
         let mut app = loaded_app();
         press(&mut app, "?");
-        assert_eq!(app.popup, Some(Popup::Help));
+        assert_eq!(app.popup, Some(Popup::Help { scroll: 0 }));
+        // Movement keys scroll it (a short terminal cannot show every key).
+        press(&mut app, "jjk");
+        assert_eq!(app.popup, Some(Popup::Help { scroll: 1 }));
+        press(&mut app, "G");
+        let last = crate::ui::help::line_count(false) - 1;
+        assert_eq!(app.popup, Some(Popup::Help { scroll: last }));
         press(&mut app, "q");
         assert_eq!(app.popup, None);
         assert!(!app.quit, "the key only closed the help");

@@ -6,8 +6,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::app::App;
-
+/// Every key, under the heading of the screens where it works (a heading has no text).
 const KEYS: &[(&str, &str)] = &[
     ("Everywhere", ""),
     ("j / k / arrows", "move or scroll"),
@@ -39,12 +38,18 @@ const KEYS: &[(&str, &str)] = &[
     ("d / R", "diff with current / restore"),
 ];
 
-/// Draws the help popup.
-pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+/// How many lines the help has (with the read-only note when `read_only`).
+pub fn line_count(read_only: bool) -> usize {
+    KEYS.len() + usize::from(read_only)
+}
+
+/// Draws the help popup from line `scroll` on. When the terminal is too short for every
+/// line, the title says how to scroll and the bottom edge how many lines are below.
+pub fn render(read_only: bool, scroll: usize, frame: &mut Frame, area: Rect) {
     let popup = super::centered(area, 80, 100);
-    // First: the list below fills a 32-row terminal, and this must not be cut.
     let mut lines: Vec<Line> = Vec::new();
-    if app.read_only {
+    // First, so that it is seen without scrolling.
+    if read_only {
         lines.push(Line::from(
             "read-only mode: restore, pin, fork and prune are disabled",
         ));
@@ -59,9 +64,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ])
         }
     }));
+    let rows = usize::from(popup.height.saturating_sub(2));
+    let mut block = Block::bordered().title(if lines.len() > rows {
+        " Keys (j/k scroll, any other key closes) "
+    } else {
+        " Keys (any key closes) "
+    });
+    let below = lines.len().saturating_sub(scroll + rows);
+    if below > 0 {
+        block = block.title_bottom(Line::from(format!(" {below} more below (j) ")));
+    }
+    let shown: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Keys (any key closes) ")),
-        popup,
-    );
+    frame.render_widget(Paragraph::new(shown).block(block), popup);
 }

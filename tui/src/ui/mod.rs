@@ -5,7 +5,7 @@ mod confirm;
 mod detail;
 mod diff;
 mod filter;
-mod help;
+pub(crate) mod help;
 mod input;
 mod json;
 mod prune;
@@ -33,7 +33,7 @@ pub fn view(app: &App, frame: &mut Frame) {
     }
     status_bar::render(app, frame, status);
     match &app.popup {
-        Some(Popup::Help) => help::render(app, frame, main),
+        Some(Popup::Help { scroll }) => help::render(app.read_only, *scroll, frame, main),
         Some(Popup::Filter { input }) => filter::render(input, frame, main),
         Some(Popup::ConfirmRestore(plan)) => confirm::render(plan, frame, main),
         Some(Popup::Input { purpose, input }) => input::render(*purpose, input, frame, main),

@@ -281,6 +281,34 @@ fn help_popup() {
 }
 
 #[test]
+fn the_help_scrolls_in_an_80_by_24_terminal() {
+    let draw_small = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal.draw(|frame| super::view(app, frame)).unwrap();
+        terminal.backend().to_string()
+    };
+    let mut app = loaded_app();
+    app.read_only = true;
+    press(&mut app, "?");
+    let text = draw_small(&app);
+    assert!(
+        text.contains(" Keys (j/k scroll, any other key closes) "),
+        "{text}"
+    );
+    assert!(text.contains("read-only mode"), "{text}");
+    assert!(text.contains(" 9 more below (j) "), "{text}");
+    assert!(!text.contains("diff with current / restore"), "{text}");
+    // The last key is reachable, and nothing is said to be below it.
+    press(&mut app, "G");
+    let text = draw_small(&app);
+    assert!(text.contains("diff with current / restore"), "{text}");
+    assert!(!text.contains("more below"), "{text}");
+    // Any other key closes it.
+    press(&mut app, "q");
+    assert!(app.popup.is_none());
+}
+
+#[test]
 fn detail_screen() {
     let mut app = detail_app();
     press(&mut app, "jj");
