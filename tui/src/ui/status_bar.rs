@@ -9,20 +9,77 @@ use ratatui::widgets::Paragraph;
 
 use crate::app::{App, Screen};
 
-fn keys(app: &App) -> &'static str {
+/// The keys of the screen shown, each with what it does.
+fn keys(app: &App) -> &'static [(&'static str, &'static str)] {
     match app.screen() {
-        Screen::Workflows => {
-            "j/k move  Enter open  c checkpoints  a active  f status  x stuck  / filter  s/o sort  P prune  r refresh  ? help  q quit"
-        }
-        Screen::Detail => {
-            "j/k step  Tab steps/outputs/context  c checkpoints  r refresh  ? help  Esc back"
-        }
-        Screen::Checkpoints => {
-            "j/k move  Enter snapshot  space mark  d diff  R restore  p pin  F fork  P prune  r refresh  ? help  Esc back"
-        }
-        Screen::Snapshot => "j/k scroll  d diff with current  R restore  ? help  Esc back",
-        Screen::Diff => "j/k scroll  ? help  Esc back",
+        Screen::Workflows => &[
+            ("j/k", "move"),
+            ("Enter", "open"),
+            ("c", "checkpoints"),
+            ("a", "active"),
+            ("f", "status"),
+            ("x", "stuck"),
+            ("/", "filter"),
+            ("s/o", "sort"),
+            ("P", "prune"),
+            ("r", "refresh"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
+        Screen::Detail => &[
+            ("j/k", "step"),
+            ("Tab", "steps/outputs/context"),
+            ("c", "checkpoints"),
+            ("r", "refresh"),
+            ("?", "help"),
+            ("Esc", "back"),
+        ],
+        Screen::Checkpoints => &[
+            ("j/k", "move"),
+            ("Enter", "snapshot"),
+            ("space", "mark"),
+            ("d", "diff"),
+            ("R", "restore"),
+            ("p", "pin"),
+            ("F", "fork"),
+            ("P", "prune"),
+            ("r", "refresh"),
+            ("?", "help"),
+            ("Esc", "back"),
+        ],
+        Screen::Snapshot => &[
+            ("j/k", "scroll"),
+            ("d", "diff with current"),
+            ("R", "restore"),
+            ("?", "help"),
+            ("Esc", "back"),
+        ],
+        Screen::Diff => &[("j/k", "scroll"), ("?", "help"), ("Esc", "back")],
     }
+}
+
+/// `keys` as one line of at most `width` columns: those that fit, in order, then
+/// "... ? help" when some did not, so that the key to every other key is always shown.
+fn key_line(keys: &[(&str, &str)], width: usize) -> String {
+    let join = |keys: &mut dyn Iterator<Item = &(&str, &str)>| {
+        keys.map(|(key, what)| format!("{key} {what}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let all = join(&mut keys.iter());
+    if all.chars().count() <= width {
+        return all;
+    }
+    const MORE: &str = "  ... ? help";
+    let mut line = String::new();
+    for (key, what) in keys.iter().filter(|(key, _)| *key != "?") {
+        let part = format!("{}{key} {what}", if line.is_empty() { "" } else { "  " });
+        if line.chars().count() + part.chars().count() + MORE.len() > width {
+            break;
+        }
+        line.push_str(&part);
+    }
+    line + MORE
 }
 
 /// Draws the two status lines: database, counts and refresh time; then the error or
@@ -43,6 +100,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    // Stuck: their replica stopped renewing the lease. `x` lists them. First, so that a
+    // narrow terminal does not cut it off.
+    if app.counts.lease_expired > 0 {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(
+            format!("{} stuck (x)", app.counts.lease_expired),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw(" |"));
+    }
     spans.push(Span::raw(format!(" {} workflows:", app.counts.total())));
     for status in WorkflowStatus::ALL {
         let count = app.counts.get(status);
@@ -54,14 +121,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ));
         }
     }
-    // Stuck: their replica stopped renewing the lease. `x` lists them.
-    if app.counts.lease_expired > 0 {
-        spans.push(Span::raw(" | "));
-        spans.push(Span::styled(
-            format!("{} stuck (x)", app.counts.lease_expired),
-            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        ));
-    }
     if let Some(at) = app.last_refresh {
         spans.push(Span::raw(format!(" | refreshed {}", at.format("%H:%M:%S"))));
     }
@@ -72,7 +131,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else if let Some(notice) = &app.notice {
         Paragraph::new(format!(" {notice}")).style(Style::new().fg(Color::Green))
     } else {
-        Paragraph::new(keys(app)).style(Style::new().fg(Color::DarkGray))
+        Paragraph::new(key_line(keys(app), usize::from(bottom.width)))
+            .style(Style::new().fg(Color::DarkGray))
     };
     frame.render_widget(second, bottom);
 }

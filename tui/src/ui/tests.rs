@@ -167,7 +167,10 @@ fn the_workflows_table_shows_who_holds_each_lease_and_which_expired() {
     assert!(row("wf-0004").ends_with(" -"), "{text}");
     // A long owner is cut, and the name keeps its room.
     assert!(row("wf-0001").ends_with(" worker-7f3a… expired"), "{text}");
-    assert!(row("wf-0001").contains(" Sample pend "), "{text}");
+    assert!(
+        row("wf-0001").contains(" Sample pending workflow "),
+        "{text}"
+    );
     let buffer = terminal.backend().buffer();
     let (x, y) = (0..buffer.area.height)
         .find_map(|y| {
@@ -179,6 +182,63 @@ fn the_workflows_table_shows_who_holds_each_lease_and_which_expired() {
         })
         .unwrap();
     assert_eq!(buffer[(x, y)].fg, Color::Red);
+}
+
+/// `app` drawn on a terminal of `width` by 24, as text.
+fn draw_at(app: &App, width: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, 24)).unwrap();
+    terminal.draw(|frame| super::view(app, frame)).unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn an_80_column_terminal_keeps_the_id_the_lease_the_stuck_count_and_the_help_key() {
+    let mut app = loaded_app();
+    let read_at = app.last_refresh.unwrap();
+    app.workflows.rows[0].workflow_id = "ticket-triage-0020".to_owned();
+    app.workflows.rows[0].lease_owner = Some("worker-2".to_owned());
+    app.workflows.rows[0].lease_expires_at = Some(read_at - chrono::Duration::minutes(1));
+    let mut counts = crate::fixtures::counts();
+    counts.lease_expired = 1;
+    update(&mut app, Message::CountsLoaded(Ok(counts)));
+    let text = draw_at(&app, 80);
+    let lines: Vec<&str> = text.lines().collect();
+    // STARTED, USER and CKPTS give way; the rest is whole.
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        [
+            "\"│",
+            "STATUS",
+            "WORKFLOW_ID",
+            "NAME",
+            "UPDATED",
+            "▼",
+            "STEPS",
+            "LEASE",
+            "│\""
+        ],
+        "{text}"
+    );
+    assert!(lines[2].contains(" ticket-triage-0020 "), "{text}");
+    assert!(lines[2].contains(" worker-2 expired"), "{text}");
+    assert!(
+        lines[22].starts_with("\" sqlite://workflows.db  1 stuck (x) | "),
+        "{text}"
+    );
+    assert!(
+        lines[23]
+            .trim_end_matches('"')
+            .trim_end()
+            .ends_with("  ... ? help"),
+        "{text}"
+    );
+    // Wide enough: every column, and every key.
+    let text = draw_at(&app, 160);
+    let lines: Vec<&str> = text.lines().collect();
+    for column in ["USER", "STARTED", "CKPTS"] {
+        assert!(lines[1].contains(column), "{text}");
+    }
+    assert!(lines[23].contains("? help  q quit"), "{text}");
 }
 
 #[test]
@@ -197,7 +257,7 @@ fn the_status_bar_counts_the_stuck_workflows() {
     counts.lease_expired = 2;
     update(&mut app, Message::CountsLoaded(Ok(counts)));
     assert!(
-        status_line(&app).contains("failed | 2 stuck (x) | refreshed"),
+        status_line(&app).starts_with("\" sqlite://workflows.db  2 stuck (x) | 5 workflows:"),
         "{}",
         status_line(&app)
     );

@@ -15,6 +15,55 @@ use crate::format;
 /// host name and a process id often), and NAME must keep its room.
 const LEASE_WIDTH_MAX: usize = 20;
 
+/// The columns STARTED, USER and CKPTS give up, in this order, when the table is too
+/// narrow for WORKFLOW_ID and NAME to keep this many columns between them (20 and 16).
+const ID_AND_NAME_MIN: u16 = 36;
+
+/// The width of each of the table's nine columns within `inner` columns (the table
+/// without its borders and selection mark), `None` for a column left out; `counts` are
+/// the widths of STEPS, CKPTS and LEASE. Columns are dropped as [`ID_AND_NAME_MIN`]
+/// says, and on a terminal narrower still WORKFLOW_ID and NAME share what is left.
+fn column_widths(inner: u16, counts: [u16; 3]) -> [Option<Constraint>; 9] {
+    let [steps, checkpoints, lease] = counts;
+    // STATUS, WORKFLOW_ID, NAME, USER, STARTED, UPDATED, STEPS, CKPTS, LEASE; the two
+    // zeros are the shared columns.
+    let mut fixed = [
+        Some(9),
+        Some(0),
+        Some(0),
+        Some(10),
+        Some(14),
+        Some(14),
+        Some(steps),
+        Some(checkpoints),
+        Some(lease),
+    ];
+    let room = |fixed: &[Option<u16>; 9]| {
+        let shown = fixed.iter().flatten().count() as u16;
+        let used: u16 = fixed.iter().flatten().sum();
+        // One column of spacing between each two columns.
+        inner.saturating_sub(used + shown.saturating_sub(1))
+    };
+    for dropped in [4, 3, 7] {
+        if room(&fixed) >= ID_AND_NAME_MIN {
+            break;
+        }
+        fixed[dropped] = None;
+    }
+    let room = room(&fixed);
+    // The id tells workflows apart (its end is often a number): two thirds of a narrow
+    // table's room.
+    let id_width = if room >= ID_AND_NAME_MIN {
+        20
+    } else {
+        room * 2 / 3
+    };
+    let mut widths = fixed.map(|width| width.map(Constraint::Length));
+    widths[1] = Some(Constraint::Length(id_width));
+    widths[2] = Some(Constraint::Fill(1));
+    widths
+}
+
 /// What the empty table says: which of its filters exclude each other, when two do.
 fn none_match(view: &WorkflowsView) -> String {
     match view.status_filter.filter(|status| !status.is_active()) {
@@ -63,27 +112,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         title.push_str("loading... ");
     }
     let arrow = if view.ascending { " ▲" } else { " ▼" };
-    let header = Row::new(
-        [
-            ("STATUS", Some(WorkflowSort::Status)),
-            ("WORKFLOW_ID", Some(WorkflowSort::WorkflowId)),
-            ("NAME", Some(WorkflowSort::WorkflowName)),
-            ("USER", None),
-            ("STARTED", Some(WorkflowSort::StartedAt)),
-            ("UPDATED", Some(WorkflowSort::UpdatedAt)),
-            ("STEPS", None),
-            ("CKPTS", None),
-            ("LEASE", None),
-        ]
-        .map(|(name, sort)| {
-            if sort == Some(view.sort) {
-                format!("{name}{arrow}")
-            } else {
-                name.to_owned()
-            }
-        }),
-    )
-    .style(super::header_style());
+    let header: Vec<String> = [
+        ("STATUS", Some(WorkflowSort::Status)),
+        ("WORKFLOW_ID", Some(WorkflowSort::WorkflowId)),
+        ("NAME", Some(WorkflowSort::WorkflowName)),
+        ("USER", None),
+        ("STARTED", Some(WorkflowSort::StartedAt)),
+        ("UPDATED", Some(WorkflowSort::UpdatedAt)),
+        ("STEPS", None),
+        ("CKPTS", None),
+        ("LEASE", None),
+    ]
+    .into_iter()
+    .map(|(name, sort)| {
+        if sort == Some(view.sort) {
+            format!("{name}{arrow}")
+        } else {
+            name.to_owned()
+        }
+    })
+    .collect();
     // Only the rows that fit are turned into widgets, so a table with 100,000 loaded
     // rows draws as fast as one with 30.
     let (shown, selected) = super::table_rows_in_view(&view.rows, view.selected, area.height);
@@ -122,11 +170,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .filter_map(|(.., lease)| Some(lease.as_ref()?.0.chars().count()))
         .fold(5, usize::max)
         .min(LEASE_WIDTH_MAX);
+    let widths = column_widths(
+        area.width.saturating_sub(2 + 2),
+        [steps_width, checkpoints_width, lease_width].map(|w| w as u16),
+    );
+    let kept = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        cells
+            .into_iter()
+            .zip(&widths)
+            .filter_map(|(cell, width)| width.map(|_| cell))
+            .collect()
+    };
     let rows = shown
         .iter()
         .zip(counts)
         .map(|(row, (steps, checkpoints, lease))| {
-            Row::new([
+            Row::new(kept(vec![
                 Cell::from(row.status.as_str()).style(super::status_style(row.status)),
                 Cell::from(row.workflow_id.clone()),
                 Cell::from(row.workflow_name.clone()),
@@ -140,19 +199,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     Some((text, false)) => Cell::from(text),
                     None => Cell::from("-"),
                 },
-            ])
-        });
-    let widths = [
-        Constraint::Length(9),
-        Constraint::Length(20),
-        Constraint::Fill(1),
-        Constraint::Length(10),
-        Constraint::Length(14),
-        Constraint::Length(14),
-        Constraint::Length(steps_width as u16),
-        Constraint::Length(checkpoints_width as u16),
-        Constraint::Length(lease_width as u16),
-    ];
+            ]))
+        })
+        .collect::<Vec<_>>();
+    let header =
+        Row::new(kept(header.into_iter().map(Cell::from).collect())).style(super::header_style());
+    let widths: Vec<Constraint> = widths.into_iter().flatten().collect();
     let mut block = Block::bordered().title(title);
     if view.rows.is_empty() && !view.loading {
         block = block.title_bottom(Line::from(none_match(view)));
