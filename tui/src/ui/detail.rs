@@ -45,19 +45,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     // A workflow forked again and again still leaves room for its steps.
     let lineage_shown = lineage.len().min(4);
     let lineage_more = lineage.len() > lineage_shown;
-    let steps_height = u16::try_from(step_count).unwrap_or(u16::MAX).clamp(1, 10) + 3;
     let error = workflow_error_lines(
         state.error.as_deref(),
         usize::from(area.width.saturating_sub(2 + FIELD_NAME_WIDTH)),
     );
-    let lease = lease_line(app);
-    let [fields_area, steps_area, lower] = Layout::vertical([
-        Constraint::Length(9 + error.len() as u16 + lineage_shown as u16 + u16::from(lineage_more)),
-        Constraint::Length(steps_height),
-        Constraint::Min(3),
-    ])
-    .areas(area);
-
     let mut fields = vec![
         field("id", state.id.to_string()),
         field(
@@ -75,8 +66,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             format!(
                 "started {}  updated {}  completed {}",
                 format::time(Some(state.started_at)),
-                format::time(Some(state.updated_at)),
-                format::time(state.completed_at)
+                time_on_the_day_of(state.updated_at, state.started_at),
+                state.completed_at.map_or_else(
+                    || "-".to_owned(),
+                    |at| time_on_the_day_of(at, state.started_at)
+                )
             ),
         ),
     ];
@@ -92,7 +86,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             error_style,
         ));
     }
-    fields.push(lease);
+    fields.push(lease_line(app));
     fields.push(field("checkpoints", usage));
     for (n, line) in lineage.into_iter().take(lineage_shown).enumerate() {
         fields.push(field(if n == 0 { "lineage" } else { "" }, line));
@@ -100,12 +94,20 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if lineage_more {
         fields.push(field("", "... (wfadmin show lists them all)".to_owned()));
     }
-    frame.render_widget(
-        Paragraph::new(fields)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(format!(" Workflow {} ", state.workflow_id))),
-        fields_area,
-    );
+    let fields = Paragraph::new(fields)
+        .wrap(Wrap { trim: false })
+        .block(Block::bordered().title(format!(" Workflow {} ", state.workflow_id)));
+    // As tall as its lines once wrapped: a narrow terminal wraps the times, and a fixed
+    // height would push the checkpoints and lineage out of the box.
+    let fields_height = fields.line_count(area.width.saturating_sub(2));
+    let steps_height = u16::try_from(step_count).unwrap_or(u16::MAX).clamp(1, 10) + 3;
+    let [fields_area, steps_area, lower] = Layout::vertical([
+        Constraint::Length(u16::try_from(fields_height).unwrap_or(u16::MAX)),
+        Constraint::Length(steps_height),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    frame.render_widget(fields, fields_area);
 
     let header = Row::new([
         "STEP",
@@ -119,21 +121,34 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     .style(super::header_style());
     let (in_view, selected) =
         super::table_rows_in_view(&detail.step_order, detail.step, steps_area.height);
-    let rows = in_view
+    // Times of the day the workflow started as times of day only: room for the error.
+    let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map_or_else(
+            || "-".to_owned(),
+            |at| time_on_the_day_of(at, state.started_at),
+        )
+    };
+    let steps: Vec<_> = in_view
         .iter()
         .filter_map(|id| state.steps.get(id))
-        .map(|step| {
-            Row::new([
-                Cell::from(step.step_id.clone()),
-                Cell::from(step.status.as_str()).style(super::step_style(step.status)),
-                Cell::from(step.retry_count.to_string()),
-                Cell::from(format::time(step.started_at)),
-                Cell::from(format::time(step.completed_at)),
-                Cell::from(format::duration(step.started_at, step.completed_at)),
-                Cell::from(step.error.clone().unwrap_or_else(|| "-".into()))
-                    .style(Style::new().fg(Color::Red)),
-            ])
-        });
+        .map(|step| (step, time(step.started_at), time(step.completed_at)))
+        .collect();
+    let time_width = steps
+        .iter()
+        .map(|(_, started, completed)| started.len().max(completed.len()))
+        .fold("COMPLETED".len(), usize::max) as u16;
+    let rows = steps.into_iter().map(|(step, started, completed)| {
+        Row::new([
+            Cell::from(step.step_id.clone()),
+            Cell::from(step.status.as_str()).style(super::step_style(step.status)),
+            Cell::from(step.retry_count.to_string()),
+            Cell::from(started),
+            Cell::from(completed),
+            Cell::from(format::duration(step.started_at, step.completed_at)),
+            Cell::from(step.error.clone().unwrap_or_else(|| "-".into()))
+                .style(Style::new().fg(Color::Red)),
+        ])
+    });
     let focused = |focus: DetailFocus| {
         if detail.focus == focus {
             Style::new().fg(Color::Yellow)
@@ -147,8 +162,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(14),
             Constraint::Length(9),
             Constraint::Length(7),
-            Constraint::Length(19),
-            Constraint::Length(19),
+            Constraint::Length(time_width),
+            Constraint::Length(time_width),
             Constraint::Length(8),
             Constraint::Fill(1),
         ],
@@ -215,6 +230,19 @@ fn lease_line(app: &App) -> Line<'static> {
             format!("{words}: stuck until recover_workflows hands it to another replica"),
             Style::new().fg(Color::Red),
         ),
+    }
+}
+
+/// `at` as a time of day when it is on the same day as `day` (the times of a workflow
+/// that ran within a day fit an 80-column terminal), else with its date.
+fn time_on_the_day_of(
+    at: chrono::DateTime<chrono::Utc>,
+    day: chrono::DateTime<chrono::Utc>,
+) -> String {
+    if at.date_naive() == day.date_naive() {
+        at.format("%H:%M:%S").to_string()
+    } else {
+        format::time(Some(at))
     }
 }
 

@@ -242,6 +242,41 @@ fn an_80_column_terminal_keeps_the_id_the_lease_the_stuck_count_and_the_help_key
 }
 
 #[test]
+fn the_detail_header_keeps_its_lineage_in_80_columns_and_dates_only_other_days() {
+    let mut app = detail_app();
+    let text = draw_at(&app, 80);
+    assert!(
+        text.contains(
+            "│times       started 2026-11-25 09:00:00  updated 09:00:50  completed 09:00:50"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("│lineage     forked from rag-answer-0000"),
+        "{text}"
+    );
+    // Narrower still, the times wrap and the box grows instead of losing its last lines.
+    let text = draw_at(&app, 60);
+    assert!(
+        text.contains("│lineage     forked from rag-answer-0000"),
+        "{text}"
+    );
+    // A step that ran on a later day (a workflow resumed the next morning) shows its date.
+    let detail = app.detail.as_mut().unwrap();
+    let step = detail.state.steps.get_mut("tool_call").unwrap();
+    step.completed_at = Some(step.completed_at.unwrap() + chrono::Duration::days(1));
+    let text = draw_at(&app, 120);
+    let row = text
+        .lines()
+        .find(|line| line.contains("  tool_call "))
+        .unwrap();
+    assert!(
+        row.contains(" 09:00:20            2026-11-26 09:00:50 "),
+        "{row}"
+    );
+}
+
+#[test]
 fn the_status_bar_counts_the_stuck_workflows() {
     let mut app = loaded_app();
     let status_line = |app: &App| {
