@@ -277,6 +277,17 @@ fn the_detail_header_keeps_its_lineage_in_80_columns_and_dates_only_other_days()
 }
 
 #[test]
+fn the_checkpoint_ids_give_way_to_the_pin_labels_in_80_columns() {
+    let app = checkpoints_app();
+    let text = draw_at(&app, 80);
+    assert!(text.contains(" approved by human"), "{text}");
+    assert!(!text.contains(" ID "), "{text}");
+    let text = draw_at(&app, 120);
+    assert!(text.contains(" ID "), "{text}");
+    assert!(text.contains(" approved by human"), "{text}");
+}
+
+#[test]
 fn the_status_bar_counts_the_stuck_workflows() {
     let mut app = loaded_app();
     let status_line = |app: &App| {
