@@ -1343,6 +1343,27 @@ fn on_key(app: &mut App, key: KeyEvent) {
     }
 }
 
+/// Edits the text of a one-line input as a shell line does: characters are typed,
+/// Backspace deletes one, Ctrl-W the word before the cursor, Ctrl-U all of it. Other
+/// keys with Ctrl or Alt are ignored rather than typed as their letter.
+fn edit_text(input: &mut String, key: &KeyEvent) {
+    let control = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Backspace => {
+            input.pop();
+        }
+        KeyCode::Char('u') if control => input.clear(),
+        KeyCode::Char('w') if control => {
+            let kept = input.trim_end().rfind(' ').map_or(0, |space| space + 1);
+            input.truncate(kept);
+        }
+        KeyCode::Char(c) if !control && !key.modifiers.contains(KeyModifiers::ALT) => {
+            input.push(c);
+        }
+        _ => {}
+    }
+}
+
 fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
     match popup {
         Popup::Help { scroll } => {
@@ -1358,15 +1379,10 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                 app.reload_workflows(PAGE_SIZE);
             }
             KeyCode::Esc => {}
-            KeyCode::Backspace => {
-                input.pop();
+            _ => {
+                edit_text(&mut input, &key);
                 app.popup = Some(Popup::Filter { input });
             }
-            KeyCode::Char(c) => {
-                input.push(c);
-                app.popup = Some(Popup::Filter { input });
-            }
-            _ => app.popup = Some(Popup::Filter { input }),
         },
         Popup::ConfirmRestore(plan) => match key.code {
             KeyCode::Char('y') | KeyCode::Enter => {
@@ -1397,15 +1413,10 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                 });
             }
             KeyCode::Esc => app.notice = Some("cancelled; nothing changed".into()),
-            KeyCode::Backspace => {
-                input.pop();
+            _ => {
+                edit_text(&mut input, &key);
                 app.popup = Some(Popup::Input { purpose, input });
             }
-            KeyCode::Char(c) => {
-                input.push(c);
-                app.popup = Some(Popup::Input { purpose, input });
-            }
-            _ => app.popup = Some(Popup::Input { purpose, input }),
         },
         Popup::Prune {
             policy,
@@ -1822,6 +1833,34 @@ mod tests {
         press(&mut app, "/x");
         update(&mut app, key(KeyCode::Esc));
         assert_eq!(app.workflows.text_filter, "ra");
+    }
+
+    #[test]
+    fn text_inputs_edit_like_a_shell_line_and_never_type_control_keys() {
+        let ctrl = |c| Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+        let mut app = loaded_app();
+        press(&mut app, "/");
+        let input = |app: &App| match &app.popup {
+            Some(Popup::Filter { input }) => input.clone(),
+            other => panic!("{other:?}"),
+        };
+        press(&mut app, "rag answer");
+        update(&mut app, ctrl('w'));
+        assert_eq!(input(&app), "rag ");
+        update(&mut app, ctrl('x'));
+        update(
+            &mut app,
+            Message::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::ALT)),
+        );
+        assert_eq!(input(&app), "rag ", "Ctrl-X and Alt-B are not text");
+        update(&mut app, ctrl('u'));
+        assert_eq!(input(&app), "");
+        // Upper case comes with Shift, which is text.
+        update(
+            &mut app,
+            Message::Key(KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT)),
+        );
+        assert_eq!(input(&app), "R");
     }
 
     #[test]
