@@ -48,6 +48,65 @@ pub fn test_database_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
 }
 
+/// `TEST_DATABASE_URL` taken apart, to reach the same server another way (through a
+/// [`forwarder`], with another password or database).
+#[derive(Debug, Clone)]
+pub struct Configured {
+    /// `postgres` or `postgresql`.
+    pub scheme: String,
+    /// `user[:password]`, if the URL has one.
+    pub user_info: Option<String>,
+    /// `host[:port]`.
+    pub server: String,
+    /// The database and query, after the first `/`.
+    pub path: String,
+}
+
+impl Configured {
+    /// The same URL with the server at `127.0.0.1:port` (a [`forwarder`]'s port).
+    pub fn through(&self, port: u16) -> String {
+        let user = self
+            .user_info
+            .as_ref()
+            .map(|info| format!("{info}@"))
+            .unwrap_or_default();
+        format!("{}://{user}127.0.0.1:{port}/{}", self.scheme, self.path)
+    }
+}
+
+/// [`test_database_url`] taken apart.
+pub fn configured() -> Configured {
+    let url = test_database_url();
+    let (scheme, rest) = url.split_once("://").expect("TEST_DATABASE_URL is a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user_info, server) = match authority.rsplit_once('@') {
+        Some((user_info, server)) => (Some(user_info.to_owned()), server),
+        None => (None, authority),
+    };
+    Configured {
+        scheme: scheme.to_owned(),
+        user_info,
+        server: server.to_owned(),
+        path: path.to_owned(),
+    }
+}
+
+/// A TCP forwarder from `listener`'s port to `target`, for a server that goes away:
+/// aborting its task closes the port and every connection through it.
+pub fn forwarder(listener: tokio::net::TcpListener, target: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut links = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            links.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
+}
+
 /// Where a test database lives.
 #[derive(Debug)]
 enum Location {
@@ -224,6 +283,15 @@ impl Deref for TestStore {
 }
 
 impl TestStore {
+    /// The Postgres URL and schema the store is in, for a tool that opens the same
+    /// tables (`None` on SQLite).
+    pub fn postgres_location(&self) -> Option<(&str, &str)> {
+        match &self.database.location {
+            Location::Postgres { url, schema } => Some((url, schema)),
+            _ => None,
+        }
+    }
+
     /// A builder for another store on the same database (same file, same Postgres
     /// schema), or `None` for `:memory:`, whose database no other store can see.
     pub fn builder_for_same_database(&self) -> Option<StateStoreBuilder> {

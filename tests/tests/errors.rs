@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backend_suite::{open_postgres_at, test_database_url};
+use backend_suite::{Configured, configured, forwarder, open_postgres_at, test_database_url};
 use llm_orchestrator_state::{
     AnyBackend, PostgresStateStore, SeaOrmStateStore, SqliteStateStore, StateStore,
     StateStoreBuilder, StateStoreError, StepState, WorkflowState,
@@ -188,33 +188,6 @@ async fn a_server_that_never_answers_is_a_connection_error_after_the_connect_tim
     silent.abort();
 }
 
-/// `TEST_DATABASE_URL` taken apart.
-struct Configured {
-    scheme: String,
-    /// `user[:password]`, if the URL has one.
-    user_info: Option<String>,
-    /// `host[:port]`.
-    server: String,
-    /// The database and query, after the first `/`.
-    path: String,
-}
-
-fn configured() -> Configured {
-    let url = test_database_url();
-    let (scheme, rest) = url.split_once("://").expect("TEST_DATABASE_URL is a URL");
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (user_info, server) = match authority.rsplit_once('@') {
-        Some((user_info, server)) => (Some(user_info.to_owned()), server),
-        None => (None, authority),
-    };
-    Configured {
-        scheme: scheme.to_owned(),
-        user_info,
-        server: server.to_owned(),
-        path: path.to_owned(),
-    }
-}
-
 #[tokio::test]
 async fn errors_from_a_live_server_do_not_show_the_password() {
     // The configured server, with a password added and a database that does not exist.
@@ -274,36 +247,14 @@ async fn an_unreachable_test_database_fails_the_suite_instead_of_skipping() {
     .await;
 }
 
-/// A TCP forwarder from a local port to `target`, for a server that goes away: aborting
-/// its task closes the port and every connection through it.
-fn forwarder(listener: tokio::net::TcpListener, target: String) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut links = tokio::task::JoinSet::new();
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let target = target.clone();
-            links.spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    })
-}
-
 /// A store on the configured server reached through a forwarder that is then stopped:
 /// to the store, a Postgres that went down while it ran. Also the forwarder's port.
 async fn store_whose_server_went_away() -> (SeaOrmStateStore<AnyBackend>, u16) {
-    let Configured {
-        scheme,
-        user_info,
-        server,
-        path,
-    } = configured();
-    let user = user_info.map(|info| format!("{info}@")).unwrap_or_default();
+    let server = configured();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let forwarding = forwarder(listener, server);
-    let url = format!("{scheme}://{user}127.0.0.1:{port}/{path}");
+    let forwarding = forwarder(listener, server.server.clone());
+    let url = server.through(port);
     let store = StateStoreBuilder::new(&url)
         .run_migrations(false)
         .min_connections(1)

@@ -18,6 +18,16 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// The Postgres schema the store's tables are in, if the application sets one
+    /// (StateStoreBuilder::postgres_schema); the connection's search_path otherwise.
+    #[arg(
+        long,
+        global = true,
+        env = "WFADMIN_POSTGRES_SCHEMA",
+        value_name = "SCHEMA"
+    )]
+    pub postgres_schema: Option<String>,
+
     /// Refuse every write (restore, prune, pin, unpin, fork, import, migrate, demo).
     #[arg(long, global = true)]
     pub read_only: bool,

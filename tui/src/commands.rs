@@ -730,16 +730,15 @@ pub async fn import(
 
 /// `migrate`.
 pub async fn migrate(
-    target: &str,
-    read_only: bool,
+    target: &db::Target<'_>,
     out: &mut impl Write,
     action: MigrateAction,
 ) -> Result<()> {
-    let store = db::connect(target, read_only).await?;
+    let store = db::connect(target).await?;
     let (applied, pending) = db::migration_status(store.connection()).await?;
     match action {
         MigrateAction::Status => {
-            writeln!(out, "database {}", redact(target))?;
+            writeln!(out, "database {}", target.shown())?;
             for name in &applied {
                 writeln!(out, "applied  {name}")?;
             }
@@ -766,17 +765,26 @@ pub async fn migrate(
 }
 
 /// `demo`.
-pub async fn demo(store: &Store, out: &mut impl Write, target: &str, count: u64) -> Result<()> {
+pub async fn demo(
+    store: &Store,
+    out: &mut impl Write,
+    target: &db::Target<'_>,
+    count: u64,
+) -> Result<()> {
     let checkpoints = crate::demo::seed(store, count).await?;
     writeln!(
         out,
         "created {count} sample workflows with {checkpoints} checkpoints in {}",
-        redact(target)
+        target.shown()
     )?;
+    let schema = target
+        .postgres_schema
+        .map(|schema| format!(" --postgres-schema {schema}"))
+        .unwrap_or_default();
     writeln!(
         out,
-        "browse them with: wfadmin --database-url {}",
-        redact(target)
+        "browse them with: wfadmin --database-url {}{schema}",
+        redact(target.url)
     )?;
     Ok(())
 }
@@ -867,7 +875,7 @@ mod tests {
 
     #[tokio::test]
     async fn show_cuts_long_step_errors_in_the_table_and_prints_them_whole_below() {
-        let store = db::open("sqlite::memory:", false).await.unwrap();
+        let store = db::open(&db::Target::new("sqlite::memory:")).await.unwrap();
         let (mut state, _) = failed_workflow();
         let traceback = format!(
             "{}\n  at step 2\n  at step 3",
@@ -905,7 +913,7 @@ mod tests {
     }
 
     async fn seeded() -> (Store, WorkflowState, Vec<Checkpoint>) {
-        let store = db::open("sqlite::memory:", false).await.unwrap();
+        let store = db::open(&db::Target::new("sqlite::memory:")).await.unwrap();
         let (state, checkpoints) = failed_workflow();
         store.save_workflow_state(&state).await.unwrap();
         for checkpoint in &checkpoints {

@@ -35,11 +35,52 @@ pub fn sqlite_file(target: &str) -> Option<PathBuf> {
     Some(PathBuf::from(path))
 }
 
+/// Which database to open, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The database URL or SQLite path.
+    pub url: &'a str,
+    /// Refuse every write.
+    pub read_only: bool,
+    /// The Postgres schema the tables are in, when not the connection's default (the
+    /// application's `StateStoreBuilder::postgres_schema`).
+    pub postgres_schema: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// `url`, writable, in the default schema.
+    #[cfg(test)]
+    pub fn new(url: &'a str) -> Self {
+        Self {
+            url,
+            read_only: false,
+            postgres_schema: None,
+        }
+    }
+
+    /// The database as shown to the operator: its URL without the password, and the
+    /// schema when one is set.
+    pub fn shown(&self) -> String {
+        match self.postgres_schema {
+            Some(schema) => format!("{} schema {schema}", redact(self.url)),
+            None => redact(self.url),
+        }
+    }
+}
+
 /// Connects without migrating. In read-only mode a missing SQLite file is an error rather
 /// than a new empty database.
-pub async fn connect(target: &str, read_only: bool) -> Result<Store> {
+pub async fn connect(target: &Target<'_>) -> Result<Store> {
+    let (url, read_only) = (target.url, target.read_only);
+    let sqlite = sqlite_file(url).is_some() || url.contains(":memory:");
+    if target.postgres_schema.is_some() && sqlite {
+        return Err(AdminError::new(format!(
+            "--postgres-schema is for a Postgres database; {} is SQLite",
+            redact(url)
+        )));
+    }
     if read_only
-        && let Some(file) = sqlite_file(target)
+        && let Some(file) = sqlite_file(url)
         && !file.exists()
     {
         return Err(AdminError::new(format!(
@@ -49,7 +90,11 @@ pub async fn connect(target: &str, read_only: bool) -> Result<Store> {
     }
     // Read-only is enforced by the store and by the database session itself (SQLite
     // opened read-only, Postgres default_transaction_read_only), not only by this tool.
-    Ok(StateStoreBuilder::new(target)
+    let mut builder = StateStoreBuilder::new(url);
+    if let Some(schema) = target.postgres_schema {
+        builder = builder.postgres_schema(schema);
+    }
+    Ok(builder
         .read_only(read_only)
         .run_migrations(false)
         .checkpoint_retention(None)
@@ -84,24 +129,25 @@ pub async fn migrate(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Connects for normal use: a brand-new database gets its schema (unless read-only);
+/// Connects for normal use: a brand-new database (or Postgres schema) gets its tables
+/// (unless read-only);
 /// an existing one with pending migrations is refused with advice to run `migrate`.
-pub async fn open(target: &str, read_only: bool) -> Result<Store> {
-    let store = connect(target, read_only).await?;
+pub async fn open(target: &Target<'_>) -> Result<Store> {
+    let store = connect(target).await?;
     let (applied, pending) = migration_status(store.connection()).await?;
     if applied.is_empty() {
-        if read_only {
+        if target.read_only {
             return Err(AdminError::new(format!(
-                "the database {} has no schema yet; run `wfadmin migrate` without --read-only",
-                redact(target)
+                "the database {} has no tables yet; run `wfadmin migrate` without --read-only",
+                target.shown()
             )));
         }
-        tracing::info!(database = %redact(target), "new database: creating the schema");
+        tracing::info!(database = %target.shown(), "new database: creating the schema");
         migrate(&store).await?;
     } else if !pending.is_empty() {
         return Err(AdminError::new(format!(
             "the database {} needs migrations {}; run `wfadmin migrate`",
-            redact(target),
+            target.shown(),
             pending.join(", ")
         )));
     }
@@ -144,12 +190,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ro.db");
         let target = path.to_str().unwrap();
-        let writable = open(target, false).await.unwrap();
+        let writable = open(&Target::new(target)).await.unwrap();
         let state = WorkflowState::new("wf", "name", None, serde_json::json!({}));
         writable.save_workflow_state(&state).await.unwrap();
         writable.close().await.unwrap();
 
-        let store = open(target, true).await.unwrap();
+        let store = open(&Target {
+            read_only: true,
+            ..Target::new(target)
+        })
+        .await
+        .unwrap();
         assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
         assert!(matches!(
             store.save_workflow_state(&state).await,

@@ -300,12 +300,16 @@ mod tests {
             owners.sort();
             owners
         };
-        let fresh = crate::db::open("sqlite::memory:", false).await.unwrap();
+        let fresh = crate::db::open(&crate::db::Target::new("sqlite::memory:"))
+            .await
+            .unwrap();
         seed(&fresh, 12).await.unwrap();
         assert_eq!(leases(&fresh).await, ["worker-1", "worker-1", "worker-2"]);
 
         // A database with a workflow of someone else's: nobody's lease is taken.
-        let shared = crate::db::open("sqlite::memory:", false).await.unwrap();
+        let shared = crate::db::open(&crate::db::Target::new("sqlite::memory:"))
+            .await
+            .unwrap();
         let theirs = WorkflowState::new("theirs", "Not the demo's", None, serde_json::json!({}));
         shared.save_workflow_state(&theirs).await.unwrap();
         seed(&shared, 12).await.unwrap();

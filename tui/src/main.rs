@@ -19,7 +19,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use llm_orchestrator_state::redact;
 
 use crate::cli::{Cli, Command};
 use crate::error::{AdminError, Result};
@@ -66,7 +65,11 @@ fn init_logging(command: &Command) {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let target = cli.database_url.clone();
+    let target = db::Target {
+        url: &cli.database_url,
+        read_only: cli.read_only,
+        postgres_schema: cli.postgres_schema.as_deref(),
+    };
     let read_only = cli.read_only;
     let command = cli.command.unwrap_or(Command::Tui);
     init_logging(&command);
@@ -78,11 +81,11 @@ async fn run(cli: Cli) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if let Command::Migrate { action } = command {
-        return commands::migrate(&target, read_only, &mut out, action).await;
+        return commands::migrate(&target, &mut out, action).await;
     }
-    let store = db::open(&target, read_only).await?;
+    let store = db::open(&target).await?;
     let result = match command {
-        Command::Tui => runtime::run(store, redact(&target), read_only).await,
+        Command::Tui => runtime::run(store, target.shown(), read_only).await,
         Command::List {
             active,
             lease_expired,
@@ -143,7 +146,7 @@ async fn run(cli: Cli) -> Result<()> {
             commands::demo(&store, &mut out, &target, count).await?;
             if open {
                 out.flush()?;
-                runtime::run(store, redact(&target), read_only).await
+                runtime::run(store, target.shown(), read_only).await
             } else {
                 Ok(())
             }

@@ -277,7 +277,9 @@ mod tests {
     use crate::format;
 
     async fn seeded() -> (Store, Vec<Checkpoint>) {
-        let store = crate::db::open("sqlite::memory:", false).await.unwrap();
+        let store = crate::db::open(&crate::db::Target::new("sqlite::memory:"))
+            .await
+            .unwrap();
         let (state, checkpoints) = failed_workflow();
         store.save_workflow_state(&state).await.unwrap();
         for checkpoint in &checkpoints {

@@ -1,6 +1,6 @@
 //! The non-interactive subcommands, run as a user would: the real binary on a temp
-//! SQLite file. JSON output is parsed back; bad input must give a clear message, a
-//! non-zero exit, and change nothing.
+//! SQLite file (and once on a Postgres schema). JSON output is parsed back; bad input
+//! must give a clear message, a non-zero exit, and change nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -554,4 +554,77 @@ fn closed_pipes_end_the_process_quietly() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema() {
+    use backend_suite::Backend;
+    use llm_orchestrator_state::{StateStore, WorkflowState};
+
+    // The application's store: StateStoreBuilder::postgres_schema.
+    let store = backend_suite::open(Backend::Postgres).await;
+    let (url, schema) = store.postgres_location().unwrap();
+    let state = WorkflowState::new("in-its-schema", "Answer", None, serde_json::json!({}));
+    store.save_workflow_state(&state).await.unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+            .args(["--database-url", url])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("WFADMIN_POSTGRES_SCHEMA")
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&["--postgres-schema", schema, "--read-only", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["workflow_id"], "in-its-schema", "{rows}");
+    let out = run(&["--postgres-schema", schema, "show", "in-its-schema"]);
+    assert!(
+        stdout(&out).contains(&state.id.to_string()),
+        "{}",
+        stderr(&out)
+    );
+    // The environment names it as well.
+    let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+        .args(["--database-url", url, "--read-only", "list", "--json"])
+        .env("WFADMIN_POSTGRES_SCHEMA", schema)
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("in-its-schema"), "{}", stderr(&out));
+
+    // A schema that is not there (a typo), read-only: said so, nothing created.
+    let missing = format!("{schema}_typo");
+    let out = run(&["--postgres-schema", &missing, "--read-only", "list"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("schema {missing} has no tables yet")),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "--postgres-schema",
+        &missing,
+        "--read-only",
+        "migrate",
+        "status",
+    ]);
+    assert!(
+        stdout(&out).contains(&format!("schema {missing}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("pending "), "{}", stdout(&out));
+
+    // A SQLite database has no schemas.
+    let db = Db::new();
+    let out = wfadmin(&db.path, &["--postgres-schema", "app", "list"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--postgres-schema is for a Postgres database"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!db.path.exists(), "nothing was created");
 }
