@@ -115,6 +115,12 @@ pub enum ErrorSource {
     List,
     /// Reading this workflow (in full, or its version).
     Workflow(Uuid),
+    /// The counts per status of the status bar.
+    Counts,
+    /// This workflow's checkpoint totals, lineage and lease (the detail's history).
+    History(Uuid),
+    /// The checkpoints screen's list of this workflow's checkpoints.
+    CheckpointInfos(Uuid),
 }
 
 /// Answers the user is waiting for that open a screen or a popup when they arrive. Going
@@ -1050,8 +1056,11 @@ pub fn update(app: &mut App, message: Message) {
             // Answered or failed: the next automatic refresh may ask again.
             app.in_flight.counts = false;
             match result {
-                Ok(counts) => app.counts = counts,
-                Err(err) => app.show_error(err),
+                Ok(counts) => {
+                    app.counts = counts;
+                    app.read_succeeded(ErrorSource::Counts);
+                }
+                Err(err) => app.show_read_error(err, ErrorSource::Counts),
             }
         }
         Message::DetailLoaded {
@@ -1150,8 +1159,11 @@ pub fn update(app: &mut App, message: Message) {
                         .filter(|marked| list.iter().any(|c| c.id == *marked));
                     view.list = Some(list);
                     view.usage = Some(usage);
+                    app.read_succeeded(ErrorSource::CheckpointInfos(workflow_state_id));
                 }
-                Err(err) => app.show_error(err),
+                Err(err) => {
+                    app.show_read_error(err, ErrorSource::CheckpointInfos(workflow_state_id));
+                }
             }
         }
         Message::SnapshotLoaded { checkpoint, result } => {
@@ -1179,8 +1191,11 @@ pub fn update(app: &mut App, message: Message) {
                 return;
             };
             match result {
-                Ok(history) => *slot = Some(history),
-                Err(err) => app.show_error(err),
+                Ok(history) => {
+                    *slot = Some(history);
+                    app.read_succeeded(ErrorSource::History(workflow_state_id));
+                }
+                Err(err) => app.show_read_error(err, ErrorSource::History(workflow_state_id)),
             }
         }
         Message::PinSet {
@@ -3078,6 +3093,59 @@ mod tests {
         let message = loaded(&app, summaries());
         update(&mut app, message);
         assert_eq!(app.error, None, "the list loads again: its error is over");
+    }
+
+    #[test]
+    fn every_periodic_read_s_error_ends_when_that_read_works_again() {
+        // The server went away: each read the refresh makes failed in turn, the last
+        // error shown. Once it is back, the error must go when that read succeeds;
+        // before, a failed count stayed on the status bar for good.
+        let gone = || Err::<(), String>("connection error: refused".into());
+        let (mut app, state) = on_the_detail();
+        let id = state.id;
+        let failures: Vec<Message> = vec![
+            Message::CountsLoaded(gone().map(|_| Default::default())),
+            Message::HistoryLoaded {
+                workflow_state_id: id,
+                result: gone().map(|_| Default::default()),
+            },
+        ];
+        let successes: Vec<Message> = vec![
+            Message::CountsLoaded(Ok(Default::default())),
+            Message::HistoryLoaded {
+                workflow_state_id: id,
+                result: Ok(Default::default()),
+            },
+        ];
+        for (failure, success) in failures.into_iter().zip(successes) {
+            let what = format!("{failure:?}");
+            update(&mut app, failure);
+            assert_eq!(
+                app.error.as_deref(),
+                Some("connection error: refused"),
+                "{what}"
+            );
+            update(&mut app, success);
+            assert_eq!(app.error, None, "{what}");
+        }
+        // The checkpoints screen's list, too.
+        press(&mut app, "c");
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: id,
+                result: Err("connection error: refused".into()),
+            },
+        );
+        assert!(app.error.is_some());
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: id,
+                result: Ok((Vec::new(), Default::default())),
+            },
+        );
+        assert_eq!(app.error, None);
     }
 
     #[test]

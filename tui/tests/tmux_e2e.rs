@@ -52,8 +52,17 @@ impl Tmux {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
     }
 
-    /// Polls the screen until `check` accepts it.
+    /// Polls the screen until `check` accepts it, for up to [`WAIT`].
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        self.wait_within(WAIT, what, check)
+    }
+
+    /// [`Tmux::wait_for`] for what takes a refresh and a connection timeout or two.
+    fn wait_for_long(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        self.wait_within(WAIT * 3, what, check)
+    }
+
+    fn wait_within(&self, limit: Duration, what: &str, check: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
@@ -61,7 +70,7 @@ impl Tmux {
                 return screen;
             }
             assert!(
-                start.elapsed() < WAIT,
+                start.elapsed() < limit,
                 "timed out waiting for {what}; screen:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -245,12 +254,16 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     );
 }
 
-/// Starts the UI on `path` in a new tmux session `e2e`.
+/// Starts the UI on the SQLite file at `path` in a new tmux session `e2e`.
 fn start_ui(tmux: &Tmux, path: &Path) {
+    start_ui_with(tmux, &format!("--database-url {}", path.display()));
+}
+
+/// Starts the UI with these arguments (a shell word list) in a new tmux session `e2e`.
+fn start_ui_with(tmux: &Tmux, args: &str) {
     let command = format!(
-        "env -u DATABASE_URL {} --database-url {}; echo \"wfadmin exited with $?\"; sleep 60",
+        "env -u DATABASE_URL {} {args}; echo \"wfadmin exited with $?\"; sleep 60",
         env!("CARGO_BIN_EXE_wfadmin"),
-        path.display()
     );
     let started = tmux.cmd(&[
         "new-session",
@@ -375,4 +388,59 @@ async fn pin_fork_and_prune_in_a_real_terminal() {
         (failed.id, oldest.id)
     );
     assert!(store.load_workflow_state(&old.id).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_bar_says_postgres_went_away_and_recovers_when_it_is_back() {
+    use backend_suite::{Backend, configured, forwarder};
+
+    // The store's tables in a schema of their own, reached through a forwarder that plays
+    // the server going down and coming back.
+    let store = backend_suite::open(Backend::Postgres).await;
+    let (_, schema) = store.postgres_location().unwrap();
+    let mut state = WorkflowState::new("pg-e2e-running", "Answer", None, json!({}));
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    let server = configured();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let forwarding = forwarder(listener, server.server.clone());
+
+    let tmux = Tmux::new("postgres-down");
+    start_ui_with(
+        &tmux,
+        &format!(
+            "--read-only --database-url '{}' --postgres-schema {schema}",
+            server.through(port)
+        ),
+    );
+    tmux.wait_for_text("pg-e2e-running");
+    assert!(tmux.screen().contains(&format!("schema {schema}")));
+
+    // Down: the next refresh (every 5 s) waits for a connection (5 s) and says why.
+    forwarding.abort();
+    let _ = forwarding.await;
+    let down = tmux.wait_for_long("the server's absence", |screen| {
+        screen.contains("refused the connection")
+    });
+    assert!(
+        down.contains("is PostgreSQL running there?"),
+        "the status bar says what to check:\n{down}"
+    );
+    assert!(down.contains("pg-e2e-running"), "the rows stay:\n{down}");
+
+    // Back on the same port: the next refresh succeeds and the error goes by itself.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let forwarding = forwarder(listener, server.server.clone());
+    state.workflow_name = "Answer, renamed while it was down".to_owned();
+    store.save_workflow_state(&state).await.unwrap();
+    let back = tmux.wait_for_long("the error to clear", |screen| {
+        !screen.contains("error:") && screen.contains("renamed while")
+    });
+    assert!(back.contains("pg-e2e-running"), "{back}");
+    tmux.keys(&["q"]);
+    tmux.wait_for_text("wfadmin exited with 0");
+    forwarding.abort();
 }
