@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use llm_orchestrator_state::sea_orm::DatabaseConnection;
+use llm_orchestrator_state::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use llm_orchestrator_state::{
     AnyBackend, SeaOrmStateStore, StateStore, StateStoreBuilder, WorkflowState, redact,
 };
@@ -68,17 +68,23 @@ impl<'a> Target<'a> {
     }
 }
 
+/// A schema named for a SQLite database is a mistake worth saying.
+fn refuse_schema_on_sqlite(target: &Target<'_>) -> Result<()> {
+    let sqlite = sqlite_file(target.url).is_some() || target.url.contains(":memory:");
+    if target.postgres_schema.is_some() && sqlite {
+        return Err(AdminError::new(format!(
+            "--postgres-schema is for a Postgres database; {} is SQLite",
+            redact(target.url)
+        )));
+    }
+    Ok(())
+}
+
 /// Connects without migrating. In read-only mode a missing SQLite file is an error rather
 /// than a new empty database.
 pub async fn connect(target: &Target<'_>) -> Result<Store> {
     let (url, read_only) = (target.url, target.read_only);
-    let sqlite = sqlite_file(url).is_some() || url.contains(":memory:");
-    if target.postgres_schema.is_some() && sqlite {
-        return Err(AdminError::new(format!(
-            "--postgres-schema is for a Postgres database; {} is SQLite",
-            redact(url)
-        )));
-    }
+    refuse_schema_on_sqlite(target)?;
     if read_only
         && let Some(file) = sqlite_file(url)
         && !file.exists()
@@ -133,6 +139,18 @@ pub async fn migrate(store: &Store) -> Result<()> {
 /// (unless read-only);
 /// an existing one with pending migrations is refused with advice to run `migrate`.
 pub async fn open(target: &Target<'_>) -> Result<Store> {
+    refuse_schema_on_sqlite(target)?;
+    if let Some(schema) = target.postgres_schema
+        && !target.read_only
+        && !schema_exists(target.url, schema).await?
+    {
+        // Connecting would create it: a typo would leave an empty schema behind.
+        return Err(AdminError::new(format!(
+            "the database {} has no schema {schema:?}; check the name, or create it with \
+             `wfadmin --postgres-schema {schema} migrate`",
+            redact(target.url)
+        )));
+    }
     let store = connect(target).await?;
     let (applied, pending) = migration_status(store.connection()).await?;
     if applied.is_empty() {
@@ -152,6 +170,27 @@ pub async fn open(target: &Target<'_>) -> Result<Store> {
         )));
     }
     Ok(store)
+}
+
+/// Whether the Postgres database at `url` has a schema named `schema`, asked on a
+/// read-only connection in the default schema (which creates nothing).
+async fn schema_exists(url: &str, schema: &str) -> Result<bool> {
+    let store = connect(&Target {
+        url,
+        read_only: true,
+        postgres_schema: None,
+    })
+    .await?;
+    let found = store
+        .connection()
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 AS found FROM pg_namespace WHERE nspname = $1",
+            [schema.into()],
+        ))
+        .await?;
+    store.close().await?;
+    Ok(found.is_some())
 }
 
 /// The workflow a user named: a store uuid, else an orchestrator workflow_id (its most

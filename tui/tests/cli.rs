@@ -603,6 +603,27 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
         "{}",
         stderr(&out)
     );
+    // Not read-only: still refused, rather than creating an empty schema for a typo.
+    let out = run(&["--postgres-schema", &missing, "list"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("has no schema \"{missing}\"; check the name")),
+        "{}",
+        stderr(&out)
+    );
+    let schemas = {
+        use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
+        store
+            .connection()
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT nspname FROM pg_namespace WHERE nspname = $1",
+                [missing.clone().into()],
+            ))
+            .await
+            .unwrap()
+    };
+    assert!(schemas.is_empty(), "the schema was not created");
     let out = run(&[
         "--postgres-schema",
         &missing,
