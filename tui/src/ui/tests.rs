@@ -53,13 +53,11 @@ fn loaded(state: llm_orchestrator_state::WorkflowState) -> Message {
     }
 }
 
-fn detail_app() -> App {
+/// The detail screen of `state`, opened from the list, with `history` (its summary
+/// taken from the list row, as the store would read it).
+fn detail_of(state: llm_orchestrator_state::WorkflowState, history: WorkflowHistory) -> App {
     let mut app = loaded_app();
-    update(
-        &mut app,
-        Message::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
-    );
-    let (state, _) = failed_workflow();
+    update(&mut app, enter());
     let id = state.id;
     update(&mut app, loaded(state));
     let summary = app.workflows.rows.iter().find(|row| row.id == id).cloned();
@@ -67,21 +65,29 @@ fn detail_app() -> App {
         &mut app,
         Message::HistoryLoaded {
             workflow_state_id: id,
-            result: Ok(WorkflowHistory {
-                summary,
-                usage: CheckpointUsage {
-                    count: 2,
-                    bytes: 2500,
-                    pinned: 1,
-                },
-                lineage: vec![
-                    "forked from rag-answer-0000 at checkpoint 00000000-0000-0000-0000-000000000099".into(),
-                    "fork retry-1 from checkpoint 00000000-0000-0000-0000-000000000100".into(),
-                ],
-            }),
+            result: Ok(WorkflowHistory { summary, ..history }),
         },
     );
     app
+}
+
+fn detail_app() -> App {
+    detail_of(
+        failed_workflow().0,
+        WorkflowHistory {
+            usage: CheckpointUsage {
+                count: 2,
+                bytes: 2500,
+                pinned: 1,
+            },
+            lineage: vec![
+                "forked from rag-answer-0000 at checkpoint 00000000-0000-0000-0000-000000000099"
+                    .into(),
+                "fork retry-1 from checkpoint 00000000-0000-0000-0000-000000000100".into(),
+            ],
+            summary: None,
+        },
+    )
 }
 
 fn checkpoints_app() -> App {
@@ -425,22 +431,7 @@ fn detail_screen() {
 fn detail_with_step_error(error: &str) -> App {
     let (mut state, _) = failed_workflow();
     state.steps.get_mut("tool_call").unwrap().error = Some(error.to_owned());
-    let mut app = loaded_app();
-    update(&mut app, enter());
-    let id = state.id;
-    update(&mut app, loaded(state));
-    let summary = app.workflows.rows.iter().find(|row| row.id == id).cloned();
-    update(
-        &mut app,
-        Message::HistoryLoaded {
-            workflow_state_id: id,
-            result: Ok(WorkflowHistory {
-                summary,
-                ..Default::default()
-            }),
-        },
-    );
-    app
+    detail_of(state, WorkflowHistory::default())
 }
 
 #[test]
