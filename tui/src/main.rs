@@ -68,7 +68,11 @@ async fn run(cli: Cli) -> Result<()> {
     let target = db::Target {
         url: &cli.database_url,
         read_only: cli.read_only,
-        postgres_schema: cli.postgres_schema.as_deref(),
+        // An empty WFADMIN_POSTGRES_SCHEMA (unset in a script) means none.
+        postgres_schema: cli
+            .postgres_schema
+            .as_deref()
+            .filter(|schema| !schema.is_empty()),
     };
     let read_only = cli.read_only;
     let command = cli.command.unwrap_or(Command::Tui);

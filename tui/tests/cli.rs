@@ -638,7 +638,16 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
     );
     assert!(stdout(&out).contains("pending "), "{}", stdout(&out));
 
-    // A SQLite database has no schemas.
+    // A SQLite database has no schemas; an empty variable names none.
+    let db = Db::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+        .args(["--database-url"])
+        .arg(&db.path)
+        .args(["migrate", "status"])
+        .env("WFADMIN_POSTGRES_SCHEMA", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     let db = Db::new();
     let out = wfadmin(&db.path, &["--postgres-schema", "app", "list"]);
     assert!(!out.status.success());
