@@ -526,8 +526,11 @@ pub enum Command {
 pub enum Message {
     /// A key was pressed.
     Key(KeyEvent),
-    /// The terminal was resized (just redraw).
-    Resize,
+    /// The terminal's height in rows: at start, and when it is resized (then redrawn).
+    Resize {
+        /// Rows of the terminal.
+        rows: u16,
+    },
     /// Time passes (drives the automatic refresh).
     Tick,
     /// A page of workflows arrived.
@@ -632,6 +635,9 @@ pub struct App {
     pub database: String,
     /// Writes are refused.
     pub read_only: bool,
+    /// The terminal's height in rows; 0 until the runtime says (then the help assumes it
+    /// does not fit).
+    pub rows: u16,
     /// The screens, bottom first; never empty.
     pub screens: Vec<Screen>,
     /// A window over the screen.
@@ -700,6 +706,7 @@ impl App {
         let mut app = Self {
             database: database.into(),
             read_only,
+            rows: 0,
             screens: vec![Screen::Workflows],
             popup: None,
             workflows: WorkflowsView::default(),
@@ -1015,7 +1022,7 @@ fn movement(key: &KeyEvent) -> Option<isize> {
 pub fn update(app: &mut App, message: Message) {
     match message {
         Message::Key(key) => on_key(app, key),
-        Message::Resize => {}
+        Message::Resize { rows } => app.rows = rows,
         Message::Tick => {
             app.ticks += 1;
             if app.ticks >= REFRESH_TICKS && app.popup.is_none() {
@@ -1382,8 +1389,11 @@ fn edit_text(input: &mut String, key: &KeyEvent) {
 fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
     match popup {
         Popup::Help { scroll } => {
-            if let Some(delta) = movement(&key) {
-                let scroll = moved(scroll, delta, crate::ui::help::line_count(app.read_only));
+            // Movement keys scroll a help taller than the terminal; any other key, and
+            // any key when it fits, closes it.
+            let last = crate::ui::help::last_scroll(app.read_only, app.rows);
+            if let (Some(delta), Some(last)) = (movement(&key), last) {
+                let scroll = moved(scroll, delta, last + 1);
                 app.popup = Some(Popup::Help { scroll });
             }
         }
@@ -2347,15 +2357,23 @@ mod tests {
         let mut app = loaded_app();
         press(&mut app, "?");
         assert_eq!(app.popup, Some(Popup::Help { scroll: 0 }));
-        // Movement keys scroll it (a short terminal cannot show every key).
+        // Movement keys scroll it (a short terminal cannot show every key), down to
+        // where its last line is at the bottom.
+        update(&mut app, Message::Resize { rows: 24 });
         press(&mut app, "jjk");
         assert_eq!(app.popup, Some(Popup::Help { scroll: 1 }));
         press(&mut app, "G");
-        let last = crate::ui::help::line_count(false) - 1;
+        let last = crate::ui::help::line_count(false) - (24 - 4);
         assert_eq!(app.popup, Some(Popup::Help { scroll: last }));
+        press(&mut app, "k");
+        assert_eq!(app.popup, Some(Popup::Help { scroll: last - 1 }));
         press(&mut app, "q");
         assert_eq!(app.popup, None);
         assert!(!app.quit, "the key only closed the help");
+        // A terminal tall enough for all of it: any key closes it, j too.
+        update(&mut app, Message::Resize { rows: 60 });
+        press(&mut app, "?j");
+        assert_eq!(app.popup, None);
     }
 
     #[test]
@@ -2386,11 +2404,11 @@ mod tests {
     }
 
     #[test]
-    fn resize_changes_nothing() {
+    fn resize_changes_only_the_height() {
         let mut app = loaded_app();
         let before = app.clone();
-        update(&mut app, Message::Resize);
-        assert_eq!(app, before);
+        update(&mut app, Message::Resize { rows: 40 });
+        assert_eq!(app, App { rows: 40, ..before });
     }
 
     #[test]

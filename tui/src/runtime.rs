@@ -35,6 +35,12 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
     let stop = Arc::new(AtomicBool::new(false));
     let input = spawn_input_thread(sender.clone(), stop.clone());
     let mut ticks = tokio::time::interval(TICK);
+    update(
+        &mut app,
+        Message::Resize {
+            rows: terminal.size()?.height,
+        },
+    );
     let result = loop {
         for command in app.commands.drain(..) {
             spawn_command(store.clone(), command, sender.clone());
@@ -90,7 +96,7 @@ fn spawn_input_thread(
             }
             let message = match event::read() {
                 Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => Message::Key(key),
-                Ok(Event::Resize(..)) => Message::Resize,
+                Ok(Event::Resize(_, rows)) => Message::Resize { rows },
                 Ok(_) => continue,
                 Err(_) => break,
             };

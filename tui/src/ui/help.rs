@@ -43,8 +43,27 @@ pub fn line_count(read_only: bool) -> usize {
     KEYS.len() + usize::from(read_only)
 }
 
-/// Draws the help popup from line `scroll` on. When the terminal is too short for every
-/// line, the title says how to scroll and the bottom edge how many lines are below.
+/// Rows of help a terminal of `rows` rows shows: the popup fills the screen above the
+/// two status lines, inside its border.
+fn visible_rows(rows: u16) -> usize {
+    usize::from(rows.saturating_sub(2 + 2))
+}
+
+/// The largest scroll that still fills the popup on a terminal of `rows` rows; `None`
+/// when the help fits and needs no scrolling. With `rows` 0 (not known yet) it may
+/// scroll to its last line.
+pub fn last_scroll(read_only: bool, rows: u16) -> Option<usize> {
+    let lines = line_count(read_only);
+    if rows == 0 {
+        return Some(lines.saturating_sub(1));
+    }
+    let visible = visible_rows(rows);
+    (lines > visible).then(|| lines - visible)
+}
+
+/// Draws the help popup from line `scroll` on (as far as the popup stays full). When
+/// the terminal is too short for every line, the title says how to scroll and the
+/// bottom edge how many lines are above and below.
 pub fn render(read_only: bool, scroll: usize, frame: &mut Frame, area: Rect) {
     let popup = super::centered(area, 80, 100);
     let mut lines: Vec<Line> = Vec::new();
@@ -65,14 +84,21 @@ pub fn render(read_only: bool, scroll: usize, frame: &mut Frame, area: Rect) {
         }
     }));
     let rows = usize::from(popup.height.saturating_sub(2));
+    let scroll = scroll.min(lines.len().saturating_sub(rows));
     let mut block = Block::bordered().title(if lines.len() > rows {
         " Keys (j/k scroll, any other key closes) "
     } else {
         " Keys (any key closes) "
     });
     let below = lines.len().saturating_sub(scroll + rows);
-    if below > 0 {
-        block = block.title_bottom(Line::from(format!(" {below} more below (j) ")));
+    let position = match (scroll, below) {
+        (0, 0) => None,
+        (0, below) => Some(format!(" {below} more below (j) ")),
+        (above, 0) => Some(format!(" {above} more above (k) ")),
+        (above, below) => Some(format!(" {above} above (k), {below} below (j) ")),
+    };
+    if let Some(position) = position {
+        block = block.title_bottom(Line::from(position));
     }
     let shown: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Clear, popup);
