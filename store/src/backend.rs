@@ -21,7 +21,7 @@ use sea_orm::sqlx::sqlite::{
 use sea_orm::sqlx::{self, Connection as _};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+    SqlxPostgresConnector, SqlxSqliteConnector, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::StoreOptions;
@@ -119,20 +119,6 @@ fn is_sqlite_busy(err: &sqlx::Error) -> bool {
     }
 }
 
-fn valid_schema_name(schema: &str) -> Result<()> {
-    let mut chars = schema.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && schema.len() <= 63;
-    if ok {
-        Ok(())
-    } else {
-        Err(StateStoreError::Configuration(format!(
-            "invalid Postgres schema name {schema:?}: use letters, digits and _ (at most 63)"
-        )))
-    }
-}
-
 /// Turns Nagle's algorithm off on a new Postgres connection over TCP (see
 /// [`crate::disable_nagle`]). A failure only costs latency, so it is logged, not returned.
 async fn nagle_off(host: &str, port: u16) {
@@ -164,8 +150,10 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                     pg = pg.options([("default_transaction_read_only", "on")]);
                 }
                 if let Some(schema) = &options.postgres_schema {
-                    valid_schema_name(schema)?;
-                    pg = pg.options([("search_path", schema.as_str())]);
+                    crate::validate::postgres_schema_name(schema)?;
+                    // Quoted, as CREATE SCHEMA below quotes it: unquoted, Postgres would
+                    // look for "tenant" when the schema created is "Tenant".
+                    pg = pg.options([("search_path", format!("\"{schema}\""))]);
                 }
                 let server = address.clone();
                 let pool = PgPoolOptions::new()
@@ -214,8 +202,21 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                         "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
                     ))
                     .await?;
-                    txn.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                        .await?;
+                    // Only when missing: even with IF NOT EXISTS, CREATE SCHEMA needs the
+                    // CREATE privilege on the database, which a role given a schema made
+                    // for it by an administrator often lacks.
+                    let exists = txn
+                        .query_one_raw(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            "SELECT 1 AS found FROM pg_namespace WHERE nspname = $1",
+                            [schema.clone().into()],
+                        ))
+                        .await?
+                        .is_some();
+                    if !exists {
+                        txn.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                            .await?;
+                    }
                     txn.commit().await?;
                 }
                 Ok(db)
@@ -649,7 +650,7 @@ mod tests {
             parse_target("/no/such/folder/x.db"),
             Err(StateStoreError::Configuration(_))
         ));
-        assert!(valid_schema_name("t_1").is_ok());
-        assert!(valid_schema_name("a\"; drop").is_err());
+        assert!(crate::validate::postgres_schema_name("t_1").is_ok());
+        assert!(crate::validate::postgres_schema_name("a\"; drop").is_err());
     }
 }

@@ -222,7 +222,11 @@ impl StateStoreBuilder {
         self
     }
 
-    /// Use this Postgres schema (created if missing) instead of the default search path.
+    /// Use this Postgres schema instead of the default search path: its name as written
+    /// (capitals included; see [`validate::postgres_schema_name`]), created when missing
+    /// (an existing one needs no CREATE privilege on the database).
+    ///
+    /// [`validate::postgres_schema_name`]: crate::validate::postgres_schema_name
     pub fn postgres_schema(mut self, schema: impl Into<String>) -> Self {
         self.options.postgres_schema = Some(schema.into());
         self

@@ -16,6 +16,30 @@ pub const MAX_STEPS: usize = 30_000;
 /// not be read back (serde_json stops at 128 levels) once wrapped in a snapshot.
 pub const MAX_JSON_DEPTH: usize = 100;
 
+/// A Postgres schema name for `StateStoreBuilder::postgres_schema`: a letter or `_`,
+/// then letters, digits and `_`, at most 63 bytes (Postgres' limit), used as written
+/// (capitals included). Anything else is a `Configuration` error, before any statement
+/// quotes it.
+///
+/// ```
+/// use llm_orchestrator_state::validate::postgres_schema_name;
+/// assert!(postgres_schema_name("Tenant_42").is_ok());
+/// assert!(postgres_schema_name("tenant-42").is_err());
+/// ```
+pub fn postgres_schema_name(schema: &str) -> Result<()> {
+    let mut chars = schema.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && schema.len() <= 63;
+    if ok {
+        Ok(())
+    } else {
+        Err(StateStoreError::Configuration(format!(
+            "invalid Postgres schema name {schema:?}: use letters, digits and _ (at most 63)"
+        )))
+    }
+}
+
 fn invalid(message: String) -> StateStoreError {
     StateStoreError::InvalidInput(message)
 }

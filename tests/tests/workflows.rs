@@ -1157,6 +1157,94 @@ async fn postgres_schema_is_created_once() {
     }
 }
 
+/// A schema name with capitals is the schema of that name, as Postgres would create it
+/// quoted: before, the store created "Tenant_A" but looked for tenant_a and could not
+/// migrate ("no schema has been selected to create in").
+#[tokio::test]
+async fn a_postgres_schema_name_with_capitals_is_used_as_written() {
+    let schema = format!("Tenant_{}", uuid::Uuid::new_v4().simple());
+    let store = llm_orchestrator_state::StateStoreBuilder::new(backend_suite::test_database_url())
+        .postgres_schema(&schema)
+        .max_connections(2)
+        .connect()
+        .await
+        .unwrap();
+    let state = workflow("wf-capitals");
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    let tables: Vec<String> = {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let rows = store
+            .connection()
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT table_name::text AS name FROM information_schema.tables \
+                 WHERE table_schema = $1 ORDER BY 1",
+                [schema.clone().into()],
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| row.try_get::<String>("", "name").unwrap())
+            .collect()
+    };
+    assert!(tables.contains(&"workflow_states".to_owned()), "{tables:?}");
+    {
+        use sea_orm::ConnectionTrait;
+        store
+            .connection()
+            .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .await
+            .unwrap();
+    }
+    store.close().await.unwrap();
+}
+
+/// A role an administrator gave a schema of its own but no CREATE on the database (the
+/// default for a new role) can use it: the store creates the schema only when missing.
+#[tokio::test]
+async fn a_role_without_create_on_the_database_uses_a_schema_made_for_it() {
+    use sea_orm::ConnectionTrait;
+
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (role, schema) = (format!("app_{suffix}"), format!("app_{suffix}"));
+    let admin = sea_orm::Database::connect(backend_suite::test_database_url())
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "CREATE ROLE \"{role}\" LOGIN; CREATE SCHEMA \"{schema}\" AUTHORIZATION \"{role}\""
+        ))
+        .await
+        .unwrap();
+    let server = backend_suite::configured();
+    let url = format!(
+        "{}://{role}@{}/{}",
+        server.scheme, server.server, server.path
+    );
+    let result = async {
+        let store = llm_orchestrator_state::StateStoreBuilder::new(&url)
+            .postgres_schema(&schema)
+            .max_connections(2)
+            .connect()
+            .await?;
+        let state = workflow("wf-own-schema");
+        store.save_workflow_state(&state).await?;
+        let loaded = store.load_workflow_state(&state.id).await?;
+        store.close().await?;
+        Ok::<_, StateStoreError>((loaded, state))
+    }
+    .await;
+    admin
+        .execute_unprepared(&format!(
+            "DROP SCHEMA \"{schema}\" CASCADE; DROP ROLE \"{role}\""
+        ))
+        .await
+        .unwrap();
+    let (loaded, state) = result.unwrap();
+    assert_eq!(loaded, state);
+}
+
 async fn large_states_round_trip(backend: Backend) {
     round_trip_with_steps(backend, 2_000).await;
 }
