@@ -750,6 +750,18 @@ impl App {
         } else {
             self.quit = true;
         }
+        // Nor is the error of a read only that screen made: no refresh makes it again,
+        // so it would stay on the status bar, over the keys, for good.
+        let shown = |screen: Screen| self.screens.contains(&screen);
+        let orphaned = match self.error_source {
+            Some(ErrorSource::Workflow(_) | ErrorSource::History(_)) => !shown(Screen::Detail),
+            Some(ErrorSource::CheckpointInfos(_)) => !shown(Screen::Checkpoints),
+            Some(ErrorSource::List | ErrorSource::Counts) | None => false,
+        };
+        if orphaned {
+            self.error = None;
+            self.error_source = None;
+        }
     }
 
     fn reload_workflows(&mut self, limit: u64) {
@@ -1367,9 +1379,14 @@ fn on_key(app: &mut App, key: KeyEvent) {
 
 /// Edits the text of a one-line input as a shell line does: characters are typed,
 /// Backspace deletes one, Ctrl-W the word before the cursor, Ctrl-U all of it. Other
-/// keys with Ctrl or Alt are ignored rather than typed as their letter.
+/// keys with Ctrl or Alt are ignored rather than typed as their letter, except Ctrl and
+/// Alt together, which is how AltGr characters (`@` on many keyboards) arrive.
 fn edit_text(input: &mut String, key: &KeyEvent) {
-    let control = key.modifiers.contains(KeyModifiers::CONTROL);
+    let altgr = key
+        .modifiers
+        .contains(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    let control = key.modifiers.contains(KeyModifiers::CONTROL) && !altgr;
+    let alt = key.modifiers.contains(KeyModifiers::ALT) && !altgr;
     match key.code {
         KeyCode::Backspace => {
             input.pop();
@@ -1379,7 +1396,7 @@ fn edit_text(input: &mut String, key: &KeyEvent) {
             let kept = input.trim_end().rfind(' ').map_or(0, |space| space + 1);
             input.truncate(kept);
         }
-        KeyCode::Char(c) if !control && !key.modifiers.contains(KeyModifiers::ALT) => {
+        KeyCode::Char(c) if !control && !alt => {
             input.push(c);
         }
         _ => {}
@@ -1886,6 +1903,15 @@ mod tests {
             Message::Key(KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT)),
         );
         assert_eq!(input(&app), "R");
+        // AltGr arrives as Ctrl+Alt: text.
+        update(
+            &mut app,
+            Message::Key(KeyEvent::new(
+                KeyCode::Char('@'),
+                KeyModifiers::CONTROL | KeyModifiers::ALT,
+            )),
+        );
+        assert_eq!(input(&app), "R@");
     }
 
     #[test]
@@ -3164,6 +3190,34 @@ mod tests {
             },
         );
         assert_eq!(app.error, None);
+
+        // Left before the read worked again: nothing would read it again, so going back
+        // ends its error too; the list's error stays until the list reads.
+        update(
+            &mut app,
+            Message::CheckpointInfosLoaded {
+                workflow_state_id: id,
+                result: Err("connection error: refused".into()),
+            },
+        );
+        press(&mut app, "q");
+        assert_eq!(app.error, None, "the checkpoints screen was left");
+        update(
+            &mut app,
+            Message::HistoryLoaded {
+                workflow_state_id: id,
+                result: Err("connection error: refused".into()),
+            },
+        );
+        press(&mut app, "q");
+        assert_eq!(app.error, None, "the detail screen was left");
+        update(
+            &mut app,
+            Message::CountsLoaded(Err("connection error: refused".into())),
+        );
+        press(&mut app, "?");
+        update(&mut app, key(KeyCode::Esc));
+        assert!(app.error.is_some(), "the counts are read on every screen");
     }
 
     #[test]

@@ -73,7 +73,8 @@ fn refuse_schema_on_sqlite(target: &Target<'_>) -> Result<()> {
     let sqlite = sqlite_file(target.url).is_some() || target.url.contains(":memory:");
     if target.postgres_schema.is_some() && sqlite {
         return Err(AdminError::new(format!(
-            "--postgres-schema is for a Postgres database; {} is SQLite",
+            "--postgres-schema (or WFADMIN_POSTGRES_SCHEMA) is for a Postgres database; {} \
+             is SQLite",
             redact(target.url)
         )));
     }
@@ -140,6 +141,9 @@ pub async fn migrate(store: &Store) -> Result<()> {
 /// an existing one with pending migrations is refused with advice to run `migrate`.
 pub async fn open(target: &Target<'_>) -> Result<Store> {
     refuse_schema_on_sqlite(target)?;
+    if let Some(schema) = target.postgres_schema {
+        llm_orchestrator_state::validate::postgres_schema_name(schema)?;
+    }
     if let Some(schema) = target.postgres_schema
         && !target.read_only
         && !schema_exists(target.url, schema).await?

@@ -650,9 +650,15 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
     assert!(out.status.success(), "{}", stderr(&out));
     let db = Db::new();
     let out = wfadmin(&db.path, &["--postgres-schema", "app", "list"]);
+    let invalid = run(&["--postgres-schema", "tenant-a", "list"]);
+    assert!(
+        stderr(&invalid).contains("invalid Postgres schema name \"tenant-a\""),
+        "{}",
+        stderr(&invalid)
+    );
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("--postgres-schema is for a Postgres database"),
+        stderr(&out).contains("--postgres-schema (or WFADMIN_POSTGRES_SCHEMA) is for a Postgres"),
         "{}",
         stderr(&out)
     );

@@ -87,10 +87,22 @@ fn key_line(keys: &[(&str, &str)], width: usize) -> String {
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
-    let mut spans = vec![Span::styled(
+    let mut spans = Vec::new();
+    // Stuck: their replica stopped renewing the lease. `x` lists them. First, before a
+    // database URL that may be long, so that a narrow terminal does not cut it off.
+    if app.counts.lease_expired > 0 {
+        spans.push(Span::styled(
+            format!(" {} stuck (x) ", app.counts.lease_expired),
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    spans.push(Span::styled(
         format!(" {} ", app.database),
         Style::new().bg(Color::Blue).fg(Color::White),
-    )];
+    ));
     if app.read_only {
         spans.push(Span::styled(
             " READ-ONLY ",
@@ -99,16 +111,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 .bg(Color::Yellow)
                 .add_modifier(Modifier::BOLD),
         ));
-    }
-    // Stuck: their replica stopped renewing the lease. `x` lists them. First, so that a
-    // narrow terminal does not cut it off.
-    if app.counts.lease_expired > 0 {
-        spans.push(Span::raw(" "));
-        spans.push(Span::styled(
-            format!("{} stuck (x)", app.counts.lease_expired),
-            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        ));
-        spans.push(Span::raw(" |"));
     }
     spans.push(Span::raw(format!(" {} workflows:", app.counts.total())));
     for status in WorkflowStatus::ALL {

@@ -228,7 +228,7 @@ fn an_80_column_terminal_keeps_the_id_the_lease_the_stuck_count_and_the_help_key
     assert!(lines[2].contains(" ticket-triage-0020 "), "{text}");
     assert!(lines[2].contains(" worker-2 expired"), "{text}");
     assert!(
-        lines[22].starts_with("\" sqlite://workflows.db  1 stuck (x) | "),
+        lines[22].starts_with("\" 1 stuck (x)  sqlite://workflows.db  5 workflows:"),
         "{text}"
     );
     assert!(
@@ -309,7 +309,7 @@ fn the_status_bar_counts_the_stuck_workflows() {
     counts.lease_expired = 2;
     update(&mut app, Message::CountsLoaded(Ok(counts)));
     assert!(
-        status_line(&app).starts_with("\" sqlite://workflows.db  2 stuck (x) | 5 workflows:"),
+        status_line(&app).starts_with("\" 2 stuck (x)  sqlite://workflows.db  5 workflows:"),
         "{}",
         status_line(&app)
     );
@@ -344,13 +344,13 @@ fn an_empty_table_says_which_two_filters_exclude_each_other() {
     app.workflows.loading = false;
     assert_eq!(
         bottom(&app),
-        "no workflows match: completed workflows hold no lease (x turns that filter off)"
+        "none: completed workflows hold no lease (x: all leases)"
     );
     press(&mut app, "xa");
     app.workflows.loading = false;
     assert_eq!(
         bottom(&app),
-        "no workflows match: completed is not active (a turns that filter off)"
+        "none: completed is not active (a: all statuses)"
     );
     // A status that can be stuck: nothing to explain.
     app.workflows.status_filter = Some(llm_orchestrator_state::WorkflowStatus::Running);

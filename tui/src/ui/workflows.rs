@@ -15,14 +15,17 @@ use crate::format;
 /// host name and a process id often), and NAME must keep its room.
 const LEASE_WIDTH_MAX: usize = 20;
 
-/// The columns STARTED, USER and CKPTS give up, in this order, when the table is too
-/// narrow for WORKFLOW_ID and NAME to keep this many columns between them (20 and 16).
-const ID_AND_NAME_MIN: u16 = 36;
+/// The columns a narrow table leaves out, first to last (indexes into the nine
+/// columns), each while WORKFLOW_ID and NAME would have fewer columns between them than
+/// it says: STARTED, USER and CKPTS while fewer than 36; STEPS, LEASE and UPDATED only
+/// while fewer than 27. STATUS, WORKFLOW_ID and NAME stay.
+const GIVE_WAY: [(usize, u16); 6] = [(4, 36), (3, 36), (7, 36), (6, 27), (8, 27), (5, 27)];
 
 /// The width of each of the table's nine columns within `inner` columns (the table
 /// without its borders and selection mark), `None` for a column left out; `counts` are
-/// the widths of STEPS, CKPTS and LEASE. Columns are dropped as [`ID_AND_NAME_MIN`]
-/// says, and on a terminal narrower still WORKFLOW_ID and NAME share what is left.
+/// the widths of STEPS, CKPTS and LEASE. Columns give way as [`GIVE_WAY`] says; what is
+/// left goes two thirds to WORKFLOW_ID (at most 20: the id tells workflows apart, and
+/// its end is often a number) and the rest to NAME.
 fn column_widths(inner: u16, counts: [u16; 3]) -> [Option<Constraint>; 9] {
     let [steps, checkpoints, lease] = counts;
     // STATUS, WORKFLOW_ID, NAME, USER, STARTED, UPDATED, STEPS, CKPTS, LEASE; the two
@@ -44,20 +47,12 @@ fn column_widths(inner: u16, counts: [u16; 3]) -> [Option<Constraint>; 9] {
         // One column of spacing between each two columns.
         inner.saturating_sub(used + shown.saturating_sub(1))
     };
-    for dropped in [4, 3, 7] {
-        if room(&fixed) >= ID_AND_NAME_MIN {
-            break;
+    for (column, id_and_name_min) in GIVE_WAY {
+        if room(&fixed) < id_and_name_min {
+            fixed[column] = None;
         }
-        fixed[dropped] = None;
     }
-    let room = room(&fixed);
-    // The id tells workflows apart (its end is often a number): two thirds of a narrow
-    // table's room.
-    let id_width = if room >= ID_AND_NAME_MIN {
-        20
-    } else {
-        room * 2 / 3
-    };
+    let id_width = (room(&fixed) * 2 / 3).min(20);
     let mut widths = fixed.map(|width| width.map(Constraint::Length));
     widths[1] = Some(Constraint::Length(id_width));
     widths[2] = Some(Constraint::Fill(1));
@@ -67,11 +62,11 @@ fn column_widths(inner: u16, counts: [u16; 3]) -> [Option<Constraint>; 9] {
 /// What the empty table says: which of its filters exclude each other, when two do.
 fn none_match(view: &WorkflowsView) -> String {
     match view.status_filter.filter(|status| !status.is_active()) {
-        Some(status) if view.lease_expired => format!(
-            " no workflows match: {status} workflows hold no lease (x turns that filter off) "
-        ),
+        Some(status) if view.lease_expired => {
+            format!(" none: {status} workflows hold no lease (x: all leases) ")
+        }
         Some(status) if view.active_only => {
-            format!(" no workflows match: {status} is not active (a turns that filter off) ")
+            format!(" none: {status} is not active (a: all statuses) ")
         }
         _ => " no workflows match ".to_owned(),
     }
@@ -216,4 +211,58 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .highlight_symbol("> ");
     let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names of the columns kept at `width` terminal columns, and WORKFLOW_ID's width.
+    fn kept(width: u16, lease: u16) -> (Vec<&'static str>, u16) {
+        const NAMES: [&str; 9] = [
+            "STATUS", "ID", "NAME", "USER", "STARTED", "UPDATED", "STEPS", "CKPTS", "LEASE",
+        ];
+        let widths = column_widths(width - 4, [5, 5, lease]);
+        let names = NAMES
+            .iter()
+            .zip(&widths)
+            .filter_map(|(name, width)| width.map(|_| *name))
+            .collect();
+        let id = match widths[1] {
+            Some(Constraint::Length(id)) => id,
+            other => panic!("{other:?}"),
+        };
+        (names, id)
+    }
+
+    #[test]
+    fn columns_give_way_in_order_and_the_id_keeps_its_room() {
+        let all = [
+            "STATUS", "ID", "NAME", "USER", "STARTED", "UPDATED", "STEPS", "CKPTS", "LEASE",
+        ];
+        assert_eq!(kept(160, 20), (all.to_vec(), 20));
+        assert_eq!(kept(120, 5), (all.to_vec(), 20));
+        // A 20-column lease at 120: STARTED gives way, NAME keeps 30 columns.
+        let (names, id) = kept(120, 20);
+        assert_eq!(
+            names,
+            [
+                "STATUS", "ID", "NAME", "USER", "UPDATED", "STEPS", "CKPTS", "LEASE"
+            ]
+        );
+        assert_eq!(id, 20);
+        let (names, id) = kept(80, 16);
+        assert_eq!(names, ["STATUS", "ID", "NAME", "UPDATED", "STEPS", "LEASE"]);
+        assert_eq!(id, 18);
+        let (names, id) = kept(60, 16);
+        assert_eq!(names, ["STATUS", "ID", "NAME", "UPDATED"]);
+        assert_eq!(id, 20);
+        let (names, id) = kept(40, 16);
+        assert_eq!(names, ["STATUS", "ID", "NAME"]);
+        assert_eq!(id, 16);
+        // Too narrow for anything sensible: still no panic, and the id before the name.
+        let (names, id) = kept(8, 16);
+        assert_eq!(names, ["STATUS", "ID", "NAME"]);
+        assert_eq!(id, 0);
+    }
 }
