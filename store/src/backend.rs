@@ -197,7 +197,11 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 {
                     // Under the migration lock: replicas creating the schema at once would
                     // otherwise race (IF NOT EXISTS is not atomic in Postgres).
-                    let txn = db.begin().await?;
+                    // READ COMMITTED, not the sessions' REPEATABLE READ: the check after
+                    // the lock must see a schema a replica created while this one waited.
+                    let txn = db
+                        .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+                        .await?;
                     txn.execute_unprepared(&format!(
                         "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
                     ))
@@ -214,8 +218,10 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                         .await?
                         .is_some();
                     if !exists {
-                        txn.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
-                            .await?;
+                        txn.execute_unprepared(&format!(
+                            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+                        ))
+                        .await?;
                     }
                     txn.commit().await?;
                 }
