@@ -106,6 +106,8 @@ pub struct WorkflowHistory {
     /// Its row as the workflows list shows it, for its recovery lease: read here, not
     /// taken from the list, which a filter may hide it from. `None` once it is deleted.
     pub summary: Option<WorkflowSummary>,
+    /// When it was read: a lease shown expired had expired by then.
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// A read whose failure the status bar shows until the same read succeeds.
@@ -2707,6 +2709,7 @@ mod tests {
             },
             lineage: vec!["fork x from checkpoint y".into()],
             summary: None,
+            read_at: None,
         };
         update(
             &mut app,
@@ -2835,6 +2838,7 @@ mod tests {
             },
             lineage: vec!["fork x from checkpoint y".into()],
             summary: None,
+            read_at: None,
         };
 
         // Its totals and lineage answer first (a large workflow's read takes longer).

@@ -212,7 +212,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     );
 }
 
-/// The workflow's recovery lease, as read with its history (again at every refresh):
+/// The workflow's recovery lease, as read with its history (again at every refresh) and
+/// as of when it was read:
 /// "loading..." until that read arrives, `-` once the workflow is gone.
 fn lease_line(app: &App) -> Line<'static> {
     let history = app.detail.as_ref().and_then(|view| view.history.as_ref());
@@ -222,7 +223,10 @@ fn lease_line(app: &App) -> Line<'static> {
     let Some(row) = &history.summary else {
         return field("lease", "-".to_owned());
     };
-    let now = app.last_refresh.unwrap_or_else(llm_orchestrator_state::now);
+    let now = history
+        .read_at
+        .or(app.last_refresh)
+        .unwrap_or_else(llm_orchestrator_state::now);
     match lease_words(row, now) {
         (words, false) => field("lease", words),
         (words, true) => styled_field(

@@ -86,6 +86,7 @@ fn detail_app() -> App {
                 "fork retry-1 from checkpoint 00000000-0000-0000-0000-000000000100".into(),
             ],
             summary: None,
+            read_at: None,
         },
     )
 }
@@ -542,6 +543,23 @@ fn the_detail_says_whose_lease_expired_and_what_that_means() {
     let text = draw(&app).backend().to_string();
     assert!(
         text.contains("│lease       worker-2, until 2026-11-25 10:01:00 "),
+        "{text}"
+    );
+    // Judged as of when the history was read, not the list (which may be older).
+    update(
+        &mut app,
+        Message::HistoryLoaded {
+            workflow_state_id: id,
+            result: Ok(WorkflowHistory {
+                summary: Some(row.clone()),
+                read_at: Some(read_at + chrono::Duration::minutes(2)),
+                ..Default::default()
+            }),
+        },
+    );
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("│lease       worker-2, expired 1m ago: stuck"),
         "{text}"
     );
 }
