@@ -65,7 +65,9 @@ pub fn last_scroll(read_only: bool, rows: u16) -> Option<usize> {
 /// the terminal is too short for every line, the title says how to scroll and the
 /// bottom edge how many lines are above and below.
 pub fn render(read_only: bool, scroll: usize, frame: &mut Frame, area: Rect) {
-    let popup = super::centered(area, 80, 100);
+    // The whole width of a narrow terminal: four fifths of 80 columns cut the longest
+    // lines ("fork: a new workflow from this checkpoint").
+    let popup = super::centered(area, if area.width < 100 { 100 } else { 80 }, 100);
     let mut lines: Vec<Line> = Vec::new();
     // First, so that it is seen without scrolling.
     if read_only {

@@ -413,8 +413,13 @@ fn the_help_scrolls_in_an_80_by_24_terminal() {
     assert!(text.contains(" 9 more below (j) "), "{text}");
     assert!(!text.contains("diff with current / restore"), "{text}");
     // The last key is reachable, on the popup's last row, and what is above is counted.
+    // Every line is whole: the popup takes the whole width of a narrow terminal.
     press(&mut app, "G");
     let text = draw_small(&app);
+    assert!(
+        text.contains("fork: a new workflow from this checkpoint "),
+        "{text}"
+    );
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[20].contains("diff with current / restore"), "{text}");
     assert!(lines[21].contains(" 9 more above (k) "), "{text}");
