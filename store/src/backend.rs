@@ -119,6 +119,61 @@ fn is_sqlite_busy(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Makes sure the store's Postgres schema exists: creates it when missing, or, for a
+/// read-only store or with `create_postgres_schema` off, says it is missing.
+async fn ensure_schema(
+    db: &DatabaseConnection,
+    schema: &str,
+    options: &StoreOptions,
+    shown: &str,
+) -> Result<()> {
+    if options.read_only || !options.create_postgres_schema {
+        if schema_exists(db, schema).await? {
+            return Ok(());
+        }
+        let why = if options.read_only {
+            "a read-only store does not create it"
+        } else {
+            "create_postgres_schema is off"
+        };
+        return Err(StateStoreError::Configuration(format!(
+            "the Postgres schema {schema:?} does not exist in {shown}; {why}"
+        )));
+    }
+    // Under the migration lock: replicas creating the schema at once would otherwise
+    // race (IF NOT EXISTS is not atomic in Postgres). READ COMMITTED, not the sessions'
+    // REPEATABLE READ: the check after the lock must see a schema a replica created
+    // while this one waited.
+    let txn = db
+        .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+        .await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    ))
+    .await?;
+    // Only when missing: even with IF NOT EXISTS, CREATE SCHEMA needs the CREATE
+    // privilege on the database, which a role given a schema made for it by an
+    // administrator often lacks.
+    if !schema_exists(&txn, schema).await? {
+        txn.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Whether the Postgres database has a schema of this name (as written).
+async fn schema_exists(conn: &impl ConnectionTrait, schema: &str) -> Result<bool> {
+    let found = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 AS found FROM pg_namespace WHERE nspname = $1",
+            [schema.into()],
+        ))
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Turns Nagle's algorithm off on a new Postgres connection over TCP (see
 /// [`crate::disable_nagle`]). A failure only costs latency, so it is logged, not returned.
 async fn nagle_off(host: &str, port: u16) {
@@ -190,40 +245,8 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                     Err(err) => return Err(connect_err(err)),
                 };
                 let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-                if let Some(schema) = options
-                    .postgres_schema
-                    .as_ref()
-                    .filter(|_| !options.read_only)
-                {
-                    // Under the migration lock: replicas creating the schema at once would
-                    // otherwise race (IF NOT EXISTS is not atomic in Postgres).
-                    // READ COMMITTED, not the sessions' REPEATABLE READ: the check after
-                    // the lock must see a schema a replica created while this one waited.
-                    let txn = db
-                        .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
-                        .await?;
-                    txn.execute_unprepared(&format!(
-                        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-                    ))
-                    .await?;
-                    // Only when missing: even with IF NOT EXISTS, CREATE SCHEMA needs the
-                    // CREATE privilege on the database, which a role given a schema made
-                    // for it by an administrator often lacks.
-                    let exists = txn
-                        .query_one_raw(Statement::from_sql_and_values(
-                            DbBackend::Postgres,
-                            "SELECT 1 AS found FROM pg_namespace WHERE nspname = $1",
-                            [schema.clone().into()],
-                        ))
-                        .await?
-                        .is_some();
-                    if !exists {
-                        txn.execute_unprepared(&format!(
-                            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
-                        ))
-                        .await?;
-                    }
-                    txn.commit().await?;
+                if let Some(schema) = &options.postgres_schema {
+                    ensure_schema(&db, schema, options, &shown).await?;
                 }
                 Ok(db)
             }

@@ -27,6 +27,10 @@ pub struct StoreOptions {
     pub run_migrations: bool,
     /// Postgres schema to use instead of the connection's default `search_path`.
     pub postgres_schema: Option<String>,
+    /// Create `postgres_schema` when it does not exist (default true). Off, a missing
+    /// schema is a `Configuration` error at connect: for schemas an administrator
+    /// manages, or a tool that must not create one for a mistyped name.
+    pub create_postgres_schema: bool,
     /// How the store's Postgres sessions name themselves in `pg_stat_activity`
     /// (default `llm-orchestrator-state`).
     pub application_name: String,
@@ -95,6 +99,7 @@ impl Default for StoreOptions {
             checkpoint_retention: Some(10),
             run_migrations: true,
             postgres_schema: None,
+            create_postgres_schema: true,
             application_name: "llm-orchestrator-state".into(),
             auto_checkpoint: AutoCheckpoint::Off,
             max_json_bytes: DEFAULT_MAX_JSON_BYTES,
@@ -117,6 +122,7 @@ impl fmt::Debug for StoreOptions {
             .field("checkpoint_retention", &self.checkpoint_retention)
             .field("run_migrations", &self.run_migrations)
             .field("postgres_schema", &self.postgres_schema)
+            .field("create_postgres_schema", &self.create_postgres_schema)
             .field("application_name", &self.application_name)
             .field("auto_checkpoint", &self.auto_checkpoint)
             .field("max_json_bytes", &self.max_json_bytes)
@@ -229,6 +235,25 @@ impl StateStoreBuilder {
     /// [`validate::postgres_schema_name`]: crate::validate::postgres_schema_name
     pub fn postgres_schema(mut self, schema: impl Into<String>) -> Self {
         self.options.postgres_schema = Some(schema.into());
+        self
+    }
+
+    /// Whether a missing [`postgres_schema`](Self::postgres_schema) is created (the
+    /// default) or is a `Configuration` error at connect.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// use llm_orchestrator_state::StateStoreBuilder;
+    /// // The schema is the administrator's to create: fail fast on a wrong name.
+    /// let store = StateStoreBuilder::new("postgres://app@db.internal/prod")
+    ///     .postgres_schema("orchestrator")
+    ///     .create_postgres_schema(false)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create_postgres_schema(mut self, create: bool) -> Self {
+        self.options.create_postgres_schema = create;
         self
     }
 

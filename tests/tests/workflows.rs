@@ -1200,6 +1200,44 @@ async fn a_postgres_schema_name_with_capitals_is_used_as_written() {
     store.close().await.unwrap();
 }
 
+/// With `create_postgres_schema(false)`, or read-only, a missing schema is a
+/// `Configuration` error at connect and is not created; an existing one is used.
+#[tokio::test]
+async fn a_missing_schema_is_an_error_when_the_store_may_not_create_it() {
+    let database = TestDatabase::new(Backend::Postgres);
+    for (what, configure) in [
+        (
+            "create off",
+            (|b: llm_orchestrator_state::StateStoreBuilder| b.create_postgres_schema(false))
+                as fn(_) -> _,
+        ),
+        (
+            "read-only",
+            |b: llm_orchestrator_state::StateStoreBuilder| b.read_only(true),
+        ),
+    ] {
+        let err = configure(database.builder()).connect().await.unwrap_err();
+        assert!(
+            matches!(&err, StateStoreError::Configuration(message) if message.contains("does not exist")),
+            "{what}: {err:?}"
+        );
+    }
+    // Created by a store that may, then used by one that may not.
+    database
+        .connect(|builder| builder)
+        .await
+        .close()
+        .await
+        .unwrap();
+    let store = database
+        .connect(|builder| builder.create_postgres_schema(false))
+        .await;
+    let state = workflow("wf-existing-schema");
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    store.close().await.unwrap();
+}
+
 /// A role an administrator gave a schema of its own but no CREATE on the database (the
 /// default for a new role) can use it: the store creates the schema only when missing.
 #[tokio::test]

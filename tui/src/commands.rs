@@ -734,7 +734,7 @@ pub async fn migrate(
     out: &mut impl Write,
     action: MigrateAction,
 ) -> Result<()> {
-    let store = db::connect(target).await?;
+    let store = db::connect(target, true).await?;
     let (applied, pending) = db::migration_status(store.connection()).await?;
     match action {
         MigrateAction::Status => {

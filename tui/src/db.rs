@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use llm_orchestrator_state::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use llm_orchestrator_state::sea_orm::DatabaseConnection;
 use llm_orchestrator_state::{
     AnyBackend, SeaOrmStateStore, StateStore, StateStoreBuilder, WorkflowState, redact,
 };
@@ -81,9 +81,16 @@ fn refuse_schema_on_sqlite(target: &Target<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Connects without migrating. In read-only mode a missing SQLite file is an error rather
-/// than a new empty database.
-pub async fn connect(target: &Target<'_>) -> Result<Store> {
+/// Whether `err` is something else than the store's "the Postgres schema ... does not
+/// exist" (see `StateStoreBuilder::create_postgres_schema`).
+fn schema_found(err: &AdminError) -> bool {
+    !err.to_string().contains("does not exist in")
+}
+
+/// Connects without migrating; creates the Postgres schema when missing only if
+/// `create_schema`. In read-only mode a missing SQLite file is an error rather than a new
+/// empty database.
+pub async fn connect(target: &Target<'_>, create_schema: bool) -> Result<Store> {
     let (url, read_only) = (target.url, target.read_only);
     refuse_schema_on_sqlite(target)?;
     if read_only
@@ -99,7 +106,9 @@ pub async fn connect(target: &Target<'_>) -> Result<Store> {
     // opened read-only, Postgres default_transaction_read_only), not only by this tool.
     let mut builder = StateStoreBuilder::new(url);
     if let Some(schema) = target.postgres_schema {
-        builder = builder.postgres_schema(schema);
+        builder = builder
+            .postgres_schema(schema)
+            .create_postgres_schema(create_schema);
     }
     Ok(builder
         .read_only(read_only)
@@ -144,18 +153,17 @@ pub async fn open(target: &Target<'_>) -> Result<Store> {
     if let Some(schema) = target.postgres_schema {
         llm_orchestrator_state::validate::postgres_schema_name(schema)?;
     }
-    if let Some(schema) = target.postgres_schema
-        && !target.read_only
-        && !schema_exists(target.url, schema).await?
-    {
-        // Connecting would create it: a typo would leave an empty schema behind.
-        return Err(AdminError::new(format!(
-            "the database {} has no schema {schema:?}; check the name, or create it with \
-             `wfadmin --postgres-schema {schema} migrate`",
-            redact(target.url)
-        )));
-    }
-    let store = connect(target).await?;
+    // Never created here: a typo would leave an empty schema behind.
+    let store = match connect(target, false).await {
+        Err(err) if target.postgres_schema.is_some() && !schema_found(&err) => {
+            let schema = target.postgres_schema.unwrap_or_default();
+            return Err(AdminError::new(format!(
+                "{err}; check the name, or create it with `wfadmin --postgres-schema {schema} \
+                 migrate`"
+            )));
+        }
+        other => other?,
+    };
     let (applied, pending) = migration_status(store.connection()).await?;
     if applied.is_empty() {
         if target.read_only {
@@ -174,27 +182,6 @@ pub async fn open(target: &Target<'_>) -> Result<Store> {
         )));
     }
     Ok(store)
-}
-
-/// Whether the Postgres database at `url` has a schema named `schema`, asked on a
-/// read-only connection in the default schema (which creates nothing).
-async fn schema_exists(url: &str, schema: &str) -> Result<bool> {
-    let store = connect(&Target {
-        url,
-        read_only: true,
-        postgres_schema: None,
-    })
-    .await?;
-    let found = store
-        .connection()
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT 1 AS found FROM pg_namespace WHERE nspname = $1",
-            [schema.into()],
-        ))
-        .await?;
-    store.close().await?;
-    Ok(found.is_some())
 }
 
 /// The workflow a user named: a store uuid, else an orchestrator workflow_id (its most

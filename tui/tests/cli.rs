@@ -594,23 +594,27 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
         .unwrap();
     assert!(stdout(&out).contains("in-its-schema"), "{}", stderr(&out));
 
-    // A schema that is not there (a typo), read-only: said so, nothing created.
+    // A schema that is not there (a typo): said so, with how to create it, read-only or
+    // not, and nothing created.
     let missing = format!("{schema}_typo");
-    let out = run(&["--postgres-schema", &missing, "--read-only", "list"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains(&format!("schema {missing} has no tables yet")),
-        "{}",
-        stderr(&out)
-    );
-    // Not read-only: still refused, rather than creating an empty schema for a typo.
-    let out = run(&["--postgres-schema", &missing, "list"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains(&format!("has no schema \"{missing}\"; check the name")),
-        "{}",
-        stderr(&out)
-    );
+    let hint =
+        format!("check the name, or create it with `wfadmin --postgres-schema {missing} migrate`");
+    for read_only in [true, false] {
+        let mut args = vec!["--postgres-schema", &missing, "list"];
+        if read_only {
+            args.push("--read-only");
+        }
+        let out = run(&args);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "the Postgres schema \"{missing}\" does not exist in"
+            )),
+            "{err}"
+        );
+        assert!(err.contains(&hint), "{err}");
+    }
     let schemas = {
         use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
         store
@@ -624,19 +628,25 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
             .unwrap()
     };
     assert!(schemas.is_empty(), "the schema was not created");
+    // `migrate` creates it, and then it opens.
+    let out = run(&["--postgres-schema", &missing, "migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = run(&[
         "--postgres-schema",
         &missing,
         "--read-only",
-        "migrate",
-        "status",
+        "list",
+        "--json",
     ]);
-    assert!(
-        stdout(&out).contains(&format!("schema {missing}")),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).contains("pending "), "{}", stdout(&out));
+    assert_eq!(stdout(&out).trim(), "[]", "{}", stderr(&out));
+    let dropped = {
+        use llm_orchestrator_state::sea_orm::ConnectionTrait;
+        store
+            .connection()
+            .execute_unprepared(&format!("DROP SCHEMA \"{missing}\" CASCADE"))
+            .await
+    };
+    dropped.unwrap();
 
     // A SQLite database has no schemas; an empty variable names none.
     let db = Db::new();
