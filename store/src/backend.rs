@@ -141,16 +141,8 @@ async fn ensure_schema(
         )));
     }
     // Under the migration lock: replicas creating the schema at once would otherwise
-    // race (IF NOT EXISTS is not atomic in Postgres). READ COMMITTED, not the sessions'
-    // REPEATABLE READ: the check after the lock must see a schema a replica created
-    // while this one waited.
-    let txn = db
-        .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
-        .await?;
-    txn.execute_unprepared(&format!(
-        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-    ))
-    .await?;
+    // race (IF NOT EXISTS is not atomic in Postgres).
+    let txn = under_migration_lock(db).await?;
     // Only when missing: even with IF NOT EXISTS, CREATE SCHEMA needs the CREATE
     // privilege on the database, which a role given a schema made for it by an
     // administrator often lacks.
@@ -160,6 +152,21 @@ async fn ensure_schema(
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// A Postgres transaction holding the migration lock (replicas starting together take
+/// turns). READ COMMITTED, not the sessions' REPEATABLE READ: its snapshot would be
+/// taken before the lock is granted, and the statements after the lock must see what a
+/// replica that went first committed while this one waited.
+async fn under_migration_lock(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let txn = db
+        .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+        .await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    ))
+    .await?;
+    Ok(txn)
 }
 
 /// Whether the Postgres database has a schema of this name (as written).
@@ -379,15 +386,7 @@ async fn unreachable(
 pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
-            // READ COMMITTED, not our sessions' REPEATABLE READ: the statements after the
-            // lock must see what a replica that migrated first committed while we waited.
-            let txn = db
-                .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
-                .await?;
-            txn.execute_unprepared(&format!(
-                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-            ))
-            .await?;
+            let txn = under_migration_lock(db).await?;
             Migrator::up(&txn, None).await?;
             txn.commit().await?;
         }
