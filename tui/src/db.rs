@@ -149,20 +149,16 @@ pub async fn migrate(store: &Store) -> Result<()> {
 /// (unless read-only);
 /// an existing one with pending migrations is refused with advice to run `migrate`.
 pub async fn open(target: &Target<'_>) -> Result<Store> {
-    refuse_schema_on_sqlite(target)?;
-    if let Some(schema) = target.postgres_schema {
-        llm_orchestrator_state::validate::postgres_schema_name(schema)?;
-    }
-    // Never created here: a typo would leave an empty schema behind.
-    let store = match connect(target, false).await {
-        Err(err) if target.postgres_schema.is_some() && !schema_found(&err) => {
-            let schema = target.postgres_schema.unwrap_or_default();
+    // Never created here: a typo would leave an empty schema behind. (`connect` refuses a
+    // schema on SQLite, the store an invalid name.)
+    let store = match (connect(target, false).await, target.postgres_schema) {
+        (Err(err), Some(schema)) if !schema_found(&err) => {
             return Err(AdminError::new(format!(
                 "{err}; check the name, or create it with `wfadmin --postgres-schema {schema} \
                  migrate`"
             )));
         }
-        other => other?,
+        (result, _) => result?,
     };
     let (applied, pending) = migration_status(store.connection()).await?;
     if applied.is_empty() {

@@ -527,16 +527,19 @@ fn the_detail_says_whose_lease_expired_and_what_that_means() {
     app.workflows.rows.clear();
     let id = state.id;
     update(&mut app, loaded(state));
-    let history = |row: &llm_orchestrator_state::admin::WorkflowSummary| Message::HistoryLoaded {
-        workflow_state_id: id,
-        result: Ok(WorkflowHistory {
-            summary: Some(row.clone()),
-            ..Default::default()
-        }),
-    };
+    // Read with the list (no time of its own), or at `read_at`.
+    let history =
+        |row: &llm_orchestrator_state::admin::WorkflowSummary, read_at| Message::HistoryLoaded {
+            workflow_state_id: id,
+            result: Ok(WorkflowHistory {
+                summary: Some(row.clone()),
+                read_at,
+                ..Default::default()
+            }),
+        };
     let text = draw(&app).backend().to_string();
     assert!(text.contains("│lease       loading... "), "{text}");
-    update(&mut app, history(&row));
+    update(&mut app, history(&row, None));
     let text = draw(&app).backend().to_string();
     assert!(
         text.contains("│lease       worker-2, expired 3m ago: stuck until recover_workflows"),
@@ -544,7 +547,7 @@ fn the_detail_says_whose_lease_expired_and_what_that_means() {
     );
     // Renewed, as the next refresh reads it: whose it is and until when.
     row.lease_expires_at = Some(read_at + chrono::Duration::minutes(1));
-    update(&mut app, history(&row));
+    update(&mut app, history(&row, None));
     let text = draw(&app).backend().to_string();
     assert!(
         text.contains("│lease       worker-2, until 2026-11-25 10:01:00 "),
@@ -553,14 +556,7 @@ fn the_detail_says_whose_lease_expired_and_what_that_means() {
     // Judged as of when the history was read, not the list (which may be older).
     update(
         &mut app,
-        Message::HistoryLoaded {
-            workflow_state_id: id,
-            result: Ok(WorkflowHistory {
-                summary: Some(row.clone()),
-                read_at: Some(read_at + chrono::Duration::minutes(2)),
-                ..Default::default()
-            }),
-        },
+        history(&row, Some(read_at + chrono::Duration::minutes(2))),
     );
     let text = draw(&app).backend().to_string();
     assert!(
