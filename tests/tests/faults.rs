@@ -77,7 +77,9 @@ fn start_load(store: &SeaOrmStateStore, tasks: usize) -> Load {
                             acked.lock().unwrap().insert(state.id, iteration);
                             iteration += 1;
                         }
-                        Err(StateStoreError::Connection(_)) | Err(StateStoreError::Database(_)) => {
+                        // A broken connection is a Connection error, which
+                        // `is_transient` tells a retry loop to retry; nothing else.
+                        Err(StateStoreError::Connection(_)) => {
                             errors.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
