@@ -76,7 +76,12 @@ const POOL_TIMED_OUT: &str = "pool timed out: no connection within the acquire t
 
 /// Sorts a SeaORM error into the variant a caller can act on.
 fn classify(err: &DbErr) -> StateStoreError {
-    let message = redact(&err.to_string());
+    let message = match err {
+        DbErr::Conn(RuntimeErr::SqlxError(sqlx_err))
+        | DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx_err)) => redact(&describe_sqlx(sqlx_err)),
+        _ => redact(&err.to_string()),
+    };
     match err {
         DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => {
             StateStoreError::Connection(POOL_TIMED_OUT.to_owned())
@@ -126,6 +131,32 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
         }
         _ => StateStoreError::Database(message),
     }
+}
+
+/// What sqlx said, without the wrappers' prefixes ("Query Error: error returned from
+/// database:") and with what a reader can use: the SQLSTATE (or SQLite's code) and
+/// Postgres's detail and hint. Postgres's "at line N" (a line of the server's own C
+/// source, which sqlx appends) is left out: it reads as a line of the caller's SQL.
+fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
+    use sea_orm::sqlx::Error as E;
+    use sea_orm::sqlx::postgres::PgDatabaseError;
+    let E::Database(db_err) = sqlx_err else {
+        return sqlx_err.to_string();
+    };
+    let Some(pg) = db_err.try_downcast_ref::<PgDatabaseError>() else {
+        let code = db_err.code().unwrap_or_default();
+        return format!("{} (SQLite code {code})", db_err.message());
+    };
+    let mut text = format!("{} (SQLSTATE {})", pg.message(), pg.code());
+    if let Some(detail) = pg.detail() {
+        text.push_str(": ");
+        text.push_str(detail);
+    }
+    if let Some(hint) = pg.hint() {
+        text.push_str(" hint: ");
+        text.push_str(hint);
+    }
+    text
 }
 
 /// Removes passwords from a text that may contain a connection URL or a `password=` pair.
