@@ -19,7 +19,7 @@ backend_tests!(
     latest_and_listed_checkpoints_are_newest_first,
     no_checkpoints_means_none_and_empty_pages,
     checkpoint_of_a_missing_workflow_is_not_found,
-    duplicate_checkpoint_id_is_a_conflict,
+    the_same_checkpoint_again_is_stored_once_another_with_its_id_conflicts,
     bad_checkpoint_input_is_refused,
     every_saveable_state_can_be_checkpointed,
     default_retention_keeps_the_newest_ten,
@@ -208,11 +208,27 @@ async fn checkpoint_of_a_missing_workflow_is_not_found(backend: Backend) {
     );
 }
 
-async fn duplicate_checkpoint_id_is_a_conflict(backend: Backend) {
+async fn the_same_checkpoint_again_is_stored_once_another_with_its_id_conflicts(backend: Backend) {
     let store = open(backend).await;
     let state = saved_workflow(&store, "wf-dup").await;
-    let original = checkpoint_at(&state, "first", 1);
+    let mut original = checkpoint_at(&state, "first", 1);
+    original.snapshot = json!({"n": 1.5, "text": "é", "nested": {"b": [1, 2], "a": null}});
     store.create_checkpoint(&original).await.unwrap();
+    // A retry of the same checkpoint (its first answer lost) succeeds and adds nothing,
+    // also with a timestamp finer than the microseconds the database keeps.
+    store.create_checkpoint(&original).await.unwrap();
+    let mut finer = original.clone();
+    finer.timestamp += chrono::Duration::nanoseconds(300);
+    store.create_checkpoint(&finer).await.unwrap();
+    assert_eq!(
+        store.list_checkpoints(&state.id, 10, 0).await.unwrap(),
+        [original.clone()]
+    );
+
+    let mut other_snapshot = original.clone();
+    other_snapshot.snapshot["n"] = json!(2.5);
+    let err = store.create_checkpoint(&other_snapshot).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err:?}");
 
     let mut again = checkpoint_at(&state, "second", 2);
     again.id = original.id;

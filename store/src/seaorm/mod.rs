@@ -217,6 +217,21 @@ fn auto_checkpoint_step(state: &WorkflowState, policy: AutoCheckpoint) -> Option
 /// Writes a checkpoint (with the state it was taken of, when given) with retention, and
 /// enforces the size budgets: a warning past a threshold, `InvalidInput` and nothing
 /// written past a limit.
+/// Whether this very checkpoint is stored already: a retry of a `create_checkpoint` whose
+/// commit went through but whose answer was lost (a `Connection` error) then succeeds
+/// instead of reporting its own first attempt as a conflict. The timestamp is compared
+/// as stored, to the microsecond.
+async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -> bool {
+    let Ok(stored) = queries::checkpoint(conn, checkpoint.id).await else {
+        return false;
+    };
+    let as_stored = |time: DateTime<Utc>| time.timestamp_micros();
+    stored.workflow_state_id == checkpoint.workflow_state_id
+        && stored.step_id == checkpoint.step_id
+        && as_stored(stored.timestamp) == as_stored(checkpoint.timestamp)
+        && stored.snapshot == checkpoint.snapshot
+}
+
 async fn write_checkpoint<C: backend::Db>(
     conn: &C,
     options: &StoreOptions,
@@ -405,7 +420,14 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "create_checkpoint")?;
-            let rows = write_checkpoint(self.conn(), self.options(), None, checkpoint).await?;
+            let rows = match write_checkpoint(self.conn(), self.options(), None, checkpoint).await {
+                Err(StateStoreError::Conflict(_))
+                    if already_stored(self.conn(), checkpoint).await =>
+                {
+                    0
+                }
+                written => written?,
+            };
             record_rows(rows);
             Ok(())
         })
