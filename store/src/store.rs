@@ -70,7 +70,7 @@ pub trait StateStore: Send + Sync {
     /// exist), then applies the store's checkpoint retention in the same transaction.
     /// Storing the very same checkpoint again succeeds and writes nothing, so a call that
     /// failed with `Connection` after its commit went through can be retried; another
-    /// checkpoint with the same id is a `Conflict`.
+    /// checkpoint with the same id is a `Conflict`, as is any repeat inside a transaction.
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
 
     /// The checkpoint with this id; `NotFound` if there is none.

@@ -18,6 +18,7 @@ backend_tests!(
     store_transaction_commits_everything_at_once,
     store_transaction_rollback_and_drop_leave_nothing,
     store_transaction_error_inside_leaves_nothing,
+    the_same_checkpoint_twice_in_a_transaction_is_a_conflict,
     application_transaction_commits_its_rows_and_the_state_together,
     application_transaction_rollback_leaves_neither,
 );
@@ -260,6 +261,21 @@ async fn store_transaction_error_inside_leaves_nothing(backend: Backend) {
         store.load_workflow_state(&state.id).await,
         Err(StateStoreError::NotFound(_))
     ));
+}
+
+async fn the_same_checkpoint_twice_in_a_transaction_is_a_conflict(backend: Backend) {
+    let store = open(backend).await;
+    let state = workflow("wf-tx-twice");
+    store.save_workflow_state(&state).await.unwrap();
+    let checkpoint = Checkpoint::of(&state, "start").unwrap();
+    let tx = store.begin().await.unwrap();
+    tx.create_checkpoint(&checkpoint).await.unwrap();
+    // Outside a transaction this repeat would be taken for a retry and succeed; inside
+    // one the caller wrote it twice, and every backend says so alike.
+    let err = tx.create_checkpoint(&checkpoint).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err}");
+    drop(tx);
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
 }
 
 const INVOICES: &str =

@@ -220,7 +220,8 @@ fn auto_checkpoint_step(state: &WorkflowState, policy: AutoCheckpoint) -> Option
 /// Whether this very checkpoint is stored already: a retry of a `create_checkpoint` whose
 /// commit went through but whose answer was lost (a `Connection` error) then succeeds
 /// instead of reporting its own first attempt as a conflict. The timestamp is compared
-/// as stored, to the microsecond.
+/// as stored, to the microsecond. Not asked inside a transaction: an answer lost there
+/// is the commit's, and on Postgres the failed insert has already ended the transaction.
 async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -> bool {
     let Ok(stored) = queries::checkpoint(conn, checkpoint.id).await else {
         return false;
@@ -422,7 +423,8 @@ impl<T: sealed::Scoped> StateStore for T {
             writable(self.options(), "create_checkpoint")?;
             let rows = match write_checkpoint(self.conn(), self.options(), None, checkpoint).await {
                 Err(StateStoreError::Conflict(_))
-                    if already_stored(self.conn(), checkpoint).await =>
+                    if !backend::Db::in_transaction(self.conn())
+                        && already_stored(self.conn(), checkpoint).await =>
                 {
                     0
                 }
