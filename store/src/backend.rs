@@ -25,7 +25,7 @@ use sea_orm::{
 };
 
 use crate::config::StoreOptions;
-use crate::error::{Result, StateStoreError, redact};
+use crate::error::{Result, StateStoreError, redact, redact_url};
 
 /// Marker for a store built by [`PostgresStateStore::new`](crate::PostgresStateStore).
 #[derive(Debug)]
@@ -56,14 +56,15 @@ enum Target {
 fn parse_target(target: &str) -> Result<Target> {
     let config_err = |why: String| StateStoreError::Configuration(redact(&why));
     let trimmed = target.trim();
+    let shown = redact_url(trimmed);
     if trimmed.is_empty() {
         return Err(config_err("empty database URL or path".into()));
     }
     if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
         url::Url::parse(trimmed)
-            .map_err(|err| config_err(format!("malformed Postgres URL {trimmed}: {err}")))?;
+            .map_err(|err| config_err(format!("malformed Postgres URL {shown}: {err}")))?;
         let options = PgConnectOptions::from_str(trimmed)
-            .map_err(|err| config_err(format!("malformed Postgres URL {trimmed}: {err}")))?;
+            .map_err(|err| config_err(format!("malformed Postgres URL {shown}: {err}")))?;
         return Ok(Target::Postgres(Box::new(options)));
     }
     if matches!(
@@ -76,12 +77,18 @@ fn parse_target(target: &str) -> Result<Target> {
     }
     if trimmed.starts_with("sqlite:") {
         let mut options = SqliteConnectOptions::from_str(trimmed)
-            .map_err(|err| config_err(format!("malformed SQLite URL {trimmed}: {err}")))?;
+            .map_err(|err| config_err(format!("malformed SQLite URL {shown}: {err}")))?;
         if !trimmed.contains("mode=") {
             options = options.create_if_missing(true);
         }
         check_parent_folder(options.get_filename())?;
         return Ok(Target::Sqlite(Box::new(options)));
+    }
+    if looks_like_key_value(trimmed) {
+        return Err(config_err(format!(
+            "{shown} is a key=value connection string, which the store does not read: use a \
+             URL, postgres://user:password@host:port/database"
+        )));
     }
     if let Some((scheme, _)) = trimmed.split_once("://") {
         return Err(config_err(format!(
@@ -94,6 +101,29 @@ fn parse_target(target: &str) -> Result<Target> {
             .filename(trimmed)
             .create_if_missing(true),
     )))
+}
+
+/// `host=db user=app password=...` (libpq's other form), which would otherwise be taken
+/// for the name of a SQLite file, password and all.
+fn looks_like_key_value(target: &str) -> bool {
+    const KEYS: [&str; 7] = [
+        "host=",
+        "hostaddr=",
+        "port=",
+        "dbname=",
+        "user=",
+        "password=",
+        "sslmode=",
+    ];
+    target.split_whitespace().any(|word| {
+        let word = word.to_ascii_lowercase();
+        KEYS.iter().any(|key| word.starts_with(key))
+    })
+}
+
+/// Whether `target` names a Postgres database (else SQLite); why not, if it names none.
+pub(crate) fn is_postgres_target(target: &str) -> Result<bool> {
+    Ok(matches!(parse_target(target)?, Target::Postgres(_)))
 }
 
 fn check_parent_folder(file: &Path) -> Result<()> {
@@ -192,7 +222,7 @@ async fn nagle_off(host: &str, port: u16) {
 
 /// Opens the connection pool for `target` with the right settings for its database.
 pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<DatabaseConnection> {
-    let shown = redact(target);
+    let shown = redact_url(target);
     let connect_err = |err: sqlx::Error| {
         StateStoreError::Connection(redact(&format!("cannot connect to {shown}: {err}")))
     };
@@ -677,6 +707,19 @@ mod tests {
         assert!(matches!(
             parse_target("/no/such/folder/x.db"),
             Err(StateStoreError::Configuration(_))
+        ));
+        for key_value in [
+            "host=127.0.0.1 user=postgres password=hunter2 dbname=test",
+            "dbname=test",
+            "Host=db Password=hunter2",
+        ] {
+            let err = parse_target(key_value).err().unwrap();
+            assert!(matches!(err, StateStoreError::Configuration(_)), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        assert!(matches!(
+            parse_target("./hostname.db"),
+            Ok(Target::Sqlite(_))
         ));
         assert!(crate::validate::postgres_schema_name("t_1").is_ok());
         assert!(crate::validate::postgres_schema_name("a\"; drop").is_err());

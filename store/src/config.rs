@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::backend::{self, AnyBackend};
-use crate::error::{Result, redact};
+use crate::error::{Result, redact_url};
 use crate::seaorm::SeaOrmStateStore;
 
 /// How a store connects and behaves. Build one with [`StateStoreBuilder`], or pass it to
@@ -171,7 +171,7 @@ pub struct StateStoreBuilder {
 impl fmt::Debug for StateStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateStoreBuilder")
-            .field("target", &redact(&self.target))
+            .field("target", &redact_url(&self.target))
             .field("options", &self.options)
             .finish()
     }

@@ -161,6 +161,11 @@ fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
 
 /// Removes passwords from a text that may contain a connection URL or a `password=` pair.
 ///
+/// A URL's user information runs to the last `@` before the next whitespace, so a
+/// password with an unencoded `/`, `?` or `#` is masked too (a later `@` in the same word
+/// masks more than needed, never less). For a connection target on its own, where even a
+/// space may be part of the password, use [`redact_url`].
+///
 /// ```
 /// use llm_orchestrator_state::redact;
 /// assert_eq!(
@@ -168,30 +173,52 @@ fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
 ///     "failed: postgres://app:***@db:5432/prod"
 /// );
 /// assert_eq!(redact("host=db password=s3cret user=app"), "host=db password=*** user=app");
+/// assert_eq!(redact("postgres://app:s3/c?r#t@db/prod"), "postgres://app:***@db/prod");
 /// ```
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    // URLs: scheme://user:password@host -> scheme://user:***@host
     while let Some(start) = rest.find("://") {
         let (head, tail) = rest.split_at(start + 3);
         out.push_str(head);
-        let authority_end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..authority_end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..=colon]);
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[authority_end..];
+        let word_end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        out.push_str(&mask_user_info(&tail[..word_end]));
+        rest = &tail[word_end..];
     }
     out.push_str(rest);
     redact_pairs(&out)
+}
+
+/// A connection target (URL, path or `key=value` string) as the user wrote it, safe to
+/// show: the password is masked even when it holds characters a URL should have encoded,
+/// spaces included.
+///
+/// ```
+/// use llm_orchestrator_state::redact_url;
+/// assert_eq!(redact_url("postgres://app:s3 cr/et@db/prod"), "postgres://app:***@db/prod");
+/// assert_eq!(redact_url("postgres://app@db/prod"), "postgres://app@db/prod");
+/// assert_eq!(redact_url("host=db password=s3cret"), "host=db password=***");
+/// ```
+pub fn redact_url(target: &str) -> String {
+    match target.find("://") {
+        Some(start) => {
+            let (head, tail) = target.split_at(start + 3);
+            redact_pairs(&format!("{head}{}", mask_user_info(tail)))
+        }
+        None => redact_pairs(target),
+    }
+}
+
+/// `user:password@rest` -> `user:***@rest`, taking the last `@` as the end of the user
+/// information; unchanged when there is no `@` or no `:` before it.
+fn mask_user_info(after_scheme: &str) -> String {
+    match after_scheme.rfind('@') {
+        Some(at) => match after_scheme[..at].find(':') {
+            Some(colon) => format!("{}***{}", &after_scheme[..=colon], &after_scheme[at..]),
+            None => after_scheme.to_owned(),
+        },
+        None => after_scheme.to_owned(),
+    }
 }
 
 /// `password=secret` (keyword/value connection strings, URL query parameters).
@@ -228,5 +255,25 @@ mod tests {
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
         assert_eq!(redact("no url at all"), "no url at all");
         assert_eq!(redact("PASSWORD=abc"), "PASSWORD=***");
+        for password in ["hunt/er2", "hunt?er2", "hunt#er2", "hunt@er2", "hu:nt"] {
+            let url = format!("postgres://u:{password}@127.0.0.1:5432/db?sslmode=disable");
+            let shown = format!("malformed URL {url}: invalid port number");
+            assert_eq!(
+                redact(&shown),
+                "malformed URL postgres://u:***@127.0.0.1:5432/db?sslmode=disable: invalid port number"
+            );
+            assert_eq!(
+                redact_url(&url),
+                "postgres://u:***@127.0.0.1:5432/db?sslmode=disable"
+            );
+        }
+        assert_eq!(
+            redact_url("postgres://u:hunt er2@127.0.0.1/db"),
+            "postgres://u:***@127.0.0.1/db"
+        );
+        assert_eq!(
+            redact("two: sqlite://a.db postgres://u:p@h/x"),
+            "two: sqlite://a.db postgres://u:***@h/x"
+        );
     }
 }

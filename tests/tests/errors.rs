@@ -55,6 +55,56 @@ async fn malformed_urls_are_configuration_errors() {
 }
 
 #[tokio::test]
+async fn a_password_a_url_should_have_encoded_is_still_never_shown() {
+    for password in ["hun/ter2", "hun?ter2", "hun#ter2", "hun ter2", "hun@ter2"] {
+        for target in [
+            format!("postgres://u:{password}@127.0.0.1:notaport/db"),
+            format!("postgres://u:{password}@127.0.0.1:1/db"),
+        ] {
+            let err = connect_err(&target).await;
+            for shown in [err.to_string(), format!("{err:?}")] {
+                assert!(!shown.contains(password), "{target:?}: {shown}");
+                assert!(!shown.contains("ter2"), "{target:?}: {shown}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_value_connection_string_is_refused_not_taken_for_a_file() {
+    let target = "host=127.0.0.1 user=postgres password=hunter2 dbname=test";
+    let err = connect_err(target).await;
+    assert!(
+        !std::path::Path::new(target).exists(),
+        "a SQLite file was created"
+    );
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert!(err.to_string().contains("postgres://"), "{err}");
+    assert_no_secret(&err);
+}
+
+#[tokio::test]
+async fn typed_constructors_refuse_the_other_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db").display().to_string();
+    let err = PostgresStateStore::new(&file, None, None)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert!(
+        !std::path::Path::new(&file).exists(),
+        "a SQLite file was created"
+    );
+    let err = SqliteStateStore::new("postgres://u:hunter2@127.0.0.1:1/db")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert_no_secret(&err);
+}
+
+#[tokio::test]
 async fn unsupported_schemes_are_configuration_errors() {
     for target in [
         "mysql://u:hunter2@127.0.0.1:3306/workflows",

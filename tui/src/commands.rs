@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};
 use llm_orchestrator_state::{
     Checkpoint, CheckpointUsage, Lineage, RetentionPolicy, StateStore, StateStoreError,
-    WorkflowBundle, WorkflowState, WorkflowStatus, redact,
+    WorkflowBundle, WorkflowState, WorkflowStatus, redact_url,
 };
 use serde_json::{Value, json};
 
@@ -784,7 +784,7 @@ pub async fn demo(
     writeln!(
         out,
         "browse them with: wfadmin --database-url {}{schema}",
-        redact(target.url)
+        redact_url(target.url)
     )?;
     Ok(())
 }

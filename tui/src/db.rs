@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use llm_orchestrator_state::sea_orm::DatabaseConnection;
 use llm_orchestrator_state::{
-    AnyBackend, SeaOrmStateStore, StateStore, StateStoreBuilder, WorkflowState, redact,
+    AnyBackend, SeaOrmStateStore, StateStore, StateStoreBuilder, WorkflowState, redact_url,
 };
 use migration::{Migrator, MigratorTrait};
 use uuid::Uuid;
@@ -62,8 +62,8 @@ impl<'a> Target<'a> {
     /// schema when one is set.
     pub fn shown(&self) -> String {
         match self.postgres_schema {
-            Some(schema) => format!("{} schema {schema}", redact(self.url)),
-            None => redact(self.url),
+            Some(schema) => format!("{} schema {schema}", redact_url(self.url)),
+            None => redact_url(self.url),
         }
     }
 }
@@ -75,7 +75,7 @@ fn refuse_schema_on_sqlite(target: &Target<'_>) -> Result<()> {
         return Err(AdminError::new(format!(
             "--postgres-schema (or WFADMIN_POSTGRES_SCHEMA) is for a Postgres database; {} \
              is SQLite",
-            redact(target.url)
+            redact_url(target.url)
         )));
     }
     Ok(())

@@ -161,6 +161,12 @@ impl SeaOrmStateStore<Postgres> {
     /// # Ok(()) }
     /// ```
     pub async fn new(url: &str, min: Option<u32>, max: Option<u32>) -> Result<Self> {
+        if !backend::is_postgres_target(url)? {
+            return Err(StateStoreError::Configuration(format!(
+                "PostgresStateStore needs a postgres:// URL, not the SQLite database {}",
+                crate::redact_url(url)
+            )));
+        }
         let defaults = StoreOptions::default();
         let store = StateStoreBuilder::new(url)
             .min_connections(min.unwrap_or(defaults.min_connections))
@@ -184,6 +190,13 @@ impl SeaOrmStateStore<Sqlite> {
     /// # Ok(()) }
     /// ```
     pub async fn new(path: &str) -> Result<Self> {
+        if backend::is_postgres_target(path)? {
+            return Err(StateStoreError::Configuration(format!(
+                "SqliteStateStore needs a SQLite path or sqlite:// URL, not the Postgres \
+                 database {}",
+                crate::redact_url(path)
+            )));
+        }
         Ok(StateStoreBuilder::new(path).connect().await?.retag())
     }
 }
