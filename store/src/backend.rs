@@ -432,6 +432,34 @@ pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Ok(())
 }
 
+/// Whether a statement the database refuses ends the transaction it runs in: on Postgres,
+/// inside a transaction (the caller's or the store's), every later statement fails and
+/// `COMMIT` answers with a rollback that sqlx reports as success. SQLite undoes only the
+/// failed statement, and outside a transaction there is nothing to lose.
+pub(crate) fn failure_aborts_transaction<C: Db>(db: &C) -> bool {
+    db.in_transaction() && db.get_database_backend() == DbBackend::Postgres
+}
+
+/// Ends a savepoint taken by the store around one write: released when the write
+/// succeeded, rolled back to when it failed (the write's error is what the caller sees).
+pub(crate) async fn end_savepoint<T>(
+    savepoint: DatabaseTransaction,
+    result: Result<T>,
+) -> Result<T> {
+    match result {
+        Ok(value) => {
+            savepoint.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = savepoint.rollback().await {
+                tracing::debug!(error = %rollback, "rolling back to a savepoint failed");
+            }
+            Err(err)
+        }
+    }
+}
+
 /// Begins a transaction that will write. SQLite takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a
 /// reader upgrades.

@@ -19,6 +19,8 @@ backend_tests!(
     store_transaction_rollback_and_drop_leave_nothing,
     store_transaction_error_inside_leaves_nothing,
     the_same_checkpoint_twice_in_a_transaction_is_a_conflict,
+    a_refused_write_in_a_store_transaction_is_undone_alone,
+    a_refused_write_in_an_application_transaction_is_undone_alone,
     application_transaction_commits_its_rows_and_the_state_together,
     application_transaction_rollback_leaves_neither,
 );
@@ -276,6 +278,73 @@ async fn the_same_checkpoint_twice_in_a_transaction_is_a_conflict(backend: Backe
     assert!(matches!(err, StateStoreError::Conflict(_)), "{err}");
     drop(tx);
     assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+}
+
+/// A checkpoint of a workflow that was never saved: the database refuses it.
+fn orphan_checkpoint() -> Checkpoint {
+    Checkpoint::new(uuid::Uuid::new_v4(), "x", json!({}))
+}
+
+async fn a_refused_write_in_a_store_transaction_is_undone_alone(backend: Backend) {
+    let store = open(backend).await;
+    let first = workflow("wf-tx-first");
+    let second = workflow("wf-tx-second");
+    let tx = store.begin().await.unwrap();
+    tx.save_workflow_state(&first).await.unwrap();
+    let err = tx
+        .create_checkpoint(&orphan_checkpoint())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err}");
+    // The caller handles the error and goes on: the transaction still works (on
+    // Postgres it would otherwise refuse every statement and roll back on commit).
+    tx.save_workflow_state(&second).await.unwrap();
+    let checkpoint = Checkpoint::of(&second, "start").unwrap();
+    tx.create_checkpoint(&checkpoint).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.load_workflow_state(&first.id).await.unwrap(), first);
+    assert_eq!(store.load_workflow_state(&second.id).await.unwrap(), second);
+    assert_eq!(
+        store.get_latest_checkpoint(&second.id).await.unwrap(),
+        Some(checkpoint)
+    );
+}
+
+async fn a_refused_write_in_an_application_transaction_is_undone_alone(backend: Backend) {
+    let store = open(backend).await;
+    store
+        .connection()
+        .execute_unprepared(INVOICES)
+        .await
+        .unwrap();
+    let mut state = workflow("wf-invoice-refused");
+    let txn = store.connection().begin().await.unwrap();
+    txn.execute_unprepared("INSERT INTO invoices (number, amount) VALUES (1, 10)")
+        .await
+        .unwrap();
+    let err = store
+        .within(&txn)
+        .create_checkpoint(&orphan_checkpoint())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err}");
+    txn.execute_unprepared("INSERT INTO invoices (number, amount) VALUES (2, 20)")
+        .await
+        .unwrap();
+    let checkpoint = store
+        .within(&txn)
+        .record_step(&mut state, finished("bill", 2))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+
+    assert_eq!(invoice_numbers(store.connection()).await, [1, 2]);
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(checkpoint)
+    );
 }
 
 const INVOICES: &str =

@@ -308,6 +308,29 @@ async fn write_checkpoint<C: backend::Db>(
     Ok(rows)
 }
 
+/// Runs a write's `body` with `conn` bound to the store's connection or transaction; inside
+/// a transaction on Postgres, in a savepoint of it, so that a write the database refuses
+/// (a checkpoint of an unknown workflow, a duplicate id) is undone alone and the
+/// transaction goes on, as on SQLite, instead of being aborted and then silently rolled
+/// back by its `COMMIT` (see `backend::failure_aborts_transaction`).
+macro_rules! contained {
+    ($outer:expr, |$conn:ident| $body:block) => {{
+        let outer = $outer;
+        if backend::failure_aborts_transaction(outer) {
+            let savepoint = sea_orm::TransactionTrait::begin(outer).await?;
+            let result = async {
+                let $conn = &savepoint;
+                $body
+            }
+            .await;
+            backend::end_savepoint(savepoint, result).await
+        } else {
+            let $conn = outer;
+            $body
+        }
+    }};
+}
+
 /// `ReadOnly` for a write on a store opened read-only.
 fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
     if options.read_only {
@@ -330,16 +353,18 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "save_workflow_state")?;
-            validate::workflow_state(state, self.options().max_json_bytes)?;
-            let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
-                None => queries::save_state(self.conn(), state).await?,
-                Some(step_id) => {
-                    let checkpoint = Checkpoint::of(state, step_id)?;
-                    write_checkpoint(self.conn(), self.options(), Some(state), &checkpoint).await?
-                }
-            };
-            record_rows(rows);
-            Ok(())
+            contained!(self.conn(), |conn| {
+                validate::workflow_state(state, self.options().max_json_bytes)?;
+                let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
+                    None => queries::save_state(conn, state).await?,
+                    Some(step_id) => {
+                        let checkpoint = Checkpoint::of(state, step_id)?;
+                        write_checkpoint(conn, self.options(), Some(state), &checkpoint).await?
+                    }
+                };
+                record_rows(rows);
+                Ok(())
+            })
         })
         .await
     }
@@ -349,16 +374,17 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step")?;
-            let mut next = state.clone();
-            let step_id = step.step_id.clone();
-            next.upsert_step(step);
-            validate::workflow_state(&next, self.options().max_json_bytes)?;
-            let checkpoint = Checkpoint::of(&next, step_id)?;
-            let rows =
-                write_checkpoint(self.conn(), self.options(), Some(&next), &checkpoint).await?;
-            record_rows(rows);
-            *state = next;
-            Ok(checkpoint)
+            contained!(self.conn(), |conn| {
+                let mut next = state.clone();
+                let step_id = step.step_id.clone();
+                next.upsert_step(step);
+                validate::workflow_state(&next, self.options().max_json_bytes)?;
+                let checkpoint = Checkpoint::of(&next, step_id)?;
+                let rows = write_checkpoint(conn, self.options(), Some(&next), &checkpoint).await?;
+                record_rows(rows);
+                *state = next;
+                Ok(checkpoint)
+            })
         })
         .await
     }
@@ -434,17 +460,19 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "create_checkpoint")?;
-            let rows = match write_checkpoint(self.conn(), self.options(), None, checkpoint).await {
-                Err(StateStoreError::Conflict(_))
-                    if !backend::Db::in_transaction(self.conn())
-                        && already_stored(self.conn(), checkpoint).await =>
-                {
-                    0
-                }
-                written => written?,
-            };
-            record_rows(rows);
-            Ok(())
+            contained!(self.conn(), |conn| {
+                let rows = match write_checkpoint(conn, self.options(), None, checkpoint).await {
+                    Err(StateStoreError::Conflict(_))
+                        if !backend::Db::in_transaction(conn)
+                            && already_stored(conn, checkpoint).await =>
+                    {
+                        0
+                    }
+                    written => written?,
+                };
+                record_rows(rows);
+                Ok(())
+            })
         })
         .await
     }
@@ -501,11 +529,13 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "rollback_to_checkpoint")?;
-            let txn = backend::begin_write(self.conn()).await?;
-            let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
-            txn.commit().await?;
-            record_rows(rows);
-            Ok(state)
+            contained!(self.conn(), |conn| {
+                let txn = backend::begin_write(conn).await?;
+                let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
+                txn.commit().await?;
+                record_rows(rows);
+                Ok(state)
+            })
         })
         .await
     }
@@ -514,9 +544,11 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
         diagnosed(self.conn(), async {
             writable(self.options(), "delete_old_states")?;
-            let deleted = queries::delete_finished_before(self.conn(), older_than).await?;
-            record_rows(deleted);
-            Ok(deleted)
+            contained!(self.conn(), |conn| {
+                let deleted = queries::delete_finished_before(conn, older_than).await?;
+                record_rows(deleted);
+                Ok(deleted)
+            })
         })
         .await
     }
@@ -526,11 +558,12 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64> {
         diagnosed(self.conn(), async {
             writable(self.options(), "cleanup_old_checkpoints")?;
-            Span::current().record("keep", keep);
-            let deleted =
-                queries::cleanup_checkpoints(self.conn(), *workflow_state_id, keep).await?;
-            record_rows(deleted);
-            Ok(deleted)
+            contained!(self.conn(), |conn| {
+                Span::current().record("keep", keep);
+                let deleted = queries::cleanup_checkpoints(conn, *workflow_state_id, keep).await?;
+                record_rows(deleted);
+                Ok(deleted)
+            })
         })
         .await
     }
@@ -564,8 +597,10 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<i64> {
         diagnosed(self.conn(), async {
             writable(self.options(), "save_workflow_state_if")?;
-            validate::workflow_state(state, self.options().max_json_bytes)?;
-            replicas::save_if(self.conn(), state, condition).await
+            contained!(self.conn(), |conn| {
+                validate::workflow_state(state, self.options().max_json_bytes)?;
+                replicas::save_if(conn, state, condition).await
+            })
         })
         .await
     }
@@ -579,11 +614,13 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<Vec<Claim>> {
         diagnosed(self.conn(), async {
             writable(self.options(), "claim_workflows")?;
-            validate::id("owner", owner)?;
-            let claims =
-                replicas::claim(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
-            record_rows(claims.len() as u64);
-            Ok(claims)
+            contained!(self.conn(), |conn| {
+                validate::id("owner", owner)?;
+                let claims =
+                    replicas::claim(conn, owner, lease_length(lease_duration)?, limit).await?;
+                record_rows(claims.len() as u64);
+                Ok(claims)
+            })
         })
         .await
     }
@@ -593,7 +630,9 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease> {
         diagnosed(self.conn(), async {
             writable(self.options(), "renew_lease")?;
-            replicas::renew(self.conn(), lease, lease_length(lease_duration)?).await
+            contained!(self.conn(), |conn| {
+                replicas::renew(conn, lease, lease_length(lease_duration)?).await
+            })
         })
         .await
     }
@@ -603,7 +642,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn release_lease(&self, lease: &Lease) -> Result<bool> {
         diagnosed(self.conn(), async {
             writable(self.options(), "release_lease")?;
-            replicas::release(self.conn(), lease).await
+            contained!(self.conn(), |conn| { replicas::release(conn, lease).await })
         })
         .await
     }
@@ -617,11 +656,13 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<Vec<Recovery>> {
         diagnosed(self.conn(), async {
             writable(self.options(), "recover_workflows")?;
-            validate::id("owner", owner)?;
-            let recovered =
-                replicas::recover(self.conn(), owner, lease_length(lease_duration)?, limit).await?;
-            record_rows(recovered.len() as u64);
-            Ok(recovered)
+            contained!(self.conn(), |conn| {
+                validate::id("owner", owner)?;
+                let recovered =
+                    replicas::recover(conn, owner, lease_length(lease_duration)?, limit).await?;
+                record_rows(recovered.len() as u64);
+                Ok(recovered)
+            })
         })
         .await
     }
@@ -655,8 +696,10 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "pin_checkpoint")?;
-            validate::id("pin label", label)?;
-            history::set_pin(self.conn(), *checkpoint_id, Some(label)).await
+            contained!(self.conn(), |conn| {
+                validate::id("pin label", label)?;
+                history::set_pin(conn, *checkpoint_id, Some(label)).await
+            })
         })
         .await
     }
@@ -665,7 +708,9 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn unpin_checkpoint(&self, checkpoint_id: &Uuid) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "unpin_checkpoint")?;
-            history::set_pin(self.conn(), *checkpoint_id, None).await
+            contained!(self.conn(), |conn| {
+                history::set_pin(conn, *checkpoint_id, None).await
+            })
         })
         .await
     }
@@ -676,9 +721,11 @@ impl<T: sealed::Scoped> StateStore for T {
             if !dry_run {
                 writable(self.options(), "prune")?;
             }
-            let report = history::prune(self.conn(), policy, dry_run).await?;
-            record_rows(report.workflows + report.checkpoints);
-            Ok(report)
+            contained!(self.conn(), |conn| {
+                let report = history::prune(conn, policy, dry_run).await?;
+                record_rows(report.workflows + report.checkpoints);
+                Ok(report)
+            })
         })
         .await
     }
@@ -692,14 +739,16 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "fork_from_checkpoint")?;
-            validate::id("workflow_id", new_workflow_id)?;
-            history::fork(
-                self.conn(),
-                *checkpoint_id,
-                new_workflow_id,
-                self.options().max_json_bytes,
-            )
-            .await
+            contained!(self.conn(), |conn| {
+                validate::id("workflow_id", new_workflow_id)?;
+                history::fork(
+                    conn,
+                    *checkpoint_id,
+                    new_workflow_id,
+                    self.options().max_json_bytes,
+                )
+                .await
+            })
         })
         .await
     }
@@ -730,7 +779,9 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "import_workflow")?;
-            history::import(self.conn(), bundle, new_ids, self.options().max_json_bytes).await
+            contained!(self.conn(), |conn| {
+                history::import(conn, bundle, new_ids, self.options().max_json_bytes).await
+            })
         })
         .await
     }
