@@ -287,6 +287,11 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 }
                 Ok(db)
             }
+            Target::Sqlite(_) if options.postgres_schema.is_some() => {
+                Err(StateStoreError::Configuration(format!(
+                    "postgres_schema is for a Postgres database; {shown} is SQLite"
+                )))
+            }
             Target::Sqlite(sqlite) => {
                 let mut sqlite = sqlite.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
                 sqlite = if options.read_only {
@@ -428,6 +433,31 @@ pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
             Migrator::up(&txn, None).await?;
             txn.commit().await?;
         }
+    }
+    Ok(())
+}
+
+/// Warns when a Postgres connection the application opened runs at an isolation level
+/// weaker than REPEATABLE READ, which the store's one-statement writes rely on (see
+/// [`write_all`]).
+pub(crate) async fn check_session_isolation(db: &DatabaseConnection) -> Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SHOW default_transaction_isolation",
+        ))
+        .await?;
+    let level: Option<String> = row.and_then(|row| row.try_get_by_index(0).ok());
+    if let Some(level) = level.filter(|level| level.starts_with("read ")) {
+        tracing::warn!(
+            isolation = %level,
+            "the connection given to the store runs at {level}: two concurrent plain saves \
+             of one workflow can mix their steps; set default_transaction_isolation to \
+             'repeatable read' in its options, or save under a lease or version"
+        );
     }
     Ok(())
 }

@@ -277,6 +277,95 @@ async fn an_invalid_postgres_schema_name_is_a_configuration_error() {
     }
 }
 
+#[tokio::test]
+async fn a_postgres_schema_where_it_cannot_apply_is_a_configuration_error() {
+    // On SQLite there is no schema to put the tables in.
+    let err = StateStoreBuilder::new(":memory:")
+        .postgres_schema("tenant_a")
+        .connect()
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+
+    // A connection the application opened keeps its own search_path: the store would
+    // put its tables in `public` while the caller believed them in `tenant_a`.
+    let app_db = llm_orchestrator_state::sea_orm::Database::connect(test_database_url())
+        .await
+        .unwrap();
+    let mut options = llm_orchestrator_state::StoreOptions::default();
+    options.postgres_schema = Some("tenant_a".into());
+    let err = SeaOrmStateStore::from_connection(app_db, options)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert!(err.to_string().contains("search_path"), "{err}");
+}
+
+/// What the store logs at WARN while `during` runs (on this thread).
+async fn warnings_during<T>(during: impl Future<Output = T>) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let value = during.await;
+    drop(guard);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (value, text)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_connection_at_read_committed_is_taken_with_a_warning() {
+    use llm_orchestrator_state::StoreOptions;
+    use llm_orchestrator_state::sea_orm::Database;
+    let mut options = StoreOptions::default();
+    options.run_migrations = false;
+
+    let read_committed = Database::connect(test_database_url()).await.unwrap();
+    let (store, logged) = warnings_during(SeaOrmStateStore::from_connection(
+        read_committed,
+        options.clone(),
+    ))
+    .await;
+    store.unwrap();
+    assert!(
+        logged.contains("read committed") && logged.contains("repeatable read"),
+        "{logged}"
+    );
+
+    let separator = if test_database_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let repeatable = format!(
+        "{}{separator}options=-c%20default_transaction_isolation%3Drepeatable%5C%20read",
+        test_database_url()
+    );
+    let repeatable_read = Database::connect(repeatable).await.unwrap();
+    let (store, logged) =
+        warnings_during(SeaOrmStateStore::from_connection(repeatable_read, options)).await;
+    store.unwrap();
+    assert_eq!(logged, "");
+}
+
 #[test]
 fn builders_and_options_do_not_show_the_password() {
     let builder =

@@ -107,8 +107,23 @@ impl SeaOrmStateStore<AnyBackend> {
 
     /// A store over a connection the application already has, for applications that use
     /// SeaORM themselves. Applies the migrations if `options.run_migrations`; pool settings
-    /// in `options` are ignored (the connection's own apply).
+    /// in `options` are ignored (the connection's own apply), and `postgres_schema` is
+    /// refused (`Configuration`): set `search_path` in the connection's own options.
+    ///
+    /// On Postgres the store's one-statement writes rely on REPEATABLE READ sessions, which
+    /// the store's own pool has. Under READ COMMITTED (the server's default, logged as a
+    /// warning here) two concurrent plain saves of one workflow can mix their steps: open
+    /// the connection with `default_transaction_isolation` set to `repeatable read`, or
+    /// save under a lease or version (`save_workflow_state_if`).
     pub async fn from_connection(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
+        if options.postgres_schema.is_some() {
+            return Err(StateStoreError::Configuration(
+                "postgres_schema applies to the store's own pool; for a connection you opened, \
+                 set search_path in its options"
+                    .into(),
+            ));
+        }
+        backend::check_session_isolation(&db).await?;
         if options.run_migrations && !options.read_only {
             backend::migrate(&db).await?;
         }
