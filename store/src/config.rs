@@ -89,6 +89,20 @@ pub enum AutoCheckpoint {
     EveryNSteps(u32),
 }
 
+impl StoreOptions {
+    /// Refuses settings that cannot be what the caller meant.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.checkpoint_retention == Some(0) {
+            return Err(crate::StateStoreError::Configuration(
+                "checkpoint_retention Some(0) would delete each checkpoint as it is taken: \
+                 keep at least 1, or None to keep them all"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
@@ -216,7 +230,7 @@ impl StateStoreBuilder {
         self
     }
 
-    /// Checkpoints kept per workflow (`None` keeps all).
+    /// Checkpoints kept per workflow (`None` keeps all; `Some(0)` is refused at connect).
     pub fn checkpoint_retention(mut self, keep: Option<usize>) -> Self {
         self.options.checkpoint_retention = keep;
         self
@@ -303,7 +317,8 @@ impl StateStoreBuilder {
 
     /// Connects, applies migrations if asked, and returns the store.
     pub async fn connect(self) -> Result<SeaOrmStateStore<AnyBackend>> {
+        self.options.check()?;
         let db = backend::connect(&self.target, &self.options).await?;
-        SeaOrmStateStore::from_connection(db, self.options).await
+        SeaOrmStateStore::over_pool(db, self.options).await
     }
 }

@@ -278,6 +278,24 @@ async fn an_invalid_postgres_schema_name_is_a_configuration_error() {
 }
 
 #[tokio::test]
+async fn a_retention_of_zero_checkpoints_is_a_configuration_error() {
+    // It would delete every checkpoint as it is taken, and recovery would redo each step.
+    let err = StateStoreBuilder::new(":memory:")
+        .checkpoint_retention(Some(0))
+        .connect()
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert!(err.to_string().contains("checkpoint_retention"), "{err}");
+    StateStoreBuilder::new(":memory:")
+        .checkpoint_retention(Some(1))
+        .connect()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_postgres_schema_where_it_cannot_apply_is_a_configuration_error() {
     // On SQLite there is no schema to put the tables in.
     let err = StateStoreBuilder::new(":memory:")

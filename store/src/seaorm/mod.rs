@@ -116,6 +116,7 @@ impl SeaOrmStateStore<AnyBackend> {
     /// the connection with `default_transaction_isolation` set to `repeatable read`, or
     /// save under a lease or version (`save_workflow_state_if`).
     pub async fn from_connection(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
+        options.check()?;
         if options.postgres_schema.is_some() {
             return Err(StateStoreError::Configuration(
                 "postgres_schema applies to the store's own pool; for a connection you opened, \
@@ -124,6 +125,11 @@ impl SeaOrmStateStore<AnyBackend> {
             ));
         }
         backend::check_session_isolation(&db).await?;
+        Self::over_pool(db, options).await
+    }
+
+    /// A store over a pool [`backend::connect`] opened with `options` (schema included).
+    pub(crate) async fn over_pool(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
         if options.run_migrations && !options.read_only {
             backend::migrate(&db).await?;
         }
