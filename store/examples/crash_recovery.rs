@@ -89,15 +89,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
-    let path = first.unwrap_or_else(|| {
-        std::env::temp_dir()
-            .join("llm-orchestrator-state-demo.db")
-            .display()
-            .to_string()
-    });
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-    }
+    let path = match first {
+        // A database of the caller's: never deleted, so it must not exist yet.
+        Some(path) if std::path::Path::new(&path).exists() => {
+            return Err(format!("{path} exists; give the path of a new database").into());
+        }
+        Some(path) => path,
+        None => {
+            let path = std::env::temp_dir()
+                .join("llm-orchestrator-state-demo.db")
+                .display()
+                .to_string();
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+            path
+        }
+    };
     println!("database: {path}");
 
     // First process: runs the workflow and dies midway.

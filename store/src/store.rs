@@ -114,6 +114,19 @@ pub trait StateStore: Send + Sync {
     /// save, one more with every save of any kind).
     async fn load_workflow_state_versioned(&self, id: &Uuid) -> Result<Versioned<WorkflowState>>;
 
+    /// [`record_step`](Self::record_step) only if `condition` holds: the workflow is still
+    /// at that version, or this process still holds its lease (a replica that stalled
+    /// past its lease must not record a step the new owner is also running). `Conflict`
+    /// if it does not hold, with nothing stored and `state` unchanged. Returns the
+    /// checkpoint and the workflow's new version. A few statements in one transaction,
+    /// where `record_step` is one.
+    async fn record_step_if(
+        &self,
+        state: &mut WorkflowState,
+        step: StepState,
+        condition: &SaveCondition,
+    ) -> Result<(Checkpoint, i64)>;
+
     /// Saves `state` only if `condition` holds (optimistic concurrency, or fencing by a
     /// lease), atomically, and returns the new version. `Conflict` if it does not hold
     /// (another writer saved first, or another owner claimed the workflow), with nothing

@@ -18,6 +18,8 @@ backend_tests!(
     each_workflow_is_claimed_by_exactly_one_of_four_replicas,
     a_replica_that_stops_renewing_loses_its_workflows_and_its_late_writes,
     released_workflows_can_be_claimed_at_once,
+    record_step_if_refuses_a_step_from_a_replica_that_lost_the_lease,
+    record_step_if_with_a_version_records_once,
     recover_workflows_returns_the_newest_checkpoint_state_claimed,
 );
 
@@ -286,6 +288,111 @@ async fn a_replica_that_stops_renewing_loses_its_workflows_and_its_late_writes(b
             .await,
         Err(StateStoreError::InvalidInput(_))
     ));
+}
+
+fn finished(step_id: &str, output: &str) -> StepState {
+    let mut step = StepState::new(step_id);
+    step.mark_running();
+    step.mark_completed(json!({ "output": output }));
+    step
+}
+
+async fn record_step_if_refuses_a_step_from_a_replica_that_lost_the_lease(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-fenced-step");
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    let a = store
+        .claim_workflows("replica-a", Duration::ZERO, 10)
+        .await
+        .unwrap();
+    let mut a_state = a[0].state.clone();
+    let a_lease = a[0].lease.clone();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let b = store
+        .claim_workflows("replica-b", Duration::from_secs(300), 10)
+        .await
+        .unwrap();
+    let mut b_state = b[0].state.clone();
+    let b_lease = b[0].lease.clone();
+
+    // B, the owner now, records the tool call.
+    let (b_checkpoint, _) = store
+        .record_step_if(
+            &mut b_state,
+            finished("tool_call", "by b"),
+            &SaveCondition::Lease(b_lease),
+        )
+        .await
+        .unwrap();
+
+    // A wakes up and records the same step: refused, nothing stored, its state as it was.
+    let before = a_state.clone();
+    let err = store
+        .record_step_if(
+            &mut a_state,
+            finished("tool_call", "by a"),
+            &SaveCondition::Lease(a_lease),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err}");
+    assert_eq!(a_state, before);
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), b_state);
+    assert_eq!(
+        store.list_checkpoints(&state.id, 10, 0).await.unwrap(),
+        [b_checkpoint]
+    );
+}
+
+async fn record_step_if_with_a_version_records_once(backend: Backend) {
+    let store = open(backend).await;
+    let state = workflow("wf-versioned-step");
+    store.save_workflow_state(&state).await.unwrap();
+    let loaded = store
+        .load_workflow_state_versioned(&state.id)
+        .await
+        .unwrap();
+
+    let mut first = loaded.value.clone();
+    let (_, version) = store
+        .record_step_if(
+            &mut first,
+            finished("retrieve", "1"),
+            &SaveCondition::Version(loaded.version),
+        )
+        .await
+        .unwrap();
+    assert_eq!(version, loaded.version + 1);
+    assert_eq!(
+        store
+            .load_workflow_state_versioned(&state.id)
+            .await
+            .unwrap()
+            .version,
+        version
+    );
+
+    // A second writer that loaded the same version loses.
+    let mut second = loaded.value.clone();
+    let err = store
+        .record_step_if(
+            &mut second,
+            finished("retrieve", "2"),
+            &SaveCondition::Version(loaded.version),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err}");
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), first);
+    assert_eq!(
+        store
+            .list_checkpoints(&state.id, 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn released_workflows_can_be_claimed_at_once(backend: Backend) {

@@ -626,6 +626,34 @@ impl<T: sealed::Scoped> StateStore for T {
         .await
     }
 
+    #[instrument(name = "record_step_if", skip_all, err,
+        fields(workflow_state_id = %state.id, step_id = %step.step_id, rows))]
+    async fn record_step_if(
+        &self,
+        state: &mut WorkflowState,
+        step: StepState,
+        condition: &SaveCondition,
+    ) -> Result<(Checkpoint, i64)> {
+        diagnosed(self.conn(), async {
+            writable(self.options(), "record_step_if")?;
+            contained!(self.conn(), |conn| {
+                let mut next = state.clone();
+                let step_id = step.step_id.clone();
+                next.upsert_step(step);
+                validate::workflow_state(&next, self.options().max_json_bytes)?;
+                let checkpoint = Checkpoint::of(&next, step_id)?;
+                let txn = backend::begin_write(conn).await?;
+                let version = replicas::save_if(&txn, &next, condition).await?;
+                let rows = write_checkpoint(&txn, self.options(), None, &checkpoint).await?;
+                txn.commit().await?;
+                record_rows(rows);
+                *state = next;
+                Ok((checkpoint, version))
+            })
+        })
+        .await
+    }
+
     #[instrument(name = "claim_workflows", skip_all, err, fields(owner = %owner, limit, rows))]
     async fn claim_workflows(
         &self,
