@@ -67,10 +67,7 @@ fn parse_target(target: &str) -> Result<Target> {
             .map_err(|err| config_err(format!("malformed Postgres URL {shown}: {err}")))?;
         return Ok(Target::Postgres(Box::new(options)));
     }
-    if matches!(
-        trimmed,
-        ":memory:" | "sqlite::memory:" | "sqlite://:memory:"
-    ) {
+    if is_memory_target(trimmed) {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")
             .map_err(|err| config_err(err.to_string()))?;
         return Ok(Target::Sqlite(Box::new(options)));
@@ -101,6 +98,14 @@ fn parse_target(target: &str) -> Result<Target> {
             .filename(trimmed)
             .create_if_missing(true),
     )))
+}
+
+/// A private in-memory SQLite database.
+fn is_memory_target(target: &str) -> bool {
+    matches!(
+        target.trim(),
+        ":memory:" | "sqlite::memory:" | "sqlite://:memory:"
+    )
 }
 
 /// `host=db user=app password=...` (libpq's other form), which would otherwise be taken
@@ -293,6 +298,13 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 )))
             }
             Target::Sqlite(sqlite) => {
+                let file = sqlite.get_filename();
+                if options.read_only && !is_memory_target(target) && !file.is_file() {
+                    return Err(StateStoreError::Configuration(format!(
+                        "SQLite database {} does not exist (a read-only store does not create it)",
+                        file.display()
+                    )));
+                }
                 let mut sqlite = sqlite.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
                 sqlite = if options.read_only {
                     sqlite.read_only(true).create_if_missing(false)
@@ -435,6 +447,24 @@ pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `Configuration` when none of the store's migrations was applied: for a read-only
+/// store, which cannot create its tables and whose every call would fail with "no such
+/// table" (a mistyped path or database, a forgotten `postgres_schema`). A database
+/// migrated by an older version is let through: most calls still work there.
+pub(crate) async fn check_has_tables(db: &DatabaseConnection) -> Result<()> {
+    // Read-only: never creates the migration table (a missing one means none applied).
+    let pending = Migrator::get_pending_migrations_read_only(db).await?;
+    if pending.len() < Migrator::migrations().len() {
+        return Ok(());
+    }
+    Err(StateStoreError::Configuration(
+        "the database has none of the store's tables (a wrong database or path, or a \
+         Postgres schema other than this one?): a read-only store cannot create them; open \
+         it once without read_only"
+            .into(),
+    ))
 }
 
 /// Warns when a Postgres connection the application opened runs at an isolation level

@@ -44,7 +44,10 @@ pub trait StateStore: Send + Sync {
     /// Records a finished (or failed) step: puts `step` into `state`, saves the state and
     /// takes a checkpoint of it after that step, in one transaction (one round trip on
     /// Postgres), applying checkpoint retention. Returns the checkpoint. On error nothing
-    /// is stored and `state` is unchanged.
+    /// is stored and `state` is unchanged. Each call saves the caller's copy of the state:
+    /// of two concurrent calls on one workflow the later wins, without the other's step
+    /// (both checkpoints stay); [`record_step_if`](Self::record_step_if) refuses the
+    /// second instead.
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint>;
 
     /// The workflow state with this id, with its steps; `NotFound` if there is none.

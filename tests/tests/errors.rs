@@ -278,6 +278,45 @@ async fn an_invalid_postgres_schema_name_is_a_configuration_error() {
 }
 
 #[tokio::test]
+async fn a_read_only_store_where_there_is_no_store_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let read_only = |target: String| StateStoreBuilder::new(target).read_only(true).connect();
+
+    // A mistyped path: not created, and said so.
+    let missing = dir.path().join("typo.db");
+    let err = read_only(missing.display().to_string())
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!missing.exists());
+
+    // A database without the store's tables (another application's, or a new one).
+    let empty = dir.path().join("empty.db");
+    std::fs::File::create(&empty).unwrap();
+    let err = read_only(empty.display().to_string())
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("none of the store's tables"),
+        "{err}"
+    );
+
+    // Once migrated, the same file opens read-only.
+    StateStoreBuilder::new(empty.display().to_string())
+        .connect()
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    read_only(empty.display().to_string()).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_retention_of_zero_checkpoints_is_a_configuration_error() {
     // It would delete every checkpoint as it is taken, and recovery would redo each step.
     let err = StateStoreBuilder::new(":memory:")

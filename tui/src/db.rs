@@ -141,6 +141,8 @@ pub async fn migration_status(db: &DatabaseConnection) -> Result<(Vec<String>, V
 pub async fn migrate(store: &Store) -> Result<()> {
     let mut options = store.options().clone();
     options.run_migrations = true;
+    // The pool already searches the schema; `from_connection` takes none for a pool.
+    options.postgres_schema = None;
     SeaOrmStateStore::from_connection(store.connection().clone(), options).await?;
     Ok(())
 }

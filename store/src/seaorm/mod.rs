@@ -132,6 +132,8 @@ impl SeaOrmStateStore<AnyBackend> {
     pub(crate) async fn over_pool(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
         if options.run_migrations && !options.read_only {
             backend::migrate(&db).await?;
+        } else if options.read_only {
+            backend::check_has_tables(&db).await?;
         }
         Ok(Self {
             db,
