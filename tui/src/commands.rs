@@ -21,7 +21,7 @@ use crate::restore_plan::RestorePlan;
 pub const CHECKPOINT_LIMIT: u64 = 1000;
 
 fn print_json(out: &mut impl Write, value: &Value) -> Result<()> {
-    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    writeln!(out, "{}", format::json_pretty(value))?;
     Ok(())
 }
 
@@ -81,11 +81,19 @@ pub fn lease_words(row: &WorkflowSummary, now: DateTime<Utc>) -> (String, bool) 
     match lease_of(row, now) {
         None => ("-".to_owned(), false),
         Some((owner, None)) => (
-            format!("{owner}, until {}", format::time(row.lease_expires_at)),
+            format!(
+                "{}, until {}",
+                format::printable(owner),
+                format::time(row.lease_expires_at)
+            ),
             false,
         ),
         Some((owner, Some(expired_for))) => (
-            format!("{owner}, expired {} ago", format::ago(expired_for)),
+            format!(
+                "{}, expired {} ago",
+                format::printable(owner),
+                format::ago(expired_for)
+            ),
             true,
         ),
     }
@@ -212,8 +220,8 @@ pub fn ordered_steps(state: &WorkflowState) -> Vec<&llm_orchestrator_state::Step
 /// `with_uuids` (a workflow_id may have several runs; the UI is short of room).
 pub async fn lineage_lines(store: &Store, lineage: &Lineage, with_uuids: bool) -> Vec<String> {
     let name = async |id: uuid::Uuid| match store.load_workflow_state(&id).await {
-        Ok(state) if with_uuids => format!("{} ({id})", state.workflow_id),
-        Ok(state) => state.workflow_id,
+        Ok(state) if with_uuids => format!("{} ({id})", format::printable(&state.workflow_id)),
+        Ok(state) => format::printable(&state.workflow_id).into_owned(),
         Err(_) => format!("{id} (deleted)"),
     };
     let mut lines = Vec::new();
@@ -256,14 +264,17 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         }
         return print_json(out, &value);
     }
+    // Stored strings are shown with their control characters escaped (they come from
+    // LLMs and tools); multi-line ones line by line.
+    let one_line = format::printable;
     writeln!(out, "id:           {}", state.id)?;
-    writeln!(out, "workflow_id:  {}", state.workflow_id)?;
-    writeln!(out, "name:         {}", state.workflow_name)?;
+    writeln!(out, "workflow_id:  {}", one_line(&state.workflow_id))?;
+    writeln!(out, "name:         {}", one_line(&state.workflow_name))?;
     writeln!(out, "status:       {}", state.status)?;
     writeln!(
         out,
         "user:         {}",
-        state.user_id.as_deref().unwrap_or("-")
+        one_line(state.user_id.as_deref().unwrap_or("-"))
     )?;
     writeln!(
         out,
@@ -276,11 +287,16 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         format::time(Some(state.updated_at))
     )?;
     writeln!(out, "completed:    {}", format::time(state.completed_at))?;
+    let error = state.error.as_deref().unwrap_or("-");
+    let mut error_lines = format::printable_lines(error);
     writeln!(
         out,
         "error:        {}",
-        state.error.as_deref().unwrap_or("-")
+        error_lines.next().unwrap_or_default()
     )?;
+    for line in error_lines {
+        writeln!(out, "              {line}")?;
+    }
     if let Some(row) = &summary {
         let (lease, _) = lease_words(row, llm_orchestrator_state::now());
         writeln!(out, "lease:        {lease}")?;
@@ -295,7 +311,7 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         writeln!(out, "{head:<14}{line}")?;
     }
     writeln!(out, "context:")?;
-    for line in serde_json::to_string_pretty(&state.context)?.lines() {
+    for line in format::json_pretty(&state.context).lines() {
         writeln!(out, "  {line}")?;
     }
     writeln!(out, "steps:")?;
@@ -336,8 +352,8 @@ pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool)
         if n == 0 {
             writeln!(out, "step errors:")?;
         }
-        writeln!(out, "  {}:", step.step_id)?;
-        for line in error.lines() {
+        writeln!(out, "  {}:", one_line(&step.step_id))?;
+        for line in format::printable_lines(error) {
             writeln!(out, "    {line}")?;
         }
     }
@@ -415,7 +431,8 @@ pub async fn checkpoints(
     writeln!(
         out,
         "checkpoints of {} ({}), {which}:",
-        state.workflow_id, state.id
+        format::printable(&state.workflow_id),
+        state.id
     )?;
     write!(
         out,
@@ -491,7 +508,12 @@ pub async fn diff_command(
             }),
         );
     }
-    writeln!(out, "diff {} -> {}:", old.label, new.label)?;
+    writeln!(
+        out,
+        "diff {} -> {}:",
+        format::printable(&old.label),
+        format::printable(&new.label)
+    )?;
     for change in &changes {
         writeln!(out, "{}", change.describe())?;
     }
@@ -543,7 +565,7 @@ pub async fn restore(
     writeln!(
         out,
         "restored workflow {} ({}) to checkpoint {}: status {}, {} steps",
-        state.workflow_id,
+        format::printable(&state.workflow_id),
         state.id,
         id,
         state.status,
@@ -646,7 +668,7 @@ pub async fn prune(
 pub async fn pin(store: &Store, out: &mut impl Write, checkpoint: &str, label: &str) -> Result<()> {
     let id = db::parse_uuid("checkpoint", checkpoint)?;
     store.pin_checkpoint(&id, label).await?;
-    writeln!(out, "pinned checkpoint {id}: {label}")?;
+    writeln!(out, "pinned checkpoint {id}: {}", format::printable(label))?;
     Ok(())
 }
 
@@ -670,7 +692,7 @@ pub async fn fork(
     writeln!(
         out,
         "forked workflow {} ({}) from checkpoint {id}: status {}, {} steps",
-        state.workflow_id,
+        format::printable(&state.workflow_id),
         state.id,
         state.status,
         state.steps.len()
@@ -687,7 +709,7 @@ pub async fn export(
 ) -> Result<()> {
     let state = db::find_workflow(store, key).await?;
     let bundle = store.export_workflow(&state.id).await?;
-    let text = serde_json::to_string_pretty(&bundle)?;
+    let text = format::json_pretty(&serde_json::to_value(&bundle)?);
     match output {
         None => writeln!(out, "{text}")?,
         Some(path) => {
@@ -697,7 +719,7 @@ pub async fn export(
             writeln!(
                 out,
                 "exported workflow {} ({}) with {} checkpoints to {}",
-                state.workflow_id,
+                format::printable(&state.workflow_id),
                 state.id,
                 bundle.checkpoints.len(),
                 path.display()
@@ -721,7 +743,7 @@ pub async fn import(
     writeln!(
         out,
         "imported workflow {} ({}) with {} checkpoints",
-        state.workflow_id,
+        format::printable(&state.workflow_id),
         state.id,
         bundle.checkpoints.len()
     )?;

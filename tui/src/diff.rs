@@ -41,15 +41,17 @@ impl Change {
         }
     }
 
-    /// One line for people: `~ context.answer: "a" -> "b"`.
+    /// One line for people: `~ context.answer: "a" -> "b"` (a key's control characters
+    /// shown escaped; values are JSON, escaped already).
     pub fn describe(&self) -> String {
-        match self {
+        let line = match self {
             Self::Added { path, new } => format!("+ {path}: {}", compact(new)),
             Self::Removed { path, old } => format!("- {path}: {}", compact(old)),
             Self::Changed { path, old, new } => {
                 format!("~ {path}: {} -> {}", compact(old), compact(new))
             }
-        }
+        };
+        crate::format::printable(&line).into_owned()
     }
 
     /// The change as JSON for scripts: `{"op": "changed", "path": .., "old": .., "new": ..}`.
@@ -64,9 +66,10 @@ impl Change {
     }
 }
 
-/// A value on one line, long strings and documents cut to 120 characters.
+/// A value on one line, long strings and documents cut to 120 characters (the control
+/// characters serde leaves raw shown escaped).
 pub fn compact(value: &Value) -> String {
-    let text = value.to_string();
+    let text = crate::format::printable(&value.to_string()).into_owned();
     if text.chars().count() > 120 {
         let cut: String = text.chars().take(117).collect();
         format!("{cut}...")

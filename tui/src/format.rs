@@ -1,6 +1,106 @@
 //! Small text helpers shared by the CLI tables and the TUI.
 
+use std::borrow::Cow;
+use std::io::Write;
+
 use chrono::{DateTime, Utc};
+
+/// `text` safe to put on a terminal: every control character (ESC, CR, BEL, backspace,
+/// line breaks, tabs, the C1 controls) written as its Rust escape (`\u{1b}`, `\r`, `\n`),
+/// so that stored data (from LLMs and tools) cannot retitle the terminal, clear the
+/// screen or move the cursor, and the operator sees what is really there. The CLI and the
+/// TUI show every stored string through this (ratatui alone would silently drop them).
+/// Multi-line texts are split into lines first (see [`printable_lines`]).
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The lines of `text` (split at `\n` or `\r\n`), each made [`printable`]: a lone `\r`
+/// or any other control character is shown escaped.
+pub fn printable_lines(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    text.lines().map(printable)
+}
+
+/// `value` as pretty JSON that is safe on a terminal and still parses to `value`: serde
+/// escapes the controls below U+0020, and the ones it leaves raw (DEL and the C1
+/// controls, which some terminals obey) are written as JSON escapes (`\u009b`).
+pub fn json_pretty(value: &serde_json::Value) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|err| err.to_string());
+    if !text.chars().any(raw_in_json) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if raw_in_json(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The control characters serde_json writes raw: DEL and the C1 controls.
+fn raw_in_json(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}')
+}
+
+/// A writer that passes text on with its control characters shown escaped (see
+/// [`printable`]), keeping only its line breaks: the last guard of the CLI's output,
+/// whatever a command prints. JSON passes unchanged (serde escapes control characters).
+pub struct PrintableWriter<W: Write> {
+    inner: W,
+    /// The start of a UTF-8 character cut between two writes.
+    partial: Vec<u8>,
+}
+
+impl<W: Write> PrintableWriter<W> {
+    /// Guards `inner`.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            partial: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for PrintableWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        let bytes = std::mem::take(&mut self.partial);
+        // Keep an incomplete character at the end for the next write; anything else
+        // that is not UTF-8 is shown as U+FFFD rather than passed raw.
+        let complete = match std::str::from_utf8(&bytes) {
+            Ok(_) => bytes.len(),
+            Err(err) if err.error_len().is_none() => err.valid_up_to(),
+            Err(_) => bytes.len(),
+        };
+        let text = String::from_utf8_lossy(&bytes[..complete]);
+        for (n, line) in text.split('\n').enumerate() {
+            if n > 0 {
+                self.inner.write_all(b"\n")?;
+            }
+            self.inner.write_all(printable(line).as_bytes())?;
+        }
+        self.partial = bytes[complete..].to_vec();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// `2026-11-25 22:15:02`, or `-`.
 pub fn time(value: Option<DateTime<Utc>>) -> String {
@@ -41,8 +141,7 @@ pub fn size(bytes: u64) -> String {
 /// `value` pretty-printed, one entry per line. The TUI prints a value once, when it
 /// arrives, and keeps these lines: a context or snapshot can be megabytes.
 pub fn pretty_lines(value: &serde_json::Value) -> Vec<String> {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|err| err.to_string());
-    text.lines().map(str::to_owned).collect()
+    json_pretty(value).lines().map(str::to_owned).collect()
 }
 
 /// At most `width` characters, ending with `…` when cut.
@@ -56,21 +155,37 @@ pub fn cut(text: &str, width: usize) -> String {
 }
 
 /// `text` broken into lines at most `width` terminal cells wide: at spaces where it can,
-/// inside a word longer than a line, and at its own line breaks (tabs become four spaces).
+/// inside a word longer than a line, and at its own line breaks (tabs become four spaces,
+/// other control characters are shown escaped, see [`printable`]).
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let options = textwrap::Options::new(width.max(1))
         .wrap_algorithm(textwrap::WrapAlgorithm::FirstFit)
         .break_words(true);
-    textwrap::wrap(&text.replace('\t', "    "), options)
-        .into_iter()
-        .map(String::from)
+    text.replace("\r\n", "\n")
+        .split('\n')
+        .flat_map(|line| {
+            let line = printable(&line.replace('\t', "    ")).into_owned();
+            textwrap::wrap(&line, &options)
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
-/// A plain-text table with a header, columns padded to their widest cell.
+/// A plain-text table with a header, columns padded to their widest cell; each cell is
+/// [`printable`] (a line break in a cell would also start a false row).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| printable(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -89,7 +204,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(header.to_vec());
     out.push('\n');
-    for row in rows {
+    for row in &rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
         out.push('\n');
     }
@@ -210,6 +325,60 @@ mod tests {
                 ago(200_000)
             ],
             ["0s", "45s", "1m", "2m", "2h", "2d"]
+        );
+    }
+
+    /// What the review found in stored data: a window title and a colour, a screen
+    /// clear, and a C1 CSI (0x9b), which some terminals take for ESC [.
+    const HOSTILE: &str = "evil\x1b]0;PWNED\x07\x1b[31mRED\r\x1b[2J\u{9b}2J";
+
+    #[test]
+    fn control_characters_are_shown_escaped_and_nothing_else_changes() {
+        assert_eq!(
+            printable(HOSTILE),
+            r"evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED\r\u{1b}[2J\u{9b}2J"
+        );
+        assert!(!printable(HOSTILE).chars().any(char::is_control));
+        assert_eq!(printable("a\nb\tc\0"), r"a\nb\tc\0");
+        assert!(matches!(printable("plain, ünïcode 超时"), Cow::Borrowed(_)));
+        let lines: Vec<_> = printable_lines("one\r\ntwo\rthree\n").collect();
+        assert_eq!(lines, ["one", r"two\rthree"]);
+        // Wrapped text (the TUI's errors) keeps its line breaks and escapes the rest.
+        assert_eq!(wrap("a\x1b[2Jb\nc\r", 40), [r"a\u{1b}[2Jb", r"c\r"]);
+        // Table cells cannot start a false row.
+        let text = table(&["A"], &[vec!["x\ny".into()]]);
+        assert_eq!(text, "A\nx\\ny\n");
+    }
+
+    #[test]
+    fn the_printable_writer_escapes_whatever_is_written_through_it_but_line_breaks() {
+        let mut out = PrintableWriter::new(Vec::new());
+        writeln!(out, "user: {HOSTILE}").unwrap();
+        // A character cut between two writes arrives whole; a C1 control cut so too.
+        let bytes = "é\u{9b}".as_bytes();
+        for byte in bytes {
+            out.write_all(&[*byte]).unwrap();
+        }
+        out.write_all(b"\n").unwrap();
+        let text = String::from_utf8(out.inner).unwrap();
+        assert_eq!(
+            text,
+            "user: evil\\u{1b}]0;PWNED\\u{7}\\u{1b}[31mRED\\r\\u{1b}[2J\\u{9b}2J\né\\u{9b}\n"
+        );
+        // JSON passes unchanged, and still parses to what was stored.
+        let value = serde_json::json!({ "user": HOSTILE, "del": "\u{7f}" });
+        let json = json_pretty(&value);
+        assert!(
+            json.contains(r#"\u009b2J""#) && json.contains(r#""\u007f""#),
+            "{json}"
+        );
+        let mut out = PrintableWriter::new(Vec::new());
+        out.write_all(json.as_bytes()).unwrap();
+        let written = String::from_utf8(out.inner).unwrap();
+        assert_eq!(written, json);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&written).unwrap(),
+            value
         );
     }
 

@@ -40,7 +40,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            // An error can quote stored data (a workflow id, a database's message).
+            let message = err.to_string();
+            let lines: Vec<_> = format::printable_lines(&message).collect();
+            eprintln!("error: {}", lines.join("\n"));
             ExitCode::FAILURE
         }
     }
@@ -83,7 +86,8 @@ async fn run(cli: Cli) -> Result<()> {
         ));
     }
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Whatever a command prints, stored data cannot send the terminal escape sequences.
+    let mut out = format::PrintableWriter::new(stdout.lock());
     if let Command::Migrate { action } = command {
         return commands::migrate(&target, &mut out, action).await;
     }

@@ -123,7 +123,8 @@ impl RestorePlan {
             && self.context.is_empty()
     }
 
-    /// The plan as lines for people, most important first.
+    /// The plan as lines for people, most important first, with the control characters
+    /// of stored strings (ids, errors, context keys) shown escaped.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
             "Roll back workflow {} ({}) to checkpoint {} taken after step {} at {}:",
@@ -149,6 +150,9 @@ impl RestorePlan {
             lines.push("nothing changes except updated_at".into());
         }
         lines
+            .into_iter()
+            .map(|line| crate::format::printable(&line).into_owned())
+            .collect()
     }
 }
 

@@ -674,3 +674,83 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
     );
     assert!(!db.path.exists(), "nothing was created");
 }
+
+/// Control characters a terminal obeys: ESC, BEL, CR, backspace, DEL, the C1 controls.
+fn obeyed_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect()
+}
+
+#[test]
+fn stored_escape_sequences_reach_the_terminal_only_escaped() {
+    // A failed workflow whose strings came from an LLM or a tool: they retitle the
+    // terminal, colour it, clear the screen, and one is a C1 CSI (0x9b).
+    let db = Db::demo();
+    let row = failed_workflow(&db);
+    let mut bundle = db.json(&["export", row["id"].as_str().unwrap()]);
+    let workflow = &mut bundle["workflow"];
+    workflow["workflow_id"] = "wf\u{1b}[2Jid".into();
+    workflow["user_id"] = "evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED".into();
+    workflow["error"] = "boom\r\u{1b}[2J\nsecond line\u{9b}1m".into();
+    workflow["context"]["key\u{1b}[5m"] = "value\u{7f}".into();
+    let step = workflow["steps"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap();
+    step["error"] = "step\u{1b}[5m error\nline two\r".into();
+    let file = db._dir.path().join("hostile.json");
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let out = db.run(&["import", file.to_str().unwrap(), "--new-ids"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let shown = db.json(&["show", "wf\u{1b}[2Jid", "--json"]);
+    let id = shown["id"].as_str().unwrap().to_owned();
+    let checkpoints = db.json(&["checkpoints", &id, "--json"]);
+    let oldest = checkpoints["checkpoints"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runs = [
+        db.run(&["list"]),
+        db.run(&["show", &id]),
+        db.run(&["checkpoints", &id]),
+        db.run(&["diff", &oldest, "current"]),
+        // Prints the plan, then refuses: no terminal to ask on.
+        db.run(&["restore", &oldest]),
+        db.run(&["show", "no\u{1b}]0;such\u{7}"]),
+    ];
+    let all: String = runs.iter().map(|out| stdout(out) + &stderr(out)).collect();
+    assert_eq!(obeyed_controls(&all), Vec::<char>::new(), "{all}");
+    for escaped in [
+        r"evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED",
+        r"wf\u{1b}[2Jid",
+        r"boom\r\u{1b}[2J",
+        r"second line\u{9b}1m",
+        r"step\u{1b}[5m error",
+        r"line two\r",
+        // Context keys are quoted as JSON (`context["key\u001b[5m"]`).
+        r"key\u001b[5m",
+    ] {
+        assert!(all.contains(escaped), "{escaped} not in {all}");
+    }
+    let plan = stdout(&runs[4]);
+    assert!(plan.contains(r"status: failed -> "), "{plan}");
+    assert!(
+        plan.contains(r"boom\r\u{1b}[2J\nsecond line\u{9b}1m -> "),
+        "{plan}"
+    );
+
+    // JSON stays JSON, escaped its own way, and reads back as stored.
+    let json = db.run(&["show", &id, "--json"]);
+    assert_eq!(obeyed_controls(&stdout(&json)), Vec::<char>::new());
+    let value: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["user_id"], "evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED");
+    assert_eq!(value["context"]["key\u{1b}[5m"], "value\u{7f}");
+}

@@ -22,7 +22,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     };
     let Some(list) = &view.list else {
-        let title = format!(" Checkpoints of {} (newest first) ", view.workflow_id);
+        let title = format!(
+            " Checkpoints of {} (newest first) ",
+            format::printable(&view.workflow_id)
+        );
         frame.render_widget(
             Paragraph::new("loading...").block(Block::bordered().title(title)),
             area,
@@ -33,11 +36,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let title = match &view.usage {
         Some(usage) if usage.count > list.len() as u64 => format!(
             " Checkpoints of {} (newest {} of {}) ",
-            view.workflow_id,
+            format::printable(&view.workflow_id),
             list.len(),
             usage.count
         ),
-        _ => format!(" Checkpoints of {} (newest first) ", view.workflow_id),
+        _ => format!(
+            " Checkpoints of {} (newest first) ",
+            format::printable(&view.workflow_id)
+        ),
     };
     // Drawn from what the store lists without the snapshots (the workflow's status in
     // each is a column of its own); Enter loads the one snapshot to show.
@@ -69,7 +75,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             } else {
                 format::short_time(checkpoint.timestamp)
             }),
-            Cell::from(checkpoint.step_id.clone()),
+            Cell::from(format::printable(&checkpoint.step_id).into_owned()),
             Cell::from(format::size(checkpoint.size_bytes)),
             match checkpoint.workflow_status {
                 Some(status) => Cell::from(status.as_str()).style(super::status_style(status)),
@@ -77,7 +83,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             },
             Cell::from(checkpoint.id.to_string()),
             match &checkpoint.pinned {
-                Some(label) => Cell::from(label.clone()).style(Style::new().fg(Color::Magenta)),
+                Some(label) => Cell::from(format::printable(label).into_owned())
+                    .style(Style::new().fg(Color::Magenta)),
                 None => Cell::from(""),
             },
         ])

@@ -53,14 +53,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         field("id", state.id.to_string()),
         field(
             "workflow",
-            format!("{}  ({})", state.workflow_id, state.workflow_name),
+            format!(
+                "{}  ({})",
+                format::printable(&state.workflow_id),
+                format::printable(&state.workflow_name)
+            ),
         ),
         styled_field(
             "status",
             state.status.to_string(),
             super::status_style(state.status),
         ),
-        field("user", state.user_id.clone().unwrap_or_else(|| "-".into())),
+        field(
+            "user",
+            format::printable(state.user_id.as_deref().unwrap_or("-")).into_owned(),
+        ),
         field(
             "times",
             format!(
@@ -96,7 +103,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let fields = Paragraph::new(fields)
         .wrap(Wrap { trim: false })
-        .block(Block::bordered().title(format!(" Workflow {} ", state.workflow_id)));
+        .block(Block::bordered().title(format!(
+            " Workflow {} ",
+            format::printable(&state.workflow_id)
+        )));
     // As tall as its lines once wrapped: a narrow terminal wraps the times, and a fixed
     // height would push the checkpoints and lineage out of the box.
     let fields_height = fields.line_count(area.width.saturating_sub(2));
@@ -139,13 +149,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .fold("COMPLETED".len(), usize::max) as u16;
     let rows = steps.into_iter().map(|(step, started, completed)| {
         Row::new([
-            Cell::from(step.step_id.clone()),
+            Cell::from(format::printable(&step.step_id).into_owned()),
             Cell::from(step.status.as_str()).style(super::step_style(step.status)),
             Cell::from(step.retry_count.to_string()),
             Cell::from(started),
             Cell::from(completed),
             Cell::from(format::duration(step.started_at, step.completed_at)),
-            Cell::from(step.error.clone().unwrap_or_else(|| "-".into()))
+            Cell::from(format::printable(step.error.as_deref().unwrap_or("-")).into_owned())
                 .style(Style::new().fg(Color::Red)),
         ])
     });
@@ -192,7 +202,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Some(step) => json::render(
             detail.selected_outputs_lines(),
             detail.outputs_scroll,
-            outputs_block.title(format!(" Outputs of {} ", step.step_id)),
+            outputs_block.title(format!(" Outputs of {} ", format::printable(&step.step_id))),
             frame,
             outputs_area,
         ),
@@ -291,7 +301,7 @@ fn render_step_error(step_id: &str, error: &str, frame: &mut Frame, area: Rect) 
     let shown = lines.len().min(room);
     let [error_area, rest] =
         Layout::vertical([Constraint::Length(shown as u16 + 2), Constraint::Fill(1)]).areas(area);
-    let mut block = Block::bordered().title(format!(" Error of {step_id} "));
+    let mut block = Block::bordered().title(format!(" Error of {} ", format::printable(step_id)));
     if lines.len() > shown {
         block = block.title_bottom(format!(
             " {} more lines (wfadmin show prints them all) ",

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use crate::app::App;
 use crate::diff::{Change, compact};
+use crate::format::printable;
 
 /// Coloured lines of a list of changes.
 pub fn change_lines(changes: &[Change]) -> Vec<Line<'static>> {
@@ -15,15 +16,24 @@ pub fn change_lines(changes: &[Change]) -> Vec<Line<'static>> {
         .iter()
         .map(|change| match change {
             Change::Added { path, new } => Line::from(vec![
-                Span::styled(format!("+ {path}: "), Style::new().fg(Color::Green)),
+                Span::styled(
+                    format!("+ {}: ", printable(path)),
+                    Style::new().fg(Color::Green),
+                ),
                 Span::raw(compact(new)),
             ]),
             Change::Removed { path, old } => Line::from(vec![
-                Span::styled(format!("- {path}: "), Style::new().fg(Color::Red)),
+                Span::styled(
+                    format!("- {}: ", printable(path)),
+                    Style::new().fg(Color::Red),
+                ),
                 Span::raw(compact(old)),
             ]),
             Change::Changed { path, old, new } => Line::from(vec![
-                Span::styled(format!("~ {path}: "), Style::new().fg(Color::Yellow)),
+                Span::styled(
+                    format!("~ {}: ", printable(path)),
+                    Style::new().fg(Color::Yellow),
+                ),
                 Span::styled(compact(old), Style::new().fg(Color::Red)),
                 Span::raw(" -> "),
                 Span::styled(compact(new), Style::new().fg(Color::Green)),
@@ -39,7 +49,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     };
     let block = Block::bordered().title(format!(
         " Diff {} ({} changes) ",
-        view.title,
+        printable(&view.title),
         view.changes.len()
     ));
     // Only the changes in view are formatted: a diff of two big snapshots can be long.

@@ -17,7 +17,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let info = &view.info;
     let title = format!(
         " Snapshot after {} at {} ({}) ",
-        info.step_id,
+        format::printable(&info.step_id),
         format::time(Some(info.timestamp)),
         info.id
     );

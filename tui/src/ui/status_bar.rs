@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::{App, Screen};
+use crate::format;
 
 /// The keys of the screen shown, each with what it does.
 fn keys(app: &App) -> &'static [(&'static str, &'static str)] {
@@ -128,10 +129,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), top);
     let second = if let Some(error) = &app.error {
-        Paragraph::new(format!(" error: {error}"))
+        Paragraph::new(format!(" error: {}", format::printable(error)))
             .style(Style::new().fg(Color::White).bg(Color::Red))
     } else if let Some(notice) = &app.notice {
-        Paragraph::new(format!(" {notice}")).style(Style::new().fg(Color::Green))
+        Paragraph::new(format!(" {}", format::printable(notice)))
+            .style(Style::new().fg(Color::Green))
     } else {
         Paragraph::new(key_line(keys(app), usize::from(bottom.width)))
             .style(Style::new().fg(Color::DarkGray))

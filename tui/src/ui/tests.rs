@@ -1093,3 +1093,34 @@ fn the_detail_screen_draws_the_lines_printed_on_arrival() {
         ["prompt outputs printed once", ""]
     );
 }
+
+#[test]
+fn stored_control_characters_are_shown_escaped_on_every_screen() {
+    const USER: &str = "evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED";
+    let (mut state, _) = failed_workflow();
+    state.user_id = Some(USER.to_owned());
+    state.error = Some("boom\r\u{1b}[2J".to_owned());
+    state.steps.get_mut("tool_call").unwrap().error = Some("step\u{9b}5m failed".to_owned());
+    let mut app = loaded_app();
+    app.workflows.rows[0].user_id = Some(USER.to_owned());
+    app.workflows.rows[0].workflow_name = "name\rline".to_owned();
+    // USER is ten columns wide: the start of the escape shows.
+    let list = draw(&app).backend().to_string();
+    assert!(list.contains(r" evil\u{1b} "), "{list}");
+    assert!(list.contains(r"name\rline"), "{list}");
+
+    let mut app = detail_of(state, WorkflowHistory::default());
+    press(&mut app, "jj");
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains(r"evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED"),
+        "{text}"
+    );
+    assert!(text.contains(r"boom\r\u{1b}[2J"), "{text}");
+    assert!(text.contains(r"step\u{9b}5m failed"), "{text}");
+
+    // The status bar: an error quoting stored data.
+    app.show_error("no workflow \u{1b}[2Jx".to_owned());
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains(r"error: no workflow \u{1b}[2Jx"), "{text}");
+}

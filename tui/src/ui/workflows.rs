@@ -142,10 +142,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 // happened) and a long owner is cut, never "expired": NAME keeps room.
                 lease_of(row, now).map(|(owner, expired_for)| match expired_for {
                     Some(_) => (
-                        format!("{} expired", format::cut(owner, LEASE_WIDTH_MAX - 8)),
+                        format!(
+                            "{} expired",
+                            format::cut(&format::printable(owner), LEASE_WIDTH_MAX - 8)
+                        ),
                         true,
                     ),
-                    None => (format::cut(owner, LEASE_WIDTH_MAX), false),
+                    None => (
+                        format::cut(&format::printable(owner), LEASE_WIDTH_MAX),
+                        false,
+                    ),
                 }),
             )
         })
@@ -182,9 +188,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .map(|(row, (steps, checkpoints, lease))| {
             Row::new(kept(vec![
                 Cell::from(row.status.as_str()).style(super::status_style(row.status)),
-                Cell::from(row.workflow_id.clone()),
-                Cell::from(row.workflow_name.clone()),
-                Cell::from(row.user_id.clone().unwrap_or_else(|| "-".into())),
+                Cell::from(format::printable(&row.workflow_id).into_owned()),
+                Cell::from(format::printable(&row.workflow_name).into_owned()),
+                Cell::from(format::printable(row.user_id.as_deref().unwrap_or("-")).into_owned()),
                 Cell::from(format::short_time(row.started_at)),
                 Cell::from(format::short_time(row.updated_at)),
                 Cell::from(steps),
