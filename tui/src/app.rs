@@ -67,8 +67,14 @@ pub enum Popup {
         /// The text typed so far.
         input: String,
     },
-    /// What a restore changes; `y` confirms.
-    ConfirmRestore(Box<RestorePlan>),
+    /// What a restore changes, scrolled down by `scroll` rows (j/k, PgUp/PgDn, g/G: a
+    /// plan can be longer than the popup); `y` confirms.
+    ConfirmRestore {
+        /// The plan.
+        plan: Box<RestorePlan>,
+        /// The first row of the plan shown.
+        scroll: usize,
+    },
     /// A line of text for a checkpoint: a pin label or a fork's workflow_id.
     Input {
         /// What the text is for.
@@ -84,6 +90,8 @@ pub enum Popup {
         report: PruneReport,
         /// The prune ran.
         done: bool,
+        /// The first row shown (j/k on a terminal too small for all of it).
+        scroll: usize,
     },
 }
 
@@ -528,10 +536,12 @@ pub enum Command {
 pub enum Message {
     /// A key was pressed.
     Key(KeyEvent),
-    /// The terminal's height in rows: at start, and when it is resized (then redrawn).
+    /// The terminal's size: at start, and when it is resized (then redrawn).
     Resize {
         /// Rows of the terminal.
         rows: u16,
+        /// Columns of the terminal.
+        cols: u16,
     },
     /// Time passes (drives the automatic refresh).
     Tick,
@@ -640,6 +650,8 @@ pub struct App {
     /// The terminal's height in rows; 0 until the runtime says (then the help assumes it
     /// does not fit).
     pub rows: u16,
+    /// The terminal's width in columns; 0 until the runtime says.
+    pub cols: u16,
     /// The screens, bottom first; never empty.
     pub screens: Vec<Screen>,
     /// A window over the screen.
@@ -709,6 +721,7 @@ impl App {
             database: database.into(),
             read_only,
             rows: 0,
+            cols: 0,
             screens: vec![Screen::Workflows],
             popup: None,
             workflows: WorkflowsView::default(),
@@ -1036,7 +1049,10 @@ fn movement(key: &KeyEvent) -> Option<isize> {
 pub fn update(app: &mut App, message: Message) {
     match message {
         Message::Key(key) => on_key(app, key),
-        Message::Resize { rows } => app.rows = rows,
+        Message::Resize { rows, cols } => {
+            app.rows = rows;
+            app.cols = cols;
+        }
         Message::Tick => {
             app.ticks += 1;
             if app.ticks >= REFRESH_TICKS && app.popup.is_none() {
@@ -1261,6 +1277,7 @@ pub fn update(app: &mut App, message: Message) {
                     policy,
                     report,
                     done: !report.dry_run,
+                    scroll: 0,
                 });
             }
             Err(err) => app.show_error(format!("prune failed: {err}")),
@@ -1291,7 +1308,7 @@ pub fn update(app: &mut App, message: Message) {
             }
             app.awaited.restore_plan = None;
             match result {
-                Ok(plan) => app.popup = Some(Popup::ConfirmRestore(plan)),
+                Ok(plan) => app.popup = Some(Popup::ConfirmRestore { plan, scroll: 0 }),
                 Err(err) => app.show_error(err),
             }
         }
@@ -1428,7 +1445,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                 app.popup = Some(Popup::Filter { input });
             }
         },
-        Popup::ConfirmRestore(plan) => match key.code {
+        Popup::ConfirmRestore { plan, scroll } => match key.code {
             KeyCode::Char('y') | KeyCode::Enter => {
                 app.notice = Some("restoring...".into());
                 app.commands.push(Command::Restore(plan.checkpoint.id));
@@ -1436,7 +1453,17 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
                 app.notice = Some("restore cancelled; nothing changed".into());
             }
-            _ => app.popup = Some(Popup::ConfirmRestore(plan)),
+            _ => {
+                let scroll = match movement(&key) {
+                    Some(delta) => {
+                        let body = crate::ui::confirm::restore(&plan).body;
+                        let last = crate::ui::confirm::last_scroll(&body, app.cols, app.rows);
+                        moved(scroll, delta, last + 1)
+                    }
+                    None => scroll,
+                };
+                app.popup = Some(Popup::ConfirmRestore { plan, scroll });
+            }
         },
         Popup::Input { purpose, mut input } => match key.code {
             KeyCode::Enter => {
@@ -1466,6 +1493,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             policy,
             report,
             done,
+            scroll,
         } => match key.code {
             KeyCode::Char('y') | KeyCode::Enter if !done => {
                 if app.may_write("prune") {
@@ -1479,13 +1507,23 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') if !done => {
                 app.notice = Some("prune cancelled; nothing changed".into());
             }
-            _ if done => {}
             _ => {
+                // Movement keys scroll a popup taller than the terminal; on the report,
+                // any other key (any key when it fits) closes it.
+                let body =
+                    crate::ui::prune::confirmation(&policy, &report, done, app.read_only).body;
+                let last = crate::ui::confirm::last_scroll(&body, app.cols, app.rows);
+                let scroll = match movement(&key) {
+                    Some(delta) if last > 0 => moved(scroll, delta, last + 1),
+                    _ if done => return,
+                    _ => scroll,
+                };
                 app.popup = Some(Popup::Prune {
                     policy,
                     report,
                     done,
-                })
+                    scroll,
+                });
             }
         },
     }
@@ -2335,7 +2373,7 @@ mod tests {
             result,
         };
         update(&mut app, planned(Ok(Box::new(plan.clone()))));
-        assert!(matches!(app.popup, Some(Popup::ConfirmRestore(_))));
+        assert!(matches!(app.popup, Some(Popup::ConfirmRestore { .. })));
         app.commands.clear();
         press(&mut app, "x");
         assert!(app.popup.is_some(), "other keys keep the question open");
@@ -2387,7 +2425,7 @@ mod tests {
         assert_eq!(app.popup, Some(Popup::Help { scroll: 0 }));
         // Movement keys scroll it (a short terminal cannot show every key), down to
         // where its last line is at the bottom.
-        update(&mut app, Message::Resize { rows: 24 });
+        update(&mut app, Message::Resize { rows: 24, cols: 80 });
         press(&mut app, "jjk");
         assert_eq!(app.popup, Some(Popup::Help { scroll: 1 }));
         press(&mut app, "G");
@@ -2399,7 +2437,7 @@ mod tests {
         assert_eq!(app.popup, None);
         assert!(!app.quit, "the key only closed the help");
         // A terminal tall enough for all of it: any key closes it, j too.
-        update(&mut app, Message::Resize { rows: 60 });
+        update(&mut app, Message::Resize { rows: 60, cols: 80 });
         press(&mut app, "?j");
         assert_eq!(app.popup, None);
     }
@@ -2432,11 +2470,18 @@ mod tests {
     }
 
     #[test]
-    fn resize_changes_only_the_height() {
+    fn resize_changes_only_the_size() {
         let mut app = loaded_app();
         let before = app.clone();
-        update(&mut app, Message::Resize { rows: 40 });
-        assert_eq!(app, App { rows: 40, ..before });
+        update(&mut app, Message::Resize { rows: 40, cols: 80 });
+        assert_eq!(
+            app,
+            App {
+                rows: 40,
+                cols: 80,
+                ..before
+            }
+        );
     }
 
     #[test]
@@ -2615,7 +2660,8 @@ mod tests {
             Some(Popup::Prune {
                 policy,
                 report: report(true),
-                done: false
+                done: false,
+                scroll: 0
             })
         );
         assert!(app.commands.is_empty(), "a preview changes nothing");
@@ -2642,7 +2688,8 @@ mod tests {
             Some(Popup::Prune {
                 policy,
                 report: report(false),
-                done: true
+                done: true,
+                scroll: 0
             })
         );
         assert_eq!(
@@ -3526,7 +3573,7 @@ mod tests {
         update(&mut app, planned(&checkpoints[1]));
         assert_eq!(app.popup, None);
         update(&mut app, planned(&checkpoints[0]));
-        let Some(Popup::ConfirmRestore(plan)) = &app.popup else {
+        let Some(Popup::ConfirmRestore { plan, .. }) = &app.popup else {
             panic!("no question: {:?}", app.popup);
         };
         assert_eq!(plan.checkpoint.id, newest);

@@ -39,6 +39,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
         &mut app,
         Message::Resize {
             rows: terminal.size()?.height,
+            cols: terminal.size()?.width,
         },
     );
     let result = loop {
@@ -96,7 +97,7 @@ fn spawn_input_thread(
             }
             let message = match event::read() {
                 Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => Message::Key(key),
-                Ok(Event::Resize(_, rows)) => Message::Resize { rows },
+                Ok(Event::Resize(cols, rows)) => Message::Resize { rows, cols },
                 Ok(_) => continue,
                 Err(_) => break,
             };

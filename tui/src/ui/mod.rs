@@ -1,14 +1,14 @@
 //! `view`: draws the model. One file per screen or popup.
 
 mod checkpoints;
-mod confirm;
+pub(crate) mod confirm;
 mod detail;
 mod diff;
 mod filter;
 pub(crate) mod help;
 mod input;
 mod json;
-mod prune;
+pub(crate) mod prune;
 mod snapshot;
 mod status_bar;
 mod workflows;
@@ -22,8 +22,7 @@ use crate::app::{App, Popup, Screen};
 
 /// Draws the whole UI for `app`.
 pub fn view(app: &App, frame: &mut Frame) {
-    let [main, status] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(frame.area());
+    let [main, status] = split(frame.area());
     match app.screen() {
         Screen::Workflows => workflows::render(app, frame, main),
         Screen::Detail => detail::render(app, frame, main),
@@ -35,15 +34,33 @@ pub fn view(app: &App, frame: &mut Frame) {
     match &app.popup {
         Some(Popup::Help { scroll }) => help::render(app.read_only, *scroll, frame, main),
         Some(Popup::Filter { input }) => filter::render(input, frame, main),
-        Some(Popup::ConfirmRestore(plan)) => confirm::render(plan, frame, main),
+        Some(Popup::ConfirmRestore { plan, scroll }) => {
+            confirm::render(confirm::restore(plan), *scroll, frame, main);
+        }
         Some(Popup::Input { purpose, input }) => input::render(*purpose, input, frame, main),
         Some(Popup::Prune {
             policy,
             report,
             done,
-        }) => prune::render(policy, report, *done, app.read_only, frame, main),
+            scroll,
+        }) => confirm::render(
+            prune::confirmation(policy, report, *done, app.read_only),
+            *scroll,
+            frame,
+            main,
+        ),
         None => {}
     }
+}
+
+/// A terminal's `area` as the screens and popups above, the two status lines below.
+fn split(area: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area)
+}
+
+/// The part of a terminal's `area` the screens and popups use: all but the status lines.
+pub fn main_area(area: Rect) -> Rect {
+    split(area)[0]
 }
 
 /// The colour of a workflow status.

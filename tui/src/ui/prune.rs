@@ -1,37 +1,32 @@
 //! The prune popup: the policy and what it deletes (a dry run), then what it deleted.
 
 use llm_orchestrator_state::{PruneReport, RetentionPolicy};
-use ratatui::Frame;
-use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
+use super::confirm::Confirmation;
 use crate::commands::describe_policy;
 use crate::format;
 
-/// Draws the prune preview (`done` false) or report (`done` true).
-pub fn render(
+/// The prune preview (`done` false) or report (`done` true), as a confirmation popup.
+pub fn confirmation(
     policy: &RetentionPolicy,
     report: &PruneReport,
     done: bool,
     read_only: bool,
-    frame: &mut Frame,
-    area: Rect,
-) {
-    let popup = super::centered(area, 70, 50);
-    let mut lines = vec![Line::from(if done {
+) -> Confirmation<'static> {
+    let mut body = vec![Line::from(if done {
         "Policy applied to every workflow:"
     } else {
         "Policy (a dry run: nothing is deleted yet):"
     })];
-    lines.extend(
+    body.extend(
         describe_policy(policy)
             .split("; ")
             .map(|rule| Line::from(format!("  - {rule}"))),
     );
-    lines.push(Line::from(""));
-    lines.push(
+    body.push(Line::from(""));
+    body.push(
         Line::from(format!(
             "{}: {} workflows, {} checkpoints, {}",
             if done { "deleted" } else { "would delete" },
@@ -41,27 +36,22 @@ pub fn render(
         ))
         .style(Style::new().add_modifier(Modifier::BOLD)),
     );
-    lines.push(Line::from(""));
-    let footer = if done {
+    let keys = if done {
         "any key closes"
     } else if read_only {
         "read-only mode: preview only    Esc: close"
     } else {
         "y / Enter: prune    n / Esc: cancel"
     };
-    lines.push(Line::from(footer).style(Style::new().add_modifier(Modifier::BOLD)));
     let (title, colour) = if done {
-        (" Pruned ", Color::Green)
+        ("Pruned", Color::Green)
     } else {
-        (" Prune old history? ", Color::Yellow)
+        ("Prune old history?", Color::Yellow)
     };
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .title(title)
-                .border_style(Style::new().fg(colour)),
-        ),
-        popup,
-    );
+    Confirmation {
+        title,
+        colour,
+        body,
+        keys,
+    }
 }

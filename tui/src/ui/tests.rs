@@ -402,7 +402,7 @@ fn the_help_scrolls_in_an_80_by_24_terminal() {
     };
     let mut app = loaded_app();
     app.read_only = true;
-    update(&mut app, Message::Resize { rows: 24 });
+    update(&mut app, Message::Resize { rows: 24, cols: 80 });
     press(&mut app, "?");
     let text = draw_small(&app);
     assert!(
@@ -1123,4 +1123,82 @@ fn stored_control_characters_are_shown_escaped_on_every_screen() {
     app.show_error("no workflow \u{1b}[2Jx".to_owned());
     let text = draw(&app).backend().to_string();
     assert!(text.contains(r"error: no workflow \u{1b}[2Jx"), "{text}");
+}
+
+/// The restore confirmation of a plan longer than an 80x24 terminal shows: the
+/// checkpoints app on `rows` x `cols` with the plan of a context of 40 changed keys.
+fn long_restore_confirmation(cols: u16, rows: u16) -> App {
+    let (mut state, checkpoints) = failed_workflow();
+    for n in 0..40 {
+        state.context[format!("key_{n:02}")] = format!("value {n}").into();
+    }
+    let plan = RestorePlan::new(state, checkpoints[1].clone()).unwrap();
+    let mut app = checkpoints_app();
+    update(&mut app, Message::Resize { rows, cols });
+    press(&mut app, "jR");
+    update(
+        &mut app,
+        Message::RestorePlanned {
+            checkpoint: checkpoints[1].id,
+            result: Ok(Box::new(plan)),
+        },
+    );
+    app
+}
+
+fn draw_sized(app: &App, cols: u16, rows: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(cols, rows)).unwrap();
+    terminal.draw(|frame| super::view(app, frame)).unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn a_restore_plan_longer_than_the_popup_scrolls_and_keeps_its_keys_in_view() {
+    let mut app = long_restore_confirmation(80, 24);
+    let text = draw_sized(&app, 80, 24);
+    assert!(
+        text.contains("y / Enter: restore    n / Esc: cancel"),
+        "{text}"
+    );
+    assert!(text.contains("more lines (j/k to scroll)"), "{text}");
+    assert!(text.contains("Roll back workflow"), "{text}");
+    assert!(!text.contains("key_39"), "{text}");
+
+    // To the end: the last change, and the keys still.
+    press(&mut app, "G");
+    let text = draw_sized(&app, 80, 24);
+    assert!(text.contains("- context.key_39: \"value 39\""), "{text}");
+    assert!(
+        text.contains("y / Enter: restore    n / Esc: cancel"),
+        "{text}"
+    );
+    assert!(text.contains("lines above (k to scroll back)"), "{text}");
+    assert!(!text.contains("more lines (j/k"), "{text}");
+    // One k shows the line above the last screenful again, at once (G stopped at the
+    // last scroll that fills the box, not beyond).
+    press(&mut app, "k");
+    let after_k = draw_sized(&app, 80, 24);
+    assert!(
+        after_k.contains("… 1 more line (j/k to scroll)"),
+        "{after_k}"
+    );
+    press(&mut app, "g");
+    assert_eq!(
+        draw_sized(&app, 80, 24),
+        draw_sized(&long_restore_confirmation(80, 24), 80, 24)
+    );
+    assert!(app.popup.is_some(), "scrolling keeps the question open");
+}
+
+#[test]
+fn a_prune_preview_on_a_tiny_terminal_keeps_its_keys_in_view() {
+    let mut app = prune_app(true);
+    update(&mut app, Message::Resize { rows: 12, cols: 40 });
+    let text = draw_sized(&app, 40, 12);
+    assert!(text.contains("y / Enter: prune"), "{text}");
+    assert!(text.contains("more lines (j/k to scroll)"), "{text}");
+    press(&mut app, "G");
+    let text = draw_sized(&app, 40, 12);
+    assert!(text.contains("would delete: 3"), "{text}");
+    assert!(text.contains("y / Enter: prune"), "{text}");
 }
