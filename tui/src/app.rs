@@ -615,6 +615,8 @@ pub enum Message {
     Pruned {
         /// The policy it applied.
         policy: RetentionPolicy,
+        /// It was a preview, which writes nothing.
+        dry_run: bool,
         /// What it deleted or would delete, or the error.
         result: Result<PruneReport, String>,
     },
@@ -681,8 +683,13 @@ pub struct App {
     /// automatic refresh, `r`) clears it, and no other success does, so "the workflow on
     /// screen was deleted" stays while the list loads fine.
     pub error_source: Option<ErrorSource>,
-    /// The last notice (a restore's result).
+    /// The last notice (a restore's result, or "restoring..." while it runs).
     pub notice: Option<String>,
+    /// Why the last write (restore, prune, pin, unpin, fork) failed: shown over any
+    /// other error until the operator presses a key or another write answers. Reads
+    /// neither replace nor clear it: "restore failed" must not vanish at the next
+    /// automatic refresh.
+    pub write_error: Option<String>,
     /// Ticks since the last refresh.
     pub ticks: u32,
     /// Leave the loop.
@@ -705,6 +712,19 @@ impl App {
     fn show_read_error(&mut self, error: String, source: ErrorSource) {
         self.error = Some(error);
         self.error_source = Some(source);
+    }
+
+    /// A write failed with `error`: its "...ing" notice is over, and the status bar says
+    /// so (and that nothing changed) until the next key or write.
+    fn write_failed(&mut self, what: &str, error: &str) {
+        self.notice = None;
+        self.write_error = Some(format!("{what} failed, nothing changed: {error}"));
+    }
+
+    /// A write succeeded with `notice`: an earlier write's error is over.
+    fn write_succeeded(&mut self, notice: String) {
+        self.notice = Some(notice);
+        self.write_error = None;
     }
 
     /// `source` read fine: an error it failed with before is over.
@@ -736,6 +756,7 @@ impl App {
             error: None,
             error_source: None,
             notice: None,
+            write_error: None,
             ticks: 0,
             quit: false,
             fatal: None,
@@ -1242,30 +1263,35 @@ pub fn update(app: &mut App, message: Message) {
         } => match result {
             Ok(()) => {
                 app.error = None;
-                app.notice = Some(match label {
+                app.write_succeeded(match label {
                     Some(label) => format!("pinned checkpoint {checkpoint}: {label}"),
                     None => format!("unpinned checkpoint {checkpoint}"),
                 });
                 app.refresh(Refresh::AfterWrite);
             }
-            Err(err) => app.show_error(format!("pin failed: {err}")),
+            Err(err) if label.is_some() => app.write_failed("pin", &err),
+            Err(err) => app.write_failed("unpin", &err),
         },
         Message::Forked { checkpoint, result } => match result {
             Ok(state) => {
                 app.error = None;
-                app.notice = Some(format!(
+                app.write_succeeded(format!(
                     "forked {} ({}) from checkpoint {checkpoint}: {}",
                     state.workflow_id, state.id, state.status
                 ));
                 app.refresh(Refresh::AfterWrite);
             }
-            Err(err) => app.show_error(format!("fork failed: {err}")),
+            Err(err) => app.write_failed("fork", &err),
         },
-        Message::Pruned { policy, result } => match result {
+        Message::Pruned {
+            policy,
+            dry_run,
+            result,
+        } => match result {
             Ok(report) => {
                 app.error = None;
                 if !report.dry_run {
-                    app.notice = Some(format!(
+                    app.write_succeeded(format!(
                         "pruned {} workflows, {} checkpoints, {}",
                         report.workflows,
                         report.checkpoints,
@@ -1280,7 +1306,9 @@ pub fn update(app: &mut App, message: Message) {
                     scroll: 0,
                 });
             }
-            Err(err) => app.show_error(format!("prune failed: {err}")),
+            // The preview only read.
+            Err(err) if dry_run => app.show_error(format!("prune preview failed: {err}")),
+            Err(err) => app.write_failed("prune", &err),
         },
         Message::DiffLoaded { from, to, result } => {
             // Only the diff last asked for, and not after the user went back.
@@ -1315,7 +1343,7 @@ pub fn update(app: &mut App, message: Message) {
         Message::Restored(result) => match result {
             Ok(loaded) => {
                 let state = &loaded.state;
-                app.notice = Some(format!(
+                app.write_succeeded(format!(
                     "restored {}: now {}, {} steps",
                     state.workflow_id,
                     state.status,
@@ -1340,7 +1368,7 @@ pub fn update(app: &mut App, message: Message) {
                 // Its version is not known yet: read it again in full.
                 app.refresh(Refresh::Full);
             }
-            Err(err) => app.show_error(format!("restore failed: {err}")),
+            Err(err) => app.write_failed("restore", &err),
         },
         Message::Fatal(err) => {
             app.fatal = Some(err);
@@ -1354,6 +1382,8 @@ fn on_key(app: &mut App, key: KeyEvent) {
         app.quit = true;
         return;
     }
+    // The operator has seen it.
+    app.write_error = None;
     if let Some(popup) = app.popup.take() {
         on_popup_key(app, popup, key);
         return;
@@ -2391,6 +2421,71 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_restore_says_so_until_a_key_and_its_notice_never_comes_back() {
+        let mut app = with_checkpoints();
+        let (state, checkpoints) = failed_workflow();
+        let oldest = checkpoints[1].clone();
+        press(&mut app, "jR");
+        let plan = RestorePlan::new(state, oldest.clone()).unwrap();
+        update(
+            &mut app,
+            Message::RestorePlanned {
+                checkpoint: oldest.id,
+                result: Ok(Box::new(plan)),
+            },
+        );
+        press(&mut app, "y");
+        assert_eq!(app.notice.as_deref(), Some("restoring..."));
+        app.commands.clear();
+
+        // The connection is lost: the restore fails, and so does the next refresh.
+        update(
+            &mut app,
+            Message::Restored(Err("connection error: connection reset".into())),
+        );
+        let failed = "restore failed, nothing changed: connection error: connection reset";
+        assert_eq!(app.write_error.as_deref(), Some(failed));
+        assert_eq!(app.notice, None, "the result arrived: no longer restoring");
+        let status = |app: &App| {
+            let mut terminal =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 10)).unwrap();
+            terminal.draw(|frame| crate::ui::view(app, frame)).unwrap();
+            terminal
+                .backend()
+                .to_string()
+                .lines()
+                .last()
+                .unwrap()
+                .to_owned()
+        };
+        assert!(status(&app).contains(failed), "{}", status(&app));
+        update(
+            &mut app,
+            Message::CountsLoaded(Err("connection error: gone".into())),
+        );
+        assert!(
+            status(&app).contains(failed),
+            "a read's error does not hide it"
+        );
+        // The connection is back: the reads succeed, the write's failure stays, and
+        // "restoring..." does not come back.
+        update(&mut app, Message::CountsLoaded(Ok(Default::default())));
+        let message = loaded(&app, summaries());
+        update(&mut app, message);
+        assert!(status(&app).contains(failed), "{}", status(&app));
+        assert!(!status(&app).contains("restoring"), "{}", status(&app));
+        // The operator presses a key: it has been read.
+        press(&mut app, "j");
+        assert_eq!(app.write_error, None);
+        let keys = status(&app);
+        assert!(keys.contains("R restore"), "the keys again: {keys}");
+        assert!(
+            !keys.contains("failed") && !keys.contains("restoring"),
+            "{keys}"
+        );
+    }
+
+    #[test]
     fn read_only_mode_refuses_restore() {
         let mut app = with_checkpoints();
         app.read_only = true;
@@ -2415,7 +2510,10 @@ mod tests {
         // Its version is unknown: it is read again in full.
         assert!(app.commands.contains(&Command::LoadDetail(restored.id)));
         update(&mut app, Message::Restored(Err("conflict".into())));
-        assert_eq!(app.error.as_deref(), Some("restore failed: conflict"));
+        assert_eq!(
+            app.write_error.as_deref(),
+            Some("restore failed, nothing changed: conflict")
+        );
     }
 
     #[test]
@@ -2536,8 +2634,8 @@ mod tests {
             },
         );
         assert_eq!(
-            app.error.as_deref(),
-            Some("pin failed: not found: checkpoint")
+            app.write_error.as_deref(),
+            Some("unpin failed, nothing changed: not found: checkpoint")
         );
 
         // Esc cancels.
@@ -2608,7 +2706,10 @@ mod tests {
                 result: Err("conflict".into()),
             },
         );
-        assert_eq!(app.error.as_deref(), Some("fork failed: conflict"));
+        assert_eq!(
+            app.write_error.as_deref(),
+            Some("fork failed, nothing changed: conflict")
+        );
     }
 
     #[test]
@@ -2652,6 +2753,7 @@ mod tests {
             &mut app,
             Message::Pruned {
                 policy,
+                dry_run: true,
                 result: Ok(report(true)),
             },
         );
@@ -2680,6 +2782,7 @@ mod tests {
             &mut app,
             Message::Pruned {
                 policy,
+                dry_run: false,
                 result: Ok(report(false)),
             },
         );
@@ -2706,10 +2809,27 @@ mod tests {
             &mut app,
             Message::Pruned {
                 policy,
+                dry_run: false,
                 result: Err("connection error".into()),
             },
         );
-        assert_eq!(app.error.as_deref(), Some("prune failed: connection error"));
+        assert_eq!(
+            app.write_error.as_deref(),
+            Some("prune failed, nothing changed: connection error")
+        );
+        // A preview that fails wrote nothing either: a read's error.
+        update(
+            &mut app,
+            Message::Pruned {
+                policy,
+                dry_run: true,
+                result: Err("connection error".into()),
+            },
+        );
+        assert_eq!(
+            app.error.as_deref(),
+            Some("prune preview failed: connection error")
+        );
     }
 
     #[test]
@@ -2717,6 +2837,7 @@ mod tests {
         let policy = default_prune_policy();
         let preview = Message::Pruned {
             policy,
+            dry_run: true,
             result: Ok(report(true)),
         };
         let mut app = loaded_app();

@@ -237,6 +237,7 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         },
         Command::Prune { policy, dry_run } => Message::Pruned {
             policy,
+            dry_run,
             result: text(store.prune(&policy, dry_run).await),
         },
         Command::Diff { from, to } => {

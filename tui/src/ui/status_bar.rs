@@ -128,7 +128,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!(" | refreshed {}", at.format("%H:%M:%S"))));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), top);
-    let second = if let Some(error) = &app.error {
+    let second = if let Some(error) = app.write_error.as_ref().or(app.error.as_ref()) {
         Paragraph::new(format!(" error: {}", format::printable(error)))
             .style(Style::new().fg(Color::White).bg(Color::Red))
     } else if let Some(notice) = &app.notice {

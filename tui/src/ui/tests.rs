@@ -890,6 +890,7 @@ fn prune_app(dry_run: bool) -> App {
         &mut app,
         Message::Pruned {
             policy: default_prune_policy(),
+            dry_run,
             result: Ok(PruneReport {
                 dry_run,
                 workflows: 3,
