@@ -176,6 +176,13 @@ pub enum MigrateAction {
 }
 
 impl Command {
+    /// Whether the command may create the database (a SQLite file) and the store's
+    /// tables: it is about putting workflows in. (`migrate` creates them too, on its
+    /// own path.) Every other command refuses a database without them.
+    pub fn creates(&self) -> bool {
+        matches!(self, Self::Demo { .. } | Self::Import { .. })
+    }
+
     /// Whether the command writes to the database.
     pub fn writes(&self) -> bool {
         matches!(

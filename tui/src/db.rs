@@ -147,12 +147,41 @@ pub async fn migrate(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Connects for normal use: a brand-new database (or Postgres schema) gets its tables
-/// (unless read-only);
-/// an existing one with pending migrations is refused with advice to run `migrate`.
+/// Connects to a database that has the store's tables, creating nothing: a SQLite file
+/// that does not exist, or a database (or schema) without the tables, is an error that
+/// says so. A mistyped path or a forgotten `--postgres-schema` must not read as "no
+/// workflows", nor leave an empty database or a second set of tables behind. (An
+/// in-memory SQLite database, which nothing keeps, gets its tables.) One with pending
+/// migrations is refused with advice to run `migrate`.
 pub async fn open(target: &Target<'_>) -> Result<Store> {
-    // Never created here: a typo would leave an empty schema behind. (`connect` refuses a
-    // schema on SQLite, the store an invalid name.)
+    open_with(target, false).await
+}
+
+/// Like [`open`], but a SQLite file that does not exist is created and a database
+/// without the store's tables gets them: for the commands that are about putting
+/// workflows in (`demo`, `import`).
+pub async fn open_or_create(target: &Target<'_>) -> Result<Store> {
+    open_with(target, !target.read_only).await
+}
+
+async fn open_with(target: &Target<'_>, create: bool) -> Result<Store> {
+    if !create
+        && let Some(file) = sqlite_file(target.url)
+        && !file.exists()
+    {
+        refuse_schema_on_sqlite(target)?;
+        return Err(AdminError::new(format!(
+            "SQLite database {} does not exist (a typo? `wfadmin migrate` creates it{})",
+            file.display(),
+            if target.read_only {
+                ", without --read-only"
+            } else {
+                ""
+            }
+        )));
+    }
+    // The schema is never created here: a typo would leave an empty schema behind.
+    // (`connect` refuses a schema on SQLite, the store an invalid name.)
     let store = match (connect(target, false).await, target.postgres_schema) {
         (Err(err), Some(schema)) if !schema_found(&err) => {
             return Err(AdminError::new(format!(
@@ -163,13 +192,25 @@ pub async fn open(target: &Target<'_>) -> Result<Store> {
         (result, _) => result?,
     };
     let (applied, pending) = migration_status(store.connection()).await?;
-    if applied.is_empty() {
-        if target.read_only {
-            return Err(AdminError::new(format!(
-                "the database {} has no tables yet; run `wfadmin migrate` without --read-only",
-                target.shown()
-            )));
-        }
+    let in_memory = target.url.contains(":memory:");
+    let may_create = (create || in_memory) && !target.read_only;
+    if applied.is_empty() && !may_create {
+        let postgres = sqlite_file(target.url).is_none() && !in_memory;
+        return Err(AdminError::new(format!(
+            "no workflow tables in {}{}; run `wfadmin migrate`{} to create them",
+            target.shown(),
+            if postgres && target.postgres_schema.is_none() {
+                " (a schema other than public? pass --postgres-schema)"
+            } else {
+                ""
+            },
+            if target.read_only {
+                " without --read-only"
+            } else {
+                ""
+            }
+        )));
+    } else if applied.is_empty() {
         tracing::info!(database = %target.shown(), "new database: creating the schema");
         migrate(&store).await?;
     } else if !pending.is_empty() {
@@ -218,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ro.db");
         let target = path.to_str().unwrap();
-        let writable = open(&Target::new(target)).await.unwrap();
+        let writable = open_or_create(&Target::new(target)).await.unwrap();
         let state = WorkflowState::new("wf", "name", None, serde_json::json!({}));
         writable.save_workflow_state(&state).await.unwrap();
         writable.close().await.unwrap();
@@ -243,6 +284,33 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn only_open_or_create_makes_a_missing_sqlite_file_or_the_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo.db");
+        let target = path.to_str().unwrap();
+        let err = open(&Target::new(target)).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("SQLite database {target} does not exist")),
+            "{err}"
+        );
+        assert!(!path.exists(), "nothing created");
+
+        // A file that exists but has no tables (another application's, an empty one).
+        std::fs::File::create(&path).unwrap();
+        let err = open(&Target::new(target)).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("no workflow tables in {target}; run `wfadmin migrate` to create them")
+        );
+        // Still none: the first attempt made none.
+        let again = open(&Target::new(target)).await.unwrap_err().to_string();
+        assert_eq!(again, err);
+
+        open_or_create(&Target::new(target)).await.unwrap();
+        open(&Target::new(target)).await.unwrap();
     }
 
     #[test]

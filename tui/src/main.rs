@@ -91,7 +91,11 @@ async fn run(cli: Cli) -> Result<()> {
     if let Command::Migrate { action } = command {
         return commands::migrate(&target, &mut out, action).await;
     }
-    let store = db::open(&target).await?;
+    let store = if command.creates() {
+        db::open_or_create(&target).await?
+    } else {
+        db::open(&target).await?
+    };
     let result = match command {
         Command::Tui => runtime::run(store, target.shown(), read_only).await,
         Command::List {

@@ -487,8 +487,67 @@ fn read_only_refuses_writes_and_never_creates_a_database() {
     }
     let out = db.run(&["--read-only", "list"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no database"));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     assert!(!db.path.exists());
+}
+
+#[test]
+fn reads_of_a_database_that_is_not_there_fail_and_create_nothing() {
+    // A mistyped path: not an empty database that says "(no workflows)".
+    let db = Db::new();
+    let shown = db.path.display().to_string();
+    for args in [
+        vec!["list"],
+        vec!["show", "wf-1"],
+        vec!["checkpoints", "wf-1"],
+        vec!["prune", "--older-than", "1d", "--dry-run"],
+        vec!["export", "wf-1"],
+        // The UI, too, before it takes the terminal.
+        vec![],
+    ] {
+        let out = db.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: SQLite database {shown} does not exist (a typo? `wfadmin migrate` \
+                 creates it)\n"
+            ),
+            "{args:?}"
+        );
+        assert!(!db.path.exists(), "{args:?} created it");
+    }
+    // No DATABASE_URL: ./workflows.db of the folder it runs in is not created either.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+        .arg("list")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("./workflows.db does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("workflows.db").exists());
+
+    // A file without the tables (an empty one): said so, and left without them.
+    std::fs::write(&db.path, b"").unwrap();
+    let out = db.run(&["list"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out),
+        format!("error: no workflow tables in {shown}; run `wfadmin migrate` to create them\n")
+    );
+    assert!(!db.run(&["list"]).status.success(), "still none");
+    // What creates them: demo, import, migrate.
+    assert!(db.run(&["migrate"]).status.success());
+    assert_eq!(
+        stdout(&db.run(&["list"])),
+        "STATUS  WORKFLOW_ID  NAME  USER  STARTED  UPDATED  STEPS  CKPTS  LEASE  ID\n(no workflows)\n"
+    );
 }
 
 #[test]
@@ -647,6 +706,47 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
             .await
     };
     dropped.unwrap();
+
+    // A schema without the store's tables (another application's): reads, and the UI,
+    // say so and create none there.
+    let empty = format!("{schema}_empty");
+    let sql = |sql: String| {
+        use llm_orchestrator_state::sea_orm::ConnectionTrait;
+        let connection = store.connection().clone();
+        async move { connection.execute_unprepared(&sql).await.unwrap() }
+    };
+    sql(format!("CREATE SCHEMA \"{empty}\"")).await;
+    for args in [vec!["list"], vec!["show", "in-its-schema"], vec![]] {
+        let mut all = vec!["--postgres-schema", &empty];
+        all.extend(args);
+        let out = run(&all);
+        assert_eq!(out.status.code(), Some(1), "{all:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: no workflow tables in postgres://"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with(&format!(
+                " schema {empty}; run `wfadmin migrate` to create them\n"
+            )),
+            "{err}"
+        );
+    }
+    let tables = {
+        use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
+        store
+            .connection()
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT tablename FROM pg_tables WHERE schemaname = $1",
+                [empty.clone().into()],
+            ))
+            .await
+            .unwrap()
+    };
+    assert!(tables.is_empty(), "no tables were created");
+    sql(format!("DROP SCHEMA \"{empty}\" CASCADE")).await;
 
     // A SQLite database has no schemas; an empty variable names none.
     let db = Db::new();
