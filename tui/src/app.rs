@@ -772,6 +772,26 @@ impl App {
         *self.screens.last().unwrap_or(&Screen::Workflows)
     }
 
+    /// Esc on the workflows screen: clears the text filter if there is one, else the
+    /// status, stuck and active filters; with none, says that `q` quits.
+    fn clear_a_filter(&mut self) {
+        let view = &mut self.workflows;
+        if !view.text_filter.is_empty() {
+            view.text_filter.clear();
+            self.notice = Some("text filter cleared".into());
+        } else if view.status_filter.is_some() || view.lease_expired || view.active_only {
+            view.status_filter = None;
+            view.lease_expired = false;
+            view.active_only = false;
+            self.notice = Some("filters cleared: all workflows".into());
+        } else {
+            self.notice = Some("nothing to clear; q or Ctrl-C quits".into());
+            return;
+        }
+        view.selected = 0;
+        self.reload_workflows(PAGE_SIZE);
+    }
+
     fn push(&mut self, screen: Screen) {
         if self.screen() != screen {
             self.screens.push(screen);
@@ -1392,6 +1412,12 @@ fn on_key(app: &mut App, key: KeyEvent) {
     match key.code {
         KeyCode::Char('?') => {
             app.popup = Some(Popup::Help { scroll: 0 });
+            return;
+        }
+        // On the workflows screen Esc never quits (Esc Esc out of a popup must not end
+        // the session): it clears a filter, and says how to quit when there is none.
+        KeyCode::Esc if app.screens.len() == 1 => {
+            app.clear_a_filter();
             return;
         }
         KeyCode::Char('q') | KeyCode::Esc => {
@@ -2538,6 +2564,49 @@ mod tests {
         update(&mut app, Message::Resize { rows: 60, cols: 80 });
         press(&mut app, "?j");
         assert_eq!(app.popup, None);
+    }
+
+    #[test]
+    fn esc_on_the_workflows_screen_clears_a_filter_and_never_quits() {
+        let mut app = loaded_app();
+        press(&mut app, "/");
+        for c in "rag".chars() {
+            update(&mut app, key(KeyCode::Char(c)));
+        }
+        update(&mut app, key(KeyCode::Enter));
+        press(&mut app, "fx");
+        assert_eq!(app.workflows.text_filter, "rag");
+        app.commands.clear();
+
+        // Back out of a popup, then Esc again: the text filter goes first, reloaded.
+        press(&mut app, "?");
+        update(&mut app, key(KeyCode::Esc));
+        update(&mut app, key(KeyCode::Esc));
+        assert!(!app.quit);
+        assert_eq!(app.workflows.text_filter, "");
+        assert!(app.workflows.status_filter.is_some() && app.workflows.lease_expired);
+        assert!(matches!(last_workflow_query(&app), (query, false) if query.text.is_none()));
+        // Then the status and stuck filters.
+        update(&mut app, key(KeyCode::Esc));
+        assert!(!app.quit);
+        assert_eq!(app.workflows.status_filter, None);
+        assert!(!app.workflows.lease_expired);
+        // Nothing left to clear: it says how to quit, and does not.
+        app.commands.clear();
+        update(&mut app, key(KeyCode::Esc));
+        assert!(!app.quit);
+        assert!(app.commands.is_empty());
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("nothing to clear; q or Ctrl-C quits")
+        );
+        // Esc still goes back from other screens.
+        press(&mut app, "c");
+        update(&mut app, key(KeyCode::Esc));
+        assert_eq!(app.screen(), Screen::Workflows);
+        assert!(!app.quit);
+        press(&mut app, "q");
+        assert!(app.quit);
     }
 
     #[test]

@@ -12,7 +12,10 @@ const KEYS: &[(&str, &str)] = &[
     ("j / k / arrows", "move or scroll"),
     ("PgUp / PgDn, g / G", "page, first, last"),
     ("Enter", "open"),
-    ("Esc / q", "back; quit on the workflows screen"),
+    (
+        "Esc / q",
+        "back; on workflows q quits, Esc clears the filter",
+    ),
     ("r", "refresh now (also every 5 s)"),
     ("?", "this help"),
     ("P", "prune old history (shows a dry run first)"),
