@@ -1501,8 +1501,10 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                 app.popup = Some(Popup::Filter { input });
             }
         },
+        // Only `y` confirms a destructive action: Enter, pressed out of habit (it opens
+        // and submits everywhere else), does nothing here.
         Popup::ConfirmRestore { plan, scroll } => match key.code {
-            KeyCode::Char('y') | KeyCode::Enter => {
+            KeyCode::Char('y') => {
                 app.notice = Some("restoring...".into());
                 app.commands.push(Command::Restore(plan.checkpoint.id));
             }
@@ -1551,7 +1553,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             done,
             scroll,
         } => match key.code {
-            KeyCode::Char('y') | KeyCode::Enter if !done => {
+            KeyCode::Char('y') if !done => {
                 if app.may_write("prune") {
                     app.notice = Some("pruning...".into());
                     app.commands.push(Command::Prune {
@@ -2433,6 +2435,9 @@ mod tests {
         app.commands.clear();
         press(&mut app, "x");
         assert!(app.popup.is_some(), "other keys keep the question open");
+        update(&mut app, key(KeyCode::Enter));
+        assert!(app.popup.is_some(), "Enter does not confirm");
+        assert!(app.commands.is_empty(), "Enter restores nothing");
         press(&mut app, "n");
         assert_eq!(app.popup, None);
         assert!(app.commands.is_empty());
@@ -2838,6 +2843,9 @@ mod tests {
         assert!(app.commands.is_empty(), "a preview changes nothing");
         press(&mut app, "x");
         assert!(app.popup.is_some(), "other keys keep the question open");
+        update(&mut app, key(KeyCode::Enter));
+        assert!(app.popup.is_some(), "Enter does not confirm");
+        assert!(app.commands.is_empty(), "Enter prunes nothing");
         press(&mut app, "y");
         assert_eq!(
             app.commands,

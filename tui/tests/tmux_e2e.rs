@@ -219,7 +219,7 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
             && s.contains("status: failed -> running")
             && s.contains("step summarise (failed) disappears")
             && s.contains("step prompt (completed) disappears")
-            && s.contains("y / Enter: restore")
+            && s.contains("y: restore")
     });
     tmux.keys(&["y"]);
     tmux.wait_for_text("restored rag-e2e-target");
@@ -343,7 +343,7 @@ async fn pin_fork_and_prune_in_a_real_terminal() {
     tmux.wait_for("the prune preview", |s| {
         s.contains("Prune old history?")
             && s.contains("would delete: 1 workflows")
-            && s.contains("y / Enter: prune")
+            && s.contains("y: prune")
     });
     tmux.keys(&["y"]);
     tmux.wait_for("the prune report", |s| {

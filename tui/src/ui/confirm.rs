@@ -100,6 +100,6 @@ pub fn restore(plan: &RestorePlan) -> Confirmation<'static> {
         title: "Restore this checkpoint?",
         colour: Color::Yellow,
         body: plan.lines().into_iter().map(Line::from).collect(),
-        keys: "y / Enter: restore    n / Esc: cancel",
+        keys: "y: restore    n / Esc: cancel",
     }
 }

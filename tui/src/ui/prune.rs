@@ -41,7 +41,7 @@ pub fn confirmation(
     } else if read_only {
         "read-only mode: preview only    Esc: close"
     } else {
-        "y / Enter: prune    n / Esc: cancel"
+        "y: prune    n / Esc: cancel"
     };
     let (title, colour) = if done {
         ("Pruned", Color::Green)
