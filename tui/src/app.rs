@@ -1312,9 +1312,9 @@ pub fn update(app: &mut App, message: Message) {
                 app.error = None;
                 if !report.dry_run {
                     app.write_succeeded(format!(
-                        "pruned {} workflows, {} checkpoints, {}",
-                        report.workflows,
-                        report.checkpoints,
+                        "pruned {}, {}, {}",
+                        crate::format::count(report.workflows, "workflow", "workflows"),
+                        crate::format::count(report.checkpoints, "checkpoint", "checkpoints"),
                         crate::format::size(report.bytes)
                     ));
                     app.refresh(Refresh::AfterWrite);
@@ -1364,10 +1364,10 @@ pub fn update(app: &mut App, message: Message) {
             Ok(loaded) => {
                 let state = &loaded.state;
                 app.write_succeeded(format!(
-                    "restored {}: now {}, {} steps",
+                    "restored {}: now {}, {}",
                     state.workflow_id,
                     state.status,
-                    state.steps.len()
+                    crate::format::count(state.steps.len() as u64, "step", "steps")
                 ));
                 app.error = None;
                 // The screens change under whatever was awaited: a diff or plan of the

@@ -377,8 +377,8 @@ fn short_error(error: &str) -> String {
 /// `12 checkpoints, 9.8 KiB, 2 pinned`.
 pub fn usage_text(usage: &CheckpointUsage) -> String {
     format!(
-        "{} checkpoints, {}, {} pinned",
-        usage.count,
+        "{}, {}, {} pinned",
+        format::count(usage.count, "checkpoint", "checkpoints"),
         format::size(usage.bytes),
         usage.pinned
     )
@@ -564,12 +564,12 @@ pub async fn restore(
     tracing::info!(checkpoint_id = %id, workflow_state_id = %state.id, "restored");
     writeln!(
         out,
-        "restored workflow {} ({}) to checkpoint {}: status {}, {} steps",
+        "restored workflow {} ({}) to checkpoint {}: status {}, {}",
         format::printable(&state.workflow_id),
         state.id,
         id,
         state.status,
-        state.steps.len()
+        format::count(state.steps.len() as u64, "step", "steps")
     )?;
     Ok(())
 }
@@ -691,11 +691,11 @@ pub async fn fork(
     let state = store.fork_from_checkpoint(&id, new_workflow_id).await?;
     writeln!(
         out,
-        "forked workflow {} ({}) from checkpoint {id}: status {}, {} steps",
+        "forked workflow {} ({}) from checkpoint {id}: status {}, {}",
         format::printable(&state.workflow_id),
         state.id,
         state.status,
-        state.steps.len()
+        format::count(state.steps.len() as u64, "step", "steps")
     )?;
     Ok(())
 }
@@ -718,10 +718,10 @@ pub async fn export(
             })?;
             writeln!(
                 out,
-                "exported workflow {} ({}) with {} checkpoints to {}",
+                "exported workflow {} ({}) with {} to {}",
                 format::printable(&state.workflow_id),
                 state.id,
-                bundle.checkpoints.len(),
+                format::count(bundle.checkpoints.len() as u64, "checkpoint", "checkpoints"),
                 path.display()
             )?;
         }
@@ -742,10 +742,10 @@ pub async fn import(
     let state = store.import_workflow(&bundle, new_ids).await?;
     writeln!(
         out,
-        "imported workflow {} ({}) with {} checkpoints",
+        "imported workflow {} ({}) with {}",
         format::printable(&state.workflow_id),
         state.id,
-        bundle.checkpoints.len()
+        format::count(bundle.checkpoints.len() as u64, "checkpoint", "checkpoints")
     )?;
     Ok(())
 }
@@ -772,8 +772,8 @@ pub async fn migrate(
             if pending.is_empty() {
                 writeln!(
                     out,
-                    "nothing to apply; {} migrations applied",
-                    applied.len()
+                    "nothing to apply; {} applied",
+                    format::count(applied.len() as u64, "migration", "migrations")
                 )?;
             } else {
                 db::migrate(&store).await?;
@@ -796,7 +796,9 @@ pub async fn demo(
     let checkpoints = crate::demo::seed(store, count).await?;
     writeln!(
         out,
-        "created {count} sample workflows with {checkpoints} checkpoints in {}",
+        "created {} with {} in {}",
+        format::count(count, "sample workflow", "sample workflows"),
+        format::count(checkpoints, "checkpoint", "checkpoints"),
         target.shown()
     )?;
     let schema = target
@@ -882,6 +884,17 @@ mod tests {
         let shown: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(shown["lease_owner"], "replica-9");
         assert_eq!(shown["lease_expires_at"], claimed["lease_expires_at"]);
+    }
+
+    #[test]
+    fn checkpoint_totals_say_one_checkpoint() {
+        let usage = |count| CheckpointUsage {
+            count,
+            bytes: 639,
+            pinned: 0,
+        };
+        assert_eq!(usage_text(&usage(1)), "1 checkpoint, 639 B, 0 pinned");
+        assert_eq!(usage_text(&usage(2)), "2 checkpoints, 639 B, 0 pinned");
     }
 
     #[test]

@@ -129,6 +129,11 @@ pub fn duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Str
     }
 }
 
+/// `1 step`, `0 steps`, `2 steps`: a number and its noun, singular for one.
+pub fn count(n: u64, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
 /// `512 B`, `1.5 KiB`, `2.0 MiB`.
 pub fn size(bytes: u64) -> String {
     match bytes {
@@ -379,6 +384,15 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&written).unwrap(),
             value
+        );
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        let steps = |n| count(n, "step", "steps");
+        assert_eq!(
+            [steps(0), steps(1), steps(2)],
+            ["0 steps", "1 step", "2 steps"]
         );
     }
 

@@ -854,3 +854,15 @@ fn stored_escape_sequences_reach_the_terminal_only_escaped() {
     assert_eq!(value["user_id"], "evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED");
     assert_eq!(value["context"]["key\u{1b}[5m"], "value\u{7f}");
 }
+
+#[test]
+fn counts_of_one_are_singular() {
+    let db = Db::new();
+    let out = db.run(&["demo", "--count", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("created 1 sample workflow with "),
+        "{text}"
+    );
+}

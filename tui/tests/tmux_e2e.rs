@@ -342,12 +342,12 @@ async fn pin_fork_and_prune_in_a_real_terminal() {
     tmux.keys(&["P"]);
     tmux.wait_for("the prune preview", |s| {
         s.contains("Prune old history?")
-            && s.contains("would delete: 1 workflows")
+            && s.contains("would delete: 1 workflow,")
             && s.contains("y: prune")
     });
     tmux.keys(&["y"]);
     tmux.wait_for("the prune report", |s| {
-        s.contains("Pruned") && s.contains("deleted: 1 workflows")
+        s.contains("Pruned") && s.contains("deleted: 1 workflow,")
     });
     tmux.keys(&["Escape"]);
     tmux.wait_for("the report closed", |s| !s.contains("any key closes"));

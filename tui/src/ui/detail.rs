@@ -302,10 +302,12 @@ fn render_step_error(step_id: &str, error: &str, frame: &mut Frame, area: Rect) 
     let [error_area, rest] =
         Layout::vertical([Constraint::Length(shown as u16 + 2), Constraint::Fill(1)]).areas(area);
     let mut block = Block::bordered().title(format!(" Error of {} ", format::printable(step_id)));
-    if lines.len() > shown {
+    let more = lines.len() - shown;
+    if more > 0 {
         block = block.title_bottom(format!(
-            " {} more lines (wfadmin show prints them all) ",
-            lines.len() - shown
+            " {more} more {} (wfadmin show prints {}) ",
+            if more == 1 { "line" } else { "lines" },
+            if more == 1 { "it" } else { "them all" }
         ));
     }
     let text: Vec<Line> = lines

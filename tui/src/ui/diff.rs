@@ -48,9 +48,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     };
     let block = Block::bordered().title(format!(
-        " Diff {} ({} changes) ",
+        " Diff {} ({}) ",
         printable(&view.title),
-        view.changes.len()
+        crate::format::count(view.changes.len() as u64, "change", "changes")
     ));
     // Only the changes in view are formatted: a diff of two big snapshots can be long.
     let height = block.inner(area).height;

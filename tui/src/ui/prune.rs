@@ -28,10 +28,10 @@ pub fn confirmation(
     body.push(Line::from(""));
     body.push(
         Line::from(format!(
-            "{}: {} workflows, {} checkpoints, {}",
+            "{}: {}, {}, {}",
             if done { "deleted" } else { "would delete" },
-            report.workflows,
-            report.checkpoints,
+            format::count(report.workflows, "workflow", "workflows"),
+            format::count(report.checkpoints, "checkpoint", "checkpoints"),
             format::size(report.bytes)
         ))
         .style(Style::new().add_modifier(Modifier::BOLD)),

@@ -113,7 +113,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 .add_modifier(Modifier::BOLD),
         ));
     }
-    spans.push(Span::raw(format!(" {} workflows:", app.counts.total())));
+    spans.push(Span::raw(format!(
+        " {}:",
+        format::count(app.counts.total(), "workflow", "workflows")
+    )));
     for status in WorkflowStatus::ALL {
         let count = app.counts.get(status);
         if count > 0 {

@@ -903,6 +903,32 @@ fn prune_app(dry_run: bool) -> App {
 }
 
 #[test]
+fn counts_of_one_are_singular_in_the_prune_popup_and_the_status_bar() {
+    let mut app = loaded_app();
+    update(
+        &mut app,
+        Message::Pruned {
+            policy: default_prune_policy(),
+            dry_run: true,
+            result: Ok(PruneReport {
+                dry_run: true,
+                workflows: 1,
+                checkpoints: 1,
+                bytes: 639,
+            }),
+        },
+    );
+    app.counts = Default::default();
+    app.counts.by_status.insert("failed".into(), 1);
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("would delete: 1 workflow, 1 checkpoint, 639 B"),
+        "{text}"
+    );
+    assert!(text.contains(" 1 workflow: 1 failed"), "{text}");
+}
+
+#[test]
 fn prune_preview_popup() {
     assert_snapshot!(draw(&prune_app(true)).backend());
 }
