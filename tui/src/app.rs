@@ -715,10 +715,15 @@ impl App {
     }
 
     /// A write failed with `error`: its "...ing" notice is over, and the status bar says
-    /// so (and that nothing changed) until the next key or write.
+    /// so until the next key or write: that nothing changed, or, when the connection
+    /// broke, that the write may have gone through before it did.
     fn write_failed(&mut self, what: &str, error: &str) {
         self.notice = None;
-        self.write_error = Some(format!("{what} failed, nothing changed: {error}"));
+        self.write_error = Some(if error.starts_with("connection error") {
+            format!("{what} unconfirmed, it may or may not have been applied (r reloads): {error}")
+        } else {
+            format!("{what} failed, nothing changed: {error}")
+        });
     }
 
     /// A write succeeded with `notice`: an earlier write's error is over.
@@ -2474,7 +2479,9 @@ mod tests {
             &mut app,
             Message::Restored(Err("connection error: connection reset".into())),
         );
-        let failed = "restore failed, nothing changed: connection error: connection reset";
+        // The answer was lost, not necessarily the write.
+        let failed = "restore unconfirmed, it may or may not have been applied (r reloads): \
+                      connection error: connection reset";
         assert_eq!(app.write_error.as_deref(), Some(failed));
         assert_eq!(app.notice, None, "the result arrived: no longer restoring");
         let status = |app: &App| {
@@ -2892,7 +2899,10 @@ mod tests {
         );
         assert_eq!(
             app.write_error.as_deref(),
-            Some("prune failed, nothing changed: connection error")
+            Some(
+                "prune unconfirmed, it may or may not have been applied (r reloads): \
+                 connection error"
+            )
         );
         // A preview that fails wrote nothing either: a read's error.
         update(
