@@ -15,7 +15,7 @@ use crate::db::{self, Store};
 use crate::diff::{Change, diff};
 use crate::error::{AdminError, Result};
 use crate::format;
-use crate::restore_plan::RestorePlan;
+use crate::restore_plan::{LiveLease, RestorePlan};
 
 /// Most checkpoints a command loads for one workflow.
 pub const CHECKPOINT_LIMIT: u64 = 1000;
@@ -523,13 +523,17 @@ pub async fn diff_command(
     Ok(())
 }
 
-/// The plan for restoring a checkpoint.
+/// The plan for restoring a checkpoint, with the replica that holds the workflow's
+/// lease if one does (it would overwrite the restore).
 pub async fn plan_restore(store: &Store, checkpoint_id: uuid::Uuid) -> Result<RestorePlan> {
     let checkpoint = store.get_checkpoint(&checkpoint_id).await?;
     let current = store
         .load_workflow_state(&checkpoint.workflow_state_id)
         .await?;
-    RestorePlan::new(current, checkpoint)
+    let lease = summary_of(store, current.id)
+        .await?
+        .and_then(|row| LiveLease::of(&row, llm_orchestrator_state::now()));
+    Ok(RestorePlan::new(current, checkpoint)?.with_live_lease(lease))
 }
 
 /// `restore`: prints the plan, asks unless `yes`, then rolls back.
@@ -992,6 +996,50 @@ mod tests {
         let now = store.load_workflow_state(&state.id).await.unwrap();
         assert_eq!(now.status, WorkflowStatus::Running);
         assert_eq!(now.steps.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn restore_warns_first_when_a_replica_holds_the_lease() {
+        let (store, mut state, checkpoints) = seeded().await;
+        let oldest = checkpoints[1].id.to_string();
+        let first_line = async |store: &Store| {
+            let mut out = Vec::new();
+            restore(store, &mut out, &mut "n\n".as_bytes(), true, &oldest, false)
+                .await
+                .unwrap_err();
+            String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        // Failed, nobody's: no warning.
+        assert!(first_line(&store).await.starts_with("Roll back workflow"));
+
+        // Running again, claimed by a live replica.
+        state.status = WorkflowStatus::Running;
+        state.error = None;
+        store.save_workflow_state(&state).await.unwrap();
+        let claims = store
+            .claim_workflows("worker-1", std::time::Duration::from_secs(600), 10)
+            .await
+            .unwrap();
+        let until = format::time(Some(claims[0].lease.expires_at));
+        assert_eq!(
+            first_line(&store).await,
+            format!(
+                "WARNING: worker-1 holds this workflow's lease until {until} UTC: it is \
+                 running it and may overwrite this restore"
+            )
+        );
+        // The TUI's plan says it too (the same plan, read by the same function).
+        let plan = plan_restore(&store, checkpoints[1].id).await.unwrap();
+        assert_eq!(plan.live_lease.unwrap().owner, "worker-1");
+
+        // Released: nobody runs it; no warning.
+        store.release_lease(&claims[0].lease).await.unwrap();
+        assert!(first_line(&store).await.starts_with("Roll back workflow"));
     }
 
     #[tokio::test]

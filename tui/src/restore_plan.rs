@@ -1,5 +1,7 @@
 //! What a rollback to a checkpoint will change, worked out before anything is written.
 
+use chrono::{DateTime, Utc};
+use llm_orchestrator_state::admin::WorkflowSummary;
 use llm_orchestrator_state::{Checkpoint, StepStatus, WorkflowState, WorkflowStatus};
 #[cfg(test)]
 use serde_json::json;
@@ -52,6 +54,30 @@ impl StepChange {
     }
 }
 
+/// A replica's recovery lease on the workflow that had not run out when the plan was
+/// made: that replica is running the workflow, and its next save overwrites the restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLease {
+    /// The replica (`claim_workflows`' owner).
+    pub owner: String,
+    /// When the lease runs out unless renewed (`None` if the store recorded no expiry).
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl LiveLease {
+    /// The lease on the workflow `row` as of `now`, if a replica holds it and it has
+    /// not expired (an expired one belongs to a replica that stopped: nobody runs it).
+    pub fn of(row: &WorkflowSummary, now: DateTime<Utc>) -> Option<Self> {
+        match crate::commands::lease_of(row, now)? {
+            (owner, None) => Some(Self {
+                owner: owner.to_owned(),
+                until: row.lease_expires_at,
+            }),
+            (_, Some(_expired_for)) => None,
+        }
+    }
+}
+
 /// Everything a rollback to one checkpoint changes in the stored workflow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestorePlan {
@@ -69,6 +95,8 @@ pub struct RestorePlan {
     pub steps: Vec<StepChange>,
     /// Context paths that change.
     pub context: Vec<Change>,
+    /// The replica running the workflow, if one holds its lease (see [`Self::warning`]).
+    pub live_lease: Option<LiveLease>,
 }
 
 impl RestorePlan {
@@ -112,7 +140,28 @@ impl RestorePlan {
             error,
             steps,
             context,
+            live_lease: None,
         })
+    }
+
+    /// The plan, knowing that `lease` holds the workflow (or that nobody does).
+    pub fn with_live_lease(mut self, lease: Option<LiveLease>) -> Self {
+        self.live_lease = lease;
+        self
+    }
+
+    /// What the operator must know before saying yes, if anything: a replica holds the
+    /// workflow's lease, so it is running it and its next save undoes the restore.
+    pub fn warning(&self) -> Option<String> {
+        let lease = self.live_lease.as_ref()?;
+        let until = lease.until.map_or_else(String::new, |until| {
+            format!(" until {} UTC", crate::format::time(Some(until)))
+        });
+        Some(format!(
+            "WARNING: {} holds this workflow's lease{until}: it is running it and may \
+             overwrite this restore",
+            lease.owner
+        ))
     }
 
     /// True when the rollback changes nothing but `updated_at`.
@@ -123,17 +172,19 @@ impl RestorePlan {
             && self.context.is_empty()
     }
 
-    /// The plan as lines for people, most important first, with the control characters
-    /// of stored strings (ids, errors, context keys) shown escaped.
+    /// The plan as lines for people, most important first (the [`Self::warning`], if
+    /// any, then what changes), with the control characters of stored strings (ids,
+    /// errors, context keys, the lease owner) shown escaped.
     pub fn lines(&self) -> Vec<String> {
-        let mut lines = vec![format!(
+        let mut lines: Vec<String> = self.warning().into_iter().collect();
+        lines.push(format!(
             "Roll back workflow {} ({}) to checkpoint {} taken after step {} at {}:",
             self.current.workflow_id,
             self.current.id,
             self.checkpoint.id,
             self.checkpoint.step_id,
             self.checkpoint.timestamp.format("%Y-%m-%d %H:%M:%S UTC"),
-        )];
+        ));
         if let Some((from, to)) = self.status {
             lines.push(format!("status: {from} -> {to}"));
         }
@@ -216,6 +267,36 @@ mod tests {
         assert!(text.contains("step prompt (failed) disappears"), "{text}");
         assert!(text.contains("error: prompt failed -> none"), "{text}");
         assert!(!plan.is_noop());
+    }
+
+    #[test]
+    fn a_live_lease_is_the_first_line_and_an_expired_or_finished_one_is_not_mentioned() {
+        use crate::fixtures::{failed_workflow, summaries, t0};
+        let (state, checkpoints) = failed_workflow();
+        let plan = || RestorePlan::new(state.clone(), checkpoints[1].clone()).unwrap();
+        let mut row = summaries()[1].clone(); // running
+        row.lease_owner = Some("worker-1".into());
+        row.lease_expires_at = Some(t0() + chrono::Duration::seconds(42));
+
+        let live = plan().with_live_lease(LiveLease::of(&row, t0()));
+        let lines = live.lines();
+        assert_eq!(
+            lines[0],
+            "WARNING: worker-1 holds this workflow's lease until 2026-11-25 09:00:42 UTC: it \
+             is running it and may overwrite this restore"
+        );
+        assert!(lines[1].starts_with("Roll back workflow"), "{lines:?}");
+        assert_eq!(live.warning().as_deref(), Some(lines[0].as_str()));
+
+        // Expired: its replica stopped; nobody runs the workflow.
+        let later = t0() + chrono::Duration::seconds(43);
+        assert_eq!(LiveLease::of(&row, later), None);
+        // Finished: a lease left behind is nobody's.
+        row.status = WorkflowStatus::Failed;
+        assert_eq!(LiveLease::of(&row, t0()), None);
+        let plain = plan().with_live_lease(None);
+        assert_eq!(plain.warning(), None);
+        assert!(plain.lines()[0].starts_with("Roll back workflow"));
     }
 
     #[test]

@@ -191,6 +191,44 @@ fn checkpoints_diff_and_restore() {
     assert!(stderr(&unknown).contains("not found"));
 }
 
+#[test]
+fn restore_warns_first_when_a_live_replica_holds_the_lease() {
+    // The demo's worker-1 holds live leases: it is running those workflows.
+    let db = Db::demo();
+    let list = db.json(&["list", "--json"]);
+    let held = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["lease_owner"] == "worker-1" && row["checkpoints"].as_u64() > Some(0))
+        .expect("a workflow worker-1 runs")
+        .clone();
+    let checkpoints = db.json(&["checkpoints", held["id"].as_str().unwrap(), "--json"]);
+    let checkpoint = checkpoints["checkpoints"][0]["id"].as_str().unwrap();
+    let refused = db.run(&["restore", checkpoint]);
+    assert!(!refused.status.success());
+    let text = stdout(&refused);
+    assert!(
+        text.starts_with("WARNING: worker-1 holds this workflow's lease until 20"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(" UTC: it is running it and may overwrite this restore"),
+        "{text}"
+    );
+
+    // Nobody holds the failed one's: the plan starts with what changes.
+    let failed = failed_workflow(&db);
+    let checkpoints = db.json(&["checkpoints", failed["id"].as_str().unwrap(), "--json"]);
+    let checkpoint = checkpoints["checkpoints"][0]["id"].as_str().unwrap();
+    let text = stdout(&db.run(&["restore", checkpoint]));
+    assert!(text.starts_with("Roll back workflow "), "{text}");
+    assert!(!text.contains("WARNING"), "{text}");
+}
+
 /// An active workflow with at least two checkpoints, and its checkpoints (newest first).
 fn active_with_checkpoints(db: &Db) -> (Value, Vec<Value>) {
     let list = db.json(&["list", "--active", "--json"]);

@@ -94,12 +94,23 @@ pub fn render(confirmation: Confirmation<'_>, scroll: usize, frame: &mut Frame, 
     );
 }
 
-/// What the restore confirmation says: exactly what will change.
+/// What the restore confirmation says: exactly what will change, after the plan's
+/// warning (a replica running the workflow) in red on the first line, in a red box.
 pub fn restore(plan: &RestorePlan) -> Confirmation<'static> {
+    let warned = plan.warning().is_some();
+    let alarm = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
     Confirmation {
         title: "Restore this checkpoint?",
-        colour: Color::Yellow,
-        body: plan.lines().into_iter().map(Line::from).collect(),
+        colour: if warned { Color::Red } else { Color::Yellow },
+        body: plan
+            .lines()
+            .into_iter()
+            .enumerate()
+            .map(|(n, line)| match n {
+                0 if warned => Line::styled(line, alarm),
+                _ => Line::from(line),
+            })
+            .collect(),
         keys: "y: restore    n / Esc: cancel",
     }
 }

@@ -805,6 +805,50 @@ fn restore_confirmation_popup() {
 }
 
 #[test]
+fn restore_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
+    // worker-1 still renews its lease: it runs the workflow, and its next save would
+    // undo the restore. The operator must see that before pressing y.
+    let (state, checkpoints) = failed_workflow();
+    let mut app = checkpoints_app();
+    let lease = crate::restore_plan::LiveLease {
+        owner: "worker-1".into(),
+        until: Some(crate::fixtures::t0() + chrono::Duration::seconds(42)),
+    };
+    let plan = RestorePlan::new(state, checkpoints[1].clone())
+        .unwrap()
+        .with_live_lease(Some(lease));
+    press(&mut app, "jR");
+    update(
+        &mut app,
+        Message::RestorePlanned {
+            checkpoint: checkpoints[1].id,
+            result: Ok(Box::new(plan)),
+        },
+    );
+    let terminal = draw(&app);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = (0..buffer.area.height)
+        .find_map(|y| {
+            let line: String = (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect();
+            let x = line.find("WARNING: worker-1 holds this workflow's lease until")?;
+            Some((line[..x].chars().count() as u16, y))
+        })
+        .expect("the warning is shown");
+    assert_eq!(buffer[(x, y)].fg, Color::Red);
+    // First in the box, above what changes.
+    let text = terminal.backend().to_string();
+    let row_of = |needle: &str| text.lines().position(|line| line.contains(needle));
+    assert_eq!(row_of("WARNING: worker-1"), Some(usize::from(y)), "{text}");
+    assert!(
+        row_of("Roll back workflow") > Some(usize::from(y)),
+        "{text}"
+    );
+    assert_snapshot!(terminal.backend());
+}
+
+#[test]
 fn after_a_restore() {
     let (_, checkpoints) = failed_workflow();
     let mut app = checkpoints_app();
