@@ -110,7 +110,10 @@ pub enum Command {
         /// Only print what would be deleted.
         #[arg(long)]
         dry_run: bool,
-        /// Print JSON instead of a table.
+        /// Do not ask for confirmation (without it, prune shows what would go and asks).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Print JSON instead of a table (the preview and question then go to stderr).
         #[arg(long)]
         json: bool,
     },
@@ -175,6 +178,29 @@ pub enum MigrateAction {
     Status,
 }
 
+impl Cli {
+    /// Refuses what clap cannot check alone, as a bad argument (exit code 2): a
+    /// `--keep-checkpoints 0` that no other rule limits would delete every unpinned
+    /// checkpoint of every workflow, the running ones' included. (With
+    /// `--keep-younger-than` it is meaningful: only the checkpoints older than that go.)
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        if let Some(Command::Prune {
+            keep_checkpoints: Some(0),
+            keep_younger_than: None,
+            ..
+        }) = &self.command
+        {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                "--keep-checkpoints 0 would delete every unpinned checkpoint of every \
+                 workflow, running ones included; keep at least 1, or add \
+                 --keep-younger-than to keep the recent ones\n",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Command {
     /// Whether the command may create the database (a SQLite file) and the store's
     /// tables: it is about putting workflows in. (`migrate` creates them too, on its
@@ -211,6 +237,39 @@ mod tests {
         let after = Cli::try_parse_from(["wfadmin", "list", "--database-url", "a.db"]).unwrap();
         assert_eq!(before.database_url, "a.db");
         assert_eq!(after.database_url, "a.db");
+    }
+
+    #[test]
+    fn keeping_no_checkpoints_is_refused_unless_an_age_keeps_the_recent_ones() {
+        let check = |args: &[&str]| Cli::try_parse_from(args).unwrap().validate();
+        let err = check(&["w", "prune", "--keep-checkpoints", "0"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("--keep-checkpoints 0 would delete every unpinned checkpoint"),
+            "{err}"
+        );
+        let with_age = [
+            "w",
+            "prune",
+            "--older-than",
+            "30d",
+            "--keep-checkpoints",
+            "0",
+        ];
+        assert!(check(&with_age).is_err());
+        assert!(check(&["w", "prune", "--keep-checkpoints", "0", "--dry-run"]).is_err());
+        check(&[
+            "w",
+            "prune",
+            "--keep-checkpoints",
+            "0",
+            "--keep-younger-than",
+            "1d",
+        ])
+        .unwrap();
+        check(&["w", "prune", "--keep-checkpoints", "1"]).unwrap();
+        check(&["w", "list"]).unwrap();
     }
 
     #[test]

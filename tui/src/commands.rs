@@ -5,8 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use chrono::{DateTime, Utc};
 use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};
 use llm_orchestrator_state::{
-    Checkpoint, CheckpointUsage, Lineage, RetentionPolicy, StateStore, StateStoreError,
-    WorkflowBundle, WorkflowState, WorkflowStatus, redact_url,
+    Checkpoint, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, StateStore,
+    StateStoreError, WorkflowBundle, WorkflowState, WorkflowStatus, redact_url,
 };
 use serde_json::{Value, json};
 
@@ -551,18 +551,17 @@ pub async fn restore(
         writeln!(out, "{line}")?;
     }
     if !yes {
-        if !interactive {
-            return Err(AdminError::new(
-                "not restoring: stdin is not a terminal; pass --yes to confirm",
-            ));
-        }
-        write!(out, "Restore? [y/N] ")?;
-        out.flush()?;
-        let mut answer = String::new();
-        input.read_line(&mut answer)?;
-        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-            return Err(AdminError::new("restore cancelled; nothing changed"));
-        }
+        let consent = Consent {
+            input,
+            interactive,
+            yes,
+        };
+        consent.ask(
+            out,
+            "Restore?",
+            "not restoring: stdin is not a terminal; pass --yes to confirm",
+            "restore cancelled; nothing changed",
+        )?;
     }
     let state = store.rollback_to_checkpoint(&id).await?;
     tracing::info!(checkpoint_id = %id, workflow_state_id = %state.id, "restored");
@@ -578,7 +577,47 @@ pub async fn restore(
     Ok(())
 }
 
-/// Whether stdin is a terminal (for `restore`'s question).
+/// How a destructive command (`restore`, `prune`) gets the operator's yes: `--yes`, or
+/// `y` typed at a `[y/N]` question on a terminal. Without a terminal and without `--yes`
+/// it refuses: a script must say `--yes`, not be answered by whatever its stdin holds.
+pub struct Consent<'a, R> {
+    /// Where the answer is read.
+    pub input: &'a mut R,
+    /// Whether `input` is a terminal someone can answer from.
+    pub interactive: bool,
+    /// `--yes`: do not ask.
+    pub yes: bool,
+}
+
+impl<R: BufRead> Consent<'_, R> {
+    /// Asks `question` with `[y/N]` on `out` unless `--yes` was given; an error (nothing
+    /// done) saying `no_terminal` without a terminal, or `cancelled` for any answer but
+    /// y or yes.
+    pub fn ask(
+        self,
+        out: &mut impl Write,
+        question: &str,
+        no_terminal: &str,
+        cancelled: &str,
+    ) -> Result<()> {
+        if self.yes {
+            return Ok(());
+        }
+        if !self.interactive {
+            return Err(AdminError::new(no_terminal));
+        }
+        write!(out, "{question} [y/N] ")?;
+        out.flush()?;
+        let mut answer = String::new();
+        self.input.read_line(&mut answer)?;
+        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+            return Err(AdminError::new(cancelled));
+        }
+        Ok(())
+    }
+}
+
+/// Whether stdin is a terminal (for `restore`'s and `prune`'s question).
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
@@ -631,28 +670,14 @@ pub fn describe_policy(policy: &RetentionPolicy) -> String {
     text
 }
 
-/// `prune`: applies the policy (or previews it) and prints the report.
-pub async fn prune(
-    store: &Store,
+/// `prune`'s report as text: what went (or would go) under which rules.
+fn write_prune_report(
     out: &mut impl Write,
+    heading: &str,
     policy: &RetentionPolicy,
-    dry_run: bool,
-    as_json: bool,
+    report: &PruneReport,
 ) -> Result<()> {
-    let report = store.prune(policy, dry_run).await?;
-    if as_json {
-        return print_json(out, &json!({ "policy": policy, "report": report }));
-    }
-    writeln!(
-        out,
-        "{}: {}",
-        if dry_run {
-            "would delete (dry run)"
-        } else {
-            "deleted"
-        },
-        describe_policy(policy)
-    )?;
+    writeln!(out, "{heading}: {}", describe_policy(policy))?;
     write!(
         out,
         "{}",
@@ -666,6 +691,57 @@ pub async fn prune(
         )
     )?;
     Ok(())
+}
+
+/// `prune`: previews the policy (`dry_run`), or applies it and prints what went. Unless
+/// `consent` says `--yes`, it first prints what would go and asks, like `restore`; a
+/// refusal or a no deletes nothing. With `as_json` the preview and the question go to
+/// `notes` (stderr), so that stdout holds only the JSON report.
+pub async fn prune(
+    store: &Store,
+    out: &mut impl Write,
+    notes: &mut impl Write,
+    consent: Consent<'_, impl BufRead>,
+    policy: &RetentionPolicy,
+    dry_run: bool,
+    as_json: bool,
+) -> Result<()> {
+    let report = if dry_run || consent.yes {
+        store.prune(policy, dry_run).await?
+    } else {
+        let preview = store.prune(policy, true).await?;
+        let mut asked: &mut dyn Write = if as_json { notes } else { out };
+        write_prune_report(&mut asked, "would delete", policy, &preview)?;
+        if preview.workflows == 0 && preview.checkpoints == 0 {
+            // Nothing to ask about; and nothing deleted, whatever appeared since.
+            writeln!(asked, "nothing to delete")?;
+            if !as_json {
+                return Ok(());
+            }
+            PruneReport {
+                dry_run: false,
+                ..preview
+            }
+        } else {
+            consent.ask(
+                &mut asked,
+                "Prune?",
+                "not pruning: stdin is not a terminal; pass --yes to confirm (--dry-run \
+                 only previews)",
+                "prune cancelled; nothing deleted",
+            )?;
+            store.prune(policy, false).await?
+        }
+    };
+    if as_json {
+        return print_json(out, &json!({ "policy": policy, "report": report }));
+    }
+    let heading = if dry_run {
+        "would delete (dry run)"
+    } else {
+        "deleted"
+    };
+    write_prune_report(out, heading, policy, &report)
 }
 
 /// `pin`.
@@ -1040,6 +1116,100 @@ mod tests {
         // Released: nobody runs it; no warning.
         store.release_lease(&claims[0].lease).await.unwrap();
         assert!(first_line(&store).await.starts_with("Roll back workflow"));
+    }
+
+    #[tokio::test]
+    async fn prune_shows_what_would_go_asks_and_only_yes_deletes() {
+        let (store, state, _) = seeded().await;
+        let policy = RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let count = async || store.checkpoint_usage(&state.id).await.unwrap().count;
+        let run = async |answer: &str, interactive: bool, yes: bool, as_json: bool| {
+            let (mut out, mut notes) = (Vec::new(), Vec::new());
+            let consent = Consent {
+                input: &mut answer.as_bytes(),
+                interactive,
+                yes,
+            };
+            let result = prune(
+                &store, &mut out, &mut notes, consent, &policy, false, as_json,
+            )
+            .await;
+            let text = |bytes| String::from_utf8(bytes).unwrap();
+            (result, text(out), text(notes))
+        };
+
+        // No: the preview and the question, then nothing deleted.
+        let (result, out, _) = run("n\n", true, false, false).await;
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "prune cancelled; nothing deleted"
+        );
+        assert!(
+            out.starts_with("would delete: checkpoints beyond the newest 1 per workflow"),
+            "{out}"
+        );
+        assert!(out.contains("\n0          1            555 B\n"), "{out}");
+        assert!(out.ends_with("Prune? [y/N] "), "{out}");
+        assert_eq!(count().await, 2);
+
+        // No terminal and no --yes: refused, nothing deleted.
+        let (result, out, _) = run("y\n", false, false, false).await;
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.starts_with("not pruning: stdin is not a terminal; pass --yes"),
+            "{err}"
+        );
+        assert!(out.starts_with("would delete: "), "{out}");
+        assert_eq!(count().await, 2);
+
+        // --json: stdout is only the report; the preview and the question on stderr.
+        let (result, out, notes) = run("yes\n", true, false, true).await;
+        result.unwrap();
+        let report: Value = serde_json::from_str(&out).expect(&out);
+        assert_eq!(report["report"]["checkpoints"], 1);
+        assert_eq!(report["report"]["dry_run"], false);
+        assert!(notes.starts_with("would delete: "), "{notes}");
+        assert!(notes.ends_with("Prune? [y/N] "), "{notes}");
+        assert_eq!(count().await, 1);
+
+        // Nothing left to delete: said, not asked.
+        let (result, out, _) = run("", true, false, false).await;
+        result.unwrap();
+        assert!(out.ends_with("nothing to delete\n"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn prune_with_yes_deletes_without_asking() {
+        let (store, state, _) = seeded().await;
+        let policy = RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let consent = Consent {
+            input: &mut "".as_bytes(),
+            interactive: false,
+            yes: true,
+        };
+        prune(
+            &store,
+            &mut out,
+            &mut Vec::new(),
+            consent,
+            &policy,
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("deleted: "), "{out}");
+        assert!(!out.contains("[y/N]"), "{out}");
+        let usage = store.checkpoint_usage(&state.id).await.unwrap();
+        assert_eq!(usage.count, 1);
     }
 
     #[tokio::test]

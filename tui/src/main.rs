@@ -25,6 +25,9 @@ use crate::error::{AdminError, Result};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = cli.validate() {
+        err.exit();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -130,13 +133,26 @@ async fn run(cli: Cli) -> Result<()> {
             keep_checkpoints,
             keep_younger_than,
             dry_run,
+            yes,
             json,
         } => match commands::retention_policy(
             older_than.as_deref(),
             keep_checkpoints,
             keep_younger_than.as_deref(),
         ) {
-            Ok(policy) => commands::prune(&store, &mut out, &policy, dry_run, json).await,
+            Ok(policy) => {
+                let stdin = std::io::stdin();
+                let consent = commands::Consent {
+                    input: &mut stdin.lock(),
+                    interactive: commands::stdin_is_terminal(),
+                    yes,
+                };
+                let mut notes = std::io::stderr();
+                commands::prune(
+                    &store, &mut out, &mut notes, consent, &policy, dry_run, json,
+                )
+                .await
+            }
             Err(err) => Err(err),
         },
         Command::Pin { checkpoint, label } => {

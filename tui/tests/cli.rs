@@ -274,7 +274,22 @@ fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
     assert!(table.contains("would delete (dry run)"), "{table}");
     assert!(table.contains("WORKFLOWS  CHECKPOINTS  BYTES"), "{table}");
 
-    let real = db.json(&[&flags[..], &["--json"]].concat());
+    // Without --yes and without a terminal: what would go, then refused; nothing goes.
+    let refused = db.run(&flags);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).starts_with("would delete: completed or failed workflows"),
+        "{}",
+        stdout(&refused)
+    );
+    assert!(
+        stderr(&refused).contains("not pruning: stdin is not a terminal; pass --yes"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(db.json(&["list", "--json"]), before);
+
+    let real = db.json(&[&flags[..], &["--yes", "--json"]].concat());
     assert_eq!(real["report"]["dry_run"], false);
     for key in ["workflows", "checkpoints", "bytes"] {
         assert_eq!(real["report"][key], dry["report"][key], "{key}");
@@ -304,9 +319,27 @@ fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
         "0",
         "--keep-younger-than",
         "1d",
+        "--yes",
         "--json",
     ]);
     assert_eq!(young["report"]["checkpoints"], 0);
+
+    // Keeping no checkpoint, with no age to keep the recent ones, would delete every
+    // unpinned checkpoint, running workflows' included: a bad argument, nothing goes.
+    let counts = db.json(&["list", "--json"]);
+    for args in [
+        vec!["prune", "--keep-checkpoints", "0", "--yes"],
+        vec!["prune", "--keep-checkpoints", "0", "--dry-run"],
+    ] {
+        let out = db.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).starts_with("error: --keep-checkpoints 0 would delete every unpinned"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(db.json(&["list", "--json"]), counts);
 
     for bad in [
         vec!["prune", "--older-than", "soon"],
