@@ -54,8 +54,8 @@ pub enum Command {
         /// Only workflows with this status (pending, running, paused, completed, failed).
         #[arg(long)]
         status: Option<String>,
-        /// Most workflows to show.
-        #[arg(long, default_value_t = 50)]
+        /// Most workflows to show (at least 1; a note on stderr says when more match).
+        #[arg(long, default_value_t = 50, value_parser = at_least_one)]
         limit: u64,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -169,6 +169,16 @@ pub enum Command {
     },
 }
 
+/// A count that must be 1 or more (`list --limit`: 0 would list nothing and read as
+/// "no workflows").
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 /// What `migrate` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MigrateAction {
@@ -270,6 +280,16 @@ mod tests {
         .unwrap();
         check(&["w", "prune", "--keep-checkpoints", "1"]).unwrap();
         check(&["w", "list"]).unwrap();
+    }
+
+    #[test]
+    fn a_list_limit_of_zero_is_a_bad_argument() {
+        let err = Cli::try_parse_from(["w", "list", "--limit", "0"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("must be at least 1"), "{err}");
+        assert!(Cli::try_parse_from(["w", "list", "--limit", "-3"]).is_err());
+        let one = Cli::try_parse_from(["w", "list", "--limit", "1"]).unwrap();
+        assert!(matches!(one.command, Some(Command::List { limit: 1, .. })));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
-use llm_orchestrator_state::admin::{WorkflowQuery, WorkflowSummary};
+use llm_orchestrator_state::admin::{StatusCounts, WorkflowPage, WorkflowQuery, WorkflowSummary};
 use llm_orchestrator_state::{
     Checkpoint, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, StateStore,
     StateStoreError, WorkflowBundle, WorkflowState, WorkflowStatus, redact_url,
@@ -109,14 +109,87 @@ async fn summary_of(store: &Store, id: uuid::Uuid) -> Result<Option<WorkflowSumm
     }
 }
 
-/// `list`.
+/// How many workflows match `list`'s filter, from the counts per status; `None` when
+/// the counts cannot tell (expired leases of one status are not counted apart).
+fn matching_total(
+    counts: &StatusCounts,
+    only: &ListFilter<'_>,
+    status: Option<WorkflowStatus>,
+) -> Option<u64> {
+    match (only.lease_expired, status) {
+        (true, Some(_)) => None,
+        (true, None) => Some(counts.lease_expired),
+        (false, Some(status)) => Some(counts.get(status)),
+        (false, None) if only.active => Some(counts.active()),
+        (false, None) => Some(counts.total()),
+    }
+}
+
+/// What `list` says when a full page hid workflows that match: how many, and the
+/// `--limit` that shows them. `None` when the page showed them all.
+async fn hidden_note(
+    store: &Store,
+    query: &WorkflowQuery,
+    only: &ListFilter<'_>,
+    page: &WorkflowPage,
+) -> Result<Option<String>> {
+    let Some(next) = page.next.clone() else {
+        return Ok(None);
+    };
+    let shown = page.rows.len() as u64;
+    let counts = store.status_counts().await?;
+    let note = match matching_total(&counts, only, query.statuses.first().copied()) {
+        Some(total) if total > shown => Some(format!(
+            "showing {shown} of {total} workflows; --limit {total} shows them all"
+        )),
+        Some(_) => None,
+        None => {
+            let beyond = WorkflowQuery {
+                after: Some(next),
+                limit: 1,
+                ..query.clone()
+            };
+            let more = !store.workflow_page(&beyond).await?.rows.is_empty();
+            more.then(|| {
+                format!("showing the first {shown} workflows; there are more: --limit N for more")
+            })
+        }
+    };
+    Ok(note)
+}
+
+/// `list`: the table (or JSON) on `out`; when more workflows match than `limit`, a note
+/// saying so on `notes` (stderr), which keeps `--json` output valid.
 pub async fn list(
     store: &Store,
     out: &mut impl Write,
+    notes: &mut impl Write,
     only: &ListFilter<'_>,
     limit: u64,
     as_json: bool,
 ) -> Result<()> {
+    let (page, query) = list_page(store, only, limit).await?;
+    if as_json {
+        print_json(
+            out,
+            &Value::Array(page.rows.iter().map(summary_json).collect()),
+        )?;
+    } else {
+        write_list_table(out, &page)?;
+    }
+    if let Some(note) = hidden_note(store, &query, only, &page).await? {
+        out.flush()?;
+        writeln!(notes, "{note}")?;
+    }
+    Ok(())
+}
+
+/// The page `list` shows, and the query that read it.
+async fn list_page(
+    store: &Store,
+    only: &ListFilter<'_>,
+    limit: u64,
+) -> Result<(WorkflowPage, WorkflowQuery)> {
     let statuses = match only.status {
         Some(text) => vec![text.parse::<WorkflowStatus>().map_err(|_| {
             AdminError::new(format!(
@@ -137,21 +210,18 @@ pub async fn list(
             )));
         }
     }
-    let page = store
-        .workflow_page(&WorkflowQuery {
-            statuses,
-            active_only: only.active,
-            lease_expired: only.lease_expired,
-            limit,
-            ..Default::default()
-        })
-        .await?;
-    if as_json {
-        return print_json(
-            out,
-            &Value::Array(page.rows.iter().map(summary_json).collect()),
-        );
-    }
+    let query = WorkflowQuery {
+        statuses,
+        active_only: only.active,
+        lease_expired: only.lease_expired,
+        limit,
+        ..Default::default()
+    };
+    Ok((store.workflow_page(&query).await?, query))
+}
+
+/// `list`'s table.
+fn write_list_table(out: &mut impl Write, page: &WorkflowPage) -> Result<()> {
     let now = llm_orchestrator_state::now();
     let rows: Vec<Vec<String>> = page
         .rows
@@ -925,9 +995,16 @@ mod tests {
             .await
             .unwrap();
         let mut out = Vec::new();
-        list(&store, &mut out, &ListFilter::default(), 10, false)
-            .await
-            .unwrap();
+        list(
+            &store,
+            &mut out,
+            &mut Vec::new(),
+            &ListFilter::default(),
+            10,
+            false,
+        )
+        .await
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let header = text.lines().next().unwrap();
         assert!(header.contains(" CKPTS  LEASE  "), "{text}");
@@ -938,9 +1015,16 @@ mod tests {
         assert!(row.contains(" replica-9 "), "{text}");
 
         let mut out = Vec::new();
-        list(&store, &mut out, &ListFilter::default(), 10, true)
-            .await
-            .unwrap();
+        list(
+            &store,
+            &mut out,
+            &mut Vec::new(),
+            &ListFilter::default(),
+            10,
+            true,
+        )
+        .await
+        .unwrap();
         let rows: Value = serde_json::from_slice(&out).unwrap();
         let claimed = rows
             .as_array()
@@ -1118,6 +1202,62 @@ mod tests {
         assert!(first_line(&store).await.starts_with("Roll back workflow"));
     }
 
+    /// `list`'s output and note for this filter and limit.
+    async fn listed(store: &Store, only: &ListFilter<'_>, limit: u64) -> (Value, String) {
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        list(store, &mut out, &mut notes, only, limit, true)
+            .await
+            .unwrap();
+        (
+            serde_json::from_slice(&out).unwrap(),
+            String::from_utf8(notes).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn list_says_on_stderr_how_many_it_left_out() {
+        let store = db::open(&db::Target::new("sqlite::memory:")).await.unwrap();
+        for n in 0..5 {
+            let state = WorkflowState::new(format!("wf-{n}"), "Demo", None, json!({}));
+            store.save_workflow_state(&state).await.unwrap();
+        }
+        let all = ListFilter::default();
+        let (rows, note) = listed(&store, &all, 3).await;
+        assert_eq!(rows.as_array().unwrap().len(), 3);
+        assert_eq!(note, "showing 3 of 5 workflows; --limit 5 shows them all\n");
+        // Exactly as many as the limit, or fewer: nothing to say.
+        assert_eq!(listed(&store, &all, 5).await.1, "");
+        assert_eq!(listed(&store, &all, 6).await.1, "");
+
+        // Stuck ones of one status: counted by reading one more.
+        let claimed = store
+            .claim_workflows("worker-2", std::time::Duration::ZERO, 3)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 3);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let stuck = ListFilter {
+            lease_expired: true,
+            status: Some("pending"),
+            ..Default::default()
+        };
+        let (rows, note) = listed(&store, &stuck, 2).await;
+        assert_eq!(rows.as_array().unwrap().len(), 2);
+        assert_eq!(
+            note,
+            "showing the first 2 workflows; there are more: --limit N for more\n"
+        );
+        assert_eq!(listed(&store, &stuck, 3).await.1, "");
+        let all_stuck = ListFilter {
+            lease_expired: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            listed(&store, &all_stuck, 1).await.1,
+            "showing 1 of 3 workflows; --limit 3 shows them all\n"
+        );
+    }
+
     #[tokio::test]
     async fn prune_shows_what_would_go_asks_and_only_yes_deletes() {
         let (store, state, _) = seeded().await;
@@ -1236,7 +1376,9 @@ mod tests {
             status: Some("failed"),
             ..Default::default()
         };
-        list(&store, &mut out, &failed, 10, false).await.unwrap();
+        list(&store, &mut out, &mut Vec::new(), &failed, 10, false)
+            .await
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("rag-answer-0001"), "{text}");
         assert!(text.contains("2/3"), "{text}");

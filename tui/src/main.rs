@@ -113,7 +113,7 @@ async fn run(cli: Cli) -> Result<()> {
                 lease_expired,
                 status: status.as_deref(),
             };
-            commands::list(&store, &mut out, &only, limit, json).await
+            commands::list(&store, &mut out, &mut std::io::stderr(), &only, limit, json).await
         }
         Command::Show { workflow, json } => commands::show(&store, &mut out, &workflow, json).await,
         Command::Checkpoints { workflow, json } => {

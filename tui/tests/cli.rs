@@ -117,6 +117,35 @@ fn list_orders_active_first_and_filters() {
 }
 
 #[test]
+fn list_says_on_stderr_when_it_shows_fewer_than_match() {
+    let db = Db::new();
+    let out = db.run(&["demo", "--count", "60"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let note = "showing 50 of 60 workflows; --limit 60 shows them all\n";
+    let table = db.run(&["list"]);
+    assert!(table.status.success());
+    assert_eq!(stdout(&table).lines().count(), 51, "a header and 50 rows");
+    assert_eq!(stderr(&table), note);
+    // The JSON stays valid: the note is on stderr.
+    let json = db.run(&["list", "--json"]);
+    let rows: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 50);
+    assert_eq!(stderr(&json), note);
+    let all = db.run(&["list", "--limit", "60"]);
+    assert_eq!(stdout(&all).lines().count(), 61);
+    assert_eq!(stderr(&all), "");
+    // 0 would list nothing and read as "no workflows": a bad argument.
+    let zero = db.run(&["list", "--limit", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(
+        stderr(&zero).contains("must be at least 1"),
+        "{}",
+        stderr(&zero)
+    );
+    assert_eq!(stdout(&zero), "");
+}
+
+#[test]
 fn show_by_uuid_or_workflow_id() {
     let db = Db::demo();
     let row = failed_workflow(&db);
