@@ -1,6 +1,8 @@
 //! Command-line arguments.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
+use llm_orchestrator_state::WorkflowStatus;
 
 /// Find stuck or broken LLM workflows, see what each step did, and roll them back.
 ///
@@ -51,9 +53,9 @@ pub enum Command {
         /// them stopped renewing it, and they wait for recover_workflows (stuck).
         #[arg(long)]
         lease_expired: bool,
-        /// Only workflows with this status (pending, running, paused, completed, failed).
-        #[arg(long)]
-        status: Option<String>,
+        /// Only workflows with this status, in any case.
+        #[arg(long, ignore_case = true, value_parser = workflow_status())]
+        status: Option<WorkflowStatus>,
         /// Most workflows to show (at least 1; a note on stderr says when more match).
         #[arg(long, default_value_t = 50, value_parser = at_least_one)]
         limit: u64,
@@ -169,6 +171,13 @@ pub enum Command {
     },
 }
 
+/// A workflow status by its name in any case (`failed`, `FAILED`); clap refuses any
+/// other word as a bad argument, listing the statuses.
+fn workflow_status() -> impl TypedValueParser<Value = WorkflowStatus> {
+    PossibleValuesParser::new(WorkflowStatus::ALL.map(WorkflowStatus::as_str))
+        .try_map(|name| name.to_lowercase().parse::<WorkflowStatus>())
+}
+
 /// A count that must be 1 or more (`list --limit`: 0 would list nothing and read as
 /// "no workflows").
 fn at_least_one(text: &str) -> Result<u64, String> {
@@ -280,6 +289,28 @@ mod tests {
         .unwrap();
         check(&["w", "prune", "--keep-checkpoints", "1"]).unwrap();
         check(&["w", "list"]).unwrap();
+    }
+
+    #[test]
+    fn list_status_is_a_status_in_any_case_and_anything_else_a_bad_argument() {
+        let status = |word: &str| match Cli::try_parse_from(["w", "list", "--status", word]) {
+            Ok(Cli {
+                command: Some(Command::List { status, .. }),
+                ..
+            }) => Ok(status),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err),
+        };
+        assert_eq!(status("failed").unwrap(), Some(WorkflowStatus::Failed));
+        assert_eq!(status("FAILED").unwrap(), Some(WorkflowStatus::Failed));
+        assert_eq!(status("Paused").unwrap(), Some(WorkflowStatus::Paused));
+        let err = status("bogus").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(
+            text.contains("[possible values: pending, running, paused, completed, failed]"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -66,13 +66,13 @@ pub fn lease_of(
 
 /// Which workflows `list` shows.
 #[derive(Debug, Default)]
-pub struct ListFilter<'a> {
+pub struct ListFilter {
     /// Only pending, running and paused ones.
     pub active: bool,
     /// Only active ones whose recovery lease expired.
     pub lease_expired: bool,
-    /// Only this status, as the user typed it.
-    pub status: Option<&'a str>,
+    /// Only this status.
+    pub status: Option<WorkflowStatus>,
 }
 
 /// A workflow's lease in words, as of `now`: `-`, `worker-1, until 2026-11-30 14:07:02`
@@ -113,7 +113,7 @@ async fn summary_of(store: &Store, id: uuid::Uuid) -> Result<Option<WorkflowSumm
 /// the counts cannot tell (expired leases of one status are not counted apart).
 fn matching_total(
     counts: &StatusCounts,
-    only: &ListFilter<'_>,
+    only: &ListFilter,
     status: Option<WorkflowStatus>,
 ) -> Option<u64> {
     match (only.lease_expired, status) {
@@ -130,7 +130,7 @@ fn matching_total(
 async fn hidden_note(
     store: &Store,
     query: &WorkflowQuery,
-    only: &ListFilter<'_>,
+    only: &ListFilter,
     page: &WorkflowPage,
 ) -> Result<Option<String>> {
     let Some(next) = page.next.clone() else {
@@ -164,7 +164,7 @@ pub async fn list(
     store: &Store,
     out: &mut impl Write,
     notes: &mut impl Write,
-    only: &ListFilter<'_>,
+    only: &ListFilter,
     limit: u64,
     as_json: bool,
 ) -> Result<()> {
@@ -187,17 +187,10 @@ pub async fn list(
 /// The page `list` shows, and the query that read it.
 async fn list_page(
     store: &Store,
-    only: &ListFilter<'_>,
+    only: &ListFilter,
     limit: u64,
 ) -> Result<(WorkflowPage, WorkflowQuery)> {
-    let statuses = match only.status {
-        Some(text) => vec![text.parse::<WorkflowStatus>().map_err(|_| {
-            AdminError::new(format!(
-                "unknown status {text:?}: use pending, running, paused, completed or failed"
-            ))
-        })?],
-        None => Vec::new(),
-    };
+    let statuses: Vec<WorkflowStatus> = only.status.into_iter().collect();
     if let Some(finished) = statuses.iter().find(|status| !status.is_active()) {
         let contradicts = match (only.lease_expired, only.active) {
             (true, _) => Some("--lease-expired lists active workflows only"),
@@ -1203,7 +1196,7 @@ mod tests {
     }
 
     /// `list`'s output and note for this filter and limit.
-    async fn listed(store: &Store, only: &ListFilter<'_>, limit: u64) -> (Value, String) {
+    async fn listed(store: &Store, only: &ListFilter, limit: u64) -> (Value, String) {
         let (mut out, mut notes) = (Vec::new(), Vec::new());
         list(store, &mut out, &mut notes, only, limit, true)
             .await
@@ -1238,7 +1231,7 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         let stuck = ListFilter {
             lease_expired: true,
-            status: Some("pending"),
+            status: Some(WorkflowStatus::Pending),
             ..Default::default()
         };
         let (rows, note) = listed(&store, &stuck, 2).await;
@@ -1373,7 +1366,7 @@ mod tests {
 
         let mut out = Vec::new();
         let failed = ListFilter {
-            status: Some("failed"),
+            status: Some(WorkflowStatus::Failed),
             ..Default::default()
         };
         list(&store, &mut out, &mut Vec::new(), &failed, 10, false)

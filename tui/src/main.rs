@@ -111,7 +111,7 @@ async fn run(cli: Cli) -> Result<()> {
             let only = commands::ListFilter {
                 active,
                 lease_expired,
-                status: status.as_deref(),
+                status,
             };
             commands::list(&store, &mut out, &mut std::io::stderr(), &only, limit, json).await
         }

@@ -97,9 +97,22 @@ fn list_orders_active_first_and_filters() {
     assert_eq!(only.as_array().unwrap().len(), 3);
     let table = stdout(&db.run(&["list"]));
     assert!(table.starts_with("STATUS"));
-    let bad = db.run(&["list", "--status", "exploded"]);
-    assert!(!bad.status.success());
-    assert!(stderr(&bad).contains("unknown status"));
+    // A word that is no status is a bad argument (exit 2), and clap lists the statuses.
+    for word in ["exploded", "FAILEDX", ""] {
+        let bad = db.run(&["list", "--status", word]);
+        assert_eq!(bad.status.code(), Some(2), "{word:?}");
+        assert!(
+            stderr(&bad).contains("[possible values: pending, running, paused, completed, failed]"),
+            "{}",
+            stderr(&bad)
+        );
+        assert_eq!(stdout(&bad), "");
+    }
+    // Any case: FAILED is failed.
+    assert_eq!(
+        db.json(&["list", "--status", "FAILED", "--json"]),
+        db.json(&["list", "--status", "failed", "--json"])
+    );
     // A finished status with a filter of active workflows: an error, not an empty table
     // that reads as "nothing is stuck".
     let none = db.run(&["list", "--status", "completed", "--lease-expired"]);
