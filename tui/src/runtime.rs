@@ -21,6 +21,13 @@ use crate::ui;
 /// How often the loop ticks (auto refresh counts ticks).
 const TICK: Duration = Duration::from_millis(250);
 
+/// How long the UI waits for a read before it gives up and says so. A network or server
+/// that stalls (packets vanish; nothing is refused) would otherwise leave a screen
+/// "loading..." until TCP gives up, minutes later, and then blame the pool size. Above
+/// the store's 5 s connect and acquire timeouts, whose own diagnoses (a refused
+/// connection, a login that never finishes) come first and say more.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Runs the UI until the user quits. The terminal is restored on return, on error and
 /// on panic (`ratatui::init` installs the panic hook).
 pub async fn run(store: Store, database: String, read_only: bool) -> Result<()> {
@@ -114,6 +121,36 @@ fn text<T, E: std::fmt::Display>(
     result.map_err(|err| AdminError::new(err.to_string()).to_string())
 }
 
+/// What the UI says about a read the database did not answer within `limit`.
+fn stalled(limit: Duration) -> String {
+    format!(
+        "the database did not answer within {} s (network or server stalled?)",
+        limit.as_secs()
+    )
+}
+
+/// Whether `message` is the store's "every connection of the pool stayed in use". In
+/// the UI, whose reads take milliseconds, that means the connections are held by reads
+/// the database never answered (abandoned at [`READ_TIMEOUT`], each still waiting on
+/// its connection): the same stall, not a pool too small for the operator to fix.
+fn pool_held_by_stalled_reads(message: &str) -> bool {
+    message.contains("pool timed out: all ") && message.contains(" stayed in use ")
+}
+
+/// The answer of `read`, or an error saying the database stalled when it takes longer
+/// than `limit` (the read is dropped) or when the pool is held by reads that did.
+async fn read_within<T, E: std::fmt::Display>(
+    limit: Duration,
+    read: impl Future<Output = std::result::Result<T, E>>,
+) -> std::result::Result<T, String> {
+    match tokio::time::timeout(limit, read).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) if pool_held_by_stalled_reads(&err.to_string()) => Err(stalled(limit)),
+        Ok(Err(err)) => text(Err(err)),
+        Err(_elapsed) => Err(stalled(limit)),
+    }
+}
+
 /// What the checkpoints screen lists: the checkpoints without their snapshots, and the
 /// totals. Two small queries however large the snapshots are.
 async fn checkpoint_infos(
@@ -174,8 +211,20 @@ async fn print_detail(
     }
 }
 
-/// Runs one command against the store and sends its answer.
+/// Runs one command against the store and sends its answer; a read gives up after
+/// [`READ_TIMEOUT`].
 pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Message>) {
+    execute_within(store, command, sender, READ_TIMEOUT).await;
+}
+
+/// [`execute`], with reads giving up after `limit`. Writes (restore, pin, fork, prune)
+/// are not cut short: one abandoned may still commit, and their errors already say so.
+async fn execute_within(
+    store: Store,
+    command: Command,
+    sender: UnboundedSender<Message>,
+    limit: Duration,
+) {
     let message = match command {
         Command::LoadWorkflows {
             request,
@@ -184,34 +233,37 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
         } => Message::WorkflowsLoaded {
             request,
             append,
-            result: text(store.workflow_page(&query).await),
+            result: read_within(limit, store.workflow_page(&query)).await,
             at: now(),
         },
-        Command::LoadCounts => Message::CountsLoaded(text(store.status_counts().await)),
+        Command::LoadCounts => {
+            Message::CountsLoaded(read_within(limit, store.status_counts()).await)
+        }
         Command::LoadDetail(id) => Message::DetailLoaded {
             workflow_state_id: id,
-            result: text(load_detail(&store, id).await),
+            result: read_within(limit, load_detail(&store, id)).await,
         },
         Command::CheckDetailVersion(id) => Message::DetailVersion {
             workflow_state_id: id,
-            result: text(store.workflow_version(&id).await),
+            result: read_within(limit, store.workflow_version(&id)).await,
         },
         Command::LoadCheckpointInfos(id) => Message::CheckpointInfosLoaded {
             workflow_state_id: id,
-            result: text(checkpoint_infos(&store, id).await),
+            result: read_within(limit, checkpoint_infos(&store, id)).await,
         },
         Command::LoadSnapshot(id) => Message::SnapshotLoaded {
             checkpoint: id,
-            result: text(
-                store
-                    .get_checkpoint(&id)
-                    .await
-                    .map(|checkpoint| format::pretty_lines(&checkpoint.snapshot)),
-            ),
+            result: read_within(limit, async {
+                let checkpoint = store.get_checkpoint(&id).await?;
+                Ok::<_, llm_orchestrator_state::StateStoreError>(format::pretty_lines(
+                    &checkpoint.snapshot,
+                ))
+            })
+            .await,
         },
         Command::LoadHistory(id) => Message::HistoryLoaded {
             workflow_state_id: id,
-            result: text(history(&store, id).await),
+            result: read_within(limit, history(&store, id)).await,
         },
         Command::SetPin { checkpoint, label } => {
             let result = match &label {
@@ -235,6 +287,15 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
                     .await,
             ),
         },
+        // The preview is a read; the prune itself a write.
+        Command::Prune {
+            policy,
+            dry_run: true,
+        } => Message::Pruned {
+            policy,
+            dry_run: true,
+            result: read_within(limit, store.prune(&policy, true)).await,
+        },
         Command::Prune { policy, dry_run } => Message::Pruned {
             policy,
             dry_run,
@@ -245,19 +306,22 @@ pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Mes
             Message::DiffLoaded {
                 from,
                 to,
-                result: text(diff_sides(&store, &from.to_string(), &to_text).await.map(
-                    |(old, new)| {
-                        (
-                            format!("{} -> {}", old.label, new.label),
-                            diff(&old.value, &new.value),
-                        )
-                    },
-                )),
+                result: read_within(limit, async {
+                    let (old, new) = diff_sides(&store, &from.to_string(), &to_text).await?;
+                    Ok::<_, AdminError>((
+                        format!("{} -> {}", old.label, new.label),
+                        diff(&old.value, &new.value),
+                    ))
+                })
+                .await,
             }
         }
         Command::PlanRestore(id) => Message::RestorePlanned {
             checkpoint: id,
-            result: text(plan_restore(&store, id).await.map(Box::new)),
+            result: read_within(limit, async {
+                Ok::<_, AdminError>(Box::new(plan_restore(&store, id).await?))
+            })
+            .await,
         },
         Command::Restore(id) => Message::Restored(text(restore(&store, id).await)),
         Command::Discard(old) => {
@@ -321,6 +385,126 @@ mod tests {
             }
         }
         ran
+    }
+
+    /// A TCP link to the test Postgres server that can stall like a network losing
+    /// packets: while stalled it accepts connections and takes what is sent, but passes
+    /// nothing on; once unstalled it passes on what it held (as TCP would retransmit it).
+    struct StallingLink {
+        port: u16,
+        stalled: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl StallingLink {
+        async fn to(server: String) -> Self {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let (stalled, gate) = tokio::sync::watch::channel(false);
+            let pump = |mut from: tokio::net::tcp::OwnedReadHalf,
+                        mut to: tokio::net::tcp::OwnedWriteHalf,
+                        mut gate: tokio::sync::watch::Receiver<bool>| async move {
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = from.read(&mut buffer).await {
+                    if gate.wait_for(|stalled| !*stalled).await.is_err()
+                        || to.write_all(&buffer[..n]).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            };
+            let task = tokio::spawn(async move {
+                let mut links = tokio::task::JoinSet::new();
+                while let Ok((inbound, _)) = listener.accept().await {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&server).await else {
+                        continue;
+                    };
+                    let (in_read, in_write) = inbound.into_split();
+                    let (out_read, out_write) = outbound.into_split();
+                    links.spawn(pump(in_read, out_write, gate.clone()));
+                    links.spawn(pump(out_read, in_write, gate.clone()));
+                }
+            });
+            Self {
+                port,
+                stalled,
+                task,
+            }
+        }
+
+        fn stall(&self, stalled: bool) {
+            self.stalled.send_replace(stalled);
+        }
+    }
+
+    impl Drop for StallingLink {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    async fn answer_within(store: &Store, command: Command, limit: Duration) -> Message {
+        let (sender, mut receiver) = unbounded_channel();
+        execute_within(store.clone(), command, sender, limit).await;
+        receiver.recv().await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_database_is_said_within_the_limit_and_a_refresh_works_once_it_answers() {
+        use backend_suite::{Backend, configured};
+        let tables = backend_suite::open(Backend::Postgres).await;
+        let (_, schema) = tables.postgres_location().unwrap();
+        let (state, _) = failed_workflow();
+        tables.save_workflow_state(&state).await.unwrap();
+        let link = StallingLink::to(configured().server).await;
+        let url = configured().through(link.port);
+        let target = crate::db::Target {
+            postgres_schema: Some(schema),
+            ..crate::db::Target::new(&url)
+        };
+        let store = crate::db::open(&target).await.unwrap();
+        let counted = |message: Message| match message {
+            Message::CountsLoaded(result) => result.map(|counts| counts.total()),
+            other => panic!("not counts: {other:?}"),
+        };
+        assert_eq!(counted(answer(&store, Command::LoadCounts).await), Ok(1));
+        // As after a while of use: the pool holds its 4 connections.
+        use llm_orchestrator_state::sea_orm::ConnectionTrait;
+        let busy = (0..4).map(|_| {
+            store
+                .connection()
+                .execute_unprepared("SELECT pg_sleep(0.5)")
+        });
+        for result in futures::future::join_all(busy).await {
+            result.unwrap();
+        }
+
+        // Stalled: every read, however many the screens start at once, gives up and says
+        // why, instead of loading until TCP gives up.
+        link.stall(true);
+        let limit = Duration::from_secs(2);
+        let reads = (0..6).map(|_| answer_within(&store, Command::LoadCounts, limit));
+        let answers =
+            tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(reads))
+                .await
+                .expect("every read gave up");
+        for message in answers {
+            assert_eq!(counted(message), Err(stalled(limit)));
+        }
+        // The reads given up on still hold the pool's connections (sqlx waits for each
+        // to answer before reusing it), so the next read waits for one (5 s) and the
+        // store says "all 4 connections stayed in use ...; allow more (max_connections)",
+        // which an operator cannot act on. The UI says the database stalled.
+        let answer_at_the_limit = answer(&store, Command::LoadCounts);
+        let message = tokio::time::timeout(Duration::from_secs(60), answer_at_the_limit)
+            .await
+            .expect("the read gave up");
+        assert_eq!(counted(message), Err(stalled(READ_TIMEOUT)));
+
+        // Answering again: the next refresh works.
+        link.stall(false);
+        assert_eq!(counted(answer(&store, Command::LoadCounts).await), Ok(1));
     }
 
     fn key(app: &mut App, code: KeyCode) {
