@@ -4,7 +4,9 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use llm_orchestrator_state::{Checkpoint, SeaOrmStateStore, StateStore, StateStoreError};
+use llm_orchestrator_state::{
+    Checkpoint, SaveCondition, SeaOrmStateStore, StateStore, StateStoreError,
+};
 
 use crate::concurrent::process_cpu;
 use crate::floor::Floor;
@@ -382,6 +384,63 @@ pub async fn run(
             ),
         );
     }
+    // What fencing and transactions cost beside the plain one-statement record_step:
+    // record_step_if fenced by the workflow's version (a few statements in a transaction),
+    // and record_step inside a transaction the store begins (BEGIN, the write in a
+    // savepoint on Postgres, COMMIT).
+    for variant in ["record_step_if (version)", "record_step in a transaction"] {
+        let mut samples = Samples::with_capacity(iterations);
+        let mut errors = Errors::default();
+        let mut beside = Samples::with_capacity(iterations);
+        let mut version = store
+            .load_workflow_state_versioned(&state.id)
+            .await?
+            .version;
+        take_cpu_per_call();
+        for measured in (0..warmup)
+            .map(|_| false)
+            .chain((0..iterations).map(|_| true))
+        {
+            iteration += 1;
+            shape.advance(&mut state, iteration, &mut words);
+            let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
+            let Some(step) = state.steps.get(&name).cloned() else {
+                break;
+            };
+            let (result, elapsed) = timed(async {
+                if variant == "record_step_if (version)" {
+                    let condition = SaveCondition::Version(version);
+                    let (checkpoint, next) =
+                        store.record_step_if(&mut state, step, &condition).await?;
+                    version = next;
+                    Ok::<_, StateStoreError>(checkpoint)
+                } else {
+                    let tx = store.begin().await?;
+                    let checkpoint = tx.record_step(&mut state, step).await?;
+                    tx.commit().await?;
+                    Ok(checkpoint)
+                }
+            })
+            .await;
+            match result {
+                Ok(checkpoint) if measured => {
+                    samples.push(elapsed);
+                    paired.once(FloorKind::Insert, &mut beside).await?;
+                    let stored = store.get_latest_checkpoint(&state.id).await.ok().flatten();
+                    check(&mut errors, stored.as_ref() == Some(&checkpoint), variant);
+                }
+                Ok(_) => {}
+                Err(err) => errors.add_error(&err),
+            }
+        }
+        if samples.len() > 0 {
+            let row = Row::new(backend, variant, samples.summary(None))
+                .with("client_cpu_us_per_call", take_cpu_per_call())
+                .errors(errors);
+            rows.push(paired.ratio(row, FloorKind::Insert, &beside));
+        }
+    }
+
     let latest = store
         .get_latest_checkpoint(&state.id)
         .await?
