@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend_suite::{Backend, backend_tests, open, workflow};
+use backend_suite::{Backend, backend_tests, open, step, workflow};
 use llm_orchestrator_state::{
-    SaveCondition, StateStore, StateStoreError, StepState, WorkflowState,
+    SaveCondition, StateStore, StateStoreError, StepState, StepStatus, WorkflowState,
 };
 use serde_json::json;
 
@@ -290,13 +290,6 @@ async fn a_replica_that_stops_renewing_loses_its_workflows_and_its_late_writes(b
     ));
 }
 
-fn finished(step_id: &str, output: &str) -> StepState {
-    let mut step = StepState::new(step_id);
-    step.mark_running();
-    step.mark_completed(json!({ "output": output }));
-    step
-}
-
 async fn record_step_if_refuses_a_step_from_a_replica_that_lost_the_lease(backend: Backend) {
     let store = open(backend).await;
     let mut state = workflow("wf-fenced-step");
@@ -320,7 +313,11 @@ async fn record_step_if_refuses_a_step_from_a_replica_that_lost_the_lease(backen
     let (b_checkpoint, _) = store
         .record_step_if(
             &mut b_state,
-            finished("tool_call", "by b"),
+            step(
+                "tool_call",
+                StepStatus::Completed,
+                json!({ "output": "by b" }),
+            ),
             &SaveCondition::Lease(b_lease),
         )
         .await
@@ -331,7 +328,11 @@ async fn record_step_if_refuses_a_step_from_a_replica_that_lost_the_lease(backen
     let err = store
         .record_step_if(
             &mut a_state,
-            finished("tool_call", "by a"),
+            step(
+                "tool_call",
+                StepStatus::Completed,
+                json!({ "output": "by a" }),
+            ),
             &SaveCondition::Lease(a_lease),
         )
         .await
@@ -358,7 +359,7 @@ async fn record_step_if_with_a_version_records_once(backend: Backend) {
     let (_, version) = store
         .record_step_if(
             &mut first,
-            finished("retrieve", "1"),
+            step("retrieve", StepStatus::Completed, json!({ "output": "1" })),
             &SaveCondition::Version(loaded.version),
         )
         .await
@@ -378,7 +379,7 @@ async fn record_step_if_with_a_version_records_once(backend: Backend) {
     let err = store
         .record_step_if(
             &mut second,
-            finished("retrieve", "2"),
+            step("retrieve", StepStatus::Completed, json!({ "output": "2" })),
             &SaveCondition::Version(loaded.version),
         )
         .await

@@ -354,6 +354,21 @@ macro_rules! contained {
     }};
 }
 
+/// The state with `step` put in, checked, and its checkpoint after that step: what
+/// `record_step` and `record_step_if` write (the caller's `state` is left as it is).
+fn after_step(
+    state: &WorkflowState,
+    step: StepState,
+    options: &StoreOptions,
+) -> Result<(WorkflowState, Checkpoint)> {
+    let mut next = state.clone();
+    let step_id = step.step_id.clone();
+    next.upsert_step(step);
+    validate::workflow_state(&next, options.max_json_bytes)?;
+    let checkpoint = Checkpoint::of(&next, step_id)?;
+    Ok((next, checkpoint))
+}
+
 /// `ReadOnly` for a write on a store opened read-only.
 fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
     if options.read_only {
@@ -398,11 +413,7 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step")?;
             contained!(self.conn(), |conn| {
-                let mut next = state.clone();
-                let step_id = step.step_id.clone();
-                next.upsert_step(step);
-                validate::workflow_state(&next, self.options().max_json_bytes)?;
-                let checkpoint = Checkpoint::of(&next, step_id)?;
+                let (next, checkpoint) = after_step(state, step, self.options())?;
                 let rows = write_checkpoint(conn, self.options(), Some(&next), &checkpoint).await?;
                 record_rows(rows);
                 *state = next;
@@ -639,11 +650,7 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step_if")?;
             contained!(self.conn(), |conn| {
-                let mut next = state.clone();
-                let step_id = step.step_id.clone();
-                next.upsert_step(step);
-                validate::workflow_state(&next, self.options().max_json_bytes)?;
-                let checkpoint = Checkpoint::of(&next, step_id)?;
+                let (next, checkpoint) = after_step(state, step, self.options())?;
                 let txn = backend::begin_write(conn).await?;
                 let version = replicas::save_if(&txn, &next, condition).await?;
                 let rows = write_checkpoint(&txn, self.options(), None, &checkpoint).await?;
