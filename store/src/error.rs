@@ -134,8 +134,8 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
 }
 
 /// What sqlx said, without the wrappers' prefixes ("Query Error: error returned from
-/// database:") and with what a reader can use: the SQLSTATE (or SQLite's code) and
-/// Postgres's detail and hint. Postgres's "at line N" (a line of the server's own C
+/// database:") and with what a reader can use: the SQLSTATE (or SQLite's code), the key
+/// of a unique or foreign-key violation, and Postgres's hint. Postgres's "at line N" (a line of the server's own C
 /// source, which sqlx appends) is left out: it reads as a line of the caller's SQL.
 fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
     use sea_orm::sqlx::Error as E;
@@ -148,7 +148,13 @@ fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
         return format!("{} (SQLite code {code})", db_err.message());
     };
     let mut text = format!("{} (SQLSTATE {})", pg.message(), pg.code());
-    if let Some(detail) = pg.detail() {
+    // The detail of a unique or foreign-key violation names the key; others ("Failing
+    // row contains (...)") hold whole rows, prompts and model outputs included, which
+    // have no place in an error or a log.
+    if let Some(detail) = pg
+        .detail()
+        .filter(|_| matches!(pg.code(), "23505" | "23503"))
+    {
         text.push_str(": ");
         text.push_str(detail);
     }

@@ -215,11 +215,21 @@ async fn the_same_checkpoint_again_is_stored_once_another_with_its_id_conflicts(
     original.snapshot = json!({"n": 1.5, "text": "é", "nested": {"b": [1, 2], "a": null}});
     store.create_checkpoint(&original).await.unwrap();
     // A retry of the same checkpoint (its first answer lost) succeeds and adds nothing,
-    // also with a timestamp finer than the microseconds the database keeps.
+    // also when jsonb keeps a number otherwise than serde_json wrote it.
     store.create_checkpoint(&original).await.unwrap();
-    let mut finer = original.clone();
-    finer.timestamp += chrono::Duration::nanoseconds(300);
-    store.create_checkpoint(&finer).await.unwrap();
+    let other = saved_workflow(&store, "wf-dup-big").await;
+    let mut big = checkpoint_at(&other, "big", 3);
+    big.snapshot = json!({"n": 1e19});
+    store.create_checkpoint(&big).await.unwrap();
+    store.create_checkpoint(&big).await.unwrap();
+    assert_eq!(
+        store
+            .list_checkpoints(&other.id, 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         store.list_checkpoints(&state.id, 10, 0).await.unwrap(),
         [original.clone()]

@@ -581,3 +581,32 @@ async fn a_pool_whose_connections_are_all_in_use_says_so_not_that_the_server_is_
     holding.rollback().await.unwrap();
     store.health_check().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_postgres_error_never_shows_the_data_of_a_row() {
+    use llm_orchestrator_state::sea_orm::ConnectionTrait;
+    let store = backend_suite::open(backend_suite::Backend::Postgres).await;
+    // A constraint an operator added: Postgres details its violation with the whole row.
+    store
+        .connection()
+        .execute_unprepared(
+            "ALTER TABLE workflow_states ADD CONSTRAINT no_private \
+             CHECK (context::text NOT LIKE '%PRIVATE%')",
+        )
+        .await
+        .unwrap();
+    let state = WorkflowState::new(
+        "wf-private",
+        "Private",
+        None,
+        serde_json::json!({"prompt": "PRIVATE PROMPT TEXT"}),
+    );
+    let err = store.save_workflow_state(&state).await.unwrap_err();
+    let shown = err.to_string();
+    assert!(matches!(err, StateStoreError::Database(_)), "{err:?}");
+    assert!(
+        shown.contains("no_private") && shown.contains("23514"),
+        "{shown}"
+    );
+    assert!(!shown.contains("PROMPT TEXT"), "{shown}");
+}

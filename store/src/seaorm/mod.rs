@@ -250,25 +250,29 @@ fn auto_checkpoint_step(state: &WorkflowState, policy: AutoCheckpoint) -> Option
     Some(latest.map_or_else(|| state.status.to_string(), |step| step.step_id.clone()))
 }
 
+/// Whether this very checkpoint is stored already: a retry of a `create_checkpoint` whose
+/// commit went through but whose answer was lost (a `Connection` error) then succeeds
+/// instead of reporting its own first attempt as a conflict. The database compares, so
+/// each value goes through the same conversion as when it was inserted (timestamps to
+/// the microsecond, `jsonb` numbers). Not asked inside a transaction: an answer lost
+/// there is the commit's, and on Postgres the failed insert has already ended it.
+async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -> bool {
+    use entity::checkpoints::{Column as K, Entity as Checkpoints};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let same = Checkpoints::find()
+        .filter(K::Id.eq(checkpoint.id))
+        .filter(K::WorkflowStateId.eq(checkpoint.workflow_state_id))
+        .filter(K::StepId.eq(checkpoint.step_id.as_str()))
+        .filter(K::Timestamp.eq(checkpoint.timestamp.fixed_offset()))
+        .filter(K::Snapshot.eq(checkpoint.snapshot.clone()))
+        .count(conn)
+        .await;
+    matches!(same, Ok(1))
+}
+
 /// Writes a checkpoint (with the state it was taken of, when given) with retention, and
 /// enforces the size budgets: a warning past a threshold, `InvalidInput` and nothing
 /// written past a limit.
-/// Whether this very checkpoint is stored already: a retry of a `create_checkpoint` whose
-/// commit went through but whose answer was lost (a `Connection` error) then succeeds
-/// instead of reporting its own first attempt as a conflict. The timestamp is compared
-/// as stored, to the microsecond. Not asked inside a transaction: an answer lost there
-/// is the commit's, and on Postgres the failed insert has already ended the transaction.
-async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -> bool {
-    let Ok(stored) = queries::checkpoint(conn, checkpoint.id).await else {
-        return false;
-    };
-    let as_stored = |time: DateTime<Utc>| time.timestamp_micros();
-    stored.workflow_state_id == checkpoint.workflow_state_id
-        && stored.step_id == checkpoint.step_id
-        && as_stored(stored.timestamp) == as_stored(checkpoint.timestamp)
-        && stored.snapshot == checkpoint.snapshot
-}
-
 async fn write_checkpoint<C: backend::Db>(
     conn: &C,
     options: &StoreOptions,
@@ -412,13 +416,15 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step")?;
-            contained!(self.conn(), |conn| {
+            let (next, checkpoint) = contained!(self.conn(), |conn| {
                 let (next, checkpoint) = after_step(state, step, self.options())?;
                 let rows = write_checkpoint(conn, self.options(), Some(&next), &checkpoint).await?;
                 record_rows(rows);
-                *state = next;
-                Ok(checkpoint)
-            })
+                Ok((next, checkpoint))
+            })?;
+            // Only once the write (and its savepoint) is through.
+            *state = next;
+            Ok(checkpoint)
         })
         .await
     }
@@ -649,16 +655,17 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<(Checkpoint, i64)> {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step_if")?;
-            contained!(self.conn(), |conn| {
+            let (next, checkpoint, version) = contained!(self.conn(), |conn| {
                 let (next, checkpoint) = after_step(state, step, self.options())?;
                 let txn = backend::begin_write(conn).await?;
                 let version = replicas::save_if(&txn, &next, condition).await?;
                 let rows = write_checkpoint(&txn, self.options(), None, &checkpoint).await?;
                 txn.commit().await?;
                 record_rows(rows);
-                *state = next;
-                Ok((checkpoint, version))
-            })
+                Ok((next, checkpoint, version))
+            })?;
+            *state = next;
+            Ok((checkpoint, version))
         })
         .await
     }
