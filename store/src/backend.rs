@@ -537,6 +537,21 @@ where
     db.begin_with_options(options).await
 }
 
+/// Begins the transaction of a conditional write (a version or a lease to hold). On
+/// Postgres at READ COMMITTED when it is a transaction of its own: the condition is then
+/// checked on the newest row once its lock is taken, so a concurrent renewal of the same
+/// lease (which changes only its expiry) does not fail the write with a serialization
+/// error, as it would at the sessions' REPEATABLE READ. The row stays locked until the
+/// commit, so the writes after it see everything committed before.
+pub(crate) async fn begin_conditional<C: Db>(db: &C) -> Result<DatabaseTransaction, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres && !db.in_transaction() {
+        db.begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+            .await
+    } else {
+        begin_write(db).await
+    }
+}
+
 /// Begins a read-only transaction whose statements all see one snapshot (Postgres:
 /// REPEATABLE READ; a SQLite read transaction is one snapshot already).
 pub(crate) async fn begin_read<C>(db: &C) -> Result<DatabaseTransaction, DbErr>

@@ -20,6 +20,7 @@ backend_tests!(
     released_workflows_can_be_claimed_at_once,
     record_step_if_refuses_a_step_from_a_replica_that_lost_the_lease,
     record_step_if_with_a_version_records_once,
+    a_fenced_write_is_not_refused_by_its_own_lease_renewal,
     recover_workflows_returns_the_newest_checkpoint_state_claimed,
 );
 
@@ -394,6 +395,49 @@ async fn record_step_if_with_a_version_records_once(backend: Backend) {
             .len(),
         1
     );
+}
+
+async fn a_fenced_write_is_not_refused_by_its_own_lease_renewal(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-heartbeat");
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    let claim = store
+        .claim_workflows("replica-a", Duration::from_secs(300), 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut state = claim.state;
+    // A heartbeat task renews the lease over and over while the steps are recorded.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let heartbeat = {
+        let (store, lease, stop) = (store.store.clone(), claim.lease.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut renewals = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store
+                    .renew_lease(&lease, Duration::from_secs(300))
+                    .await
+                    .unwrap();
+                renewals += 1;
+                tokio::task::yield_now().await;
+            }
+            renewals
+        })
+    };
+    let held = SaveCondition::Lease(claim.lease.clone());
+    for n in 0..60 {
+        let step = step(
+            &format!("step-{n}"),
+            StepStatus::Completed,
+            json!({ "n": n }),
+        );
+        store.record_step_if(&mut state, step, &held).await.unwrap();
+        store.save_workflow_state_if(&state, &held).await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(heartbeat.await.unwrap() > 0);
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 }
 
 async fn released_workflows_can_be_claimed_at_once(backend: Backend) {

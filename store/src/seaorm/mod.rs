@@ -657,7 +657,7 @@ impl<T: sealed::Scoped> StateStore for T {
             writable(self.options(), "record_step_if")?;
             let (next, checkpoint, version) = contained!(self.conn(), |conn| {
                 let (next, checkpoint) = after_step(state, step, self.options())?;
-                let txn = backend::begin_write(conn).await?;
+                let txn = backend::begin_conditional(conn).await?;
                 let version = replicas::save_if(&txn, &next, condition).await?;
                 let rows = write_checkpoint(&txn, self.options(), None, &checkpoint).await?;
                 txn.commit().await?;

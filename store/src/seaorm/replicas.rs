@@ -31,7 +31,7 @@ pub(crate) async fn save_if<C: Db>(
     condition: &SaveCondition,
 ) -> Result<i64> {
     use workflow_states::Column as W;
-    let txn = backend::begin_write(conn).await?;
+    let txn = backend::begin_conditional(conn).await?;
     let version = match condition {
         SaveCondition::Version(0) => {
             workflow_states::Entity::insert(convert::workflow_row(state))
