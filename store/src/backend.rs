@@ -449,22 +449,33 @@ pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Ok(())
 }
 
-/// `Configuration` when none of the store's migrations was applied: for a read-only
+/// `Configuration` when the database has no `workflow_states` table: for a read-only
 /// store, which cannot create its tables and whose every call would fail with "no such
-/// table" (a mistyped path or database, a forgotten `postgres_schema`). A database
-/// migrated by an older version is let through: most calls still work there.
+/// table" (a mistyped path or database, a forgotten `postgres_schema`). Asked of the
+/// table itself, so a database migrated by a newer version opens too.
 pub(crate) async fn check_has_tables(db: &DatabaseConnection) -> Result<()> {
-    // Read-only: never creates the migration table (a missing one means none applied).
-    let pending = Migrator::get_pending_migrations_read_only(db).await?;
-    if pending.len() < Migrator::migrations().len() {
-        return Ok(());
+    use sea_orm::{EntityTrait, QuerySelect};
+    let probe = entity::workflow_states::Entity::find()
+        .select_only()
+        .column(entity::workflow_states::Column::Id)
+        .limit(1)
+        .into_tuple::<uuid::Uuid>()
+        .all(db)
+        .await;
+    match probe.map_err(StateStoreError::from) {
+        Ok(_) => Ok(()),
+        Err(StateStoreError::Database(message))
+            if message.contains("(SQLSTATE 42P01)") || message.contains("no such table") =>
+        {
+            Err(StateStoreError::Configuration(
+                "the database has none of the store's tables (a wrong database or path, or a \
+                 Postgres schema other than this one?): a read-only store cannot create them; \
+                 open it once without read_only"
+                    .into(),
+            ))
+        }
+        Err(other) => Err(other),
     }
-    Err(StateStoreError::Configuration(
-        "the database has none of the store's tables (a wrong database or path, or a \
-         Postgres schema other than this one?): a read-only store cannot create them; open \
-         it once without read_only"
-            .into(),
-    ))
 }
 
 /// Warns when a Postgres connection the application opened runs at an isolation level

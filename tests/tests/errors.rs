@@ -305,14 +305,24 @@ async fn a_read_only_store_where_there_is_no_store_is_a_configuration_error() {
         "{err}"
     );
 
-    // Once migrated, the same file opens read-only.
-    StateStoreBuilder::new(empty.display().to_string())
+    // Once migrated, the same file opens read-only, also after a newer version of the
+    // store applied a migration this one does not know (a rolling deploy).
+    let writer = StateStoreBuilder::new(empty.display().to_string())
         .connect()
         .await
-        .unwrap()
-        .close()
-        .await
         .unwrap();
+    {
+        use llm_orchestrator_state::sea_orm::ConnectionTrait;
+        writer
+            .connection()
+            .execute_unprepared(
+                "INSERT INTO seaql_migrations (version, applied_at) \
+                 VALUES ('m20991231_000001_from_the_future', 0)",
+            )
+            .await
+            .unwrap();
+    }
+    writer.close().await.unwrap();
     read_only(empty.display().to_string()).await.unwrap();
 }
 
