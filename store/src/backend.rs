@@ -84,7 +84,7 @@ fn parse_target(target: &str) -> Result<Target> {
     if looks_like_key_value(trimmed) {
         return Err(config_err(format!(
             "{shown} is a key=value connection string, which the store does not read: use a \
-             URL, postgres://user:password@host:port/database"
+             postgres:// URL (a SQLite file with `=` in its name: start the path with ./)"
         )));
     }
     if let Some((scheme, _)) = trimmed.split_once("://") {
@@ -120,7 +120,9 @@ fn looks_like_key_value(target: &str) -> bool {
         "password=",
         "sslmode=",
     ];
-    target.split_whitespace().any(|word| {
+    // libpq allows spaces around `=`: `host = db password = secret`.
+    let joined: Vec<&str> = target.split('=').map(str::trim).collect();
+    joined.join("=").split_whitespace().any(|word| {
         let word = word.to_ascii_lowercase();
         KEYS.iter().any(|key| word.starts_with(key))
     })
@@ -826,6 +828,7 @@ mod tests {
             "host=127.0.0.1 user=postgres password=hunter2 dbname=test",
             "dbname=test",
             "Host=db Password=hunter2",
+            "host = 127.0.0.1 user = postgres password = hunter2 dbname = test",
         ] {
             let err = parse_target(key_value).err().unwrap();
             assert!(matches!(err, StateStoreError::Configuration(_)), "{err}");

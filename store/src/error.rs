@@ -229,19 +229,42 @@ fn mask_user_info(after_scheme: &str) -> String {
 
 /// `password=secret` (keyword/value connection strings, URL query parameters).
 fn redact_pairs(text: &str) -> String {
+    // Byte offsets agree: ASCII lowercasing keeps every character's length.
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut search = 0;
-    while let Some(found) = lower[search..].find("password=") {
-        let value_start = search + found + "password=".len();
-        let value_end = text[value_start..]
-            .find(|c: char| c == '&' || c == ';' || c.is_whitespace())
-            .map_or(text.len(), |end| value_start + end);
-        out.push_str(&text[copied..value_start]);
+    while let Some(found) = lower[search..].find("password") {
+        let after_key = search + found + "password".len();
+        // libpq allows spaces around `=`: `password = secret`.
+        let rest = &text[after_key..];
+        let after_eq = match rest.trim_start().strip_prefix('=') {
+            Some(value) => text.len() - value.trim_start().len(),
+            None => {
+                search = after_key;
+                continue;
+            }
+        };
+        let value = &text[after_eq..];
+        let value_len = match value.strip_prefix('\'') {
+            // A quoted value runs to its closing quote (`\'` is a quote inside it).
+            Some(quoted) => {
+                let mut escaped = false;
+                let close = quoted.char_indices().find(|&(_, c)| {
+                    let closes = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                });
+                close.map_or(value.len(), |(at, _)| at + 2)
+            }
+            None => value
+                .find(|c: char| c == '&' || c.is_whitespace())
+                .unwrap_or(value.len()),
+        };
+        out.push_str(&text[copied..after_eq]);
         out.push_str("***");
-        copied = value_end;
-        search = value_end;
+        copied = after_eq + value_len;
+        search = copied;
     }
     out.push_str(&text[copied..]);
     out
@@ -261,6 +284,15 @@ mod tests {
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
         assert_eq!(redact("no url at all"), "no url at all");
         assert_eq!(redact("PASSWORD=abc"), "PASSWORD=***");
+        assert_eq!(
+            redact_url("host = db password = 'hunt er\\'2' user=app"),
+            "host = db password = *** user=app"
+        );
+        assert_eq!(redact("password=hunt;er2 x"), "password=*** x");
+        assert_eq!(
+            redact("password authentication failed for user app"),
+            "password authentication failed for user app"
+        );
         for password in ["hunt/er2", "hunt?er2", "hunt#er2", "hunt@er2", "hu:nt"] {
             let url = format!("postgres://u:{password}@127.0.0.1:5432/db?sslmode=disable");
             let shown = format!("malformed URL {url}: invalid port number");
