@@ -375,6 +375,21 @@ pub(crate) async fn diagnosed<C: Db, T>(
         (Err(err), Some(pool)) if err.is_pool_timeout() => pool,
         _ => return result,
     };
+    if matches!(
+        pool.inner,
+        sea_orm::DatabaseConnectionType::SqlxSqlitePoolConnection(_)
+    ) {
+        let waited = pool
+            .get_sqlite_connection_pool()
+            .options()
+            .get_acquire_timeout();
+        // One connection: whoever holds it is this process, most often a transaction.
+        return Err(StateStoreError::Connection(format!(
+            "pool timed out: the store's one SQLite connection stayed in use for {waited:?}; \
+             an open StoreTransaction holds it until its commit or rollback (call the \
+             transaction, not the store, meanwhile)"
+        )));
+    }
     if !matches!(
         pool.inner,
         sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_)

@@ -620,3 +620,26 @@ async fn a_postgres_error_never_shows_the_data_of_a_row() {
     );
     assert!(!shown.contains("PROMPT TEXT"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_sqlite_store_blocked_by_its_own_open_transaction_says_so() {
+    let store = StateStoreBuilder::new(":memory:")
+        .acquire_timeout(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    let state = WorkflowState::new("wf-held", "Held", None, serde_json::json!({}));
+    let tx = store.begin().await.unwrap();
+    tx.save_workflow_state(&state).await.unwrap();
+    // The store's one connection is the transaction's until it ends.
+    let err = answered(
+        "a call beside an open transaction",
+        store.load_workflow_state(&state.id),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+    assert!(err.to_string().contains("StoreTransaction"), "{err}");
+    tx.commit().await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
