@@ -92,6 +92,11 @@ pub enum AutoCheckpoint {
 impl StoreOptions {
     /// Refuses settings that cannot be what the caller meant.
     pub(crate) fn check(&self) -> Result<()> {
+        if self.max_connections == 0 {
+            return Err(crate::StateStoreError::Configuration(
+                "max_connections 0: the pool needs at least one connection".into(),
+            ));
+        }
         if self.checkpoint_retention == Some(0) {
             return Err(crate::StateStoreError::Configuration(
                 "checkpoint_retention Some(0) would delete each checkpoint as it is taken: \
@@ -206,15 +211,17 @@ impl StateStoreBuilder {
         self
     }
 
-    /// Connections the Postgres pool keeps open.
+    /// Connections the Postgres pool keeps open (never more than `max_connections`).
     pub fn min_connections(mut self, count: u32) -> Self {
         self.options.min_connections = count;
         self
     }
 
-    /// Most connections the Postgres pool opens.
+    /// Most connections the Postgres pool opens (0 is refused at connect); lowers
+    /// `min_connections` to it when that is higher.
     pub fn max_connections(mut self, count: u32) -> Self {
         self.options.max_connections = count;
+        self.options.min_connections = self.options.min_connections.min(count);
         self
     }
 

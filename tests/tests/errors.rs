@@ -345,6 +345,57 @@ async fn a_retention_of_zero_checkpoints_is_a_configuration_error() {
 }
 
 #[tokio::test]
+async fn a_pool_of_no_connection_is_a_configuration_error() {
+    let err = StateStoreBuilder::new(":memory:")
+        .min_connections(50)
+        .max_connections(0)
+        .connect()
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    assert!(err.to_string().contains("max_connections"), "{err}");
+    // A lower maximum lowers the minimum with it, so the options say what the pool does.
+    let store = StateStoreBuilder::new(":memory:")
+        .min_connections(50)
+        .max_connections(4)
+        .connect()
+        .await
+        .unwrap();
+    let options = store.options();
+    assert_eq!((options.min_connections, options.max_connections), (4, 4));
+}
+
+#[tokio::test]
+async fn a_store_from_the_builder_is_typed_by_its_database() {
+    let store = StateStoreBuilder::new(":memory:")
+        .checkpoint_retention(Some(3))
+        .connect()
+        .await
+        .unwrap();
+    let err = store.clone().into_postgres().map(|_| ()).unwrap_err();
+    assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+    let sqlite: SqliteStateStore = store.into_sqlite().unwrap();
+    assert_eq!(sqlite.options().checkpoint_retention, Some(3));
+
+    let store = StateStoreBuilder::new(test_database_url())
+        .postgres_schema(format!("typed_{}", uuid::Uuid::new_v4().simple()))
+        .connect()
+        .await
+        .unwrap();
+    assert!(store.clone().into_sqlite().is_err());
+    let postgres: PostgresStateStore = store.into_postgres().unwrap();
+    postgres.health_check().await.unwrap();
+    let schema = postgres.options().postgres_schema.clone().unwrap();
+    use llm_orchestrator_state::sea_orm::ConnectionTrait;
+    postgres
+        .connection()
+        .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_postgres_schema_where_it_cannot_apply_is_a_configuration_error() {
     // On SQLite there is no schema to put the tables in.
     let err = StateStoreBuilder::new(":memory:")

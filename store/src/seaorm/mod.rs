@@ -128,6 +128,37 @@ impl SeaOrmStateStore<AnyBackend> {
         Self::over_pool(db, options).await
     }
 
+    /// The same store as a [`PostgresStateStore`], for code written against that type
+    /// (a store from the builder, with options); `Configuration` if it is on SQLite.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// use llm_orchestrator_state::StateStoreBuilder;
+    /// let store = StateStoreBuilder::new(":memory:").checkpoint_retention(Some(3)).connect().await?;
+    /// assert!(store.clone().into_postgres().is_err());
+    /// let sqlite = store.into_sqlite()?; // a SqliteStateStore
+    /// # Ok(()) }
+    /// ```
+    pub fn into_postgres(self) -> Result<PostgresStateStore> {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => Ok(self.retag()),
+            _ => Err(StateStoreError::Configuration(
+                "this store is on SQLite, not Postgres".into(),
+            )),
+        }
+    }
+
+    /// The same store as a [`SqliteStateStore`]; `Configuration` if it is on Postgres.
+    pub fn into_sqlite(self) -> Result<SqliteStateStore> {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => Ok(self.retag()),
+            _ => Err(StateStoreError::Configuration(
+                "this store is on Postgres, not SQLite".into(),
+            )),
+        }
+    }
+
     /// A store over a pool [`backend::connect`] opened with `options` (schema included).
     pub(crate) async fn over_pool(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
         if options.run_migrations && !options.read_only {
