@@ -101,13 +101,13 @@ pub enum Command {
     /// Pinned checkpoints are never deleted (unless their whole workflow goes).
     Prune {
         /// Delete completed and failed workflows not updated for this long (30d, 12h, 90m, 2w).
-        #[arg(long)]
+        #[arg(long, value_parser = an_age)]
         older_than: Option<String>,
         /// Keep at least the newest N unpinned checkpoints of every workflow.
         #[arg(long)]
         keep_checkpoints: Option<u64>,
         /// Keep every checkpoint younger than this (1d, 12h).
-        #[arg(long)]
+        #[arg(long, value_parser = an_age)]
         keep_younger_than: Option<String>,
         /// Only print what would be deleted.
         #[arg(long)]
@@ -163,7 +163,7 @@ pub enum Command {
     /// Fill the database with realistic sample workflows.
     Demo {
         /// How many workflows to create.
-        #[arg(long, default_value_t = 24)]
+        #[arg(long, default_value_t = 24, value_parser = at_least_one)]
         count: u64,
         /// Open the interactive UI on the database afterwards.
         #[arg(long)]
@@ -188,6 +188,13 @@ fn at_least_one(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A retention age (`30d`), checked by clap so a bad one is a bad argument (exit code 2);
+/// kept as written for the policy to parse.
+fn an_age(text: &str) -> Result<String, String> {
+    crate::format::parse_age(text)?;
+    Ok(text.to_owned())
+}
+
 /// What `migrate` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MigrateAction {
@@ -203,6 +210,19 @@ impl Cli {
     /// checkpoint of every workflow, the running ones' included. (With
     /// `--keep-younger-than` it is meaningful: only the checkpoints older than that go.)
     pub fn validate(&self) -> Result<(), clap::Error> {
+        if let Some(Command::Prune {
+            older_than: None,
+            keep_checkpoints: None,
+            keep_younger_than: None,
+            ..
+        }) = &self.command
+        {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "nothing to prune: give --older-than, --keep-checkpoints or \
+                 --keep-younger-than\n",
+            ));
+        }
         if let Some(Command::Prune {
             keep_checkpoints: Some(0),
             keep_younger_than: None,

@@ -383,15 +383,19 @@ fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
     }
     assert_eq!(db.json(&["list", "--json"]), counts);
 
-    for bad in [
-        vec!["prune", "--older-than", "soon"],
-        vec!["prune", "--keep-younger-than", "3y"],
+    // Ages clap cannot read and a prune without any rule are bad arguments too.
+    // (the README promises exit code 2 for every bad argument).
+    for args in [
+        vec!["prune", "--older-than", "soon", "--yes"],
+        vec!["prune", "--keep-younger-than", "3y", "--dry-run"],
         vec!["prune", "--dry-run"],
+        vec!["demo", "--count", "0"],
     ] {
-        let out = db.run(&bad);
-        assert_eq!(out.status.code(), Some(1), "{bad:?}");
-        assert!(stderr(&out).starts_with("error: "), "{bad:?}");
+        let out = db.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("error: "), "{args:?}");
     }
+    assert_eq!(db.json(&["list", "--json"]), counts);
 }
 
 #[test]
