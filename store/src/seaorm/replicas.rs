@@ -235,8 +235,8 @@ pub(crate) async fn renew<C: Db>(
         .value(W::LeaseExpiresAt, expires_at.fixed_offset())
         .and_where(lease_held(lease))
         .to_owned();
-    let updated = backend::retrying(conn, || conn.execute(&update)).await?;
-    if updated.rows_affected() == 1 {
+    let updated = conditional_update(conn, &update).await?;
+    if updated == 1 {
         Ok(Lease {
             expires_at,
             ..lease.clone()
@@ -258,8 +258,21 @@ pub(crate) async fn release<C: Db>(conn: &C, lease: &Lease) -> Result<bool> {
         )
         .and_where(lease_held(lease))
         .to_owned();
-    let updated = backend::retrying(conn, || conn.execute(&update)).await?;
-    Ok(updated.rows_affected() == 1)
+    Ok(conditional_update(conn, &update).await? == 1)
+}
+
+/// Runs an update whose condition is a lease still held, in a transaction of its own at
+/// READ COMMITTED (see `backend::begin_conditional`): a fenced write of the same owner
+/// holding the row makes it wait, then the condition is checked on the newest row,
+/// instead of failing it with a serialization error that reads as a lost lease.
+async fn conditional_update<C: Db>(
+    conn: &C,
+    update: &sea_orm::sea_query::UpdateStatement,
+) -> Result<u64> {
+    let txn = backend::begin_conditional(conn).await?;
+    let updated = txn.execute(update).await?.rows_affected();
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// The newest checkpoint of each of `ids` that has one, in one query.
