@@ -81,6 +81,32 @@ fn refuse_schema_on_sqlite(target: &Target<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The database at `target` has none of the store's tables: which, and what to run.
+fn no_tables(target: &Target<'_>) -> AdminError {
+    let postgres = sqlite_file(target.url).is_none() && !target.url.contains(":memory:");
+    AdminError::new(format!(
+        "no workflow tables in {}{}; run `wfadmin migrate`{} to create them",
+        target.shown(),
+        if postgres && target.postgres_schema.is_none() {
+            " (a schema other than public? pass --postgres-schema)"
+        } else {
+            ""
+        },
+        if target.read_only {
+            " without --read-only"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// Whether `err` is the store's refusal to open a database without its tables read-only
+/// (its text is the only sign; `read_only_on_an_empty_database_says_to_migrate` in
+/// tui/tests/cli.rs notices if it changes).
+fn tables_missing(err: &AdminError) -> bool {
+    err.to_string().contains("none of the store's tables")
+}
+
 /// Whether `err` is something else than the store's "the Postgres schema ... does not
 /// exist" (see `StateStoreBuilder::create_postgres_schema`).
 fn schema_found(err: &AdminError) -> bool {
@@ -183,6 +209,11 @@ async fn open_with(target: &Target<'_>, create: bool) -> Result<Store> {
     // The schema is never created here: a typo would leave an empty schema behind.
     // (`connect` refuses a schema on SQLite, the store an invalid name.)
     let store = match (connect(target, false).await, target.postgres_schema) {
+        // A read-only store refuses a database without its tables itself; say what to
+        // run, as for a writable one below.
+        (Err(err), _) if target.read_only && tables_missing(&err) => {
+            return Err(no_tables(target));
+        }
         (Err(err), Some(schema)) if !schema_found(&err) => {
             return Err(AdminError::new(format!(
                 "{err}; check the name, or create it with `wfadmin --postgres-schema {schema} \
@@ -195,21 +226,7 @@ async fn open_with(target: &Target<'_>, create: bool) -> Result<Store> {
     let in_memory = target.url.contains(":memory:");
     let may_create = (create || in_memory) && !target.read_only;
     if applied.is_empty() && !may_create {
-        let postgres = sqlite_file(target.url).is_none() && !in_memory;
-        return Err(AdminError::new(format!(
-            "no workflow tables in {}{}; run `wfadmin migrate`{} to create them",
-            target.shown(),
-            if postgres && target.postgres_schema.is_none() {
-                " (a schema other than public? pass --postgres-schema)"
-            } else {
-                ""
-            },
-            if target.read_only {
-                " without --read-only"
-            } else {
-                ""
-            }
-        )));
+        return Err(no_tables(target));
     } else if applied.is_empty() {
         tracing::info!(database = %target.shown(), "new database: creating the schema");
         migrate(&store).await?;

@@ -983,3 +983,19 @@ fn counts_of_one_are_singular() {
         "{text}"
     );
 }
+
+#[test]
+fn read_only_on_an_empty_database_says_to_migrate() {
+    let db = Db::new();
+    std::fs::File::create(&db.path).unwrap();
+    let out = db.run(&["--read-only", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = db.path.display();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: no workflow tables in {shown}; run `wfadmin migrate` without --read-only \
+             to create them\n"
+        )
+    );
+}
