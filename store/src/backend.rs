@@ -479,19 +479,15 @@ pub(crate) async fn check_has_tables(db: &DatabaseConnection) -> Result<()> {
         .into_tuple::<uuid::Uuid>()
         .all(db)
         .await;
-    match probe.map_err(StateStoreError::from) {
+    match probe {
         Ok(_) => Ok(()),
-        Err(StateStoreError::Database(message))
-            if message.contains("(SQLSTATE 42P01)") || message.contains("no such table") =>
-        {
-            Err(StateStoreError::Configuration(
-                "the database has none of the store's tables (a wrong database or path, or a \
+        Err(err) if crate::error::is_undefined_table(&err) => Err(StateStoreError::Configuration(
+            "the database has none of the store's tables (a wrong database or path, or a \
                  Postgres schema other than this one?): a read-only store cannot create them; \
                  open it once without read_only"
-                    .into(),
-            ))
-        }
-        Err(other) => Err(other),
+                .into(),
+        )),
+        Err(other) => Err(other.into()),
     }
 }
 

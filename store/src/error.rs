@@ -133,6 +133,20 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
     }
 }
 
+/// Whether the database said the table named does not exist (Postgres 42P01, SQLite's
+/// "no such table").
+pub(crate) fn is_undefined_table(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db_err) = &**sqlx_err else {
+        return false;
+    };
+    db_err.code().as_deref() == Some("42P01") || db_err.message().starts_with("no such table")
+}
+
 /// What sqlx said, without the wrappers' prefixes ("Query Error: error returned from
 /// database:") and with what a reader can use: the SQLSTATE (or SQLite's code), the key
 /// of a unique or foreign-key violation, and Postgres's hint. Postgres's "at line N" (a line of the server's own C
