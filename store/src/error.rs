@@ -116,8 +116,16 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
             if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
                 return StateStoreError::Connection(message);
             }
-            // 40001 serialization failure, 40P01 deadlock; SQLite 5/6 busy/locked.
-            if code == "40001" || code == "40P01" {
+            // 40001 serialization failure, 40P01 deadlock, 55P03 a lock not had within
+            // `lock_timeout`; SQLite's BUSY (5) and LOCKED (6), with their extended codes,
+            // after its busy timeout: another writer held on, trying again may succeed.
+            let sqlite_primary = code.parse::<i32>().ok().map(|code| code & 0xff);
+            let is_sqlite = db_err
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some();
+            if matches!(code.as_ref(), "40001" | "40P01" | "55P03")
+                || (is_sqlite && matches!(sqlite_primary, Some(5 | 6)))
+            {
                 return StateStoreError::Conflict(message);
             }
             // SQLite's JSON functions on a corrupted column.

@@ -694,3 +694,37 @@ async fn a_sqlite_store_blocked_by_its_own_open_transaction_says_so() {
     tx.commit().await.unwrap();
     assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 }
+
+#[tokio::test]
+async fn a_sqlite_file_another_writer_holds_is_a_conflict_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("shared.db").display().to_string();
+    let holder = StateStoreBuilder::new(target.clone())
+        .connect()
+        .await
+        .unwrap();
+    let waiter = StateStoreBuilder::new(target).connect().await.unwrap();
+    let state = WorkflowState::new("wf-shared", "Shared", None, serde_json::json!({}));
+    waiter.save_workflow_state(&state).await.unwrap();
+
+    // Another process (here another store on the same file) holds the write lock past
+    // SQLite's busy timeout (5 s).
+    let tx = holder.begin().await.unwrap();
+    let mut changed = state.clone();
+    changed.mark_failed("must not be written");
+    let err = answered(
+        "a save while another writer holds the file",
+        waiter.save_workflow_state(&changed),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err:?}");
+    assert!(
+        err.is_transient() && err.to_string().contains("locked"),
+        "{err}"
+    );
+    tx.rollback().await.unwrap();
+
+    assert_eq!(waiter.load_workflow_state(&state.id).await.unwrap(), state);
+    waiter.save_workflow_state(&changed).await.unwrap();
+}

@@ -2,9 +2,12 @@
 //! transactions, and the store's writes inside the application's own SeaORM transaction.
 
 use backend_suite::{Backend, TestStore, backend_tests, open, open_with, step, workflow};
-use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use llm_orchestrator_state::sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
+};
 use llm_orchestrator_state::{
-    AutoCheckpoint, Checkpoint, StateStore, StateStoreError, StepState, StepStatus, WorkflowState,
+    AutoCheckpoint, Checkpoint, SeaOrmStateStore, StateStore, StateStoreError, StepState,
+    StepStatus, WorkflowState,
 };
 use serde_json::json;
 
@@ -23,6 +26,13 @@ backend_tests!(
     a_refused_write_in_an_application_transaction_is_undone_alone,
     application_transaction_commits_its_rows_and_the_state_together,
     application_transaction_rollback_leaves_neither,
+);
+
+// Only Postgres aborts a transaction on a failed statement, and only its reads can be
+// made to fail on demand (a lock time-out) inside the store's own write transaction.
+backend_suite::backend_tests_for!(mod postgres_reads = Postgres:
+    a_read_that_times_out_in_a_store_transaction_is_undone_alone,
+    a_read_that_times_out_in_an_application_transaction_is_undone_alone,
 );
 
 fn finished(step_id: &str, n: i64) -> StepState {
@@ -345,6 +355,98 @@ async fn a_refused_write_in_an_application_transaction_is_undone_alone(backend: 
         store.get_latest_checkpoint(&state.id).await.unwrap(),
         Some(checkpoint)
     );
+}
+
+/// Another connection holds `workflow_states` locked against readers until the returned
+/// transaction ends.
+async fn lock_out_readers(store: &TestStore) -> (SeaOrmStateStore, DatabaseTransaction) {
+    let other = store.reopen().await.expect("a Postgres test store");
+    let blocker = other.connection().begin().await.unwrap();
+    blocker
+        .execute_unprepared("LOCK TABLE workflow_states IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    (other, blocker)
+}
+
+async fn a_read_that_times_out_in_a_store_transaction_is_undone_alone(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-read-timeout");
+    store.save_workflow_state(&state).await.unwrap();
+
+    let tx = store.begin().await.unwrap();
+    tx.transaction()
+        .execute_unprepared("SET LOCAL lock_timeout = '200ms'")
+        .await
+        .unwrap();
+    let (_other, blocker) = lock_out_readers(&store).await;
+    let err = tx.load_workflow_state(&state.id).await.unwrap_err();
+    // Another writer held the lock past the time-out: worth trying again.
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err:?}");
+    assert!(
+        err.is_transient() && err.to_string().contains("55P03"),
+        "{err}"
+    );
+    blocker.rollback().await.unwrap();
+    // The caller handles the error and goes on: the transaction still works and its
+    // commit stores what came after (without the savepoint around the read, Postgres
+    // would refuse the step and turn the commit into a silent rollback).
+    let checkpoint = tx
+        .record_step(&mut state, finished("after-timeout", 1))
+        .await
+        .unwrap();
+    assert_eq!(tx.load_workflow_state(&state.id).await.unwrap(), state);
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(checkpoint)
+    );
+}
+
+async fn a_read_that_times_out_in_an_application_transaction_is_undone_alone(backend: Backend) {
+    let store = open(backend).await;
+    store
+        .connection()
+        .execute_unprepared(INVOICES)
+        .await
+        .unwrap();
+    let mut state = workflow("wf-read-timeout-app");
+    store.save_workflow_state(&state).await.unwrap();
+
+    let txn = store.connection().begin().await.unwrap();
+    txn.execute_unprepared("SET LOCAL lock_timeout = '200ms'")
+        .await
+        .unwrap();
+    txn.execute_unprepared("INSERT INTO invoices (number, amount) VALUES (7, 70)")
+        .await
+        .unwrap();
+    let (_other, blocker) = lock_out_readers(&store).await;
+    let err = store
+        .within(&txn)
+        .list_active_workflows()
+        .await
+        .unwrap_err();
+    // Another writer held the lock past the time-out: worth trying again.
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err:?}");
+    assert!(
+        err.is_transient() && err.to_string().contains("55P03"),
+        "{err}"
+    );
+    blocker.rollback().await.unwrap();
+    txn.execute_unprepared("INSERT INTO invoices (number, amount) VALUES (8, 80)")
+        .await
+        .unwrap();
+    store
+        .within(&txn)
+        .record_step(&mut state, finished("bill", 8))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+
+    assert_eq!(invoice_numbers(store.connection()).await, [7, 8]);
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 }
 
 const INVOICES: &str =

@@ -366,11 +366,12 @@ async fn write_checkpoint<C: backend::Db>(
     Ok(rows)
 }
 
-/// Runs a write's `body` with `conn` bound to the store's connection or transaction; inside
-/// a transaction on Postgres, in a savepoint of it, so that a write the database refuses
-/// (a checkpoint of an unknown workflow, a duplicate id) is undone alone and the
-/// transaction goes on, as on SQLite, instead of being aborted and then silently rolled
-/// back by its `COMMIT` (see `backend::failure_aborts_transaction`).
+/// Runs a store call's `body` with `conn` bound to the store's connection or transaction;
+/// inside a transaction on Postgres, in a savepoint of it, so that a write the database
+/// refuses (a checkpoint of an unknown workflow, a duplicate id) or a read it gives up on
+/// (a lock or statement time-out) is undone alone and the transaction goes on, as on
+/// SQLite, instead of being aborted and then silently rolled back by its `COMMIT` (see
+/// `backend::failure_aborts_transaction`).
 macro_rules! contained {
     ($outer:expr, |$conn:ident| $body:block) => {{
         let outer = $outer;
@@ -463,7 +464,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "load_workflow_state", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
-            queries::load_state(self.conn(), *id).await
+            contained!(self.conn(), |conn| { queries::load_state(conn, *id).await })
         })
         .await
     }
@@ -473,7 +474,9 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             validate::text("workflow_id", workflow_id)?;
-            queries::load_state_by_workflow_id(self.conn(), workflow_id).await
+            contained!(self.conn(), |conn| {
+                queries::load_state_by_workflow_id(conn, workflow_id).await
+            })
         })
         .await
     }
@@ -481,8 +484,9 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
         diagnosed(self.conn(), async {
-            let (states, skipped) =
-                queries::list_by_status(self.conn(), &WorkflowStatus::ACTIVE).await?;
+            let (states, skipped) = contained!(self.conn(), |conn| {
+                queries::list_by_status(conn, &WorkflowStatus::ACTIVE).await
+            })?;
             for (id, err) in &skipped {
                 warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
             }
@@ -505,8 +509,9 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<StatePage> {
         diagnosed(self.conn(), async {
             let after = after.map(|cursor| (cursor.updated_at, cursor.id));
-            let page =
-                queries::list_page(self.conn(), &WorkflowStatus::ACTIVE, after, Some(limit)).await?;
+            let page = contained!(self.conn(), |conn| {
+                queries::list_page(conn, &WorkflowStatus::ACTIVE, after, Some(limit)).await
+            })?;
             for (id, err) in &page.skipped {
                 warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
             }
@@ -551,7 +556,9 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "get_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn get_checkpoint(&self, checkpoint_id: &Uuid) -> Result<Checkpoint> {
         diagnosed(self.conn(), async {
-            queries::checkpoint(self.conn(), *checkpoint_id).await
+            contained!(self.conn(), |conn| {
+                queries::checkpoint(conn, *checkpoint_id).await
+            })
         })
         .await
     }
@@ -560,11 +567,10 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_state_id = %workflow_state_id))]
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
         diagnosed(self.conn(), async {
-            Ok(
-                queries::list_checkpoints(self.conn(), *workflow_state_id, 1, 0)
-                    .await?
-                    .pop(),
-            )
+            let latest = contained!(self.conn(), |conn| {
+                queries::list_checkpoints(conn, *workflow_state_id, 1, 0).await
+            })?;
+            Ok(latest.into_iter().next())
         })
         .await
     }
@@ -578,8 +584,9 @@ impl<T: sealed::Scoped> StateStore for T {
         offset: u64,
     ) -> Result<Vec<Checkpoint>> {
         diagnosed(self.conn(), async {
-            let page =
-                queries::list_checkpoints(self.conn(), *workflow_state_id, limit, offset).await?;
+            let page = contained!(self.conn(), |conn| {
+                queries::list_checkpoints(conn, *workflow_state_id, limit, offset).await
+            })?;
             record_rows(page.len() as u64);
             Ok(page)
         })
@@ -589,7 +596,9 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
-            let checkpoint = queries::checkpoint(self.conn(), *checkpoint_id).await?;
+            let checkpoint = contained!(self.conn(), |conn| {
+                queries::checkpoint(conn, *checkpoint_id).await
+            })?;
             queries::snapshot_state(&checkpoint)
         })
         .await
@@ -654,7 +663,9 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "load_workflow_state_versioned", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state_versioned(&self, id: &Uuid) -> Result<Versioned<WorkflowState>> {
         diagnosed(self.conn(), async {
-            replicas::load_versioned(self.conn(), *id).await
+            contained!(self.conn(), |conn| {
+                replicas::load_versioned(conn, *id).await
+            })
         })
         .await
     }
@@ -772,7 +783,9 @@ impl<T: sealed::Scoped> StateStore for T {
         offset: u64,
     ) -> Result<Vec<CheckpointInfo>> {
         diagnosed(self.conn(), async {
-            let page = history::list_infos(self.conn(), *workflow_state_id, limit, offset).await?;
+            let page = contained!(self.conn(), |conn| {
+                history::list_infos(conn, *workflow_state_id, limit, offset).await
+            })?;
             record_rows(page.len() as u64);
             Ok(page)
         })
@@ -783,7 +796,9 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_state_id = %workflow_state_id))]
     async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage> {
         diagnosed(self.conn(), async {
-            history::usage(self.conn(), *workflow_state_id).await
+            contained!(self.conn(), |conn| {
+                history::usage(conn, *workflow_state_id).await
+            })
         })
         .await
     }
@@ -852,7 +867,9 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "lineage", skip_all, err, fields(workflow_state_id = %workflow_state_id))]
     async fn lineage(&self, workflow_state_id: &Uuid) -> Result<Lineage> {
         diagnosed(self.conn(), async {
-            history::lineage(self.conn(), *workflow_state_id).await
+            contained!(self.conn(), |conn| {
+                history::lineage(conn, *workflow_state_id).await
+            })
         })
         .await
     }
@@ -861,7 +878,9 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_state_id = %workflow_state_id))]
     async fn export_workflow(&self, workflow_state_id: &Uuid) -> Result<WorkflowBundle> {
         diagnosed(self.conn(), async {
-            history::export(self.conn(), *workflow_state_id).await
+            contained!(self.conn(), |conn| {
+                history::export(conn, *workflow_state_id).await
+            })
         })
         .await
     }

@@ -34,9 +34,9 @@ use crate::error::Result;
 /// # }
 /// ```
 ///
-/// A write the database refuses on the way (`NotFound`, `Conflict`) is undone on its own
-/// and the transaction goes on, on every backend; on Postgres each write runs in a
-/// savepoint for this.
+/// A write the database refuses on the way (`NotFound`, `Conflict`), or a read it gives up
+/// on (a lock or statement time-out), is undone on its own and the transaction goes on, on
+/// every backend; on Postgres each call runs in a savepoint for this.
 ///
 /// On SQLite the store has one connection, which the transaction holds until it ends:
 /// use the transaction, not the store, until then.
@@ -84,8 +84,8 @@ impl<B> SeaOrmStateStore<B> {
 
     /// The store's operations inside the application's own transaction `txn` (begun on
     /// [`connection`](Self::connection) or on another connection to the same database).
-    /// A store write the database refuses is undone on its own (a savepoint on Postgres),
-    /// so `txn` stays usable and its own rows are kept.
+    /// A store call the database refuses or gives up on is undone on its own (a savepoint
+    /// on Postgres), so `txn` stays usable and its own rows are kept.
     pub fn within<'c>(&self, txn: &'c DatabaseTransaction) -> TransactionScope<'c> {
         TransactionScope {
             txn: DatabaseExecutor::Transaction(txn),
