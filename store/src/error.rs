@@ -249,24 +249,25 @@ fn mask_user_info(after_scheme: &str) -> String {
     }
 }
 
-/// `password=secret` (keyword/value connection strings, URL query parameters).
+/// `password=secret` (keyword/value connection strings, URL query parameters), with any
+/// key that holds "password" in any case, percent-encoded or not (`?pass%77ord=`, which a
+/// URL parser decodes to `password`).
 fn redact_pairs(text: &str) -> String {
-    // Byte offsets agree: ASCII lowercasing keeps every character's length.
-    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut search = 0;
-    while let Some(found) = lower[search..].find("password") {
-        let after_key = search + found + "password".len();
+    while let Some(found) = text[search..].find('=') {
+        let eq = search + found;
+        search = eq + 1;
         // libpq allows spaces around `=`: `password = secret`.
-        let rest = &text[after_key..];
-        let after_eq = match rest.trim_start().strip_prefix('=') {
-            Some(value) => text.len() - value.trim_start().len(),
-            None => {
-                search = after_key;
-                continue;
-            }
-        };
+        let key_end = text[..eq].trim_end().len();
+        let key_start = text[..key_end]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '%')))
+            .map_or(0, |at| at + 1);
+        if !names_a_password(&text[key_start..key_end]) {
+            continue;
+        }
+        let after_eq = text.len() - text[eq + 1..].trim_start().len();
         let value = &text[after_eq..];
         let value_len = match value.strip_prefix('\'') {
             // A quoted value runs to its closing quote (`\'` is a quote inside it).
@@ -290,6 +291,15 @@ fn redact_pairs(text: &str) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// Whether a `key` of a `key=value` pair, percent-decoded, holds "password" in any case.
+fn names_a_password(key: &str) -> bool {
+    let decoded = url::form_urlencoded::parse(key.as_bytes())
+        .next()
+        .map(|(decoded, _)| decoded.to_ascii_lowercase())
+        .unwrap_or_default();
+    decoded.contains("password")
 }
 
 #[cfg(test)]
@@ -331,6 +341,18 @@ mod tests {
             redact_url("postgres://u:hunt er2@127.0.0.1/db"),
             "postgres://u:***@127.0.0.1/db"
         );
+        // A key a URL parser decodes to `password`, in any case.
+        assert_eq!(
+            redact("postgres://h/db?pass%77ord=s3cret&sslmode=disable"),
+            "postgres://h/db?pass%77ord=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?%50ASSWORD=s3cret"),
+            "postgres://h/db?%50ASSWORD=***"
+        );
+        assert_eq!(redact("db_password = x y"), "db_password = *** y");
+        assert_eq!(redact("a=b c=d"), "a=b c=d");
+        assert_eq!(redact("=x password="), "=x password=***");
         assert_eq!(
             redact("two: sqlite://a.db postgres://u:p@h/x"),
             "two: sqlite://a.db postgres://u:***@h/x"
