@@ -6,24 +6,43 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 
 /// `text` safe to put on a terminal: every control character (ESC, CR, BEL, backspace,
-/// line breaks, tabs, the C1 controls) written as its Rust escape (`\u{1b}`, `\r`, `\n`),
-/// so that stored data (from LLMs and tools) cannot retitle the terminal, clear the
-/// screen or move the cursor, and the operator sees what is really there. The CLI and the
-/// TUI show every stored string through this (ratatui alone would silently drop them).
-/// Multi-line texts are split into lines first (see [`printable_lines`]).
+/// line breaks, tabs, the C1 controls) and every bidirectional override or isolate
+/// written as its Rust escape (`\u{1b}`, `\r`, `\n`, `\u{202e}`), so that stored data
+/// (from LLMs and tools) cannot retitle the terminal, clear the screen, move the cursor or
+/// show its characters in another order than stored, and the operator sees what is
+/// really there. The CLI and the TUI show every stored string through this (ratatui alone
+/// would silently drop the controls). Multi-line texts are split into lines first (see
+/// [`printable_lines`]).
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(unsafe_on_terminal) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if c.is_control() {
             out.extend(c.escape_debug());
+        } else if is_bidi_control(c) {
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// What [`printable`] escapes.
+fn unsafe_on_terminal(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// The characters that reorder the text around them when shown (Unicode's bidirectional
+/// marks, embeddings, overrides and isolates): "Trojan Source" text reads differently
+/// from what is stored.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// The lines of `text` (split at `\n` or `\r\n`), each made [`printable`]: a lone `\r`
@@ -51,9 +70,10 @@ pub fn json_pretty(value: &serde_json::Value) -> String {
     out
 }
 
-/// The control characters serde_json writes raw: DEL and the C1 controls.
+/// The characters serde_json writes raw that a terminal obeys: DEL, the C1 controls and
+/// the bidirectional controls (see [`printable`]).
 fn raw_in_json(c: char) -> bool {
-    matches!(c, '\u{7f}'..='\u{9f}')
+    matches!(c, '\u{7f}'..='\u{9f}') || is_bidi_control(c)
 }
 
 /// A writer that passes text on with its control characters shown escaped (see
@@ -385,6 +405,26 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&written).unwrap(),
             value
         );
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_shown_escaped_in_text_and_json() {
+        // Shown raw, the override would display "txt.exe" as "exe.txt".
+        let stored = "invoice\u{202e}txt.exe \u{2066}x\u{2069} \u{200f}";
+        assert_eq!(
+            printable(stored),
+            r"invoice\u{202e}txt.exe \u{2066}x\u{2069} \u{200f}"
+        );
+        let value = serde_json::json!({ "name": stored });
+        let json = json_pretty(&value);
+        assert!(!json.chars().any(is_bidi_control), "{json}");
+        assert!(json.contains(r"\u202e"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+            value
+        );
+        // Right-to-left text itself is left alone.
+        assert!(matches!(printable("שלום مرحبا"), Cow::Borrowed(_)));
     }
 
     #[test]
