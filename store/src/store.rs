@@ -74,6 +74,9 @@ pub trait StateStore: Send + Sync {
     /// Storing the very same checkpoint again succeeds and writes nothing, so a call that
     /// failed with `Connection` after its commit went through can be retried; another
     /// checkpoint with the same id is a `Conflict`, as is any repeat inside a transaction.
+    /// The snapshot must be a valid state of the checkpoint's own workflow
+    /// ([`Checkpoint::of`](crate::Checkpoint::of)); anything else is `InvalidInput`, since
+    /// it could not be restored.
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
 
     /// The checkpoint with this id; `NotFound` if there is none.

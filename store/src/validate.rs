@@ -2,6 +2,7 @@
 //! behaves the same on every database (Postgres refuses NUL and over-long strings; SQLite
 //! would store them silently).
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Result, StateStoreError};
@@ -188,6 +189,31 @@ pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Resu
         MAX_JSON_DEPTH + SNAPSHOT_WRAPPING,
     )?;
     size("snapshot", &checkpoint.snapshot, max_json_bytes)
+}
+
+/// A checkpoint the caller made (`create_checkpoint`, an imported bundle): checked as
+/// [`checkpoint`], and its snapshot must be a valid state of the checkpoint's own
+/// workflow, so that every stored checkpoint can be restored. A bad snapshot is refused
+/// here, when it is written, not found out during a recovery.
+pub(crate) fn restorable_checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Result<u64> {
+    let size = self::checkpoint(checkpoint, max_json_bytes)?;
+    let state = WorkflowState::deserialize(&checkpoint.snapshot).map_err(|err| {
+        invalid(format!(
+            "checkpoint {}: the snapshot is not a workflow state ({err}); make it with \
+             Checkpoint::of(&state, step_id) or serde_json::to_value(&state)",
+            checkpoint.id
+        ))
+    })?;
+    if state.id != checkpoint.workflow_state_id {
+        return Err(invalid(format!(
+            "checkpoint {} is filed under workflow state {} but its snapshot is the state \
+             of {}",
+            checkpoint.id, checkpoint.workflow_state_id, state.id
+        )));
+    }
+    workflow_state(&state, max_json_bytes)
+        .map_err(|err| invalid(format!("checkpoint {}: snapshot: {err}", checkpoint.id)))?;
+    Ok(size)
 }
 
 #[cfg(test)]

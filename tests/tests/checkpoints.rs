@@ -36,6 +36,7 @@ backend_tests!(
     restore_returns_the_snapshot_and_changes_nothing,
     restore_or_rollback_of_unknown_checkpoint_is_not_found,
     rollback_makes_the_snapshot_the_stored_state,
+    snapshot_of_something_else_is_refused_when_written,
     snapshot_of_something_else_is_refused_on_restore_and_rollback,
     delete_old_states_deletes_only_old_finished_workflows,
     delete_old_states_cascades_to_steps_and_checkpoints,
@@ -208,18 +209,28 @@ async fn checkpoint_of_a_missing_workflow_is_not_found(backend: Backend) {
     );
 }
 
+/// The snapshot of `state` with `context` in it.
+fn snapshot_with_context(state: &WorkflowState, context: serde_json::Value) -> serde_json::Value {
+    let mut state = state.clone();
+    state.context = context;
+    serde_json::to_value(&state).unwrap()
+}
+
 async fn the_same_checkpoint_again_is_stored_once_another_with_its_id_conflicts(backend: Backend) {
     let store = open(backend).await;
     let state = saved_workflow(&store, "wf-dup").await;
     let mut original = checkpoint_at(&state, "first", 1);
-    original.snapshot = json!({"n": 1.5, "text": "é", "nested": {"b": [1, 2], "a": null}});
+    original.snapshot = snapshot_with_context(
+        &state,
+        json!({"n": 1.5, "text": "é", "nested": {"b": [1, 2], "a": null}}),
+    );
     store.create_checkpoint(&original).await.unwrap();
     // A retry of the same checkpoint (its first answer lost) succeeds and adds nothing,
     // also when jsonb keeps a number otherwise than serde_json wrote it.
     store.create_checkpoint(&original).await.unwrap();
     let other = saved_workflow(&store, "wf-dup-big").await;
     let mut big = checkpoint_at(&other, "big", 3);
-    big.snapshot = json!({"n": 1e19});
+    big.snapshot = snapshot_with_context(&other, json!({"n": 1e19}));
     store.create_checkpoint(&big).await.unwrap();
     store.create_checkpoint(&big).await.unwrap();
     assert_eq!(
@@ -705,28 +716,53 @@ async fn rollback_makes_the_snapshot_the_stored_state(backend: Backend) {
     );
 }
 
-async fn snapshot_of_something_else_is_refused_on_restore_and_rollback(backend: Backend) {
+async fn snapshot_of_something_else_is_refused_when_written(backend: Backend) {
     let store = open(backend).await;
     let state = saved_workflow(&store, "wf-target").await;
     let stranger = saved_workflow(&store, "wf-stranger").await;
 
-    // A checkpoint filed under `state` that holds another workflow's state.
+    // A checkpoint filed under `state` that holds another workflow's state, one whose
+    // snapshot is not a workflow state at all, and one whose state is not valid: each
+    // would fail only when restored, during a recovery. They are refused now.
     let foreign = Checkpoint::new(state.id, "x", serde_json::to_value(&stranger).unwrap());
-    store.create_checkpoint(&foreign).await.unwrap();
-    let err = store
-        .restore_from_checkpoint(&foreign.id)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
-    let err = store.rollback_to_checkpoint(&foreign.id).await.unwrap_err();
-    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
-
-    // A snapshot that is not a workflow state at all.
     let junk = Checkpoint::new(state.id, "y", json!({"not": "a state"}));
-    store.create_checkpoint(&junk).await.unwrap();
-    let err = store.restore_from_checkpoint(&junk.id).await.unwrap_err();
+    let mut invalid = state.clone();
+    invalid.workflow_name = "n\0".into();
+    let invalid = Checkpoint::new(state.id, "z", serde_json::to_value(&invalid).unwrap());
+    for (bad, says) in [
+        (&foreign, stranger.id.to_string()),
+        (&junk, "not a workflow state".to_owned()),
+        (&invalid, "NUL".to_owned()),
+    ] {
+        let err = store.create_checkpoint(bad).await.unwrap_err();
+        assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains(&says), "{err}");
+    }
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+}
+
+async fn snapshot_of_something_else_is_refused_on_restore_and_rollback(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-target").await;
+    let stranger = saved_workflow(&store, "wf-stranger").await;
+    let first = Checkpoint::of(&state, "x").unwrap();
+    let second = Checkpoint::of(&state, "y").unwrap();
+    store.create_checkpoint(&first).await.unwrap();
+    store.create_checkpoint(&second).await.unwrap();
+
+    // Rows changed behind the store's back (by hand, or by an older version, which took
+    // any JSON): one now holds another workflow's state, one no state at all.
+    let stranger_json = serde_json::to_string(&stranger).unwrap();
+    corrupt_snapshot(&store, "x", &stranger_json).await;
+    corrupt_snapshot(&store, "y", r#"{"not": "a state"}"#).await;
+
+    let err = store.restore_from_checkpoint(&first.id).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
+    let err = store.rollback_to_checkpoint(&first.id).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
+    let err = store.restore_from_checkpoint(&second.id).await.unwrap_err();
     assert!(matches!(err, StateStoreError::Serialization(_)), "{err:?}");
-    let err = store.rollback_to_checkpoint(&junk.id).await.unwrap_err();
+    let err = store.rollback_to_checkpoint(&second.id).await.unwrap_err();
     assert!(matches!(err, StateStoreError::Serialization(_)), "{err:?}");
 
     // Neither workflow changed.
@@ -735,6 +771,25 @@ async fn snapshot_of_something_else_is_refused_on_restore_and_rollback(backend: 
         store.load_workflow_state(&stranger.id).await.unwrap(),
         stranger
     );
+}
+
+/// Writes `snapshot` (JSON text) into the checkpoint with `step_id`, with plain SQL.
+async fn corrupt_snapshot(store: &SeaOrmStateStore, step_id: &str, snapshot: &str) {
+    let backend = store.connection().get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE checkpoints SET snapshot = $1::jsonb WHERE step_id = $2",
+        _ => "UPDATE checkpoints SET snapshot = ? WHERE step_id = ?",
+    };
+    let updated = store
+        .connection()
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [snapshot.into(), step_id.into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 1);
 }
 
 /// Saves a workflow in `status`, last updated at `updated`, with a step and a checkpoint.

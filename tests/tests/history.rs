@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use backend_suite::{Backend, at, backend_tests, open, open_with, workflow};
+use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
 use llm_orchestrator_state::{
     Checkpoint, RetentionPolicy, StateStore, StateStoreError, StepState, WorkflowState,
     WorkflowStatus,
@@ -135,8 +136,24 @@ async fn checkpoints_through_statuses(
     let mut step = StepState::new("c");
     step.mark_failed("timeout");
     store.record_step(&mut state, step).await.unwrap();
-    let odd = Checkpoint::new(state.id, "odd", json!({"status": "x".repeat(60), "n": 1}));
-    store.create_checkpoint(&odd).await.unwrap();
+    // The store refuses such a snapshot now; an older version took any JSON.
+    store
+        .create_checkpoint(&Checkpoint::of(&state, "odd").unwrap())
+        .await
+        .unwrap();
+    let odd = json!({"status": "x".repeat(60), "n": 1}).to_string();
+    let backend = store.connection().get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE checkpoints SET snapshot = $1::jsonb, workflow_status = NULL WHERE step_id = 'odd'"
+        }
+        _ => "UPDATE checkpoints SET snapshot = ?, workflow_status = NULL WHERE step_id = 'odd'",
+    };
+    store
+        .connection()
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [odd.into()]))
+        .await
+        .unwrap();
     state.id
 }
 

@@ -281,15 +281,17 @@ fn checkpoint_snapshots_round_trip_exactly(backend: Backend) {
         |(state, checkpoints)| {
             runtime.block_on(async {
                 store.save_workflow_state(&state).await.unwrap();
-                // Any JSON is stored as given, whatever it holds.
+                // Any JSON in the snapshot's state is stored as given, whatever it holds.
                 let mut created = Vec::new();
-                for (n, (step_id, timestamp, snapshot)) in checkpoints.into_iter().enumerate() {
+                for (n, (step_id, timestamp, context)) in checkpoints.into_iter().enumerate() {
+                    let mut snapshot_state = state.clone();
+                    snapshot_state.context = context;
                     let checkpoint = Checkpoint {
                         id: Uuid::from_u128(state.id.as_u128() ^ (n as u128 + 1)),
                         workflow_state_id: state.id,
                         step_id,
                         timestamp,
-                        snapshot,
+                        snapshot: serde_json::to_value(&snapshot_state).unwrap(),
                     };
                     store.create_checkpoint(&checkpoint).await.unwrap();
                     created.push(checkpoint);

@@ -264,8 +264,10 @@ async fn store_transaction_error_inside_leaves_nothing(backend: Backend) {
     let tx = store.begin().await.unwrap();
     tx.save_workflow_state(&state).await.unwrap();
     // A checkpoint of a workflow that does not exist fails inside the transaction.
-    let orphan = Checkpoint::new(uuid::Uuid::new_v4(), "x", json!({}));
-    let err = tx.create_checkpoint(&orphan).await.unwrap_err();
+    let err = tx
+        .create_checkpoint(&orphan_checkpoint())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StateStoreError::NotFound(_)), "{err}");
     // The caller gives up on the transaction: nothing of it remains.
     drop(tx);
@@ -292,7 +294,7 @@ async fn the_same_checkpoint_twice_in_a_transaction_is_a_conflict(backend: Backe
 
 /// A checkpoint of a workflow that was never saved: the database refuses it.
 fn orphan_checkpoint() -> Checkpoint {
-    Checkpoint::new(uuid::Uuid::new_v4(), "x", json!({}))
+    Checkpoint::of(&workflow("wf-never-saved"), "x").unwrap()
 }
 
 async fn a_refused_write_in_a_store_transaction_is_undone_alone(backend: Backend) {

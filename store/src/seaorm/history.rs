@@ -443,7 +443,7 @@ pub(crate) async fn import<C: Db>(
                 *snapshot_id = serde_json::Value::String(state.id.to_string());
             }
         }
-        let size = crate::validate::checkpoint(&checkpoint, max_json_bytes)?;
+        let size = crate::validate::restorable_checkpoint(&checkpoint, max_json_bytes)?;
         checkpoints.push((checkpoint, size, bundled.pinned.clone()));
     }
     insert_new_workflow(conn, &state, bundle.forked_from, &checkpoints).await?;

@@ -537,6 +537,7 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self.conn(), async {
             writable(self.options(), "create_checkpoint")?;
             contained!(self.conn(), |conn| {
+                validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
                 let rows = match write_checkpoint(conn, self.options(), None, checkpoint).await {
                     Err(StateStoreError::Conflict(_))
                         if !backend::Db::in_transaction(conn)
