@@ -196,9 +196,11 @@ async fn ensure_schema(
 /// taken before the lock is granted, and the statements after the lock must see what a
 /// replica that went first committed while this one waited.
 async fn under_migration_lock(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
-    let txn = db
-        .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
-        .await?;
+    let options = TransactionOptions {
+        isolation_level: Some(sea_orm::IsolationLevel::ReadCommitted),
+        ..Default::default()
+    };
+    let txn = begin(db, options).await?;
     txn.execute_unprepared(&format!(
         "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
     ))
@@ -547,10 +549,7 @@ pub(crate) async fn end_savepoint<T>(
 /// Begins a transaction that will write. SQLite takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a
 /// reader upgrades.
-pub(crate) async fn begin_write<C>(db: &C) -> Result<DatabaseTransaction, DbErr>
-where
-    C: TransactionTrait<Transaction = DatabaseTransaction> + ConnectionTrait,
-{
+pub(crate) async fn begin_write<C: Db>(db: &C) -> Result<DatabaseTransaction, DbErr> {
     let options = match db.get_database_backend() {
         DbBackend::Sqlite => TransactionOptions {
             sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
@@ -558,7 +557,34 @@ where
         },
         _ => TransactionOptions::default(),
     };
-    db.begin_with_options(options).await
+    begin(db, options).await
+}
+
+/// Begins a transaction on `db` with `options`: every transaction the store begins goes
+/// through here.
+///
+/// On a Postgres pool the `BEGIN` runs in a task of its own, so that it always finishes.
+/// sqlx 0.9 counts a transaction as open only once the server has answered `BEGIN`, so a
+/// caller cancelled while waiting for that answer (a `tokio::time::timeout` around a
+/// store call, an aborted heartbeat task) used to put the connection back in the pool
+/// inside a transaction nobody owned: the next calls on that connection ran in it, were
+/// acknowledged, and were then rolled back. Now the task completes the `BEGIN` and, when
+/// nobody is waiting for the transaction any more, drops it, which rolls it back before
+/// the connection is reused. (SQLite's driver undoes a cancelled `BEGIN` itself; a
+/// savepoint inside a transaction is the caller's transaction to roll back.)
+pub(crate) async fn begin<C: Db>(
+    db: &C,
+    options: TransactionOptions,
+) -> Result<DatabaseTransaction, DbErr> {
+    match db.pool() {
+        Some(pool) if pool.get_database_backend() == DbBackend::Postgres => {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.begin_with_options(options).await })
+                .await
+                .map_err(|err| DbErr::Custom(format!("beginning a transaction failed: {err}")))?
+        }
+        _ => db.begin_with_options(options).await,
+    }
 }
 
 /// Begins the transaction of a conditional write (a version or a lease to hold). On
@@ -569,8 +595,11 @@ where
 /// commit, so the writes after it see everything committed before.
 pub(crate) async fn begin_conditional<C: Db>(db: &C) -> Result<DatabaseTransaction, DbErr> {
     if db.get_database_backend() == DbBackend::Postgres && !db.in_transaction() {
-        db.begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
-            .await
+        let options = TransactionOptions {
+            isolation_level: Some(sea_orm::IsolationLevel::ReadCommitted),
+            ..Default::default()
+        };
+        begin(db, options).await
     } else {
         begin_write(db).await
     }
@@ -578,20 +607,16 @@ pub(crate) async fn begin_conditional<C: Db>(db: &C) -> Result<DatabaseTransacti
 
 /// Begins a read-only transaction whose statements all see one snapshot (Postgres:
 /// REPEATABLE READ; a SQLite read transaction is one snapshot already).
-pub(crate) async fn begin_read<C>(db: &C) -> Result<DatabaseTransaction, DbErr>
-where
-    C: TransactionTrait<Transaction = DatabaseTransaction> + ConnectionTrait,
-{
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.begin_with_config(
-                Some(sea_orm::IsolationLevel::RepeatableRead),
-                Some(sea_orm::AccessMode::ReadOnly),
-            )
-            .await
-        }
-        _ => db.begin().await,
-    }
+pub(crate) async fn begin_read<C: Db>(db: &C) -> Result<DatabaseTransaction, DbErr> {
+    let options = match db.get_database_backend() {
+        DbBackend::Postgres => TransactionOptions {
+            isolation_level: Some(sea_orm::IsolationLevel::RepeatableRead),
+            access_mode: Some(sea_orm::AccessMode::ReadOnly),
+            ..Default::default()
+        },
+        _ => TransactionOptions::default(),
+    };
+    begin(db, options).await
 }
 
 /// What the store's statements run on: its own pooled connection, or a transaction.

@@ -35,7 +35,8 @@ pub enum StateStoreError {
     /// The store was configured wrongly (malformed URL, missing folder).
     #[error("configuration error: {0}")]
     Configuration(String),
-    /// Anything else.
+    /// Anything else: a [`StoreTransaction`](crate::StoreTransaction) one of whose calls
+    /// was cancelled midway, which then takes no more calls and does not commit.
     #[error("{0}")]
     Other(String),
 }

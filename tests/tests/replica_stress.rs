@@ -14,9 +14,10 @@
 //! A second run adds cancelled calls, as `tokio::time::timeout` or `JoinHandle::abort`
 //! make them: a replica gives up on `record_step_if` or a heartbeat's `renew_lease`
 //! mid-flight, aborts heartbeat tasks wherever they are, and carries on with the same
-//! store. On Postgres that run is ignored for now: a call cancelled during its `BEGIN`
-//! leaves a transaction open on a pooled connection (`a_cancelled_call_leaves_no_transaction_open`
-//! is the smallest case).
+//! store. On Postgres a call cancelled while its `BEGIN` was unanswered used to leave a
+//! transaction open on a pooled connection, which later acknowledged writes ran in and
+//! lost (`a_cancelled_call_leaves_no_transaction_open` is the smallest case; see
+//! `backend::begin` in the store).
 //!
 //! Faults are drawn from a seeded generator (`REPLICA_STRESS_SEED=<n>` replays one);
 //! timing still varies from run to run, so a slow machine loses more leases. That is
@@ -39,21 +40,13 @@ use uuid::Uuid;
 
 backend_tests!(
     replicas_under_faults_record_every_step_exactly_once,
-    replicas_whose_calls_are_cancelled_record_every_step_exactly_once
-        => postgres #[ignore = "bug: a store call cancelled during its BEGIN leaves the \
-            Postgres session in a transaction that the pool hands out again (sqlx 0.9.0); \
-            see a_cancelled_call_leaves_no_transaction_open"],
+    replicas_whose_calls_are_cancelled_record_every_step_exactly_once,
 );
 backend_suite::backend_tests_for!(
     mod cancelled_call_sqlite_file = SqliteFile: a_cancelled_call_leaves_no_transaction_open
 );
 backend_suite::backend_tests_for!(
-    mod cancelled_call_postgres = Postgres:
-        #[ignore = "bug: a store call cancelled during its BEGIN leaves the Postgres session in \
-            a transaction that the pool hands out again (sqlx 0.9.0 raises its transaction \
-            depth only after BEGIN's answer); later autocommit writes run inside it, are \
-            acknowledged, and are rolled back by the next store call's failed BEGIN"]
-        a_cancelled_call_leaves_no_transaction_open
+    mod cancelled_call_postgres = Postgres: a_cancelled_call_leaves_no_transaction_open
 );
 
 const WORKFLOWS: usize = 28;

@@ -26,6 +26,7 @@ backend_tests!(
     a_refused_write_in_an_application_transaction_is_undone_alone,
     application_transaction_commits_its_rows_and_the_state_together,
     application_transaction_rollback_leaves_neither,
+    a_store_transaction_with_a_cancelled_call_commits_nothing,
 );
 
 // Only Postgres aborts a transaction on a failed statement, and only its reads can be
@@ -527,4 +528,45 @@ async fn application_transaction_rollback_leaves_neither(backend: Backend) {
     assert!(invoice_numbers(store.connection()).await.is_empty());
     assert_eq!(store.load_workflow_state(&before.id).await.unwrap(), before);
     assert_eq!(store.get_latest_checkpoint(&before.id).await.unwrap(), None);
+}
+
+async fn a_store_transaction_with_a_cancelled_call_commits_nothing(backend: Backend) {
+    let store = open(backend).await;
+    let first = workflow("wf-cancel-first");
+    let mut cancelled = 0;
+    for attempt in 0..300u64 {
+        let tx = store.begin().await.unwrap();
+        tx.save_workflow_state(&first).await.unwrap();
+        let second = workflow(&format!("wf-cancel-{attempt}"));
+        // Given up on after 0 to 1,000 µs: at every point of the call, sooner or later.
+        let patience = std::time::Duration::from_micros(attempt % 50 * 20);
+        let saved = tokio::time::timeout(patience, tx.save_workflow_state(&second)).await;
+        if saved.is_ok() {
+            tx.rollback().await.unwrap();
+            continue;
+        }
+        cancelled += 1;
+        // What the cancelled call left is unknown: the transaction takes no more calls
+        // and its commit stores nothing, not even what came before the cancelled call.
+        let err = tx.load_workflow_state(&first.id).await.unwrap_err();
+        assert!(matches!(err, StateStoreError::Other(_)), "{err:?}");
+        let err = tx.commit().await.unwrap_err();
+        assert!(matches!(err, StateStoreError::Other(_)), "{err:?}");
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        for id in [first.id, second.id] {
+            assert!(
+                matches!(
+                    store.load_workflow_state(&id).await,
+                    Err(StateStoreError::NotFound(_))
+                ),
+                "attempt {attempt}: part of a transaction with a cancelled call was committed"
+            );
+        }
+    }
+    assert!(cancelled > 0, "no call was cancelled in 300 attempts");
+    // The store itself is unharmed.
+    let tx = store.begin().await.unwrap();
+    tx.save_workflow_state(&first).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.load_workflow_state(&first.id).await.unwrap(), first);
 }

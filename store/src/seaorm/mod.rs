@@ -15,6 +15,7 @@ pub use transaction::{StoreTransaction, TransactionScope};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +50,7 @@ pub struct SeaOrmStateStore<B = AnyBackend> {
 
 pub(crate) mod sealed {
     use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
 
     use crate::backend::Db;
     use crate::config::StoreOptions;
@@ -61,6 +63,11 @@ pub(crate) mod sealed {
         fn conn(&self) -> &Self::Conn;
         /// The store's options.
         fn options(&self) -> &Arc<StoreOptions>;
+        /// Set once a call on it was dropped before it finished, where that must stop
+        /// later calls and the commit (a [`StoreTransaction`](super::StoreTransaction)).
+        fn cancelled(&self) -> Option<&AtomicBool> {
+            None
+        }
     }
 }
 
@@ -372,22 +379,72 @@ async fn write_checkpoint<C: backend::Db>(
 /// (a lock or statement time-out) is undone alone and the transaction goes on, as on
 /// SQLite, instead of being aborted and then silently rolled back by its `COMMIT` (see
 /// `backend::failure_aborts_transaction`).
+///
+/// A call dropped before it finished (a timeout around it) marks a transaction that asks
+/// for it ([`sealed::Scoped::cancelled`]): sqlx may have ended the transaction, or left
+/// half of the call in it, so it takes no more calls.
 macro_rules! contained {
-    ($outer:expr, |$conn:ident| $body:block) => {{
-        let outer = $outer;
-        if backend::failure_aborts_transaction(outer) {
-            let savepoint = sea_orm::TransactionTrait::begin(outer).await?;
-            let result = async {
-                let $conn = &savepoint;
-                $body
+    ($scope:expr, |$conn:ident| $body:block) => {{
+        let scope = $scope;
+        let mut unfinished = Unfinished::watch(scope.cancelled());
+        let result = match unfinished.refused() {
+            Some(err) => Err(err),
+            None => {
+                let outer = scope.conn();
+                if backend::failure_aborts_transaction(outer) {
+                    match sea_orm::TransactionTrait::begin(outer).await {
+                        Ok(savepoint) => {
+                            let result = async {
+                                let $conn = &savepoint;
+                                $body
+                            }
+                            .await;
+                            backend::end_savepoint(savepoint, result).await
+                        }
+                        Err(err) => Err(StateStoreError::from(err)),
+                    }
+                } else {
+                    async {
+                        let $conn = outer;
+                        $body
+                    }
+                    .await
+                }
             }
-            .await;
-            backend::end_savepoint(savepoint, result).await
-        } else {
-            let $conn = outer;
-            $body
-        }
+        };
+        unfinished.finish();
+        result
     }};
+}
+
+/// Watches one store call on a transaction that must know when a call was dropped before
+/// it finished (see [`contained!`]).
+struct Unfinished<'a>(Option<&'a AtomicBool>);
+
+impl<'a> Unfinished<'a> {
+    fn watch(cancelled: Option<&'a AtomicBool>) -> Self {
+        Self(cancelled)
+    }
+
+    /// The error for a call on a transaction an earlier call was cancelled in.
+    fn refused(&self) -> Option<StateStoreError> {
+        self.0
+            .filter(|cancelled| cancelled.load(Ordering::Acquire))
+            .map(|_| transaction::cancelled_error())
+    }
+
+    /// The call finished (well or not): nothing to mark.
+    fn finish(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(cancelled) = self.0 {
+            cancelled.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// The state with `step` put in, checked, and its checkpoint after that step: what
@@ -427,7 +484,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "save_workflow_state")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 validate::workflow_state(state, self.options().max_json_bytes)?;
                 let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
                     None => queries::save_state(conn, state).await?,
@@ -448,7 +505,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step")?;
-            let (next, checkpoint) = contained!(self.conn(), |conn| {
+            let (next, checkpoint) = contained!(self, |conn| {
                 let (next, checkpoint) = after_step(state, step, self.options())?;
                 let rows = write_checkpoint(conn, self.options(), Some(&next), &checkpoint).await?;
                 record_rows(rows);
@@ -464,7 +521,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "load_workflow_state", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
-            contained!(self.conn(), |conn| { queries::load_state(conn, *id).await })
+            contained!(self, |conn| { queries::load_state(conn, *id).await })
         })
         .await
     }
@@ -474,7 +531,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             validate::text("workflow_id", workflow_id)?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 queries::load_state_by_workflow_id(conn, workflow_id).await
             })
         })
@@ -484,7 +541,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
         diagnosed(self.conn(), async {
-            let (states, skipped) = contained!(self.conn(), |conn| {
+            let (states, skipped) = contained!(self, |conn| {
                 queries::list_by_status(conn, &WorkflowStatus::ACTIVE).await
             })?;
             for (id, err) in &skipped {
@@ -509,7 +566,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<StatePage> {
         diagnosed(self.conn(), async {
             let after = after.map(|cursor| (cursor.updated_at, cursor.id));
-            let page = contained!(self.conn(), |conn| {
+            let page = contained!(self, |conn| {
                 queries::list_page(conn, &WorkflowStatus::ACTIVE, after, Some(limit)).await
             })?;
             for (id, err) in &page.skipped {
@@ -536,7 +593,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "create_checkpoint")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
                 let rows = match write_checkpoint(conn, self.options(), None, checkpoint).await {
                     Err(StateStoreError::Conflict(_))
@@ -557,7 +614,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "get_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn get_checkpoint(&self, checkpoint_id: &Uuid) -> Result<Checkpoint> {
         diagnosed(self.conn(), async {
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 queries::checkpoint(conn, *checkpoint_id).await
             })
         })
@@ -568,7 +625,7 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_state_id = %workflow_state_id))]
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
         diagnosed(self.conn(), async {
-            let latest = contained!(self.conn(), |conn| {
+            let latest = contained!(self, |conn| {
                 queries::list_checkpoints(conn, *workflow_state_id, 1, 0).await
             })?;
             Ok(latest.into_iter().next())
@@ -585,7 +642,7 @@ impl<T: sealed::Scoped> StateStore for T {
         offset: u64,
     ) -> Result<Vec<Checkpoint>> {
         diagnosed(self.conn(), async {
-            let page = contained!(self.conn(), |conn| {
+            let page = contained!(self, |conn| {
                 queries::list_checkpoints(conn, *workflow_state_id, limit, offset).await
             })?;
             record_rows(page.len() as u64);
@@ -597,7 +654,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
-            let checkpoint = contained!(self.conn(), |conn| {
+            let checkpoint = contained!(self, |conn| {
                 queries::checkpoint(conn, *checkpoint_id).await
             })?;
             queries::snapshot_state(&checkpoint)
@@ -610,7 +667,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "rollback_to_checkpoint")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 let txn = backend::begin_write(conn).await?;
                 let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
                 txn.commit().await?;
@@ -625,7 +682,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
         diagnosed(self.conn(), async {
             writable(self.options(), "delete_old_states")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 let deleted = queries::delete_finished_before(conn, older_than).await?;
                 record_rows(deleted);
                 Ok(deleted)
@@ -639,7 +696,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64> {
         diagnosed(self.conn(), async {
             writable(self.options(), "cleanup_old_checkpoints")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 Span::current().record("keep", keep);
                 let deleted = queries::cleanup_checkpoints(conn, *workflow_state_id, keep).await?;
                 record_rows(deleted);
@@ -664,9 +721,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "load_workflow_state_versioned", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state_versioned(&self, id: &Uuid) -> Result<Versioned<WorkflowState>> {
         diagnosed(self.conn(), async {
-            contained!(self.conn(), |conn| {
-                replicas::load_versioned(conn, *id).await
-            })
+            contained!(self, |conn| { replicas::load_versioned(conn, *id).await })
         })
         .await
     }
@@ -680,7 +735,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<i64> {
         diagnosed(self.conn(), async {
             writable(self.options(), "save_workflow_state_if")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 validate::workflow_state(state, self.options().max_json_bytes)?;
                 replicas::save_if(conn, state, condition).await
             })
@@ -698,7 +753,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<(Checkpoint, i64)> {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step_if")?;
-            let (next, checkpoint, version) = contained!(self.conn(), |conn| {
+            let (next, checkpoint, version) = contained!(self, |conn| {
                 let (next, checkpoint) = after_step(state, step, self.options())?;
                 let txn = backend::begin_conditional(conn).await?;
                 let version = replicas::save_if(&txn, &next, condition).await?;
@@ -722,7 +777,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<Vec<Claim>> {
         diagnosed(self.conn(), async {
             writable(self.options(), "claim_workflows")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 validate::id("owner", owner)?;
                 let claims =
                     replicas::claim(conn, owner, lease_length(lease_duration)?, limit).await?;
@@ -738,7 +793,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease> {
         diagnosed(self.conn(), async {
             writable(self.options(), "renew_lease")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 replicas::renew(conn, lease, lease_length(lease_duration)?).await
             })
         })
@@ -750,7 +805,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn release_lease(&self, lease: &Lease) -> Result<bool> {
         diagnosed(self.conn(), async {
             writable(self.options(), "release_lease")?;
-            contained!(self.conn(), |conn| { replicas::release(conn, lease).await })
+            contained!(self, |conn| { replicas::release(conn, lease).await })
         })
         .await
     }
@@ -764,7 +819,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<Vec<Recovery>> {
         diagnosed(self.conn(), async {
             writable(self.options(), "recover_workflows")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 validate::id("owner", owner)?;
                 let recovered =
                     replicas::recover(conn, owner, lease_length(lease_duration)?, limit).await?;
@@ -784,7 +839,7 @@ impl<T: sealed::Scoped> StateStore for T {
         offset: u64,
     ) -> Result<Vec<CheckpointInfo>> {
         diagnosed(self.conn(), async {
-            let page = contained!(self.conn(), |conn| {
+            let page = contained!(self, |conn| {
                 history::list_infos(conn, *workflow_state_id, limit, offset).await
             })?;
             record_rows(page.len() as u64);
@@ -797,7 +852,7 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_state_id = %workflow_state_id))]
     async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage> {
         diagnosed(self.conn(), async {
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 history::usage(conn, *workflow_state_id).await
             })
         })
@@ -808,7 +863,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "pin_checkpoint")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 validate::id("pin label", label)?;
                 history::set_pin(conn, *checkpoint_id, Some(label)).await
             })
@@ -820,7 +875,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn unpin_checkpoint(&self, checkpoint_id: &Uuid) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "unpin_checkpoint")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 history::set_pin(conn, *checkpoint_id, None).await
             })
         })
@@ -833,7 +888,7 @@ impl<T: sealed::Scoped> StateStore for T {
             if !dry_run {
                 writable(self.options(), "prune")?;
             }
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 let report = history::prune(conn, policy, dry_run).await?;
                 record_rows(report.workflows + report.checkpoints);
                 Ok(report)
@@ -851,7 +906,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "fork_from_checkpoint")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 validate::id("workflow_id", new_workflow_id)?;
                 history::fork(
                     conn,
@@ -868,7 +923,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "lineage", skip_all, err, fields(workflow_state_id = %workflow_state_id))]
     async fn lineage(&self, workflow_state_id: &Uuid) -> Result<Lineage> {
         diagnosed(self.conn(), async {
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 history::lineage(conn, *workflow_state_id).await
             })
         })
@@ -879,7 +934,7 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_state_id = %workflow_state_id))]
     async fn export_workflow(&self, workflow_state_id: &Uuid) -> Result<WorkflowBundle> {
         diagnosed(self.conn(), async {
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 history::export(conn, *workflow_state_id).await
             })
         })
@@ -895,7 +950,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "import_workflow")?;
-            contained!(self.conn(), |conn| {
+            contained!(self, |conn| {
                 history::import(conn, bundle, new_ids, self.options().max_json_bytes).await
             })
         })

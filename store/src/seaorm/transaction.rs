@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{DatabaseExecutor, DatabaseTransaction};
 
@@ -11,7 +12,7 @@ use super::SeaOrmStateStore;
 use super::sealed::Scoped;
 use crate::backend;
 use crate::config::StoreOptions;
-use crate::error::Result;
+use crate::error::{Result, StateStoreError};
 
 /// A transaction the store began: every [`StateStore`](crate::StateStore) operation on it
 /// takes effect together on [`commit`](Self::commit), or not at all on
@@ -43,6 +44,8 @@ use crate::error::Result;
 pub struct StoreTransaction {
     txn: DatabaseTransaction,
     options: Arc<StoreOptions>,
+    /// A call on it was dropped before it finished.
+    cancelled: AtomicBool,
 }
 
 /// The store's operations inside a transaction the application owns (and commits or
@@ -79,6 +82,7 @@ impl<B> SeaOrmStateStore<B> {
         Ok(StoreTransaction {
             txn: txn.await?,
             options: self.options.clone(),
+            cancelled: AtomicBool::new(false),
         })
     }
 
@@ -96,7 +100,19 @@ impl<B> SeaOrmStateStore<B> {
 
 impl StoreTransaction {
     /// Makes every operation of the transaction visible at once.
+    ///
+    /// If a call on the transaction was cancelled before it finished (its future dropped,
+    /// by a `tokio::time::timeout` for instance), nothing is committed: the transaction is
+    /// rolled back and the error says so. What such a call left behind is unknown (on
+    /// Postgres the driver may even have ended the transaction under it), and after it
+    /// every other call on the transaction is refused the same way.
     pub async fn commit(self) -> Result<()> {
+        if self.cancelled.load(Ordering::Acquire) {
+            if let Err(err) = self.txn.rollback().await {
+                tracing::debug!(error = %err, "rolling back a transaction with a cancelled call");
+            }
+            return Err(cancelled_error());
+        }
         Ok(self.txn.commit().await?)
     }
 
@@ -119,6 +135,19 @@ impl Scoped for StoreTransaction {
     fn options(&self) -> &Arc<StoreOptions> {
         &self.options
     }
+    fn cancelled(&self) -> Option<&AtomicBool> {
+        Some(&self.cancelled)
+    }
+}
+
+/// What a [`StoreTransaction`] answers once one of its calls was cancelled midway.
+pub(crate) fn cancelled_error() -> StateStoreError {
+    StateStoreError::Other(
+        "a call in this StoreTransaction was cancelled before it finished (its future was \
+         dropped, by a timeout for instance), so what the transaction holds is unknown: it \
+         takes no more calls and does not commit; roll it back and run the work again"
+            .into(),
+    )
 }
 
 impl<'c> Scoped for TransactionScope<'c> {
