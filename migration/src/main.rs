@@ -1,4 +1,5 @@
-//! `sea-orm-cli migrate` entry point: `cargo run -p migration -- up|down|status|fresh`.
+//! `sea-orm-cli migrate` entry point (`sea-orm-cli migrate up -d migration`), or
+//! `cargo run -p llm-orchestrator-state-migration -- up|down|status|fresh`.
 
 use sea_orm_migration::prelude::*;
 
