@@ -262,9 +262,14 @@ fn redact_pairs(text: &str) -> String {
         search = eq + 1;
         // libpq allows spaces around `=`: `password = secret`.
         let key_end = text[..eq].trim_end().len();
-        let key_start = text[..key_end]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '%')))
-            .map_or(0, |at| at + 1);
+        // The key runs back to the character before it, which may be several bytes long.
+        let before_key = text[..key_end]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '%')));
+        let key_start = before_key.map_or(0, |(at, c)| at + c.len_utf8());
+        // In a URL's query a value ends at `&`; in a keyword/value string only at a space.
+        let in_query = matches!(before_key, Some((_, '?' | '&')));
         if !names_a_password(&text[key_start..key_end]) {
             continue;
         }
@@ -282,7 +287,7 @@ fn redact_pairs(text: &str) -> String {
                 close.map_or(value.len(), |(at, _)| at + 2)
             }
             None => value
-                .find(|c: char| c == '&' || c.is_whitespace())
+                .find(|c: char| (in_query && c == '&') || c.is_whitespace())
                 .unwrap_or(value.len()),
         };
         out.push_str(&text[copied..after_eq]);
@@ -306,6 +311,23 @@ fn names_a_password(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_never_panics_whatever_the_text() {
+        let pieces = [
+            "é", "=", "password", "&", "?", " ", "'", "\\", "ß", "%77", "@", "://", "x", "超",
+        ];
+        let n = pieces.len();
+        for i in 0..n.pow(4) {
+            let text: String = (0..4).map(|d| pieces[i / n.pow(d) % n]).collect();
+            let shown = redact(&text);
+            let _ = redact_url(&text);
+            // A value after `password=` never survives.
+            if text.ends_with("password=x") {
+                assert!(shown.ends_with("password=***"), "{text:?} -> {shown:?}");
+            }
+        }
+    }
 
     #[test]
     fn redacts_urls_and_pairs() {
@@ -353,6 +375,23 @@ mod tests {
         );
         assert_eq!(redact("db_password = x y"), "db_password = *** y");
         assert_eq!(redact("a=b c=d"), "a=b c=d");
+        // Keys after non-ASCII text, and in a duplicate-key detail.
+        assert_eq!(redact("é=1 clé=x"), "é=1 clé=x");
+        assert_eq!(
+            redact("Key (workflow_id)=(café-order=7) already exists."),
+            "Key (workflow_id)=(café-order=7) already exists."
+        );
+        assert_eq!(
+            redact("mot de passeé password=x"),
+            "mot de passeé password=***"
+        );
+        assert_eq!(redact("ßpassword=x"), "ßpassword=***");
+        // An `&` ends a value only in a URL's query.
+        assert_eq!(redact("password=ab&cd host=x"), "password=*** host=x");
+        assert_eq!(
+            redact("postgres://h/db?password=ab&sslmode=require"),
+            "postgres://h/db?password=***&sslmode=require"
+        );
         assert_eq!(redact("=x password="), "=x password=***");
         assert_eq!(
             redact("two: sqlite://a.db postgres://u:p@h/x"),
