@@ -23,6 +23,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqlxPostgresConnector, SqlxSqliteConnector, Statement, TransactionOptions, TransactionTrait,
 };
+use tracing::Instrument as _;
 
 use crate::config::StoreOptions;
 use crate::error::{Result, StateStoreError, redact, redact_url};
@@ -526,23 +527,26 @@ pub(crate) fn failure_aborts_transaction<C: Db>(db: &C) -> bool {
     db.in_transaction() && db.get_database_backend() == DbBackend::Postgres
 }
 
-/// Ends a savepoint taken by the store around one write: released when the write
-/// succeeded, rolled back to when it failed (the write's error is what the caller sees).
+/// Ends a savepoint taken by the store around one call: released when the call succeeded,
+/// rolled back to when it failed (the call's error is what the caller sees). The flag says
+/// whether the savepoint ended as it should; when it did not, the transaction around it is
+/// in an unknown state (sqlx may have ended it).
 pub(crate) async fn end_savepoint<T>(
     savepoint: DatabaseTransaction,
     result: Result<T>,
-) -> Result<T> {
+) -> (Result<T>, bool) {
     match result {
-        Ok(value) => {
-            savepoint.commit().await?;
-            Ok(value)
-        }
-        Err(err) => {
-            if let Err(rollback) = savepoint.rollback().await {
-                tracing::debug!(error = %rollback, "rolling back to a savepoint failed");
+        Ok(value) => match savepoint.commit().await {
+            Ok(()) => (Ok(value), true),
+            Err(err) => (Err(err.into()), false),
+        },
+        Err(err) => match savepoint.rollback().await {
+            Ok(()) => (Err(err), true),
+            Err(rollback) => {
+                tracing::warn!(error = %rollback, "rolling back to a savepoint failed");
+                (Err(err), false)
             }
-            Err(err)
-        }
+        },
     }
 }
 
@@ -570,8 +574,9 @@ pub(crate) async fn begin_write<C: Db>(db: &C) -> Result<DatabaseTransaction, Db
 /// inside a transaction nobody owned: the next calls on that connection ran in it, were
 /// acknowledged, and were then rolled back. Now the task completes the `BEGIN` and, when
 /// nobody is waiting for the transaction any more, drops it, which rolls it back before
-/// the connection is reused. (SQLite's driver undoes a cancelled `BEGIN` itself; a
-/// savepoint inside a transaction is the caller's transaction to roll back.)
+/// the connection is reused (a caller that gave up still costs the pool that round trip).
+/// SQLite's driver undoes a cancelled `BEGIN` itself; a savepoint inside a transaction is
+/// the caller's transaction to roll back (see `StoreTransaction`).
 pub(crate) async fn begin<C: Db>(
     db: &C,
     options: TransactionOptions,
@@ -579,9 +584,14 @@ pub(crate) async fn begin<C: Db>(
     match db.pool() {
         Some(pool) if pool.get_database_backend() == DbBackend::Postgres => {
             let pool = pool.clone();
-            tokio::spawn(async move { pool.begin_with_options(options).await })
-                .await
-                .map_err(|err| DbErr::Custom(format!("beginning a transaction failed: {err}")))?
+            let begun = tokio::spawn(
+                async move { pool.begin_with_options(options).await }.in_current_span(),
+            );
+            match begun.await {
+                Ok(begun) => begun,
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(err) => Err(DbErr::Custom(format!("beginning a transaction: {err}"))),
+            }
         }
         _ => db.begin_with_options(options).await,
     }

@@ -35,8 +35,12 @@ pub enum StateStoreError {
     /// The store was configured wrongly (malformed URL, missing folder).
     #[error("configuration error: {0}")]
     Configuration(String),
-    /// Anything else: a [`StoreTransaction`](crate::StoreTransaction) one of whose calls
-    /// was cancelled midway, which then takes no more calls and does not commit.
+    /// A [`StoreTransaction`](crate::StoreTransaction) that can no longer commit: one of
+    /// its calls was cancelled midway, or the database ended the transaction under it. It
+    /// takes no more calls; roll it back and run the work again.
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
+    /// Anything else.
     #[error("{0}")]
     Other(String),
 }

@@ -27,6 +27,7 @@ backend_tests!(
     application_transaction_commits_its_rows_and_the_state_together,
     application_transaction_rollback_leaves_neither,
     a_store_transaction_with_a_cancelled_call_commits_nothing,
+    overlapping_calls_on_one_store_transaction_take_turns,
 );
 
 // Only Postgres aborts a transaction on a failed statement, and only its reads can be
@@ -549,9 +550,9 @@ async fn a_store_transaction_with_a_cancelled_call_commits_nothing(backend: Back
         // What the cancelled call left is unknown: the transaction takes no more calls
         // and its commit stores nothing, not even what came before the cancelled call.
         let err = tx.load_workflow_state(&first.id).await.unwrap_err();
-        assert!(matches!(err, StateStoreError::Other(_)), "{err:?}");
+        assert!(matches!(err, StateStoreError::Aborted(_)), "{err:?}");
         let err = tx.commit().await.unwrap_err();
-        assert!(matches!(err, StateStoreError::Other(_)), "{err:?}");
+        assert!(matches!(err, StateStoreError::Aborted(_)), "{err:?}");
         assert!(err.to_string().contains("cancelled"), "{err}");
         for id in [first.id, second.id] {
             assert!(
@@ -569,4 +570,58 @@ async fn a_store_transaction_with_a_cancelled_call_commits_nothing(backend: Back
     tx.save_workflow_state(&first).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.load_workflow_state(&first.id).await.unwrap(), first);
+}
+
+async fn overlapping_calls_on_one_store_transaction_take_turns(backend: Backend) {
+    let store = open(backend).await;
+    let tx = store.begin().await.unwrap();
+    let mut kept = Vec::new();
+    for n in 0..20 {
+        let state = workflow(&format!("wf-overlap-{n}"));
+        // A refused write beside a good one and a read, all polled together: the refused
+        // one's undo must not take the good one with it.
+        let orphan = orphan_checkpoint();
+        let (saved, refused, read) = futures::join!(
+            tx.save_workflow_state(&state),
+            tx.create_checkpoint(&orphan),
+            tx.load_workflow_state(&state.id),
+        );
+        assert!(
+            matches!(refused, Err(StateStoreError::NotFound(_))),
+            "{refused:?}"
+        );
+        saved.unwrap();
+        assert!(
+            matches!(read, Ok(_) | Err(StateStoreError::NotFound(_))),
+            "{read:?}"
+        );
+        kept.push(state);
+    }
+    tx.commit().await.unwrap();
+    for state in kept {
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    }
+
+    // Overlapping calls given up on together, at every point: no panic, and the
+    // transaction is then refused as aborted (or, when nothing was cut, commits).
+    for attempt in 0..200u64 {
+        let tx = store.begin().await.unwrap();
+        let first = workflow(&format!("wf-overlap-cut-{attempt}"));
+        let second = workflow(&format!("wf-overlap-cut-{attempt}-b"));
+        let patience = std::time::Duration::from_micros(attempt % 50 * 30);
+        let both = async {
+            futures::join!(
+                tx.save_workflow_state(&first),
+                tx.load_workflow_state(&second.id),
+                tx.save_workflow_state(&second),
+            )
+        };
+        match tokio::time::timeout(patience, both).await {
+            Ok(_) => tx.commit().await.unwrap(),
+            Err(_) => {
+                let err = tx.commit().await.unwrap_err();
+                assert!(matches!(err, StateStoreError::Aborted(_)), "{err:?}");
+            }
+        }
+    }
 }

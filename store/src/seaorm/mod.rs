@@ -15,7 +15,6 @@ pub use transaction::{StoreTransaction, TransactionScope};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -50,7 +49,6 @@ pub struct SeaOrmStateStore<B = AnyBackend> {
 
 pub(crate) mod sealed {
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
 
     use crate::backend::Db;
     use crate::config::StoreOptions;
@@ -63,9 +61,9 @@ pub(crate) mod sealed {
         fn conn(&self) -> &Self::Conn;
         /// The store's options.
         fn options(&self) -> &Arc<StoreOptions>;
-        /// Set once a call on it was dropped before it finished, where that must stop
-        /// later calls and the commit (a [`StoreTransaction`](super::StoreTransaction)).
-        fn cancelled(&self) -> Option<&AtomicBool> {
+        /// Where calls must take turns and a call that did not finish must stop later
+        /// calls and the commit (a [`StoreTransaction`](super::StoreTransaction)).
+        fn guard(&self) -> Option<&super::transaction::CallGuard> {
             None
         }
     }
@@ -380,15 +378,23 @@ async fn write_checkpoint<C: backend::Db>(
 /// SQLite, instead of being aborted and then silently rolled back by its `COMMIT` (see
 /// `backend::failure_aborts_transaction`).
 ///
-/// A call dropped before it finished (a timeout around it) marks a transaction that asks
-/// for it ([`sealed::Scoped::cancelled`]): sqlx may have ended the transaction, or left
-/// half of the call in it, so it takes no more calls.
+/// A call dropped before it finished (a timeout around it), or whose savepoint could not
+/// be taken or ended, marks a transaction that asks for it ([`sealed::Scoped::guard`]):
+/// sqlx may have ended the transaction, or left half of the call in it, so it takes no
+/// more calls.
 macro_rules! contained {
     ($scope:expr, |$conn:ident| $body:block) => {{
         let scope = $scope;
-        let mut unfinished = Unfinished::watch(scope.cancelled());
-        let result = match unfinished.refused() {
-            Some(err) => Err(err),
+        let guard = scope.guard();
+        // One call at a time on a transaction: savepoints are named by depth, so two
+        // overlapping calls would release or roll back each other's.
+        let _turn = match guard {
+            Some(guard) => Some(guard.turn().await),
+            None => None,
+        };
+        let mut unfinished = Unfinished::watch(guard);
+        let (result, clean) = match unfinished.refused() {
+            Some(err) => (Err(err), true),
             None => {
                 let outer = scope.conn();
                 if backend::failure_aborts_transaction(outer) {
@@ -401,39 +407,42 @@ macro_rules! contained {
                             .await;
                             backend::end_savepoint(savepoint, result).await
                         }
-                        Err(err) => Err(StateStoreError::from(err)),
+                        Err(err) => (Err(StateStoreError::from(err)), false),
                     }
                 } else {
-                    async {
+                    let result = async {
                         let $conn = outer;
                         $body
                     }
-                    .await
+                    .await;
+                    (result, true)
                 }
             }
         };
-        unfinished.finish();
+        if clean {
+            unfinished.finish();
+        }
         result
     }};
 }
 
 /// Watches one store call on a transaction that must know when a call was dropped before
-/// it finished (see [`contained!`]).
-struct Unfinished<'a>(Option<&'a AtomicBool>);
+/// it finished, or its savepoint could not be taken or ended (see [`contained!`]).
+struct Unfinished<'a>(Option<&'a transaction::CallGuard>);
 
 impl<'a> Unfinished<'a> {
-    fn watch(cancelled: Option<&'a AtomicBool>) -> Self {
-        Self(cancelled)
+    fn watch(guard: Option<&'a transaction::CallGuard>) -> Self {
+        Self(guard)
     }
 
-    /// The error for a call on a transaction an earlier call was cancelled in.
+    /// The error for a call on a transaction that can no longer commit.
     fn refused(&self) -> Option<StateStoreError> {
         self.0
-            .filter(|cancelled| cancelled.load(Ordering::Acquire))
-            .map(|_| transaction::cancelled_error())
+            .filter(|guard| guard.is_aborted())
+            .map(|_| transaction::aborted_error())
     }
 
-    /// The call finished (well or not): nothing to mark.
+    /// The call finished and left the transaction as it should: nothing to mark.
     fn finish(&mut self) {
         self.0 = None;
     }
@@ -441,8 +450,8 @@ impl<'a> Unfinished<'a> {
 
 impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
-        if let Some(cancelled) = self.0 {
-            cancelled.store(true, Ordering::Release);
+        if let Some(guard) = self.0 {
+            guard.abort();
         }
     }
 }

@@ -44,8 +44,34 @@ use crate::error::{Result, StateStoreError};
 pub struct StoreTransaction {
     txn: DatabaseTransaction,
     options: Arc<StoreOptions>,
-    /// A call on it was dropped before it finished.
-    cancelled: AtomicBool,
+    /// Calls take turns, and one that did not finish stops the rest.
+    guard: CallGuard,
+}
+
+/// What a [`StoreTransaction`] keeps about its calls: they take turns (savepoints are
+/// named by depth, so overlapping calls would end each other's), and once one did not
+/// finish as it should the transaction is aborted.
+#[derive(Default)]
+pub struct CallGuard {
+    turns: tokio::sync::Mutex<()>,
+    aborted: AtomicBool,
+}
+
+impl CallGuard {
+    /// Waits for the calls before this one.
+    pub(crate) async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turns.lock().await
+    }
+
+    /// Whether a call did not finish as it should.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    /// A call did not finish as it should.
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+    }
 }
 
 /// The store's operations inside a transaction the application owns (and commits or
@@ -82,7 +108,7 @@ impl<B> SeaOrmStateStore<B> {
         Ok(StoreTransaction {
             txn: txn.await?,
             options: self.options.clone(),
-            cancelled: AtomicBool::new(false),
+            guard: CallGuard::default(),
         })
     }
 
@@ -90,6 +116,11 @@ impl<B> SeaOrmStateStore<B> {
     /// [`connection`](Self::connection) or on another connection to the same database).
     /// A store call the database refuses or gives up on is undone on its own (a savepoint
     /// on Postgres), so `txn` stays usable and its own rows are kept.
+    ///
+    /// Await one call before starting the next on `txn`, and roll `txn` back after
+    /// cancelling a call on it: on Postgres the driver may then take the whole transaction
+    /// for ended (see the README's "Transactions"), which a [`StoreTransaction`] watches
+    /// for and this cannot.
     pub fn within<'c>(&self, txn: &'c DatabaseTransaction) -> TransactionScope<'c> {
         TransactionScope {
             txn: DatabaseExecutor::Transaction(txn),
@@ -102,16 +133,17 @@ impl StoreTransaction {
     /// Makes every operation of the transaction visible at once.
     ///
     /// If a call on the transaction was cancelled before it finished (its future dropped,
-    /// by a `tokio::time::timeout` for instance), nothing is committed: the transaction is
-    /// rolled back and the error says so. What such a call left behind is unknown (on
+    /// by a `tokio::time::timeout` for instance), or the database ended the transaction
+    /// under a call, nothing is committed: the transaction is rolled back and the error is
+    /// [`Aborted`](StateStoreError::Aborted). What such a call left behind is unknown (on
     /// Postgres the driver may even have ended the transaction under it), and after it
     /// every other call on the transaction is refused the same way.
     pub async fn commit(self) -> Result<()> {
-        if self.cancelled.load(Ordering::Acquire) {
+        if self.guard.is_aborted() {
             if let Err(err) = self.txn.rollback().await {
-                tracing::debug!(error = %err, "rolling back a transaction with a cancelled call");
+                tracing::debug!(error = %err, "rolling back an aborted transaction");
             }
-            return Err(cancelled_error());
+            return Err(aborted_error());
         }
         Ok(self.txn.commit().await?)
     }
@@ -135,17 +167,18 @@ impl Scoped for StoreTransaction {
     fn options(&self) -> &Arc<StoreOptions> {
         &self.options
     }
-    fn cancelled(&self) -> Option<&AtomicBool> {
-        Some(&self.cancelled)
+    fn guard(&self) -> Option<&CallGuard> {
+        Some(&self.guard)
     }
 }
 
-/// What a [`StoreTransaction`] answers once one of its calls was cancelled midway.
-pub(crate) fn cancelled_error() -> StateStoreError {
-    StateStoreError::Other(
+/// What a [`StoreTransaction`] answers once one of its calls did not finish as it should.
+pub(crate) fn aborted_error() -> StateStoreError {
+    StateStoreError::Aborted(
         "a call in this StoreTransaction was cancelled before it finished (its future was \
-         dropped, by a timeout for instance), so what the transaction holds is unknown: it \
-         takes no more calls and does not commit; roll it back and run the work again"
+         dropped, by a timeout for instance), or the database ended the transaction under \
+         it, so what the transaction holds is unknown: it takes no more calls and does not \
+         commit; roll it back and run the work again"
             .into(),
     )
 }
