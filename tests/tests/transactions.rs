@@ -35,6 +35,7 @@ backend_tests!(
 backend_suite::backend_tests_for!(mod postgres_reads = Postgres:
     a_read_that_times_out_in_a_store_transaction_is_undone_alone,
     a_read_that_times_out_in_an_application_transaction_is_undone_alone,
+    a_store_transaction_its_own_statement_aborted_does_not_report_a_commit,
 );
 
 fn finished(step_id: &str, n: i64) -> StepState {
@@ -623,5 +624,30 @@ async fn overlapping_calls_on_one_store_transaction_take_turns(backend: Backend)
                 assert!(matches!(err, StateStoreError::Aborted(_)), "{err:?}");
             }
         }
+    }
+}
+
+/// The application's own failed statement in a `StoreTransaction` (through
+/// `transaction()`) aborts it on Postgres: the store's next call cannot take its savepoint,
+/// and the commit must then say that nothing was committed instead of answering `Ok`.
+async fn a_store_transaction_its_own_statement_aborted_does_not_report_a_commit(backend: Backend) {
+    let store = open(backend).await;
+    let first = workflow("wf-own-failure-first");
+    let second = workflow("wf-own-failure-second");
+    let tx = store.begin().await.unwrap();
+    tx.save_workflow_state(&first).await.unwrap();
+    tx.transaction()
+        .execute_unprepared("SELECT 1 / 0")
+        .await
+        .unwrap_err();
+    let err = tx.save_workflow_state(&second).await.unwrap_err();
+    assert!(!matches!(err, StateStoreError::NotFound(_)), "{err:?}");
+    let err = tx.commit().await.unwrap_err();
+    assert!(matches!(err, StateStoreError::Aborted(_)), "{err:?}");
+    for id in [first.id, second.id] {
+        assert!(matches!(
+            store.load_workflow_state(&id).await,
+            Err(StateStoreError::NotFound(_))
+        ));
     }
 }
