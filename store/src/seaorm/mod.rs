@@ -308,14 +308,15 @@ async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -
 
 /// Writes a checkpoint (with the state it was taken of, when given) with retention, and
 /// enforces the size budgets: a warning past a threshold, `InvalidInput` and nothing
-/// written past a limit.
+/// written past a limit. `size` is what [`validate::checkpoint`] said of it: callers
+/// check their input before a savepoint or a statement is spent on it.
 async fn write_checkpoint<C: backend::Db>(
     conn: &C,
     options: &StoreOptions,
     state: Option<&WorkflowState>,
     checkpoint: &Checkpoint,
+    size: u64,
 ) -> Result<u64> {
-    let size = validate::checkpoint(checkpoint, options.max_json_bytes)?;
     if options
         .warn_json_bytes
         .is_some_and(|warn| size > warn as u64)
@@ -398,7 +399,7 @@ macro_rules! contained {
             None => {
                 let outer = scope.conn();
                 if backend::failure_aborts_transaction(outer) {
-                    match sea_orm::TransactionTrait::begin(outer).await {
+                    match backend::begin(outer, sea_orm::TransactionOptions::default()).await {
                         Ok(savepoint) => {
                             let result = async {
                                 let $conn = &savepoint;
@@ -456,19 +457,21 @@ impl Drop for Unfinished<'_> {
     }
 }
 
-/// The state with `step` put in, checked, and its checkpoint after that step: what
-/// `record_step` and `record_step_if` write (the caller's `state` is left as it is).
+/// The state with `step` put in, checked, and its checkpoint after that step with the
+/// checkpoint's size: what `record_step` and `record_step_if` write (the caller's `state`
+/// is left as it is).
 fn after_step(
     state: &WorkflowState,
     step: StepState,
     options: &StoreOptions,
-) -> Result<(WorkflowState, Checkpoint)> {
+) -> Result<(WorkflowState, Checkpoint, u64)> {
     let mut next = state.clone();
     let step_id = step.step_id.clone();
     next.upsert_step(step);
     validate::workflow_state(&next, options.max_json_bytes)?;
     let checkpoint = Checkpoint::of(&next, step_id)?;
-    Ok((next, checkpoint))
+    let size = validate::checkpoint(&checkpoint, options.max_json_bytes)?;
+    Ok((next, checkpoint, size))
 }
 
 /// `ReadOnly` for a write on a store opened read-only.
@@ -493,13 +496,21 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "save_workflow_state")?;
+            validate::workflow_state(state, self.options().max_json_bytes)?;
+            let checkpoint = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
+                None => None,
+                Some(step_id) => {
+                    let checkpoint = Checkpoint::of(state, step_id)?;
+                    let size = validate::checkpoint(&checkpoint, self.options().max_json_bytes)?;
+                    Some((checkpoint, size))
+                }
+            };
             contained!(self, |conn| {
-                validate::workflow_state(state, self.options().max_json_bytes)?;
-                let rows = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
+                let rows = match &checkpoint {
                     None => queries::save_state(conn, state).await?,
-                    Some(step_id) => {
-                        let checkpoint = Checkpoint::of(state, step_id)?;
-                        write_checkpoint(conn, self.options(), Some(state), &checkpoint).await?
+                    Some((checkpoint, size)) => {
+                        write_checkpoint(conn, self.options(), Some(state), checkpoint, *size)
+                            .await?
                     }
                 };
                 record_rows(rows);
@@ -514,11 +525,12 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step")?;
-            let (next, checkpoint) = contained!(self, |conn| {
-                let (next, checkpoint) = after_step(state, step, self.options())?;
-                let rows = write_checkpoint(conn, self.options(), Some(&next), &checkpoint).await?;
+            let (next, checkpoint, size) = after_step(state, step, self.options())?;
+            contained!(self, |conn| {
+                let rows =
+                    write_checkpoint(conn, self.options(), Some(&next), &checkpoint, size).await?;
                 record_rows(rows);
-                Ok((next, checkpoint))
+                Ok(())
             })?;
             // Only once the write (and its savepoint) is through.
             *state = next;
@@ -602,9 +614,10 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "create_checkpoint")?;
+            let size = validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
             contained!(self, |conn| {
-                validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
-                let rows = match write_checkpoint(conn, self.options(), None, checkpoint).await {
+                let written = write_checkpoint(conn, self.options(), None, checkpoint, size).await;
+                let rows = match written {
                     Err(StateStoreError::Conflict(_))
                         if !backend::Db::in_transaction(conn)
                             && already_stored(conn, checkpoint).await =>
@@ -744,8 +757,8 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<i64> {
         diagnosed(self.conn(), async {
             writable(self.options(), "save_workflow_state_if")?;
+            validate::workflow_state(state, self.options().max_json_bytes)?;
             contained!(self, |conn| {
-                validate::workflow_state(state, self.options().max_json_bytes)?;
                 replicas::save_if(conn, state, condition).await
             })
         })
@@ -762,14 +775,14 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<(Checkpoint, i64)> {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step_if")?;
-            let (next, checkpoint, version) = contained!(self, |conn| {
-                let (next, checkpoint) = after_step(state, step, self.options())?;
+            let (next, checkpoint, size) = after_step(state, step, self.options())?;
+            let version = contained!(self, |conn| {
                 let txn = backend::begin_conditional(conn).await?;
                 let version = replicas::save_if(&txn, &next, condition).await?;
-                let rows = write_checkpoint(&txn, self.options(), None, &checkpoint).await?;
+                let rows = write_checkpoint(&txn, self.options(), None, &checkpoint, size).await?;
                 txn.commit().await?;
                 record_rows(rows);
-                Ok((next, checkpoint, version))
+                Ok(version)
             })?;
             *state = next;
             Ok((checkpoint, version))
@@ -786,10 +799,10 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<Vec<Claim>> {
         diagnosed(self.conn(), async {
             writable(self.options(), "claim_workflows")?;
+            validate::id("owner", owner)?;
+            let lease_for = lease_length(lease_duration)?;
             contained!(self, |conn| {
-                validate::id("owner", owner)?;
-                let claims =
-                    replicas::claim(conn, owner, lease_length(lease_duration)?, limit).await?;
+                let claims = replicas::claim(conn, owner, lease_for, limit).await?;
                 record_rows(claims.len() as u64);
                 Ok(claims)
             })
@@ -802,8 +815,9 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease> {
         diagnosed(self.conn(), async {
             writable(self.options(), "renew_lease")?;
+            let lease_for = lease_length(lease_duration)?;
             contained!(self, |conn| {
-                replicas::renew(conn, lease, lease_length(lease_duration)?).await
+                replicas::renew(conn, lease, lease_for).await
             })
         })
         .await
@@ -828,10 +842,10 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<Vec<Recovery>> {
         diagnosed(self.conn(), async {
             writable(self.options(), "recover_workflows")?;
+            validate::id("owner", owner)?;
+            let lease_for = lease_length(lease_duration)?;
             contained!(self, |conn| {
-                validate::id("owner", owner)?;
-                let recovered =
-                    replicas::recover(conn, owner, lease_length(lease_duration)?, limit).await?;
+                let recovered = replicas::recover(conn, owner, lease_for, limit).await?;
                 record_rows(recovered.len() as u64);
                 Ok(recovered)
             })
@@ -872,8 +886,8 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()> {
         diagnosed(self.conn(), async {
             writable(self.options(), "pin_checkpoint")?;
+            validate::id("pin label", label)?;
             contained!(self, |conn| {
-                validate::id("pin label", label)?;
                 history::set_pin(conn, *checkpoint_id, Some(label)).await
             })
         })
@@ -915,8 +929,8 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "fork_from_checkpoint")?;
+            validate::id("workflow_id", new_workflow_id)?;
             contained!(self, |conn| {
-                validate::id("workflow_id", new_workflow_id)?;
                 history::fork(
                     conn,
                     *checkpoint_id,
