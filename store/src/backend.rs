@@ -202,11 +202,20 @@ async fn under_migration_lock(db: &DatabaseConnection) -> Result<DatabaseTransac
         ..Default::default()
     };
     let txn = begin(db, options).await?;
+    // However long the replica that went first takes: the sessions' `lock_timeout`
+    // (`StoreOptions::lock_timeout`) is for rows, not for waiting a turn to migrate.
     txn.execute_unprepared(&format!(
-        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        "SET LOCAL lock_timeout = 0; \
+         SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY}); \
+         SET LOCAL lock_timeout TO DEFAULT"
     ))
     .await?;
     Ok(txn)
+}
+
+/// `duration` in whole milliseconds, at least 1 (Postgres reads 0 as "no limit").
+fn whole_millis(duration: Duration) -> u128 {
+    duration.as_nanos().div_ceil(1_000_000).max(1)
 }
 
 /// Whether the Postgres database has a schema of this name (as written).
@@ -250,6 +259,9 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 pg = pg.options([("default_transaction_isolation", "repeatable read")]);
                 if options.read_only {
                     pg = pg.options([("default_transaction_read_only", "on")]);
+                }
+                if let Some(timeout) = options.lock_timeout {
+                    pg = pg.options([("lock_timeout", format!("{}ms", whole_millis(timeout)))]);
                 }
                 if let Some(schema) = &options.postgres_schema {
                     crate::validate::postgres_schema_name(schema)?;
@@ -310,7 +322,9 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                         file.display()
                     )));
                 }
-                let mut sqlite = sqlite.busy_timeout(SQLITE_BUSY_TIMEOUT).foreign_keys(true);
+                let mut sqlite = sqlite
+                    .busy_timeout(options.lock_timeout.unwrap_or(SQLITE_BUSY_TIMEOUT))
+                    .foreign_keys(true);
                 sqlite = if options.read_only {
                     sqlite.read_only(true).create_if_missing(false)
                 } else {

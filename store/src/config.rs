@@ -56,6 +56,14 @@ pub struct StoreOptions {
     /// `default_transaction_read_only`, SQLite opened read-only); no migrations run.
     /// For inspection tools such as the admin UI's `--read-only`.
     pub read_only: bool,
+    /// How long a statement waits for a row or table another transaction holds before
+    /// giving up with `Conflict` (nothing written). `None` (the default) keeps each
+    /// database's own: Postgres waits as long as it takes, SQLite 5 s. On Postgres this
+    /// is the sessions' `lock_timeout`; on SQLite the busy timeout. For tools that must
+    /// answer (an admin restoring a workflow a stuck replica holds in a transaction),
+    /// not for workers, whose fenced writes may rightly wait on each other. Replicas
+    /// starting together still wait for each other's migrations however long they take.
+    pub lock_timeout: Option<Duration>,
 }
 
 /// How a SQLite file makes commits durable (its `synchronous` setting, in WAL mode).
@@ -104,6 +112,13 @@ impl StoreOptions {
                     .into(),
             ));
         }
+        if self.lock_timeout == Some(Duration::ZERO) {
+            return Err(crate::StateStoreError::Configuration(
+                "lock_timeout 0 would refuse every statement that meets a lock: give a \
+                 duration, or None for the database's own wait"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -127,6 +142,7 @@ impl Default for StoreOptions {
             warn_workflow_checkpoint_bytes: None,
             sqlite_sync: SqliteSync::Full,
             read_only: false,
+            lock_timeout: None,
         }
     }
 }
@@ -156,6 +172,7 @@ impl fmt::Debug for StoreOptions {
             )
             .field("sqlite_sync", &self.sqlite_sync)
             .field("read_only", &self.read_only)
+            .field("lock_timeout", &self.lock_timeout)
             .finish()
     }
 }
@@ -319,6 +336,25 @@ impl StateStoreBuilder {
     /// Refuse every write (the database session is read-only too); no migrations run.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.options.read_only = read_only;
+        self
+    }
+
+    /// How long a statement waits for a lock another transaction holds before
+    /// `Conflict` (see [`StoreOptions::lock_timeout`]; zero is refused at connect).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// use std::time::Duration;
+    /// use llm_orchestrator_state::StateStoreBuilder;
+    /// // An admin tool: say "held by someone else" after 5 s rather than hang.
+    /// let store = StateStoreBuilder::new("postgres://admin@db.internal/prod")
+    ///     .lock_timeout(Duration::from_secs(5))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.options.lock_timeout = Some(timeout);
         self
     }
 

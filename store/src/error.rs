@@ -128,9 +128,12 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
             let is_sqlite = db_err
                 .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
                 .is_some();
-            if matches!(code.as_ref(), "40001" | "40P01" | "55P03")
-                || (is_sqlite && matches!(sqlite_primary, Some(5 | 6)))
-            {
+            if code == "55P03" || (is_sqlite && matches!(sqlite_primary, Some(5 | 6))) {
+                return StateStoreError::Conflict(format!(
+                    "gave up waiting for a lock another transaction holds: {message}"
+                ));
+            }
+            if matches!(code.as_ref(), "40001" | "40P01") {
                 return StateStoreError::Conflict(message);
             }
             // SQLite's JSON functions on a corrupted column.

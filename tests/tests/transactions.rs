@@ -532,6 +532,19 @@ async fn application_transaction_rollback_leaves_neither(backend: Backend) {
     assert_eq!(store.get_latest_checkpoint(&before.id).await.unwrap(), None);
 }
 
+/// `call`'s answer if it has one within `polls` polls (the task yields between them);
+/// otherwise `call` is dropped there, cancelled midway.
+async fn gave_up_after_polls<T>(call: impl Future<Output = T>, polls: u64) -> Option<T> {
+    let mut call = std::pin::pin!(call);
+    for _ in 0..polls {
+        if let std::task::Poll::Ready(answer) = futures::poll!(call.as_mut()) {
+            return Some(answer);
+        }
+        tokio::task::yield_now().await;
+    }
+    None
+}
+
 async fn a_store_transaction_with_a_cancelled_call_commits_nothing(backend: Backend) {
     let store = open(backend).await;
     let first = workflow("wf-cancel-first");
@@ -540,10 +553,18 @@ async fn a_store_transaction_with_a_cancelled_call_commits_nothing(backend: Back
         let tx = store.begin().await.unwrap();
         tx.save_workflow_state(&first).await.unwrap();
         let second = workflow(&format!("wf-cancel-{attempt}"));
-        // Given up on after 0 to 1,000 µs: at every point of the call, sooner or later.
-        let patience = std::time::Duration::from_micros(attempt % 50 * 20);
-        let saved = tokio::time::timeout(patience, tx.save_workflow_state(&second)).await;
-        if saved.is_ok() {
+        // Given up on at every point of the call, sooner or later: after 1 to 10 polls
+        // (each a turn for the database to move on), or after 0 to 1,000 µs. The timer
+        // alone cut nothing in some runs under load (its resolution is 1 ms).
+        let saved = if attempt % 2 == 0 {
+            gave_up_after_polls(tx.save_workflow_state(&second), attempt / 2 % 10 + 1).await
+        } else {
+            let patience = std::time::Duration::from_micros(attempt / 2 % 50 * 20);
+            tokio::time::timeout(patience, tx.save_workflow_state(&second))
+                .await
+                .ok()
+        };
+        if saved.is_some() {
             tx.rollback().await.unwrap();
             continue;
         }

@@ -144,9 +144,15 @@ pub async fn connect(target: &Target<'_>, create_schema: bool) -> Result<Store> 
         .max_connections(4)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        .lock_timeout(LOCK_TIMEOUT)
         .connect()
         .await?)
 }
+
+/// How long a write waits for a workflow another session holds (a replica inside a
+/// transaction, a stuck `psql`) before it says so: an operator gets an answer, not a
+/// restore that hangs without a word.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Names of applied and pending migrations, without creating anything.
 pub async fn migration_status(db: &DatabaseConnection) -> Result<(Vec<String>, Vec<String>)> {
@@ -169,6 +175,7 @@ pub async fn migrate(store: &Store) -> Result<()> {
     options.run_migrations = true;
     // The pool already searches the schema; `from_connection` takes none for a pool.
     options.postgres_schema = None;
+    options.lock_timeout = None;
     SeaOrmStateStore::from_connection(store.connection().clone(), options).await?;
     Ok(())
 }

@@ -999,3 +999,58 @@ fn read_only_on_an_empty_database_says_to_migrate() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_of_a_workflow_a_replica_holds_in_a_transaction_says_so_instead_of_hanging() {
+    use backend_suite::{Backend, step, workflow};
+    use llm_orchestrator_state::{StateStore, StepStatus};
+
+    let store = backend_suite::open(Backend::Postgres).await;
+    let (url, schema) = store.postgres_location().unwrap();
+    let mut state = workflow("held-by-a-replica");
+    state.mark_running();
+    let first = store
+        .record_step(
+            &mut state,
+            step("retrieve", StepStatus::Completed, 1.into()),
+        )
+        .await
+        .unwrap();
+    store
+        .record_step(&mut state, step("prompt", StepStatus::Completed, 2.into()))
+        .await
+        .unwrap();
+    // A replica is inside a transaction that wrote the workflow (a step under way, or
+    // a session stuck in `BEGIN`).
+    let replica = store.reopen().await.unwrap();
+    let held = replica.begin().await.unwrap();
+    held.save_workflow_state(&state).await.unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+        .args(["--database-url", url, "--postgres-schema", schema])
+        .args(["restore", &first.id.to_string(), "--yes"])
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("wfadmin restore waited on the held workflow for a minute without a word");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("conflict: gave up waiting for a lock another transaction holds"),
+        "{err}"
+    );
+
+    held.rollback().await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}

@@ -112,8 +112,9 @@ impl SeaOrmStateStore<AnyBackend> {
 
     /// A store over a connection the application already has, for applications that use
     /// SeaORM themselves. Applies the migrations if `options.run_migrations`; pool settings
-    /// in `options` are ignored (the connection's own apply), and `postgres_schema` is
-    /// refused (`Configuration`): set `search_path` in the connection's own options.
+    /// in `options` are ignored (the connection's own apply), and `postgres_schema` and
+    /// `lock_timeout` are refused (`Configuration`): set `search_path` or `lock_timeout`
+    /// (SQLite: the busy timeout) in the connection's own options.
     ///
     /// On Postgres the store's one-statement writes rely on REPEATABLE READ sessions, which
     /// the store's own pool has. Under READ COMMITTED (the server's default, logged as a
@@ -126,6 +127,13 @@ impl SeaOrmStateStore<AnyBackend> {
             return Err(StateStoreError::Configuration(
                 "postgres_schema applies to the store's own pool; for a connection you opened, \
                  set search_path in its options"
+                    .into(),
+            ));
+        }
+        if options.lock_timeout.is_some() {
+            return Err(StateStoreError::Configuration(
+                "lock_timeout applies to the store's own pool; for a connection you opened, \
+                 set lock_timeout (SQLite: busy_timeout) in its options"
                     .into(),
             ));
         }
