@@ -5,7 +5,8 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use llm_orchestrator_state::{
-    Checkpoint, SaveCondition, SeaOrmStateStore, StateStore, StateStoreError,
+    Checkpoint, SaveCondition, SeaOrmStateStore, StateStore, StateStoreError, StepState,
+    WorkflowState,
 };
 
 use crate::concurrent::process_cpu;
@@ -407,20 +408,13 @@ pub async fn run(
             let Some(step) = state.steps.get(&name).cloned() else {
                 break;
             };
-            let (result, elapsed) = timed(async {
-                if variant == "record_step_if (version)" {
-                    let condition = SaveCondition::Version(version);
-                    let (checkpoint, next) =
-                        store.record_step_if(&mut state, step, &condition).await?;
-                    version = next;
-                    Ok::<_, StateStoreError>(checkpoint)
-                } else {
-                    let tx = store.begin().await?;
-                    let checkpoint = tx.record_step(&mut state, step).await?;
-                    tx.commit().await?;
-                    Ok(checkpoint)
-                }
-            })
+            let (result, elapsed) = timed(fenced_or_in_transaction(
+                variant,
+                store,
+                &mut state,
+                step,
+                &mut version,
+            ))
             .await;
             match result {
                 Ok(checkpoint) if measured => {
@@ -434,8 +428,24 @@ pub async fn run(
             }
         }
         if samples.len() > 0 {
+            let cpu_per_call = take_cpu_per_call();
+            // One more, untimed, to list what a call sends.
+            iteration += 1;
+            shape.advance(&mut state, iteration, &mut words);
+            let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
+            let step = state.steps.get(&name).cloned().ok_or("no step to record")?;
+            let (result, sent) = statements::record(fenced_or_in_transaction(
+                variant,
+                store,
+                &mut state,
+                step,
+                &mut version,
+            ))
+            .await;
+            result?;
             let row = Row::new(backend, variant, samples.summary(None))
-                .with("client_cpu_us_per_call", take_cpu_per_call())
+                .statements(sent)
+                .with("client_cpu_us_per_call", cpu_per_call)
                 .errors(errors);
             rows.push(paired.ratio(row, FloorKind::Insert, &beside));
         }
@@ -506,4 +516,26 @@ pub async fn run(
         );
     }
     Ok(Outcome { snapshot })
+}
+
+/// One step recorded as `variant` says: `record_step_if` fenced by the workflow's
+/// `version` (moved on to the new one), or `record_step` in a store transaction.
+async fn fenced_or_in_transaction(
+    variant: &str,
+    store: &SeaOrmStateStore,
+    state: &mut WorkflowState,
+    step: StepState,
+    version: &mut i64,
+) -> Result<Checkpoint, StateStoreError> {
+    if variant == "record_step_if (version)" {
+        let condition = SaveCondition::Version(*version);
+        let (checkpoint, next) = store.record_step_if(state, step, &condition).await?;
+        *version = next;
+        Ok(checkpoint)
+    } else {
+        let tx = store.begin().await?;
+        let checkpoint = tx.record_step(state, step).await?;
+        tx.commit().await?;
+        Ok(checkpoint)
+    }
 }

@@ -629,6 +629,35 @@ pub(crate) async fn begin_conditional<C: Db>(db: &C) -> Result<DatabaseTransacti
     }
 }
 
+/// Runs `$body` (with `$c` bound to a connection) all or nothing: in a transaction begun
+/// with `$begin` and committed when `$body` is `Ok`, unless `$atomic` says `$conn` is
+/// already a savepoint taken for this one store call (see `contained!`), which undoes
+/// the whole call by itself. A second savepoint there would cost two round trips and
+/// undo nothing more.
+macro_rules! all_or_nothing {
+    ($conn:expr, $atomic:expr, $begin:path, |$c:ident| $body:expr) => {{
+        if $atomic {
+            let $c = $conn;
+            $body
+        } else {
+            let txn = $begin($conn).await?;
+            let result = {
+                let $c = &txn;
+                $body
+            };
+            // An error drops `txn`, which rolls it back.
+            match result {
+                Ok(value) => {
+                    txn.commit().await?;
+                    Ok(value)
+                }
+                Err(err) => Err(err),
+            }
+        }
+    }};
+}
+pub(crate) use all_or_nothing;
+
 /// Begins a read-only transaction whose statements all see one snapshot (Postgres:
 /// REPEATABLE READ; a SQLite read transaction is one snapshot already).
 pub(crate) async fn begin_read<C: Db>(db: &C) -> Result<DatabaseTransaction, DbErr> {

@@ -320,6 +320,7 @@ async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -
 /// check their input before a savepoint or a statement is spent on it.
 async fn write_checkpoint<C: backend::Db>(
     conn: &C,
+    atomic: bool,
     options: &StoreOptions,
     state: Option<&WorkflowState>,
     checkpoint: &Checkpoint,
@@ -354,30 +355,29 @@ async fn write_checkpoint<C: backend::Db>(
     }
     // Check the workflow's total after the write (retention included), in the same
     // transaction, so a refused checkpoint leaves nothing behind.
-    let txn = backend::begin_write(conn).await?;
-    let rows = write(&txn, state, checkpoint, size, retention).await?;
-    let total = history::usage(&txn, checkpoint.workflow_state_id)
-        .await?
-        .bytes;
-    if let Some(limit) = options.max_workflow_checkpoint_bytes
-        && total > limit
-    {
-        txn.rollback().await?;
-        return Err(StateStoreError::InvalidInput(format!(
-            "the checkpoints of workflow state {} would total {total} bytes; the limit is \
-             {limit} (StoreOptions::max_workflow_checkpoint_bytes)",
-            checkpoint.workflow_state_id
-        )));
-    }
-    if options
-        .warn_workflow_checkpoint_bytes
-        .is_some_and(|warn| total > warn)
-    {
-        warn!(workflow_state_id = %checkpoint.workflow_state_id, total_bytes = total,
-            "workflow checkpoints are over the size warning threshold");
-    }
-    txn.commit().await?;
-    Ok(rows)
+    backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
+        let rows = write(txn, state, checkpoint, size, retention).await?;
+        let total = history::usage(txn, checkpoint.workflow_state_id)
+            .await?
+            .bytes;
+        match options.max_workflow_checkpoint_bytes {
+            Some(limit) if total > limit => Err(StateStoreError::InvalidInput(format!(
+                "the checkpoints of workflow state {} would total {total} bytes; the limit \
+                 is {limit} (StoreOptions::max_workflow_checkpoint_bytes)",
+                checkpoint.workflow_state_id
+            ))),
+            _ => {
+                if options
+                    .warn_workflow_checkpoint_bytes
+                    .is_some_and(|warn| total > warn)
+                {
+                    warn!(workflow_state_id = %checkpoint.workflow_state_id, total_bytes = total,
+                        "workflow checkpoints are over the size warning threshold");
+                }
+                Ok(rows)
+            }
+        }
+    })
 }
 
 /// Runs a store call's `body` with `conn` bound to the store's connection or transaction;
@@ -391,8 +391,14 @@ async fn write_checkpoint<C: backend::Db>(
 /// be taken or ended, marks a transaction that asks for it ([`sealed::Scoped::guard`]):
 /// sqlx may have ended the transaction, or left half of the call in it, so it takes no
 /// more calls.
+///
+/// Written `|conn, atomic|`, the body also learns whether `conn` is such a savepoint,
+/// which makes the call all or nothing by itself (see `backend::all_or_nothing!`).
 macro_rules! contained {
-    ($scope:expr, |$conn:ident| $body:block) => {{
+    ($scope:expr, |$conn:ident| $body:block) => {
+        contained!($scope, |$conn, _atomic| $body)
+    };
+    ($scope:expr, |$conn:ident, $atomic:ident| $body:block) => {{
         let scope = $scope;
         let guard = scope.guard();
         // One call at a time on a transaction: savepoints are named by depth, so two
@@ -411,6 +417,7 @@ macro_rules! contained {
                         Ok(savepoint) => {
                             let result = async {
                                 let $conn = &savepoint;
+                                let $atomic = true;
                                 $body
                             }
                             .await;
@@ -421,6 +428,7 @@ macro_rules! contained {
                 } else {
                     let result = async {
                         let $conn = outer;
+                        let $atomic = false;
                         $body
                     }
                     .await;
@@ -513,11 +521,12 @@ impl<T: sealed::Scoped> StateStore for T {
                     Some((checkpoint, size))
                 }
             };
-            contained!(self, |conn| {
+            contained!(self, |conn, atomic| {
                 let rows = match &checkpoint {
                     None => queries::save_state(conn, state).await?,
                     Some((checkpoint, size)) => {
-                        write_checkpoint(conn, self.options(), Some(state), checkpoint, *size)
+                        let options = self.options();
+                        write_checkpoint(conn, atomic, options, Some(state), checkpoint, *size)
                             .await?
                     }
                 };
@@ -534,9 +543,10 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step")?;
             let (next, checkpoint, size) = after_step(state, step, self.options())?;
-            contained!(self, |conn| {
+            contained!(self, |conn, atomic| {
+                let options = self.options();
                 let rows =
-                    write_checkpoint(conn, self.options(), Some(&next), &checkpoint, size).await?;
+                    write_checkpoint(conn, atomic, options, Some(&next), &checkpoint, size).await?;
                 record_rows(rows);
                 Ok(())
             })?;
@@ -623,8 +633,9 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self.conn(), async {
             writable(self.options(), "create_checkpoint")?;
             let size = validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
-            contained!(self, |conn| {
-                let written = write_checkpoint(conn, self.options(), None, checkpoint, size).await;
+            contained!(self, |conn, atomic| {
+                let written =
+                    write_checkpoint(conn, atomic, self.options(), None, checkpoint, size).await;
                 let rows = match written {
                     Err(StateStoreError::Conflict(_))
                         if !backend::Db::in_transaction(conn)
@@ -697,12 +708,12 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self.conn(), async {
             writable(self.options(), "rollback_to_checkpoint")?;
-            contained!(self, |conn| {
-                let txn = backend::begin_write(conn).await?;
-                let (state, rows) = queries::rollback(&txn, *checkpoint_id).await?;
-                txn.commit().await?;
-                record_rows(rows);
-                Ok(state)
+            contained!(self, |conn, atomic| {
+                backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
+                    let (state, rows) = queries::rollback(txn, *checkpoint_id).await?;
+                    record_rows(rows);
+                    Ok(state)
+                })
             })
         })
         .await
@@ -766,8 +777,8 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self.conn(), async {
             writable(self.options(), "save_workflow_state_if")?;
             validate::workflow_state(state, self.options().max_json_bytes)?;
-            contained!(self, |conn| {
-                replicas::save_if(conn, state, condition).await
+            contained!(self, |conn, atomic| {
+                replicas::save_if(conn, atomic, state, condition).await
             })
         })
         .await
@@ -784,13 +795,15 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self.conn(), async {
             writable(self.options(), "record_step_if")?;
             let (next, checkpoint, size) = after_step(state, step, self.options())?;
-            let version = contained!(self, |conn| {
-                let txn = backend::begin_conditional(conn).await?;
-                let version = replicas::save_if(&txn, &next, condition).await?;
-                let rows = write_checkpoint(&txn, self.options(), None, &checkpoint, size).await?;
-                txn.commit().await?;
-                record_rows(rows);
-                Ok(version)
+            let version = contained!(self, |conn, atomic| {
+                backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
+                    let version = replicas::save_if(txn, true, &next, condition).await?;
+                    let options = self.options();
+                    let rows =
+                        write_checkpoint(txn, true, options, None, &checkpoint, size).await?;
+                    record_rows(rows);
+                    Ok(version)
+                })
             })?;
             *state = next;
             Ok((checkpoint, version))

@@ -23,19 +23,31 @@ use crate::model::{
 
 pub(crate) use super::queries::load_versioned;
 
-/// Saves `state` only if `condition` holds, in one transaction; returns the new version.
-/// A condition that does not hold is `Conflict`, with nothing changed.
+/// Saves `state` only if `condition` holds, all or nothing (in a transaction of its own
+/// unless `atomic`: see `backend::all_or_nothing!`); returns the new version. A condition
+/// that does not hold is `Conflict`, with nothing changed.
 pub(crate) async fn save_if<C: Db>(
     conn: &C,
+    atomic: bool,
+    state: &WorkflowState,
+    condition: &SaveCondition,
+) -> Result<i64> {
+    backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
+        save_if_in(txn, state, condition).await
+    })
+}
+
+/// [`save_if`]'s statements, on a connection that already makes them all or nothing.
+async fn save_if_in<C: Db>(
+    txn: &C,
     state: &WorkflowState,
     condition: &SaveCondition,
 ) -> Result<i64> {
     use workflow_states::Column as W;
-    let txn = backend::begin_conditional(conn).await?;
     let version = match condition {
         SaveCondition::Version(0) => {
             workflow_states::Entity::insert(convert::workflow_row(state))
-                .exec_without_returning(&txn)
+                .exec_without_returning(txn)
                 .await
                 .map_err(|err| match err.sql_err() {
                     Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::Conflict(
@@ -46,7 +58,7 @@ pub(crate) async fn save_if<C: Db>(
             1
         }
         SaveCondition::Version(expected) => {
-            update_row_if(&txn, state, W::Version.eq(*expected))
+            update_row_if(txn, state, W::Version.eq(*expected))
                 .await
                 .map_err(|err| {
                     conflict_or(err, || {
@@ -60,14 +72,13 @@ pub(crate) async fn save_if<C: Db>(
             let held = Condition::all()
                 .add(W::LeaseOwner.eq(lease.owner.as_str()))
                 .add(W::LeaseToken.eq(lease.token));
-            update_row_if(&txn, state, held)
+            update_row_if(txn, state, held)
                 .await
                 .map_err(|err| conflict_or(err, || lease_lost(lease)))?;
-            stored_version(&txn, state.id).await?
+            stored_version(txn, state.id).await?
         }
     };
-    backend::write_all(&txn, queries::step_writes(state)).await?;
-    txn.commit().await?;
+    backend::write_all(txn, queries::step_writes(state)).await?;
     Ok(version)
 }
 
