@@ -5,7 +5,7 @@
 //!
 //! Everything else in the store is one SeaORM code path for both databases.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -55,18 +55,73 @@ enum Target {
 }
 
 fn parse_target(target: &str) -> Result<Target> {
+    let parsed = classify(target)?;
+    if let Target::Sqlite(options) = &parsed
+        && !is_memory_target(target)
+    {
+        check_parent_folder(options.get_filename())?;
+    }
+    Ok(parsed)
+}
+
+/// The SQLite file a store opened at `target` would use: `None` for a Postgres URL or an
+/// in-memory database, `Configuration` (password hidden) for a target the store refuses.
+/// For tools that look at the file before connecting (does it exist yet?), so that they
+/// read a target exactly as the store does.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use llm_orchestrator_state::sqlite_file;
+/// assert_eq!(sqlite_file("sqlite://data/w.db?mode=rwc")?, Some(PathBuf::from("data/w.db")));
+/// assert_eq!(sqlite_file("postgres://app@db/prod")?, None);
+/// assert!(sqlite_file("postgres:/app:secret@db/prod").is_err()); // not a file name
+/// # Ok::<(), llm_orchestrator_state::StateStoreError>(())
+/// ```
+pub fn sqlite_file(target: &str) -> Result<Option<PathBuf>> {
+    Ok(match classify(target)? {
+        Target::Sqlite(_) if is_memory_target(target) => None,
+        Target::Sqlite(options) => Some(options.get_filename().to_path_buf()),
+        Target::Postgres(_) => None,
+    })
+}
+
+/// What `target` names, without looking at the file system.
+fn classify(target: &str) -> Result<Target> {
     let config_err = |why: String| StateStoreError::Configuration(redact(&why));
     let trimmed = target.trim();
     let shown = redact_url(trimmed);
     if trimmed.is_empty() {
         return Err(config_err("empty database URL or path".into()));
     }
-    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
-        url::Url::parse(trimmed)
+    if let Some(rest) = strip_prefix_ignoring_case(trimmed, "postgres://")
+        .or_else(|| strip_prefix_ignoring_case(trimmed, "postgresql://"))
+    {
+        // URL schemes are case-insensitive (`Postgres://`); sqlx wants it in lower case.
+        let url = format!("postgres://{rest}");
+        url::Url::parse(&url)
             .map_err(|err| config_err(format!("malformed Postgres URL {shown}: {err}")))?;
-        let options = PgConnectOptions::from_str(trimmed)
+        let options = PgConnectOptions::from_str(&url)
             .map_err(|err| config_err(format!("malformed Postgres URL {shown}: {err}")))?;
         return Ok(Target::Postgres(Box::new(options)));
+    }
+    // Anything else would be taken for a SQLite file: a Postgres URL missing its `//`
+    // would then be created as a file named after it, and shown, password and all, in
+    // every error about that file.
+    if ["postgres:", "postgresql:", "postgres/", "postgresql/"]
+        .iter()
+        .any(|prefix| strip_prefix_ignoring_case(trimmed, prefix).is_some())
+    {
+        return Err(config_err(format!(
+            "malformed Postgres URL {}: it must start with postgres:// (a SQLite file of \
+             that name: start the path with ./)",
+            hide_userinfo(trimmed)
+        )));
+    }
+    if let Some(hidden) = looks_like_userinfo(trimmed) {
+        return Err(config_err(format!(
+            "{hidden} looks like user:password@host without a scheme: use postgres://... (a \
+             SQLite file of that name: start the path with ./)"
+        )));
     }
     if is_memory_target(trimmed) {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")
@@ -79,7 +134,6 @@ fn parse_target(target: &str) -> Result<Target> {
         if !trimmed.contains("mode=") {
             options = options.create_if_missing(true);
         }
-        check_parent_folder(options.get_filename())?;
         return Ok(Target::Sqlite(Box::new(options)));
     }
     if looks_like_key_value(trimmed) {
@@ -93,12 +147,46 @@ fn parse_target(target: &str) -> Result<Target> {
             "unsupported database URL scheme {scheme:?}: use postgres://, sqlite:// or a file path"
         )));
     }
-    check_parent_folder(Path::new(trimmed))?;
     Ok(Target::Sqlite(Box::new(
         SqliteConnectOptions::new()
             .filename(trimmed)
             .create_if_missing(true),
     )))
+}
+
+/// `text` without `prefix`, compared in any case.
+fn strip_prefix_ignoring_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// `target` (a Postgres URL missing its `//`) with the password of its `user:password@`
+/// replaced by `***`: `postgres:/app:secret@db/x` -> `postgres:/app:***@db/x`.
+fn hide_userinfo(target: &str) -> String {
+    let Some(at) = target.rfind('@') else {
+        return target.to_owned();
+    };
+    // The user starts after the last `/` before the `@`, or after the scheme's `:`.
+    let start = target[..at]
+        .rfind('/')
+        .or_else(|| target.find(':'))
+        .map_or(0, |i| i + 1);
+    match target[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &target[..start + colon], &target[at..]),
+        None => target.to_owned(),
+    }
+}
+
+/// `user:password@host...` with no scheme (`app:secret@db/prod`), shown with the
+/// password hidden; `None` for anything else, such as a path (`./a:b@c`, `/srv/x@y`,
+/// `C:\\x@y`).
+fn looks_like_userinfo(target: &str) -> Option<String> {
+    let at = target.rfind('@')?;
+    let (user, password) = target[..at].split_once(':')?;
+    let plain = !user.is_empty() && !user.contains(['/', '\\', '.']);
+    let pathlike = password.starts_with(['/', '\\']);
+    (plain && !pathlike).then(|| format!("{user}:***{}", &target[at..]))
 }
 
 /// A private in-memory SQLite database.
@@ -243,7 +331,10 @@ async fn nagle_off(host: &str, port: u16) {
 pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<DatabaseConnection> {
     let shown = redact_url(target);
     let connect_err = |err: sqlx::Error| {
-        StateStoreError::Connection(redact(&format!("cannot connect to {shown}: {err}")))
+        // `shown` is redacted already: redacting it again inside the message would take
+        // the `:` after a masked `?password=***` for part of the value.
+        let why = redact(&crate::error::describe_sqlx(&err));
+        StateStoreError::Connection(format!("cannot connect to {shown}: {why}"))
     };
     let parsed = parse_target(target)?;
     let address = match &parsed {
@@ -927,6 +1018,46 @@ mod tests {
             parse_target("./hostname.db"),
             Ok(Target::Sqlite(_))
         ));
+        // A Postgres URL missing its `//`, or user:password@host with no scheme at all,
+        // is refused with the password hidden, never taken for a file name.
+        for broken in [
+            "postgres:/app:hunter2@db.internal/prod",
+            "postgres:app:hunter2@127.0.0.1",
+            "postgresql:app:hun:ter2@127.0.0.1/db",
+            "postgres//app:hunter2@127.0.0.1/db",
+            "POSTGRES:/app:hunter2@db/x",
+            "app:hunter2@db.internal/prod",
+            "app:hun@ter2@db/prod",
+        ] {
+            let err = parse_target(broken).err().unwrap();
+            assert!(matches!(err, StateStoreError::Configuration(_)), "{err}");
+            let shown = format!("{err} {err:?}");
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("ter2"),
+                "{shown}"
+            );
+            assert!(shown.contains("app:***@"), "{shown}");
+        }
+        // Schemes in any case; paths that merely hold `:` and `@` stay paths.
+        assert!(matches!(
+            parse_target("Postgres://u@localhost/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            parse_target("PostgreSQL://u@localhost/db"),
+            Ok(Target::Postgres(_))
+        ));
+        for path in [
+            "./a:b@c.db",
+            "/tmp/x@y.db",
+            "./postgres:x.db",
+            "C:\\data@x.db",
+        ] {
+            assert!(
+                !matches!(parse_target(path), Err(StateStoreError::Configuration(ref m)) if m.contains("***")),
+                "{path}"
+            );
+        }
         assert!(crate::validate::postgres_schema_name("t_1").is_ok());
         assert!(crate::validate::postgres_schema_name("a\"; drop").is_err());
     }

@@ -167,7 +167,7 @@ pub(crate) fn is_undefined_table(err: &DbErr) -> bool {
 /// database:") and with what a reader can use: the SQLSTATE (or SQLite's code), the key
 /// of a unique or foreign-key violation, and Postgres's hint. Postgres's "at line N" (a line of the server's own C
 /// source, which sqlx appends) is left out: it reads as a line of the caller's SQL.
-fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
+pub(crate) fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
     use sea_orm::sqlx::Error as E;
     use sea_orm::sqlx::postgres::PgDatabaseError;
     let E::Database(db_err) = sqlx_err else {

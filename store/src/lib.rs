@@ -42,7 +42,7 @@ mod seaorm;
 mod store;
 pub mod validate;
 
-pub use backend::{AnyBackend, Postgres, Sqlite};
+pub use backend::{AnyBackend, Postgres, Sqlite, sqlite_file};
 pub use config::{AutoCheckpoint, SqliteSync, StateStoreBuilder, StoreOptions};
 pub use error::{Result, StateStoreError, redact, redact_url};
 pub use history::{

@@ -41,6 +41,10 @@ async fn malformed_urls_are_configuration_errors() {
         "postgres://u:hunter2@127.0.0.1:99999/db",
         "postgresql://u:hunter2@[::1/db",
         "postgres://u:hunter2@/db?sslmode=bogus",
+        // Not taken for a SQLite file named after the URL, password and all.
+        "postgres:/u:hunter2@127.0.0.1/db",
+        "postgresql:u:hunter2@127.0.0.1",
+        "u:hunter2@127.0.0.1/db",
         "",
         "   ",
     ] {
@@ -727,4 +731,23 @@ async fn a_sqlite_file_another_writer_holds_is_a_conflict_and_loses_nothing() {
 
     assert_eq!(waiter.load_workflow_state(&state.id).await.unwrap(), state);
     waiter.save_workflow_state(&changed).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_url_scheme_in_capitals_is_still_postgres() {
+    let url = test_database_url();
+    let shouted = url.replacen("postgres://", "Postgres://", 1);
+    assert_ne!(shouted, url, "TEST_DATABASE_URL is a postgres:// URL");
+    let store = answered(
+        "a Postgres:// URL",
+        StateStoreBuilder::new(shouted)
+            .postgres_schema(format!("t_{}", uuid::Uuid::new_v4().simple()))
+            .run_migrations(false)
+            .create_postgres_schema(false)
+            .connect(),
+    )
+    .await;
+    // It reached the server: the schema it names is missing there, not a bad scheme.
+    let err = store.map(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("does not exist in"), "{err}");
 }

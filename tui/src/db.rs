@@ -17,22 +17,8 @@ pub type Store = SeaOrmStateStore<AnyBackend>;
 
 /// The SQLite file a target names, if it names one (not Postgres, not memory).
 pub fn sqlite_file(target: &str) -> Option<PathBuf> {
-    let target = target.trim();
-    if target.starts_with("postgres://")
-        || target.starts_with("postgresql://")
-        || target.contains(":memory:")
-    {
-        return None;
-    }
-    let path = match target.strip_prefix("sqlite:") {
-        Some(rest) => {
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
-            rest.split('?').next().unwrap_or(rest)
-        }
-        None if target.contains("://") => return None,
-        None => target,
-    };
-    Some(PathBuf::from(path))
+    // A target the store refuses is `None` here: connecting says why, password hidden.
+    llm_orchestrator_state::sqlite_file(target).ok().flatten()
 }
 
 /// Which database to open, and how.

@@ -674,17 +674,28 @@ fn bad_urls_fail_clearly_without_showing_the_password() {
         "mysql://app:hunter2@localhost/db",
         "postgres://app:hunter2@127.0.0.1:1/db",
         "/no/such/folder/w.db",
+        // A Postgres URL missing its `//`: not a SQLite file to report (or create, for
+        // `demo`) under its own name, password and all.
+        "postgres:/app:hunter2@db.internal/prod",
+        "postgresql:app:hunter2@127.0.0.1",
+        "app:hunter2@127.0.0.1/db",
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
-            .args(["--database-url", url, "list"])
-            .env_remove("DATABASE_URL")
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
-        assert!(err.starts_with("error: "), "{url}: {err}");
-        assert!(!err.contains("hunter2"), "{url}: {err}");
-        assert!(!err.contains("panicked"), "{url}: {err}");
+        let dir = tempfile::tempdir().unwrap();
+        for command in ["list", "demo"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+                .args(["--database-url", url, command])
+                .env_remove("DATABASE_URL")
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+            assert!(err.starts_with("error: "), "{url}: {err}");
+            assert!(!err.contains("hunter2"), "{url}: {err}");
+            assert!(!err.contains("panicked"), "{url}: {err}");
+        }
+        let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(created.is_empty(), "{url}: created {created:?}");
     }
 }
 
