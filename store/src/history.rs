@@ -41,8 +41,10 @@ pub struct CheckpointUsage {
     pub pinned: u64,
 }
 
-/// What to delete when pruning history. Pinned checkpoints are never deleted; a
-/// checkpoint goes only if every rule that is set lets it go.
+/// What to delete when pruning history. A checkpoint goes only if every rule that is set
+/// lets it go. Never deleted: pinned checkpoints (unless their whole finished workflow
+/// goes, by `delete_finished_older_than`), and the newest checkpoint of a pending,
+/// running or paused workflow, which recovery would resume it from.
 ///
 /// ```
 /// use std::time::Duration;

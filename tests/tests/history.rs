@@ -19,6 +19,7 @@ backend_tests!(
     pinning_an_unknown_checkpoint_is_not_found,
     prune_dry_run_reports_exactly_what_prune_deletes,
     prune_keeps_young_and_pinned_checkpoints,
+    prune_never_takes_what_an_active_workflow_would_resume_from,
     background_pruner_prunes_and_stops,
     fork_creates_a_pending_copy_with_lineage_both_ways,
     fork_of_an_unknown_checkpoint_is_not_found,
@@ -309,6 +310,48 @@ async fn prune_keeps_young_and_pinned_checkpoints(backend: Backend) {
     assert_eq!((nothing.workflows, nothing.checkpoints), (0, 0));
 }
 
+async fn prune_never_takes_what_an_active_workflow_would_resume_from(backend: Backend) {
+    let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
+    // Checkpoints from 2026-01-01: older than any age rule. One workflow paused since
+    // (an approval that never came), one finished.
+    let (mut paused, created) = with_checkpoints(&store, "wf-paused", 4).await;
+    paused.status = WorkflowStatus::Paused;
+    store.save_workflow_state(&paused).await.unwrap();
+    let (mut finished, _) = with_checkpoints(&store, "wf-done", 3).await;
+    finished.mark_completed();
+    store.save_workflow_state(&finished).await.unwrap();
+
+    for policy in [
+        RetentionPolicy {
+            keep_younger_than: Some(Duration::from_secs(60)),
+            ..RetentionPolicy::default()
+        },
+        RetentionPolicy {
+            keep_last: Some(0),
+            ..RetentionPolicy::default()
+        },
+    ] {
+        let preview = store.prune(&policy, true).await.unwrap();
+        let report = store.prune(&policy, false).await.unwrap();
+        assert_eq!(report.checkpoints, preview.checkpoints, "{policy:?}");
+        // The paused workflow keeps the checkpoint it would resume from; the finished one
+        // keeps none.
+        let kept = store.list_checkpoints(&paused.id, 100, 0).await.unwrap();
+        assert_eq!(kept, [created[3].clone()], "{policy:?}");
+        assert_eq!(
+            store.get_latest_checkpoint(&paused.id).await.unwrap(),
+            Some(created[3].clone())
+        );
+        assert!(
+            store
+                .list_checkpoints(&finished.id, 100, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
 async fn background_pruner_prunes_and_stops(backend: Backend) {
     let store = open_with(backend, |b| b.checkpoint_retention(None)).await;
     let (state, _) = with_checkpoints(&store, "wf-pruner", 5).await;
@@ -515,5 +558,6 @@ async fn a_checkpoint_under_rollback_is_not_pruned_until_the_rollback_commits() 
     );
     tx.commit().await.unwrap();
     let report = prune.await.unwrap().unwrap();
-    assert_eq!(report.checkpoints, 3);
+    // All but the newest, which the running workflow would resume from.
+    assert_eq!(report.checkpoints, 2);
 }

@@ -161,7 +161,9 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
             checkpoints: None,
         });
     }
-    let mut condition = Expr::col((checkpoints::Entity, K::PinnedLabel)).is_null();
+    let mut condition = Expr::col((checkpoints::Entity, K::PinnedLabel))
+        .is_null()
+        .and(not_what_recovery_resumes_from());
     if let Some(keep) = policy.keep_last {
         // Unpinned checkpoints of the same workflow that are newer than this one.
         let newer = Alias::new("newer");
@@ -191,6 +193,37 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
         workflows,
         checkpoints: Some(condition),
     })
+}
+
+/// A checkpoint that is not the newest of an active (pending, running or paused)
+/// workflow: that one is what recovery would resume it from, so no rule deletes it (an
+/// age rule alone would otherwise take every checkpoint of a workflow paused for long).
+fn not_what_recovery_resumes_from() -> SimpleExpr {
+    use checkpoints::Column as K;
+    use workflow_states::Column as W;
+    let newer = Alias::new("newer");
+    let col = |column: K| Expr::col((checkpoints::Entity, column));
+    let newer_col = |column: K| Expr::col((newer.clone(), column));
+    let has_newer = Query::select()
+        .expr(Expr::val(1))
+        .from_as(checkpoints::Entity, newer.clone())
+        .and_where(newer_col(K::WorkflowStateId).eq(col(K::WorkflowStateId)))
+        .and_where(
+            newer_col(K::Timestamp)
+                .gt(col(K::Timestamp))
+                .or(newer_col(K::Timestamp)
+                    .eq(col(K::Timestamp))
+                    .and(newer_col(K::Id).gt(col(K::Id)))),
+        )
+        .to_owned();
+    let active = Query::select()
+        .column(W::Id)
+        .from(workflow_states::Entity)
+        .and_where(W::Status.is_in(queries::status_names(&WorkflowStatus::ACTIVE)))
+        .to_owned();
+    col(K::WorkflowStateId)
+        .not_in_subquery(active)
+        .or(Expr::exists(has_newer))
 }
 
 /// Counts (and unless `dry_run` deletes) what `policy` prunes, in one transaction, so the
