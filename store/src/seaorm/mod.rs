@@ -318,11 +318,22 @@ async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -
 /// enforces the size budgets: a warning past a threshold, `InvalidInput` and nothing
 /// written past a limit. `size` is what [`validate::checkpoint`] said of it: callers
 /// check their input before a savepoint or a statement is spent on it.
+/// What [`write_checkpoint`] writes with the checkpoint, in the same statement batch.
+#[derive(Clone, Copy)]
+enum Alongside<'a> {
+    /// The checkpoint alone (`create_checkpoint`).
+    Nothing,
+    /// A whole save of this state (`record_step`, an automatic checkpoint).
+    Save(&'a WorkflowState),
+    /// This state's steps, its workflow row written already (`record_step_if`).
+    Steps(&'a WorkflowState),
+}
+
 async fn write_checkpoint<C: backend::Db>(
     conn: &C,
     atomic: bool,
     options: &StoreOptions,
-    state: Option<&WorkflowState>,
+    alongside: Alongside<'_>,
     checkpoint: &Checkpoint,
     size: u64,
 ) -> Result<u64> {
@@ -335,28 +346,33 @@ async fn write_checkpoint<C: backend::Db>(
     }
     async fn write<D: backend::Db>(
         conn: &D,
-        state: Option<&WorkflowState>,
+        alongside: Alongside<'_>,
         checkpoint: &Checkpoint,
         size: u64,
         retention: Option<usize>,
     ) -> Result<u64> {
-        match state {
-            Some(state) => {
+        match alongside {
+            Alongside::Nothing => {
+                queries::insert_checkpoint(conn, checkpoint, size, retention).await
+            }
+            Alongside::Save(state) => {
                 queries::save_state_and_checkpoint(conn, state, checkpoint, size, retention).await
             }
-            None => queries::insert_checkpoint(conn, checkpoint, size, retention).await,
+            Alongside::Steps(state) => {
+                queries::steps_and_checkpoint(conn, state, checkpoint, size, retention).await
+            }
         }
     }
     let retention = options.checkpoint_retention;
     let budgeted = options.max_workflow_checkpoint_bytes.is_some()
         || options.warn_workflow_checkpoint_bytes.is_some();
     if !budgeted {
-        return write(conn, state, checkpoint, size, retention).await;
+        return write(conn, alongside, checkpoint, size, retention).await;
     }
     // Check the workflow's total after the write (retention included), in the same
     // transaction, so a refused checkpoint leaves nothing behind.
     backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
-        let rows = write(txn, state, checkpoint, size, retention).await?;
+        let rows = write(txn, alongside, checkpoint, size, retention).await?;
         let total = history::usage(txn, checkpoint.workflow_state_id)
             .await?
             .bytes;
@@ -526,8 +542,15 @@ impl<T: sealed::Scoped> StateStore for T {
                     None => queries::save_state(conn, state).await?,
                     Some((checkpoint, size)) => {
                         let options = self.options();
-                        write_checkpoint(conn, atomic, options, Some(state), checkpoint, *size)
-                            .await?
+                        write_checkpoint(
+                            conn,
+                            atomic,
+                            options,
+                            Alongside::Save(state),
+                            checkpoint,
+                            *size,
+                        )
+                        .await?
                     }
                 };
                 record_rows(rows);
@@ -545,8 +568,15 @@ impl<T: sealed::Scoped> StateStore for T {
             let (next, checkpoint, size) = after_step(state, step, self.options())?;
             contained!(self, |conn, atomic| {
                 let options = self.options();
-                let rows =
-                    write_checkpoint(conn, atomic, options, Some(&next), &checkpoint, size).await?;
+                let rows = write_checkpoint(
+                    conn,
+                    atomic,
+                    options,
+                    Alongside::Save(&next),
+                    &checkpoint,
+                    size,
+                )
+                .await?;
                 record_rows(rows);
                 Ok(())
             })?;
@@ -634,8 +664,15 @@ impl<T: sealed::Scoped> StateStore for T {
             writable(self.options(), "create_checkpoint")?;
             let size = validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
             contained!(self, |conn, atomic| {
-                let written =
-                    write_checkpoint(conn, atomic, self.options(), None, checkpoint, size).await;
+                let written = write_checkpoint(
+                    conn,
+                    atomic,
+                    self.options(),
+                    Alongside::Nothing,
+                    checkpoint,
+                    size,
+                )
+                .await;
                 let rows = match written {
                     Err(StateStoreError::Conflict(_))
                         if !backend::Db::in_transaction(conn)
@@ -797,10 +834,13 @@ impl<T: sealed::Scoped> StateStore for T {
             let (next, checkpoint, size) = after_step(state, step, self.options())?;
             let version = contained!(self, |conn, atomic| {
                 backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
-                    let version = replicas::save_if(txn, true, &next, condition).await?;
+                    // The row under its condition first; then its steps and the
+                    // checkpoint in one batch (one round trip on Postgres).
+                    let version = replicas::update_if(txn, &next, condition).await?;
+                    let alongside = Alongside::Steps(&next);
                     let options = self.options();
                     let rows =
-                        write_checkpoint(txn, true, options, None, &checkpoint, size).await?;
+                        write_checkpoint(txn, true, options, alongside, &checkpoint, size).await?;
                     record_rows(rows);
                     Ok(version)
                 })

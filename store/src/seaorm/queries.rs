@@ -53,6 +53,22 @@ pub(crate) async fn save_state_and_checkpoint<C: Db>(
         .map_err(|err| checkpoint_insert_error(err, checkpoint))
 }
 
+/// The steps of `state` and a checkpoint (with its retention), in one batch: the rest of
+/// a fenced `record_step_if` once its conditional update of the workflow row went through.
+pub(crate) async fn steps_and_checkpoint<C: Db>(
+    conn: &C,
+    state: &WorkflowState,
+    checkpoint: &Checkpoint,
+    size_bytes: u64,
+    retention: Option<usize>,
+) -> Result<u64> {
+    let mut writes = step_writes(state);
+    writes.extend(checkpoint_writes(checkpoint, size_bytes, retention));
+    backend::write_all(conn, writes)
+        .await
+        .map_err(|err| checkpoint_insert_error(err, checkpoint))
+}
+
 /// The writes of a save: the workflow row, its steps, and the deletion of steps that are
 /// gone.
 fn save_writes(state: &WorkflowState) -> Vec<Write> {

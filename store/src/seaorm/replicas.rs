@@ -33,12 +33,16 @@ pub(crate) async fn save_if<C: Db>(
     condition: &SaveCondition,
 ) -> Result<i64> {
     backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
-        save_if_in(txn, state, condition).await
+        let version = update_if(txn, state, condition).await?;
+        backend::write_all(txn, queries::step_writes(state)).await?;
+        Ok(version)
     })
 }
 
-/// [`save_if`]'s statements, on a connection that already makes them all or nothing.
-async fn save_if_in<C: Db>(
+/// The first half of [`save_if`], on a connection that already makes the whole save all
+/// or nothing: the workflow row written if `condition` holds (`Conflict` if not), and its
+/// new version. The caller writes the steps next, in the same transaction.
+pub(crate) async fn update_if<C: Db>(
     txn: &C,
     state: &WorkflowState,
     condition: &SaveCondition,
@@ -78,7 +82,6 @@ async fn save_if_in<C: Db>(
             stored_version(txn, state.id).await?
         }
     };
-    backend::write_all(txn, queries::step_writes(state)).await?;
     Ok(version)
 }
 
