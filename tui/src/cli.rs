@@ -98,7 +98,8 @@ pub enum Command {
         yes: bool,
     },
     /// Apply a retention policy: delete old finished workflows and surplus checkpoints.
-    /// Pinned checkpoints are never deleted (unless their whole workflow goes).
+    /// Pinned checkpoints are kept, except in a finished workflow that `--older-than`
+    /// deletes: it goes with all its checkpoints, pinned ones too.
     Prune {
         /// Delete completed and failed workflows not updated for this long (30d, 12h, 90m, 2w).
         #[arg(long, value_parser = an_age)]
@@ -119,7 +120,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Pin a checkpoint with a label: retention and pruning never delete it.
+    /// Pin a checkpoint with a label: pruning keeps it while its workflow stays (a
+    /// finished workflow that `prune --older-than` deletes takes its pins too).
     Pin {
         /// The checkpoint's uuid.
         checkpoint: String,

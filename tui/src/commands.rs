@@ -729,7 +729,16 @@ pub fn describe_policy(policy: &RetentionPolicy) -> String {
     if policy.keep_last.is_some() && policy.keep_younger_than.is_some() {
         text.push_str(" (a checkpoint goes only if both rules let it go)");
     }
-    text.push_str("; pinned checkpoints stay");
+    // Pins only protect checkpoints from the checkpoint rules: a finished workflow that
+    // `--older-than` deletes takes every checkpoint it has, pinned ones too.
+    if policy.delete_finished_older_than.is_some() {
+        text.push_str(
+            "; pinned checkpoints of the workflows that stay are kept\
+             ; a deleted workflow takes all its checkpoints, pinned ones too",
+        );
+    } else {
+        text.push_str("; pinned checkpoints are kept");
+    }
     text
 }
 

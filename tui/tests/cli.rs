@@ -399,6 +399,55 @@ fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
 }
 
 #[test]
+fn prune_says_a_deleted_workflow_takes_its_pinned_checkpoints() {
+    // A pin keeps a checkpoint from the checkpoint rules, not from --older-than: the
+    // preview must not promise that the pinned checkpoint of a finished workflow stays.
+    let db = Db::demo();
+    let list = db.json(&["list", "--status", "completed", "--json"]);
+    let finished = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["checkpoints"].as_u64().unwrap() >= 1)
+        .unwrap()
+        .clone();
+    let id = finished["id"].as_str().unwrap();
+    let checkpoints = db.json(&["checkpoints", id, "--json"]);
+    let pinned = checkpoints["checkpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pin = db.run(&["pin", &pinned, "approved by human"]);
+    assert!(pin.status.success(), "{}", stderr(&pin));
+
+    let preview = stdout(&db.run(&["prune", "--older-than", "1s", "--dry-run"]));
+    assert!(!preview.contains("pinned checkpoints stay"), "{preview}");
+    assert!(
+        preview.contains(
+            "pinned checkpoints of the workflows that stay are kept; a deleted workflow \
+             takes all its checkpoints, pinned ones too"
+        ),
+        "{preview}"
+    );
+    let pruned = db.run(&["prune", "--older-than", "1s", "--yes"]);
+    assert!(pruned.status.success(), "{}", stderr(&pruned));
+    assert!(
+        stdout(&pruned).contains("a deleted workflow takes all its checkpoints, pinned ones too"),
+        "{}",
+        stdout(&pruned)
+    );
+    // And so it did: the workflow and its pinned checkpoint are gone.
+    let after = db.json(&["list", "--json"]);
+    assert!(after.as_array().unwrap().iter().all(|r| r["id"] != id));
+    assert!(!db.run(&["checkpoints", id]).status.success());
+
+    // Without --older-than nothing deletes a pin, and the preview says so plainly.
+    let rules = stdout(&db.run(&["prune", "--keep-checkpoints", "1", "--dry-run"]));
+    assert!(rules.contains("; pinned checkpoints are kept"), "{rules}");
+    assert!(!rules.contains("deleted workflow"), "{rules}");
+}
+
+#[test]
 fn pin_unpin_and_totals() {
     let db = Db::demo();
     let (row, checkpoints) = active_with_checkpoints(&db);

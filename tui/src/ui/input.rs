@@ -14,7 +14,7 @@ pub fn render(purpose: InputPurpose, input: &str, frame: &mut Frame, area: Rect)
         InputPurpose::PinLabel(id) => (
             format!(" Pin checkpoint {id} "),
             "label: ",
-            "Enter pin (pruning never deletes it)   Esc cancel",
+            "Enter pin (pruning keeps it while its workflow stays)   Esc cancel",
         ),
         InputPurpose::ForkWorkflowId(id) => (
             format!(" Fork checkpoint {id} "),
