@@ -250,6 +250,11 @@ impl Command {
         matches!(self, Self::Demo { .. } | Self::Import { .. })
     }
 
+    /// Whether the command opens the interactive UI (which needs a terminal).
+    pub fn opens_ui(&self) -> bool {
+        matches!(self, Self::Tui | Self::Demo { open: true, .. })
+    }
+
     /// Whether the command writes to the database.
     pub fn writes(&self) -> bool {
         matches!(

@@ -15,7 +15,7 @@ mod restore_plan;
 mod runtime;
 mod ui;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
 /// Logs (the store's spans, SeaORM's statements) go to stderr when `RUST_LOG` asks for
 /// them (`RUST_LOG=sqlx=debug wfadmin list`), and never while the UI owns the terminal.
 fn init_logging(command: &Command) {
-    let interactive = matches!(command, Command::Tui | Command::Demo { open: true, .. });
+    let interactive = command.opens_ui();
     let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else {
         return;
     };
@@ -88,6 +88,12 @@ async fn run(cli: Cli) -> Result<()> {
             "refusing to write: --read-only is set (nothing was changed)",
         ));
     }
+    // The UI says first that its database is not there (the bigger mistake), which opening
+    // it finds without touching the terminal; but `demo --open` would create one, so it
+    // asks for the terminal before.
+    if command.opens_ui() && command.creates() {
+        needs_a_terminal()?;
+    }
     let stdout = std::io::stdout();
     // Whatever a command prints, stored data cannot send the terminal escape sequences.
     let mut out = format::PrintableWriter::new(stdout.lock());
@@ -99,6 +105,9 @@ async fn run(cli: Cli) -> Result<()> {
     } else {
         db::open(&target).await?
     };
+    if command.opens_ui() {
+        needs_a_terminal()?;
+    }
     let result = match command {
         Command::Tui => runtime::run(store, target.shown(), read_only).await,
         Command::List {
@@ -183,6 +192,33 @@ async fn run(cli: Cli) -> Result<()> {
     };
     out.flush()?;
     result
+}
+
+/// The UI draws on stdout and reads keys from stdin: with either one a pipe, a file or
+/// nothing (cron), it would write escape codes into the pipe, wait on a blank screen or
+/// fail with an obscure I/O error. Say so before touching the terminal.
+fn needs_a_terminal() -> Result<()> {
+    let not_terminals: Vec<&str> = [
+        ("stdin", std::io::stdin().is_terminal()),
+        ("stdout", std::io::stdout().is_terminal()),
+    ]
+    .into_iter()
+    .filter(|(_, is_terminal)| !is_terminal)
+    .map(|(name, _)| name)
+    .collect();
+    if not_terminals.is_empty() {
+        return Ok(());
+    }
+    Err(AdminError::new(format!(
+        "the interactive UI needs a terminal ({} {} not one); in scripts use a subcommand \
+         such as `wfadmin list` (`wfadmin --help` lists them)",
+        not_terminals.join(" and "),
+        if not_terminals.len() == 1 {
+            "is"
+        } else {
+            "are"
+        },
+    )))
 }
 
 /// A file's text, or stdin's for `-`.

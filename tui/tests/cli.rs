@@ -749,6 +749,34 @@ fn bad_urls_fail_clearly_without_showing_the_password() {
 }
 
 #[test]
+fn the_ui_without_a_terminal_says_to_use_a_subcommand() {
+    // `wfadmin > out.txt`, `wfadmin | wc -c`, cron: stdin is nothing and stdout a pipe.
+    // No escape codes into the pipe, no blank wait, no "No such device or address".
+    let db = Db::demo();
+    for args in [vec![], vec!["tui"]] {
+        let out = db.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            "error: the interactive UI needs a terminal (stdin and stdout are not one); in \
+             scripts use a subcommand such as `wfadmin list` (`wfadmin --help` lists them)\n",
+            "{args:?}"
+        );
+    }
+    // `demo --open` refuses before it writes anything.
+    let fresh = Db::new();
+    let out = fresh.run(&["demo", "--open"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!fresh.path.exists(), "nothing created");
+}
+
+#[test]
 fn database_url_comes_from_the_environment() {
     let db = Db::demo();
     let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
