@@ -280,11 +280,18 @@ pub fn ordered_steps(state: &WorkflowState) -> Vec<&llm_orchestrator_state::Step
 
 /// A workflow's lineage in words, one line each: where it was forked from, its forks.
 /// Workflows that still exist are named by their workflow_id, followed by their uuid if
-/// `with_uuids` (a workflow_id may have several runs; the UI is short of room).
+/// `with_uuids`, else by its last 8 hex digits (a workflow_id may have several runs; the
+/// UI is short of room).
 pub async fn lineage_lines(store: &Store, lineage: &Lineage, with_uuids: bool) -> Vec<String> {
     let name = async |id: uuid::Uuid| match store.load_workflow_state(&id).await {
         Ok(state) if with_uuids => format!("{} ({id})", format::printable(&state.workflow_id)),
-        Ok(state) => format::printable(&state.workflow_id).into_owned(),
+        // Runs can share a workflow_id (two forks to one id): the end of the uuid, its
+        // random part, tells them apart where a full one would crowd the screen.
+        Ok(state) => format!(
+            "{} (uuid …{})",
+            format::printable(&state.workflow_id),
+            &id.simple().to_string()[24..]
+        ),
         Err(_) => format!("{id} (deleted)"),
     };
     let mut lines = Vec::new();

@@ -179,6 +179,25 @@ pub fn cut(text: &str, width: usize) -> String {
     out
 }
 
+/// At most `width` characters; when cut, its start and its end with `…` between: ids
+/// such as `customer-onboarding-pipeline-000123` differ at their end, which [`cut`]
+/// would drop. The end gets the larger half.
+pub fn cut_middle(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return text.to_owned();
+    }
+    let Some(kept) = width.checked_sub(1) else {
+        return String::new();
+    };
+    let head = kept / 2;
+    let tail = kept - head;
+    let mut out: String = text.chars().take(head).collect();
+    out.push('…');
+    out.extend(text.chars().skip(count - tail));
+    out
+}
+
 /// `text` broken into lines at most `width` terminal cells wide: at spaces where it can,
 /// inside a word longer than a line, and at its own line breaks (tabs become four spaces,
 /// other control characters are shown escaped, see [`printable`]).
@@ -315,6 +334,22 @@ mod tests {
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(cut("abc", 4), "abc");
+    }
+
+    #[test]
+    fn a_cut_in_the_middle_keeps_the_end_that_tells_ids_apart() {
+        let id = "customer-onboarding-pipeline-000123";
+        assert_eq!(cut_middle(id, 20), "customer-…ine-000123");
+        assert_eq!(cut_middle(id, 20).chars().count(), 20);
+        assert_ne!(
+            cut_middle(id, 12),
+            cut_middle("customer-onboarding-pipeline-000124", 12)
+        );
+        assert_eq!(cut_middle(id, 35), id);
+        assert_eq!(cut_middle("abcdef", 2), "…f");
+        assert_eq!(cut_middle("abcdef", 1), "…");
+        assert_eq!(cut_middle("abcdef", 0), "");
+        assert_eq!(cut_middle("ünïcödé", 5), "ün…dé");
     }
 
     #[test]

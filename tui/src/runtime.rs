@@ -642,6 +642,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn two_forks_to_one_workflow_id_are_told_apart_in_the_lineage() {
+        let (store, checkpoints) = seeded().await;
+        let (state, _) = failed_workflow();
+        let id = "customer-onboarding-pipeline-000123";
+        let mut forks = Vec::new();
+        for _ in 0..2 {
+            let fork = store
+                .fork_from_checkpoint(&checkpoints[0].id, id)
+                .await
+                .unwrap();
+            forks.push(fork.id);
+        }
+        let message = answer(&store, Command::LoadHistory(state.id)).await;
+        let Message::HistoryLoaded {
+            result: Ok(history),
+            ..
+        } = message
+        else {
+            panic!("not a history: {message:?}");
+        };
+        assert_eq!(history.lineage.len(), 2, "{:?}", history.lineage);
+        assert_ne!(history.lineage[0], history.lineage[1]);
+        for fork in forks {
+            let end = &fork.simple().to_string()[24..];
+            let line = format!(
+                "fork {id} (uuid …{end}) from checkpoint {}",
+                checkpoints[0].id
+            );
+            assert!(history.lineage.contains(&line), "{:?}", history.lineage);
+        }
+    }
+
+    #[tokio::test]
     async fn a_full_read_arrives_printed_with_its_version() {
         let (store, _) = seeded().await;
         let (state, _) = failed_workflow();

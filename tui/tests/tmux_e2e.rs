@@ -358,7 +358,11 @@ async fn pin_fork_and_prune_in_a_real_terminal() {
         Tmux::selected_line(s).is_some_and(|line| line.contains("rag-e2e-target"))
     });
     tmux.keys(&["Enter"]);
-    tmux.wait_for_text(&format!("fork retry-e2e from checkpoint {}", oldest.id));
+    // (with the end of its uuid: forks can share a workflow_id)
+    let from = format!(") from checkpoint {}", oldest.id);
+    tmux.wait_for("the fork in the lineage", |s| {
+        s.contains("fork retry-e2e (uuid …") && s.contains(&from)
+    });
     tmux.keys(&["q"]);
     tmux.keys(&["q"]);
     let exited = tmux.wait_for_text("wfadmin exited with");

@@ -1217,6 +1217,65 @@ fn long_restore_confirmation(cols: u16, rows: u16) -> App {
     app
 }
 
+/// [`loaded_app`] with workflow_ids that share a long start and differ at the end.
+fn long_ids_app() -> App {
+    let mut app = App::new("sqlite://workflows.db", false);
+    let request = app.workflows.request;
+    app.commands.clear();
+    let rows = crate::fixtures::summaries()
+        .into_iter()
+        .enumerate()
+        .map(|(n, row)| llm_orchestrator_state::admin::WorkflowSummary {
+            workflow_id: format!("customer-onboarding-pipeline-{:06}", 123 + n),
+            ..row
+        })
+        .collect();
+    update(
+        &mut app,
+        Message::WorkflowsLoaded {
+            request,
+            append: false,
+            result: Ok(llm_orchestrator_state::admin::WorkflowPage { rows, next: None }),
+            at: crate::fixtures::t0() + chrono::Duration::hours(1),
+        },
+    );
+    update(
+        &mut app,
+        Message::CountsLoaded(Ok(crate::fixtures::counts())),
+    );
+    app
+}
+
+#[test]
+fn long_workflow_ids_keep_the_end_that_tells_them_apart() {
+    let app = long_ids_app();
+    // Wide enough: whole.
+    let wide = draw_sized(&app, 160, 12);
+    for n in 123..128 {
+        assert!(
+            wide.contains(&format!("customer-onboarding-pipeline-000{n} ")),
+            "{wide}"
+        );
+    }
+    // Not wide enough: cut in the middle, each still its own.
+    let text = draw_sized(&app, 120, 12);
+    for n in 123..128 {
+        assert!(
+            text.contains(&format!("customer-onboa…pipeline-000{n} ")),
+            "{text}"
+        );
+    }
+    assert_snapshot!(text);
+    // Narrow: the column shrinks, the end stays.
+    let narrow = draw_sized(&app, 60, 12);
+    for n in 123..128 {
+        assert!(
+            narrow.contains(&format!("customer-…ine-000{n} ")),
+            "{narrow}"
+        );
+    }
+}
+
 fn draw_sized(app: &App, cols: u16, rows: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(cols, rows)).unwrap();
     terminal.draw(|frame| super::view(app, frame)).unwrap();

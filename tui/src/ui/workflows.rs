@@ -15,6 +15,10 @@ use crate::format;
 /// host name and a process id often), and NAME must keep its room.
 const LEASE_WIDTH_MAX: usize = 20;
 
+/// The columns WORKFLOW_ID takes at least, when there is room: short ids leave the rest
+/// to NAME.
+const ID_WIDTH_MIN: u16 = 20;
+
 /// The columns a narrow table leaves out, first to last (indexes into the nine
 /// columns), each while WORKFLOW_ID and NAME would have fewer columns between them than
 /// it says: STARTED, USER and CKPTS while fewer than 36; STEPS, LEASE and UPDATED only
@@ -23,10 +27,11 @@ const GIVE_WAY: [(usize, u16); 6] = [(4, 36), (3, 36), (7, 36), (6, 27), (8, 27)
 
 /// The width of each of the table's nine columns within `inner` columns (the table
 /// without its borders and selection mark), `None` for a column left out; `counts` are
-/// the widths of STEPS, CKPTS and LEASE. Columns give way as [`GIVE_WAY`] says; what is
-/// left goes two thirds to WORKFLOW_ID (at most 20: the id tells workflows apart, and
-/// its end is often a number) and the rest to NAME.
-fn column_widths(inner: u16, counts: [u16; 3]) -> [Option<Constraint>; 9] {
+/// the widths of STEPS, CKPTS and LEASE, and `longest_id` the longest WORKFLOW_ID in
+/// view. Columns give way as [`GIVE_WAY`] says; of what is left WORKFLOW_ID gets up to
+/// two thirds, as much as its longest id needs (at least 20, what it always had: the
+/// id tells workflows apart), and NAME the rest.
+fn column_widths(inner: u16, counts: [u16; 3], longest_id: u16) -> [Option<Constraint>; 9] {
     let [steps, checkpoints, lease] = counts;
     // STATUS, WORKFLOW_ID, NAME, USER, STARTED, UPDATED, STEPS, CKPTS, LEASE; the two
     // zeros are the shared columns.
@@ -52,7 +57,7 @@ fn column_widths(inner: u16, counts: [u16; 3]) -> [Option<Constraint>; 9] {
             fixed[column] = None;
         }
     }
-    let id_width = (room(&fixed) * 2 / 3).min(20);
+    let id_width = (room(&fixed) * 2 / 3).min(longest_id.max(ID_WIDTH_MIN));
     let mut widths = fixed.map(|width| width.map(Constraint::Length));
     widths[1] = Some(Constraint::Length(id_width));
     widths[2] = Some(Constraint::Fill(1));
@@ -171,10 +176,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .filter_map(|(.., lease)| Some(lease.as_ref()?.0.chars().count()))
         .fold(5, usize::max)
         .min(LEASE_WIDTH_MAX);
+    let ids: Vec<String> = shown
+        .iter()
+        .map(|row| format::printable(&row.workflow_id).into_owned())
+        .collect();
+    let longest_id = ids.iter().map(|id| id.chars().count()).max().unwrap_or(0);
     let widths = column_widths(
         area.width.saturating_sub(2 + 2),
         [steps_width, checkpoints_width, lease_width].map(|w| w as u16),
+        u16::try_from(longest_id).unwrap_or(u16::MAX),
     );
+    // Cut in the middle when it must be: ids that share a long start
+    // (customer-onboarding-pipeline-000123, -000124) differ at their end.
+    let id_width = match widths[1] {
+        Some(Constraint::Length(width)) => usize::from(width),
+        _ => longest_id,
+    };
     let kept = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
         cells
             .into_iter()
@@ -185,10 +202,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let rows = shown
         .iter()
         .zip(counts)
-        .map(|(row, (steps, checkpoints, lease))| {
+        .zip(ids)
+        .map(|((row, (steps, checkpoints, lease)), id)| {
             Row::new(kept(vec![
                 Cell::from(row.status.as_str()).style(super::status_style(row.status)),
-                Cell::from(format::printable(&row.workflow_id).into_owned()),
+                Cell::from(format::cut_middle(&id, id_width)),
                 Cell::from(format::printable(&row.workflow_name).into_owned()),
                 Cell::from(format::printable(row.user_id.as_deref().unwrap_or("-")).into_owned()),
                 Cell::from(format::short_time(row.started_at)),
@@ -228,7 +246,7 @@ mod tests {
         const NAMES: [&str; 9] = [
             "STATUS", "ID", "NAME", "USER", "STARTED", "UPDATED", "STEPS", "CKPTS", "LEASE",
         ];
-        let widths = column_widths(width - 4, [5, 5, lease]);
+        let widths = column_widths(width - 4, [5, 5, lease], 18);
         let names = NAMES
             .iter()
             .zip(&widths)
@@ -270,5 +288,26 @@ mod tests {
         let (names, id) = kept(8, 16);
         assert_eq!(names, ["STATUS", "ID", "NAME"]);
         assert_eq!(id, 0);
+    }
+
+    /// WORKFLOW_ID's width at `width` terminal columns with ids of `longest` characters.
+    fn id_width(width: u16, longest: u16) -> u16 {
+        match column_widths(width - 4, [5, 5, 5], longest)[1] {
+            Some(Constraint::Length(id)) => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_long_id_widens_its_column_as_far_as_the_terminal_allows() {
+        // Short ids keep the 20 columns they always had.
+        assert_eq!(id_width(120, 8), 20);
+        // A 35-character id: all of it where there is room, two thirds of it otherwise.
+        assert_eq!(id_width(200, 35), 35);
+        assert_eq!(id_width(160, 35), 35);
+        assert_eq!(id_width(120, 35), 30);
+        assert_eq!(id_width(80, 35), 25);
+        // Never more than the longest id needs (NAME has the rest).
+        assert_eq!(id_width(300, 40), 40);
     }
 }
