@@ -82,6 +82,13 @@ pub enum Popup {
         /// The text typed so far.
         input: String,
     },
+    /// Unpinning a checkpoint, which loses its label; `y` confirms.
+    ConfirmUnpin {
+        /// The pinned checkpoint.
+        checkpoint: Uuid,
+        /// Its pin's label ("approved by human").
+        label: String,
+    },
     /// A prune's preview (`done` false: `y` applies it) or its report (`done` true).
     Prune {
         /// The policy.
@@ -1013,21 +1020,19 @@ impl App {
         self.commands.push(Command::Diff { from, to });
     }
 
-    /// `p`: unpins a pinned checkpoint, else asks for the label to pin it with.
+    /// `p`: asks whether to unpin a pinned checkpoint (its label would be lost), else asks
+    /// for the label to pin it with.
     fn toggle_pin(&mut self, checkpoint: Uuid) {
         if !self.may_write("pinning") {
             return;
         }
-        let pinned = self
+        let label = self
             .checkpoints
             .as_ref()
             .and_then(|view| view.checkpoint(checkpoint))
-            .is_some_and(|info| info.pinned.is_some());
-        if pinned {
-            self.commands.push(Command::SetPin {
-                checkpoint,
-                label: None,
-            });
+            .and_then(|info| info.pinned.clone());
+        if let Some(label) = label {
+            self.popup = Some(Popup::ConfirmUnpin { checkpoint, label });
         } else {
             self.popup = Some(Popup::Input {
                 purpose: InputPurpose::PinLabel(checkpoint),
@@ -1527,6 +1532,17 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                 };
                 app.popup = Some(Popup::ConfirmRestore { plan, scroll });
             }
+        },
+        // Like restore: only `y` unpins, and any other key but a no leaves the question.
+        Popup::ConfirmUnpin { checkpoint, label } => match key.code {
+            KeyCode::Char('y') => app.commands.push(Command::SetPin {
+                checkpoint,
+                label: None,
+            }),
+            KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
+                app.notice = Some("unpin cancelled; the pin stays".into());
+            }
+            _ => app.popup = Some(Popup::ConfirmUnpin { checkpoint, label }),
         },
         Popup::Input { purpose, mut input } => match key.code {
             KeyCode::Enter => {
@@ -2728,22 +2744,51 @@ mod tests {
     }
 
     #[test]
-    fn p_on_a_pinned_checkpoint_unpins_it_at_once() {
-        let mut app = with_checkpoints();
+    fn p_on_a_pinned_checkpoint_asks_before_it_unpins() {
         let (_, checkpoints) = failed_workflow();
+        let pinned = checkpoints[1].id;
+        // `p` asks, showing the label that would be lost; nothing is written yet.
+        let mut app = with_checkpoints();
         press(&mut app, "jp");
+        assert_eq!(
+            app.popup,
+            Some(Popup::ConfirmUnpin {
+                checkpoint: pinned,
+                label: "approved by human".into()
+            })
+        );
+        assert!(app.commands.is_empty());
+        // Enter (out of habit) and other keys neither unpin nor close the question.
+        update(&mut app, key(KeyCode::Enter));
+        press(&mut app, "pj");
+        assert!(matches!(app.popup, Some(Popup::ConfirmUnpin { .. })));
+        assert!(app.commands.is_empty());
+        // n, Esc and q keep the pin.
+        for no in [KeyCode::Char('n'), KeyCode::Esc, KeyCode::Char('q')] {
+            let mut app = with_checkpoints();
+            press(&mut app, "jp");
+            update(&mut app, key(no));
+            assert_eq!(app.popup, None, "{no:?}");
+            assert!(app.commands.is_empty(), "{no:?}");
+            assert_eq!(
+                app.notice.as_deref(),
+                Some("unpin cancelled; the pin stays")
+            );
+        }
+        // y unpins.
+        update(&mut app, key(KeyCode::Char('y')));
         assert_eq!(app.popup, None);
         assert_eq!(
             app.commands,
             vec![Command::SetPin {
-                checkpoint: checkpoints[1].id,
+                checkpoint: pinned,
                 label: None
             }]
         );
         update(
             &mut app,
             Message::PinSet {
-                checkpoint: checkpoints[1].id,
+                checkpoint: pinned,
                 label: None,
                 result: Ok(()),
             },

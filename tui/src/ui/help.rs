@@ -38,7 +38,7 @@ const KEYS: &[(&str, &str)] = &[
         "R",
         "restore the selected checkpoint (asks; only y confirms)",
     ),
-    ("p", "pin with a label (pruning keeps it) / unpin"),
+    ("p", "pin with a label / unpin (asks first)"),
     ("F", "fork: a new workflow from this checkpoint"),
     ("Snapshot", ""),
     ("d / R", "diff with current / restore"),

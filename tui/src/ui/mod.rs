@@ -11,6 +11,7 @@ mod json;
 pub(crate) mod prune;
 mod snapshot;
 mod status_bar;
+pub(crate) mod unpin;
 mod workflows;
 
 use llm_orchestrator_state::WorkflowStatus;
@@ -49,6 +50,9 @@ pub fn view(app: &App, frame: &mut Frame) {
             frame,
             main,
         ),
+        Some(Popup::ConfirmUnpin { checkpoint, label }) => {
+            confirm::render(unpin::confirmation(*checkpoint, label), 0, frame, main);
+        }
         None => {}
     }
 }

@@ -904,6 +904,19 @@ fn pin_label_popup() {
 }
 
 #[test]
+fn unpin_confirmation_popup() {
+    // The label that unpinning loses is on screen before anything changes.
+    let mut app = checkpoints_app();
+    press(&mut app, "jp");
+    let terminal = draw(&app);
+    let text = terminal.backend().to_string();
+    assert!(text.contains("Unpin this checkpoint?"), "{text}");
+    assert!(text.contains("pinned as: approved by human"), "{text}");
+    assert!(text.contains("y: unpin    n / Esc: keep the pin"), "{text}");
+    assert_snapshot!(terminal.backend());
+}
+
+#[test]
 fn fork_popup() {
     let mut app = checkpoints_app();
     press(&mut app, "jFretry-1");
