@@ -311,9 +311,61 @@ pub async fn lineage_lines(store: &Store, lineage: &Lineage, with_uuids: bool) -
     lines
 }
 
-/// `show`.
-pub async fn show(store: &Store, out: &mut impl Write, key: &str, as_json: bool) -> Result<()> {
+/// The workflow a user named (see [`db::find_workflow`]). Named by a workflow_id that
+/// several runs share, it is the most recently updated run, and a line on `notes`
+/// (stderr) says so: else a user inspecting or exporting an older run gets the wrong one
+/// without knowing.
+async fn named_workflow(store: &Store, notes: &mut impl Write, key: &str) -> Result<WorkflowState> {
     let state = db::find_workflow(store, key).await?;
+    if uuid::Uuid::parse_str(key).is_ok_and(|id| id == state.id) {
+        return Ok(state);
+    }
+    let runs = runs_of(store, &state.workflow_id).await?;
+    if runs > 1 {
+        writeln!(
+            notes,
+            "{runs} runs have workflow_id {}; showing the most recently updated (uuid {}); \
+             pass a uuid for another",
+            format::printable(&state.workflow_id),
+            state.id
+        )?;
+    }
+    Ok(state)
+}
+
+/// How many runs (stored workflow states) have exactly this workflow_id. The list's text
+/// filter finds a superset (a case-insensitive substring), read a page at a time.
+async fn runs_of(store: &Store, workflow_id: &str) -> Result<u64> {
+    let mut query = WorkflowQuery {
+        text: Some(workflow_id.to_owned()),
+        active_first: false,
+        limit: 500,
+        ..WorkflowQuery::default()
+    };
+    let mut runs = 0;
+    loop {
+        let page = store.workflow_page(&query).await?;
+        runs += page
+            .rows
+            .iter()
+            .filter(|row| row.workflow_id == workflow_id)
+            .count() as u64;
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(runs),
+        }
+    }
+}
+
+/// `show`; a note on `notes` when the workflow_id names several runs.
+pub async fn show(
+    store: &Store,
+    out: &mut impl Write,
+    notes: &mut impl Write,
+    key: &str,
+    as_json: bool,
+) -> Result<()> {
+    let state = named_workflow(store, notes, key).await?;
     let lineage = store.lineage(&state.id).await?;
     let usage = store.checkpoint_usage(&state.id).await?;
     let summary = summary_of(store, state.id).await?;
@@ -455,14 +507,15 @@ pub fn usage_text(usage: &CheckpointUsage) -> String {
 }
 
 /// `checkpoints`: each with its size, the workflow's status in it and its pin, then the
-/// workflow's totals.
+/// workflow's totals; a note on `notes` when the workflow_id names several runs.
 pub async fn checkpoints(
     store: &Store,
     out: &mut impl Write,
+    notes: &mut impl Write,
     key: &str,
     as_json: bool,
 ) -> Result<()> {
-    let state = db::find_workflow(store, key).await?;
+    let state = named_workflow(store, notes, key).await?;
     let list = store
         .list_checkpoint_infos(&state.id, CHECKPOINT_LIMIT, 0)
         .await?;
@@ -859,14 +912,16 @@ pub async fn fork(
     Ok(())
 }
 
-/// `export`: the bundle as JSON, to `output` or to `out`.
+/// `export`: the bundle as JSON, to `output` or to `out`; a note on `notes` when the
+/// workflow_id names several runs.
 pub async fn export(
     store: &Store,
     out: &mut impl Write,
+    notes: &mut impl Write,
     key: &str,
     output: Option<&std::path::Path>,
 ) -> Result<()> {
-    let state = db::find_workflow(store, key).await?;
+    let state = named_workflow(store, notes, key).await?;
     let bundle = store.export_workflow(&state.id).await?;
     let text = format::json_pretty(&serde_json::to_value(&bundle)?);
     match output {
@@ -986,7 +1041,7 @@ mod tests {
             store.create_checkpoint(&checkpoint).await.unwrap();
         }
         let mut out = Vec::new();
-        super::checkpoints(&store, &mut out, &state.workflow_id, false)
+        super::checkpoints(&store, &mut out, &mut Vec::new(), &state.workflow_id, false)
             .await
             .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -1046,14 +1101,18 @@ mod tests {
 
         // `show` says whose it is and until when, in text and JSON.
         let mut out = Vec::new();
-        show(&store, &mut out, "claimed-1", false).await.unwrap();
+        show(&store, &mut out, &mut Vec::new(), "claimed-1", false)
+            .await
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("\nlease:        replica-9, until 20"),
             "{text}"
         );
         let mut out = Vec::new();
-        show(&store, &mut out, "claimed-1", true).await.unwrap();
+        show(&store, &mut out, &mut Vec::new(), "claimed-1", true)
+            .await
+            .unwrap();
         let shown: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(shown["lease_owner"], "replica-9");
         assert_eq!(shown["lease_expires_at"], claimed["lease_expires_at"]);
@@ -1092,7 +1151,7 @@ mod tests {
         state.steps.get_mut("tool_call").unwrap().error = Some(traceback.clone());
         store.save_workflow_state(&state).await.unwrap();
         let mut out = Vec::new();
-        show(&store, &mut out, &state.workflow_id, false)
+        show(&store, &mut out, &mut Vec::new(), &state.workflow_id, false)
             .await
             .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -1365,7 +1424,7 @@ mod tests {
     async fn show_and_list_print_tables() {
         let (store, state, _) = seeded().await;
         let mut out = Vec::new();
-        show(&store, &mut out, &state.workflow_id, false)
+        show(&store, &mut out, &mut Vec::new(), &state.workflow_id, false)
             .await
             .unwrap();
         let text = String::from_utf8(out).unwrap();

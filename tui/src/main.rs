@@ -124,9 +124,11 @@ async fn run(cli: Cli) -> Result<()> {
             };
             commands::list(&store, &mut out, &mut std::io::stderr(), &only, limit, json).await
         }
-        Command::Show { workflow, json } => commands::show(&store, &mut out, &workflow, json).await,
+        Command::Show { workflow, json } => {
+            commands::show(&store, &mut out, &mut std::io::stderr(), &workflow, json).await
+        }
         Command::Checkpoints { workflow, json } => {
-            commands::checkpoints(&store, &mut out, &workflow, json).await
+            commands::checkpoints(&store, &mut out, &mut std::io::stderr(), &workflow, json).await
         }
         Command::Diff { from, to, json } => {
             commands::diff_command(&store, &mut out, &from, &to, json).await
@@ -173,7 +175,8 @@ async fn run(cli: Cli) -> Result<()> {
             new_workflow_id,
         } => commands::fork(&store, &mut out, &checkpoint, &new_workflow_id).await,
         Command::Export { workflow, output } => {
-            commands::export(&store, &mut out, &workflow, output.as_deref()).await
+            let mut notes = std::io::stderr();
+            commands::export(&store, &mut out, &mut notes, &workflow, output.as_deref()).await
         }
         Command::Import { file, new_ids } => match read_input(&file) {
             Ok(text) => commands::import(&store, &mut out, &text, &file, new_ids).await,

@@ -536,6 +536,50 @@ fn fork_shows_lineage_both_ways() {
 }
 
 #[test]
+fn a_workflow_id_of_several_runs_says_which_run_it_shows_on_stderr() {
+    let db = Db::demo();
+    let (_, checkpoints) = active_with_checkpoints(&db);
+    let oldest = checkpoints.last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // One run: nothing said.
+    let fork = db.run(&["fork", &oldest, "retry-1"]);
+    assert!(fork.status.success(), "{}", stderr(&fork));
+    assert_eq!(stderr(&db.run(&["show", "retry-1"])), "");
+    // Two runs: show, checkpoints and export say which one they took, on stderr only.
+    let fork = db.run(&["fork", &oldest, "retry-1"]);
+    assert!(fork.status.success(), "{}", stderr(&fork));
+    let newest = db.json(&["show", "retry-1", "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let note = format!(
+        "2 runs have workflow_id retry-1; showing the most recently updated (uuid {newest}); \
+         pass a uuid for another\n"
+    );
+    for args in [
+        vec!["show"],
+        vec!["show", "--json"],
+        vec!["checkpoints"],
+        vec!["checkpoints", "--json"],
+        vec!["export"],
+    ] {
+        let mut by_id = args.clone();
+        by_id.insert(1, "retry-1");
+        let mut by_uuid = args.clone();
+        by_uuid.insert(1, &newest);
+        let named = db.run(&by_id);
+        assert!(named.status.success(), "{by_id:?}: {}", stderr(&named));
+        assert_eq!(stderr(&named), note, "{by_id:?}");
+        // stdout is what the uuid gives, which needs no note.
+        let exact = db.run(&by_uuid);
+        assert_eq!(stdout(&named), stdout(&exact), "{by_id:?}");
+        assert_eq!(stderr(&exact), "", "{by_uuid:?}");
+    }
+}
+
+#[test]
 fn export_from_one_database_and_import_into_another() {
     let source = Db::demo();
     let row = failed_workflow(&source);
