@@ -22,8 +22,8 @@ pub struct CheckpointInfo {
     pub timestamp: DateTime<Utc>,
     /// The snapshot's size, in bytes of JSON text.
     pub size_bytes: u64,
-    /// The pin's label ("before tool call", "approved by human"); pinned checkpoints are
-    /// never deleted by retention or pruning.
+    /// The pin's label ("before tool call", "approved by human"); retention and pruning
+    /// keep a pinned checkpoint as long as its workflow stays.
     pub pinned: Option<String>,
     /// The workflow's status in the snapshot (running, failed, ...), or `None` when the
     /// snapshot holds no status the store knows.

@@ -188,14 +188,16 @@ pub trait StateStore: Send + Sync {
     async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage>;
 
     /// Pins a checkpoint with a label ("before tool call", "approved by human"): retention
-    /// and pruning never delete it. `NotFound` for an unknown checkpoint.
+    /// and pruning keep it as long as its workflow stays (a pruned finished workflow takes
+    /// its checkpoints with it). `NotFound` for an unknown checkpoint.
     async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()>;
 
     /// Removes a checkpoint's pin.
     async fn unpin_checkpoint(&self, checkpoint_id: &Uuid) -> Result<()>;
 
     /// Applies a retention policy to the whole store, or with `dry_run` only reports what
-    /// it would delete. Pinned checkpoints of workflows that stay are never deleted.
+    /// it would delete. Never deleted: pinned checkpoints of workflows that stay, and the
+    /// newest checkpoint of an active workflow (see [`RetentionPolicy`]).
     async fn prune(&self, policy: &RetentionPolicy, dry_run: bool) -> Result<PruneReport>;
 
     /// A new pending workflow (new id, `new_workflow_id`) from a checkpoint's state, with

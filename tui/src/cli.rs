@@ -209,7 +209,7 @@ pub enum MigrateAction {
 impl Cli {
     /// Refuses what clap cannot check alone, as a bad argument (exit code 2): a
     /// `--keep-checkpoints 0` that no other rule limits would delete every unpinned
-    /// checkpoint of every workflow, the running ones' included. (With
+    /// checkpoint of every workflow but the newest of an active one. (With
     /// `--keep-younger-than` it is meaningful: only the checkpoints older than that go.)
     pub fn validate(&self) -> Result<(), clap::Error> {
         if let Some(Command::Prune {
@@ -234,7 +234,7 @@ impl Cli {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
                 "--keep-checkpoints 0 would delete every unpinned checkpoint of every \
-                 workflow, running ones included; keep at least 1, or add \
+                 workflow (an active one keeps only its newest); keep at least 1, or add \
                  --keep-younger-than to keep the recent ones\n",
             ));
         }
