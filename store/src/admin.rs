@@ -12,7 +12,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{Asterisk, Cond, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, DbBackend, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -331,8 +332,8 @@ fn wanted_statuses(query: &WorkflowQuery) -> Vec<WorkflowStatus> {
 }
 
 /// The workflow columns of a summary, with the query's status, lease and text filters
-/// (a lease counts as expired before `now`).
-fn summary_select(query: &WorkflowQuery, now: DateTime<Utc>) -> Select<workflow_states::Entity> {
+/// (a lease counts as expired on the lease clock of `backend`).
+fn summary_select(query: &WorkflowQuery, backend: DbBackend) -> Select<workflow_states::Entity> {
     use workflow_states::Column as W;
     let mut select = workflow_states::Entity::find().select_only().columns([
         W::Id,
@@ -362,7 +363,7 @@ fn summary_select(query: &WorkflowQuery, now: DateTime<Utc>) -> Select<workflow_
         select = select.filter(W::Status.is_in(active_names()));
     }
     if query.lease_expired {
-        select = select.filter(lease_expired(now));
+        select = select.filter(lease_expired(backend));
     }
     if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
         let pattern = like_pattern(text);
@@ -392,6 +393,11 @@ fn to_u64(count: i64) -> u64 {
 }
 
 impl<B> SeaOrmStateStore<B> {
+    /// Which database the store is on.
+    fn backend(&self) -> DbBackend {
+        self.connection().get_database_backend()
+    }
+
     /// A page of workflow summaries matching `query`, with step and checkpoint counts: a
     /// fixed number of statements whatever the page size (the rows, by one statement or
     /// one per status; then one `GROUP BY` each for step and checkpoint counts).
@@ -419,11 +425,10 @@ impl<B> SeaOrmStateStore<B> {
     /// ```
     pub async fn workflow_page(&self, query: &WorkflowQuery) -> Result<WorkflowPage> {
         diagnosed(self.connection(), async {
-            let now = crate::model::now();
             let rows = if query.sort == WorkflowSort::UpdatedAt {
-                self.rows_by_status(query, now).await?
+                self.rows_by_status(query).await?
             } else {
-                self.rows_in_one_query(query, now).await?
+                self.rows_in_one_query(query).await?
             };
             let summaries = self.summaries(rows).await?;
             let next = match summaries.last() {
@@ -468,7 +473,7 @@ impl<B> SeaOrmStateStore<B> {
     pub async fn workflow_summary(&self, id: &Uuid) -> Result<WorkflowSummary> {
         use workflow_states::Column as W;
         diagnosed(self.connection(), async {
-            let row = summary_select(&WorkflowQuery::default(), crate::model::now())
+            let row = summary_select(&WorkflowQuery::default(), self.backend())
                 .filter(W::Id.eq(*id))
                 .into_model::<SummaryRow>()
                 .one(self.connection())
@@ -517,13 +522,9 @@ impl<B> SeaOrmStateStore<B> {
 
     /// One page in one statement, ordered by "active first" and the sort column. The
     /// rank expression cannot use an index, so the database scans the filtered rows.
-    async fn rows_in_one_query(
-        &self,
-        query: &WorkflowQuery,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<SummaryRow>> {
+    async fn rows_in_one_query(&self, query: &WorkflowQuery) -> Result<Vec<SummaryRow>> {
         use workflow_states::Column as W;
-        let mut select = summary_select(query, now);
+        let mut select = summary_select(query, self.backend());
         if let Some(cursor) = &query.after {
             select = select.filter(after_cursor(query, cursor));
         }
@@ -542,16 +543,13 @@ impl<B> SeaOrmStateStore<B> {
     /// One page sorted by `updated_at`, as one statement per status (at most five), each
     /// a range of the `(status, updated_at)` index, merged here: on 100,000 workflows this
     /// reads a few hundred index entries instead of every row.
-    async fn rows_by_status(
-        &self,
-        query: &WorkflowQuery,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<SummaryRow>> {
+    async fn rows_by_status(&self, query: &WorkflowQuery) -> Result<Vec<SummaryRow>> {
         use workflow_states::Column as W;
         let rank = |status: WorkflowStatus| i32::from(query.active_first && !status.is_active());
         let mut rows = Vec::new();
         for status in wanted_statuses(query) {
-            let mut select = summary_select(query, now).filter(W::Status.eq(status.as_str()));
+            let mut select =
+                summary_select(query, self.backend()).filter(W::Status.eq(status.as_str()));
             if let Some(cursor) = &query.after {
                 let cursor_rank = i32::from(query.active_first && !cursor.active);
                 if query.active_first && rank(status) < cursor_rank {
@@ -662,7 +660,7 @@ impl<B> SeaOrmStateStore<B> {
     pub async fn status_counts(&self) -> Result<StatusCounts> {
         use workflow_states::Column as W;
         // Expired leases per status; only the active statuses' count is kept.
-        let expired = Expr::case(lease_expired(crate::model::now()), 1).finally(0);
+        let expired = Expr::case(lease_expired(self.backend()), 1).finally(0);
         let rows = workflow_states::Entity::find()
             .select_only()
             .column(W::Status)
@@ -778,8 +776,8 @@ mod tests {
                     let mut single = Vec::new();
                     let mut merged = Vec::new();
                     loop {
-                        let a = store.rows_in_one_query(&query, crate::now()).await.unwrap();
-                        let b = store.rows_by_status(&query, crate::now()).await.unwrap();
+                        let a = store.rows_in_one_query(&query).await.unwrap();
+                        let b = store.rows_by_status(&query).await.unwrap();
                         let ids_a: Vec<Uuid> = a.iter().map(|r| r.id).collect();
                         let ids_b: Vec<Uuid> = b.iter().map(|r| r.id).collect();
                         assert_eq!(ids_a, ids_b, "desc={descending} af={active_first}");

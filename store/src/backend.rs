@@ -720,6 +720,21 @@ pub(crate) async fn begin_conditional<C: Db>(db: &C) -> Result<DatabaseTransacti
     }
 }
 
+/// "Now" on the clock leases run by, as SQL, `after` from now. On Postgres the server's
+/// clock (`statement_timestamp()`), so replicas whose own clocks disagree still agree on
+/// when a lease runs out. On SQLite this machine's clock, bound as a value: processes that
+/// share a SQLite file share a machine, and so a clock.
+pub(crate) fn lease_clock(backend: DbBackend, after: chrono::Duration) -> SimpleExpr {
+    match backend {
+        DbBackend::Postgres if after.is_zero() => Expr::cust("statement_timestamp()"),
+        DbBackend::Postgres => Expr::cust_with_values(
+            "statement_timestamp() + $1 * interval '1 microsecond'",
+            [after.num_microseconds().unwrap_or(i64::MAX)],
+        ),
+        _ => Expr::val((crate::model::now() + after).fixed_offset()),
+    }
+}
+
 /// Runs `$body` (with `$c` bound to a connection) all or nothing: in a transaction begun
 /// with `$begin` and committed when `$body` is `Ok`, unless `$atomic` says `$conn` is
 /// already a savepoint taken for this one store call (see `contained!`), which undoes

@@ -17,7 +17,31 @@ use crate::error::StateStoreError;
 /// The current time, truncated to microseconds: the precision both databases keep, so a
 /// timestamp made here loads back equal.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    let now = Utc::now();
+    #[cfg(test)]
+    let now = now + test_clock::skew();
+    now.trunc_subsecs(6)
+}
+
+/// A skewed clock for this crate's own tests: what [`now`] returns on this thread is off
+/// by the skew set here, as on a machine whose clock is wrong.
+#[cfg(test)]
+pub(crate) mod test_clock {
+    use std::cell::Cell;
+
+    thread_local! {
+        static SKEW: Cell<chrono::Duration> = const { Cell::new(chrono::Duration::zero()) };
+    }
+
+    /// How far this thread's clock is off.
+    pub(crate) fn skew() -> chrono::Duration {
+        SKEW.with(Cell::get)
+    }
+
+    /// Sets how far this thread's clock is off (ahead when positive).
+    pub(crate) fn set(skew: chrono::Duration) {
+        SKEW.with(|cell| cell.set(skew));
+    }
 }
 
 /// Lifecycle of a whole workflow.
@@ -392,7 +416,8 @@ pub struct Lease {
     /// The fencing token: one more with every claim of this workflow, so a write carrying
     /// an older token comes from an owner that lost the workflow.
     pub token: i64,
-    /// When the lease runs out unless renewed.
+    /// When the lease runs out unless renewed, on the database's clock: the Postgres
+    /// server's (so replicas whose clocks disagree agree on it), this machine's on SQLite.
     pub expires_at: DateTime<Utc>,
 }
 

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use entity::{checkpoints, workflow_states};
 use sea_orm::sea_query::{
     Alias, Expr, ExprTrait as _, LockBehavior, LockType, Order, Query, SimpleExpr,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    SqlErr,
 };
 use uuid::Uuid;
 
@@ -149,14 +150,21 @@ async fn stored_version<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<i64> {
     version.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
 }
 
-/// A workflow whose lease was taken and had run out by `now`: its owner stopped renewing
-/// it, so [`claim`] may take the workflow over. The one definition of "expired" for
-/// claims, the admin listing and its counts.
-pub(crate) fn lease_expired(now: DateTime<Utc>) -> Condition {
+/// A workflow whose lease was taken and has run out (on the lease clock of `backend`,
+/// see `backend::lease_clock`): its owner stopped renewing it, so [`claim`] may take the
+/// workflow over. The one definition of "expired" for claims, the admin listing and its
+/// counts.
+pub(crate) fn lease_expired(backend: DbBackend) -> Condition {
     use workflow_states::Column as W;
-    Condition::all()
-        .add(W::LeaseOwner.is_not_null())
-        .add(W::LeaseExpiresAt.lt(now.fixed_offset()))
+    Condition::all().add(W::LeaseOwner.is_not_null()).add(
+        Expr::col(W::LeaseExpiresAt).lt(backend::lease_clock(backend, chrono::Duration::zero())),
+    )
+}
+
+/// The `lease_expires_at` an update returned.
+fn returned_expiry(row: &sea_orm::QueryResult) -> Result<DateTime<Utc>> {
+    let expires_at: DateTime<FixedOffset> = row.try_get("", "lease_expires_at")?;
+    Ok(expires_at.with_timezone(&Utc))
 }
 
 /// Claims up to `limit` active workflows that no live lease holds, oldest update first:
@@ -168,8 +176,7 @@ pub(crate) async fn claim<C: Db>(
     limit: u64,
 ) -> Result<Vec<Claim>> {
     use workflow_states::Column as W;
-    let now = crate::model::now();
-    let expires_at = now + lease_for;
+    let backend = conn.get_database_backend();
     let claimable = Query::select()
         .column(W::Id)
         .from(workflow_states::Entity)
@@ -177,7 +184,7 @@ pub(crate) async fn claim<C: Db>(
         .cond_where(
             Condition::any()
                 .add(W::LeaseOwner.is_null())
-                .add(lease_expired(now)),
+                .add(lease_expired(backend)),
         )
         .order_by(W::UpdatedAt, Order::Asc)
         .order_by(W::Id, Order::Asc)
@@ -187,17 +194,17 @@ pub(crate) async fn claim<C: Db>(
     let update = Query::update()
         .table(workflow_states::Entity)
         .value(W::LeaseOwner, owner)
-        .value(W::LeaseExpiresAt, expires_at.fixed_offset())
+        .value(W::LeaseExpiresAt, backend::lease_clock(backend, lease_for))
         .value(W::LeaseToken, Expr::col(W::LeaseToken).add(1))
         .and_where(W::Id.in_subquery(claimable))
-        .returning(Query::returning().columns([W::Id, W::LeaseToken]))
+        .returning(Query::returning().columns([W::Id, W::LeaseToken, W::LeaseExpiresAt]))
         .to_owned();
     let rows = backend::retrying(conn, || conn.query_all(&update)).await?;
     let mut tokens = HashMap::with_capacity(rows.len());
     for row in rows {
         let id: Uuid = row.try_get("", "id")?;
         let token: i64 = row.try_get("", "lease_token")?;
-        tokens.insert(id, token);
+        tokens.insert(id, (token, returned_expiry(&row)?));
     }
     if tokens.is_empty() {
         return Ok(Vec::new());
@@ -211,10 +218,11 @@ pub(crate) async fn claim<C: Db>(
     let mut claims = Vec::with_capacity(found.len());
     for found in found {
         let id = found.row.id;
+        let (token, expires_at) = tokens[&id];
         let lease = Lease {
             workflow_state_id: id,
             owner: owner.to_owned(),
-            token: tokens[&id],
+            token,
             expires_at,
         };
         match with_steps(found) {
@@ -243,20 +251,22 @@ pub(crate) async fn renew<C: Db>(
     lease_for: chrono::Duration,
 ) -> Result<Lease> {
     use workflow_states::Column as W;
-    let expires_at: DateTime<Utc> = crate::model::now() + lease_for;
+    let backend = conn.get_database_backend();
     let update = Query::update()
         .table(workflow_states::Entity)
-        .value(W::LeaseExpiresAt, expires_at.fixed_offset())
+        .value(W::LeaseExpiresAt, backend::lease_clock(backend, lease_for))
         .and_where(lease_held(lease))
+        .returning(Query::returning().column(W::LeaseExpiresAt))
         .to_owned();
-    let updated = conditional_update(conn, &update).await?;
-    if updated == 1 {
-        Ok(Lease {
-            expires_at,
+    let txn = backend::begin_conditional(conn).await?;
+    let renewed = txn.query_one(&update).await?;
+    txn.commit().await?;
+    match renewed {
+        Some(row) => Ok(Lease {
+            expires_at: returned_expiry(&row)?,
             ..lease.clone()
-        })
-    } else {
-        Err(StateStoreError::Conflict(lease_lost(lease)))
+        }),
+        None => Err(StateStoreError::Conflict(lease_lost(lease))),
     }
 }
 
@@ -357,4 +367,66 @@ pub(crate) async fn recover<C: Db>(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeDelta;
+    use sea_orm::ConnectionTrait;
+    use serde_json::json;
+
+    use crate::model::test_clock;
+    use crate::{StateStore, StateStoreBuilder, WorkflowState};
+
+    /// Replicas whose clocks disagree (a VM resumed from suspend, NTP not running) still
+    /// agree on when a lease runs out on Postgres: the server's clock decides. With each
+    /// replica's own clock, one running ahead took live leases and one running behind
+    /// renewed into the past.
+    #[tokio::test(flavor = "current_thread")]
+    async fn leases_run_by_the_postgres_servers_clock() {
+        let url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("t_clock_{}", uuid::Uuid::new_v4().simple());
+        let store = StateStoreBuilder::new(url)
+            .postgres_schema(schema.clone())
+            .min_connections(1)
+            .max_connections(2)
+            .connect()
+            .await
+            .expect("the Postgres test database (TEST_DATABASE_URL)");
+        let mut state = WorkflowState::new("wf-clock", "Clock", None, json!({}));
+        state.mark_running();
+        store.save_workflow_state(&state).await.unwrap();
+        let minute = Duration::from_secs(60);
+        let claims = store.claim_workflows("steady", minute, 10).await.unwrap();
+        assert_eq!(claims.len(), 1);
+        let lease = claims[0].lease.clone();
+
+        // A replica whose clock runs 10 minutes ahead: the lease has a minute left.
+        test_clock::set(TimeDelta::minutes(10));
+        let taken = store.claim_workflows("ahead", minute, 10).await.unwrap();
+        let stuck = store.status_counts().await.unwrap().lease_expired;
+        // The owner's clock runs 10 minutes behind when it renews: a minute from now on
+        // the server's clock, not nine minutes ago.
+        test_clock::set(TimeDelta::minutes(-10));
+        let renewed = store.renew_lease(&lease, minute).await;
+        test_clock::set(TimeDelta::zero());
+        let after_renewal = store.claim_workflows("other", minute, 10).await.unwrap();
+        store
+            .connection()
+            .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .await
+            .unwrap();
+
+        assert!(taken.is_empty(), "a live lease was taken: {taken:?}");
+        assert_eq!(stuck, 0, "a live lease was counted as expired");
+        let renewed = renewed.unwrap();
+        assert!(
+            renewed.expires_at > crate::now() + TimeDelta::seconds(30),
+            "{renewed:?}"
+        );
+        assert!(after_renewal.is_empty(), "a renewed lease was taken");
+    }
 }
