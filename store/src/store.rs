@@ -97,9 +97,11 @@ pub trait StateStore: Send + Sync {
     /// The workflow state held by a checkpoint, without changing anything stored.
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState>;
 
-    /// Makes the stored workflow (row and steps) the checkpoint's state again, in one
-    /// transaction, with `updated_at` set to now. Checkpoints are kept. Returns the state
-    /// as stored.
+    /// Makes the stored workflow (row and steps) the checkpoint's state again, with
+    /// `updated_at` set to now, and takes a checkpoint of that state (after the same
+    /// step) that is the workflow's newest, so a later recovery resumes from it rather
+    /// than from a checkpoint taken before the rollback. One transaction; the earlier
+    /// checkpoints are kept (retention applies). Returns the state as stored.
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState>;
 
     /// Deletes completed and failed workflows last updated before `older_than`, with their

@@ -36,6 +36,7 @@ backend_tests!(
     restore_returns_the_snapshot_and_changes_nothing,
     restore_or_rollback_of_unknown_checkpoint_is_not_found,
     rollback_makes_the_snapshot_the_stored_state,
+    recovery_after_a_rollback_resumes_from_the_rolled_back_state,
     snapshot_of_something_else_is_refused_when_written,
     snapshot_of_something_else_is_refused_on_restore_and_rollback,
     delete_old_states_deletes_only_old_finished_workflows,
@@ -688,14 +689,16 @@ async fn rollback_makes_the_snapshot_the_stored_state(backend: Backend) {
         loaded
     );
 
-    // Checkpoints are kept, both of them, unchanged.
-    assert_eq!(
-        store
-            .list_checkpoints(&snapshot_state.id, 100, 0)
-            .await
-            .unwrap(),
-        [later_checkpoint.clone(), checkpoint.clone()]
-    );
+    // Checkpoints are kept, both of them, unchanged, and a new one of the state rolled
+    // back to, after the same step, is the newest: what recovery resumes from.
+    let listed = store
+        .list_checkpoints(&snapshot_state.id, 100, 0)
+        .await
+        .unwrap();
+    assert_eq!(listed[1..], [later_checkpoint.clone(), checkpoint.clone()]);
+    assert_eq!(listed[0].step_id, "fetch");
+    assert_eq!(listed[0].state().unwrap(), loaded);
+    assert_eq!(listed[0].timestamp, loaded.updated_at);
 
     // Rolling forward again works the same way.
     let forward = store
@@ -1155,4 +1158,52 @@ async fn a_save_writes_only_the_steps_that_changed(backend: Backend) {
         .collect();
     assert_eq!(rewritten, ["step-07"]);
     assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+/// An operator rolls a workflow back (wfadmin restore), then the orchestrator restarts:
+/// recovery must resume from the state rolled back to, not from the newest checkpoint
+/// taken before the rollback, which would undo it without a word.
+async fn recovery_after_a_rollback_resumes_from_the_rolled_back_state(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-rolled-back");
+    state.mark_running();
+    let first = store
+        .record_step(
+            &mut state,
+            step("retrieve", StepStatus::Completed, json!(1)),
+        )
+        .await
+        .unwrap();
+    for id in ["prompt", "tool"] {
+        store
+            .record_step(&mut state, step(id, StepStatus::Completed, json!(id)))
+            .await
+            .unwrap();
+    }
+    let rolled_back = store.rollback_to_checkpoint(&first.id).await.unwrap();
+    assert!(rolled_back.step("prompt").is_none());
+
+    let recovered = store
+        .recover_workflows(
+            "replica-after-restart",
+            std::time::Duration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(recovered.len(), 1);
+    let resumed = &recovered[0].state;
+    assert!(
+        resumed.step("prompt").is_none() && resumed.step("tool").is_none(),
+        "recovery resumed from before the rollback: {:?}",
+        resumed.steps.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store
+            .get_latest_checkpoint(&state.id)
+            .await
+            .unwrap()
+            .map(|c| c.step_id),
+        recovered[0].checkpoint.as_ref().map(|c| c.step_id.clone())
+    );
 }

@@ -243,14 +243,13 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     assert_eq!(now.status, WorkflowStatus::Running);
     assert_eq!(now.steps.len(), 1);
     assert_eq!(now.steps["retrieve"].status, StepStatus::Completed);
-    // Checkpoints are kept.
+    // Checkpoints are kept, and the newest is now one of the state restored (what a
+    // recovery resumes from).
+    let checkpoints = store.list_checkpoints(&failed.id, 10, 0).await.unwrap();
+    assert_eq!(checkpoints.len(), 4);
     assert_eq!(
-        store
-            .list_checkpoints(&failed.id, 10, 0)
-            .await
-            .unwrap()
-            .len(),
-        3
+        checkpoints[0].state().unwrap(),
+        now_stored(&store, failed.id).await
     );
 }
 
@@ -447,4 +446,11 @@ async fn the_status_bar_says_postgres_went_away_and_recovers_when_it_is_back() {
     tmux.keys(&["q"]);
     tmux.wait_for_text("wfadmin exited with 0");
     forwarding.abort();
+}
+
+async fn now_stored(
+    store: &SqliteStateStore,
+    id: uuid::Uuid,
+) -> llm_orchestrator_state::WorkflowState {
+    store.load_workflow_state(&id).await.unwrap()
 }

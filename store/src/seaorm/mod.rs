@@ -747,7 +747,11 @@ impl<T: sealed::Scoped> StateStore for T {
             writable(self.options(), "rollback_to_checkpoint")?;
             contained!(self, |conn, atomic| {
                 backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
-                    let (state, rows) = queries::rollback(txn, *checkpoint_id).await?;
+                    let (state, again, size) = queries::rollback(txn, *checkpoint_id).await?;
+                    let alongside = Alongside::Save(&state);
+                    let options = self.options();
+                    let rows =
+                        write_checkpoint(txn, true, options, alongside, &again, size).await?;
                     record_rows(rows);
                     Ok(state)
                 })

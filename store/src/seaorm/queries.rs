@@ -602,12 +602,20 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
     Ok(state)
 }
 
-/// Writes a checkpoint's state back as the workflow's current state, touched now.
+/// What rolling back to a checkpoint writes: the checkpoint's state as the workflow's
+/// current state, and a new checkpoint of that state (after the same step) that sorts
+/// after every checkpoint the workflow has, with its size. Recovery resumes from the
+/// newest checkpoint, so without the new one it would resume from the newest taken
+/// before the rollback and undo it.
 ///
-/// The checkpoint row is read `FOR SHARE` (Postgres): a prune or retention delete of it
-/// waits until the rollback has committed, so the target of a running rollback is never
-/// deleted under it. (SQLite has one writer, which gives the same.)
-pub(crate) async fn rollback<C: Db>(conn: &C, checkpoint_id: Uuid) -> Result<(WorkflowState, u64)> {
+/// The checkpoint rolled back to is read `FOR SHARE` (Postgres): a prune or retention
+/// delete of it waits until the rollback has committed, so the target of a running
+/// rollback is never deleted under it. (SQLite has one writer, which gives the same.)
+pub(crate) async fn rollback<C: Db>(
+    conn: &C,
+    checkpoint_id: Uuid,
+) -> Result<(WorkflowState, Checkpoint, u64)> {
+    use checkpoints::Column as K;
     let checkpoint = checkpoints::Entity::find_by_id(checkpoint_id)
         .lock_shared()
         .one(conn)
@@ -616,9 +624,27 @@ pub(crate) async fn rollback<C: Db>(conn: &C, checkpoint_id: Uuid) -> Result<(Wo
         .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))?;
     let mut state = snapshot_state(&checkpoint)?;
     crate::validate::workflow_state(&state, usize::MAX)?;
-    state.updated_at = now();
-    let rows = save_state(conn, &state).await?;
-    Ok((state, rows))
+    let newest: Option<DateTime<chrono::FixedOffset>> = checkpoints::Entity::find()
+        .select_only()
+        .column_as(Expr::col(K::Timestamp).max(), "newest")
+        .filter(K::WorkflowStateId.eq(state.id))
+        .into_tuple()
+        .one(conn)
+        .await?
+        .flatten();
+    // After the newest even when it came from a replica whose clock runs ahead.
+    let at = match newest {
+        Some(newest) => Ord::max(
+            now(),
+            newest.with_timezone(&Utc) + chrono::TimeDelta::microseconds(1),
+        ),
+        None => now(),
+    };
+    state.updated_at = at;
+    let mut again = Checkpoint::of(&state, checkpoint.step_id.clone())?;
+    again.timestamp = at;
+    let size = crate::validate::checkpoint(&again, usize::MAX)?;
+    Ok((state, again, size))
 }
 
 /// Deletes finished workflows last updated before `cutoff`; steps and checkpoints cascade.
