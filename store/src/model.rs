@@ -283,7 +283,14 @@ impl WorkflowState {
 
     fn set_status(&mut self, status: WorkflowStatus) {
         self.status = status;
-        self.updated_at = now();
+        self.touch();
+    }
+
+    /// `updated_at` moves to now, and never back: at least a microsecond past where it
+    /// was, even when a replica whose clock runs ahead saved it last. So a checkpoint this
+    /// replica takes next sorts after that replica's, whatever the two clocks say.
+    fn touch(&mut self) {
+        self.updated_at = Ord::max(now(), self.updated_at + chrono::TimeDelta::microseconds(1));
     }
 
     /// Running; clears the end time and error of an earlier attempt.
@@ -325,7 +332,7 @@ impl WorkflowState {
     /// Adds or replaces a step (keyed by its `step_id`) and touches `updated_at`.
     pub fn upsert_step(&mut self, step: StepState) {
         self.steps.insert(step.step_id.clone(), step);
-        self.updated_at = now();
+        self.touch();
     }
 }
 
@@ -356,13 +363,17 @@ impl Checkpoint {
         }
     }
 
-    /// A checkpoint of `state` after `step_id`, snapshotting the whole state.
+    /// A checkpoint of `state` after `step_id`, snapshotting the whole state. Taken now,
+    /// or at the state's `updated_at` if that is later (saved by a replica whose clock
+    /// runs ahead): a checkpoint is never older than the state it holds.
     pub fn of(state: &WorkflowState, step_id: impl Into<String>) -> Result<Self, StateStoreError> {
-        Ok(Self::new(
+        let mut checkpoint = Self::new(
             state.id,
             step_id,
             serde_json::to_value(state).map_err(StateStoreError::from)?,
-        ))
+        );
+        checkpoint.timestamp = Ord::max(checkpoint.timestamp, state.updated_at);
+        Ok(checkpoint)
     }
 
     /// The workflow state this checkpoint holds.

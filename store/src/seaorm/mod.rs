@@ -501,7 +501,10 @@ fn after_step(
     let step_id = step.step_id.clone();
     next.upsert_step(step);
     validate::workflow_state(&next, options.max_json_bytes)?;
-    let checkpoint = Checkpoint::of(&next, step_id)?;
+    let mut checkpoint = Checkpoint::of(&next, step_id)?;
+    // At the state's own time: a replica that loads this state next moves `updated_at`
+    // past it (see `WorkflowState::touch`), so its checkpoints sort after this one.
+    checkpoint.timestamp = next.updated_at;
     let size = validate::checkpoint(&checkpoint, options.max_json_bytes)?;
     Ok((next, checkpoint, size))
 }

@@ -429,4 +429,38 @@ mod tests {
         );
         assert!(after_renewal.is_empty(), "a renewed lease was taken");
     }
+
+    /// A replica whose clock runs behind takes over a workflow that one running ahead
+    /// checkpointed: its checkpoints still come after, so recovery and retention take
+    /// the newest for the newest.
+    #[tokio::test(flavor = "current_thread")]
+    async fn checkpoints_keep_their_order_across_replicas_whose_clocks_disagree() {
+        let store = StateStoreBuilder::new(":memory:").connect().await.unwrap();
+        let mut state = WorkflowState::new("wf-skew", "Skew", None, json!({}));
+        state.mark_running();
+        store.save_workflow_state(&state).await.unwrap();
+
+        test_clock::set(TimeDelta::minutes(10));
+        let mut ahead = state.clone();
+        for id in ["retrieve", "prompt"] {
+            let mut step = crate::StepState::new(id);
+            step.mark_completed(json!(id));
+            store.record_step(&mut ahead, step).await.unwrap();
+        }
+        test_clock::set(TimeDelta::zero());
+        let mut behind = store.load_workflow_state(&state.id).await.unwrap();
+        let mut step = crate::StepState::new("tool");
+        step.mark_completed(json!("tool"));
+        let taken = store.record_step(&mut behind, step).await.unwrap();
+
+        assert_eq!(
+            store.get_latest_checkpoint(&state.id).await.unwrap(),
+            Some(taken)
+        );
+        let recovered = store
+            .recover_workflows("next", Duration::from_secs(60), 10)
+            .await
+            .unwrap();
+        assert!(recovered[0].state.step("tool").is_some());
+    }
 }
