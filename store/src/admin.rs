@@ -58,6 +58,9 @@ pub struct WorkflowSummary {
     /// When that claim runs out or ran out: an active workflow whose lease has expired
     /// lost its owner (a crashed replica) and waits for `recover_workflows`.
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Whether that lease had run out when the row was read, by the clock leases run by
+    /// (the Postgres server's: a tool on a machine whose clock is off still knows).
+    pub lease_expired: bool,
 }
 
 /// The column a workflow page is sorted by (after "active first", when asked).
@@ -248,6 +251,7 @@ struct SummaryRow {
     error: Option<String>,
     lease_owner: Option<String>,
     lease_expires_at: Option<DateTime<FixedOffset>>,
+    lease_expired: i32,
 }
 
 fn active_names() -> Vec<&'static str> {
@@ -348,6 +352,8 @@ fn summary_select(query: &WorkflowQuery, backend: DbBackend) -> Select<workflow_
         W::LeaseOwner,
         W::LeaseExpiresAt,
     ]);
+    let expired: Expr = Expr::case(lease_expired(backend), 1).finally(0).into();
+    select = select.expr_as(expired, "lease_expired");
     if !query.statuses.is_empty() {
         select = select.filter(
             W::Status.is_in(
@@ -515,6 +521,7 @@ impl<B> SeaOrmStateStore<B> {
                 checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
                 lease_owner: row.lease_owner,
                 lease_expires_at: row.lease_expires_at.map(|t| t.with_timezone(&Utc)),
+                lease_expired: row.lease_expired != 0,
             });
         }
         Ok(summaries)

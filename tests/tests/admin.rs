@@ -118,6 +118,30 @@ async fn the_workflow_list_finds_the_workflows_whose_lease_expired(backend: Back
             .collect();
         assert_eq!(ids, ["wf-crashed"], "{sort:?}");
     }
+    // Each row says whether its lease ran out, by the database's clock (for a tool whose
+    // machine's clock may be off).
+    let all = store
+        .workflow_page(&WorkflowQuery::default())
+        .await
+        .unwrap();
+    let expired: Vec<(&str, bool)> = {
+        let mut rows: Vec<_> = all
+            .rows
+            .iter()
+            .map(|row| (row.workflow_id.as_str(), row.lease_expired))
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        expired,
+        [
+            ("wf-crashed", true),
+            ("wf-done", true),
+            ("wf-free", false),
+            ("wf-held", false)
+        ]
+    );
     // The status counts say how many, for the status bar.
     let counts = store.status_counts().await.unwrap();
     assert_eq!(counts.lease_expired, 1);

@@ -42,6 +42,7 @@ pub fn summary_json(row: &WorkflowSummary) -> Value {
         "checkpoints": row.checkpoint_count,
         "lease_owner": row.lease_owner,
         "lease_expires_at": row.lease_expires_at,
+        "lease_expired": row.lease_owner.is_some() && row.lease_expired,
     })
 }
 
@@ -1098,6 +1099,7 @@ mod tests {
             .unwrap();
         assert_eq!(claimed["lease_owner"], "replica-9");
         assert!(claimed["lease_expires_at"].is_string(), "{claimed}");
+        assert_eq!(claimed["lease_expired"], false, "{claimed}");
 
         // `show` says whose it is and until when, in text and JSON.
         let mut out = Vec::new();

@@ -131,6 +131,7 @@ pub fn summaries() -> Vec<WorkflowSummary> {
             checkpoint_count: n as u64,
             lease_owner: None,
             lease_expires_at: None,
+            lease_expired: false,
         })
         .collect()
 }

@@ -67,14 +67,18 @@ pub struct LiveLease {
 impl LiveLease {
     /// The lease on the workflow `row` as of `now`, if a replica holds it and it has
     /// not expired (an expired one belongs to a replica that stopped: nobody runs it).
+    /// Live if either clock says so, the database's when the row was read or this
+    /// machine's now: a warning too many beats a restore a running replica overwrites
+    /// because this machine's clock runs ahead.
     pub fn of(row: &WorkflowSummary, now: DateTime<Utc>) -> Option<Self> {
-        match crate::commands::lease_of(row, now)? {
-            (owner, None) => Some(Self {
-                owner: owner.to_owned(),
-                until: row.lease_expires_at,
-            }),
-            (_, Some(_expired_for)) => None,
+        let (owner, expired_for) = crate::commands::lease_of(row, now)?;
+        if row.lease_expired && expired_for.is_some() {
+            return None;
         }
+        Some(Self {
+            owner: owner.to_owned(),
+            until: row.lease_expires_at,
+        })
     }
 }
 
@@ -290,7 +294,16 @@ mod tests {
 
         // Expired: its replica stopped; nobody runs the workflow.
         let later = t0() + chrono::Duration::seconds(43);
+        row.lease_expired = true;
         assert_eq!(LiveLease::of(&row, later), None);
+        // Expired on this machine's clock only (it runs ahead of the database's): still
+        // live as far as anyone knows.
+        row.lease_expired = false;
+        assert!(LiveLease::of(&row, later).is_some());
+        // Expired on the database's clock only (this machine's runs behind): likewise.
+        row.lease_expired = true;
+        assert!(LiveLease::of(&row, t0()).is_some());
+        row.lease_expired = false;
         // Finished: a lease left behind is nobody's.
         row.status = WorkflowStatus::Failed;
         assert_eq!(LiveLease::of(&row, t0()), None);
