@@ -343,9 +343,7 @@ pub async fn run(
         .chain((0..iterations).map(|_| true))
     {
         iteration += 1;
-        shape.advance(&mut state, iteration, &mut words);
-        let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
-        let Some(step) = state.steps.get(&name).cloned() else {
+        let Some(step) = next_step(&shape, &mut state, iteration, &mut words) else {
             break;
         };
         let (result, elapsed) = timed(store.record_step(&mut state, step)).await;
@@ -403,9 +401,7 @@ pub async fn run(
             .chain((0..iterations).map(|_| true))
         {
             iteration += 1;
-            shape.advance(&mut state, iteration, &mut words);
-            let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
-            let Some(step) = state.steps.get(&name).cloned() else {
+            let Some(step) = next_step(&shape, &mut state, iteration, &mut words) else {
                 break;
             };
             let (result, elapsed) = timed(fenced_or_in_transaction(
@@ -431,9 +427,8 @@ pub async fn run(
             let cpu_per_call = take_cpu_per_call();
             // One more, untimed, to list what a call sends.
             iteration += 1;
-            shape.advance(&mut state, iteration, &mut words);
-            let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
-            let step = state.steps.get(&name).cloned().ok_or("no step to record")?;
+            let step =
+                next_step(&shape, &mut state, iteration, &mut words).ok_or("no step to record")?;
             let (result, sent) = statements::record(fenced_or_in_transaction(
                 variant,
                 store,
@@ -516,6 +511,18 @@ pub async fn run(
         );
     }
     Ok(Outcome { snapshot })
+}
+
+/// The workload's step of `iteration`, with `state` moved on to it first.
+fn next_step(
+    shape: &Shape,
+    state: &mut WorkflowState,
+    iteration: u64,
+    words: &mut Words,
+) -> Option<StepState> {
+    shape.advance(state, iteration, words);
+    let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
+    state.steps.get(&name).cloned()
 }
 
 /// One step recorded as `variant` says: `record_step_if` fenced by the workflow's

@@ -166,21 +166,8 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
         .and(not_what_recovery_resumes_from());
     if let Some(keep) = policy.keep_last {
         // Unpinned checkpoints of the same workflow that are newer than this one.
-        let newer = Alias::new("newer");
-        let col = |column: K| Expr::col((checkpoints::Entity, column));
-        let newer_col = |column: K| Expr::col((newer.clone(), column));
-        let newer_count = Query::select()
-            .expr(Expr::cust("count(*)"))
-            .from_as(checkpoints::Entity, newer.clone())
-            .and_where(newer_col(K::WorkflowStateId).eq(col(K::WorkflowStateId)))
-            .and_where(newer_col(K::PinnedLabel).is_null())
-            .and_where(
-                newer_col(K::Timestamp)
-                    .gt(col(K::Timestamp))
-                    .or(newer_col(K::Timestamp)
-                        .eq(col(K::Timestamp))
-                        .and(newer_col(K::Id).gt(col(K::Id)))),
-            )
+        let newer_count = queries::newer_checkpoints(Expr::cust("count(*)"))
+            .and_where(Expr::col((Alias::new("newer"), K::PinnedLabel)).is_null())
             .to_owned();
         condition = condition
             .and(Expr::SubQuery(None, Box::new(newer_count.into())).gte(queries::sql_count(keep)));
@@ -201,27 +188,13 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
 fn not_what_recovery_resumes_from() -> SimpleExpr {
     use checkpoints::Column as K;
     use workflow_states::Column as W;
-    let newer = Alias::new("newer");
-    let col = |column: K| Expr::col((checkpoints::Entity, column));
-    let newer_col = |column: K| Expr::col((newer.clone(), column));
-    let has_newer = Query::select()
-        .expr(Expr::val(1))
-        .from_as(checkpoints::Entity, newer.clone())
-        .and_where(newer_col(K::WorkflowStateId).eq(col(K::WorkflowStateId)))
-        .and_where(
-            newer_col(K::Timestamp)
-                .gt(col(K::Timestamp))
-                .or(newer_col(K::Timestamp)
-                    .eq(col(K::Timestamp))
-                    .and(newer_col(K::Id).gt(col(K::Id)))),
-        )
-        .to_owned();
+    let has_newer = queries::newer_checkpoints(Expr::val(1));
     let active = Query::select()
         .column(W::Id)
         .from(workflow_states::Entity)
         .and_where(W::Status.is_in(queries::status_names(&WorkflowStatus::ACTIVE)))
         .to_owned();
-    col(K::WorkflowStateId)
+    Expr::col((checkpoints::Entity, K::WorkflowStateId))
         .not_in_subquery(active)
         .or(Expr::exists(has_newer))
 }

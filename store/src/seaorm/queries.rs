@@ -20,6 +20,28 @@ use crate::backend::{self, Db, Write};
 use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, WorkflowState, WorkflowStatus, now};
 
+/// `SELECT <what> FROM checkpoints AS newer` where `newer` is a checkpoint of the same
+/// workflow as the outer query's `checkpoints` row and newer than it: a later timestamp,
+/// or the same one and a greater id (the order every listing and "latest" use).
+pub(crate) fn newer_checkpoints(what: SimpleExpr) -> sea_orm::sea_query::SelectStatement {
+    use checkpoints::Column as K;
+    let newer = Alias::new("newer");
+    let col = |column: K| Expr::col((checkpoints::Entity, column));
+    let newer_col = |column: K| Expr::col((newer.clone(), column));
+    Query::select()
+        .expr(what)
+        .from_as(checkpoints::Entity, newer.clone())
+        .and_where(newer_col(K::WorkflowStateId).eq(col(K::WorkflowStateId)))
+        .and_where(
+            newer_col(K::Timestamp)
+                .gt(col(K::Timestamp))
+                .or(newer_col(K::Timestamp)
+                    .eq(col(K::Timestamp))
+                    .and(newer_col(K::Id).gt(col(K::Id)))),
+        )
+        .to_owned()
+}
+
 /// A count for LIMIT/OFFSET: SQL takes a signed 64-bit integer, so larger is "all".
 pub(crate) fn sql_count(count: impl TryInto<i64>) -> u64 {
     count
@@ -46,11 +68,7 @@ pub(crate) async fn save_state_and_checkpoint<C: Db>(
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
-    let mut writes = save_writes(state);
-    writes.extend(checkpoint_writes(checkpoint, size_bytes, retention));
-    backend::write_all(conn, writes)
-        .await
-        .map_err(|err| checkpoint_insert_error(err, checkpoint))
+    with_checkpoint(conn, save_writes(state), checkpoint, size_bytes, retention).await
 }
 
 /// The steps of `state` and a checkpoint (with its retention), in one batch: the rest of
@@ -62,7 +80,17 @@ pub(crate) async fn steps_and_checkpoint<C: Db>(
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
-    let mut writes = step_writes(state);
+    with_checkpoint(conn, step_writes(state), checkpoint, size_bytes, retention).await
+}
+
+/// `writes`, then a checkpoint's (with its retention), in one batch.
+async fn with_checkpoint<C: Db>(
+    conn: &C,
+    mut writes: Vec<Write>,
+    checkpoint: &Checkpoint,
+    size_bytes: u64,
+    retention: Option<usize>,
+) -> Result<u64> {
     writes.extend(checkpoint_writes(checkpoint, size_bytes, retention));
     backend::write_all(conn, writes)
         .await
@@ -417,9 +445,7 @@ pub(crate) async fn insert_checkpoint<C: Db>(
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
-    backend::write_all(conn, checkpoint_writes(checkpoint, size_bytes, retention))
-        .await
-        .map_err(|err| checkpoint_insert_error(err, checkpoint))
+    with_checkpoint(conn, Vec::new(), checkpoint, size_bytes, retention).await
 }
 
 fn checkpoint_writes(

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use entity::{checkpoints, workflow_states};
-use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait as _, LockBehavior, LockType, Order, Query, SimpleExpr,
-};
+use sea_orm::sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, Order, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
     SqlErr,
@@ -305,21 +303,7 @@ pub(crate) async fn latest_checkpoints<C: ConnectionTrait>(
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Checkpoint>> {
     use checkpoints::Column as K;
-    let newer = Alias::new("newer");
-    let col = |column: K| Expr::col((checkpoints::Entity, column));
-    let newer_col = |column: K| Expr::col((newer.clone(), column));
-    let has_newer = Query::select()
-        .expr(Expr::val(1))
-        .from_as(checkpoints::Entity, newer.clone())
-        .and_where(newer_col(K::WorkflowStateId).eq(col(K::WorkflowStateId)))
-        .and_where(
-            newer_col(K::Timestamp)
-                .gt(col(K::Timestamp))
-                .or(newer_col(K::Timestamp)
-                    .eq(col(K::Timestamp))
-                    .and(newer_col(K::Id).gt(col(K::Id)))),
-        )
-        .to_owned();
+    let has_newer = queries::newer_checkpoints(Expr::val(1));
     let rows = checkpoints::Entity::find()
         .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
         .filter(Expr::exists(has_newer).not())
