@@ -204,6 +204,9 @@ impl RestorePlan {
         if self.is_noop() {
             lines.push("nothing changes except updated_at".into());
         }
+        lines.push(
+            "then a checkpoint of this state becomes the newest (recovery resumes from it)".into(),
+        );
         lines
             .into_iter()
             .map(|line| crate::format::printable(&line).into_owned())
@@ -318,6 +321,14 @@ mod tests {
         let checkpoint = Checkpoint::of(&state, "start").unwrap();
         let plan = RestorePlan::new(state, checkpoint).unwrap();
         assert!(plan.is_noop());
-        assert!(plan.lines().last().unwrap().contains("nothing changes"));
+        let lines = plan.lines();
+        assert!(
+            lines[lines.len() - 2].contains("nothing changes"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[lines.len() - 1].contains("becomes the newest"),
+            "{lines:?}"
+        );
     }
 }
