@@ -662,6 +662,18 @@ impl<B> SeaOrmStateStore<B> {
             .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
     }
 
+    /// How many runs (stored workflow states) have exactly this `workflow_id`: one count
+    /// on the `(workflow_id, updated_at)` index. A tool that shows "the" run of a
+    /// workflow_id (the most recently updated) can say when there are others.
+    pub async fn count_runs(&self, workflow_id: &str) -> Result<u64> {
+        use sea_orm::PaginatorTrait as _;
+        use workflow_states::Column as W;
+        let runs = workflow_states::Entity::find()
+            .filter(W::WorkflowId.eq(workflow_id))
+            .count(self.connection());
+        diagnosed(self.connection(), async { Ok(runs.await?) }).await
+    }
+
     /// How many workflows are stored per status, and how many active ones have an
     /// expired lease, in one `GROUP BY` query.
     pub async fn status_counts(&self) -> Result<StatusCounts> {

@@ -12,7 +12,19 @@ backend_tests!(
     the_workflow_list_shows_who_holds_each_lease_and_until_when,
     the_workflow_list_finds_the_workflows_whose_lease_expired,
     one_workflows_summary_is_its_list_row_read_by_id,
+    runs_of_a_workflow_id_are_counted_exactly,
 );
+
+async fn runs_of_a_workflow_id_are_counted_exactly(backend: Backend) {
+    let store = open(backend).await;
+    // Two runs of one workflow_id, and ids that merely contain it or differ in case.
+    for id in ["order-7", "order-7", "order-77", "ORDER-7", "re-order-7"] {
+        store.save_workflow_state(&workflow(id)).await.unwrap();
+    }
+    assert_eq!(store.count_runs("order-7").await.unwrap(), 2);
+    assert_eq!(store.count_runs("order-77").await.unwrap(), 1);
+    assert_eq!(store.count_runs("order").await.unwrap(), 0);
+}
 
 async fn one_workflows_summary_is_its_list_row_read_by_id(backend: Backend) {
     use llm_orchestrator_state::admin::WorkflowQuery;

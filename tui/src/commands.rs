@@ -42,7 +42,7 @@ pub fn summary_json(row: &WorkflowSummary) -> Value {
         "checkpoints": row.checkpoint_count,
         "lease_owner": row.lease_owner,
         "lease_expires_at": row.lease_expires_at,
-        "lease_expired": row.lease_owner.is_some() && row.lease_expired,
+        "lease_expired": row.lease_expired,
     })
 }
 
@@ -321,7 +321,7 @@ async fn named_workflow(store: &Store, notes: &mut impl Write, key: &str) -> Res
     if uuid::Uuid::parse_str(key).is_ok_and(|id| id == state.id) {
         return Ok(state);
     }
-    let runs = runs_of(store, &state.workflow_id).await?;
+    let runs = store.count_runs(&state.workflow_id).await?;
     if runs > 1 {
         writeln!(
             notes,
@@ -332,30 +332,6 @@ async fn named_workflow(store: &Store, notes: &mut impl Write, key: &str) -> Res
         )?;
     }
     Ok(state)
-}
-
-/// How many runs (stored workflow states) have exactly this workflow_id. The list's text
-/// filter finds a superset (a case-insensitive substring), read a page at a time.
-async fn runs_of(store: &Store, workflow_id: &str) -> Result<u64> {
-    let mut query = WorkflowQuery {
-        text: Some(workflow_id.to_owned()),
-        active_first: false,
-        limit: 500,
-        ..WorkflowQuery::default()
-    };
-    let mut runs = 0;
-    loop {
-        let page = store.workflow_page(&query).await?;
-        runs += page
-            .rows
-            .iter()
-            .filter(|row| row.workflow_id == workflow_id)
-            .count() as u64;
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => return Ok(runs),
-        }
-    }
 }
 
 /// `show`; a note on `notes` when the workflow_id names several runs.
