@@ -249,7 +249,7 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     assert_eq!(checkpoints.len(), 4);
     assert_eq!(
         checkpoints[0].state().unwrap(),
-        now_stored(&store, failed.id).await
+        store.load_workflow_state(&failed.id).await.unwrap()
     );
 }
 
@@ -446,11 +446,4 @@ async fn the_status_bar_says_postgres_went_away_and_recovers_when_it_is_back() {
     tmux.keys(&["q"]);
     tmux.wait_for_text("wfadmin exited with 0");
     forwarding.abort();
-}
-
-async fn now_stored(
-    store: &SqliteStateStore,
-    id: uuid::Uuid,
-) -> llm_orchestrator_state::WorkflowState {
-    store.load_workflow_state(&id).await.unwrap()
 }
