@@ -735,6 +735,36 @@ pub(crate) fn lease_clock(backend: DbBackend, after: chrono::Duration) -> Simple
     }
 }
 
+/// How far the clock leases run by ([`lease_clock`]) is ahead of this machine's;
+/// negative when it is behind. On Postgres: the server's `statement_timestamp()` set
+/// against the middle of the round trip that read it, the closest of three reads (the
+/// shortest round trip bounds the error best). On SQLite it is this machine's own clock:
+/// zero, without a query.
+pub(crate) async fn clock_offset<C: ConnectionTrait>(db: &C) -> Result<chrono::Duration, DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        return Ok(chrono::Duration::zero());
+    }
+    let read = Query::select()
+        .expr(lease_clock(backend, chrono::Duration::zero()))
+        .to_owned();
+    let mut best: Option<(chrono::Duration, chrono::Duration)> = None;
+    for _ in 0..3 {
+        let sent = crate::model::now();
+        let row = db.query_one(&read).await?;
+        let received = crate::model::now();
+        let server: chrono::DateTime<chrono::Utc> = row
+            .ok_or_else(|| DbErr::RecordNotFound("the server's clock".into()))?
+            .try_get_by_index(0)?;
+        let round_trip = received - sent;
+        let offset = server - (sent + round_trip / 2);
+        if best.is_none_or(|(shortest, _)| round_trip < shortest) {
+            best = Some((round_trip, offset));
+        }
+    }
+    Ok(best.map_or_else(chrono::Duration::zero, |(_, offset)| offset))
+}
+
 /// Runs `$body` (with `$c` bound to a connection) all or nothing: in a transaction begun
 /// with `$begin` and committed when `$body` is `Ok`, unless `$atomic` says `$conn` is
 /// already a savepoint taken for this one store call (see `contained!`), which undoes

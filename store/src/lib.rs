@@ -55,8 +55,8 @@ pub use model::{
 };
 pub use nodelay::disable_nagle;
 pub use seaorm::{
-    PostgresStateStore, Pruner, SeaOrmStateStore, SqliteStateStore, StoreTransaction,
-    TransactionScope,
+    CLOCK_OFFSET_WARNING, PostgresStateStore, Pruner, SeaOrmStateStore, SqliteStateStore,
+    StoreTransaction, TransactionScope,
 };
 pub use store::StateStore;
 

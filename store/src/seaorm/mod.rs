@@ -179,6 +179,7 @@ impl SeaOrmStateStore<AnyBackend> {
         } else if options.read_only {
             backend::check_has_tables(&db).await?;
         }
+        warn_of_clock_offset(&db).await;
         Ok(Self {
             db,
             options: Arc::new(options),
@@ -204,6 +205,31 @@ impl<B> SeaOrmStateStore<B> {
             options: self.options,
             backend: PhantomData,
         }
+    }
+
+    /// How far the clock that leases run by is ahead of this machine's (negative: behind),
+    /// measured now. On Postgres that is the server's clock, read with a few
+    /// `SELECT statement_timestamp()` round trips (off by at most half the shortest);
+    /// on SQLite it is this machine's own, so zero. The store measures it once when it
+    /// opens and logs a warning past [`CLOCK_OFFSET_WARNING`]: a replica whose clock is off
+    /// by that much dates its checkpoints wrongly, and an admin tool on it counts a
+    /// lease's time left wrongly unless it adds this.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// let store = llm_orchestrator_state::SqliteStateStore::new(":memory:").await?;
+    /// let offset = store.clock_offset().await?;
+    /// assert!(offset.is_zero());
+    /// let database_now = llm_orchestrator_state::now() + offset;
+    /// # let _ = database_now;
+    /// # Ok(()) }
+    /// ```
+    pub async fn clock_offset(&self) -> Result<chrono::Duration> {
+        diagnosed(&self.db, async {
+            Ok(backend::clock_offset(&self.db).await?)
+        })
+        .await
     }
 
     /// Forgets which constructor made the store.
@@ -265,6 +291,39 @@ impl SeaOrmStateStore<Sqlite> {
             )));
         }
         Ok(StateStoreBuilder::new(path).connect().await?.retag())
+    }
+}
+
+/// How far a replica's clock may be from the database's before the store warns when it
+/// opens (see [`SeaOrmStateStore::clock_offset`]).
+pub const CLOCK_OFFSET_WARNING: Duration = Duration::from_secs(1);
+
+/// Logs a warning when this machine's clock is off from the database's by more than
+/// [`CLOCK_OFFSET_WARNING`]. A failed measurement is only logged at debug level: the
+/// store works without it.
+async fn warn_of_clock_offset(db: &DatabaseConnection) {
+    match backend::clock_offset(db).await {
+        Ok(offset)
+            if offset
+                .abs()
+                .to_std()
+                .is_ok_and(|off| off > CLOCK_OFFSET_WARNING) =>
+        {
+            let (how_far, direction) = if offset > chrono::Duration::zero() {
+                (offset, "behind")
+            } else {
+                (-offset, "ahead of")
+            };
+            warn!(
+                offset_ms = offset.num_milliseconds(),
+                "this machine's clock runs {} ms {direction} the database's: workflows \
+                 and checkpoints saved here are dated by it (leases are not); keep the \
+                 clocks in sync (NTP)",
+                how_far.num_milliseconds()
+            );
+        }
+        Ok(_) => {}
+        Err(err) => tracing::debug!(error = %err, "could not read the database's clock"),
     }
 }
 

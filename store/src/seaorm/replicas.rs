@@ -368,8 +368,9 @@ mod tests {
     /// agree on when a lease runs out on Postgres: the server's clock decides. With each
     /// replica's own clock, one running ahead took live leases and one running behind
     /// renewed into the past.
-    #[tokio::test(flavor = "current_thread")]
-    async fn leases_run_by_the_postgres_servers_clock() {
+    /// A store on the Postgres test database (`TEST_DATABASE_URL`), in a schema of its
+    /// own, opened on this thread (so with its skewed clock), and the schema's name.
+    async fn postgres_store() -> (crate::SeaOrmStateStore, String) {
         let url = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let schema = format!("t_clock_{}", uuid::Uuid::new_v4().simple());
@@ -380,6 +381,80 @@ mod tests {
             .connect()
             .await
             .expect("the Postgres test database (TEST_DATABASE_URL)");
+        (store, schema)
+    }
+
+    /// What the store logged at WARN or above while `during` ran, with what it returned.
+    async fn warnings_during<T>(during: impl Future<Output = T>) -> (T, String) {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        let value = during.await;
+        drop(guard);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (value, text)
+    }
+
+    /// A replica whose clock runs 10 minutes ahead of the Postgres server is told so in
+    /// its log when it opens the store, and `clock_offset` says by how much, so an admin
+    /// tool can count a lease's time left on the server's clock. With the clocks in sync
+    /// nothing is logged.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_replica_whose_clock_is_off_is_told_when_it_opens_the_store() {
+        test_clock::set(TimeDelta::minutes(10));
+        let ((ahead, ahead_schema), logged_ahead) = warnings_during(postgres_store()).await;
+        let measured_ahead = ahead.clock_offset().await;
+        test_clock::set(TimeDelta::zero());
+        let ((in_sync, in_sync_schema), logged_in_sync) = warnings_during(postgres_store()).await;
+        let measured_in_sync = in_sync.clock_offset().await;
+        for schema in [ahead_schema, in_sync_schema] {
+            in_sync
+                .connection()
+                .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .await
+                .unwrap();
+        }
+
+        let off = (measured_ahead.unwrap() + TimeDelta::minutes(10)).abs();
+        assert!(off < TimeDelta::seconds(1), "measured {off} from -10 min");
+        assert!(
+            logged_ahead.contains("ms ahead of the database's"),
+            "{logged_ahead}"
+        );
+        assert!(measured_in_sync.unwrap().abs() < TimeDelta::seconds(1));
+        assert!(!logged_in_sync.contains("clock"), "{logged_in_sync}");
+    }
+
+    /// On SQLite the database's clock is this machine's: the offset is zero, skewed or not.
+    #[tokio::test(flavor = "current_thread")]
+    async fn sqlite_runs_on_this_machines_clock() {
+        test_clock::set(TimeDelta::minutes(10));
+        let (store, logged) = warnings_during(StateStoreBuilder::new(":memory:").connect()).await;
+        let offset = store.unwrap().clock_offset().await;
+        test_clock::set(TimeDelta::zero());
+        assert_eq!(offset.unwrap(), TimeDelta::zero());
+        assert!(!logged.contains("clock"), "{logged}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn leases_run_by_the_postgres_servers_clock() {
+        let (store, schema) = postgres_store().await;
         let mut state = WorkflowState::new("wf-clock", "Clock", None, json!({}));
         state.mark_running();
         store.save_workflow_state(&state).await.unwrap();
