@@ -58,7 +58,7 @@ impl<'a> Target<'a> {
 fn refuse_schema_on_sqlite(target: &Target<'_>) -> Result<()> {
     let sqlite = sqlite_file(target.url).is_some() || target.url.contains(":memory:");
     if target.postgres_schema.is_some() && sqlite {
-        return Err(AdminError::new(format!(
+        return Err(AdminError::already_redacted(format!(
             "--postgres-schema (or WFADMIN_POSTGRES_SCHEMA) is for a Postgres database; {} \
              is SQLite",
             redact_url(target.url)
@@ -70,7 +70,7 @@ fn refuse_schema_on_sqlite(target: &Target<'_>) -> Result<()> {
 /// The database at `target` has none of the store's tables: which, and what to run.
 fn no_tables(target: &Target<'_>) -> AdminError {
     let postgres = sqlite_file(target.url).is_none() && !target.url.contains(":memory:");
-    AdminError::new(format!(
+    AdminError::already_redacted(format!(
         "no workflow tables in {}{}; run `wfadmin migrate`{} to create them",
         target.shown(),
         if postgres && target.postgres_schema.is_none() {
@@ -208,7 +208,9 @@ async fn open_with(target: &Target<'_>, create: bool) -> Result<Store> {
             return Err(no_tables(target));
         }
         (Err(err), Some(schema)) if !schema_found(&err) => {
-            return Err(AdminError::new(format!(
+            // `err` and the schema's name (a valid one: the store checked it) hold no
+            // password.
+            return Err(AdminError::already_redacted(format!(
                 "{err}; check the name, or create it with `wfadmin --postgres-schema {schema} \
                  migrate`"
             )));
@@ -224,7 +226,7 @@ async fn open_with(target: &Target<'_>, create: bool) -> Result<Store> {
         tracing::info!(database = %target.shown(), "new database: creating the schema");
         migrate(&store).await?;
     } else if !pending.is_empty() {
-        return Err(AdminError::new(format!(
+        return Err(AdminError::already_redacted(format!(
             "the database {} needs migrations {}; run `wfadmin migrate`",
             target.shown(),
             pending.join(", ")

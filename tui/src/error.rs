@@ -4,8 +4,11 @@ use std::fmt;
 
 use llm_orchestrator_state::{StateStoreError, redact};
 
-/// What went wrong, as a sentence for the operator. Built only through [`AdminError::new`]
-/// and the `From` impls, which all redact passwords.
+/// What went wrong, as a sentence for the operator. Built only through [`AdminError::new`],
+/// [`AdminError::already_redacted`] and the `From` impls, which all make sure passwords are
+/// removed, each text exactly once: redacting a redacted text again would take what follows
+/// a masked `?password=***` (the `:` of "cannot connect to ...?password=***: why") for
+/// part of the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminError {
     message: String,
@@ -17,6 +20,16 @@ impl AdminError {
     pub fn new(message: impl AsRef<str>) -> Self {
         Self {
             message: redact(message.as_ref()),
+            broken_pipe: false,
+        }
+    }
+
+    /// An error whose message has no password in it already: it quotes the database only
+    /// as [`crate::db::Target::shown`] or `redact_url` wrote it, and store errors only as
+    /// the store wrote them.
+    pub fn already_redacted(message: String) -> Self {
+        Self {
+            message,
             broken_pipe: false,
         }
     }
@@ -36,8 +49,9 @@ impl fmt::Display for AdminError {
 impl std::error::Error for AdminError {}
 
 impl From<StateStoreError> for AdminError {
+    /// The store's message as it is: every `StateStoreError` payload is without passwords.
     fn from(err: StateStoreError) -> Self {
-        Self::new(err.to_string())
+        Self::already_redacted(err.to_string())
     }
 }
 
@@ -63,3 +77,40 @@ impl From<std::io::Error> for AdminError {
 
 /// Shorthand for results of the admin tool.
 pub type Result<T, E = AdminError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use llm_orchestrator_state::redact_url;
+
+    use super::*;
+
+    const URL: &str = "postgres://app@db/prod?password=s3cret";
+
+    #[test]
+    fn a_store_error_reads_as_the_store_wrote_it() {
+        // What the store says when it cannot connect to a URL with a password in its query.
+        let store = StateStoreError::Connection(format!(
+            "cannot connect to {}: database \"prod\" does not exist",
+            redact_url(URL)
+        ));
+        assert_eq!(
+            AdminError::from(store).to_string(),
+            "connection error: cannot connect to postgres://app@db/prod?password=***: \
+             database \"prod\" does not exist"
+        );
+    }
+
+    #[test]
+    fn wfadmin_s_own_words_lose_the_password_but_nothing_else() {
+        let shown = redact_url(URL);
+        assert_eq!(
+            AdminError::already_redacted(format!("{shown}; then")).to_string(),
+            "postgres://app@db/prod?password=***; then"
+        );
+        // Raw text (input quoted back, an I/O error) is redacted.
+        assert_eq!(
+            AdminError::new(format!("cannot open {URL} now")).to_string(),
+            "cannot open postgres://app@db/prod?password=*** now"
+        );
+    }
+}

@@ -115,10 +115,12 @@ fn spawn_input_thread(
     })
 }
 
-fn text<T, E: std::fmt::Display>(
+/// A result for the UI: its error as the operator reads it, password removed (once: see
+/// [`AdminError`]).
+fn text<T, E: Into<AdminError>>(
     result: std::result::Result<T, E>,
 ) -> std::result::Result<T, String> {
-    result.map_err(|err| AdminError::new(err.to_string()).to_string())
+    result.map_err(|err| err.into().to_string())
 }
 
 /// What the UI says about a read the database did not answer within `limit`.
@@ -139,7 +141,7 @@ fn pool_held_by_stalled_reads(message: &str) -> bool {
 
 /// The answer of `read`, or an error saying the database stalled when it takes longer
 /// than `limit` (the read is dropped) or when the pool is held by reads that did.
-async fn read_within<T, E: std::fmt::Display>(
+async fn read_within<T, E: std::fmt::Display + Into<AdminError>>(
     limit: Duration,
     read: impl Future<Output = std::result::Result<T, E>>,
 ) -> std::result::Result<T, String> {
@@ -348,6 +350,24 @@ mod tests {
     use crate::app::Screen;
     use crate::fixtures::{failed_workflow, loaded_app};
     use crate::format;
+
+    #[test]
+    fn the_status_bar_shows_a_store_error_as_the_store_wrote_it() {
+        // The store masked the password already; masking again took the ": " after it.
+        let url = "postgres://app@db/prod?password=s3cret";
+        let err = llm_orchestrator_state::StateStoreError::Connection(format!(
+            "cannot connect to {}: refused",
+            llm_orchestrator_state::redact_url(url)
+        ));
+        assert_eq!(
+            text::<(), _>(Err(err)),
+            Err(
+                "connection error: cannot connect to postgres://app@db/prod?password=***: \
+                 refused"
+                    .to_owned()
+            )
+        );
+    }
 
     async fn seeded() -> (Store, Vec<Checkpoint>) {
         let store = crate::db::open(&crate::db::Target::new("sqlite::memory:"))

@@ -793,6 +793,40 @@ fn bad_urls_fail_clearly_without_showing_the_password() {
 }
 
 #[test]
+fn a_password_in_the_query_is_hidden_and_the_message_still_reads() {
+    // The store masks it (`?password=***`) and says why after ": "; wfadmin must not
+    // redact that again, which took the ": " for part of the password.
+    let server = backend_suite::configured();
+    let user = server
+        .user_info
+        .as_ref()
+        .map(|info| format!("{info}@"))
+        .unwrap_or_default();
+    let url = format!(
+        "{}://{user}{}/wfadmin_no_such_database?password=hunter2",
+        server.scheme, server.server
+    );
+    let shown = llm_orchestrator_state::redact_url(&url);
+    assert!(shown.ends_with("?password=***"), "{shown}");
+    for command in ["list", "migrate"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+            .args(["--database-url", &url, command])
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "error: connection error: cannot connect to {shown}: "
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
 fn the_ui_without_a_terminal_says_to_use_a_subcommand() {
     // `wfadmin > out.txt`, `wfadmin | wc -c`, cron: stdin is nothing and stdout a pipe.
     // No escape codes into the pipe, no blank wait, no "No such device or address".
