@@ -802,6 +802,18 @@ fn write_prune_report(
     Ok(())
 }
 
+/// `prune --json`'s policy, its ages in whole seconds under keys that say so
+/// (`"delete_finished_older_than_secs": 2592000` for `--older-than 30d`), not serde's
+/// `{"secs": .., "nanos": ..}` of a `Duration`; `null` for a rule not given.
+fn policy_json(policy: &RetentionPolicy) -> Value {
+    let secs = |age: Option<std::time::Duration>| age.map(|age| age.as_secs());
+    json!({
+        "keep_last": policy.keep_last,
+        "keep_younger_than_secs": secs(policy.keep_younger_than),
+        "delete_finished_older_than_secs": secs(policy.delete_finished_older_than),
+    })
+}
+
 /// `prune`: previews the policy (`dry_run`), or applies it and prints what went. Unless
 /// `consent` says `--yes`, it first prints what would go and asks, like `restore`; a
 /// refusal or a no deletes nothing. With `as_json` the preview and the question go to
@@ -843,7 +855,10 @@ pub async fn prune(
         }
     };
     if as_json {
-        return print_json(out, &json!({ "policy": policy, "report": report }));
+        return print_json(
+            out,
+            &json!({ "policy": policy_json(policy), "report": report }),
+        );
     }
     let heading = if dry_run {
         "would delete (dry run)"

@@ -310,7 +310,15 @@ fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
     assert_eq!(dry["report"]["workflows"], 6);
     assert!(dry["report"]["checkpoints"].as_u64().unwrap() > 6);
     assert!(dry["report"]["bytes"].as_u64().unwrap() > 0);
-    assert_eq!(dry["policy"]["keep_last"], 1);
+    // Ages in whole seconds, under keys that say so (not serde's {"secs", "nanos"}).
+    assert_eq!(
+        dry["policy"],
+        serde_json::json!({
+            "keep_last": 1,
+            "keep_younger_than_secs": null,
+            "delete_finished_older_than_secs": 1,
+        })
+    );
     assert_eq!(db.json(&["list", "--json"]), before);
     let table = stdout(&db.run(&[&flags[..], &["--dry-run"]].concat()));
     assert!(table.contains("would delete (dry run)"), "{table}");
@@ -365,6 +373,11 @@ fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
         "--json",
     ]);
     assert_eq!(young["report"]["checkpoints"], 0);
+    assert_eq!(young["policy"]["keep_younger_than_secs"], 86_400);
+    assert_eq!(
+        young["policy"]["delete_finished_older_than_secs"],
+        Value::Null
+    );
 
     // Keeping no checkpoint, with no age to keep the recent ones, would delete every
     // unpinned checkpoint, running workflows' included: a bad argument, nothing goes.
