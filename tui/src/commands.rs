@@ -868,19 +868,62 @@ pub async fn prune(
     write_prune_report(out, heading, policy, &report)
 }
 
-/// `pin`.
+/// A checkpoint's pin label, `None` when it has none; `NotFound` for an unknown one.
+async fn pin_of(store: &Store, id: uuid::Uuid) -> Result<Option<String>> {
+    let workflow = store.get_checkpoint(&id).await?.workflow_state_id;
+    let mut offset = 0;
+    loop {
+        let page = store
+            .list_checkpoint_infos(&workflow, CHECKPOINT_LIMIT, offset)
+            .await?;
+        if let Some(info) = page.iter().find(|info| info.id == id) {
+            return Ok(info.pinned.clone());
+        }
+        if (page.len() as u64) < CHECKPOINT_LIMIT {
+            // Pruned since it was read.
+            return Err(StateStoreError::NotFound(format!("checkpoint {id}")).into());
+        }
+        offset += CHECKPOINT_LIMIT;
+    }
+}
+
+/// `pin`: says what changed, and says so when nothing did (the same label already).
 pub async fn pin(store: &Store, out: &mut impl Write, checkpoint: &str, label: &str) -> Result<()> {
     let id = db::parse_uuid("checkpoint", checkpoint)?;
+    let before = pin_of(store, id).await?;
+    let shown = format::printable(label);
+    if before.as_deref() == Some(label) {
+        writeln!(
+            out,
+            "checkpoint {id} is already pinned: {shown}; nothing changed"
+        )?;
+        return Ok(());
+    }
     store.pin_checkpoint(&id, label).await?;
-    writeln!(out, "pinned checkpoint {id}: {}", format::printable(label))?;
+    match before {
+        Some(old) => writeln!(
+            out,
+            "pinned checkpoint {id}: {shown} (was: {})",
+            format::printable(&old)
+        )?,
+        None => writeln!(out, "pinned checkpoint {id}: {shown}")?,
+    }
     Ok(())
 }
 
-/// `unpin`.
+/// `unpin`: says what changed, and says so when nothing did (it was not pinned).
 pub async fn unpin(store: &Store, out: &mut impl Write, checkpoint: &str) -> Result<()> {
     let id = db::parse_uuid("checkpoint", checkpoint)?;
+    let Some(label) = pin_of(store, id).await? else {
+        writeln!(out, "checkpoint {id} was not pinned; nothing changed")?;
+        return Ok(());
+    };
     store.unpin_checkpoint(&id).await?;
-    writeln!(out, "unpinned checkpoint {id}")?;
+    writeln!(
+        out,
+        "unpinned checkpoint {id} (was pinned: {})",
+        format::printable(&label)
+    )?;
     Ok(())
 }
 

@@ -468,6 +468,32 @@ fn pin_unpin_and_totals() {
     let newest = checkpoints[0]["id"].as_str().unwrap();
     assert_eq!(checkpoints[0]["pinned"], Value::Null);
 
+    // Unpinning a checkpoint that has no pin changes nothing, and says so.
+    let unpin = db.run(&["unpin", newest]);
+    assert!(unpin.status.success(), "{}", stderr(&unpin));
+    assert_eq!(
+        stdout(&unpin),
+        format!("checkpoint {newest} was not pinned; nothing changed\n")
+    );
+
+    let pin = db.run(&["pin", newest, "before tool call"]);
+    assert!(pin.status.success(), "{}", stderr(&pin));
+    assert_eq!(
+        stdout(&pin),
+        format!("pinned checkpoint {newest}: before tool call\n")
+    );
+    // The same pin again: nothing to do; another label replaces it, and says which.
+    let again = db.run(&["pin", newest, "before tool call"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again),
+        format!("checkpoint {newest} is already pinned: before tool call; nothing changed\n")
+    );
+    let relabel = db.run(&["pin", newest, "approved"]);
+    assert_eq!(
+        stdout(&relabel),
+        format!("pinned checkpoint {newest}: approved (was: before tool call)\n")
+    );
     let pin = db.run(&["pin", newest, "before tool call"]);
     assert!(pin.status.success(), "{}", stderr(&pin));
     let after = db.json(&["checkpoints", id, "--json"]);
@@ -486,17 +512,24 @@ fn pin_unpin_and_totals() {
 
     let unpin = db.run(&["unpin", newest]);
     assert!(unpin.status.success(), "{}", stderr(&unpin));
+    assert_eq!(
+        stdout(&unpin),
+        format!("unpinned checkpoint {newest} (was pinned: before tool call)\n")
+    );
     let after = db.json(&["checkpoints", id, "--json"]);
     assert_eq!(after["checkpoints"][0]["pinned"], Value::Null);
     assert_eq!(after["usage"]["pinned"], 0);
 
-    let unknown = db.run(&["pin", "00000000-0000-0000-0000-000000000000", "x"]);
-    assert!(!unknown.status.success());
-    assert!(
-        stderr(&unknown).contains("not found"),
-        "{}",
-        stderr(&unknown)
-    );
+    let nil = "00000000-0000-0000-0000-000000000000";
+    for args in [vec!["pin", nil, "x"], vec!["unpin", nil]] {
+        let unknown = db.run(&args);
+        assert_eq!(unknown.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&unknown).contains("not found"),
+            "{}",
+            stderr(&unknown)
+        );
+    }
     let bad = db.run(&["unpin", "nope"]);
     assert!(stderr(&bad).contains("is not a uuid"));
 }
