@@ -144,9 +144,12 @@ pub enum Command {
     Export {
         /// The workflow's uuid, or its workflow_id.
         workflow: String,
-        /// Write to this file instead of stdout.
+        /// Write to this file instead of stdout (a new one: see --force).
         #[arg(long, short = 'o')]
         output: Option<std::path::PathBuf>,
+        /// Replace the --output file if it exists (without it, an existing file is refused).
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// Load a JSON bundle written by `export`, into any database.
     Import {

@@ -15,6 +15,7 @@ use crate::db::{self, Store};
 use crate::diff::{Change, diff};
 use crate::error::{AdminError, Result};
 use crate::format;
+use crate::output_file;
 use crate::restore_plan::{LiveLease, RestorePlan};
 
 /// Most checkpoints a command loads for one workflow.
@@ -947,24 +948,35 @@ pub async fn fork(
     Ok(())
 }
 
+/// Where `export --output` writes, and whether it may replace an existing file.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputFile<'a> {
+    /// The file.
+    pub path: &'a std::path::Path,
+    /// `--force`: replace it if it exists.
+    pub force: bool,
+}
+
 /// `export`: the bundle as JSON, to `output` or to `out`; a note on `notes` when the
-/// workflow_id names several runs.
+/// workflow_id names several runs. An existing `output` is refused unless forced, before
+/// anything is read, and the file appears only complete (see [`output_file`]).
 pub async fn export(
     store: &Store,
     out: &mut impl Write,
     notes: &mut impl Write,
     key: &str,
-    output: Option<&std::path::Path>,
+    output: Option<OutputFile<'_>>,
 ) -> Result<()> {
+    if let Some(output) = output {
+        output_file::check(output.path, output.force)?;
+    }
     let state = named_workflow(store, notes, key).await?;
     let bundle = store.export_workflow(&state.id).await?;
     let text = format::json_pretty(&serde_json::to_value(&bundle)?);
     match output {
         None => writeln!(out, "{text}")?,
-        Some(path) => {
-            std::fs::write(path, format!("{text}\n")).map_err(|err| {
-                AdminError::new(format!("cannot write {}: {err}", path.display()))
-            })?;
+        Some(OutputFile { path, force }) => {
+            output_file::write(path, force, |file| writeln!(file, "{text}"))?;
             writeln!(
                 out,
                 "exported workflow {} ({}) with {} to {}",

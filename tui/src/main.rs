@@ -11,6 +11,7 @@ mod error;
 #[cfg(test)]
 mod fixtures;
 mod format;
+mod output_file;
 mod restore_plan;
 mod runtime;
 mod ui;
@@ -174,9 +175,16 @@ async fn run(cli: Cli) -> Result<()> {
             checkpoint,
             new_workflow_id,
         } => commands::fork(&store, &mut out, &checkpoint, &new_workflow_id).await,
-        Command::Export { workflow, output } => {
+        Command::Export {
+            workflow,
+            output,
+            force,
+        } => {
             let mut notes = std::io::stderr();
-            commands::export(&store, &mut out, &mut notes, &workflow, output.as_deref()).await
+            let output = output
+                .as_deref()
+                .map(|path| commands::OutputFile { path, force });
+            commands::export(&store, &mut out, &mut notes, &workflow, output).await
         }
         Command::Import { file, new_ids } => match read_input(&file) {
             Ok(text) => commands::import(&store, &mut out, &text, &file, new_ids).await,

@@ -653,6 +653,53 @@ fn export_from_one_database_and_import_into_another() {
     assert_eq!(written, bundle);
     assert_eq!(bundle["workflow"]["id"], id);
 
+    // An existing file is refused, left as it is, unless --force replaces it; the folder
+    // holds no temporary file afterwards.
+    let to_file = |extra: &[&str]| {
+        let mut args = vec!["export", id, "--output", file.to_str().unwrap()];
+        args.extend(extra);
+        source.run(&args)
+    };
+    std::fs::write(&file, "notes I did not mean to lose\n").unwrap();
+    let refused = to_file(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        stderr(&refused),
+        format!(
+            "error: {} already exists; pass --force to overwrite it (nothing was written)\n",
+            file.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "notes I did not mean to lose\n"
+    );
+    let forced = to_file(&["--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written, bundle);
+    // A failed export (no such workflow) writes nothing, forced or not.
+    let nothing = source._dir.path().join("nothing.json");
+    let failed = source.run(&[
+        "export",
+        "no-such-workflow",
+        "--output",
+        nothing.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(!nothing.exists());
+    let mut left: Vec<_> = std::fs::read_dir(source._dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| !name.starts_with("workflows.db"))
+        .collect();
+    left.sort();
+    assert_eq!(left, ["bundle.json"]);
+    // --force means nothing without --output: a bad argument.
+    let alone = source.run(&["export", id, "--force"]);
+    assert_eq!(alone.status.code(), Some(2), "{}", stderr(&alone));
+
     let target = Db::new();
     let read_only = target.run(&["--read-only", "import", file.to_str().unwrap()]);
     assert!(stderr(&read_only).contains("read-only"));
