@@ -165,7 +165,8 @@ pub enum Command {
         #[arg(value_enum, default_value_t = MigrateAction::Up)]
         action: MigrateAction,
     },
-    /// Fill the database with realistic sample workflows.
+    /// Fill the database with realistic sample workflows (creating the database, its
+    /// tables and the --postgres-schema named, when missing).
     Demo {
         /// How many workflows to create.
         #[arg(long, default_value_t = 24, value_parser = at_least_one)]
@@ -251,6 +252,13 @@ impl Command {
     /// own path.) Every other command refuses a database without them.
     pub fn creates(&self) -> bool {
         matches!(self, Self::Demo { .. } | Self::Import { .. })
+    }
+
+    /// Whether the command may also create the `--postgres-schema` it names, as `migrate`
+    /// does: `demo`, which is there to make a database to try things on. (`import` does
+    /// not: a typo in the name would put a real workflow where nobody looks.)
+    pub fn creates_schema(&self) -> bool {
+        matches!(self, Self::Demo { .. })
     }
 
     /// Whether the command opens the interactive UI (which needs a terminal).

@@ -99,6 +99,22 @@ fn schema_found(err: &AdminError) -> bool {
     !err.to_string().contains("does not exist in")
 }
 
+/// The `--postgres-schema` named is not in the database: said in wfadmin's words (the
+/// store's "create_postgres_schema is off" is the builder's setting, not something an
+/// operator can act on), with what creates it.
+fn no_schema(target: &Target<'_>, schema: &str) -> AdminError {
+    AdminError::already_redacted(format!(
+        "the Postgres schema {schema:?} does not exist in {}; check the name, or create it \
+         with `wfadmin --postgres-schema {schema} migrate`{}",
+        redact_url(target.url),
+        if target.read_only {
+            " without --read-only"
+        } else {
+            ""
+        }
+    ))
+}
+
 /// Connects without migrating; creates the Postgres schema when missing only if
 /// `create_schema`. In read-only mode a missing SQLite file is an error rather than a new
 /// empty database.
@@ -173,17 +189,19 @@ pub async fn migrate(store: &Store) -> Result<()> {
 /// in-memory SQLite database, which nothing keeps, gets its tables.) One with pending
 /// migrations is refused with advice to run `migrate`.
 pub async fn open(target: &Target<'_>) -> Result<Store> {
-    open_with(target, false).await
+    open_with(target, false, false).await
 }
 
 /// Like [`open`], but a SQLite file that does not exist is created and a database
 /// without the store's tables gets them: for the commands that are about putting
-/// workflows in (`demo`, `import`).
-pub async fn open_or_create(target: &Target<'_>) -> Result<Store> {
-    open_with(target, !target.read_only).await
+/// workflows in (`demo`, `import`). A missing Postgres schema is created too only if
+/// `create_schema` (`demo`, like `migrate`).
+pub async fn open_or_create(target: &Target<'_>, create_schema: bool) -> Result<Store> {
+    let create = !target.read_only;
+    open_with(target, create, create && create_schema).await
 }
 
-async fn open_with(target: &Target<'_>, create: bool) -> Result<Store> {
+async fn open_with(target: &Target<'_>, create: bool, create_schema: bool) -> Result<Store> {
     if !create
         && let Some(file) = sqlite_file(target.url)
         && !file.exists()
@@ -199,21 +217,17 @@ async fn open_with(target: &Target<'_>, create: bool) -> Result<Store> {
             }
         )));
     }
-    // The schema is never created here: a typo would leave an empty schema behind.
-    // (`connect` refuses a schema on SQLite, the store an invalid name.)
-    let store = match (connect(target, false).await, target.postgres_schema) {
+    // The schema is created here only for `demo`: elsewhere a typo would leave an empty
+    // schema behind, or put an imported workflow where nobody looks. (`connect` refuses a
+    // schema on SQLite, the store an invalid name.)
+    let store = match (connect(target, create_schema).await, target.postgres_schema) {
         // A read-only store refuses a database without its tables itself; say what to
         // run, as for a writable one below.
         (Err(err), _) if target.read_only && tables_missing(&err) => {
             return Err(no_tables(target));
         }
         (Err(err), Some(schema)) if !schema_found(&err) => {
-            // `err` and the schema's name (a valid one: the store checked it) hold no
-            // password.
-            return Err(AdminError::already_redacted(format!(
-                "{err}; check the name, or create it with `wfadmin --postgres-schema {schema} \
-                 migrate`"
-            )));
+            return Err(no_schema(target, schema));
         }
         (result, _) => result?,
     };
@@ -271,7 +285,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ro.db");
         let target = path.to_str().unwrap();
-        let writable = open_or_create(&Target::new(target)).await.unwrap();
+        let writable = open_or_create(&Target::new(target), false).await.unwrap();
         let state = WorkflowState::new("wf", "name", None, serde_json::json!({}));
         writable.save_workflow_state(&state).await.unwrap();
         writable.close().await.unwrap();
@@ -321,7 +335,7 @@ mod tests {
         let again = open(&Target::new(target)).await.unwrap_err().to_string();
         assert_eq!(again, err);
 
-        open_or_create(&Target::new(target)).await.unwrap();
+        open_or_create(&Target::new(target), false).await.unwrap();
         open(&Target::new(target)).await.unwrap();
     }
 

@@ -102,7 +102,7 @@ async fn run(cli: Cli) -> Result<()> {
         return commands::migrate(&target, &mut out, action).await;
     }
     let store = if command.creates() {
-        db::open_or_create(&target).await?
+        db::open_or_create(&target, command.creates_schema()).await?
     } else {
         db::open(&target).await?
     };

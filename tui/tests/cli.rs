@@ -1029,26 +1029,30 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
         .unwrap();
     assert!(stdout(&out).contains("in-its-schema"), "{}", stderr(&out));
 
-    // A schema that is not there (a typo): said so, with how to create it, read-only or
-    // not, and nothing created.
+    // A schema that is not there (a typo): said so in wfadmin's words (not the builder's
+    // "create_postgres_schema is off"), with how to create it, read-only or not, and
+    // nothing created. `import` does not create it either.
     let missing = format!("{schema}_typo");
-    let hint =
-        format!("check the name, or create it with `wfadmin --postgres-schema {missing} migrate`");
-    for read_only in [true, false] {
-        let mut args = vec!["--postgres-schema", &missing, "list"];
-        if read_only {
-            args.push("--read-only");
-        }
-        let out = run(&args);
-        assert!(!out.status.success());
-        let err = stderr(&out);
-        assert!(
-            err.contains(&format!(
-                "the Postgres schema \"{missing}\" does not exist in"
-            )),
-            "{err}"
+    let shown = llm_orchestrator_state::redact_url(url);
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    let bundle_path = bundle.path().to_str().unwrap();
+    for (args, after) in [
+        (vec!["list"], ""),
+        (vec!["--read-only", "list"], " without --read-only"),
+        (vec!["import", bundle_path], ""),
+    ] {
+        let mut all = vec!["--postgres-schema", &missing];
+        all.extend(args);
+        let out = run(&all);
+        assert_eq!(out.status.code(), Some(1), "{all:?}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: the Postgres schema \"{missing}\" does not exist in {shown}; check the \
+                 name, or create it with `wfadmin --postgres-schema {missing} migrate`{after}\n"
+            ),
+            "{all:?}"
         );
-        assert!(err.contains(&hint), "{err}");
     }
     let schemas = {
         use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -1079,6 +1083,32 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
         store
             .connection()
             .execute_unprepared(&format!("DROP SCHEMA \"{missing}\" CASCADE"))
+            .await
+    };
+    dropped.unwrap();
+
+    // `demo` is there to make a database to try things on: like `migrate`, it creates the
+    // schema it is given, then its tables and the sample workflows.
+    let sample = format!("{schema}_demo");
+    let out = run(&["--postgres-schema", &sample, "demo", "--count", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.starts_with("created 3 sample workflows with "),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(" in {shown} schema {sample}\n")),
+        "{said}"
+    );
+    let out = run(&["--postgres-schema", &sample, "list", "--json"]);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{}", stderr(&out));
+    let dropped = {
+        use llm_orchestrator_state::sea_orm::ConnectionTrait;
+        store
+            .connection()
+            .execute_unprepared(&format!("DROP SCHEMA \"{sample}\" CASCADE"))
             .await
     };
     dropped.unwrap();
