@@ -525,7 +525,8 @@ pub(crate) async fn diagnosed<C: Db, T>(
 /// The error for a Postgres server that gave no connection within `waited`, saying why
 /// when a plain TCP connect can tell: sqlx retries a refused connection (a server that is
 /// starting) until its deadline and then reports only the deadline, which sends an
-/// operator looking for a slow server when none is running.
+/// operator looking for a slow server when none is running. `shown` names the target
+/// with its password masked.
 async fn unreachable(
     shown: &str,
     address: Option<&(String, u16)>,
@@ -549,7 +550,9 @@ async fn unreachable(
             }
         }
     };
-    StateStoreError::Connection(redact(&format!("cannot connect to {shown}: {why}")))
+    // `shown` is masked already; masking the message again would take the ": " after a
+    // trailing `?password=***` for part of the password.
+    StateStoreError::Connection(format!("cannot connect to {shown}: {why}"))
 }
 
 /// Applies pending migrations, one process at a time: on Postgres under an advisory

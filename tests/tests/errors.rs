@@ -8,7 +8,7 @@ use std::time::Duration;
 use backend_suite::{Configured, configured, forwarder, open_postgres_at, test_database_url};
 use llm_orchestrator_state::{
     AnyBackend, PostgresStateStore, SeaOrmStateStore, SqliteStateStore, StateStore,
-    StateStoreBuilder, StateStoreError, StepState, WorkflowState,
+    StateStoreBuilder, StateStoreError, StepState, WorkflowState, redact_url,
 };
 
 const SECRET: &str = "hunter2";
@@ -180,6 +180,7 @@ async fn postgres_where_nothing_listens_is_a_connection_error() {
         "postgres://postgres@127.0.0.1:1/x",
         "postgresql://u:hunter2@127.0.0.1:1/x",
         "postgres://u:hunter2@127.0.0.1:1/x?password=hunter2&sslmode=disable",
+        "postgres://u@127.0.0.1:1/x?sslmode=disable&password=hunter2",
     ] {
         // Short timeouts: sqlx retries a refused connection until the acquire timeout.
         let builder = StateStoreBuilder::new(target).acquire_timeout(Duration::from_secs(1));
@@ -198,6 +199,13 @@ async fn postgres_where_nothing_listens_is_a_connection_error() {
         assert!(
             err.to_string()
                 .contains("127.0.0.1:1 refused the connection"),
+            "{err}"
+        );
+        // The target as shown, then what happened: a masked password at the end of the
+        // URL does not swallow the ": " after it.
+        assert!(
+            err.to_string()
+                .contains(&format!("{}: 127.0.0.1:1", redact_url(target))),
             "{err}"
         );
     }
