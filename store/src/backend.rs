@@ -98,10 +98,17 @@ fn classify(target: &str) -> Result<Target> {
     {
         // URL schemes are case-insensitive (`Postgres://`); sqlx wants it in lower case.
         let url = format!("postgres://{rest}");
-        url::Url::parse(&url)
+        let parsed = url::Url::parse(&url)
             .map_err(|err| config_err(format!("malformed Postgres URL {shown}: {err}")))?;
-        let options = PgConnectOptions::from_str(&url)
+        let mut options = PgConnectOptions::from_str(&url)
             .map_err(|err| config_err(format!("malformed Postgres URL {shown}: {err}")))?;
+        // sqlx keeps the brackets of an IPv6 address (`[::1]`) and then fails to resolve
+        // it as a host name.
+        if let Some(url::Host::Ipv6(address)) = parsed.host()
+            && options.get_host().starts_with('[')
+        {
+            options = options.host(&address.to_string());
+        }
         return Ok(Target::Postgres(Box::new(options)));
     }
     // Anything else would be taken for a SQLite file: a Postgres URL missing its `//`

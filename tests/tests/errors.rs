@@ -538,6 +538,38 @@ async fn store_whose_server_went_away() -> (SeaOrmStateStore<AnyBackend>, u16) {
     (store, port)
 }
 
+/// A Postgres URL may name the server by an IPv6 address in brackets, as URLs write it
+/// (`postgres://app@[::1]:5432/db`). sqlx alone looks the brackets up as a host name and
+/// fails at once.
+#[tokio::test]
+async fn a_postgres_url_with_an_ipv6_address_connects() {
+    use llm_orchestrator_state::sea_orm::ConnectionTrait;
+    let server = configured();
+    let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
+        panic!("this machine has no IPv6 loopback to test on");
+    };
+    let port = listener.local_addr().unwrap().port();
+    let forwarding = forwarder(listener, server.server.clone());
+    let url = server.through(port).replace("127.0.0.1", "[::1]");
+    let schema = format!("t_ipv6_{}", uuid::Uuid::new_v4().simple());
+    let store = StateStoreBuilder::new(&url)
+        .postgres_schema(schema.clone())
+        .max_connections(2)
+        .connect()
+        .await;
+    let store = store.unwrap_or_else(|err| panic!("{url}: {err}"));
+    let state = WorkflowState::new("wf-ipv6", "IPv6", None, serde_json::json!({}));
+    store.save_workflow_state(&state).await.unwrap();
+    let loaded = store.load_workflow_state(&state.id).await;
+    store
+        .connection()
+        .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+    forwarding.abort();
+    assert_eq!(loaded.unwrap(), state);
+}
+
 /// Runs `operation` until it says the server at `port` refuses connections: the pooled
 /// connection may fail first (it was cut), then the pool connects anew and is refused
 /// until its timeout. Fails the test when three tries never say so.
