@@ -252,6 +252,48 @@ fn is_sqlite_busy(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether SQLite could not open a database because it cannot create its `-wal` and
+/// `-shm` files beside it: `SQLITE_READONLY_DIRECTORY` for a folder this process may
+/// not write; root, whom permissions do not stop, meets a folder made immutable
+/// (`chattr +i`) as `SQLITE_CANTOPEN` instead.
+fn cannot_write_folder(err: &sqlx::Error) -> bool {
+    /// An extended result code.
+    const SQLITE_READONLY_DIRECTORY: i32 = 1544;
+    /// A primary result code (extended ones keep it in their low byte).
+    const SQLITE_CANTOPEN: i32 = 14;
+    let code = match err {
+        sqlx::Error::Database(db_err) => db_err.code().and_then(|code| code.parse::<i32>().ok()),
+        _ => None,
+    };
+    code.is_some_and(|code| code == SQLITE_READONLY_DIRECTORY || code & 0xff == SQLITE_CANTOPEN)
+}
+
+/// A read-only pool that can read the file: SQLite opens the file lazily, so one read
+/// tells whether a write-ahead-log database sits in a folder this process cannot write
+/// (someone else's database, or a copy in a read-only place). With no `-wal` file
+/// there, nothing can be writing to it, and SQLite reads it as an immutable file.
+async fn readable(
+    pool: sqlx::SqlitePool,
+    pool_options: &SqlitePoolOptions,
+    sqlite: &SqliteConnectOptions,
+) -> Result<sqlx::SqlitePool, sqlx::Error> {
+    let probe = sqlx::query("SELECT count(*) FROM sqlite_master")
+        .fetch_one(&pool)
+        .await;
+    match probe {
+        Err(err) if cannot_write_folder(&err) => {
+            pool.close().await;
+            tracing::info!(
+                file = %sqlite.get_filename().display(),
+                "the SQLite database's folder is not writable; reading it as an immutable file"
+            );
+            let immutable = sqlite.clone().immutable(true);
+            pool_options.clone().connect_with(immutable).await
+        }
+        _ => Ok(pool),
+    }
+}
+
 /// Makes sure the store's Postgres schema exists: creates it when missing, or, for a
 /// read-only store or with `create_postgres_schema` off, says it is missing.
 async fn ensure_schema(
@@ -413,7 +455,7 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 )))
             }
             Target::Sqlite(sqlite) => {
-                let file = sqlite.get_filename();
+                let file = sqlite.get_filename().to_path_buf();
                 if options.read_only && !is_memory_target(target) && !file.is_file() {
                     return Err(StateStoreError::Configuration(format!(
                         "SQLite database {} does not exist (a read-only store does not create it)",
@@ -450,10 +492,26 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 let mut pause = Duration::from_millis(5);
                 loop {
                     match pool_options.clone().connect_with(sqlite.clone()).await {
+                        Ok(pool) if options.read_only => {
+                            let pool = readable(pool, &pool_options, &sqlite).await;
+                            let pool = pool.map_err(connect_err);
+                            return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool?));
+                        }
                         Ok(pool) => return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)),
                         Err(err) if is_sqlite_busy(&err) => {
                             tokio::time::sleep(pause).await;
                             pause = (pause * 2).min(Duration::from_millis(200));
+                        }
+                        Err(err) if cannot_write_folder(&err) && file.is_file() => {
+                            return Err(StateStoreError::Configuration(format!(
+                                "SQLite database {} cannot be opened for writing ({}): SQLite \
+                                 keeps its -wal and -shm files beside the database, so this \
+                                 process must be able to write its folder; open it read-only \
+                                 to inspect it (read_only, wfadmin --read-only), or copy it to \
+                                 a folder you can write",
+                                file.display(),
+                                crate::error::describe_sqlx(&err)
+                            )));
                         }
                         Err(err) => return Err(connect_err(err)),
                     }

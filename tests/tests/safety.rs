@@ -511,6 +511,48 @@ mod refused_access {
         assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
     }
 
+    /// A SQLite database in a folder nobody may write (an operator's copy of someone
+    /// else's database, say): SQLite cannot create its `-wal` and `-shm` files there.
+    /// Read-only, the store reads it all the same; for writing it says why it cannot,
+    /// and what to do, instead of "attempt to write a readonly database".
+    #[tokio::test]
+    async fn a_sqlite_file_in_a_folder_that_cannot_be_written_opens_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("theirs.db");
+        let target = path.display().to_string();
+        let state = WorkflowState::new("wf-theirs", "n", None, json!({"kept": true}));
+        {
+            let store = StateStoreBuilder::new(target.clone())
+                .connect()
+                .await
+                .unwrap();
+            store.save_workflow_state(&state).await.unwrap();
+            store.close().await.unwrap();
+        }
+        let Some(guard) = Immutable::new(dir.path()) else {
+            panic!("chattr +i is needed for this test (e2fsprogs, ext4 and root)");
+        };
+        let read_only = StateStoreBuilder::new(target.clone())
+            .read_only(true)
+            .connect()
+            .await;
+        let loaded = match &read_only {
+            Ok(store) => Some(store.load_workflow_state(&state.id).await),
+            Err(_) => None,
+        };
+        let writable = StateStoreBuilder::new(target.clone()).connect().await;
+        drop(guard);
+
+        let loaded = loaded.unwrap_or_else(|| panic!("read-only open: {:?}", read_only.err()));
+        assert_eq!(loaded.unwrap(), state);
+        let err = writable.map(|_| ()).expect_err("opened for writing");
+        assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("opened for writing") && err.to_string().contains("read-only"),
+            "{err}"
+        );
+    }
+
     /// A server that answers any login with "password authentication failed".
     fn refusing_server() -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
