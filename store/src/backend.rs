@@ -271,24 +271,42 @@ fn cannot_write_folder(err: &sqlx::Error) -> bool {
 /// A read-only pool that can read the file: SQLite opens the file lazily, so one read
 /// tells whether a write-ahead-log database sits in a folder this process cannot write
 /// (someone else's database, or a copy in a read-only place). With no `-wal` file
-/// there, nothing can be writing to it, and SQLite reads it as an immutable file.
+/// there, nothing can be writing to it, and SQLite reads it as an immutable file. A
+/// `-wal` file there holds commits that an immutable read would silently miss: that is
+/// a `Configuration` error.
 async fn readable(
     pool: sqlx::SqlitePool,
     pool_options: &SqlitePoolOptions,
     sqlite: &SqliteConnectOptions,
-) -> Result<sqlx::SqlitePool, sqlx::Error> {
+    connect_err: impl Fn(sqlx::Error) -> StateStoreError,
+) -> Result<sqlx::SqlitePool> {
     let probe = sqlx::query("SELECT count(*) FROM sqlite_master")
         .fetch_one(&pool)
         .await;
     match probe {
         Err(err) if cannot_write_folder(&err) => {
             pool.close().await;
+            let file = sqlite.get_filename();
+            let mut wal = file.as_os_str().to_owned();
+            wal.push("-wal");
+            if std::fs::metadata(&wal).is_ok_and(|wal| wal.len() > 0) {
+                return Err(StateStoreError::Configuration(format!(
+                    "SQLite database {} has commits in its -wal file that SQLite cannot read \
+                     while it cannot write the folder: copy the database and its -wal file \
+                     to a folder you can write",
+                    file.display()
+                )));
+            }
             tracing::info!(
-                file = %sqlite.get_filename().display(),
+                file = %file.display(),
                 "the SQLite database's folder is not writable; reading it as an immutable file"
             );
             let immutable = sqlite.clone().immutable(true);
-            pool_options.clone().connect_with(immutable).await
+            pool_options
+                .clone()
+                .connect_with(immutable)
+                .await
+                .map_err(connect_err)
         }
         _ => Ok(pool),
     }
@@ -493,9 +511,8 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 loop {
                     match pool_options.clone().connect_with(sqlite.clone()).await {
                         Ok(pool) if options.read_only => {
-                            let pool = readable(pool, &pool_options, &sqlite).await;
-                            let pool = pool.map_err(connect_err);
-                            return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool?));
+                            let pool = readable(pool, &pool_options, &sqlite, connect_err).await?;
+                            return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool));
                         }
                         Ok(pool) => return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)),
                         Err(err) if is_sqlite_busy(&err) => {

@@ -521,15 +521,26 @@ mod refused_access {
         let path = dir.path().join("theirs.db");
         let target = path.display().to_string();
         let state = WorkflowState::new("wf-theirs", "n", None, json!({"kept": true}));
+        // A copy taken while the database was open: its last commit is only in the -wal.
+        let copied = tempfile::tempdir().unwrap();
+        let copy = copied.path().join("theirs.db");
         {
             let store = StateStoreBuilder::new(target.clone())
                 .connect()
                 .await
                 .unwrap();
             store.save_workflow_state(&state).await.unwrap();
+            std::fs::copy(&path, &copy).unwrap();
+            std::fs::copy(
+                dir.path().join("theirs.db-wal"),
+                copied.path().join("theirs.db-wal"),
+            )
+            .unwrap();
             store.close().await.unwrap();
         }
-        let Some(guard) = Immutable::new(dir.path()) else {
+        let (Some(guard), Some(copy_guard)) =
+            (Immutable::new(dir.path()), Immutable::new(copied.path()))
+        else {
             panic!("chattr +i is needed for this test (e2fsprogs, ext4 and root)");
         };
         let read_only = StateStoreBuilder::new(target.clone())
@@ -541,7 +552,18 @@ mod refused_access {
             Err(_) => None,
         };
         let writable = StateStoreBuilder::new(target.clone()).connect().await;
-        drop(guard);
+        // Read as an immutable file, the copy would look as it was before that commit.
+        let copy_read = StateStoreBuilder::new(copy.display().to_string())
+            .read_only(true)
+            .connect()
+            .await;
+        drop((guard, copy_guard));
+
+        let err = copy_read
+            .map(|_| ())
+            .expect_err("read a copy without its -wal");
+        assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+        assert!(err.to_string().contains("-wal"), "{err}");
 
         let loaded = loaded.unwrap_or_else(|| panic!("read-only open: {:?}", read_only.err()));
         assert_eq!(loaded.unwrap(), state);
