@@ -109,6 +109,9 @@ pub trait StateStore: Send + Sync {
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64>;
 
     /// Deletes all but the newest `keep` checkpoints of a workflow. Returns how many went.
+    /// Pinned checkpoints are neither counted nor deleted, and the newest checkpoint of a
+    /// pending, running or paused workflow stays even with `keep` 0: it is what
+    /// [`recover_workflows`](Self::recover_workflows) would resume the workflow from.
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64>;
 
     /// Checks that the database answers; `Connection` if it does not. For a Postgres

@@ -568,6 +568,21 @@ async fn cleanup_old_checkpoints_keeps_the_newest(backend: Backend) {
         store.get_latest_checkpoint(&state.id).await.unwrap(),
         Some(created[5].clone())
     );
+    // The workflow is pending: its newest checkpoint is what recovery resumes from,
+    // and stays even when asked to keep none.
+    assert!(state.status.is_active());
+    assert_eq!(
+        store.cleanup_old_checkpoints(&state.id, 0).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(created[5].clone())
+    );
+    // Once it has finished, nothing resumes it: keeping none deletes it.
+    let mut finished = state.clone();
+    finished.mark_completed();
+    store.save_workflow_state(&finished).await.unwrap();
     assert_eq!(
         store.cleanup_old_checkpoints(&state.id, 0).await.unwrap(),
         1
@@ -580,7 +595,10 @@ async fn cleanup_old_checkpoints_keeps_the_newest(backend: Backend) {
         store.list_checkpoints(&other.id, 100, 0).await.unwrap(),
         newest_first(others)
     );
-    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.load_workflow_state(&state.id).await.unwrap(),
+        finished
+    );
 }
 
 async fn restore_returns_the_snapshot_and_changes_nothing(backend: Backend) {

@@ -163,7 +163,7 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
     }
     let mut condition = Expr::col((checkpoints::Entity, K::PinnedLabel))
         .is_null()
-        .and(not_what_recovery_resumes_from());
+        .and(queries::not_what_recovery_resumes_from());
     if let Some(keep) = policy.keep_last {
         // Unpinned checkpoints of the same workflow that are newer than this one.
         let newer_count = queries::newer_checkpoints(Expr::cust("count(*)"))
@@ -180,23 +180,6 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
         workflows,
         checkpoints: Some(condition),
     })
-}
-
-/// A checkpoint that is not the newest of an active (pending, running or paused)
-/// workflow: that one is what recovery would resume it from, so no rule deletes it (an
-/// age rule alone would otherwise take every checkpoint of a workflow paused for long).
-fn not_what_recovery_resumes_from() -> SimpleExpr {
-    use checkpoints::Column as K;
-    use workflow_states::Column as W;
-    let has_newer = queries::newer_checkpoints(Expr::val(1));
-    let active = Query::select()
-        .column(W::Id)
-        .from(workflow_states::Entity)
-        .and_where(W::Status.is_in(queries::status_names(&WorkflowStatus::ACTIVE)))
-        .to_owned();
-    Expr::col((checkpoints::Entity, K::WorkflowStateId))
-        .not_in_subquery(active)
-        .or(Expr::exists(has_newer))
 }
 
 /// Counts (and unless `dry_run` deletes) what `policy` prunes, in one transaction, so the

@@ -42,6 +42,23 @@ pub(crate) fn newer_checkpoints(what: SimpleExpr) -> sea_orm::sea_query::SelectS
         .to_owned()
 }
 
+/// A checkpoint that is not the newest of an active (pending, running or paused)
+/// workflow: that one is what recovery would resume it from, so no rule deletes it (an
+/// age rule alone would otherwise take every checkpoint of a workflow paused for long).
+pub(crate) fn not_what_recovery_resumes_from() -> SimpleExpr {
+    use checkpoints::Column as K;
+    use workflow_states::Column as W;
+    let has_newer = newer_checkpoints(Expr::val(1));
+    let active = Query::select()
+        .column(W::Id)
+        .from(workflow_states::Entity)
+        .and_where(W::Status.is_in(status_names(&WorkflowStatus::ACTIVE)))
+        .to_owned();
+    Expr::col((checkpoints::Entity, K::WorkflowStateId))
+        .not_in_subquery(active)
+        .or(Expr::exists(has_newer))
+}
+
 /// A count for LIMIT/OFFSET: SQL takes a signed 64-bit integer, so larger is "all".
 pub(crate) fn sql_count(count: impl TryInto<i64>) -> u64 {
     count
@@ -561,7 +578,8 @@ fn checkpoint_insert_error(err: DbErr, checkpoint: &Checkpoint) -> StateStoreErr
 }
 
 /// Deletes all but the newest `keep` unpinned checkpoints of a workflow (pinned ones
-/// stay), in one statement.
+/// stay, and so does the newest of an active workflow, even with `keep` 0), in one
+/// statement.
 pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
     conn: &C,
     workflow_state_id: Uuid,
@@ -581,6 +599,7 @@ pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
         .filter(K::WorkflowStateId.eq(workflow_state_id))
         .filter(K::PinnedLabel.is_null())
         .filter(K::Id.not_in_subquery(newest))
+        .filter(not_what_recovery_resumes_from())
         .exec(conn)
         .await?
         .rows_affected)
