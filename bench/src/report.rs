@@ -145,7 +145,7 @@ impl Row {
 /// Prints the rows as a table, one block per backend.
 pub fn print_table(rows: &[Row]) {
     println!(
-        "{:<14} {:<34} {:>7} {:>10} {:>10} {:>10} {:>10} {:>6} {:>7} {:>8}",
+        "{:<14} {:<34} {:>7} {:>10} {:>10} {:>10} {:>10} {:>6} {:>7} {:>8} {:>9}",
         "backend",
         "op",
         "count",
@@ -155,8 +155,17 @@ pub fn print_table(rows: &[Row]) {
         "ops/s",
         "stmts",
         "errors",
-        "× floor"
+        "× floor",
+        "cpu µs/op"
     );
+    // pgbench reports only an average, as its p50: no p99 or max to show.
+    let latency = |us: f64| {
+        if us > 0.0 {
+            format!("{us:.1}")
+        } else {
+            "-".to_owned()
+        }
+    };
     let mut last_backend = "";
     for row in rows {
         if row.backend != last_backend && !last_backend.is_empty() {
@@ -177,13 +186,13 @@ pub fn print_table(rows: &[Row]) {
             .and_then(Value::as_f64)
             .map_or("-".to_owned(), |cpu| format!("{cpu:.0}"));
         println!(
-            "{:<14} {:<34} {:>7} {:>10.1} {:>10.1} {:>10.1} {:>10.0} {:>6} {:>7} {:>8} {:>9}",
+            "{:<14} {:<34} {:>7} {:>10} {:>10} {:>10} {:>10.0} {:>6} {:>7} {:>8} {:>9}",
             row.backend,
             row.op,
             row.summary.count,
-            row.summary.p50_us,
-            row.summary.p99_us,
-            row.summary.max_us,
+            latency(row.summary.p50_us),
+            latency(row.summary.p99_us),
+            latency(row.summary.max_us),
             row.summary.ops_per_s,
             statements,
             row.errors.total(),
