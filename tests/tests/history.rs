@@ -67,18 +67,22 @@ async fn pinned_checkpoints_survive_retention_and_cleanup(backend: Backend) {
     let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
     assert_eq!(step_ids(&kept), ["step-4", "step-3", "step-0"]);
 
+    // Keeping none: the pinned one stays, and so does the newest, which the running
+    // workflow would be recovered from.
     assert_eq!(
         store.cleanup_old_checkpoints(&state.id, 0).await.unwrap(),
-        2
+        1
     );
     let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
-    assert_eq!(step_ids(&kept), ["step-0"]);
+    assert_eq!(step_ids(&kept), ["step-4", "step-0"]);
 
     store.unpin_checkpoint(&created[0].id).await.unwrap();
     assert_eq!(
         store.cleanup_old_checkpoints(&state.id, 0).await.unwrap(),
         1
     );
+    let kept = store.list_checkpoints(&state.id, 100, 0).await.unwrap();
+    assert_eq!(step_ids(&kept), ["step-4"]);
 }
 
 async fn checkpoint_infos_carry_size_and_pin(backend: Backend) {
