@@ -1017,7 +1017,11 @@ pub async fn migrate(
     out: &mut impl Write,
     action: MigrateAction,
 ) -> Result<()> {
-    let store = db::connect(target, true).await?;
+    // `status` only reports: a mistyped path or schema must not be left behind, empty.
+    let store = match action {
+        MigrateAction::Status => db::connect_existing(target).await?,
+        MigrateAction::Up => db::connect(target, true).await?,
+    };
     let (applied, pending) = db::migration_status(store.connection()).await?;
     match action {
         MigrateAction::Status => {

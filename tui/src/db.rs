@@ -201,21 +201,44 @@ pub async fn open_or_create(target: &Target<'_>, create_schema: bool) -> Result<
     open_with(target, create, create && create_schema).await
 }
 
+/// The SQLite file `target` names does not exist: said so, with what creates it.
+fn no_sqlite_file(target: &Target<'_>, file: &std::path::Path) -> AdminError {
+    AdminError::new(format!(
+        "SQLite database {} does not exist (a typo? `wfadmin migrate` creates it{})",
+        file.display(),
+        if target.read_only {
+            ", without --read-only"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// Connects to the database as it is, creating nothing: no SQLite file, no Postgres
+/// schema, no tables (`migrate status`, which only reports). A missing file or schema is
+/// an error that says so; a database without the tables opens (every migration is
+/// pending).
+pub async fn connect_existing(target: &Target<'_>) -> Result<Store> {
+    if let Some(file) = sqlite_file(target.url)
+        && !file.exists()
+    {
+        refuse_schema_on_sqlite(target)?;
+        return Err(no_sqlite_file(target, &file));
+    }
+    match (connect(target, false).await, target.postgres_schema) {
+        (Err(err), _) if target.read_only && tables_missing(&err) => Err(no_tables(target)),
+        (Err(err), Some(schema)) if !schema_found(&err) => Err(no_schema(target, schema)),
+        (result, _) => result,
+    }
+}
+
 async fn open_with(target: &Target<'_>, create: bool, create_schema: bool) -> Result<Store> {
     if !create
         && let Some(file) = sqlite_file(target.url)
         && !file.exists()
     {
         refuse_schema_on_sqlite(target)?;
-        return Err(AdminError::new(format!(
-            "SQLite database {} does not exist (a typo? `wfadmin migrate` creates it{})",
-            file.display(),
-            if target.read_only {
-                ", without --read-only"
-            } else {
-                ""
-            }
-        )));
+        return Err(no_sqlite_file(target, &file));
     }
     // The schema is created here only for `demo`: elsewhere a typo would leave an empty
     // schema behind, or put an imported workflow where nobody looks. (`connect` refuses a

@@ -763,9 +763,26 @@ fn export_from_one_database_and_import_into_another() {
 #[test]
 fn migrate_status_and_up() {
     let db = Db::new();
+    // `status` only reports: a database that is not there is said so, and not created
+    // (nor its -wal and -shm files).
+    let status = db.run(&["migrate", "status"]);
+    assert_eq!(status.status.code(), Some(1));
+    assert_eq!(
+        stderr(&status),
+        format!(
+            "error: SQLite database {} does not exist (a typo? `wfadmin migrate` creates it)\n",
+            db.path.display()
+        )
+    );
+    let dir = db.path.parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A database without the tables: every migration is pending, and still none applied.
+    std::fs::write(&db.path, b"").unwrap();
     let status = db.run(&["migrate", "status"]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert!(stdout(&status).contains("pending  m2"));
+    assert!(stdout(&db.run(&["migrate", "status"])).contains("pending  m2"));
     let up = db.run(&["migrate", "up"]);
     assert!(up.status.success(), "{}", stderr(&up));
     assert!(stdout(&db.run(&["migrate", "status"])).contains("applied  m2"));
@@ -1067,6 +1084,29 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
             .unwrap()
     };
     assert!(schemas.is_empty(), "the schema was not created");
+    // `migrate status` only reports: it says the schema is missing and creates none.
+    let out = run(&["--postgres-schema", &missing, "migrate", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: the Postgres schema \"{missing}\" does not exist in {shown}; check the \
+             name, or create it with `wfadmin --postgres-schema {missing} migrate`\n"
+        )
+    );
+    let schemas = {
+        use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
+        store
+            .connection()
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT nspname FROM pg_namespace WHERE nspname = $1",
+                [missing.clone().into()],
+            ))
+            .await
+            .unwrap()
+    };
+    assert!(schemas.is_empty(), "migrate status created the schema");
     // `migrate` creates it, and then it opens.
     let out = run(&["--postgres-schema", &missing, "migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -1159,7 +1199,7 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
     let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
         .args(["--database-url"])
         .arg(&db.path)
-        .args(["migrate", "status"])
+        .args(["migrate"])
         .env("WFADMIN_POSTGRES_SCHEMA", "")
         .output()
         .unwrap();
