@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// `text` safe to put on a terminal: every control character (ESC, CR, BEL, backspace,
 /// line breaks, tabs, the C1 controls) and every bidirectional override or isolate
@@ -169,33 +170,70 @@ pub fn pretty_lines(value: &serde_json::Value) -> Vec<String> {
     json_pretty(value).lines().map(str::to_owned).collect()
 }
 
-/// At most `width` characters, ending with `…` when cut.
-pub fn cut(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
+/// How many terminal cells `text` takes: two for a CJK character or an emoji, none for
+/// a combining accent (what the terminal and ratatui count, not characters).
+pub fn width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
 }
 
-/// At most `width` characters; when cut, its start and its end with `…` between: ids
+/// The cells one character takes (a control character, shown escaped elsewhere, none).
+fn char_width(c: char) -> usize {
+    UnicodeWidthChar::width(c).unwrap_or(0)
+}
+
+/// The longest start of `text` at most `width` cells wide, and its width.
+fn head(text: &str, width: usize) -> (&str, usize) {
+    let mut used = 0;
+    for (at, c) in text.char_indices() {
+        let cells = char_width(c);
+        if used + cells > width {
+            return (&text[..at], used);
+        }
+        used += cells;
+    }
+    (text, used)
+}
+
+/// The longest end of `text` at most `width` cells wide, and its width.
+fn tail(text: &str, width: usize) -> (&str, usize) {
+    let mut used = 0;
+    for (at, c) in text.char_indices().rev() {
+        let cells = char_width(c);
+        if used + cells > width {
+            return (&text[at + c.len_utf8()..], used);
+        }
+        used += cells;
+    }
+    (text, used)
+}
+
+/// At most `width` terminal cells, ending with `…` when cut (a wide character that
+/// would straddle the edge goes too).
+pub fn cut(text: &str, width: usize) -> String {
+    // Not `width(text)`: `text` can be megabytes of step outputs, and a cut reads only
+    // what it keeps.
+    if head(text, width).0.len() == text.len() {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    format!("{}…", head(text, width - 1).0)
+}
+
+/// At most `width` terminal cells; when cut, its start and its end with `…` between: ids
 /// such as `customer-onboarding-pipeline-000123` differ at their end, which [`cut`]
-/// would drop. The end gets the larger half.
+/// would drop. The end gets the larger half (and a cell a wide character left over).
 pub fn cut_middle(text: &str, width: usize) -> String {
-    let count = text.chars().count();
-    if count <= width {
+    if self::width(text) <= width {
         return text.to_owned();
     }
     let Some(kept) = width.checked_sub(1) else {
         return String::new();
     };
-    let head = kept / 2;
-    let tail = kept - head;
-    let mut out: String = text.chars().take(head).collect();
-    out.push('…');
-    out.extend(text.chars().skip(count - tail));
-    out
+    let (end, end_width) = tail(text, kept - kept / 2);
+    let (start, _) = head(&text[..text.len() - end.len()], kept - end_width);
+    format!("{start}…{end}")
 }
 
 /// `text` broken into lines at most `width` terminal cells wide: at spaces where it can,
@@ -228,20 +266,18 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
                 .collect()
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+        for (column, cell) in widths.iter_mut().zip(row) {
+            *column = (*column).max(width(cell));
         }
     }
     let line = |cells: Vec<&str>| {
         let mut out = String::new();
-        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == widths.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(cell);
-                out.push_str(&" ".repeat(width - cell.chars().count() + 2));
+        for (i, (cell, column)) in cells.iter().zip(&widths).enumerate() {
+            out.push_str(cell);
+            if i + 1 < widths.len() {
+                out.push_str(&" ".repeat(column - width(cell) + 2));
             }
         }
         out.trim_end().to_owned()
@@ -350,6 +386,40 @@ mod tests {
         assert_eq!(cut_middle("abcdef", 1), "…");
         assert_eq!(cut_middle("abcdef", 0), "");
         assert_eq!(cut_middle("ünïcödé", 5), "ün…dé");
+    }
+
+    #[test]
+    fn wide_characters_count_the_cells_they_take() {
+        // CJK characters and emoji take two cells each: cut by cells, the end that tells
+        // ids apart stays, and the "…" says something was cut.
+        let id = "請求書-処理-パイプライン-長い名前-🚀-0021";
+        assert_eq!(width(id), 41);
+        let cut = cut_middle(id, 20);
+        assert_eq!(cut, "請求書-処…前-🚀-0021");
+        assert!(width(&cut) <= 20, "{cut}");
+        assert_ne!(
+            cut_middle(id, 20),
+            cut_middle("請求書-処理-パイプライン-長い名前-🚀-0022", 20)
+        );
+        // A wide character never straddles the edge: the cell is left empty instead.
+        assert_eq!(cut_middle("漢字漢字漢字", 6), "漢…字");
+        assert_eq!(cut_middle("漢字漢字漢字", 12), "漢字漢字漢字");
+        assert_eq!(super::cut("漢字漢字漢字", 6), "漢字…");
+        assert_eq!(super::cut("漢字漢字", 7), "漢字漢…");
+        assert_eq!(super::cut("漢字漢字", 8), "漢字漢字");
+        // Table columns line up on the terminal, not by characters.
+        let text = table(
+            &["ID", "NAME"],
+            &[
+                vec!["請求書-0021".into(), "invoice".into()],
+                vec!["wf-1".into(), "plain".into()],
+            ],
+        );
+        let columns: Vec<usize> = text
+            .lines()
+            .map(|line| width(&line[..line.find(['N', 'i', 'p']).unwrap()]))
+            .collect();
+        assert_eq!(columns, [13, 13, 13], "{text}");
     }
 
     #[test]

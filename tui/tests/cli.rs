@@ -761,6 +761,40 @@ fn export_from_one_database_and_import_into_another() {
 }
 
 #[test]
+fn list_lines_up_columns_of_wide_character_ids_and_names() {
+    // CJK characters and emoji take two terminal cells: padded by characters, every
+    // column after them was shifted.
+    let db = Db::demo();
+    let row = failed_workflow(&db);
+    let mut bundle = db.json(&["export", row["id"].as_str().unwrap()]);
+    bundle["workflow"]["workflow_id"] = "請求書-処理-パイプライン-長い名前-🚀-0021".into();
+    bundle["workflow"]["workflow_name"] = "請求書の処理 🧾".into();
+    let file = db._dir.path().join("wide.json");
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let out = db.run(&["import", file.to_str().unwrap(), "--new-ids"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let table = stdout(&db.run(&["list"]));
+    assert!(
+        table.contains("請求書-処理-パイプライン-長い名前-🚀-0021"),
+        "{table}"
+    );
+    let width = unicode_width::UnicodeWidthStr::width;
+    // Where the last column (ID, a uuid) starts, in terminal cells, on every line.
+    let starts: Vec<usize> = table
+        .lines()
+        .map(|line| match line.strip_suffix("ID") {
+            Some(header) => width(header),
+            None => width(line) - 36,
+        })
+        .collect();
+    assert!(
+        starts.windows(2).all(|pair| pair[0] == pair[1]),
+        "{starts:?}\n{table}"
+    );
+}
+
+#[test]
 fn migrate_status_and_up() {
     let db = Db::new();
     // `status` only reports: a database that is not there is said so, and not created

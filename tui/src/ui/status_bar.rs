@@ -68,14 +68,14 @@ fn key_line(keys: &[(&str, &str)], width: usize) -> String {
             .join("  ")
     };
     let all = join(&mut keys.iter());
-    if all.chars().count() <= width {
+    if format::width(&all) <= width {
         return all;
     }
     const MORE: &str = "  ... ? help";
     let mut line = String::new();
     for (key, what) in keys.iter().filter(|(key, _)| *key != "?") {
         let part = format!("{}{key} {what}", if line.is_empty() { "" } else { "  " });
-        if line.chars().count() + part.chars().count() + MORE.len() > width {
+        if format::width(&line) + format::width(&part) + MORE.len() > width {
             break;
         }
         line.push_str(&part);

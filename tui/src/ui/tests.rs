@@ -1289,6 +1289,25 @@ fn long_workflow_ids_keep_the_end_that_tells_them_apart() {
     }
 }
 
+#[test]
+fn wide_character_ids_are_cut_in_the_middle_by_the_cells_they_take() {
+    // CJK and emoji take two cells each: counted as characters, the id overflowed its
+    // column, and ratatui cut its end (the part that tells these apart) without a "…".
+    let mut app = long_ids_app();
+    for (n, row) in app.workflows.rows.iter_mut().enumerate() {
+        row.workflow_id = format!("請求書-処理-パイプライン-長い名前-🚀-{:04}", 21 + n);
+        row.workflow_name = "請求書の処理".to_owned();
+    }
+    let text = draw_sized(&app, 100, 12);
+    for n in 21..26 {
+        assert!(
+            text.contains(&format!("請求書-処理-パ…名前-🚀-{n:04} ")),
+            "{text}"
+        );
+    }
+    assert_snapshot!(text);
+}
+
 fn draw_sized(app: &App, cols: u16, rows: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(cols, rows)).unwrap();
     terminal.draw(|frame| super::view(app, frame)).unwrap();

@@ -173,14 +173,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .fold(5, usize::max);
     let lease_width = counts
         .iter()
-        .filter_map(|(.., lease)| Some(lease.as_ref()?.0.chars().count()))
+        .filter_map(|(.., lease)| Some(format::width(&lease.as_ref()?.0)))
         .fold(5, usize::max)
         .min(LEASE_WIDTH_MAX);
     let ids: Vec<String> = shown
         .iter()
         .map(|row| format::printable(&row.workflow_id).into_owned())
         .collect();
-    let longest_id = ids.iter().map(|id| id.chars().count()).max().unwrap_or(0);
+    let longest_id = ids.iter().map(|id| format::width(id)).max().unwrap_or(0);
     let widths = column_widths(
         area.width.saturating_sub(2 + 2),
         [steps_width, checkpoints_width, lease_width].map(|w| w as u16),
