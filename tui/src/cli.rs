@@ -174,6 +174,11 @@ pub enum Command {
         /// Open the interactive UI on the database afterwards.
         #[arg(long)]
         open: bool,
+        /// Add the sample workflows to a database that already holds workflows (without
+        /// it, demo only fills an empty one: a second run would add a second set with the
+        /// same workflow_ids).
+        #[arg(long)]
+        force: bool,
     },
 }
 

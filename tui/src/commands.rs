@@ -1051,13 +1051,27 @@ pub async fn migrate(
     Ok(())
 }
 
-/// `demo`.
+/// `demo`: fills an empty database; one that holds workflows already (a second run, or
+/// a real one) only with `force`, since a second set repeats the first one's
+/// workflow_ids.
 pub async fn demo(
     store: &Store,
     out: &mut impl Write,
     target: &db::Target<'_>,
     count: u64,
+    force: bool,
 ) -> Result<()> {
+    let held = store.status_counts().await?.total();
+    if held > 0 && !force {
+        return Err(AdminError::already_redacted(format!(
+            "{} already holds {}; demo only fills an empty database (nothing was added): \
+             browse it with `{}`, or pass --force to add {} anyway",
+            target.shown(),
+            format::count(held, "workflow", "workflows"),
+            browse_command(target),
+            format::count(count, "sample workflow", "sample workflows"),
+        )));
+    }
     let checkpoints = crate::demo::seed(store, count).await?;
     writeln!(
         out,
@@ -1066,16 +1080,17 @@ pub async fn demo(
         format::count(checkpoints, "checkpoint", "checkpoints"),
         target.shown()
     )?;
+    writeln!(out, "browse them with: {}", browse_command(target))?;
+    Ok(())
+}
+
+/// The command that opens the UI on `target` (password hidden).
+fn browse_command(target: &db::Target<'_>) -> String {
     let schema = target
         .postgres_schema
         .map(|schema| format!(" --postgres-schema {schema}"))
         .unwrap_or_default();
-    writeln!(
-        out,
-        "browse them with: wfadmin --database-url {}{schema}",
-        redact_url(target.url)
-    )?;
-    Ok(())
+    format!("wfadmin --database-url {}{schema}", redact_url(target.url))
 }
 
 #[cfg(test)]

@@ -190,8 +190,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(text) => commands::import(&store, &mut out, &text, &file, new_ids).await,
             Err(err) => Err(err),
         },
-        Command::Demo { count, open } => {
-            commands::demo(&store, &mut out, &target, count).await?;
+        Command::Demo { count, open, force } => {
+            commands::demo(&store, &mut out, &target, count, force).await?;
             if open {
                 out.flush()?;
                 runtime::run(store, target.shown(), read_only).await

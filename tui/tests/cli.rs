@@ -795,6 +795,32 @@ fn list_lines_up_columns_of_wide_character_ids_and_names() {
 }
 
 #[test]
+fn demo_fills_only_an_empty_database_unless_forced() {
+    let db = Db::demo();
+    let before = db.json(&["list", "--limit", "100", "--json"]);
+    // A second run: refused, nothing added (it added a second set with the same
+    // workflow_ids).
+    let again = db.run(&["demo", "--count", "5"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        stderr(&again),
+        format!(
+            "error: {0} already holds 12 workflows; demo only fills an empty database \
+             (nothing was added): browse it with `wfadmin --database-url {0}`, or pass \
+             --force to add 5 sample workflows anyway\n",
+            db.path.display()
+        )
+    );
+    assert_eq!(stdout(&again), "");
+    assert_eq!(db.json(&["list", "--limit", "100", "--json"]), before);
+    // --force adds them.
+    let forced = db.run(&["demo", "--count", "5", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let after = db.json(&["list", "--limit", "100", "--json"]);
+    assert_eq!(after.as_array().unwrap().len(), 17);
+}
+
+#[test]
 fn migrate_status_and_up() {
     let db = Db::new();
     // `status` only reports: a database that is not there is said so, and not created
