@@ -552,10 +552,20 @@ pub struct DiffSide {
     pub label: String,
     /// The state as JSON.
     pub value: Value,
+    /// The workflow it belongs to (store uuid).
+    pub workflow_state_id: uuid::Uuid,
+    /// That workflow's orchestrator workflow_id, as the state says.
+    pub workflow_id: String,
 }
 
 impl DiffSide {
     fn checkpoint(checkpoint: Checkpoint) -> Self {
+        let workflow_id = checkpoint
+            .snapshot
+            .get("workflow_id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
         Self {
             id: checkpoint.id.to_string(),
             label: format!(
@@ -564,7 +574,35 @@ impl DiffSide {
                 format::time(Some(checkpoint.timestamp))
             ),
             value: checkpoint.snapshot,
+            workflow_state_id: checkpoint.workflow_state_id,
+            workflow_id,
         }
+    }
+
+    /// The workflow, for people: `doc-summary-0021 (01a2...)`.
+    fn workflow(&self) -> String {
+        format!("{} ({})", self.workflow_id, self.workflow_state_id)
+    }
+}
+
+/// When `old` and `new` belong to different workflows (two checkpoints picked from two
+/// lists; a diff between them reads like one workflow's history otherwise): which.
+pub fn different_workflows(old: &DiffSide, new: &DiffSide) -> Option<String> {
+    (old.workflow_state_id != new.workflow_state_id).then(|| {
+        format!(
+            "checkpoints of different workflows: {} -> {}",
+            old.workflow(),
+            new.workflow()
+        )
+    })
+}
+
+/// A diff's title: what it compares, and whether those are of two workflows.
+pub fn diff_title(old: &DiffSide, new: &DiffSide) -> String {
+    let title = format!("{} -> {}", old.label, new.label);
+    match different_workflows(old, new) {
+        Some(note) => format!("{title}; {note}"),
+        None => title,
     }
 }
 
@@ -579,6 +617,8 @@ pub async fn diff_sides(store: &Store, from: &str, to: &str) -> Result<(DiffSide
             id: "current".to_owned(),
             label: "current state".to_owned(),
             value: serde_json::to_value(&current)?,
+            workflow_state_id: current.id,
+            workflow_id: current.workflow_id,
         }
     } else {
         let to_id = db::parse_uuid("checkpoint", to)?;
@@ -605,6 +645,8 @@ pub async fn diff_command(
                 "to": new.id,
                 "from_label": old.label,
                 "to_label": new.label,
+                "from_workflow": {"id": old.workflow_state_id, "workflow_id": old.workflow_id},
+                "to_workflow": {"id": new.workflow_state_id, "workflow_id": new.workflow_id},
                 "changes": changes.iter().map(Change::to_json).collect::<Vec<_>>(),
             }),
         );
@@ -615,6 +657,9 @@ pub async fn diff_command(
         format::printable(&old.label),
         format::printable(&new.label)
     )?;
+    if let Some(note) = different_workflows(&old, &new) {
+        writeln!(out, "warning: {}", format::printable(&note))?;
+    }
     for change in &changes {
         writeln!(out, "{}", change.describe())?;
     }
@@ -1194,6 +1239,30 @@ mod tests {
         };
         assert_eq!(usage_text(&usage(1)), "1 checkpoint, 639 B, 0 pinned");
         assert_eq!(usage_text(&usage(2)), "2 checkpoints, 639 B, 0 pinned");
+    }
+
+    #[test]
+    fn a_diff_title_says_when_the_checkpoints_are_of_two_workflows() {
+        let side = |workflow_id: &str, id: u128| DiffSide {
+            id: "c".to_owned(),
+            label: format!("after retrieve of {workflow_id}"),
+            value: Value::Null,
+            workflow_state_id: uuid::Uuid::from_u128(id),
+            workflow_id: workflow_id.to_owned(),
+        };
+        let (a, b) = (side("doc-1", 1), side("doc-2", 2));
+        assert_eq!(
+            diff_title(&a, &b),
+            "after retrieve of doc-1 -> after retrieve of doc-2; checkpoints of different \
+             workflows: doc-1 (00000000-0000-0000-0000-000000000001) -> doc-2 \
+             (00000000-0000-0000-0000-000000000002)"
+        );
+        // Two runs of one workflow_id are two workflows too.
+        assert!(different_workflows(&a, &side("doc-1", 3)).is_some());
+        assert_eq!(
+            diff_title(&a, &side("doc-1", 1)),
+            "after retrieve of doc-1 -> after retrieve of doc-1"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::app::{App, Command, LoadedDetail, Message, WorkflowHistory, update};
-use crate::commands::{CHECKPOINT_LIMIT, diff_sides, lineage_lines, plan_restore};
+use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_restore};
 use crate::db::Store;
 use crate::diff::diff;
 use crate::error::{AdminError, Result};
@@ -310,10 +310,7 @@ async fn execute_within(
                 to,
                 result: read_within(limit, async {
                     let (old, new) = diff_sides(&store, &from.to_string(), &to_text).await?;
-                    Ok::<_, AdminError>((
-                        format!("{} -> {}", old.label, new.label),
-                        diff(&old.value, &new.value),
-                    ))
+                    Ok::<_, AdminError>((diff_title(&old, &new), diff(&old.value, &new.value)))
                 })
                 .await,
             }

@@ -795,6 +795,41 @@ fn list_lines_up_columns_of_wide_character_ids_and_names() {
 }
 
 #[test]
+fn a_diff_of_checkpoints_of_two_workflows_says_so_naming_both() {
+    let db = Db::demo();
+    let failed = failed_workflow(&db);
+    let completed = db.json(&["list", "--status", "completed", "--json"])[0].clone();
+    let first_checkpoint = |row: &Value| {
+        db.json(&["checkpoints", row["id"].as_str().unwrap(), "--json"])["checkpoints"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a, b) = (first_checkpoint(&failed), first_checkpoint(&completed));
+    let out = db.run(&["diff", &a, &b]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let second = text.lines().nth(1).unwrap();
+    assert_eq!(
+        second,
+        format!(
+            "warning: checkpoints of different workflows: {} ({}) -> {} ({})",
+            failed["workflow_id"].as_str().unwrap(),
+            failed["id"].as_str().unwrap(),
+            completed["workflow_id"].as_str().unwrap(),
+            completed["id"].as_str().unwrap(),
+        ),
+        "{text}"
+    );
+    let json = db.json(&["diff", &a, &b, "--json"]);
+    assert_eq!(json["from_workflow"]["id"], failed["id"]);
+    assert_eq!(json["to_workflow"]["workflow_id"], completed["workflow_id"]);
+    // Two checkpoints of one workflow, or one and its workflow's current state: no warning.
+    let same = stdout(&db.run(&["diff", &a, "current"]));
+    assert!(!same.contains("different workflows"), "{same}");
+}
+
+#[test]
 fn demo_fills_only_an_empty_database_unless_forced() {
     let db = Db::demo();
     let before = db.json(&["list", "--limit", "100", "--json"]);
