@@ -271,6 +271,19 @@ impl Command {
         matches!(self, Self::Tui | Self::Demo { open: true, .. })
     }
 
+    /// The arguments that name a checkpoint (by uuid): a workflow's uuid given there by
+    /// mistake is said so (see `commands::not_a_checkpoint`).
+    pub fn checkpoint_args(&self) -> Vec<String> {
+        match self {
+            Self::Restore { checkpoint, .. }
+            | Self::Pin { checkpoint, .. }
+            | Self::Unpin { checkpoint }
+            | Self::Fork { checkpoint, .. } => vec![checkpoint.clone()],
+            Self::Diff { from, to, .. } => vec![from.clone(), to.clone()],
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether the command writes to the database.
     pub fn writes(&self) -> bool {
         matches!(

@@ -317,8 +317,16 @@ pub async fn lineage_lines(store: &Store, lineage: &Lineage, with_uuids: bool) -
 /// several runs share, it is the most recently updated run, and a line on `notes`
 /// (stderr) says so: else a user inspecting or exporting an older run gets the wrong one
 /// without knowing.
-async fn named_workflow(store: &Store, notes: &mut impl Write, key: &str) -> Result<WorkflowState> {
-    let state = db::find_workflow(store, key).await?;
+async fn named_workflow(
+    store: &Store,
+    notes: &mut impl Write,
+    command: &str,
+    key: &str,
+) -> Result<WorkflowState> {
+    let state = match db::find_workflow(store, key).await {
+        Ok(state) => state,
+        Err(err) => return Err(not_a_workflow(store, command, key, err).await),
+    };
     if uuid::Uuid::parse_str(key).is_ok_and(|id| id == state.id) {
         return Ok(state);
     }
@@ -335,6 +343,56 @@ async fn named_workflow(store: &Store, notes: &mut impl Write, key: &str) -> Res
     Ok(state)
 }
 
+/// `err`, a workflow `key` not found, unless `key` is a checkpoint's uuid: then which
+/// workflow it is of, and the commands meant (`command` on that workflow, or a diff of
+/// the checkpoint).
+async fn not_a_workflow(store: &Store, command: &str, key: &str, err: AdminError) -> AdminError {
+    let Ok(id) = uuid::Uuid::parse_str(key.trim()) else {
+        return err;
+    };
+    match store.get_checkpoint(&id).await {
+        Ok(checkpoint) => {
+            let workflow = checkpoint.workflow_state_id;
+            let workflow_id = checkpoint
+                .snapshot
+                .get("workflow_id")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            AdminError::new(format!(
+                "{id} is a checkpoint of workflow {workflow_id} ({workflow}), not a workflow; \
+                 did you mean `wfadmin {command} {workflow}`, or `wfadmin diff {id} current` \
+                 (the checkpoint against its workflow now)?"
+            ))
+        }
+        Err(_) => err,
+    }
+}
+
+/// `result` of a command given checkpoint uuids (`args`): a checkpoint not found whose
+/// uuid is a workflow's says so, and how to list that workflow's checkpoints.
+pub async fn not_a_checkpoint<T>(store: &Store, args: &[String], result: Result<T>) -> Result<T> {
+    let err = match result {
+        Err(err) if err.is_not_found() => err,
+        other => return other,
+    };
+    for arg in args {
+        let Ok(id) = uuid::Uuid::parse_str(arg.trim()) else {
+            continue;
+        };
+        if store.get_checkpoint(&id).await.is_ok() {
+            continue;
+        }
+        if let Ok(row) = store.workflow_summary(&id).await {
+            return Err(AdminError::new(format!(
+                "{id} is a workflow ({}), not a checkpoint; did you mean `wfadmin checkpoints \
+                 {id}`, which lists its checkpoints?",
+                row.workflow_id
+            )));
+        }
+    }
+    Err(err)
+}
+
 /// `show`; a note on `notes` when the workflow_id names several runs.
 pub async fn show(
     store: &Store,
@@ -343,7 +401,7 @@ pub async fn show(
     key: &str,
     as_json: bool,
 ) -> Result<()> {
-    let state = named_workflow(store, notes, key).await?;
+    let state = named_workflow(store, notes, "show", key).await?;
     let lineage = store.lineage(&state.id).await?;
     let usage = store.checkpoint_usage(&state.id).await?;
     let summary = summary_of(store, state.id).await?;
@@ -493,7 +551,7 @@ pub async fn checkpoints(
     key: &str,
     as_json: bool,
 ) -> Result<()> {
-    let state = named_workflow(store, notes, key).await?;
+    let state = named_workflow(store, notes, "checkpoints", key).await?;
     let list = store
         .list_checkpoint_infos(&state.id, CHECKPOINT_LIMIT, 0)
         .await?;
@@ -1015,7 +1073,7 @@ pub async fn export(
     if let Some(output) = output {
         output_file::check(output.path, output.force)?;
     }
-    let state = named_workflow(store, notes, key).await?;
+    let state = named_workflow(store, notes, "export", key).await?;
     let bundle = store.export_workflow(&state.id).await?;
     let text = format::json_pretty(&serde_json::to_value(&bundle)?);
     match output {

@@ -13,6 +13,7 @@ use llm_orchestrator_state::{StateStoreError, redact};
 pub struct AdminError {
     message: String,
     broken_pipe: bool,
+    not_found: bool,
 }
 
 impl AdminError {
@@ -21,6 +22,7 @@ impl AdminError {
         Self {
             message: redact(message.as_ref()),
             broken_pipe: false,
+            not_found: false,
         }
     }
 
@@ -31,12 +33,18 @@ impl AdminError {
         Self {
             message,
             broken_pipe: false,
+            not_found: false,
         }
     }
 
     /// The reader of our output went away (`wfadmin list | head`): not worth a message.
     pub fn is_broken_pipe(&self) -> bool {
         self.broken_pipe
+    }
+
+    /// The store found no such workflow or checkpoint.
+    pub fn is_not_found(&self) -> bool {
+        self.not_found
     }
 }
 
@@ -51,7 +59,9 @@ impl std::error::Error for AdminError {}
 impl From<StateStoreError> for AdminError {
     /// The store's message as it is: every `StateStoreError` payload is without passwords.
     fn from(err: StateStoreError) -> Self {
-        Self::already_redacted(err.to_string())
+        let mut error = Self::already_redacted(err.to_string());
+        error.not_found = matches!(err, StateStoreError::NotFound(_));
+        error
     }
 }
 

@@ -109,8 +109,9 @@ async fn run(cli: Cli) -> Result<()> {
     if command.opens_ui() {
         needs_a_terminal()?;
     }
+    let checkpoint_args = command.checkpoint_args();
     let result = match command {
-        Command::Tui => runtime::run(store, target.shown(), read_only).await,
+        Command::Tui => runtime::run(store.clone(), target.shown(), read_only).await,
         Command::List {
             active,
             lease_expired,
@@ -194,13 +195,14 @@ async fn run(cli: Cli) -> Result<()> {
             commands::demo(&store, &mut out, &target, count, force).await?;
             if open {
                 out.flush()?;
-                runtime::run(store, target.shown(), read_only).await
+                runtime::run(store.clone(), target.shown(), read_only).await
             } else {
                 Ok(())
             }
         }
         Command::Migrate { .. } => Ok(()),
     };
+    let result = commands::not_a_checkpoint(&store, &checkpoint_args, result).await;
     out.flush()?;
     result
 }

@@ -830,6 +830,58 @@ fn a_diff_of_checkpoints_of_two_workflows_says_so_naming_both() {
 }
 
 #[test]
+fn a_checkpoint_uuid_for_a_workflow_or_the_other_way_round_is_said_so() {
+    let db = Db::demo();
+    let row = failed_workflow(&db);
+    let (workflow, workflow_id) = (
+        row["id"].as_str().unwrap(),
+        row["workflow_id"].as_str().unwrap(),
+    );
+    let checkpoint = db.json(&["checkpoints", workflow, "--json"])["checkpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for command in ["show", "checkpoints", "export"] {
+        let out = db.run(&[command, &checkpoint]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: {checkpoint} is a checkpoint of workflow {workflow_id} ({workflow}), \
+                 not a workflow; did you mean `wfadmin {command} {workflow}`, or `wfadmin \
+                 diff {checkpoint} current` (the checkpoint against its workflow now)?\n"
+            )
+        );
+    }
+    let said = format!(
+        "error: {workflow} is a workflow ({workflow_id}), not a checkpoint; did you mean \
+         `wfadmin checkpoints {workflow}`, which lists its checkpoints?\n"
+    );
+    for args in [
+        vec!["restore", workflow, "--yes"],
+        vec!["pin", workflow, "label"],
+        vec!["unpin", workflow],
+        vec!["fork", workflow, "new-id"],
+        vec!["diff", workflow, "current"],
+        vec!["diff", &checkpoint, workflow],
+    ] {
+        let out = db.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&out), said, "{args:?}");
+    }
+    // A uuid of neither: not found, as before.
+    let nothing = "00000000-0000-0000-0000-000000000000";
+    assert_eq!(
+        stderr(&db.run(&["restore", nothing, "--yes"])),
+        format!("error: not found: checkpoint {nothing}\n")
+    );
+    assert_eq!(
+        stderr(&db.run(&["show", nothing])),
+        format!("error: no workflow with id or workflow_id \"{nothing}\"\n")
+    );
+}
+
+#[test]
 fn demo_fills_only_an_empty_database_unless_forced() {
     let db = Db::demo();
     let before = db.json(&["list", "--limit", "100", "--json"]);
