@@ -1544,30 +1544,46 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             }
             _ => app.popup = Some(Popup::ConfirmUnpin { checkpoint, label }),
         },
-        Popup::Input { purpose, mut input } => match key.code {
-            KeyCode::Enter => {
-                let text = input.trim().to_owned();
-                if text.is_empty() {
-                    app.popup = Some(Popup::Input { purpose, input });
-                    return;
+        Popup::Input { purpose, mut input } => {
+            match key.code {
+                KeyCode::Enter => {
+                    let text = input.trim().to_owned();
+                    if text.is_empty() {
+                        // Say why nothing happened; the popup stays for the text.
+                        app.notice = Some(match purpose {
+                        InputPurpose::PinLabel(_) => {
+                            "a pin needs a label: type one, then Enter (Esc cancels)"
+                        }
+                        InputPurpose::ForkWorkflowId(_) => {
+                            "a fork needs a new workflow_id: type one, then Enter (Esc cancels)"
+                        }
+                    }
+                    .into());
+                        app.popup = Some(Popup::Input { purpose, input });
+                        return;
+                    }
+                    app.commands.push(match purpose {
+                        InputPurpose::PinLabel(checkpoint) => Command::SetPin {
+                            checkpoint,
+                            label: Some(text),
+                        },
+                        InputPurpose::ForkWorkflowId(checkpoint) => Command::Fork {
+                            checkpoint,
+                            new_workflow_id: text,
+                        },
+                    });
                 }
-                app.commands.push(match purpose {
-                    InputPurpose::PinLabel(checkpoint) => Command::SetPin {
-                        checkpoint,
-                        label: Some(text),
-                    },
-                    InputPurpose::ForkWorkflowId(checkpoint) => Command::Fork {
-                        checkpoint,
-                        new_workflow_id: text,
-                    },
-                });
+                KeyCode::Esc => app.notice = Some("cancelled; nothing changed".into()),
+                _ => {
+                    edit_text(&mut input, &key);
+                    // "needs a label" is answered once there is text.
+                    if !input.trim().is_empty() {
+                        app.notice = None;
+                    }
+                    app.popup = Some(Popup::Input { purpose, input });
+                }
             }
-            KeyCode::Esc => app.notice = Some("cancelled; nothing changed".into()),
-            _ => {
-                edit_text(&mut input, &key);
-                app.popup = Some(Popup::Input { purpose, input });
-            }
-        },
+        }
         Popup::Prune {
             policy,
             report,
@@ -2695,6 +2711,17 @@ mod tests {
         update(&mut app, key(KeyCode::Enter));
         assert!(app.popup.is_some(), "an empty label is not taken");
         assert!(app.commands.is_empty());
+        // And it says why nothing happened (spaces are no label either).
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("a pin needs a label: type one, then Enter (Esc cancels)")
+        );
+        app.notice = None;
+        press(&mut app, "  ");
+        update(&mut app, key(KeyCode::Enter));
+        assert!(app.notice.is_some());
+        update(&mut app, key(KeyCode::Backspace));
+        update(&mut app, key(KeyCode::Backspace));
         press(&mut app, "before toolx");
         update(&mut app, key(KeyCode::Backspace));
         update(&mut app, key(KeyCode::Enter));

@@ -904,6 +904,19 @@ fn pin_label_popup() {
 }
 
 #[test]
+fn an_empty_pin_label_says_why_nothing_happened() {
+    let mut app = checkpoints_app();
+    press(&mut app, "p");
+    update(&mut app, key(KeyCode::Enter));
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains("Pin checkpoint"), "the popup stays: {text}");
+    assert!(
+        text.contains("a pin needs a label: type one, then Enter (Esc cancels)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn unpin_confirmation_popup() {
     // The label that unpinning loses is on screen before anything changes.
     let mut app = checkpoints_app();
