@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 
 use crate::app::App;
 use crate::commands::usage_text;
@@ -115,7 +115,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Block::bordered().title(title)
         })
         .row_highlight_style(super::selected_style())
-        .highlight_symbol("> ");
+        .highlight_symbol("> ")
+        // An empty list has no selection: the header would shift two columns left.
+        .highlight_spacing(HighlightSpacing::Always);
     let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
 }

@@ -328,16 +328,17 @@ fn workflows_screen_with_filters_and_an_error() {
 
 #[test]
 fn an_empty_table_says_which_two_filters_exclude_each_other() {
+    // The line where the first row would be.
     let bottom = |app: &App| {
         let text = draw(app).backend().to_string();
-        let line = text.lines().find(|line| line.contains("└")).unwrap();
-        line.trim_matches(|c| c == '"' || c == '└' || c == '┘' || c == '─')
+        let line = text.lines().nth(2).unwrap();
+        line.trim_matches(|c| c == '"' || c == '│')
             .trim()
             .to_owned()
     };
     let mut app = loaded_app();
     app.workflows.rows.clear();
-    assert_eq!(bottom(&app), "no workflows match");
+    assert_eq!(bottom(&app), "no workflows in this database");
     // A finished status and the stuck filter: a finished workflow holds no lease.
     app.workflows.status_filter = Some(llm_orchestrator_state::WorkflowStatus::Completed);
     press(&mut app, "x");
@@ -355,7 +356,34 @@ fn an_empty_table_says_which_two_filters_exclude_each_other() {
     );
     // A status that can be stuck: nothing to explain.
     app.workflows.status_filter = Some(llm_orchestrator_state::WorkflowStatus::Running);
-    assert_eq!(bottom(&app), "no workflows match");
+    assert_eq!(
+        bottom(&app),
+        "no workflows match these filters (Esc clears them)"
+    );
+}
+
+#[test]
+fn a_text_filter_that_matches_nothing_says_so_under_a_header_in_its_place() {
+    // `/` then `%` (LIKE's wildcard, matched literally): no row. The table was blank, and
+    // its header shifted two columns left (no selection, no room kept for "> ").
+    let mut app = loaded_app();
+    let full = draw(&app).backend().to_string();
+    let header = |text: &str| text.lines().nth(1).unwrap().to_owned();
+    press(&mut app, "/%");
+    update(&mut app, key(KeyCode::Enter));
+    app.workflows.rows.clear();
+    app.workflows.loading = false;
+    let text = draw(&app).backend().to_string();
+    assert!(
+        header(&text).starts_with("\"│  STATUS    WORKFLOW_ID"),
+        "{text}"
+    );
+    assert_eq!(header(&text), header(&full), "{text}");
+    let line = text.lines().nth(2).unwrap();
+    assert!(
+        line.starts_with("\"│  no workflows match the filter \"%\" (Esc clears it)    "),
+        "{text}"
+    );
 }
 
 #[test]

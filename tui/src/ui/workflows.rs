@@ -2,10 +2,10 @@
 
 use llm_orchestrator_state::admin::WorkflowSort;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 
 use crate::app::{App, WorkflowsView};
 use crate::commands::lease_of;
@@ -64,16 +64,28 @@ fn column_widths(inner: u16, counts: [u16; 3], longest_id: u16) -> [Option<Const
     widths
 }
 
-/// What the empty table says: which of its filters exclude each other, when two do.
+/// What the empty table says, on its first line: which of its filters exclude each
+/// other, when two do; else which filters match nothing, and how to clear them.
 fn none_match(view: &WorkflowsView) -> String {
+    let filtered = view.status_filter.is_some() || view.lease_expired || view.active_only;
     match view.status_filter.filter(|status| !status.is_active()) {
         Some(status) if view.lease_expired => {
-            format!(" none: {status} workflows hold no lease (x: all leases) ")
+            format!("none: {status} workflows hold no lease (x: all leases)")
         }
         Some(status) if view.active_only => {
-            format!(" none: {status} is not active (a: all statuses) ")
+            format!("none: {status} is not active (a: all statuses)")
         }
-        _ => " no workflows match ".to_owned(),
+        _ if !view.text_filter.is_empty() => format!(
+            "no workflows match the filter {:?}{} (Esc clears it)",
+            format::printable(&view.text_filter),
+            if filtered {
+                " with the others in the title"
+            } else {
+                ""
+            }
+        ),
+        _ if filtered => "no workflows match these filters (Esc clears them)".to_owned(),
+        _ => "no workflows in this database".to_owned(),
     }
 }
 
@@ -224,17 +236,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let header =
         Row::new(kept(header.into_iter().map(Cell::from).collect())).style(super::header_style());
     let widths: Vec<Constraint> = widths.into_iter().flatten().collect();
-    let mut block = Block::bordered().title(title);
-    if view.rows.is_empty() && !view.loading {
-        block = block.title_bottom(Line::from(none_match(view)));
-    }
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
         .row_highlight_style(super::selected_style())
-        .highlight_symbol("> ");
+        .highlight_symbol("> ")
+        // Without rows there is no selection: the header would shift two columns left.
+        .highlight_spacing(HighlightSpacing::Always);
     let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
+    if view.rows.is_empty() && !view.loading {
+        // Where the first row would be, not a blank table.
+        let [_, line] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)])
+            .areas(inner.inner(Margin::new(2, 0)));
+        frame.render_widget(
+            Paragraph::new(Line::from(none_match(view))).style(Style::new().fg(Color::Yellow)),
+            line,
+        );
+    }
 }
 
 #[cfg(test)]
