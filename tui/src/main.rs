@@ -188,7 +188,10 @@ async fn run(cli: Cli) -> Result<()> {
             commands::export(&store, &mut out, &mut notes, &workflow, output).await
         }
         Command::Import { file, new_ids } => match read_input(&file) {
-            Ok(text) => commands::import(&store, &mut out, &text, &file, new_ids).await,
+            Ok(text) => {
+                let source = if file == "-" { "stdin" } else { &file };
+                commands::import(&store, &mut out, &text, source, new_ids).await
+            }
             Err(err) => Err(err),
         },
         Command::Demo { count, open, force } => {
@@ -238,7 +241,8 @@ fn needs_a_terminal() -> Result<()> {
 fn read_input(file: &str) -> Result<String> {
     if file == "-" {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|err| AdminError::new(format!("cannot read stdin: {err}")))?;
         return Ok(text);
     }
     std::fs::read_to_string(file)

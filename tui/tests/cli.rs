@@ -758,6 +758,14 @@ fn export_from_one_database_and_import_into_another() {
         "{}",
         stderr(&missing)
     );
+    // `-` is stdin, and said so ("- is not a workflow bundle" named nothing).
+    let stdin = target.run(&["import", "-"]);
+    assert_eq!(stdin.status.code(), Some(1));
+    assert!(
+        stderr(&stdin).starts_with("error: stdin is not a workflow bundle: "),
+        "{}",
+        stderr(&stdin)
+    );
 }
 
 #[test]
