@@ -77,7 +77,7 @@ pub struct ListFilter {
     pub status: Option<WorkflowStatus>,
 }
 
-/// A workflow's lease in words, as of `now`: `-`, `worker-1, until 2026-11-30 14:07:02`
+/// A workflow's lease in words, as of `now`: `-`, `worker-1, until 2026-11-30 14:07:02 UTC`
 /// or `worker-2, expired 3m ago`; the flag is true when it expired.
 pub fn lease_words(row: &WorkflowSummary, now: DateTime<Utc>) -> (String, bool) {
     match lease_of(row, now) {
@@ -86,7 +86,7 @@ pub fn lease_words(row: &WorkflowSummary, now: DateTime<Utc>) -> (String, bool) 
             format!(
                 "{}, until {}",
                 format::printable(owner),
-                format::time(row.lease_expires_at)
+                format::time_utc(row.lease_expires_at)
             ),
             false,
         ),
@@ -251,8 +251,8 @@ fn write_list_table(out: &mut impl Write, page: &WorkflowPage) -> Result<()> {
                 "WORKFLOW_ID",
                 "NAME",
                 "USER",
-                "STARTED",
-                "UPDATED",
+                "STARTED (UTC)",
+                "UPDATED (UTC)",
                 "STEPS",
                 "CKPTS",
                 "LEASE",
@@ -437,14 +437,18 @@ pub async fn show(
     writeln!(
         out,
         "started:      {}",
-        format::time(Some(state.started_at))
+        format::time_utc(Some(state.started_at))
     )?;
     writeln!(
         out,
         "updated:      {}",
-        format::time(Some(state.updated_at))
+        format::time_utc(Some(state.updated_at))
     )?;
-    writeln!(out, "completed:    {}", format::time(state.completed_at))?;
+    writeln!(
+        out,
+        "completed:    {}",
+        format::time_utc(state.completed_at)
+    )?;
     let error = state.error.as_deref().unwrap_or("-");
     let mut error_lines = format::printable_lines(error);
     writeln!(
@@ -492,7 +496,13 @@ pub async fn show(
         .collect();
     for line in format::table(
         &[
-            "STEP", "STATUS", "RETRIES", "STARTED", "DURATION", "ERROR", "OUTPUTS",
+            "STEP",
+            "STATUS",
+            "RETRIES",
+            "STARTED (UTC)",
+            "DURATION",
+            "ERROR",
+            "OUTPUTS",
         ],
         &rows,
     )
@@ -596,7 +606,10 @@ pub async fn checkpoints(
     write!(
         out,
         "{}",
-        format::table(&["ID", "STEP", "TAKEN", "SIZE", "STATUS", "PINNED"], &rows)
+        format::table(
+            &["ID", "STEP", "TAKEN (UTC)", "SIZE", "STATUS", "PINNED"],
+            &rows
+        )
     )?;
     writeln!(out, "total: {}", usage_text(&usage))?;
     Ok(())

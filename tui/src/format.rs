@@ -131,6 +131,15 @@ pub fn time(value: Option<DateTime<Utc>>) -> String {
     )
 }
 
+/// `2026-11-25 22:15:02 UTC`, or `-`: a time on a line of its own, where the zone costs
+/// no column (tables say `(UTC)` in their header instead).
+pub fn time_utc(value: Option<DateTime<Utc>>) -> String {
+    match value {
+        Some(_) => format!("{} UTC", time(value)),
+        None => "-".to_owned(),
+    }
+}
+
 /// `11-25 22:15:02` (no year), for narrow table columns.
 pub fn short_time(value: DateTime<Utc>) -> String {
     value.format("%m-%d %H:%M:%S").to_string()

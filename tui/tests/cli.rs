@@ -890,6 +890,34 @@ fn a_checkpoint_uuid_for_a_workflow_or_the_other_way_round_is_said_so() {
 }
 
 #[test]
+fn list_show_and_checkpoints_say_their_times_are_utc() {
+    let db = Db::demo();
+    let row = failed_workflow(&db);
+    let id = row["id"].as_str().unwrap();
+    let list = stdout(&db.run(&["list"]));
+    let header = list.lines().next().unwrap();
+    assert!(
+        header.contains("STARTED (UTC)  ") && header.contains("UPDATED (UTC)  "),
+        "{list}"
+    );
+    // The zone costs the table no width: the header is narrower than the times.
+    let second = list.lines().nth(1).unwrap();
+    assert_eq!(
+        header.find("UPDATED"),
+        second.find(" 20").map(|at| at + 22),
+        "{list}"
+    );
+    let show = stdout(&db.run(&["show", id]));
+    for field in ["started:", "updated:", "completed:"] {
+        let line = show.lines().find(|line| line.starts_with(field)).unwrap();
+        assert!(line.ends_with(" UTC"), "{show}");
+    }
+    assert!(show.contains("  RETRIES  STARTED (UTC)  "), "{show}");
+    let checkpoints = stdout(&db.run(&["checkpoints", id]));
+    assert!(checkpoints.contains("  TAKEN (UTC)  "), "{checkpoints}");
+}
+
+#[test]
 fn demo_fills_only_an_empty_database_unless_forced() {
     let db = Db::demo();
     let before = db.json(&["list", "--limit", "100", "--json"]);
@@ -1021,7 +1049,8 @@ fn reads_of_a_database_that_is_not_there_fail_and_create_nothing() {
     assert!(db.run(&["migrate"]).status.success());
     assert_eq!(
         stdout(&db.run(&["list"])),
-        "STATUS  WORKFLOW_ID  NAME  USER  STARTED  UPDATED  STEPS  CKPTS  LEASE  ID\n(no workflows)\n"
+        "STATUS  WORKFLOW_ID  NAME  USER  STARTED (UTC)  UPDATED (UTC)  STEPS  CKPTS  LEASE  ID\n\
+         (no workflows)\n"
     );
 }
 
