@@ -654,6 +654,9 @@ pub enum Message {
 pub struct App {
     /// The database, password removed.
     pub database: String,
+    /// The database's clock, which leases run by (see [`crate::db::Clock`]); the status
+    /// bar says so when this machine's is off from it.
+    pub clock: crate::db::Clock,
     /// Writes are refused.
     pub read_only: bool,
     /// The terminal's height in rows; 0 until the runtime says (then the help assumes it
@@ -751,6 +754,7 @@ impl App {
     pub fn new(database: impl Into<String>, read_only: bool) -> Self {
         let mut app = Self {
             database: database.into(),
+            clock: crate::db::Clock::default(),
             read_only,
             rows: 0,
             cols: 0,

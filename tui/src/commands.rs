@@ -164,6 +164,7 @@ async fn hidden_note(
 /// saying so on `notes` (stderr), which keeps `--json` output valid.
 pub async fn list(
     store: &Store,
+    clock: db::Clock,
     out: &mut impl Write,
     notes: &mut impl Write,
     only: &ListFilter,
@@ -177,7 +178,7 @@ pub async fn list(
             &Value::Array(page.rows.iter().map(summary_json).collect()),
         )?;
     } else {
-        write_list_table(out, &page)?;
+        write_list_table(out, &page, clock.now())?;
     }
     if let Some(note) = hidden_note(store, &query, only, &page).await? {
         out.flush()?;
@@ -215,9 +216,8 @@ async fn list_page(
     Ok((store.workflow_page(&query).await?, query))
 }
 
-/// `list`'s table.
-fn write_list_table(out: &mut impl Write, page: &WorkflowPage) -> Result<()> {
-    let now = llm_orchestrator_state::now();
+/// `list`'s table, leases as of `now` (the database's clock).
+fn write_list_table(out: &mut impl Write, page: &WorkflowPage, now: DateTime<Utc>) -> Result<()> {
     let rows: Vec<Vec<String>> = page
         .rows
         .iter()
@@ -396,6 +396,7 @@ pub async fn not_a_checkpoint<T>(store: &Store, args: &[String], result: Result<
 /// `show`; a note on `notes` when the workflow_id names several runs.
 pub async fn show(
     store: &Store,
+    clock: db::Clock,
     out: &mut impl Write,
     notes: &mut impl Write,
     key: &str,
@@ -460,7 +461,7 @@ pub async fn show(
         writeln!(out, "              {line}")?;
     }
     if let Some(row) = &summary {
-        let (lease, _) = lease_words(row, llm_orchestrator_state::now());
+        let (lease, _) = lease_words(row, clock.now());
         writeln!(out, "lease:        {lease}")?;
     }
     writeln!(out, "checkpoints:  {}", usage_text(&usage))?;
@@ -742,20 +743,25 @@ pub async fn diff_command(
 
 /// The plan for restoring a checkpoint, with the replica that holds the workflow's
 /// lease if one does (it would overwrite the restore).
-pub async fn plan_restore(store: &Store, checkpoint_id: uuid::Uuid) -> Result<RestorePlan> {
+pub async fn plan_restore(
+    store: &Store,
+    clock: db::Clock,
+    checkpoint_id: uuid::Uuid,
+) -> Result<RestorePlan> {
     let checkpoint = store.get_checkpoint(&checkpoint_id).await?;
     let current = store
         .load_workflow_state(&checkpoint.workflow_state_id)
         .await?;
     let lease = summary_of(store, current.id)
         .await?
-        .and_then(|row| LiveLease::of(&row, llm_orchestrator_state::now()));
+        .and_then(|row| LiveLease::of(&row, clock.now()));
     Ok(RestorePlan::new(current, checkpoint)?.with_live_lease(lease))
 }
 
 /// `restore`: prints the plan, asks unless `yes`, then rolls back.
 pub async fn restore(
     store: &Store,
+    clock: db::Clock,
     out: &mut impl Write,
     input: &mut impl BufRead,
     interactive: bool,
@@ -763,7 +769,7 @@ pub async fn restore(
     yes: bool,
 ) -> Result<()> {
     let id = db::parse_uuid("checkpoint", checkpoint)?;
-    let plan = plan_restore(store, id).await?;
+    let plan = plan_restore(store, clock, id).await?;
     for line in plan.lines() {
         writeln!(out, "{line}")?;
     }
@@ -1243,6 +1249,7 @@ mod tests {
         let mut out = Vec::new();
         list(
             &store,
+            db::Clock::default(),
             &mut out,
             &mut Vec::new(),
             &ListFilter::default(),
@@ -1263,6 +1270,7 @@ mod tests {
         let mut out = Vec::new();
         list(
             &store,
+            db::Clock::default(),
             &mut out,
             &mut Vec::new(),
             &ListFilter::default(),
@@ -1284,21 +1292,94 @@ mod tests {
 
         // `show` says whose it is and until when, in text and JSON.
         let mut out = Vec::new();
-        show(&store, &mut out, &mut Vec::new(), "claimed-1", false)
-            .await
-            .unwrap();
+        show(
+            &store,
+            db::Clock::default(),
+            &mut out,
+            &mut Vec::new(),
+            "claimed-1",
+            false,
+        )
+        .await
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("\nlease:        replica-9, until 20"),
             "{text}"
         );
         let mut out = Vec::new();
-        show(&store, &mut out, &mut Vec::new(), "claimed-1", true)
-            .await
-            .unwrap();
+        show(
+            &store,
+            db::Clock::default(),
+            &mut out,
+            &mut Vec::new(),
+            "claimed-1",
+            true,
+        )
+        .await
+        .unwrap();
         let shown: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(shown["lease_owner"], "replica-9");
         assert_eq!(shown["lease_expires_at"], claimed["lease_expires_at"]);
+    }
+
+    #[tokio::test]
+    async fn leases_are_counted_by_the_database_s_clock() {
+        // A replica claimed a workflow for 2 minutes, by the database's clock. Were this
+        // machine's clock 5 minutes behind (the database's 5 minutes ahead of it), its
+        // own "now" would call the lease live for 7 more minutes; by the database's clock
+        // it expired 3 minutes ago.
+        let (store, _, _) = seeded().await;
+        let waiting = WorkflowState::new("claimed-1", "Claimed", None, json!({}));
+        store.save_workflow_state(&waiting).await.unwrap();
+        store
+            .claim_workflows("replica-9", std::time::Duration::from_secs(120), 10)
+            .await
+            .unwrap();
+        let ahead = db::Clock::with_offset(chrono::Duration::minutes(5));
+        let listed = async |clock| {
+            let mut out = Vec::new();
+            list(
+                &store,
+                clock,
+                &mut out,
+                &mut Vec::new(),
+                &ListFilter::default(),
+                10,
+                false,
+            )
+            .await
+            .unwrap();
+            let text = String::from_utf8(out).unwrap();
+            text.lines()
+                .find(|line| line.contains("claimed-1"))
+                .unwrap()
+                .to_owned()
+        };
+        assert!(listed(db::Clock::default()).await.contains(" replica-9 "));
+        let row = listed(ahead).await;
+        assert!(row.contains(" replica-9, expired 3m ago "), "{row}");
+
+        let shown = async |clock| {
+            let mut out = Vec::new();
+            show(&store, clock, &mut out, &mut Vec::new(), "claimed-1", false)
+                .await
+                .unwrap();
+            let text = String::from_utf8(out).unwrap();
+            text.lines()
+                .find(|line| line.starts_with("lease:"))
+                .unwrap()
+                .to_owned()
+        };
+        assert!(
+            shown(db::Clock::default())
+                .await
+                .contains("replica-9, until 20")
+        );
+        assert_eq!(
+            shown(ahead).await,
+            "lease:        replica-9, expired 3m ago"
+        );
     }
 
     #[test]
@@ -1358,9 +1439,16 @@ mod tests {
         state.steps.get_mut("tool_call").unwrap().error = Some(traceback.clone());
         store.save_workflow_state(&state).await.unwrap();
         let mut out = Vec::new();
-        show(&store, &mut out, &mut Vec::new(), &state.workflow_id, false)
-            .await
-            .unwrap();
+        show(
+            &store,
+            db::Clock::default(),
+            &mut out,
+            &mut Vec::new(),
+            &state.workflow_id,
+            false,
+        )
+        .await
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let (table, below) = text.split_once("step errors:\n").expect(&text);
         // No table row is padded out to the long error.
@@ -1403,6 +1491,7 @@ mod tests {
         let mut out = Vec::new();
         let err = restore(
             &store,
+            db::Clock::default(),
             &mut out,
             &mut "n\n".as_bytes(),
             true,
@@ -1420,6 +1509,7 @@ mod tests {
         let mut out = Vec::new();
         restore(
             &store,
+            db::Clock::default(),
             &mut out,
             &mut "yes\n".as_bytes(),
             true,
@@ -1439,9 +1529,17 @@ mod tests {
         let oldest = checkpoints[1].id.to_string();
         let first_line = async |store: &Store| {
             let mut out = Vec::new();
-            restore(store, &mut out, &mut "n\n".as_bytes(), true, &oldest, false)
-                .await
-                .unwrap_err();
+            restore(
+                store,
+                db::Clock::default(),
+                &mut out,
+                &mut "n\n".as_bytes(),
+                true,
+                &oldest,
+                false,
+            )
+            .await
+            .unwrap_err();
             String::from_utf8(out)
                 .unwrap()
                 .lines()
@@ -1469,7 +1567,9 @@ mod tests {
             )
         );
         // The TUI's plan says it too (the same plan, read by the same function).
-        let plan = plan_restore(&store, checkpoints[1].id).await.unwrap();
+        let plan = plan_restore(&store, db::Clock::default(), checkpoints[1].id)
+            .await
+            .unwrap();
         assert_eq!(plan.live_lease.unwrap().owner, "worker-1");
 
         // Released: nobody runs it; no warning.
@@ -1480,9 +1580,17 @@ mod tests {
     /// `list`'s output and note for this filter and limit.
     async fn listed(store: &Store, only: &ListFilter, limit: u64) -> (Value, String) {
         let (mut out, mut notes) = (Vec::new(), Vec::new());
-        list(store, &mut out, &mut notes, only, limit, true)
-            .await
-            .unwrap();
+        list(
+            store,
+            db::Clock::default(),
+            &mut out,
+            &mut notes,
+            only,
+            limit,
+            true,
+        )
+        .await
+        .unwrap();
         (
             serde_json::from_slice(&out).unwrap(),
             String::from_utf8(notes).unwrap(),
@@ -1631,9 +1739,16 @@ mod tests {
     async fn show_and_list_print_tables() {
         let (store, state, _) = seeded().await;
         let mut out = Vec::new();
-        show(&store, &mut out, &mut Vec::new(), &state.workflow_id, false)
-            .await
-            .unwrap();
+        show(
+            &store,
+            db::Clock::default(),
+            &mut out,
+            &mut Vec::new(),
+            &state.workflow_id,
+            false,
+        )
+        .await
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("error:        step tool_call failed"),
@@ -1651,9 +1766,17 @@ mod tests {
             status: Some(WorkflowStatus::Failed),
             ..Default::default()
         };
-        list(&store, &mut out, &mut Vec::new(), &failed, 10, false)
-            .await
-            .unwrap();
+        list(
+            &store,
+            db::Clock::default(),
+            &mut out,
+            &mut Vec::new(),
+            &failed,
+            10,
+            false,
+        )
+        .await
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("rag-answer-0001"), "{text}");
         assert!(text.contains("2/3"), "{text}");

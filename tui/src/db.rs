@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use llm_orchestrator_state::sea_orm::DatabaseConnection;
 use llm_orchestrator_state::{
-    AnyBackend, SeaOrmStateStore, StateStore, StateStoreBuilder, WorkflowState, redact_url,
+    AnyBackend, CLOCK_OFFSET_WARNING, SeaOrmStateStore, StateStore, StateStoreBuilder,
+    WorkflowState, redact_url,
 };
 use migration::{Migrator, MigratorTrait};
 use uuid::Uuid;
@@ -14,6 +15,68 @@ use crate::error::{AdminError, Result};
 
 /// The store the admin tool works on.
 pub type Store = SeaOrmStateStore<AnyBackend>;
+
+/// "Now" by the clock that leases run by, the database's (see
+/// [`SeaOrmStateStore::clock_offset`]): measured once when wfadmin opens the database, and
+/// added wherever wfadmin sets a stored time against now ("lease expires in 2m",
+/// "expired 3m ago"). This machine's clock off by minutes would otherwise call a live
+/// lease expired, or a stuck workflow live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    /// The database's clock minus this machine's (zero on SQLite).
+    pub offset: chrono::Duration,
+}
+
+impl Clock {
+    /// This machine's clock off by `offset` from the database's (tests; see [`Clock::measure`]).
+    #[cfg(test)]
+    pub fn with_offset(offset: chrono::Duration) -> Self {
+        Self { offset }
+    }
+
+    /// Reads the database's clock (three quick round trips on Postgres, none on SQLite).
+    /// A failed reading leaves this machine's clock: it only costs accuracy.
+    pub async fn measure(store: &Store) -> Self {
+        match store.clock_offset().await {
+            Ok(offset) => Self { offset },
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot read the database's clock; using this machine's");
+                Self::default()
+            }
+        }
+    }
+
+    /// Now, by the database's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        llm_orchestrator_state::now() + self.offset
+    }
+
+    /// What the operator should know when the clocks differ by more than
+    /// [`CLOCK_OFFSET_WARNING`]: "this machine's clock is 5m00s ahead of the database's;
+    /// times shown are the database's".
+    pub fn warning(&self) -> Option<String> {
+        Some(format!("{}; times shown are the database's", self.apart()?))
+    }
+
+    /// The first half of [`Clock::warning`], for the UI's status bar: "this machine's
+    /// clock is 5m00s ahead of the database's".
+    pub fn apart(&self) -> Option<String> {
+        let apart = self.offset.abs();
+        if apart.to_std().ok()? <= CLOCK_OFFSET_WARNING {
+            return None;
+        }
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        Some(format!(
+            "this machine's clock is {} {} the database's",
+            crate::format::duration(Some(epoch), Some(epoch + apart)),
+            if self.offset < chrono::Duration::zero() {
+                "ahead of"
+            } else {
+                "behind"
+            }
+        ))
+    }
+}
 
 /// The SQLite file a target names, if it names one (not Postgres, not memory).
 pub fn sqlite_file(target: &str) -> Option<PathBuf> {
@@ -360,6 +423,36 @@ mod tests {
 
         open_or_create(&Target::new(target), false).await.unwrap();
         open(&Target::new(target)).await.unwrap();
+    }
+
+    #[test]
+    fn a_clock_apart_from_the_database_s_by_more_than_a_second_is_said_so() {
+        let clock = |ms| Clock::with_offset(chrono::Duration::milliseconds(ms));
+        assert_eq!(Clock::default().warning(), None);
+        assert_eq!(clock(1_000).warning(), None);
+        assert_eq!(clock(-900).warning(), None);
+        // The database's clock behind: this machine's is ahead.
+        assert_eq!(
+            clock(-300_000).warning().unwrap(),
+            "this machine's clock is 5m00s ahead of the database's; times shown are the \
+             database's"
+        );
+        assert_eq!(
+            clock(1_500).warning().unwrap(),
+            "this machine's clock is 1.5s behind the database's; times shown are the \
+             database's"
+        );
+        let skewed = clock(-300_000).now();
+        let ours = llm_orchestrator_state::now();
+        assert!(
+            (ours - skewed - chrono::Duration::minutes(5)).abs() < chrono::Duration::seconds(5)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_database_runs_by_this_machine_s_clock() {
+        let store = open(&Target::new("sqlite::memory:")).await.unwrap();
+        assert_eq!(Clock::measure(&store).await, Clock::default());
     }
 
     #[test]

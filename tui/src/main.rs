@@ -109,9 +109,16 @@ async fn run(cli: Cli) -> Result<()> {
     if command.opens_ui() {
         needs_a_terminal()?;
     }
+    // Leases run by the database's clock; "expired 3m ago" must too.
+    let clock = db::Clock::measure(&store).await;
+    if !command.opens_ui()
+        && let Some(warning) = clock.warning()
+    {
+        eprintln!("warning: {warning}");
+    }
     let checkpoint_args = command.checkpoint_args();
     let result = match command {
-        Command::Tui => runtime::run(store.clone(), target.shown(), read_only).await,
+        Command::Tui => runtime::run(store.clone(), clock, target.shown(), read_only).await,
         Command::List {
             active,
             lease_expired,
@@ -124,10 +131,27 @@ async fn run(cli: Cli) -> Result<()> {
                 lease_expired,
                 status,
             };
-            commands::list(&store, &mut out, &mut std::io::stderr(), &only, limit, json).await
+            commands::list(
+                &store,
+                clock,
+                &mut out,
+                &mut std::io::stderr(),
+                &only,
+                limit,
+                json,
+            )
+            .await
         }
         Command::Show { workflow, json } => {
-            commands::show(&store, &mut out, &mut std::io::stderr(), &workflow, json).await
+            commands::show(
+                &store,
+                clock,
+                &mut out,
+                &mut std::io::stderr(),
+                &workflow,
+                json,
+            )
+            .await
         }
         Command::Checkpoints { workflow, json } => {
             commands::checkpoints(&store, &mut out, &mut std::io::stderr(), &workflow, json).await
@@ -139,7 +163,16 @@ async fn run(cli: Cli) -> Result<()> {
             let interactive = commands::stdin_is_terminal();
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            commands::restore(&store, &mut out, &mut input, interactive, &checkpoint, yes).await
+            commands::restore(
+                &store,
+                clock,
+                &mut out,
+                &mut input,
+                interactive,
+                &checkpoint,
+                yes,
+            )
+            .await
         }
         Command::Prune {
             older_than,
@@ -198,7 +231,7 @@ async fn run(cli: Cli) -> Result<()> {
             commands::demo(&store, &mut out, &target, count, force).await?;
             if open {
                 out.flush()?;
-                runtime::run(store.clone(), target.shown(), read_only).await
+                runtime::run(store.clone(), clock, target.shown(), read_only).await
             } else {
                 Ok(())
             }

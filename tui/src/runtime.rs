@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use llm_orchestrator_state::{StateStore, now};
+use llm_orchestrator_state::StateStore;
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::app::{App, Command, LoadedDetail, Message, WorkflowHistory, update};
 use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_restore};
-use crate::db::Store;
+use crate::db::{Clock, Store};
 use crate::diff::diff;
 use crate::error::{AdminError, Result};
 use crate::format;
@@ -30,9 +30,11 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the UI until the user quits. The terminal is restored on return, on error and
 /// on panic (`ratatui::init` installs the panic hook).
-pub async fn run(store: Store, database: String, read_only: bool) -> Result<()> {
+pub async fn run(store: Store, clock: Clock, database: String, read_only: bool) -> Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, store, App::new(database, read_only)).await;
+    let mut app = App::new(database, read_only);
+    app.clock = clock;
+    let result = event_loop(&mut terminal, store, app).await;
     ratatui::try_restore()?;
     result
 }
@@ -51,7 +53,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
     );
     let result = loop {
         for command in app.commands.drain(..) {
-            spawn_command(store.clone(), command, sender.clone());
+            spawn_command(store.clone(), app.clock, command, sender.clone());
         }
         if let Some(fatal) = &app.fatal {
             break Err(AdminError::new(fatal));
@@ -76,9 +78,9 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
 
 /// Runs a command in a task; if the task panics (a bug), the UI is told to stop rather
 /// than wait for an answer that will never come.
-fn spawn_command(store: Store, command: Command, sender: UnboundedSender<Message>) {
+fn spawn_command(store: Store, clock: Clock, command: Command, sender: UnboundedSender<Message>) {
     tokio::spawn(async move {
-        let task = tokio::spawn(execute(store, command, sender.clone()));
+        let task = tokio::spawn(execute(store, clock, command, sender.clone()));
         if let Err(err) = task.await
             && err.is_panic()
         {
@@ -168,7 +170,7 @@ async fn checkpoint_infos(
     Ok((infos, store.checkpoint_usage(&id).await?))
 }
 
-async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
+async fn history(store: &Store, clock: Clock, id: uuid::Uuid) -> Result<WorkflowHistory> {
     let usage = store.checkpoint_usage(&id).await?;
     let lineage = store.lineage(&id).await?;
     let summary = match store.workflow_summary(&id).await {
@@ -180,7 +182,7 @@ async fn history(store: &Store, id: uuid::Uuid) -> Result<WorkflowHistory> {
         usage,
         lineage: lineage_lines(store, &lineage, false).await,
         summary,
-        read_at: Some(now()),
+        read_at: Some(clock.now()),
     })
 }
 
@@ -213,16 +215,22 @@ async fn print_detail(
     }
 }
 
-/// Runs one command against the store and sends its answer; a read gives up after
-/// [`READ_TIMEOUT`].
-pub async fn execute(store: Store, command: Command, sender: UnboundedSender<Message>) {
-    execute_within(store, command, sender, READ_TIMEOUT).await;
+/// Runs one command against the store and sends its answer, leases as of `clock` (the
+/// database's); a read gives up after [`READ_TIMEOUT`].
+pub async fn execute(
+    store: Store,
+    clock: Clock,
+    command: Command,
+    sender: UnboundedSender<Message>,
+) {
+    execute_within(store, clock, command, sender, READ_TIMEOUT).await;
 }
 
 /// [`execute`], with reads giving up after `limit`. Writes (restore, pin, fork, prune)
 /// are not cut short: one abandoned may still commit, and their errors already say so.
 async fn execute_within(
     store: Store,
+    clock: Clock,
     command: Command,
     sender: UnboundedSender<Message>,
     limit: Duration,
@@ -236,7 +244,7 @@ async fn execute_within(
             request,
             append,
             result: read_within(limit, store.workflow_page(&query)).await,
-            at: now(),
+            at: clock.now(),
         },
         Command::LoadCounts => {
             Message::CountsLoaded(read_within(limit, store.status_counts()).await)
@@ -265,7 +273,7 @@ async fn execute_within(
         },
         Command::LoadHistory(id) => Message::HistoryLoaded {
             workflow_state_id: id,
-            result: read_within(limit, history(&store, id)).await,
+            result: read_within(limit, history(&store, clock, id)).await,
         },
         Command::SetPin { checkpoint, label } => {
             let result = match &label {
@@ -318,7 +326,7 @@ async fn execute_within(
         Command::PlanRestore(id) => Message::RestorePlanned {
             checkpoint: id,
             result: read_within(limit, async {
-                Ok::<_, AdminError>(Box::new(plan_restore(&store, id).await?))
+                Ok::<_, AdminError>(Box::new(plan_restore(&store, clock, id).await?))
             })
             .await,
         },
@@ -385,7 +393,7 @@ mod tests {
     /// The answer to `command`, or `None` for one that has none (a discard).
     async fn answer_if_any(store: &Store, command: Command) -> Option<Message> {
         let (sender, mut receiver) = unbounded_channel();
-        execute(store.clone(), command, sender).await;
+        execute(store.clone(), Clock::default(), command, sender).await;
         receiver.recv().await
     }
 
@@ -463,7 +471,7 @@ mod tests {
 
     async fn answer_within(store: &Store, command: Command, limit: Duration) -> Message {
         let (sender, mut receiver) = unbounded_channel();
-        execute_within(store.clone(), command, sender, limit).await;
+        execute_within(store.clone(), Clock::default(), command, sender, limit).await;
         receiver.recv().await.unwrap()
     }
 
@@ -526,6 +534,63 @@ mod tests {
 
     fn key(app: &mut App, code: KeyCode) {
         update(app, Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+
+    #[tokio::test]
+    async fn the_ui_counts_leases_by_the_database_s_clock_and_says_when_ours_is_off() {
+        // A replica claimed a workflow for 2 minutes by the database's clock, which runs
+        // 5 minutes ahead of this machine's: by the database's clock it expired 3 minutes
+        // ago, though this machine's own "now" would call it live.
+        let (store, _) = seeded().await;
+        let waiting = llm_orchestrator_state::WorkflowState::new(
+            "claimed-1",
+            "Claimed",
+            None,
+            serde_json::json!({}),
+        );
+        store.save_workflow_state(&waiting).await.unwrap();
+        store
+            .claim_workflows("replica-9", Duration::from_secs(120), 10)
+            .await
+            .unwrap();
+        let mut app = App::new("sqlite::memory:", false);
+        app.clock = Clock::with_offset(chrono::Duration::minutes(5));
+        while !app.commands.is_empty() {
+            for command in std::mem::take(&mut app.commands) {
+                let (sender, mut receiver) = unbounded_channel();
+                execute(store.clone(), app.clock, command, sender).await;
+                if let Some(message) = receiver.recv().await {
+                    update(&mut app, message);
+                }
+            }
+        }
+        let read_at = app.last_refresh.unwrap();
+        let ahead = read_at - llm_orchestrator_state::now() - chrono::Duration::minutes(5);
+        assert!(ahead.abs() < chrono::Duration::seconds(5), "{ahead}");
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12)).unwrap();
+        terminal.draw(|frame| ui::view(&app, frame)).unwrap();
+        let text = terminal.backend().to_string();
+        let row = text
+            .lines()
+            .find(|line| line.contains("claimed-1"))
+            .unwrap();
+        assert!(row.contains("replica-9 expired"), "{text}");
+        assert!(
+            text.contains(" this machine's clock is 5m00s behind the database's "),
+            "{text}"
+        );
+        // By this machine's clock the lease looked live, and nothing was said.
+        app.clock = Clock::default();
+        app.last_refresh = Some(llm_orchestrator_state::now());
+        terminal.draw(|frame| ui::view(&app, frame)).unwrap();
+        let text = terminal.backend().to_string();
+        let row = text
+            .lines()
+            .find(|line| line.contains("claimed-1"))
+            .unwrap();
+        assert!(!row.contains("expired"), "{text}");
+        assert!(!text.contains("this machine's clock"), "{text}");
     }
 
     #[tokio::test]

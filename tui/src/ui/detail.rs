@@ -236,7 +236,7 @@ fn lease_line(app: &App) -> Line<'static> {
     let now = history
         .read_at
         .or(app.last_refresh)
-        .unwrap_or_else(llm_orchestrator_state::now);
+        .unwrap_or_else(|| app.clock.now());
     match lease_words(row, now) {
         (words, false) => field("lease", words),
         (words, true) => styled_field(

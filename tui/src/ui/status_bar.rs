@@ -100,6 +100,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    // Leases are counted by the database's clock: say when this machine's is off from it
+    // (the times shown are the database's), before the URL that may be long.
+    if let Some(apart) = app.clock.apart() {
+        spans.push(Span::styled(
+            format!(" {apart} "),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
     spans.push(Span::styled(
         format!(" {} ", app.database),
         Style::new().bg(Color::Blue).fg(Color::White),

@@ -148,7 +148,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     // rows draws as fast as one with 30.
     let (shown, selected) = super::table_rows_in_view(&view.rows, view.selected, area.height);
     // Leases as of the list's reading: a lease shown expired expired by then.
-    let now = app.last_refresh.unwrap_or_else(llm_orchestrator_state::now);
+    let now = app.last_refresh.unwrap_or_else(|| app.clock.now());
     let counts: Vec<_> = shown
         .iter()
         .map(|row| {
