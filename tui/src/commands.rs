@@ -1170,6 +1170,7 @@ pub async fn migrate(
             }
         }
     }
+    db::close(store).await;
     Ok(())
 }
 
@@ -1182,8 +1183,19 @@ pub async fn demo(
     target: &db::Target<'_>,
     count: u64,
     force: bool,
+    open: bool,
 ) -> Result<()> {
     let held = store.status_counts().await?.total();
+    if held > 0 && !force && open {
+        // `demo --open` again, as the README's first command: the samples are there.
+        writeln!(
+            out,
+            "{} already holds {}; opening it without adding more (--force adds them)",
+            target.shown(),
+            format::count(held, "workflow", "workflows"),
+        )?;
+        return Ok(());
+    }
     if held > 0 && !force {
         return Err(AdminError::already_redacted(format!(
             "{} already holds {}; demo only fills an empty database (nothing was added): \
@@ -1219,6 +1231,30 @@ fn browse_command(target: &db::Target<'_>) -> String {
 mod tests {
     use super::*;
     use crate::fixtures::failed_workflow;
+
+    /// `demo --open` run again (the README's first command, twice) opens the samples
+    /// already there instead of refusing, and adds none.
+    #[tokio::test]
+    async fn demo_open_on_a_database_with_workflows_opens_it_as_it_is() {
+        let target = db::Target::new("sqlite::memory:");
+        let store = db::open(&target).await.unwrap();
+        demo(&store, &mut Vec::new(), &target, 3, false, true)
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        demo(&store, &mut out, &target, 3, false, true)
+            .await
+            .unwrap();
+        assert_eq!(store.status_counts().await.unwrap().total(), 3);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "sqlite::memory: already holds 3 workflows; opening it without adding more \
+             (--force adds them)\n"
+        );
+        // Without --open it is still refused.
+        let refused = demo(&store, &mut Vec::new(), &target, 3, false, false).await;
+        assert!(refused.is_err());
+    }
 
     #[tokio::test]
     async fn checkpoints_says_when_it_lists_only_the_newest() {

@@ -78,6 +78,19 @@ impl Clock {
     }
 }
 
+/// Closes the pool before exiting. On SQLite the last connection to close folds the
+/// write-ahead log into the database file and removes the `-wal` file: without it the
+/// file alone (what an operator copies or mails) would lack the latest commits. Bounded,
+/// since a UI task may still hold a connection.
+pub async fn close(store: Store) {
+    const CLOSING: std::time::Duration = std::time::Duration::from_secs(2);
+    match tokio::time::timeout(CLOSING, store.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::debug!(error = %err, "closing the database"),
+        Err(_) => tracing::debug!("closing the database took over {CLOSING:?}; exiting anyway"),
+    }
+}
+
 /// The SQLite file a target names, if it names one (not Postgres, not memory).
 pub fn sqlite_file(target: &str) -> Option<PathBuf> {
     // A target the store refuses is `None` here: connecting says why, password hidden.

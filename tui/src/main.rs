@@ -228,18 +228,19 @@ async fn run(cli: Cli) -> Result<()> {
             Err(err) => Err(err),
         },
         Command::Demo { count, open, force } => {
-            commands::demo(&store, &mut out, &target, count, force).await?;
-            if open {
-                out.flush()?;
-                runtime::run(store.clone(), clock, target.shown(), read_only).await
-            } else {
-                Ok(())
+            match commands::demo(&store, &mut out, &target, count, force, open).await {
+                Ok(()) if open => {
+                    out.flush()?;
+                    runtime::run(store.clone(), clock, target.shown(), read_only).await
+                }
+                done => done,
             }
         }
         Command::Migrate { .. } => Ok(()),
     };
     let result = commands::not_a_checkpoint(&store, &checkpoint_args, result).await;
     out.flush()?;
+    db::close(store).await;
     result
 }
 
