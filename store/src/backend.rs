@@ -252,10 +252,10 @@ fn is_sqlite_busy(err: &sqlx::Error) -> bool {
     }
 }
 
-/// Whether SQLite could not open a database because it cannot create its `-wal` and
-/// `-shm` files beside it: `SQLITE_READONLY_DIRECTORY` for a folder this process may
-/// not write; root, whom permissions do not stop, meets a folder made immutable
-/// (`chattr +i`) as `SQLITE_CANTOPEN` instead.
+/// Whether SQLite may have failed to open a database because it cannot create its
+/// `-wal` and `-shm` files beside it: `SQLITE_READONLY_DIRECTORY` says so for a folder
+/// this process may not write; root, whom permissions do not stop, meets a folder made
+/// immutable (`chattr +i`) as `SQLITE_CANTOPEN`, which a file it may not read gives too.
 fn cannot_write_folder(err: &sqlx::Error) -> bool {
     /// An extended result code.
     const SQLITE_READONLY_DIRECTORY: i32 = 1544;
@@ -271,9 +271,11 @@ fn cannot_write_folder(err: &sqlx::Error) -> bool {
 /// A read-only pool that can read the file: SQLite opens the file lazily, so one read
 /// tells whether a write-ahead-log database sits in a folder this process cannot write
 /// (someone else's database, or a copy in a read-only place). With no `-wal` file
-/// there, nothing can be writing to it, and SQLite reads it as an immutable file. A
-/// `-wal` file there holds commits that an immutable read would silently miss: that is
-/// a `Configuration` error.
+/// there, no process has it open and the last one folded its log into the file, so
+/// SQLite reads it as an immutable file. A `-wal` file there may hold commits an
+/// immutable read would silently miss, or belong to a process still writing: that is
+/// a `Configuration` error. A file this process may not read fails the immutable open
+/// too, with SQLite's own words.
 async fn readable(
     pool: sqlx::SqlitePool,
     pool_options: &SqlitePoolOptions,
@@ -289,17 +291,20 @@ async fn readable(
             let file = sqlite.get_filename();
             let mut wal = file.as_os_str().to_owned();
             wal.push("-wal");
-            if std::fs::metadata(&wal).is_ok_and(|wal| wal.len() > 0) {
+            if std::path::Path::new(&wal).exists() {
                 return Err(StateStoreError::Configuration(format!(
-                    "SQLite database {} has commits in its -wal file that SQLite cannot read \
-                     while it cannot write the folder: copy the database and its -wal file \
-                     to a folder you can write",
+                    "SQLite database {} cannot be read safely: its folder cannot be written \
+                     (SQLite keeps -wal and -shm files there) and a -wal file lies beside it, \
+                     which may hold commits not yet in the database or belong to a process \
+                     still writing it; copy the database and its -wal file to a folder you \
+                     can write",
                     file.display()
                 )));
             }
-            tracing::info!(
+            tracing::warn!(
                 file = %file.display(),
-                "the SQLite database's folder is not writable; reading it as an immutable file"
+                "the SQLite database's folder cannot be written; reading the database as an \
+                 immutable file, as it was when opened"
             );
             let immutable = sqlite.clone().immutable(true);
             pool_options
@@ -519,13 +524,17 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                             tokio::time::sleep(pause).await;
                             pause = (pause * 2).min(Duration::from_millis(200));
                         }
-                        Err(err) if cannot_write_folder(&err) && file.is_file() => {
+                        Err(err)
+                            if !options.read_only
+                                && cannot_write_folder(&err)
+                                && file.is_file() =>
+                        {
                             return Err(StateStoreError::Configuration(format!(
-                                "SQLite database {} cannot be opened for writing ({}): SQLite \
-                                 keeps its -wal and -shm files beside the database, so this \
-                                 process must be able to write its folder; open it read-only \
-                                 to inspect it (read_only, wfadmin --read-only), or copy it to \
-                                 a folder you can write",
+                                "SQLite database {} cannot be opened for writing ({}): this \
+                                 process must be able to read and write it and to write its \
+                                 folder, where SQLite keeps its -wal and -shm files; to \
+                                 inspect it, open it read-only (read_only, wfadmin \
+                                 --read-only) or copy it to a folder you can write",
                                 file.display(),
                                 crate::error::describe_sqlx(&err)
                             )));
@@ -618,17 +627,23 @@ async fn unreachable(
         None => format!("no answer within {waited:?}"),
         Some((host, port)) => {
             let probe = tokio::net::TcpStream::connect((host.as_str(), *port));
+            // An IPv6 address in brackets, as a URL writes it: `[::1]:5432`.
+            let server = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
             match tokio::time::timeout(Duration::from_secs(1), probe).await {
                 Ok(Ok(_)) => format!(
-                    "{host}:{port} accepts connections but the server did not finish logging \
-                     in within {waited:?}"
+                    "{server} accepts connections but the server did not finish logging in \
+                     within {waited:?}"
                 ),
                 Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => format!(
-                    "{host}:{port} refused the connection for {waited:?}: is PostgreSQL \
-                     running there?"
+                    "{server} refused the connection for {waited:?}: is PostgreSQL running \
+                     there?"
                 ),
-                Ok(Err(err)) => format!("{host}:{port}: {err}"),
-                Err(_) => format!("{host}:{port} gave no answer within {waited:?}"),
+                Ok(Err(err)) => format!("{server}: {err}"),
+                Err(_) => format!("{server} gave no answer within {waited:?}"),
             }
         }
     };

@@ -538,9 +538,15 @@ mod refused_access {
             .unwrap();
             store.close().await.unwrap();
         }
-        let (Some(guard), Some(copy_guard)) =
-            (Immutable::new(dir.path()), Immutable::new(copied.path()))
-        else {
+        // A database with an empty -wal beside it: a process may have it open, writing.
+        let in_use = tempfile::tempdir().unwrap();
+        std::fs::copy(&path, in_use.path().join("theirs.db")).unwrap();
+        std::fs::write(in_use.path().join("theirs.db-wal"), b"").unwrap();
+        let (Some(guard), Some(copy_guard), Some(in_use_guard)) = (
+            Immutable::new(dir.path()),
+            Immutable::new(copied.path()),
+            Immutable::new(in_use.path()),
+        ) else {
             panic!("chattr +i is needed for this test (e2fsprogs, ext4 and root)");
         };
         let read_only = StateStoreBuilder::new(target.clone())
@@ -557,13 +563,24 @@ mod refused_access {
             .read_only(true)
             .connect()
             .await;
-        drop((guard, copy_guard));
+        let in_use_read =
+            StateStoreBuilder::new(in_use.path().join("theirs.db").display().to_string())
+                .read_only(true)
+                .connect()
+                .await;
+        drop((guard, copy_guard, in_use_guard));
 
-        let err = copy_read
-            .map(|_| ())
-            .expect_err("read a copy without its -wal");
-        assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
-        assert!(err.to_string().contains("-wal"), "{err}");
+        for (what, read) in [
+            ("a copy without its -wal", copy_read),
+            ("one in use", in_use_read),
+        ] {
+            let err = read.map(|_| ()).expect_err(what);
+            assert!(
+                matches!(err, StateStoreError::Configuration(_)),
+                "{what}: {err:?}"
+            );
+            assert!(err.to_string().contains("-wal"), "{what}: {err}");
+        }
 
         let loaded = loaded.unwrap_or_else(|| panic!("read-only open: {:?}", read_only.err()));
         assert_eq!(loaded.unwrap(), state);
