@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
 
 /// `text` safe to put on a terminal: every control character (ESC, CR, BEL, backspace,
 /// line breaks, tabs, the C1 controls) and every bidirectional override or isolate
@@ -185,16 +186,14 @@ pub fn width(text: &str) -> usize {
     UnicodeWidthStr::width(text)
 }
 
-/// The cells one character takes (a control character, shown escaped elsewhere, none).
-fn char_width(c: char) -> usize {
-    UnicodeWidthChar::width(c).unwrap_or(0)
-}
-
-/// The longest start of `text` at most `width` cells wide, and its width.
+/// The longest start of `text` at most `width` cells wide, and its width. It is cut
+/// between what the terminal draws as one symbol (a grapheme: an emoji with its
+/// variation selector or joined family, a letter with its accents, a flag), each as
+/// wide as [`width`] says.
 fn head(text: &str, width: usize) -> (&str, usize) {
     let mut used = 0;
-    for (at, c) in text.char_indices() {
-        let cells = char_width(c);
+    for (at, symbol) in text.grapheme_indices(true) {
+        let cells = self::width(symbol);
         if used + cells > width {
             return (&text[..at], used);
         }
@@ -203,13 +202,14 @@ fn head(text: &str, width: usize) -> (&str, usize) {
     (text, used)
 }
 
-/// The longest end of `text` at most `width` cells wide, and its width.
+/// The longest end of `text` at most `width` cells wide, and its width (cut between
+/// graphemes, as [`head`]).
 fn tail(text: &str, width: usize) -> (&str, usize) {
     let mut used = 0;
-    for (at, c) in text.char_indices().rev() {
-        let cells = char_width(c);
+    for (at, symbol) in text.grapheme_indices(true).rev() {
+        let cells = self::width(symbol);
         if used + cells > width {
-            return (&text[at + c.len_utf8()..], used);
+            return (&text[at + symbol.len()..], used);
         }
         used += cells;
     }
@@ -395,6 +395,32 @@ mod tests {
         assert_eq!(cut_middle("abcdef", 1), "…");
         assert_eq!(cut_middle("abcdef", 0), "");
         assert_eq!(cut_middle("ünïcödé", 5), "ün…dé");
+    }
+
+    #[test]
+    fn symbols_of_several_characters_are_cut_whole() {
+        // An emoji with its variation selector takes two cells, as the table counts it.
+        let hearts = "❤\u{fe0f}❤\u{fe0f}❤\u{fe0f}❤\u{fe0f}";
+        let cut_hearts = super::cut(hearts, 4);
+        assert_eq!(cut_hearts, "❤\u{fe0f}…");
+        assert!(width(&super::cut(hearts, 4)) <= 4);
+        assert!(
+            width(&cut_middle(hearts, 4)) <= 4,
+            "{}",
+            cut_middle(hearts, 4)
+        );
+        // A family joined by zero-width joiners, a flag, a letter with its accent: never
+        // split, so no dangling joiner, half flag or accent on the "…".
+        let family = "👨\u{200d}👩\u{200d}👧";
+        assert_eq!(width(family), 2);
+        assert_eq!(
+            super::cut(&format!("{family}{family}{family}"), 5),
+            format!("{family}{family}…")
+        );
+        assert_eq!(super::cut(&format!("{family}ab"), 3), format!("{family}…"));
+        assert_eq!(cut_middle("🇯🇵🇫🇷🇩🇪", 5), "🇯🇵…🇩🇪");
+        assert_eq!(cut_middle("abcde\u{301}", 4), "a…de\u{301}");
+        assert_eq!(cut_middle("abcde\u{301}", 1), "…");
     }
 
     #[test]
