@@ -53,9 +53,13 @@ impl Clock {
 
     /// What the operator should know when the clocks differ by more than
     /// [`CLOCK_OFFSET_WARNING`]: "this machine's clock is 5m00s ahead of the database's;
-    /// times shown are the database's".
+    /// lease times are counted by the database's clock". Stored times (started, updated)
+    /// are as each replica's clock stamped them.
     pub fn warning(&self) -> Option<String> {
-        Some(format!("{}; times shown are the database's", self.apart()?))
+        Some(format!(
+            "{}; lease times are counted by the database's clock",
+            self.apart()?
+        ))
     }
 
     /// The first half of [`Clock::warning`], for the UI's status bar: "this machine's
@@ -447,13 +451,13 @@ mod tests {
         // The database's clock behind: this machine's is ahead.
         assert_eq!(
             clock(-300_000).warning().unwrap(),
-            "this machine's clock is 5m00s ahead of the database's; times shown are the \
-             database's"
+            "this machine's clock is 5m00s ahead of the database's; lease times are counted \
+             by the database's clock"
         );
         assert_eq!(
             clock(1_500).warning().unwrap(),
-            "this machine's clock is 1.5s behind the database's; times shown are the \
-             database's"
+            "this machine's clock is 1.5s behind the database's; lease times are counted by \
+             the database's clock"
         );
         let skewed = clock(-300_000).now();
         let ours = llm_orchestrator_state::now();

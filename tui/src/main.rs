@@ -106,8 +106,11 @@ async fn run(cli: Cli) -> Result<()> {
     } else {
         db::open(&target).await?
     };
-    if command.opens_ui() {
-        needs_a_terminal()?;
+    if command.opens_ui()
+        && let Err(err) = needs_a_terminal()
+    {
+        db::close(store).await;
+        return Err(err);
     }
     // Leases run by the database's clock; "expired 3m ago" must too.
     let clock = db::Clock::measure(&store).await;
@@ -229,19 +232,21 @@ async fn run(cli: Cli) -> Result<()> {
         },
         Command::Demo { count, open, force } => {
             match commands::demo(&store, &mut out, &target, count, force, open).await {
-                Ok(()) if open => {
-                    out.flush()?;
-                    runtime::run(store.clone(), clock, target.shown(), read_only).await
-                }
+                Ok(()) if open => match out.flush() {
+                    Ok(()) => runtime::run(store.clone(), clock, target.shown(), read_only).await,
+                    Err(err) => Err(err.into()),
+                },
                 done => done,
             }
         }
         Command::Migrate { .. } => Ok(()),
     };
     let result = commands::not_a_checkpoint(&store, &checkpoint_args, result).await;
-    out.flush()?;
+    // Closed whatever happened, output that could not be written included.
+    let flushed = out.flush();
     db::close(store).await;
-    result
+    result?;
+    Ok(flushed?)
 }
 
 /// The UI draws on stdout and reads keys from stdin: with either one a pipe, a file or

@@ -956,6 +956,28 @@ fn the_database_file_alone_holds_what_wfadmin_wrote_once_it_exits() {
         let wal = db.path.with_extension("db-wal");
         assert!(!wal.exists(), "{} left behind", wal.display());
     }
+    // Also when its output cannot be written (stdout a full disk): it fails, and still
+    // closes the database first.
+    for _ in 0..8 {
+        let db = Db::new();
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+            .arg("--database-url")
+            .arg(&db.path)
+            .args(["demo", "--count", "12"])
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let wal = db.path.with_extension("db-wal");
+        assert!(!wal.exists(), "{} left behind", wal.display());
+    }
     let db = Db::demo();
     let copied = tempfile::tempdir().unwrap();
     let copy = copied.path().join("copy.db");

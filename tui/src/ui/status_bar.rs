@@ -101,7 +101,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ));
     }
     // Leases are counted by the database's clock: say when this machine's is off from it
-    // (the times shown are the database's), before the URL that may be long.
+    // (lease times are counted by the database's), before the URL that may be long.
     if let Some(apart) = app.clock.apart() {
         spans.push(Span::styled(
             format!(" {apart} "),
