@@ -28,19 +28,20 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// This machine's clock off by `offset` from the database's (tests; see [`Clock::measure`]).
+    /// This machine's clock off by `offset` from the database's (tests; see [`Clock::of`]).
     #[cfg(test)]
     pub fn with_offset(offset: chrono::Duration) -> Self {
         Self { offset }
     }
 
-    /// Reads the database's clock (three quick round trips on Postgres, none on SQLite).
-    /// A failed reading leaves this machine's clock: it only costs accuracy.
-    pub async fn measure(store: &Store) -> Self {
-        match store.clock_offset().await {
-            Ok(offset) => Self { offset },
-            Err(err) => {
-                tracing::debug!(error = %err, "cannot read the database's clock; using this machine's");
+    /// The database's clock as the store read it when it opened (on Postgres, three quick
+    /// round trips then; SQLite's is this machine's). A failed reading leaves this
+    /// machine's clock: it only costs accuracy.
+    pub fn of(store: &Store) -> Self {
+        match store.clock_offset_at_open() {
+            Some(offset) => Self { offset },
+            None => {
+                tracing::debug!("the database's clock could not be read; using this machine's");
                 Self::default()
             }
         }
@@ -469,7 +470,7 @@ mod tests {
     #[tokio::test]
     async fn a_sqlite_database_runs_by_this_machine_s_clock() {
         let store = open(&Target::new("sqlite::memory:")).await.unwrap();
-        assert_eq!(Clock::measure(&store).await, Clock::default());
+        assert_eq!(Clock::of(&store), Clock::default());
     }
 
     #[test]

@@ -44,6 +44,8 @@ use crate::validate;
 pub struct SeaOrmStateStore<B = AnyBackend> {
     db: DatabaseConnection,
     options: Arc<StoreOptions>,
+    /// The database's clock minus this machine's, read when the store opened.
+    clock_offset_at_open: Option<chrono::Duration>,
     backend: PhantomData<fn() -> B>,
 }
 
@@ -90,6 +92,7 @@ impl<B> Clone for SeaOrmStateStore<B> {
         Self {
             db: self.db.clone(),
             options: self.options.clone(),
+            clock_offset_at_open: self.clock_offset_at_open,
             backend: PhantomData,
         }
     }
@@ -179,10 +182,11 @@ impl SeaOrmStateStore<AnyBackend> {
         } else if options.read_only {
             backend::check_has_tables(&db).await?;
         }
-        warn_of_clock_offset(&db).await;
+        let clock_offset_at_open = read_clock_offset(&db).await;
         Ok(Self {
             db,
             options: Arc::new(options),
+            clock_offset_at_open,
             backend: PhantomData,
         })
     }
@@ -203,6 +207,7 @@ impl<B> SeaOrmStateStore<B> {
         SeaOrmStateStore {
             db: self.db,
             options: self.options,
+            clock_offset_at_open: self.clock_offset_at_open,
             backend: PhantomData,
         }
     }
@@ -230,6 +235,13 @@ impl<B> SeaOrmStateStore<B> {
             Ok(backend::clock_offset(&self.db).await?)
         })
         .await
+    }
+
+    /// [`clock_offset`](Self::clock_offset) as the store read it when it opened, without
+    /// a round trip; `None` if that reading failed. A long-running process that cares
+    /// about drift since then measures again.
+    pub fn clock_offset_at_open(&self) -> Option<chrono::Duration> {
+        self.clock_offset_at_open
     }
 
     /// Forgets which constructor made the store.
@@ -298,21 +310,22 @@ impl SeaOrmStateStore<Sqlite> {
 /// opens (see [`SeaOrmStateStore::clock_offset`]).
 pub const CLOCK_OFFSET_WARNING: Duration = Duration::from_secs(1);
 
-/// Logs a warning when this machine's clock is off from the database's by more than
-/// [`CLOCK_OFFSET_WARNING`]. A failed measurement is only logged at debug level: the
-/// store works without it.
-async fn warn_of_clock_offset(db: &DatabaseConnection) {
-    match backend::clock_offset(db).await {
+/// Reads how far the database's clock is from this machine's, and logs a warning when
+/// it is more than [`CLOCK_OFFSET_WARNING`]. A failed reading is `None`, logged at debug
+/// level only: the store works without it.
+async fn read_clock_offset(db: &DatabaseConnection) -> Option<chrono::Duration> {
+    let read = backend::clock_offset(db).await;
+    match &read {
         Ok(offset)
             if offset
                 .abs()
                 .to_std()
                 .is_ok_and(|off| off > CLOCK_OFFSET_WARNING) =>
         {
-            let (how_far, direction) = if offset > chrono::Duration::zero() {
-                (offset, "behind")
+            let (how_far, direction) = if *offset > chrono::Duration::zero() {
+                (*offset, "behind")
             } else {
-                (-offset, "ahead of")
+                (-*offset, "ahead of")
             };
             warn!(
                 offset_ms = offset.num_milliseconds(),
@@ -325,6 +338,7 @@ async fn warn_of_clock_offset(db: &DatabaseConnection) {
         Ok(_) => {}
         Err(err) => tracing::debug!(error = %err, "could not read the database's clock"),
     }
+    read.ok()
 }
 
 /// The step a save checkpoints after under `policy`, if it checkpoints at all: the most

@@ -433,6 +433,11 @@ mod tests {
 
         let off = (measured_ahead.unwrap() + TimeDelta::minutes(10)).abs();
         assert!(off < TimeDelta::seconds(1), "measured {off} from -10 min");
+        let at_open = (ahead.clock_offset_at_open().unwrap() + TimeDelta::minutes(10)).abs();
+        assert!(
+            at_open < TimeDelta::seconds(1),
+            "read {at_open} from -10 min at open"
+        );
         assert!(
             logged_ahead.contains("ms ahead of the database's"),
             "{logged_ahead}"
