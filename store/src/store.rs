@@ -189,6 +189,10 @@ pub trait StateStore: Send + Sync {
         offset: u64,
     ) -> Result<Vec<CheckpointInfo>>;
 
+    /// One checkpoint without its snapshot (step, time, size, pin, the workflow's status
+    /// in it): one row read, however large the snapshot. `NotFound` if there is none.
+    async fn checkpoint_info(&self, checkpoint_id: &Uuid) -> Result<CheckpointInfo>;
+
     /// How many checkpoints a workflow has, their total size and how many are pinned.
     async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage>;
 

@@ -116,6 +116,15 @@ async fn checkpoint_infos_carry_size_and_pin(backend: Backend) {
     assert_eq!(usage.bytes, infos.iter().map(|i| i.size_bytes).sum::<u64>());
     let none = store.checkpoint_usage(&uuid::Uuid::new_v4()).await.unwrap();
     assert_eq!(none.count, 0);
+    // One checkpoint's info, read alone, is the same as in the page.
+    for info in &infos {
+        assert_eq!(&store.checkpoint_info(&info.id).await.unwrap(), info);
+    }
+    let unknown = uuid::Uuid::new_v4();
+    assert!(matches!(
+        store.checkpoint_info(&unknown).await,
+        Err(StateStoreError::NotFound(msg)) if msg.contains(&unknown.to_string())
+    ));
 }
 
 /// Checkpoints of one workflow as it goes running -> paused -> failed, through every

@@ -993,21 +993,7 @@ pub async fn prune(
 
 /// A checkpoint's pin label, `None` when it has none; `NotFound` for an unknown one.
 async fn pin_of(store: &Store, id: uuid::Uuid) -> Result<Option<String>> {
-    let workflow = store.get_checkpoint(&id).await?.workflow_state_id;
-    let mut offset = 0;
-    loop {
-        let page = store
-            .list_checkpoint_infos(&workflow, CHECKPOINT_LIMIT, offset)
-            .await?;
-        if let Some(info) = page.iter().find(|info| info.id == id) {
-            return Ok(info.pinned.clone());
-        }
-        if (page.len() as u64) < CHECKPOINT_LIMIT {
-            // Pruned since it was read.
-            return Err(StateStoreError::NotFound(format!("checkpoint {id}")).into());
-        }
-        offset += CHECKPOINT_LIMIT;
-    }
+    Ok(store.checkpoint_info(&id).await?.pinned)
 }
 
 /// `pin`: says what changed, and says so when nothing did (the same label already).

@@ -39,6 +39,34 @@ type InfoRow = (
     Option<String>,
 );
 
+/// Checkpoint rows without their snapshots: the columns of a [`CheckpointInfo`].
+fn infos() -> sea_orm::Select<checkpoints::Entity> {
+    use checkpoints::Column as K;
+    checkpoints::Entity::find().select_only().columns([
+        K::Id,
+        K::WorkflowStateId,
+        K::StepId,
+        K::Timestamp,
+        K::SizeBytes,
+        K::PinnedLabel,
+        K::WorkflowStatus,
+    ])
+}
+
+fn to_info(
+    (id, workflow_state_id, step_id, timestamp, size, pinned, status): InfoRow,
+) -> CheckpointInfo {
+    CheckpointInfo {
+        id,
+        workflow_state_id,
+        step_id,
+        timestamp: timestamp.with_timezone(&Utc),
+        size_bytes: to_u64(size),
+        pinned,
+        workflow_status: status.and_then(|status| status.parse().ok()),
+    }
+}
+
 /// A page of a workflow's checkpoints without their snapshots, newest first.
 pub(crate) async fn list_infos<C: ConnectionTrait>(
     conn: &C,
@@ -47,17 +75,7 @@ pub(crate) async fn list_infos<C: ConnectionTrait>(
     offset: u64,
 ) -> Result<Vec<CheckpointInfo>> {
     use checkpoints::Column as K;
-    let rows: Vec<InfoRow> = checkpoints::Entity::find()
-        .select_only()
-        .columns([
-            K::Id,
-            K::WorkflowStateId,
-            K::StepId,
-            K::Timestamp,
-            K::SizeBytes,
-            K::PinnedLabel,
-            K::WorkflowStatus,
-        ])
+    let rows: Vec<InfoRow> = infos()
         .filter(K::WorkflowStateId.eq(workflow_state_id))
         .order_by_desc(K::Timestamp)
         .order_by_desc(K::Id)
@@ -66,20 +84,22 @@ pub(crate) async fn list_infos<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, workflow_state_id, step_id, timestamp, size, pinned, status)| CheckpointInfo {
-                id,
-                workflow_state_id,
-                step_id,
-                timestamp: timestamp.with_timezone(&Utc),
-                size_bytes: to_u64(size),
-                pinned,
-                workflow_status: status.and_then(|status| status.parse().ok()),
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(to_info).collect())
+}
+
+/// One checkpoint without its snapshot; `NotFound` if there is none.
+pub(crate) async fn info<C: ConnectionTrait>(
+    conn: &C,
+    checkpoint_id: Uuid,
+) -> Result<CheckpointInfo> {
+    use checkpoints::Column as K;
+    let row: Option<InfoRow> = infos()
+        .filter(K::Id.eq(checkpoint_id))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    row.map(to_info)
+        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))
 }
 
 /// A workflow's checkpoint count, bytes and pins, in one query.

@@ -1012,6 +1012,15 @@ impl<T: sealed::Scoped> StateStore for T {
         .await
     }
 
+    #[instrument(name = "checkpoint_info", skip_all, err,
+        fields(checkpoint_id = %checkpoint_id))]
+    async fn checkpoint_info(&self, checkpoint_id: &Uuid) -> Result<CheckpointInfo> {
+        diagnosed(self.conn(), async {
+            contained!(self, |conn| { history::info(conn, *checkpoint_id).await })
+        })
+        .await
+    }
+
     #[instrument(name = "checkpoint_usage", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage> {
