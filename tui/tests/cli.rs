@@ -1300,19 +1300,20 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
             "{all:?}"
         );
     }
-    let schemas = {
+    let schema_exists = async |name: &str| {
         use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
-        store
+        !store
             .connection()
             .query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT nspname FROM pg_namespace WHERE nspname = $1",
-                [missing.clone().into()],
+                [name.into()],
             ))
             .await
             .unwrap()
+            .is_empty()
     };
-    assert!(schemas.is_empty(), "the schema was not created");
+    assert!(!schema_exists(&missing).await, "the schema was not created");
     // `migrate status` only reports: it says the schema is missing and creates none.
     let out = run(&["--postgres-schema", &missing, "migrate", "status"]);
     assert_eq!(out.status.code(), Some(1));
@@ -1323,19 +1324,10 @@ async fn postgres_schema_opens_the_tables_an_application_keeps_in_its_own_schema
              name, or create it with `wfadmin --postgres-schema {missing} migrate`\n"
         )
     );
-    let schemas = {
-        use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
-        store
-            .connection()
-            .query_all_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT nspname FROM pg_namespace WHERE nspname = $1",
-                [missing.clone().into()],
-            ))
-            .await
-            .unwrap()
-    };
-    assert!(schemas.is_empty(), "migrate status created the schema");
+    assert!(
+        !schema_exists(&missing).await,
+        "migrate status created the schema"
+    );
     // `migrate` creates it, and then it opens.
     let out = run(&["--postgres-schema", &missing, "migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
