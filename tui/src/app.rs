@@ -28,8 +28,9 @@ pub const REFRESH_LIMIT: u64 = 2000;
 /// Ticks between automatic refreshes (the runtime ticks every 250 ms: 5 s).
 pub const REFRESH_TICKS: u32 = 20;
 
-/// The policy the prune popup previews and applies: keep the newest 10 checkpoints of
-/// every workflow, delete finished workflows untouched for 30 days; pins stay.
+/// The policy the prune popup (`P`) previews first, until `e` edits it: keep the newest
+/// 10 checkpoints of every workflow, delete finished workflows untouched for 30 days; pins
+/// stay.
 pub fn default_prune_policy() -> RetentionPolicy {
     RetentionPolicy {
         keep_last: Some(10),
@@ -75,12 +76,15 @@ pub enum Popup {
         /// The first row of the plan shown.
         scroll: usize,
     },
-    /// A line of text for a checkpoint: a pin label or a fork's workflow_id.
+    /// A line of text: a checkpoint's pin label or fork's workflow_id, or the prune
+    /// popup's policy.
     Input {
         /// What the text is for.
         purpose: InputPurpose,
         /// The text typed so far.
         input: String,
+        /// Why the last Enter changed nothing (a policy that does not parse), in words.
+        error: Option<String>,
     },
     /// Unpinning a checkpoint, which loses its label; `y` confirms.
     ConfirmUnpin {
@@ -109,6 +113,14 @@ pub enum InputPurpose {
     PinLabel(Uuid),
     /// The workflow_id of a new workflow forked from this checkpoint.
     ForkWorkflowId(Uuid),
+    /// The retention policy to preview instead of `previewed`, whose preview (`report`)
+    /// comes back, unchanged, on Esc.
+    PrunePolicy {
+        /// The policy of the preview being edited.
+        previewed: RetentionPolicy,
+        /// What it would delete.
+        report: PruneReport,
+    },
 }
 
 /// A workflow's checkpoint totals and lineage, as the detail screen shows them.
@@ -1041,6 +1053,7 @@ impl App {
             self.popup = Some(Popup::Input {
                 purpose: InputPurpose::PinLabel(checkpoint),
                 input: String::new(),
+                error: None,
             });
         }
     }
@@ -1050,6 +1063,7 @@ impl App {
             self.popup = Some(Popup::Input {
                 purpose: InputPurpose::ForkWorkflowId(checkpoint),
                 input: String::new(),
+                error: None,
             });
         }
     }
@@ -1548,7 +1562,47 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             }
             _ => app.popup = Some(Popup::ConfirmUnpin { checkpoint, label }),
         },
-        Popup::Input { purpose, mut input } => {
+        Popup::Input {
+            purpose: InputPurpose::PrunePolicy { previewed, report },
+            mut input,
+            error,
+        } => match key.code {
+            // A new preview, or nothing: the prune's `y` applies only a policy it shows.
+            KeyCode::Enter => match crate::commands::parse_policy_text(&input) {
+                Ok(policy) => {
+                    app.commands.push(Command::Prune {
+                        policy,
+                        dry_run: true,
+                    });
+                }
+                Err(err) => {
+                    app.popup = Some(Popup::Input {
+                        purpose: InputPurpose::PrunePolicy { previewed, report },
+                        input,
+                        error: Some(err),
+                    });
+                }
+            },
+            KeyCode::Esc => {
+                app.popup = Some(Popup::Prune {
+                    policy: previewed,
+                    report,
+                    done: false,
+                    scroll: 0,
+                });
+            }
+            _ => {
+                edit_text(&mut input, &key);
+                app.popup = Some(Popup::Input {
+                    purpose: InputPurpose::PrunePolicy { previewed, report },
+                    input,
+                    error,
+                });
+            }
+        },
+        Popup::Input {
+            purpose, mut input, ..
+        } => {
             match key.code {
                 KeyCode::Enter => {
                     let text = input.trim().to_owned();
@@ -1561,9 +1615,14 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                         InputPurpose::ForkWorkflowId(_) => {
                             "a fork needs a new workflow_id: type one, then Enter (Esc cancels)"
                         }
+                        InputPurpose::PrunePolicy { .. } => unreachable!("handled above"),
                     }
                     .into());
-                        app.popup = Some(Popup::Input { purpose, input });
+                        app.popup = Some(Popup::Input {
+                            purpose,
+                            input,
+                            error: None,
+                        });
                         return;
                     }
                     app.commands.push(match purpose {
@@ -1575,6 +1634,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                             checkpoint,
                             new_workflow_id: text,
                         },
+                        InputPurpose::PrunePolicy { .. } => unreachable!("handled above"),
                     });
                 }
                 KeyCode::Esc => app.notice = Some("cancelled; nothing changed".into()),
@@ -1584,7 +1644,11 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                     if !input.trim().is_empty() {
                         app.notice = None;
                     }
-                    app.popup = Some(Popup::Input { purpose, input });
+                    app.popup = Some(Popup::Input {
+                        purpose,
+                        input,
+                        error: None,
+                    });
                 }
             }
         }
@@ -1602,6 +1666,16 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                         dry_run: false,
                     });
                 }
+            }
+            KeyCode::Char('e') if !done => {
+                app.popup = Some(Popup::Input {
+                    purpose: InputPurpose::PrunePolicy {
+                        previewed: policy,
+                        report,
+                    },
+                    input: crate::commands::policy_text(&policy),
+                    error: None,
+                });
             }
             KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') if !done => {
                 app.notice = Some("prune cancelled; nothing changed".into());
@@ -2709,7 +2783,8 @@ mod tests {
             app.popup,
             Some(Popup::Input {
                 purpose: InputPurpose::PinLabel(newest),
-                input: String::new()
+                input: String::new(),
+                error: None,
             })
         );
         update(&mut app, key(KeyCode::Enter));
@@ -2992,6 +3067,181 @@ mod tests {
         assert_eq!(
             app.error.as_deref(),
             Some("prune preview failed: connection error")
+        );
+    }
+
+    /// The prune popup of `policy`'s preview, open on `app`.
+    fn preview(app: &mut App, policy: RetentionPolicy) {
+        update(
+            app,
+            Message::Pruned {
+                policy,
+                dry_run: true,
+                result: Ok(report(true)),
+            },
+        );
+    }
+
+    /// The policy text being edited in the prune popup, and its error.
+    fn policy_input(app: &App) -> (String, Option<String>) {
+        match &app.popup {
+            Some(Popup::Input {
+                purpose: InputPurpose::PrunePolicy { .. },
+                input,
+                error,
+            }) => (input.clone(), error.clone()),
+            other => panic!("not editing a policy: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn e_edits_the_prune_policy_previews_it_and_y_prunes_with_exactly_that_one() {
+        let mut app = loaded_app();
+        preview(&mut app, default_prune_policy());
+        app.commands.clear();
+        press(&mut app, "e");
+        assert_eq!(
+            policy_input(&app),
+            (
+                "older-than=30d keep-checkpoints=10 keep-younger-than=off".to_owned(),
+                None
+            ),
+            "the input starts from the policy shown"
+        );
+        // Ctrl-U clears it; a rule left out is off.
+        update(
+            &mut app,
+            Message::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+        );
+        press(&mut app, "keep-checkpoints=3 keep-younger-than=7d");
+        assert!(app.commands.is_empty(), "typing runs nothing");
+        update(&mut app, key(KeyCode::Enter));
+        let edited = RetentionPolicy {
+            keep_last: Some(3),
+            keep_younger_than: Some(Duration::from_secs(7 * 86_400)),
+            delete_finished_older_than: None,
+        };
+        assert_eq!(
+            app.commands,
+            vec![Command::Prune {
+                policy: edited,
+                dry_run: true
+            }],
+            "Enter previews the edited policy, a dry run"
+        );
+        assert_eq!(app.popup, None, "until the preview comes back");
+        app.commands.clear();
+        preview(&mut app, edited);
+        assert_eq!(
+            app.popup,
+            Some(Popup::Prune {
+                policy: edited,
+                report: report(true),
+                done: false,
+                scroll: 0
+            })
+        );
+        press(&mut app, "y");
+        assert_eq!(
+            app.commands,
+            vec![Command::Prune {
+                policy: edited,
+                dry_run: false
+            }],
+            "y prunes with the policy previewed"
+        );
+
+        // Esc leaves the input for the preview it came from, unchanged.
+        let mut app = loaded_app();
+        preview(&mut app, edited);
+        app.commands.clear();
+        press(&mut app, "e");
+        press(&mut app, "0");
+        update(&mut app, key(KeyCode::Esc));
+        assert!(app.commands.is_empty());
+        assert_eq!(
+            app.popup,
+            Some(Popup::Prune {
+                policy: edited,
+                report: report(true),
+                done: false,
+                scroll: 0
+            })
+        );
+        press(&mut app, "y");
+        assert_eq!(
+            app.commands,
+            vec![Command::Prune {
+                policy: edited,
+                dry_run: false
+            }]
+        );
+
+        // A read-only session may edit and preview too; the report is not edited.
+        let mut app = loaded_app();
+        app.read_only = true;
+        preview(&mut app, edited);
+        press(&mut app, "e");
+        assert!(matches!(app.popup, Some(Popup::Input { .. })));
+        let mut app = loaded_app();
+        update(
+            &mut app,
+            Message::Pruned {
+                policy: edited,
+                dry_run: false,
+                result: Ok(report(false)),
+            },
+        );
+        press(&mut app, "e");
+        assert_eq!(app.popup, None, "any key closes the report");
+    }
+
+    #[test]
+    fn a_prune_policy_that_does_not_parse_says_why_and_changes_nothing() {
+        let mut app = loaded_app();
+        preview(&mut app, default_prune_policy());
+        app.commands.clear();
+        press(&mut app, "e");
+        update(&mut app, key(KeyCode::Backspace));
+        update(&mut app, key(KeyCode::Backspace));
+        update(&mut app, key(KeyCode::Backspace));
+        press(&mut app, "1x");
+        update(&mut app, key(KeyCode::Enter));
+        assert!(app.commands.is_empty(), "no preview, no prune");
+        assert_eq!(
+            policy_input(&app),
+            (
+                "older-than=30d keep-checkpoints=10 keep-younger-than=1x".to_owned(),
+                Some(
+                    "keep-younger-than: unknown unit \"x\" in \"1x\": use s, m, h, d or w"
+                        .to_owned()
+                )
+            ),
+            "the text stays, to be fixed"
+        );
+        // Nothing at all to prune is refused as the CLI refuses it.
+        update(
+            &mut app,
+            Message::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+        );
+        press(&mut app, "older-than=off");
+        update(&mut app, key(KeyCode::Enter));
+        assert!(app.commands.is_empty());
+        assert!(
+            policy_input(&app)
+                .1
+                .unwrap()
+                .starts_with("nothing to prune")
+        );
+        // Esc: the first preview, whose policy `y` still applies.
+        update(&mut app, key(KeyCode::Esc));
+        press(&mut app, "y");
+        assert_eq!(
+            app.commands,
+            vec![Command::Prune {
+                policy: default_prune_policy(),
+                dry_run: false
+            }]
         );
     }
 

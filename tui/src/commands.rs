@@ -851,12 +851,7 @@ pub fn retention_policy(
     keep_checkpoints: Option<u64>,
     keep_younger_than: Option<&str>,
 ) -> Result<RetentionPolicy> {
-    let age = |text: &str| -> Result<std::time::Duration> {
-        format::parse_age(text)
-            .map_err(AdminError::new)?
-            .to_std()
-            .map_err(|_| AdminError::new(format!("{text:?} is not a positive age")))
-    };
+    let age = |text: &str| retention_age(text).map_err(AdminError::new);
     let policy = RetentionPolicy {
         keep_last: keep_checkpoints.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         keep_younger_than: keep_younger_than.map(age).transpose()?,
@@ -866,6 +861,90 @@ pub fn retention_policy(
         return Err(AdminError::new(
             "nothing to prune: give --older-than, --keep-checkpoints or --keep-younger-than",
         ));
+    }
+    Ok(policy)
+}
+
+/// An age of a retention rule (`30d`, `12h`), as `prune`'s flags and the UI read it.
+fn retention_age(text: &str) -> std::result::Result<std::time::Duration, String> {
+    format::parse_age(text)?
+        .to_std()
+        .map_err(|_| format!("{text:?} is not a positive age"))
+}
+
+/// A policy as the UI's prune popup shows it for editing, one `rule=value` per flag of
+/// `prune`, `off` for a rule not set: `older-than=30d keep-checkpoints=10 keep-younger-than=off`.
+pub fn policy_text(policy: &RetentionPolicy) -> String {
+    let age = |age: Option<std::time::Duration>| age.map_or_else(|| "off".to_owned(), format::age);
+    format!(
+        "older-than={} keep-checkpoints={} keep-younger-than={}",
+        age(policy.delete_finished_older_than),
+        policy
+            .keep_last
+            .map_or_else(|| "off".to_owned(), |keep| keep.to_string()),
+        age(policy.keep_younger_than)
+    )
+}
+
+/// Reads a policy written as [`policy_text`] writes it: the rules in any order, each at
+/// most once, a rule left out or `off` not set (the names of the store's fields,
+/// `delete-finished-older-than` and `keep-last`, are read too). It refuses what
+/// `prune`'s flags refuse: no rule at all, and `keep-checkpoints=0` alone.
+pub fn parse_policy_text(text: &str) -> std::result::Result<RetentionPolicy, String> {
+    let mut policy = RetentionPolicy::default();
+    let mut seen = Vec::new();
+    for rule in text.split_whitespace() {
+        let (name, value) = rule.split_once('=').ok_or_else(|| {
+            format!(
+                "{rule:?} is not rule=value (older-than=30d keep-checkpoints=10 \
+                 keep-younger-than=1d; off turns a rule off)"
+            )
+        })?;
+        let name = match name {
+            "older-than" | "delete-finished-older-than" => "older-than",
+            "keep-checkpoints" | "keep-last" => "keep-checkpoints",
+            "keep-younger-than" => "keep-younger-than",
+            _ => {
+                return Err(format!(
+                    "unknown rule {name:?}: the rules are older-than, keep-checkpoints \
+                     and keep-younger-than"
+                ));
+            }
+        };
+        if seen.contains(&name) {
+            return Err(format!("{name} is given twice"));
+        }
+        seen.push(name);
+        let off = value == "off";
+        let age = || {
+            (!off)
+                .then(|| retention_age(value).map_err(|err| format!("{name}: {err}")))
+                .transpose()
+        };
+        match name {
+            "older-than" => policy.delete_finished_older_than = age()?,
+            "keep-younger-than" => policy.keep_younger_than = age()?,
+            _ if off => policy.keep_last = None,
+            _ => {
+                let keep = value.parse::<usize>().map_err(|_| {
+                    format!("keep-checkpoints: {value:?} is not a number of checkpoints (10)")
+                })?;
+                policy.keep_last = Some(keep);
+            }
+        }
+    }
+    if policy == RetentionPolicy::default() {
+        return Err(
+            "nothing to prune: set older-than, keep-checkpoints or keep-younger-than".into(),
+        );
+    }
+    if policy.keep_last == Some(0) && policy.keep_younger_than.is_none() {
+        return Err(
+            "keep-checkpoints=0 would delete every unpinned checkpoint of every \
+                    workflow (an active one keeps only its newest); keep at least 1, or \
+                    set keep-younger-than to keep the recent ones"
+                .into(),
+        );
     }
     Ok(policy)
 }
@@ -1240,6 +1319,61 @@ mod tests {
         // Without --open it is still refused.
         let refused = demo(&store, &mut Vec::new(), &target, 3, false, false).await;
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn a_policy_reads_back_as_the_popup_writes_it_and_bad_text_says_why() {
+        let day = std::time::Duration::from_secs(86_400);
+        let policy = RetentionPolicy {
+            keep_last: Some(10),
+            keep_younger_than: None,
+            delete_finished_older_than: Some(30 * day),
+        };
+        let text = policy_text(&policy);
+        assert_eq!(
+            text,
+            "older-than=30d keep-checkpoints=10 keep-younger-than=off"
+        );
+        assert_eq!(parse_policy_text(&text), Ok(policy));
+        assert_eq!(
+            parse_policy_text("keep-last=3 keep-younger-than=7d delete-finished-older-than=off"),
+            Ok(RetentionPolicy {
+                keep_last: Some(3),
+                keep_younger_than: Some(7 * day),
+                delete_finished_older_than: None,
+            })
+        );
+        assert_eq!(
+            parse_policy_text("keep-younger-than=12h"),
+            Ok(RetentionPolicy {
+                keep_younger_than: Some(day / 2),
+                ..RetentionPolicy::default()
+            }),
+            "a rule left out is off"
+        );
+        for (text, error) in [
+            (
+                "older-than=30x",
+                "older-than: unknown unit \"x\" in \"30x\"",
+            ),
+            ("older-than=30", "older-than: \"30\" has no unit"),
+            (
+                "keep-checkpoints=ten",
+                "keep-checkpoints: \"ten\" is not a number",
+            ),
+            ("keep=10", "unknown rule \"keep\""),
+            ("older-than 30d", "\"older-than\" is not rule=value"),
+            ("older-than=1d older-than=2d", "older-than is given twice"),
+            ("", "nothing to prune"),
+            ("older-than=off keep-checkpoints=off", "nothing to prune"),
+            (
+                "keep-checkpoints=0",
+                "keep-checkpoints=0 would delete every unpinned",
+            ),
+        ] {
+            let got = parse_policy_text(text).unwrap_err();
+            assert!(got.starts_with(error), "{text:?}: {got}");
+        }
     }
 
     #[tokio::test]

@@ -18,7 +18,10 @@ const KEYS: &[(&str, &str)] = &[
     ),
     ("r", "refresh now (also every 5 s)"),
     ("?", "this help"),
-    ("P", "prune old history (a dry run first; only y confirms)"),
+    (
+        "P",
+        "prune old history (a dry run first; e edits the policy; only y confirms)",
+    ),
     ("Ctrl-C", "quit"),
     ("Workflows", ""),
     ("c", "checkpoints of the selected workflow"),

@@ -38,7 +38,11 @@ pub fn view(app: &App, frame: &mut Frame) {
         Some(Popup::ConfirmRestore { plan, scroll }) => {
             confirm::render(confirm::restore(plan), *scroll, frame, main);
         }
-        Some(Popup::Input { purpose, input }) => input::render(*purpose, input, frame, main),
+        Some(Popup::Input {
+            purpose,
+            input,
+            error,
+        }) => input::render(*purpose, input, error.as_deref(), frame, main),
         Some(Popup::Prune {
             policy,
             report,

@@ -5,7 +5,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 
 use super::confirm::Confirmation;
-use crate::commands::describe_policy;
+use crate::commands::{describe_policy, policy_text};
 use crate::format;
 
 /// The prune preview (`done` false) or report (`done` true), as a confirmation popup.
@@ -25,6 +25,10 @@ pub fn confirmation(
             .split("; ")
             .map(|rule| Line::from(format!("  - {rule}"))),
     );
+    if !done {
+        // The policy as `e` edits it (and as `y` applies it).
+        body.push(Line::from(format!("  policy: {}", policy_text(policy))));
+    }
     body.push(Line::from(""));
     body.push(
         Line::from(format!(
@@ -39,9 +43,9 @@ pub fn confirmation(
     let keys = if done {
         "any key closes"
     } else if read_only {
-        "read-only mode: preview only    Esc: close"
+        "read-only mode: preview only    e: edit the policy    Esc: close"
     } else {
-        "y: prune    n / Esc: cancel"
+        "y: prune    e: edit the policy    n / Esc: cancel"
     };
     let (title, colour) = if done {
         ("Pruned", Color::Green)

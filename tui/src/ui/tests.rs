@@ -9,8 +9,8 @@ use ratatui::style::Color;
 use llm_orchestrator_state::{CheckpointUsage, PruneReport};
 
 use crate::app::{
-    App, DetailFocus, DetailView, LoadedDetail, Message, WorkflowHistory, default_prune_policy,
-    update,
+    App, Command, DetailFocus, DetailView, LoadedDetail, Message, WorkflowHistory,
+    default_prune_policy, update,
 };
 use crate::fixtures::{LONG, checkpoint_infos, failed_workflow, loaded_app, long_workflow};
 use crate::restore_plan::RestorePlan;
@@ -1034,6 +1034,49 @@ fn prune_preview_popup() {
 #[test]
 fn prune_report_popup() {
     assert_snapshot!(draw(&prune_app(false)).backend());
+}
+
+/// The prune preview, `e`, and the policy typed over the one shown.
+fn prune_policy_app(policy: &str) -> App {
+    let mut app = prune_app(true);
+    press(&mut app, "e");
+    update(
+        &mut app,
+        Message::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    press(&mut app, policy);
+    app
+}
+
+#[test]
+fn prune_policy_input_with_an_error() {
+    let mut app = prune_policy_app("older-than=30days keep-checkpoints=3");
+    update(&mut app, key(KeyCode::Enter));
+    assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn prune_preview_of_an_edited_policy() {
+    let mut app = prune_policy_app("keep-checkpoints=3 keep-younger-than=7d");
+    update(&mut app, key(KeyCode::Enter));
+    let [Command::Prune { policy, dry_run }] = app.commands[..] else {
+        panic!("{:?}", app.commands);
+    };
+    assert!(dry_run);
+    update(
+        &mut app,
+        Message::Pruned {
+            policy,
+            dry_run,
+            result: Ok(PruneReport {
+                dry_run,
+                workflows: 0,
+                checkpoints: 12,
+                bytes: 20_480,
+            }),
+        },
+    );
+    assert_snapshot!(draw(&app).backend());
 }
 
 #[test]
