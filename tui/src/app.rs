@@ -1615,7 +1615,8 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                         InputPurpose::ForkWorkflowId(_) => {
                             "a fork needs a new workflow_id: type one, then Enter (Esc cancels)"
                         }
-                        InputPurpose::PrunePolicy { .. } => unreachable!("handled above"),
+                        // Handled by its own arm above; a plain word, never a panic.
+                        InputPurpose::PrunePolicy { .. } => "type a policy, then Enter (Esc cancels)",
                     }
                     .into());
                         app.popup = Some(Popup::Input {
@@ -1634,7 +1635,8 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                             checkpoint,
                             new_workflow_id: text,
                         },
-                        InputPurpose::PrunePolicy { .. } => unreachable!("handled above"),
+                        // Handled by its own arm above: nothing to run here.
+                        InputPurpose::PrunePolicy { .. } => return,
                     });
                 }
                 KeyCode::Esc => app.notice = Some("cancelled; nothing changed".into()),
