@@ -669,6 +669,9 @@ pub struct App {
     /// The database's clock, which leases run by (see [`crate::db::Clock`]); the status
     /// bar says so when this machine's is off from it.
     pub clock: crate::db::Clock,
+    /// The retention policy `P` previews: the default until the operator edits one in
+    /// the prune popup, then the one last previewed, for the rest of the session.
+    pub prune_policy: RetentionPolicy,
     /// Writes are refused.
     pub read_only: bool,
     /// The terminal's height in rows; 0 until the runtime says (then the help assumes it
@@ -767,6 +770,7 @@ impl App {
         let mut app = Self {
             database: database.into(),
             clock: crate::db::Clock::default(),
+            prune_policy: default_prune_policy(),
             read_only,
             rows: 0,
             cols: 0,
@@ -1338,6 +1342,7 @@ pub fn update(app: &mut App, message: Message) {
         } => match result {
             Ok(report) => {
                 app.error = None;
+                app.prune_policy = policy;
                 if !report.dry_run {
                     app.write_succeeded(format!(
                         "pruned {}, {}, {}",
@@ -1460,7 +1465,7 @@ fn on_key(app: &mut App, key: KeyEvent) {
         KeyCode::Char('P') => {
             // A preview first, always (it reads only, so read-only mode may see it too).
             app.commands.push(Command::Prune {
-                policy: default_prune_policy(),
+                policy: app.prune_policy,
                 dry_run: true,
             });
             return;
@@ -3151,6 +3156,19 @@ mod tests {
                 dry_run: false
             }],
             "y prunes with the policy previewed"
+        );
+
+        // `P` again, later in the session, starts from the policy last previewed.
+        app.popup = None;
+        app.commands.clear();
+        press(&mut app, "P");
+        assert_eq!(
+            app.commands,
+            vec![Command::Prune {
+                policy: edited,
+                dry_run: true
+            }],
+            "P previews the edited policy again, not the default"
         );
 
         // Esc leaves the input for the preview it came from, unchanged.

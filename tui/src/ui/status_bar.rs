@@ -136,7 +136,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     if let Some(at) = app.last_refresh {
-        spans.push(Span::raw(format!(" | refreshed {}", at.format("%H:%M:%S"))));
+        spans.push(Span::raw(format!(
+            " | refreshed {} UTC",
+            at.format("%H:%M:%S")
+        )));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), top);
     let second = if let Some(error) = app.write_error.as_ref().or(app.error.as_ref()) {
