@@ -1393,15 +1393,19 @@ mod tests {
         assert!(first.ends_with(", the newest 1000 of 1001:"), "{first}");
     }
 
-    #[tokio::test]
-    async fn list_and_show_say_who_holds_the_lease_of_a_claimed_workflow() {
+    /// The seeded store with one more workflow, `claimed-1`, claimed by `replica-9` for
+    /// `lease`.
+    async fn with_a_claimed_workflow(lease: std::time::Duration) -> Store {
         let (store, _, _) = seeded().await;
         let waiting = WorkflowState::new("claimed-1", "Claimed", None, json!({}));
         store.save_workflow_state(&waiting).await.unwrap();
+        store.claim_workflows("replica-9", lease, 10).await.unwrap();
         store
-            .claim_workflows("replica-9", std::time::Duration::from_secs(60), 10)
-            .await
-            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn list_and_show_say_who_holds_the_lease_of_a_claimed_workflow() {
+        let store = with_a_claimed_workflow(std::time::Duration::from_secs(60)).await;
         let mut out = Vec::new();
         list(
             &store,
@@ -1485,13 +1489,7 @@ mod tests {
         // machine's clock 5 minutes behind (the database's 5 minutes ahead of it), its
         // own "now" would call the lease live for 7 more minutes; by the database's clock
         // it expired 3 minutes ago.
-        let (store, _, _) = seeded().await;
-        let waiting = WorkflowState::new("claimed-1", "Claimed", None, json!({}));
-        store.save_workflow_state(&waiting).await.unwrap();
-        store
-            .claim_workflows("replica-9", std::time::Duration::from_secs(120), 10)
-            .await
-            .unwrap();
+        let store = with_a_claimed_workflow(std::time::Duration::from_secs(120)).await;
         let ahead = db::Clock::with_offset(chrono::Duration::minutes(5));
         let listed = async |clock| {
             let mut out = Vec::new();
