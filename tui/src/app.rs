@@ -2974,6 +2974,16 @@ mod tests {
         }
     }
 
+    /// The prune popup showing the preview of `policy` (a dry run's report).
+    fn previewing(policy: RetentionPolicy) -> Option<Popup> {
+        Some(Popup::Prune {
+            policy,
+            report: report(true),
+            done: false,
+            scroll: 0,
+        })
+    }
+
     #[test]
     fn shift_p_previews_a_prune_and_y_applies_it() {
         let mut app = loaded_app();
@@ -2996,15 +3006,7 @@ mod tests {
                 result: Ok(report(true)),
             },
         );
-        assert_eq!(
-            app.popup,
-            Some(Popup::Prune {
-                policy,
-                report: report(true),
-                done: false,
-                scroll: 0
-            })
-        );
+        assert_eq!(app.popup, previewing(policy));
         assert!(app.commands.is_empty(), "a preview changes nothing");
         press(&mut app, "x");
         assert!(app.popup.is_some(), "other keys keep the question open");
@@ -3139,15 +3141,7 @@ mod tests {
         assert_eq!(app.popup, None, "until the preview comes back");
         app.commands.clear();
         preview(&mut app, edited);
-        assert_eq!(
-            app.popup,
-            Some(Popup::Prune {
-                policy: edited,
-                report: report(true),
-                done: false,
-                scroll: 0
-            })
-        );
+        assert_eq!(app.popup, previewing(edited));
         press(&mut app, "y");
         assert_eq!(
             app.commands,
@@ -3179,15 +3173,7 @@ mod tests {
         press(&mut app, "0");
         update(&mut app, key(KeyCode::Esc));
         assert!(app.commands.is_empty());
-        assert_eq!(
-            app.popup,
-            Some(Popup::Prune {
-                policy: edited,
-                report: report(true),
-                done: false,
-                scroll: 0
-            })
-        );
+        assert_eq!(app.popup, previewing(edited));
         press(&mut app, "y");
         assert_eq!(
             app.commands,

@@ -1403,22 +1403,46 @@ mod tests {
         store
     }
 
+    /// What `list` prints (its table, or JSON) and its note, for this filter and limit,
+    /// counting by `clock`.
+    async fn printed_list(
+        store: &Store,
+        clock: db::Clock,
+        only: &ListFilter,
+        limit: u64,
+        as_json: bool,
+    ) -> (String, String) {
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        list(store, clock, &mut out, &mut notes, only, limit, as_json)
+            .await
+            .unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(notes).unwrap(),
+        )
+    }
+
+    /// What `list` prints for the first 10 workflows, by `clock`: its table, or JSON.
+    async fn first_ten(store: &Store, clock: db::Clock, as_json: bool) -> String {
+        printed_list(store, clock, &ListFilter::default(), 10, as_json)
+            .await
+            .0
+    }
+
+    /// What `show` prints for `key`, by `clock`: text, or JSON.
+    async fn shown(store: &Store, clock: db::Clock, key: &str, as_json: bool) -> String {
+        let mut out = Vec::new();
+        show(store, clock, &mut out, &mut Vec::new(), key, as_json)
+            .await
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[tokio::test]
     async fn list_and_show_say_who_holds_the_lease_of_a_claimed_workflow() {
         let store = with_a_claimed_workflow(std::time::Duration::from_secs(60)).await;
-        let mut out = Vec::new();
-        list(
-            &store,
-            db::Clock::default(),
-            &mut out,
-            &mut Vec::new(),
-            &ListFilter::default(),
-            10,
-            false,
-        )
-        .await
-        .unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let now = db::Clock::default();
+        let text = first_ten(&store, now, false).await;
         let header = text.lines().next().unwrap();
         assert!(header.contains(" CKPTS  LEASE  "), "{text}");
         let row = text
@@ -1427,19 +1451,7 @@ mod tests {
             .unwrap();
         assert!(row.contains(" replica-9 "), "{text}");
 
-        let mut out = Vec::new();
-        list(
-            &store,
-            db::Clock::default(),
-            &mut out,
-            &mut Vec::new(),
-            &ListFilter::default(),
-            10,
-            true,
-        )
-        .await
-        .unwrap();
-        let rows: Value = serde_json::from_slice(&out).unwrap();
+        let rows: Value = serde_json::from_str(&first_ten(&store, now, true).await).unwrap();
         let claimed = rows
             .as_array()
             .unwrap()
@@ -1451,34 +1463,13 @@ mod tests {
         assert_eq!(claimed["lease_expired"], false, "{claimed}");
 
         // `show` says whose it is and until when, in text and JSON.
-        let mut out = Vec::new();
-        show(
-            &store,
-            db::Clock::default(),
-            &mut out,
-            &mut Vec::new(),
-            "claimed-1",
-            false,
-        )
-        .await
-        .unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = shown(&store, now, "claimed-1", false).await;
         assert!(
             text.contains("\nlease:        replica-9, until 20"),
             "{text}"
         );
-        let mut out = Vec::new();
-        show(
-            &store,
-            db::Clock::default(),
-            &mut out,
-            &mut Vec::new(),
-            "claimed-1",
-            true,
-        )
-        .await
-        .unwrap();
-        let shown: Value = serde_json::from_slice(&out).unwrap();
+        let shown: Value =
+            serde_json::from_str(&shown(&store, now, "claimed-1", true).await).unwrap();
         assert_eq!(shown["lease_owner"], "replica-9");
         assert_eq!(shown["lease_expires_at"], claimed["lease_expires_at"]);
     }
@@ -1491,47 +1482,30 @@ mod tests {
         // it expired 3 minutes ago.
         let store = with_a_claimed_workflow(std::time::Duration::from_secs(120)).await;
         let ahead = db::Clock::with_offset(chrono::Duration::minutes(5));
-        let listed = async |clock| {
-            let mut out = Vec::new();
-            list(
-                &store,
-                clock,
-                &mut out,
-                &mut Vec::new(),
-                &ListFilter::default(),
-                10,
-                false,
-            )
-            .await
-            .unwrap();
-            let text = String::from_utf8(out).unwrap();
-            text.lines()
-                .find(|line| line.contains("claimed-1"))
-                .unwrap()
-                .to_owned()
+        let line = |text: String, pick: fn(&str) -> bool| {
+            text.lines().find(|line| pick(line)).unwrap().to_owned()
         };
-        assert!(listed(db::Clock::default()).await.contains(" replica-9 "));
-        let row = listed(ahead).await;
-        assert!(row.contains(" replica-9, expired 3m ago "), "{row}");
+        let row = async |clock| {
+            line(first_ten(&store, clock, false).await, |l| {
+                l.contains("claimed-1")
+            })
+        };
+        assert!(row(db::Clock::default()).await.contains(" replica-9 "));
+        let expired = row(ahead).await;
+        assert!(expired.contains(" replica-9, expired 3m ago "), "{expired}");
 
-        let shown = async |clock| {
-            let mut out = Vec::new();
-            show(&store, clock, &mut out, &mut Vec::new(), "claimed-1", false)
-                .await
-                .unwrap();
-            let text = String::from_utf8(out).unwrap();
-            text.lines()
-                .find(|line| line.starts_with("lease:"))
-                .unwrap()
-                .to_owned()
+        let lease = async |clock| {
+            line(shown(&store, clock, "claimed-1", false).await, |l| {
+                l.starts_with("lease:")
+            })
         };
         assert!(
-            shown(db::Clock::default())
+            lease(db::Clock::default())
                 .await
                 .contains("replica-9, until 20")
         );
         assert_eq!(
-            shown(ahead).await,
+            lease(ahead).await,
             "lease:        replica-9, expired 3m ago"
         );
     }
@@ -1733,22 +1707,8 @@ mod tests {
 
     /// `list`'s output and note for this filter and limit.
     async fn listed(store: &Store, only: &ListFilter, limit: u64) -> (Value, String) {
-        let (mut out, mut notes) = (Vec::new(), Vec::new());
-        list(
-            store,
-            db::Clock::default(),
-            &mut out,
-            &mut notes,
-            only,
-            limit,
-            true,
-        )
-        .await
-        .unwrap();
-        (
-            serde_json::from_slice(&out).unwrap(),
-            String::from_utf8(notes).unwrap(),
-        )
+        let (out, notes) = printed_list(store, db::Clock::default(), only, limit, true).await;
+        (serde_json::from_str(&out).unwrap(), notes)
     }
 
     #[tokio::test]

@@ -567,14 +567,20 @@ mod tests {
         let read_at = app.last_refresh.unwrap();
         let ahead = read_at - llm_orchestrator_state::now() - chrono::Duration::minutes(5);
         assert!(ahead.abs() < chrono::Duration::seconds(5), "{ahead}");
-        let mut terminal =
-            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12)).unwrap();
-        terminal.draw(|frame| ui::view(&app, frame)).unwrap();
-        let text = terminal.backend().to_string();
-        let row = text
-            .lines()
-            .find(|line| line.contains("claimed-1"))
-            .unwrap();
+        // The screen, and its row of the claimed workflow.
+        let drawn = |app: &App| {
+            let mut terminal =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12)).unwrap();
+            terminal.draw(|frame| ui::view(app, frame)).unwrap();
+            let text = terminal.backend().to_string();
+            let row = text
+                .lines()
+                .find(|line| line.contains("claimed-1"))
+                .unwrap()
+                .to_owned();
+            (text, row)
+        };
+        let (text, row) = drawn(&app);
         assert!(row.contains("replica-9 expired"), "{text}");
         assert!(
             text.contains(" this machine's clock is 5m00s behind the database's "),
@@ -583,12 +589,7 @@ mod tests {
         // By this machine's clock the lease looked live, and nothing was said.
         app.clock = Clock::default();
         app.last_refresh = Some(llm_orchestrator_state::now());
-        terminal.draw(|frame| ui::view(&app, frame)).unwrap();
-        let text = terminal.backend().to_string();
-        let row = text
-            .lines()
-            .find(|line| line.contains("claimed-1"))
-            .unwrap();
+        let (text, row) = drawn(&app);
         assert!(!row.contains("expired"), "{text}");
         assert!(!text.contains("this machine's clock"), "{text}");
     }
