@@ -189,6 +189,9 @@ pub async fn run(
     Ok(())
 }
 
+/// The size of the first page the paginated listing is timed at.
+pub const FIRST: u64 = 100;
+
 /// The paginated listing at `expected` active workflows: the first page of 100 (how a
 /// recovery loop starts), and a walk through all of them in pages of 1,000, checked to
 /// return each workflow once.
@@ -198,7 +201,6 @@ async fn pages(
     expected: usize,
     iterations: usize,
 ) -> Result<Vec<Row>, Box<dyn Error>> {
-    const FIRST: u64 = 100;
     const WALK: u64 = 1000;
     let mut first = Samples::with_capacity(iterations);
     let mut errors = Errors::default();

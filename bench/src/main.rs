@@ -5,12 +5,14 @@
 //! cargo run --release -p bench -- --backend all --pgbench
 //! ```
 //!
-//! Prints a table, the targets of issue 3 with met / not met, and one JSON line per
-//! (backend, operation) so that runs can be compared (`--json` prints only those).
+//! Prints a table, the targets with met / not met, and one JSON line per (backend,
+//! operation) so that runs can be compared (`--json` prints only those). With `--peer`,
+//! LangGraph's checkpoint savers run on the same data in the same run.
 
 mod concurrent;
 mod floor;
 mod listing;
+mod peer;
 mod report;
 mod single;
 mod statements;
@@ -114,6 +116,17 @@ struct Args {
     /// Print the statements each call sent.
     #[arg(long)]
     show_statements: bool,
+    /// Also measure LangGraph's checkpoint savers (SqliteSaver, PostgresSaver) on the same
+    /// data, right after the store's single-task phases (see bench/peer/setup.sh).
+    #[arg(long)]
+    peer: bool,
+    /// The Python interpreter that has LangGraph's savers installed.
+    #[arg(
+        long,
+        env = "BENCH_PEER_PYTHON",
+        default_value = "target/langgraph-venv/bin/python"
+    )]
+    peer_python: String,
 }
 
 impl Args {
@@ -170,6 +183,33 @@ async fn phases(
         shape: args.shape(),
     };
     let outcome = single::run(store, backend, settings, floor.as_deref_mut(), rows).await?;
+    if args.peer {
+        say(
+            args,
+            &format!("[{backend}] LangGraph's saver on the same data"),
+        );
+        let settings = peer::Settings {
+            python: &args.peer_python,
+            backend,
+            snapshot: &outcome.snapshot,
+            iterations: args.iterations,
+            warmup: args.warmup,
+            folder: sqlite_folder,
+            url: floor.is_some().then_some(args.database_url.as_str()),
+        };
+        let peer_rows = tokio::task::block_in_place(|| peer::run(&settings))?;
+        if let Some(durability) = peer_rows
+            .first()
+            .and_then(|row| row.extra.get("settings"))
+            .and_then(|value| value.as_str())
+        {
+            say(
+                args,
+                &format!("[{backend}]   LangGraph ran with {durability}"),
+            );
+        }
+        rows.extend(peer_rows);
+    }
     if let Some(floor) = floor.as_deref_mut() {
         say(
             args,
