@@ -29,7 +29,8 @@ pub enum StateStoreError {
     /// The database could not be reached, or the connection broke.
     #[error("connection error: {0}")]
     Connection(String),
-    /// A write on a store opened read-only.
+    /// A write on a store opened read-only, or to a SQLite database this process cannot
+    /// write (a read-only file, folder or mount).
     #[error("read-only: {0}")]
     ReadOnly(String),
     /// The store was configured wrongly (malformed URL, missing folder).
@@ -102,6 +103,9 @@ fn classify(err: &DbErr) -> StateStoreError {
     }
 }
 
+/// SQLite's primary result code for a write to a database that cannot be written.
+const SQLITE_READONLY: i32 = 8;
+
 fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) -> StateStoreError {
     use sea_orm::sqlx::Error as E;
     match sqlx_err {
@@ -135,6 +139,14 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
             }
             if matches!(code.as_ref(), "40001" | "40P01") {
                 return StateStoreError::Conflict(message);
+            }
+            // SQLite's READONLY (8) and its extended codes: a file, folder or mount this
+            // process may not write, or a connection opened read-only.
+            if is_sqlite && sqlite_primary == Some(SQLITE_READONLY) {
+                return StateStoreError::ReadOnly(format!(
+                    "the SQLite database cannot be written (its file or folder is read-only \
+                     to this process, or it was opened read-only): {message}"
+                ));
             }
             // SQLite's JSON functions on a corrupted column.
             if db_err.message().contains("malformed JSON") {

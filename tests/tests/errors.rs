@@ -5,7 +5,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backend_suite::{Configured, configured, forwarder, open_postgres_at, test_database_url};
+use backend_suite::{
+    Backend, Configured, configured, forwarder, open_postgres_at, test_database_url,
+};
+use llm_orchestrator_state::sea_orm::ConnectionTrait;
 use llm_orchestrator_state::{
     AnyBackend, PostgresStateStore, SeaOrmStateStore, SqliteStateStore, StateStore,
     StateStoreBuilder, StateStoreError, StepState, WorkflowState, redact_url,
@@ -791,3 +794,37 @@ async fn a_url_scheme_in_capitals_is_still_postgres() {
     let err = store.map(|_| ()).unwrap_err();
     assert!(err.to_string().contains("does not exist in"), "{err}");
 }
+
+/// SQLite refusing a write because the database cannot be written (here the connection
+/// was switched to `query_only`, which SQLite answers as it does a read-only file, folder
+/// or mount: "attempt to write a readonly database") is `ReadOnly`, not a bare
+/// `Database` error, and nothing is written.
+async fn a_sqlite_database_that_refuses_writes_is_read_only(backend: Backend) {
+    let store = backend_suite::open(backend).await;
+    let state = backend_suite::workflow("wf-refused");
+    store.save_workflow_state(&state).await.unwrap();
+    store
+        .connection()
+        .execute_unprepared("PRAGMA query_only = ON")
+        .await
+        .unwrap();
+    let mut changed = state.clone();
+    changed.mark_failed("must not be written");
+    let err = store.save_workflow_state(&changed).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::ReadOnly(_)), "{err:?}");
+    assert!(!err.is_transient(), "{err:?}");
+    let mut stepped = state.clone();
+    let err = store
+        .record_step(&mut stepped, StepState::new("s1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::ReadOnly(_)), "{err:?}");
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+backend_suite::backend_tests_for!(
+    mod sqlite_memory = SqliteMemory: a_sqlite_database_that_refuses_writes_is_read_only
+);
+backend_suite::backend_tests_for!(
+    mod sqlite_file = SqliteFile: a_sqlite_database_that_refuses_writes_is_read_only
+);

@@ -469,6 +469,8 @@ mod refused_access {
         }
     }
 
+    /// An immutable SQLite file (`chattr +i`) opened for writing: the write is `ReadOnly`,
+    /// in SQLite's words, and nothing stored is lost.
     #[tokio::test]
     async fn a_sqlite_file_that_cannot_be_written_is_a_clear_error_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
@@ -493,13 +495,7 @@ mod refused_access {
             Ok(store) => store.save_workflow_state(&changed).await,
         };
         let err = outcome.expect_err("a write to an immutable file succeeded");
-        assert!(
-            matches!(
-                err,
-                StateStoreError::Connection(_) | StateStoreError::Database(_)
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, StateStoreError::ReadOnly(_)), "{err:?}");
         assert!(
             err.to_string().contains("readonly")
                 || err.to_string().contains("read-only")
