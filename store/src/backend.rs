@@ -138,6 +138,7 @@ fn classify(target: &str) -> Result<Target> {
     if trimmed.starts_with("sqlite:") {
         let mut options = SqliteConnectOptions::from_str(trimmed)
             .map_err(|err| config_err(format!("malformed SQLite URL {shown}: {err}")))?;
+        names_a_file(&options, trimmed)?;
         if !trimmed.contains("mode=") {
             options = options.create_if_missing(true);
         }
@@ -154,11 +155,53 @@ fn classify(target: &str) -> Result<Target> {
             "unsupported database URL scheme {scheme:?}: use postgres://, sqlite:// or a file path"
         )));
     }
-    Ok(Target::Sqlite(Box::new(
-        SqliteConnectOptions::new()
-            .filename(trimmed)
-            .create_if_missing(true),
-    )))
+    let options = SqliteConnectOptions::new()
+        .filename(trimmed)
+        .create_if_missing(true);
+    names_a_file(&options, trimmed)?;
+    Ok(Target::Sqlite(Box::new(options)))
+}
+
+/// `Configuration` for a SQLite target other than `:memory:` that names no file of its
+/// own: SQLite would put the data in a temporary database (an empty file name:
+/// `sqlite://`, `sqlite:`, `sqlite://?mode=rwc`) or in memory (`mode=memory`,
+/// `file::memory:`), where it is gone when the store closes, and every call would
+/// succeed meanwhile. The store opens files with SQLite's URI file names on, so a name
+/// beginning with `file:` is a URI that may name either, or a file other than the one
+/// written: it is refused too, with the way to write a file of that name.
+fn names_a_file(options: &SqliteConnectOptions, target: &str) -> Result<()> {
+    let shown = redact_url(target);
+    let file = options.get_filename().as_os_str().as_encoded_bytes();
+    let memory = ":memory: (an in-memory database, gone when the store closes)";
+    // A plain path's `?` is part of the file's name; a URL's starts its query.
+    let query = target
+        .strip_prefix("sqlite:")
+        .and_then(|url| url.split_once('?'));
+    let asks_for_memory = query.is_some_and(|(_, query)| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .any(|(key, value)| key == "mode" && value == "memory")
+    });
+    if asks_for_memory {
+        return Err(StateStoreError::Configuration(format!(
+            "{shown} asks for an in-memory database with mode=memory: write {memory}, or \
+             a file path for data that outlives the store"
+        )));
+    }
+    if file.is_empty() {
+        return Err(StateStoreError::Configuration(format!(
+            "{shown} names no database file: SQLite would write to a temporary database \
+             that is deleted when the store closes; give a file path \
+             (sqlite://data/workflows.db, ./workflows.db) or {memory}"
+        )));
+    }
+    if file.starts_with(b"file:") {
+        return Err(StateStoreError::Configuration(format!(
+            "{shown} is a SQLite URI file name (file:...), which the store does not take: \
+             it may mean a temporary or in-memory database; write a file path (for a file \
+             whose name begins with file:, start it with ./) or {memory}"
+        )));
+    }
+    Ok(())
 }
 
 /// `text` without `prefix`, compared in any case.

@@ -828,3 +828,64 @@ backend_suite::backend_tests_for!(
 backend_suite::backend_tests_for!(
     mod sqlite_file = SqliteFile: a_sqlite_database_that_refuses_writes_is_read_only
 );
+
+/// A SQLite URL that names no file would have SQLite keep the data in a temporary
+/// database (an empty file name) or in memory, gone when the store closes, while every
+/// call succeeds: it is `Configuration`, saying to write `:memory:` for that. The
+/// documented in-memory targets still open, and a file whose name starts with `file:`
+/// is reached by starting its path with `./`.
+#[tokio::test]
+async fn a_sqlite_url_that_names_no_file_is_a_configuration_error() {
+    for target in [
+        "sqlite://",
+        "sqlite:",
+        " sqlite:// ",
+        "sqlite://?mode=rwc",
+        "sqlite:?mode=rwc",
+        "sqlite://?mode=memory",
+        "sqlite://x.db?mode=memory",
+        "sqlite://:memory:?cache=shared",
+        "sqlite://file::memory:",
+        "sqlite://file:",
+        "file::memory:",
+        "file:",
+        "file:?mode=memory",
+    ] {
+        let err = connect_err(target).await;
+        assert!(
+            matches!(err, StateStoreError::Configuration(_)),
+            "{target:?}: {err:?}"
+        );
+        assert!(err.to_string().contains(":memory:"), "{target:?}: {err}");
+        let err = answered(target, SqliteStateStore::new(target))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StateStoreError::Configuration(_)),
+            "{target:?}: {err:?}"
+        );
+        assert_eq!(llm_orchestrator_state::sqlite_file(target), Err(err));
+    }
+    for target in [":memory:", "sqlite::memory:", "sqlite://:memory:"] {
+        let store = answered(target, SqliteStateStore::new(target))
+            .await
+            .unwrap_or_else(|err| panic!("{target}: {err}"));
+        let state = backend_suite::workflow("wf-memory");
+        store.save_workflow_state(&state).await.unwrap();
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("file:named.db");
+    let store = answered(
+        "a file named file:...",
+        SqliteStateStore::new(&named.display().to_string()),
+    )
+    .await
+    .unwrap();
+    store
+        .save_workflow_state(&backend_suite::workflow("wf-named"))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    assert!(named.is_file());
+}

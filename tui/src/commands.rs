@@ -1279,7 +1279,22 @@ pub async fn demo(
         format::count(checkpoints, "checkpoint", "checkpoints"),
         target.shown()
     )?;
-    writeln!(out, "browse them with: {}", browse_command(target))?;
+    if target.in_memory() {
+        // A command run later opens a new, empty in-memory database.
+        writeln!(
+            out,
+            "the database is in memory: the sample workflows are gone when {}; to keep \
+             them, give a file: wfadmin --database-url demo.db demo{}",
+            if open {
+                "wfadmin exits"
+            } else {
+                "this command ends"
+            },
+            if open { " --open" } else { "" },
+        )?;
+    } else {
+        writeln!(out, "browse them with: {}", browse_command(target))?;
+    }
     Ok(())
 }
 

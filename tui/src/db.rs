@@ -125,6 +125,12 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// Whether the database is SQLite in memory (`:memory:`), whose data is gone when
+    /// the command ends.
+    pub fn in_memory(&self) -> bool {
+        self.url.contains(":memory:")
+    }
+
     /// The database as shown to the operator: its URL without the password, and the
     /// schema when one is set.
     pub fn shown(&self) -> String {
@@ -336,8 +342,7 @@ async fn open_with(target: &Target<'_>, create: bool, create_schema: bool) -> Re
         (result, _) => result?,
     };
     let (applied, pending) = migration_status(store.connection()).await?;
-    let in_memory = target.url.contains(":memory:");
-    let may_create = (create || in_memory) && !target.read_only;
+    let may_create = (create || target.in_memory()) && !target.read_only;
     if applied.is_empty() && !may_create {
         return Err(no_tables(target));
     } else if applied.is_empty() {

@@ -943,6 +943,50 @@ fn demo_fills_only_an_empty_database_unless_forced() {
     assert_eq!(after.as_array().unwrap().len(), 17);
 }
 
+/// A URL that names no file (`sqlite://`) would have SQLite write into a temporary
+/// database deleted when wfadmin exits, while saying it created the samples: it is
+/// refused and nothing is created. `:memory:` works, and says that its samples are gone
+/// when the command ends instead of how to browse them later.
+#[test]
+fn demo_refuses_a_temporary_database_and_says_when_memory_forgets() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "sqlite://",
+        "sqlite:",
+        "sqlite://?mode=rwc",
+        "file::memory:",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+            .current_dir(dir.path())
+            .args(["--database-url", url, "demo", "--count", "3"])
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", stdout(&out));
+        assert!(stderr(&out).contains(":memory:"), "{url}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{url}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    for url in ["sqlite::memory:", ":memory:"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
+            .args(["--database-url", url, "demo", "--count", "3"])
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{url}: {}", stderr(&out));
+        let printed = stdout(&out);
+        assert!(
+            printed.contains(
+                "the database is in memory: the sample workflows are gone when this command ends"
+            ),
+            "{url}: {printed}"
+        );
+        assert!(!printed.contains("browse them with"), "{url}: {printed}");
+    }
+}
+
 /// What wfadmin wrote is in the database file itself once it exits: it closes the
 /// database, which folds SQLite's write-ahead log into the file. Before, `demo` left its
 /// rows in a `-wal` file beside it, and a copy of the file alone (what an operator
