@@ -321,7 +321,7 @@ fn cannot_write_folder(err: &sqlx::Error) -> bool {
 /// too, with SQLite's own words.
 async fn readable(
     pool: sqlx::SqlitePool,
-    pool_options: &SqlitePoolOptions,
+    options: &StoreOptions,
     sqlite: &SqliteConnectOptions,
     connect_err: impl Fn(sqlx::Error) -> StateStoreError,
 ) -> Result<sqlx::SqlitePool> {
@@ -350,8 +350,7 @@ async fn readable(
                  immutable file, as it was when opened"
             );
             let immutable = sqlite.clone().immutable(true);
-            pool_options
-                .clone()
+            sqlite_pool_options(options, &immutable)
                 .connect_with(immutable)
                 .await
                 .map_err(connect_err)
@@ -541,16 +540,7 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                         },
                     )
                 };
-                // One connection, kept for the store's lifetime: SQLite has one writer
-                // anyway, a queue in the pool beats SQLITE_BUSY retries, and an in-memory
-                // database lives exactly as long as its last connection.
-                let pool_options = SqlitePoolOptions::new()
-                    .min_connections(1)
-                    .max_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .acquire_timeout(options.acquire_timeout)
-                    .test_before_acquire(false);
+                let pool_options = sqlite_pool_options(options, &sqlite);
                 // Switching a new file to WAL takes an exclusive lock that SQLite's busy
                 // timeout does not wait for: when another process or store opens the same
                 // new file at that moment, wait a little and open again (the whole connect
@@ -559,7 +549,7 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 loop {
                     match pool_options.clone().connect_with(sqlite.clone()).await {
                         Ok(pool) if options.read_only => {
-                            let pool = readable(pool, &pool_options, &sqlite, connect_err).await?;
+                            let pool = readable(pool, options, &sqlite, connect_err).await?;
                             return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool));
                         }
                         Ok(pool) => return Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)),
@@ -591,6 +581,101 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
     match tokio::time::timeout(options.connect_timeout, pending).await {
         Ok(result) => result,
         Err(_) => Err(unreachable(&shown, address.as_ref(), options.connect_timeout).await),
+    }
+}
+
+/// The pool of a SQLite store, whose connections open with `sqlite`.
+///
+/// One connection, kept for the store's lifetime: SQLite has one writer anyway, a queue
+/// in the pool beats SQLITE_BUSY retries, and an in-memory database lives exactly as
+/// long as its last connection. Every use of it ends with [`settle_sqlite`].
+fn sqlite_pool_options(options: &StoreOptions, sqlite: &SqliteConnectOptions) -> SqlitePoolOptions {
+    let sqlite = sqlite.clone();
+    SqlitePoolOptions::new()
+        .min_connections(1)
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
+        .after_release(move |conn, _meta| {
+            let sqlite = sqlite.clone();
+            Box::pin(async move { settle_sqlite(conn, &sqlite).await.map(|()| true) })
+        })
+}
+
+/// Hands a SQLite connection back to the pool outside any transaction, as every use
+/// expects it (run when a use ends, before the next can begin).
+///
+/// After `SQLITE_FULL`, an I/O error, `SQLITE_NOMEM`, `SQLITE_BUSY` or an interrupt inside
+/// a transaction, SQLite may roll the whole transaction back by itself. The driver then
+/// still counts it open (its own `ROLLBACK` fails: "no transaction is active") and
+/// begins the next transaction as a savepoint, which a failed call's rollback leaves
+/// open: every later write would be acknowledged and then lost, the file locked
+/// meanwhile. So a connection the driver still counts in a transaction here is
+/// replaced by a new one to the same database, opened with the same `sqlite` options
+/// (the old one is rolled back first, then closed; the new one keeps an in-memory
+/// database alive meanwhile). If that fails, the error makes the pool close the
+/// connection and open another.
+async fn settle_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    sqlite: &SqliteConnectOptions,
+) -> Result<(), sqlx::Error> {
+    use sqlx::{ConnectOptions as _, Executor as _};
+    if !conn.is_in_transaction() {
+        return Ok(());
+    }
+    // A transaction dropped a moment ago queued its rollback on the connection's worker;
+    // a round trip to the worker runs it first.
+    conn.ping().await?;
+    if !conn.is_in_transaction() {
+        return Ok(());
+    }
+    tracing::warn!(
+        "SQLite ended a transaction by itself after an error (disk full, I/O error, \
+         interrupt); replacing its connection with a new one"
+    );
+    // "no transaction is active" when SQLite rolled everything back already.
+    let _ = conn.execute("ROLLBACK").await;
+    let fresh = sqlite.connect().await?;
+    let stale = std::mem::replace(conn, fresh);
+    if let Err(err) = sqlx::Connection::close(stale).await {
+        tracing::debug!(error = %err, "closing a replaced SQLite connection");
+    }
+    Ok(())
+}
+
+/// Whether the transaction `db` is still open after one of its statements failed: after
+/// some errors (see [`settle_sqlite`]) SQLite rolls the whole transaction back, and the
+/// statements after it would each commit on their own. Always true outside a transaction
+/// and on Postgres, where the store's savepoints keep a failed call from ending the
+/// transaction (see [`failure_aborts_transaction`]). A SQLite transaction that is gone
+/// is left as SQLite left it, with nothing open.
+pub(crate) async fn transaction_survived<C: Db>(db: &C) -> bool {
+    /// SQLite's generic error, which `BEGIN` inside a transaction gives.
+    const SQLITE_ERROR: &str = "1";
+    if !db.in_transaction() || db.get_database_backend() != DbBackend::Sqlite {
+        return true;
+    }
+    match db.execute_unprepared("BEGIN").await {
+        // "cannot start a transaction within a transaction": it is still open.
+        Err(DbErr::Exec(sea_orm::RuntimeErr::SqlxError(err)))
+            if matches!(err.as_ref(), sqlx::Error::Database(db_err)
+                if db_err.code().as_deref() == Some(SQLITE_ERROR)) =>
+        {
+            true
+        }
+        Ok(_) => {
+            // The transaction was gone: undo the one just begun.
+            if let Err(err) = db.execute_unprepared("ROLLBACK").await {
+                tracing::debug!(error = %err, "rolling back a probe transaction");
+            }
+            false
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "cannot tell whether the transaction is open");
+            false
+        }
     }
 }
 
@@ -769,8 +854,9 @@ pub(crate) async fn check_session_isolation(db: &DatabaseConnection) -> Result<(
 
 /// Whether a statement the database refuses ends the transaction it runs in: on Postgres,
 /// inside a transaction (the caller's or the store's), every later statement fails and
-/// `COMMIT` answers with a rollback that sqlx reports as success. SQLite undoes only the
-/// failed statement, and outside a transaction there is nothing to lose.
+/// `COMMIT` answers with a rollback that sqlx reports as success. SQLite mostly undoes
+/// only the failed statement (when it ended the whole transaction instead,
+/// [`transaction_survived`] tells), and outside a transaction there is nothing to lose.
 pub(crate) fn failure_aborts_transaction<C: Db>(db: &C) -> bool {
     db.in_transaction() && db.get_database_backend() == DbBackend::Postgres
 }

@@ -479,7 +479,9 @@ async fn write_checkpoint<C: backend::Db>(
 /// A call dropped before it finished (a timeout around it), or whose savepoint could not
 /// be taken or ended, marks a transaction that asks for it ([`sealed::Scoped::guard`]):
 /// sqlx may have ended the transaction, or left half of the call in it, so it takes no
-/// more calls.
+/// more calls. So does a call on SQLite whose error made SQLite roll the whole
+/// transaction back (a full disk, an I/O error, an interrupt): its error is then
+/// `Aborted`, saying why, also in a transaction the application owns.
 ///
 /// Written `|conn, atomic|`, the body also learns whether `conn` is such a savepoint,
 /// which makes the call all or nothing by itself (see `backend::all_or_nothing!`).
@@ -521,7 +523,12 @@ macro_rules! contained {
                         $body
                     }
                     .await;
-                    (result, true)
+                    match result {
+                        Err(err) if !backend::transaction_survived(outer).await => {
+                            (Err(transaction::ended_by_database(&err)), false)
+                        }
+                        result => (result, true),
+                    }
                 }
             }
         };

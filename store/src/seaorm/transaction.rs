@@ -37,7 +37,10 @@ use crate::error::{Result, StateStoreError};
 ///
 /// A write the database refuses on the way (`NotFound`, `Conflict`), or a read it gives up
 /// on (a lock or statement time-out), is undone on its own and the transaction goes on, on
-/// every backend; on Postgres each call runs in a savepoint for this.
+/// every backend; on Postgres each call runs in a savepoint for this. The exception: on
+/// SQLite a full disk, an I/O error or an interrupt may roll the whole transaction back;
+/// that call's error is then [`Aborted`](StateStoreError::Aborted), and so are the calls
+/// after it and the commit.
 ///
 /// On SQLite the store has one connection, which the transaction holds until it ends:
 /// use the transaction, not the store, until then.
@@ -150,7 +153,17 @@ impl StoreTransaction {
 
     /// Undoes every operation of the transaction.
     pub async fn rollback(self) -> Result<()> {
-        Ok(self.txn.rollback().await?)
+        let aborted = self.guard.is_aborted();
+        match self.txn.rollback().await {
+            Ok(()) => Ok(()),
+            // The database may have ended the transaction already (see `commit`): what
+            // is undone is undone.
+            Err(err) if aborted => {
+                tracing::debug!(error = %err, "rolling back an aborted transaction");
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// The SeaORM transaction, to write the application's own rows in it too.
@@ -181,6 +194,16 @@ pub(crate) fn aborted_error() -> StateStoreError {
          commit; roll it back and run the work again"
             .into(),
     )
+}
+
+/// What a call on a transaction answers when its error made the database roll the whole
+/// transaction back (SQLite, after a full disk, an I/O error or an interrupt).
+pub(crate) fn ended_by_database(cause: &StateStoreError) -> StateStoreError {
+    StateStoreError::Aborted(format!(
+        "the database rolled the whole transaction back after this error: {cause}; nothing \
+         of the transaction is stored (statements run in it now would each commit on their \
+         own): roll it back and run the work again"
+    ))
 }
 
 impl<'c> Scoped for TransactionScope<'c> {
