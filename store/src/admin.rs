@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{Asterisk, Cond, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
@@ -17,10 +17,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::backend::diagnosed;
+use crate::backend::{diagnosed, time_as_text};
 use crate::error::{Result, StateStoreError};
 use crate::model::{StepStatus, WorkflowStatus};
 use crate::seaorm::SeaOrmStateStore;
+use crate::seaorm::convert::stored_time;
 use crate::seaorm::replicas::lease_expired;
 
 /// One row of the workflows table: the workflow's fields without its context, with how
@@ -245,13 +246,42 @@ struct SummaryRow {
     workflow_name: String,
     status: String,
     user_id: Option<String>,
-    started_at: DateTime<FixedOffset>,
-    updated_at: DateTime<FixedOffset>,
-    completed_at: Option<DateTime<FixedOffset>>,
+    // Timestamps as text (see `backend::time_as_text`), parsed per row.
+    started_at: String,
+    updated_at: String,
+    completed_at: Option<String>,
     error: Option<String>,
     lease_owner: Option<String>,
-    lease_expires_at: Option<DateTime<FixedOffset>>,
+    lease_expires_at: Option<String>,
     lease_expired: i32,
+}
+
+impl SummaryRow {
+    /// `(started_at, updated_at, completed_at, lease_expires_at)` parsed; `Serialization`,
+    /// naming the workflow, for a time the store cannot read.
+    #[allow(clippy::type_complexity)]
+    fn times(
+        &self,
+    ) -> Result<(
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    )> {
+        let time = |column: &str, text: &str| {
+            stored_time(column, text).map_err(|err| {
+                StateStoreError::Serialization(format!("workflow state {}: {err}", self.id))
+            })
+        };
+        let time_opt =
+            |column: &str, text: Option<&String>| text.map(|text| time(column, text)).transpose();
+        Ok((
+            time("started_at", &self.started_at)?,
+            time("updated_at", &self.updated_at)?,
+            time_opt("completed_at", self.completed_at.as_ref())?,
+            time_opt("lease_expires_at", self.lease_expires_at.as_ref())?,
+        ))
+    }
 }
 
 fn active_names() -> Vec<&'static str> {
@@ -345,13 +375,21 @@ fn summary_select(query: &WorkflowQuery, backend: DbBackend) -> Select<workflow_
         W::WorkflowName,
         W::Status,
         W::UserId,
+        W::Error,
+        W::LeaseOwner,
+    ]);
+    for time in [
         W::StartedAt,
         W::UpdatedAt,
         W::CompletedAt,
-        W::Error,
-        W::LeaseOwner,
         W::LeaseExpiresAt,
-    ]);
+    ] {
+        let stored = Expr::col((workflow_states::Entity, time));
+        select = select.column_as(
+            time_as_text(backend, stored),
+            sea_orm::IdenStatic::as_str(&time),
+        );
+    }
     let expired: Expr = Expr::case(lease_expired(backend), 1).finally(0).into();
     select = select.expr_as(expired, "lease_expired");
     if !query.statuses.is_empty() {
@@ -506,21 +544,22 @@ impl<B> SeaOrmStateStore<B> {
         let mut summaries = Vec::with_capacity(rows.len());
         for row in rows {
             let (steps_total, steps_done) = steps.get(&row.id).copied().unwrap_or((0, 0));
+            let (started_at, updated_at, completed_at, lease_expires_at) = row.times()?;
             summaries.push(WorkflowSummary {
                 status: row.status.parse()?,
                 id: row.id,
                 workflow_id: row.workflow_id,
                 workflow_name: row.workflow_name,
                 user_id: row.user_id,
-                started_at: row.started_at.with_timezone(&Utc),
-                updated_at: row.updated_at.with_timezone(&Utc),
-                completed_at: row.completed_at.map(|t| t.with_timezone(&Utc)),
+                started_at,
+                updated_at,
+                completed_at,
                 error: row.error,
                 steps_done,
                 steps_total,
                 checkpoint_count: checkpoint_counts.get(&row.id).copied().unwrap_or(0),
                 lease_owner: row.lease_owner,
-                lease_expires_at: row.lease_expires_at.map(|t| t.with_timezone(&Utc)),
+                lease_expires_at,
                 lease_expired: row.lease_expired != 0,
             });
         }
@@ -577,8 +616,10 @@ impl<B> SeaOrmStateStore<B> {
             );
         }
         let rank_of = |row: &SummaryRow| row.status.parse::<WorkflowStatus>().map_or(1, &rank);
+        // A time that does not parse sorts first; its row then fails the page.
+        let updated = |row: &SummaryRow| stored_time("updated_at", &row.updated_at).ok();
         rows.sort_by(|a, b| {
-            let key = (a.updated_at, a.id).cmp(&(b.updated_at, b.id));
+            let key = (updated(a), a.id).cmp(&(updated(b), b.id));
             rank_of(a)
                 .cmp(&rank_of(b))
                 .then(if query.descending { key.reverse() } else { key })

@@ -1218,6 +1218,28 @@ fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
     batch
 }
 
+/// A timestamp column (or any timestamp expression) as text that reading can neither
+/// fail on nor panic on, whatever the database holds: the store parses it itself (see
+/// `convert::stored_time`), so a value it cannot use is an error for the row it is in.
+///
+/// Postgres takes instants up to the year 294276 (and `infinity`), which the driver
+/// panics on when it decodes them as chrono times: within the years 1 to 9999 the
+/// instant comes as RFC 3339 in UTC at microseconds, anything else as Postgres's own
+/// text (`290000-01-01 00:00:00+00`, `infinity`), which parses as no time the store
+/// reads. SQLite stores text already: its value as it is (cast, should a hand-written
+/// row hold a number).
+pub(crate) fn time_as_text(backend: DbBackend, time: SimpleExpr) -> SimpleExpr {
+    match backend {
+        DbBackend::Postgres => Expr::cust_with_exprs(
+            "CASE WHEN $1 >= '0001-01-01 00:00:00+00' AND $2 < '10000-01-01 00:00:00+00' \
+             THEN to_char($3 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+             ELSE CAST($4 AS text) END",
+            [time.clone(), time.clone(), time.clone(), time],
+        ),
+        _ => Expr::cust_with_expr("CAST(? AS TEXT)", time),
+    }
+}
+
 /// SQL for a column holding a workflow's steps as one JSON array, to select next to the
 /// `workflow_states` row: a workflow and its steps then come back in a single statement,
 /// one round trip and one consistent snapshot, on both databases. Objects carry the

@@ -2,6 +2,7 @@
 //! behaves the same on every database (Postgres refuses NUL and over-long strings; SQLite
 //! would store them silently).
 
+use chrono::{DateTime, Datelike as _, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -37,6 +38,24 @@ pub fn postgres_schema_name(schema: &str) -> Result<()> {
     } else {
         Err(StateStoreError::Configuration(format!(
             "invalid Postgres schema name {schema:?}: use letters, digits and _ (at most 63)"
+        )))
+    }
+}
+
+/// Whether the store writes and reads `time`: the years 1 to 9999 in UTC, which both
+/// databases store faithfully (SQLite keeps RFC 3339 text, whose years have four digits;
+/// Postgres would go further, but no reader could then decode it).
+pub fn time_in_range(time: DateTime<Utc>) -> bool {
+    (1..=9999).contains(&time.year())
+}
+
+/// A time the caller gives the store: within [`time_in_range`], else `InvalidInput`.
+pub(crate) fn time(what: &str, time: DateTime<Utc>) -> Result<()> {
+    if time_in_range(time) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{what} {time} is outside the years 1 to 9999 (UTC) that the store keeps"
         )))
     }
 }
@@ -143,6 +162,11 @@ fn size(what: &str, value: &Value, max_bytes: usize) -> Result<u64> {
 pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Result<()> {
     id("workflow_id", &state.workflow_id)?;
     id("workflow_name", &state.workflow_name)?;
+    time("started_at", state.started_at)?;
+    time("updated_at", state.updated_at)?;
+    if let Some(completed_at) = state.completed_at {
+        time("completed_at", completed_at)?;
+    }
     if let Some(user_id) = &state.user_id {
         if user_id.chars().count() > MAX_ID_CHARS {
             return Err(invalid(format!(
@@ -170,6 +194,14 @@ pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Re
             )));
         }
         id("step_id", &step.step_id)?;
+        for (what, at) in [
+            ("step started_at", step.started_at),
+            ("step completed_at", step.completed_at),
+        ] {
+            if let Some(at) = at {
+                time(what, at)?;
+            }
+        }
         if let Some(error) = &step.error {
             text("step error", error)?;
         }
@@ -183,6 +215,7 @@ pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Re
 /// snapshot's size in bytes of JSON text.
 pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Result<u64> {
     id("step_id", &checkpoint.step_id)?;
+    time("checkpoint timestamp", checkpoint.timestamp)?;
     json_within(
         "snapshot",
         &checkpoint.snapshot,

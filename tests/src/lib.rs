@@ -292,6 +292,15 @@ impl TestStore {
         }
     }
 
+    /// The SQLite file the store is in (`None` for `:memory:` and Postgres), for a tool
+    /// that opens the same file.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.database.location {
+            Location::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
     /// A builder for another store on the same database (same file, same Postgres
     /// schema), or `None` for `:memory:`, whose database no other store can see.
     pub fn builder_for_same_database(&self) -> Option<StateStoreBuilder> {

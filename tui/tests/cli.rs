@@ -1648,3 +1648,55 @@ async fn restore_of_a_workflow_a_replica_holds_in_a_transaction_says_so_instead_
     held.rollback().await.unwrap();
     assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 }
+
+/// A workflow whose stored time no reader can use (Postgres takes years up to 294276;
+/// a SQLite file may hold any text) makes `list` fail with a message naming it, exit 1,
+/// never a panic (exit 101); `show` of another workflow still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_says_which_workflow_holds_a_time_it_cannot_read() {
+    use backend_suite::{Backend, execute_sql};
+    use llm_orchestrator_state::{StateStore, WorkflowState};
+
+    for backend in [Backend::Postgres, Backend::SqliteFile] {
+        let store = backend_suite::open(backend).await;
+        let healthy = WorkflowState::new("healthy", "Answer", None, serde_json::json!({}));
+        let damaged = WorkflowState::new("damaged", "Answer", None, serde_json::json!({}));
+        for state in [&healthy, &damaged] {
+            store.save_workflow_state(state).await.unwrap();
+        }
+        let far = match backend {
+            Backend::Postgres => "'290000-01-01 00:00:00+00'",
+            _ => "'290000-01-01T00:00:00+00:00'",
+        };
+        let sql = format!("UPDATE workflow_states SET started_at = {far} WHERE id = {{}}");
+        assert_eq!(execute_sql(&store, &sql, damaged.id).await, 1);
+        let run = |args: &[&str]| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_wfadmin"));
+            match (store.postgres_location(), store.sqlite_path()) {
+                (Some((url, schema)), _) => {
+                    command.args(["--database-url", url, "--postgres-schema", schema]);
+                }
+                (None, Some(path)) => {
+                    command.arg("--database-url").arg(path);
+                }
+                (None, None) => unreachable!("a file or a Postgres schema"),
+            }
+            command
+                .args(args)
+                .env_remove("DATABASE_URL")
+                .env_remove("WFADMIN_POSTGRES_SCHEMA")
+                .output()
+                .unwrap()
+        };
+        let out = run(&["list"]);
+        assert_eq!(out.status.code(), Some(1), "{backend:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains(&damaged.id.to_string()),
+            "{backend:?}: {said}"
+        );
+        assert!(said.contains("started_at"), "{backend:?}: {said}");
+        let out = run(&["show", "healthy"]);
+        assert!(out.status.success(), "{backend:?}: {}", stderr(&out));
+    }
+}

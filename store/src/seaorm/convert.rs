@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, SubsecRound as _, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::ActiveValue::Set;
+use sea_orm::FromQueryResult;
 use serde_json::Value;
 
 use serde::Deserialize;
@@ -12,12 +13,128 @@ use serde::Deserialize;
 use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, StepState, WorkflowState};
 
-fn to_db(time: DateTime<Utc>) -> DateTime<FixedOffset> {
-    time.fixed_offset()
+/// An instant as the store writes it: in UTC, cut to microseconds, the precision both
+/// databases keep (Postgres keeps microseconds; SQLite would keep the nanoseconds of
+/// its text), so what is saved loads back equal on either.
+pub(crate) fn to_db(time: DateTime<Utc>) -> DateTime<FixedOffset> {
+    time.trunc_subsecs(6).fixed_offset()
 }
 
 fn from_db(time: DateTime<FixedOffset>) -> DateTime<Utc> {
     time.with_timezone(&Utc)
+}
+
+/// An instant read as text through `backend::time_as_text`: RFC 3339 (what the store
+/// writes), or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` (UTC). Anything else (a year
+/// beyond 9999 or `infinity` from Postgres, garbage in a SQLite file) is a
+/// `Serialization` error naming `column`, for the one row that holds it.
+pub(crate) fn stored_time(column: &str, text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(from_db)
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .map(|naive| naive.and_utc())
+        })
+        .ok()
+        .filter(|time| crate::validate::time_in_range(*time))
+        .ok_or_else(|| {
+            StateStoreError::Serialization(format!(
+                "{column} holds {text:?}, not a time the store reads (years 1 to 9999, UTC)"
+            ))
+        })
+}
+
+/// [`stored_time`] of a column that may be NULL.
+fn stored_time_opt(column: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    text.map(|text| stored_time(column, text)).transpose()
+}
+
+/// A `workflow_states` row as the store reads it: its timestamps as text (see
+/// `backend::time_as_text`), parsed by [`WorkflowRow::parse`], so that one row holding a
+/// time the store cannot read fails alone instead of failing (or panicking) the whole
+/// statement.
+#[derive(Debug, FromQueryResult)]
+pub(crate) struct WorkflowRow {
+    pub(crate) id: uuid::Uuid,
+    workflow_id: String,
+    workflow_name: String,
+    status: String,
+    user_id: Option<String>,
+    started_at: String,
+    pub(crate) updated_at: String,
+    completed_at: Option<String>,
+    context: Value,
+    error: Option<String>,
+    pub(crate) version: i64,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<String>,
+    lease_token: i64,
+    forked_from_workflow_state_id: Option<uuid::Uuid>,
+    forked_from_checkpoint_id: Option<uuid::Uuid>,
+}
+
+impl WorkflowRow {
+    /// The row with its timestamps parsed; `Serialization` for one the store cannot read.
+    pub(crate) fn parse(self) -> Result<workflow_states::Model> {
+        let id = self.id;
+        let named = move |err: StateStoreError| match err {
+            StateStoreError::Serialization(why) => {
+                StateStoreError::Serialization(format!("workflow state {id}: {why}"))
+            }
+            other => other,
+        };
+        let time = |column: &str, text: &str| {
+            stored_time(column, text)
+                .map(|time| time.fixed_offset())
+                .map_err(named)
+        };
+        let time_opt = |column: &str, text: Option<&str>| {
+            stored_time_opt(column, text)
+                .map(|time| time.map(|time| time.fixed_offset()))
+                .map_err(named)
+        };
+        Ok(workflow_states::Model {
+            started_at: time("started_at", &self.started_at)?,
+            updated_at: time("updated_at", &self.updated_at)?,
+            completed_at: time_opt("completed_at", self.completed_at.as_deref())?,
+            lease_expires_at: time_opt("lease_expires_at", self.lease_expires_at.as_deref())?,
+            id: self.id,
+            workflow_id: self.workflow_id,
+            workflow_name: self.workflow_name,
+            status: self.status,
+            user_id: self.user_id,
+            context: self.context,
+            error: self.error,
+            version: self.version,
+            lease_owner: self.lease_owner,
+            lease_token: self.lease_token,
+            forked_from_workflow_state_id: self.forked_from_workflow_state_id,
+            forked_from_checkpoint_id: self.forked_from_checkpoint_id,
+        })
+    }
+}
+
+/// A `step_states` row with its timestamps as text (see [`WorkflowRow`]).
+#[derive(Debug, FromQueryResult)]
+pub(crate) struct StepRow {
+    pub(crate) workflow_state_id: uuid::Uuid,
+    step_id: String,
+    status: String,
+    started_at: Option<String>,
+    completed_at: Option<String>,
+    outputs: Option<Value>,
+    error: Option<String>,
+    retry_count: i32,
+}
+
+/// A `checkpoints` row with its timestamp as text (see [`WorkflowRow`]).
+#[derive(Debug, FromQueryResult)]
+pub(crate) struct CheckpointRow {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) workflow_state_id: uuid::Uuid,
+    step_id: String,
+    timestamp: String,
+    snapshot: Value,
 }
 
 /// The workflow row of a state (its steps are written separately).
@@ -95,32 +212,37 @@ struct StepJson {
     retry_count: i32,
 }
 
-fn parse_time(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
-    text.map(|text| {
-        DateTime::parse_from_rfc3339(&text)
-            .map(from_db)
-            .map_err(|err| StateStoreError::Serialization(format!("bad timestamp {text:?}: {err}")))
-    })
-    .transpose()
-}
-
 fn step_from_json(step: StepJson) -> Result<StepState> {
+    let time = |column: &str, text: Option<&str>| {
+        stored_time_opt(column, text).map_err(|err| in_step(&step.step_id, err))
+    };
     Ok(StepState {
+        started_at: time("started_at", step.started_at.as_deref())?,
+        completed_at: time("completed_at", step.completed_at.as_deref())?,
         status: step.status.parse()?,
         step_id: step.step_id,
-        started_at: parse_time(step.started_at)?,
-        completed_at: parse_time(step.completed_at)?,
         outputs: step.outputs.unwrap_or(Value::Null),
         error: step.error,
         retry_count: step.retry_count,
     })
 }
 
+/// `err` about step `step_id`.
+fn in_step(step_id: &str, err: StateStoreError) -> StateStoreError {
+    match err {
+        StateStoreError::Serialization(why) => {
+            StateStoreError::Serialization(format!("step {step_id:?}: {why}"))
+        }
+        other => other,
+    }
+}
+
 /// A workflow state from its row and the JSON array of its steps.
 pub(crate) fn workflow_from_row_and_json(
-    row: workflow_states::Model,
+    row: WorkflowRow,
     steps: Option<Value>,
 ) -> Result<WorkflowState> {
+    let row = row.parse()?;
     let steps: Vec<StepJson> = match steps {
         None | Some(Value::Null) => Vec::new(),
         Some(steps) => serde_json::from_value(steps).map_err(|err| {
@@ -153,12 +275,15 @@ fn workflow_from_parts(
     })
 }
 
-fn step_from_row(row: step_states::Model) -> Result<StepState> {
+fn step_from_row(row: StepRow) -> Result<StepState> {
+    let time = |column: &str, text: Option<&str>| {
+        stored_time_opt(column, text).map_err(|err| in_step(&row.step_id, err))
+    };
     Ok(StepState {
+        started_at: time("started_at", row.started_at.as_deref())?,
+        completed_at: time("completed_at", row.completed_at.as_deref())?,
         status: row.status.parse()?,
         step_id: row.step_id,
-        started_at: row.started_at.map(from_db),
-        completed_at: row.completed_at.map(from_db),
         outputs: row.outputs.unwrap_or(Value::Null),
         error: row.error,
         retry_count: row.retry_count,
@@ -169,10 +294,10 @@ fn step_from_row(row: step_states::Model) -> Result<StepState> {
 /// in memory. Rows that do not convert come back apart with their error, so one corrupt
 /// workflow hides no other.
 pub(crate) fn workflows_from_rows(
-    rows: Vec<workflow_states::Model>,
-    steps: Vec<step_states::Model>,
+    rows: Vec<WorkflowRow>,
+    steps: Vec<StepRow>,
 ) -> (Vec<WorkflowState>, Vec<(uuid::Uuid, StateStoreError)>) {
-    let mut steps_by_workflow: HashMap<uuid::Uuid, Vec<step_states::Model>> = HashMap::new();
+    let mut steps_by_workflow: HashMap<uuid::Uuid, Vec<StepRow>> = HashMap::new();
     for step in steps {
         steps_by_workflow
             .entry(step.workflow_state_id)
@@ -188,7 +313,7 @@ pub(crate) fn workflows_from_rows(
             .into_iter()
             .map(|step| step_from_row(step).map(|step| (step.step_id.clone(), step)))
             .collect::<Result<HashMap<_, _>>>()
-            .and_then(|steps| workflow_from_parts(row, steps));
+            .and_then(|steps| workflow_from_parts(row.parse()?, steps));
         match converted {
             Ok(state) => states.push(state),
             Err(err) => skipped.push((id, err)),
@@ -197,13 +322,25 @@ pub(crate) fn workflows_from_rows(
     (states, skipped)
 }
 
-/// A checkpoint from its row.
-pub(crate) fn checkpoint_from_row(row: checkpoints::Model) -> Checkpoint {
-    Checkpoint {
+/// A checkpoint from its row; `Serialization` when its timestamp is not one the store
+/// reads.
+pub(crate) fn checkpoint_from_row(row: CheckpointRow) -> Result<Checkpoint> {
+    Ok(Checkpoint {
+        timestamp: stored_time("timestamp", &row.timestamp)
+            .map_err(|err| in_checkpoint(row.id, err))?,
         id: row.id,
         workflow_state_id: row.workflow_state_id,
         step_id: row.step_id,
-        timestamp: from_db(row.timestamp),
         snapshot: row.snapshot,
+    })
+}
+
+/// `err` about checkpoint `id`.
+pub(crate) fn in_checkpoint(id: uuid::Uuid, err: StateStoreError) -> StateStoreError {
+    match err {
+        StateStoreError::Serialization(why) => {
+            StateStoreError::Serialization(format!("checkpoint {id}: {why}"))
+        }
+        other => other,
     }
 }

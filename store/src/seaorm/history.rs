@@ -28,54 +28,58 @@ fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// The columns of a checkpoint row but the snapshot.
+/// The columns of a checkpoint row but the snapshot, its timestamp as text (see
+/// `backend::time_as_text`).
 type InfoRow = (
     Uuid,
     Uuid,
     String,
-    DateTime<chrono::FixedOffset>,
+    String,
     i64,
     Option<String>,
     Option<String>,
 );
 
 /// Checkpoint rows without their snapshots: the columns of a [`CheckpointInfo`].
-fn infos() -> sea_orm::Select<checkpoints::Entity> {
+fn infos(backend: sea_orm::DbBackend) -> sea_orm::Select<checkpoints::Entity> {
     use checkpoints::Column as K;
-    checkpoints::Entity::find().select_only().columns([
-        K::Id,
-        K::WorkflowStateId,
-        K::StepId,
-        K::Timestamp,
-        K::SizeBytes,
-        K::PinnedLabel,
-        K::WorkflowStatus,
-    ])
+    let timestamp = Expr::col((checkpoints::Entity, K::Timestamp));
+    checkpoints::Entity::find()
+        .select_only()
+        .columns([K::Id, K::WorkflowStateId, K::StepId])
+        .column_as(
+            crate::backend::time_as_text(backend, timestamp),
+            "timestamp",
+        )
+        .columns([K::SizeBytes, K::PinnedLabel, K::WorkflowStatus])
 }
 
+/// The info of a row; `Serialization` when its timestamp is not one the store reads.
 fn to_info(
     (id, workflow_state_id, step_id, timestamp, size, pinned, status): InfoRow,
-) -> CheckpointInfo {
-    CheckpointInfo {
+) -> Result<CheckpointInfo> {
+    Ok(CheckpointInfo {
+        timestamp: convert::stored_time("timestamp", &timestamp)
+            .map_err(|err| convert::in_checkpoint(id, err))?,
         id,
         workflow_state_id,
         step_id,
-        timestamp: timestamp.with_timezone(&Utc),
         size_bytes: to_u64(size),
         pinned,
         workflow_status: status.and_then(|status| status.parse().ok()),
-    }
+    })
 }
 
-/// A page of a workflow's checkpoints without their snapshots, newest first.
+/// A page of a workflow's checkpoints without their snapshots, newest first; one whose
+/// row holds a value the store cannot read is an error in its place.
 pub(crate) async fn list_infos<C: ConnectionTrait>(
     conn: &C,
     workflow_state_id: Uuid,
     limit: u64,
     offset: u64,
-) -> Result<Vec<CheckpointInfo>> {
+) -> Result<Vec<Result<CheckpointInfo>>> {
     use checkpoints::Column as K;
-    let rows: Vec<InfoRow> = infos()
+    let rows: Vec<InfoRow> = infos(conn.get_database_backend())
         .filter(K::WorkflowStateId.eq(workflow_state_id))
         .order_by_desc(K::Timestamp)
         .order_by_desc(K::Id)
@@ -93,13 +97,13 @@ pub(crate) async fn info<C: ConnectionTrait>(
     checkpoint_id: Uuid,
 ) -> Result<CheckpointInfo> {
     use checkpoints::Column as K;
-    let row: Option<InfoRow> = infos()
+    let row: Option<InfoRow> = infos(conn.get_database_backend())
         .filter(K::Id.eq(checkpoint_id))
         .into_tuple()
         .one(conn)
         .await?;
     row.map(to_info)
-        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))
+        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))?
 }
 
 /// A workflow's checkpoint count, bytes and pins, in one query.
@@ -398,13 +402,16 @@ pub(crate) async fn lineage<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Li
 /// A workflow with all its checkpoints (pins included) as a bundle.
 pub(crate) async fn export<C: Db>(conn: &C, id: Uuid) -> Result<WorkflowBundle> {
     let workflow = queries::load_state(conn, id).await?;
+    // A bundle without one of the workflow's checkpoints would lose it on import: an
+    // unreadable one fails the export.
     let pins: std::collections::HashMap<Uuid, Option<String>> = list_infos(conn, id, u64::MAX, 0)
         .await?
         .into_iter()
-        .map(|info| (info.id, info.pinned))
-        .collect();
+        .map(|info| info.map(|info| (info.id, info.pinned)))
+        .collect::<Result<_>>()?;
     let mut checkpoints = Vec::new();
     for checkpoint in queries::list_checkpoints(conn, id, u64::MAX, 0).await? {
+        let checkpoint = checkpoint?;
         let pinned = pins.get(&checkpoint.id).cloned().flatten();
         checkpoints.push(BundledCheckpoint { checkpoint, pinned });
     }

@@ -2,7 +2,7 @@
 //! on: the store's pooled connection, a transaction the store began, or a transaction the
 //! application began (see `transaction.rs`).
 
-mod convert;
+pub(crate) mod convert;
 mod history;
 mod pruner;
 mod queries;
@@ -789,7 +789,7 @@ impl<T: sealed::Scoped> StateStore for T {
             let latest = contained!(self, |conn| {
                 queries::list_checkpoints(conn, *workflow_state_id, 1, 0).await
             })?;
-            Ok(latest.into_iter().next())
+            latest.into_iter().next().transpose()
         })
         .await
     }
@@ -806,6 +806,7 @@ impl<T: sealed::Scoped> StateStore for T {
             let page = contained!(self, |conn| {
                 queries::list_checkpoints(conn, *workflow_state_id, limit, offset).await
             })?;
+            let page = readable(page, "skipped an unreadable checkpoint");
             record_rows(page.len() as u64);
             Ok(page)
         })
@@ -1013,6 +1014,7 @@ impl<T: sealed::Scoped> StateStore for T {
             let page = contained!(self, |conn| {
                 history::list_infos(conn, *workflow_state_id, limit, offset).await
             })?;
+            let page = readable(page, "skipped an unreadable checkpoint");
             record_rows(page.len() as u64);
             Ok(page)
         })
@@ -1136,6 +1138,15 @@ impl<T: sealed::Scoped> StateStore for T {
         })
         .await
     }
+}
+
+/// The items of a listing that converted; each one that did not (a row holding a value
+/// the store cannot read) is logged as a warning with `why`, so it hides no other.
+fn readable<T>(items: Vec<Result<T>>, why: &str) -> Vec<T> {
+    items
+        .into_iter()
+        .filter_map(|item| item.map_err(|err| warn!(error = %err, "{why}")).ok())
+        .collect()
 }
 
 /// A lease length as the database's time arithmetic wants it; absurd lengths are refused.

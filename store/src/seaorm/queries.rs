@@ -10,8 +10,9 @@ use sea_orm::sea_query::{
     Alias, BinOper, Expr, ExprTrait as _, Func, IntoIden, OnConflict, Query, SimpleExpr,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr,
+    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, IdenStatic as _, Iterable as _, Order, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, SqlErr,
 };
 use uuid::Uuid;
 
@@ -68,6 +69,23 @@ pub(crate) fn sql_count(count: impl TryInto<i64>) -> u64 {
 
 pub(crate) fn status_names(statuses: &[WorkflowStatus]) -> Vec<&'static str> {
     statuses.iter().map(|status| status.as_str()).collect()
+}
+
+/// `SELECT` of every column of `E`, under its own name, with its timestamps as text
+/// (`backend::time_as_text`): decoded into a row type of `convert`, where each row's
+/// times are parsed on their own, so no stored value fails or panics a whole read.
+pub(crate) fn find_readable<E: EntityTrait>(backend: DbBackend) -> Select<E> {
+    let mut select = E::find().select_only();
+    for column in E::Column::iter() {
+        select = match column.def().get_column_type() {
+            ColumnType::TimestampWithTimeZone | ColumnType::Timestamp => {
+                let stored = Expr::col((E::default(), column));
+                select.column_as(backend::time_as_text(backend, stored), column.as_str())
+            }
+            _ => select.column(column),
+        };
+    }
+    select
 }
 
 /// Upserts the workflow row, upserts all steps in one statement and deletes steps that
@@ -247,7 +265,7 @@ pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
 #[derive(Debug, FromQueryResult)]
 pub(crate) struct WorkflowWithSteps {
     #[sea_orm(nested)]
-    pub(crate) row: workflow_states::Model,
+    pub(crate) row: convert::WorkflowRow,
     steps: Option<serde_json::Value>,
 }
 
@@ -258,7 +276,7 @@ pub(crate) async fn select_with_steps<C: Db>(
     limit: Option<u64>,
 ) -> Result<Vec<WorkflowWithSteps>> {
     use workflow_states::Column as W;
-    let mut select = workflow_states::Entity::find()
+    let mut select = find_readable::<workflow_states::Entity>(conn.get_database_backend())
         .filter(filter)
         .column_as(
             backend::steps_json_column(conn.get_database_backend()),
@@ -354,7 +372,7 @@ pub(crate) async fn list_page<C: Db>(
     use workflow_states::Column as W;
     let mut filter = Condition::all().add(W::Status.is_in(status_names(statuses)));
     if let Some((updated_at, id)) = after {
-        let updated_at = updated_at.fixed_offset();
+        let updated_at = convert::to_db(updated_at);
         filter = filter.add(
             Condition::any().add(W::UpdatedAt.lt(updated_at)).add(
                 Condition::all()
@@ -377,20 +395,22 @@ pub(crate) async fn list_page<C: Db>(
         Err(err) if conn.in_transaction() => Err(err),
         Err(err) => {
             tracing::warn!(error = %err, "a workflow row does not decode; reading them one by one");
+            let updated_at = backend::time_as_text(
+                conn.get_database_backend(),
+                Expr::col((workflow_states::Entity, W::UpdatedAt)),
+            );
             let mut ids = workflow_states::Entity::find()
                 .select_only()
-                .columns([W::UpdatedAt, W::Id])
+                .column_as(updated_at, "updated_at")
+                .column(W::Id)
                 .filter(filter)
                 .order_by_desc(W::UpdatedAt)
                 .order_by_desc(W::Id);
             if let Some(limit) = limit {
                 ids = ids.limit(sql_count(limit));
             }
-            let ids: Vec<(chrono::DateTime<chrono::FixedOffset>, Uuid)> =
-                ids.into_tuple().all(conn).await?;
-            let last = ids
-                .last()
-                .map(|(updated_at, id)| (updated_at.with_timezone(&Utc), *id));
+            let ids: Vec<(String, Uuid)> = ids.into_tuple().all(conn).await?;
+            let last = last_readable(ids.iter().map(|(updated_at, id)| (updated_at, *id)));
             let (mut states, mut skipped) = (Vec::new(), Vec::new());
             for (_, id) in ids {
                 match load_state(conn, id).await {
@@ -408,9 +428,24 @@ pub(crate) async fn list_page<C: Db>(
     }
 }
 
+/// The keyset position `(updated_at, id)` of the last row of a page (rows in listing
+/// order, `updated_at` as read by `backend::time_as_text`) whose time the store can read;
+/// rows after it on the page, unreadable, are then read again on the next page, once
+/// more reported, rather than left behind.
+fn last_readable<'r>(
+    rows: impl DoubleEndedIterator<Item = (&'r String, Uuid)>,
+) -> Option<(DateTime<Utc>, Uuid)> {
+    rows.rev().find_map(|(updated_at, id)| {
+        convert::stored_time("updated_at", updated_at)
+            .ok()
+            .map(|updated_at| (updated_at, id))
+    })
+}
+
 async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Result<ListedPage> {
     use workflow_states::Column as W;
-    let mut rows = workflow_states::Entity::find()
+    let backend = conn.get_database_backend();
+    let mut rows = find_readable::<workflow_states::Entity>(backend)
         .filter(filter.clone())
         .order_by_desc(W::UpdatedAt)
         .order_by_desc(W::Id);
@@ -425,26 +460,25 @@ async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Re
         rows = rows.limit(sql_count(limit));
         ids.limit(sql_count(limit));
     }
-    let rows = rows.all(conn).await?;
-    let Some(last) = rows
-        .last()
-        .map(|row| (row.updated_at.with_timezone(&Utc), row.id))
-    else {
+    let rows: Vec<convert::WorkflowRow> = rows.into_model().all(conn).await?;
+    if rows.is_empty() {
         return Ok(ListedPage {
             states: Vec::new(),
             skipped: Vec::new(),
             last: None,
         });
-    };
-    let steps = step_states::Entity::find()
+    }
+    let last = last_readable(rows.iter().map(|row| (&row.updated_at, row.id)));
+    let steps = find_readable::<step_states::Entity>(backend)
         .filter(step_states::Column::WorkflowStateId.in_subquery(ids))
+        .into_model()
         .all(conn)
         .await?;
     let (states, skipped) = convert::workflows_from_rows(rows, steps);
     Ok(ListedPage {
         states,
         skipped,
-        last: Some(last),
+        last,
     })
 }
 
@@ -486,7 +520,7 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
     use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, UnionType};
 
     let workflow = checkpoint.workflow_state_id;
-    let (new_time, new_id) = (checkpoint.timestamp.fixed_offset(), checkpoint.id);
+    let (new_time, new_id) = (convert::to_db(checkpoint.timestamp), checkpoint.id);
     let other = Alias::new("other");
     let other_col = |column: K| Expr::col((other.clone(), column));
 
@@ -606,33 +640,38 @@ pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
 }
 
 /// A page of a workflow's checkpoints, newest first.
+///
+/// Each checkpoint comes as it converted: one whose row holds a value the store cannot
+/// read is an error in its place, and the others are still served.
 pub(crate) async fn list_checkpoints<C: ConnectionTrait>(
     conn: &C,
     workflow_state_id: Uuid,
     limit: u64,
     offset: u64,
-) -> Result<Vec<Checkpoint>> {
+) -> Result<Vec<Result<Checkpoint>>> {
     use checkpoints::Column as K;
-    Ok(checkpoints::Entity::find()
-        .filter(K::WorkflowStateId.eq(workflow_state_id))
-        .order_by_desc(K::Timestamp)
-        .order_by_desc(K::Id)
-        .limit(sql_count(limit))
-        .offset(sql_count(offset))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(convert::checkpoint_from_row)
-        .collect())
+    let rows: Vec<convert::CheckpointRow> =
+        find_readable::<checkpoints::Entity>(conn.get_database_backend())
+            .filter(K::WorkflowStateId.eq(workflow_state_id))
+            .order_by_desc(K::Timestamp)
+            .order_by_desc(K::Id)
+            .limit(sql_count(limit))
+            .offset(sql_count(offset))
+            .into_model()
+            .all(conn)
+            .await?;
+    Ok(rows.into_iter().map(convert::checkpoint_from_row).collect())
 }
 
 /// The checkpoint with this id.
 pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Checkpoint> {
-    checkpoints::Entity::find_by_id(id)
+    find_readable::<checkpoints::Entity>(conn.get_database_backend())
+        .filter(checkpoints::Column::Id.eq(id))
+        .into_model::<convert::CheckpointRow>()
         .one(conn)
         .await?
         .map(convert::checkpoint_from_row)
-        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))
+        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?
 }
 
 /// The state a checkpoint holds, checked to belong to the checkpoint's workflow.
@@ -661,17 +700,21 @@ pub(crate) async fn rollback<C: Db>(
     checkpoint_id: Uuid,
 ) -> Result<(WorkflowState, Checkpoint, u64)> {
     use checkpoints::Column as K;
-    let checkpoint = checkpoints::Entity::find_by_id(checkpoint_id)
+    let backend = conn.get_database_backend();
+    let checkpoint = find_readable::<checkpoints::Entity>(backend)
+        .filter(K::Id.eq(checkpoint_id))
         .lock_shared()
+        .into_model::<convert::CheckpointRow>()
         .one(conn)
         .await?
         .map(convert::checkpoint_from_row)
-        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))?;
+        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))??;
     let mut state = snapshot_state(&checkpoint)?;
     crate::validate::workflow_state(&state, usize::MAX)?;
-    let newest: Option<DateTime<chrono::FixedOffset>> = checkpoints::Entity::find()
+    let newest = Expr::col((checkpoints::Entity, K::Timestamp)).max();
+    let newest: Option<String> = checkpoints::Entity::find()
         .select_only()
-        .column_as(Expr::col(K::Timestamp).max(), "newest")
+        .column_as(backend::time_as_text(backend, newest), "newest")
         .filter(K::WorkflowStateId.eq(state.id))
         .into_tuple()
         .one(conn)
@@ -681,10 +724,12 @@ pub(crate) async fn rollback<C: Db>(
     let at = match newest {
         Some(newest) => Ord::max(
             now(),
-            newest.with_timezone(&Utc) + chrono::TimeDelta::microseconds(1),
+            convert::stored_time("newest checkpoint timestamp", &newest)?
+                + chrono::TimeDelta::microseconds(1),
         ),
         None => now(),
     };
+    crate::validate::time("the rolled-back checkpoint's timestamp", at)?;
     state.updated_at = at;
     let mut again = Checkpoint::of(&state, checkpoint.step_id.clone())?;
     again.timestamp = at;

@@ -304,16 +304,27 @@ pub(crate) async fn latest_checkpoints<C: ConnectionTrait>(
 ) -> Result<HashMap<Uuid, Checkpoint>> {
     use checkpoints::Column as K;
     let has_newer = queries::newer_checkpoints(Expr::val(1));
-    let rows = checkpoints::Entity::find()
-        .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
-        .filter(Expr::exists(has_newer).not())
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(convert::checkpoint_from_row)
-        .map(|checkpoint| (checkpoint.workflow_state_id, checkpoint))
-        .collect())
+    let rows: Vec<convert::CheckpointRow> =
+        queries::find_readable::<checkpoints::Entity>(conn.get_database_backend())
+            .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
+            .filter(Expr::exists(has_newer).not())
+            .into_model()
+            .all(conn)
+            .await?;
+    let mut latest = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let workflow_state_id = row.workflow_state_id;
+        match convert::checkpoint_from_row(row) {
+            Ok(checkpoint) => {
+                latest.insert(workflow_state_id, checkpoint);
+            }
+            Err(err) => {
+                tracing::warn!(%workflow_state_id, error = %err,
+                    "newest checkpoint unreadable; resuming from the stored state");
+            }
+        }
+    }
+    Ok(latest)
 }
 
 /// Claims workflows to resume and pairs each with its newest checkpoint and the state to
