@@ -448,6 +448,12 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
         // `shown` is redacted already: redacting it again inside the message would take
         // the `:` after a masked `?password=***` for part of the value.
         let why = redact(&crate::error::describe_sqlx(&err));
+        if crate::error::refused_login(&err) {
+            // A role, password or database name that is wrong: no retry helps.
+            return StateStoreError::Configuration(format!(
+                "cannot connect to {shown}: {why}; check the user, password and database name"
+            ));
+        }
         StateStoreError::Connection(format!("cannot connect to {shown}: {why}"))
     };
     let parsed = parse_target(target)?;

@@ -92,6 +92,9 @@ fn classify(err: &DbErr) -> StateStoreError {
         DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => {
             StateStoreError::Connection(POOL_TIMED_OUT.to_owned())
         }
+        DbErr::Conn(RuntimeErr::SqlxError(sqlx_err)) if refused_login(sqlx_err) => {
+            StateStoreError::Configuration(message)
+        }
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StateStoreError::Connection(message),
         DbErr::RecordNotFound(_) => StateStoreError::NotFound(message),
         DbErr::Json(_) | DbErr::Type(_) | DbErr::TryIntoErr { .. } => {
@@ -118,6 +121,7 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
         | E::Configuration(_) => StateStoreError::Connection(message),
         E::RowNotFound => StateStoreError::NotFound(message),
         E::ColumnDecode { .. } | E::Decode(_) => StateStoreError::Serialization(message),
+        E::Database(_) if refused_login(sqlx_err) => StateStoreError::Configuration(message),
         E::Database(db_err) => {
             let code = db_err.code().unwrap_or_default();
             // SQLSTATE class 08 is "connection exception"; 57P01-57P03 are server
@@ -159,6 +163,24 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
         }
         _ => StateStoreError::Database(message),
     }
+}
+
+/// Whether the server refused to log in with what the store was configured with: an
+/// unknown role or a wrong password (SQLSTATE class 28, "invalid authorization
+/// specification"), or a database that does not exist (3D000). Trying again cannot help,
+/// so it is a `Configuration` error, not a `Connection` one.
+pub(crate) fn refused_login(err: &sea_orm::sqlx::Error) -> bool {
+    let sea_orm::sqlx::Error::Database(db_err) = err else {
+        return false;
+    };
+    if db_err
+        .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+        .is_none()
+    {
+        return false;
+    }
+    let code = db_err.code().unwrap_or_default();
+    code.starts_with("28") || code == "3D000"
 }
 
 /// Whether the database said the table named does not exist (Postgres 42P01, SQLite's

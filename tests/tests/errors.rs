@@ -271,6 +271,43 @@ async fn errors_from_a_live_server_do_not_show_the_password() {
     assert_no_secret(&err);
 }
 
+/// A role or a database that does not exist on a live server is a configuration
+/// error: no retry can help, so `is_transient` says so, and the server's words are kept.
+#[tokio::test]
+async fn a_login_the_server_refuses_is_a_configuration_error() {
+    let Configured {
+        scheme,
+        user_info,
+        server,
+        ..
+    } = configured();
+    let user = user_info
+        .as_deref()
+        .and_then(|info| info.split(':').next())
+        .unwrap_or("postgres");
+    let database = configured().path;
+    for (url, says) in [
+        (
+            format!("{scheme}://no_such_role_for_the_suite:{SECRET}@{server}/{database}"),
+            "no_such_role_for_the_suite",
+        ),
+        (
+            format!("{scheme}://{user}:{SECRET}@{server}/no_such_database_for_the_suite"),
+            "no_such_database_for_the_suite",
+        ),
+    ] {
+        let err = connect_err(&url).await;
+        assert!(
+            matches!(err, StateStoreError::Configuration(_)),
+            "{}: {err:?}",
+            redact_url(&url)
+        );
+        assert!(!err.is_transient(), "{err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert_no_secret(&err);
+    }
+}
+
 #[tokio::test]
 async fn an_invalid_postgres_schema_name_is_a_configuration_error() {
     for schema in [

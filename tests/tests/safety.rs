@@ -629,7 +629,7 @@ mod refused_access {
     }
 
     #[tokio::test]
-    async fn a_wrong_postgres_password_is_a_connection_error_without_the_password() {
+    async fn a_wrong_postgres_password_is_a_configuration_error_without_the_password() {
         let port = refusing_server();
         let url = format!("postgres://app:hunter2@127.0.0.1:{port}/workflows?sslmode=prefer");
         let err = StateStoreBuilder::new(url)
@@ -637,7 +637,9 @@ mod refused_access {
             .connect()
             .await
             .expect_err("the server refuses every login");
-        assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+        // Trying again cannot help: it is the configuration that is wrong.
+        assert!(matches!(err, StateStoreError::Configuration(_)), "{err:?}");
+        assert!(!err.is_transient(), "{err:?}");
         let shown = format!("{err} {err:?}");
         assert!(shown.contains("password authentication failed"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");

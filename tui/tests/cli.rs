@@ -1201,7 +1201,7 @@ fn a_password_in_the_query_is_hidden_and_the_message_still_reads() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(
             err.starts_with(&format!(
-                "error: connection error: cannot connect to {shown}: "
+                "error: configuration error: cannot connect to {shown}: "
             )),
             "{err}"
         );
