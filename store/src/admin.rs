@@ -468,7 +468,7 @@ impl<B> SeaOrmStateStore<B> {
     /// # }
     /// ```
     pub async fn workflow_page(&self, query: &WorkflowQuery) -> Result<WorkflowPage> {
-        diagnosed(self.connection(), async {
+        diagnosed(self, async {
             let rows = if query.sort == WorkflowSort::UpdatedAt {
                 self.rows_by_status(query).await?
             } else {
@@ -516,7 +516,7 @@ impl<B> SeaOrmStateStore<B> {
         fields(workflow_state_id = %id))]
     pub async fn workflow_summary(&self, id: &Uuid) -> Result<WorkflowSummary> {
         use workflow_states::Column as W;
-        diagnosed(self.connection(), async {
+        diagnosed(self, async {
             let row = summary_select(&WorkflowQuery::default(), self.backend())
                 .filter(W::Id.eq(*id))
                 .into_model::<SummaryRow>()
@@ -698,7 +698,7 @@ impl<B> SeaOrmStateStore<B> {
             .column(W::Version)
             .into_tuple::<i64>()
             .one(self.connection());
-        diagnosed(self.connection(), async { Ok(version.await?) })
+        diagnosed(self, async { Ok(version.await?) })
             .await?
             .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
     }
@@ -712,7 +712,7 @@ impl<B> SeaOrmStateStore<B> {
         let runs = workflow_states::Entity::find()
             .filter(W::WorkflowId.eq(workflow_id))
             .count(self.connection());
-        diagnosed(self.connection(), async { Ok(runs.await?) }).await
+        diagnosed(self, async { Ok(runs.await?) }).await
     }
 
     /// How many workflows are stored per status, and how many active ones have an
@@ -729,7 +729,7 @@ impl<B> SeaOrmStateStore<B> {
             .group_by(W::Status)
             .into_tuple::<(String, i64, i64)>()
             .all(self.connection());
-        let rows = diagnosed(self.connection(), async { Ok(rows.await?) }).await?;
+        let rows = diagnosed(self, async { Ok(rows.await?) }).await?;
         let mut counts = StatusCounts::default();
         for (status, count, expired) in rows {
             let active = status

@@ -405,9 +405,10 @@ async fn under_migration_lock(db: &DatabaseConnection) -> Result<DatabaseTransac
     };
     let txn = begin(db, options).await?;
     // However long the replica that went first takes: the sessions' `lock_timeout`
-    // (`StoreOptions::lock_timeout`) is for rows, not for waiting a turn to migrate.
+    // (`StoreOptions::lock_timeout`) is for rows, not for waiting a turn to migrate, and
+    // their `statement_timeout` (`call_timeout`) is for calls, not for migrations.
     txn.execute_unprepared(&format!(
-        "SET LOCAL lock_timeout = 0; \
+        "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; \
          SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY}); \
          SET LOCAL lock_timeout TO DEFAULT"
     ))
@@ -432,12 +433,13 @@ async fn schema_exists(conn: &impl ConnectionTrait, schema: &str) -> Result<bool
     Ok(found.is_some())
 }
 
-/// Turns Nagle's algorithm off on a new Postgres connection over TCP (see
-/// [`crate::disable_nagle`]). A failure only costs latency, so it is logged, not returned.
-async fn nagle_off(host: &str, port: u16) {
-    match crate::disable_nagle(host, port).await {
-        Ok(changed) => tracing::trace!(changed, "TCP_NODELAY set"),
-        Err(err) => tracing::debug!(error = %err, "cannot set TCP_NODELAY"),
+/// Turns Nagle's algorithm off and TCP keepalive on for a new Postgres connection over
+/// TCP (see [`crate::nodelay`]). A failure only costs latency or a later detection of a
+/// dead server, so it is logged, not returned.
+async fn tune_sockets(host: &str, port: u16) {
+    match crate::nodelay::tune_sockets(host, port).await {
+        Ok(changed) => tracing::trace!(changed, "TCP_NODELAY and keepalive set"),
+        Err(err) => tracing::debug!(error = %err, "cannot set TCP_NODELAY and keepalive"),
     }
 }
 
@@ -474,6 +476,11 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 if let Some(timeout) = options.lock_timeout {
                     pg = pg.options([("lock_timeout", format!("{}ms", whole_millis(timeout)))]);
                 }
+                // The server gives up on a statement the caller stopped waiting for.
+                if let Some(timeout) = options.call_timeout {
+                    pg =
+                        pg.options([("statement_timeout", format!("{}ms", whole_millis(timeout)))]);
+                }
                 if let Some(schema) = &options.postgres_schema {
                     crate::validate::postgres_schema_name(schema)?;
                     // Quoted, as CREATE SCHEMA below quotes it: unquoted, Postgres would
@@ -490,7 +497,7 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                         let server = server.clone();
                         Box::pin(async move {
                             if let Some((host, port)) = server {
-                                nagle_off(&host, port).await;
+                                tune_sockets(&host, port).await;
                             }
                             Ok(())
                         })
@@ -694,16 +701,28 @@ fn tcp_address(options: &PgConnectOptions) -> Option<(String, u16)> {
         .then(|| (options.get_host().to_owned(), options.get_port()))
 }
 
-/// Runs an operation on `db`. When it failed because the pool gave up waiting for a
-/// connection to Postgres, the error says why: every connection was in use, or the
-/// server cannot be reached and why (sqlx reports only that it timed out, after retrying
-/// a refused connection until the acquire timeout). Other results, and operations inside
-/// a transaction (which holds its connection), are returned as they are.
-pub(crate) async fn diagnosed<C: Db, T>(
-    db: &C,
+/// Runs one store call on `scope`: the envelope every public operation goes through.
+///
+/// - The call ends with `Timeout` once it has taken the store's `call_timeout`, whatever
+///   it waits for (a pooled connection, a server that stopped answering). The call's
+///   future is dropped there: sqlx then drains or closes its connection before the pool
+///   hands it out again, and a `StoreTransaction` whose call was cut refuses to commit.
+/// - When the pool gave up waiting for a connection to Postgres, the error says why:
+///   every connection was in use, or the server cannot be reached and why (sqlx reports
+///   only that it timed out, after retrying a refused connection until the acquire
+///   timeout). Operations inside a transaction (which holds its connection) are
+///   returned as they are.
+pub(crate) async fn diagnosed<S: crate::seaorm::sealed::Scoped, T>(
+    scope: &S,
     operation: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    let result = operation.await;
+    let db = scope.conn();
+    let result = match scope.options().call_timeout {
+        Some(deadline) => tokio::time::timeout(deadline, operation)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(deadline))),
+        None => operation.await,
+    };
     let pool = match (&result, db.pool()) {
         (Err(err), Some(pool)) if err.is_pool_timeout() => pool,
         _ => return result,
@@ -745,6 +764,15 @@ pub(crate) async fn diagnosed<C: Db, T>(
     }
     let address = tcp_address(&options);
     Err(unreachable(&shown, address.as_ref(), waited).await)
+}
+
+/// The error for a call that did not finish within the store's `call_timeout`.
+fn timed_out(deadline: Duration) -> StateStoreError {
+    StateStoreError::Timeout(format!(
+        "the call did not finish within {deadline:?} (call_timeout): the database did not \
+         answer in time; a write may or may not have been committed, reload before \
+         repeating it"
+    ))
 }
 
 /// The error for a Postgres server that gave no connection within `waited`, saying why

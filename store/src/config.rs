@@ -64,7 +64,21 @@ pub struct StoreOptions {
     /// not for workers, whose fenced writes may rightly wait on each other. Replicas
     /// starting together still wait for each other's migrations however long they take.
     pub lock_timeout: Option<Duration>,
+    /// The longest one store call may take, waiting for a pooled connection included,
+    /// before it ends with [`Timeout`](crate::StateStoreError::Timeout) (default
+    /// [`DEFAULT_CALL_TIMEOUT`]; `None`: no limit). It bounds a call on a server that
+    /// stopped answering (frozen, or behind a network that drops packets), which no error
+    /// would end otherwise. On the store's own Postgres pool it is also the sessions'
+    /// `statement_timeout`, so the server stops working on a statement the caller gave up
+    /// on; and the store's Postgres sockets send TCP keepalives, so a connection to a host
+    /// that went away is found dead. A call that timed out may or may not have been
+    /// committed: reload before doing it again.
+    pub call_timeout: Option<Duration>,
 }
+
+/// Default [`StoreOptions::call_timeout`]: a minute, far above any call of a healthy
+/// store (milliseconds), far below "forever".
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How a SQLite file makes commits durable (its `synchronous` setting, in WAL mode).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,6 +126,13 @@ impl StoreOptions {
                     .into(),
             ));
         }
+        if self.call_timeout == Some(Duration::ZERO) {
+            return Err(crate::StateStoreError::Configuration(
+                "call_timeout 0 would end every call at once: give a duration, or None for \
+                 no limit"
+                    .into(),
+            ));
+        }
         if self.lock_timeout == Some(Duration::ZERO) {
             return Err(crate::StateStoreError::Configuration(
                 "lock_timeout 0 would refuse every statement that meets a lock: give a \
@@ -143,6 +164,7 @@ impl Default for StoreOptions {
             sqlite_sync: SqliteSync::Full,
             read_only: false,
             lock_timeout: None,
+            call_timeout: Some(DEFAULT_CALL_TIMEOUT),
         }
     }
 }
@@ -173,6 +195,7 @@ impl fmt::Debug for StoreOptions {
             .field("sqlite_sync", &self.sqlite_sync)
             .field("read_only", &self.read_only)
             .field("lock_timeout", &self.lock_timeout)
+            .field("call_timeout", &self.call_timeout)
             .finish()
     }
 }
@@ -355,6 +378,25 @@ impl StateStoreBuilder {
     /// ```
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.options.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest one call may take before `Timeout` (see
+    /// [`StoreOptions::call_timeout`]; `None` for no limit, zero is refused at connect).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// use std::time::Duration;
+    /// use llm_orchestrator_state::StateStoreBuilder;
+    /// // A worker that must not wait long on a server that stopped answering.
+    /// let store = StateStoreBuilder::new("postgres://app@db.internal/prod")
+    ///     .call_timeout(Some(Duration::from_secs(10)))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.call_timeout = timeout;
         self
     }
 

@@ -29,6 +29,12 @@ pub enum StateStoreError {
     /// The database could not be reached, or the connection broke.
     #[error("connection error: {0}")]
     Connection(String),
+    /// The call did not finish within the store's
+    /// [`call_timeout`](crate::StoreOptions::call_timeout): the database did not answer in
+    /// time (a frozen or overloaded server, a network that drops packets). A write that
+    /// timed out may or may not have been committed: reload before doing it again.
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// A write on a store opened read-only, or to a SQLite database this process cannot
     /// write (a read-only file, folder or mount).
     #[error("read-only: {0}")]
@@ -64,7 +70,10 @@ impl From<DbErr> for StateStoreError {
 impl StateStoreError {
     /// True when retrying later may succeed (connection trouble, a concurrent writer).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Connection(_) | Self::Conflict(_))
+        matches!(
+            self,
+            Self::Connection(_) | Self::Conflict(_) | Self::Timeout(_)
+        )
     }
 
     /// True for the pool giving no connection in time, before anyone said why (see
@@ -128,6 +137,11 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
             // shutdowns and restarts; 53300 is "too many connections".
             if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
                 return StateStoreError::Connection(message);
+            }
+            // 57014 "canceling statement due to statement timeout": the sessions'
+            // `statement_timeout` (`StoreOptions::call_timeout`) ended it on the server.
+            if code == "57014" && db_err.message().contains("statement timeout") {
+                return StateStoreError::Timeout(message);
             }
             // 40001 serialization failure, 40P01 deadlock, 55P03 a lock not had within
             // `lock_timeout`; SQLite's BUSY (5) and LOCKED (6), with their extended codes,

@@ -43,7 +43,9 @@ mod store;
 pub mod validate;
 
 pub use backend::{AnyBackend, Postgres, Sqlite, sqlite_file};
-pub use config::{AutoCheckpoint, SqliteSync, StateStoreBuilder, StoreOptions};
+pub use config::{
+    AutoCheckpoint, DEFAULT_CALL_TIMEOUT, SqliteSync, StateStoreBuilder, StoreOptions,
+};
 pub use error::{Result, StateStoreError, redact, redact_url};
 pub use history::{
     BundledCheckpoint, CheckpointInfo, CheckpointUsage, ForkOrigin, Lineage, PruneReport,

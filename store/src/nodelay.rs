@@ -1,4 +1,4 @@
-//! Nagle's algorithm off for the connections to Postgres.
+//! Nagle's algorithm off, and TCP keepalive on, for the connections to Postgres.
 //!
 //! sqlx 0.9.0 no longer sets `TCP_NODELAY` on its sockets (sqlx issue #4335, fixed upstream
 //! after 0.9.0). Over TLS, which a server with SSL gets by default (`sslmode=prefer`), sqlx
@@ -10,6 +10,11 @@
 //! sqlx does not hand out its sockets, so after each new connection the store looks
 //! through this process's open sockets and turns Nagle off on the TCP ones connected to
 //! the database server. libpq (psql, pgbench) does the same on its own sockets.
+//!
+//! The store's own pools also get TCP keepalive on those sockets (sqlx 0.9 has no option
+//! for it): a connection to a host that went away, or behind a network that now drops
+//! its packets, is then found dead within about a minute instead of never, like libpq's
+//! `keepalives` settings do.
 
 use std::io;
 use std::net::SocketAddr;
@@ -35,21 +40,37 @@ use std::net::SocketAddr;
 /// ```
 pub async fn disable_nagle(host: &str, port: u16) -> io::Result<usize> {
     let peers: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
-    Ok(sockets::set_nodelay_towards(&peers))
+    Ok(sockets::set_nodelay_towards(&peers, false))
 }
+
+/// [`disable_nagle`], and TCP keepalive on (idle [`KEEPALIVE_IDLE`], then a probe every
+/// [`KEEPALIVE_INTERVAL`], dead after [`KEEPALIVE_PROBES`] unanswered ones) for every TCP
+/// socket of this process connected to `host:port`; returns how many had Nagle on.
+pub(crate) async fn tune_sockets(host: &str, port: u16) -> io::Result<usize> {
+    let peers: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    Ok(sockets::set_nodelay_towards(&peers, true))
+}
+
+/// How long a connection to Postgres is idle before TCP keepalive probes it.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often an unanswered keepalive probe is sent again.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Unanswered probes after which the connection is dead.
+const KEEPALIVE_PROBES: u32 = 3;
 
 #[cfg(unix)]
 mod sockets {
     use std::net::SocketAddr;
     use std::os::fd::{BorrowedFd, RawFd};
 
-    use socket2::{SockRef, Type};
+    use socket2::{SockRef, TcpKeepalive, Type};
 
     /// Where the open file descriptors of this process are listed.
     const FD_FOLDERS: [&str; 2] = ["/proc/self/fd", "/dev/fd"];
 
-    /// Sets `TCP_NODELAY` on the open TCP sockets whose peer is one of `peers`.
-    pub(super) fn set_nodelay_towards(peers: &[SocketAddr]) -> usize {
+    /// Sets `TCP_NODELAY` (and, with `keepalive`, TCP keepalive) on the open TCP sockets
+    /// whose peer is one of `peers`; returns how many had Nagle on.
+    pub(super) fn set_nodelay_towards(peers: &[SocketAddr], keepalive: bool) -> usize {
         let Some(listing) = FD_FOLDERS
             .iter()
             .find_map(|folder| std::fs::read_dir(folder).ok())
@@ -57,13 +78,25 @@ mod sockets {
             return 0;
         };
         let fds = listing.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok());
-        fds.filter(|&fd| set_nodelay_if_towards(fd, peers)).count()
+        fds.filter(|&fd| set_nodelay_if_towards(fd, peers, keepalive))
+            .count()
+    }
+
+    /// The keepalive the store's Postgres sockets get.
+    fn keepalive() -> TcpKeepalive {
+        let params = TcpKeepalive::new().with_time(super::KEEPALIVE_IDLE);
+        #[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+        let params = params
+            .with_interval(super::KEEPALIVE_INTERVAL)
+            .with_retries(super::KEEPALIVE_PROBES);
+        params
     }
 
     /// Sets `TCP_NODELAY` on `fd` if it is a TCP socket connected to one of `peers` and
-    /// does not have it yet; true if it changed it.
+    /// does not have it yet (and, with `keepalive`, turns TCP keepalive on); true if it
+    /// turned Nagle off.
     #[allow(unsafe_code)]
-    fn set_nodelay_if_towards(fd: RawFd, peers: &[SocketAddr]) -> bool {
+    fn set_nodelay_if_towards(fd: RawFd, peers: &[SocketAddr], keepalive: bool) -> bool {
         if fd < 0 {
             return false;
         }
@@ -79,6 +112,10 @@ mod sockets {
                 .ok()
                 .and_then(|peer| peer.as_socket())
                 .is_some_and(|peer| peers.contains(&peer));
+        if towards_peer && keepalive {
+            // Best effort: a socket that refuses keeps the system's default.
+            let _ = socket.set_tcp_keepalive(&self::keepalive());
+        }
         towards_peer
             && socket.tcp_nodelay().is_ok_and(|on| !on)
             && socket.set_tcp_nodelay(true).is_ok()
@@ -90,7 +127,7 @@ mod sockets {
     use std::net::SocketAddr;
 
     /// No way to list open sockets here: nothing changes.
-    pub(super) fn set_nodelay_towards(_peers: &[SocketAddr]) -> usize {
+    pub(super) fn set_nodelay_towards(_peers: &[SocketAddr], _keepalive: bool) -> usize {
         0
     }
 }
@@ -119,5 +156,11 @@ mod tests {
         );
         // Already off: nothing more to change.
         assert_eq!(disable_nagle("127.0.0.1", address.port()).await.unwrap(), 0);
+        assert!(!socket2::SockRef::from(&ours).keepalive().unwrap());
+
+        // The store's own pools also get keepalive, on that server's sockets only.
+        tune_sockets("127.0.0.1", address.port()).await.unwrap();
+        assert!(socket2::SockRef::from(&ours).keepalive().unwrap());
+        assert!(!socket2::SockRef::from(&theirs).keepalive().unwrap());
     }
 }

@@ -231,10 +231,7 @@ impl<B> SeaOrmStateStore<B> {
     /// # Ok(()) }
     /// ```
     pub async fn clock_offset(&self) -> Result<chrono::Duration> {
-        diagnosed(&self.db, async {
-            Ok(backend::clock_offset(&self.db).await?)
-        })
-        .await
+        diagnosed(self, async { Ok(backend::clock_offset(&self.db).await?) }).await
     }
 
     /// [`clock_offset`](Self::clock_offset) as the store read it when it opened, without
@@ -609,7 +606,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "save_workflow_state", skip_all, err,
         fields(workflow_state_id = %state.id, workflow_id = %state.workflow_id, rows))]
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "save_workflow_state")?;
             validate::workflow_state(state, self.options().max_json_bytes)?;
             let checkpoint = match auto_checkpoint_step(state, self.options().auto_checkpoint) {
@@ -646,7 +643,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "record_step", skip_all, err,
         fields(workflow_state_id = %state.id, step_id = %step.step_id, rows))]
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "record_step")?;
             let (next, checkpoint, size) = after_step(state, step, self.options())?;
             contained!(self, |conn, atomic| {
@@ -672,7 +669,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "load_workflow_state", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state(&self, id: &Uuid) -> Result<WorkflowState> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             contained!(self, |conn| { queries::load_state(conn, *id).await })
         })
         .await
@@ -681,7 +678,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "load_workflow_state_by_workflow_id", skip_all, err,
         fields(workflow_id = %workflow_id))]
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             validate::text("workflow_id", workflow_id)?;
             contained!(self, |conn| {
                 queries::load_state_by_workflow_id(conn, workflow_id).await
@@ -692,7 +689,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             let (states, skipped) = contained!(self, |conn| {
                 queries::list_by_status(conn, &WorkflowStatus::ACTIVE).await
             })?;
@@ -716,7 +713,7 @@ impl<T: sealed::Scoped> StateStore for T {
         after: Option<&StateCursor>,
         limit: u64,
     ) -> Result<StatePage> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             let after = after.map(|cursor| (cursor.updated_at, cursor.id));
             let page = contained!(self, |conn| {
                 queries::list_page(conn, &WorkflowStatus::ACTIVE, after, Some(limit)).await
@@ -743,7 +740,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "create_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id, rows))]
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "create_checkpoint")?;
             let size = validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
             contained!(self, |conn, atomic| {
@@ -774,7 +771,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "get_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn get_checkpoint(&self, checkpoint_id: &Uuid) -> Result<Checkpoint> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             contained!(self, |conn| {
                 queries::checkpoint(conn, *checkpoint_id).await
             })
@@ -785,7 +782,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "get_latest_checkpoint", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             let latest = contained!(self, |conn| {
                 queries::list_checkpoints(conn, *workflow_state_id, 1, 0).await
             })?;
@@ -802,7 +799,7 @@ impl<T: sealed::Scoped> StateStore for T {
         limit: u64,
         offset: u64,
     ) -> Result<Vec<Checkpoint>> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             let page = contained!(self, |conn| {
                 queries::list_checkpoints(conn, *workflow_state_id, limit, offset).await
             })?;
@@ -815,7 +812,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             let checkpoint = contained!(self, |conn| {
                 queries::checkpoint(conn, *checkpoint_id).await
             })?;
@@ -827,7 +824,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "rollback_to_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint_id, rows))]
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "rollback_to_checkpoint")?;
             contained!(self, |conn, atomic| {
                 backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
@@ -846,7 +843,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "delete_old_states", skip_all, err, fields(older_than = %older_than, rows))]
     async fn delete_old_states(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "delete_old_states")?;
             contained!(self, |conn| {
                 let deleted = queries::delete_finished_before(conn, older_than).await?;
@@ -860,7 +857,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "cleanup_old_checkpoints", skip_all, err,
         fields(workflow_state_id = %workflow_state_id, keep, rows))]
     async fn cleanup_old_checkpoints(&self, workflow_state_id: &Uuid, keep: usize) -> Result<u64> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "cleanup_old_checkpoints")?;
             contained!(self, |conn| {
                 Span::current().record("keep", keep);
@@ -875,7 +872,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "health_check", skip_all, err)]
     async fn health_check(&self) -> Result<()> {
         // A server that is down: say whether it refuses connections or never answers.
-        let checked = diagnosed(self.conn(), async {
+        let checked = diagnosed(self, async {
             Ok(self.conn().execute_unprepared("SELECT 1").await.map(drop)?)
         });
         checked.await.map_err(|err| match err {
@@ -886,7 +883,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "load_workflow_state_versioned", skip_all, err, fields(workflow_state_id = %id))]
     async fn load_workflow_state_versioned(&self, id: &Uuid) -> Result<Versioned<WorkflowState>> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             contained!(self, |conn| { replicas::load_versioned(conn, *id).await })
         })
         .await
@@ -899,7 +896,7 @@ impl<T: sealed::Scoped> StateStore for T {
         state: &WorkflowState,
         condition: &SaveCondition,
     ) -> Result<i64> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "save_workflow_state_if")?;
             validate::workflow_state(state, self.options().max_json_bytes)?;
             contained!(self, |conn, atomic| {
@@ -917,7 +914,7 @@ impl<T: sealed::Scoped> StateStore for T {
         step: StepState,
         condition: &SaveCondition,
     ) -> Result<(Checkpoint, i64)> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "record_step_if")?;
             let (next, checkpoint, size) = after_step(state, step, self.options())?;
             let version = contained!(self, |conn, atomic| {
@@ -946,7 +943,7 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Claim>> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "claim_workflows")?;
             validate::id("owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
@@ -962,7 +959,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "renew_lease", skip_all, err,
         fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
     async fn renew_lease(&self, lease: &Lease, lease_duration: Duration) -> Result<Lease> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "renew_lease")?;
             let lease_for = lease_length(lease_duration)?;
             contained!(self, |conn| {
@@ -975,7 +972,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "release_lease", skip_all, err,
         fields(workflow_state_id = %lease.workflow_state_id, owner = %lease.owner))]
     async fn release_lease(&self, lease: &Lease) -> Result<bool> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "release_lease")?;
             contained!(self, |conn| { replicas::release(conn, lease).await })
         })
@@ -989,7 +986,7 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Recovery>> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "recover_workflows")?;
             validate::id("owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
@@ -1010,7 +1007,7 @@ impl<T: sealed::Scoped> StateStore for T {
         limit: u64,
         offset: u64,
     ) -> Result<Vec<CheckpointInfo>> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             let page = contained!(self, |conn| {
                 history::list_infos(conn, *workflow_state_id, limit, offset).await
             })?;
@@ -1024,7 +1021,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "checkpoint_info", skip_all, err,
         fields(checkpoint_id = %checkpoint_id))]
     async fn checkpoint_info(&self, checkpoint_id: &Uuid) -> Result<CheckpointInfo> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             contained!(self, |conn| { history::info(conn, *checkpoint_id).await })
         })
         .await
@@ -1033,7 +1030,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "checkpoint_usage", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn checkpoint_usage(&self, workflow_state_id: &Uuid) -> Result<CheckpointUsage> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             contained!(self, |conn| {
                 history::usage(conn, *workflow_state_id).await
             })
@@ -1043,7 +1040,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "pin_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "pin_checkpoint")?;
             validate::id("pin label", label)?;
             contained!(self, |conn| {
@@ -1055,7 +1052,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "unpin_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn unpin_checkpoint(&self, checkpoint_id: &Uuid) -> Result<()> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "unpin_checkpoint")?;
             contained!(self, |conn| {
                 history::set_pin(conn, *checkpoint_id, None).await
@@ -1066,7 +1063,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "prune", skip_all, err, fields(dry_run, rows))]
     async fn prune(&self, policy: &RetentionPolicy, dry_run: bool) -> Result<PruneReport> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             if !dry_run {
                 writable(self.options(), "prune")?;
             }
@@ -1086,7 +1083,7 @@ impl<T: sealed::Scoped> StateStore for T {
         checkpoint_id: &Uuid,
         new_workflow_id: &str,
     ) -> Result<WorkflowState> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "fork_from_checkpoint")?;
             validate::id("workflow_id", new_workflow_id)?;
             contained!(self, |conn| {
@@ -1104,7 +1101,7 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "lineage", skip_all, err, fields(workflow_state_id = %workflow_state_id))]
     async fn lineage(&self, workflow_state_id: &Uuid) -> Result<Lineage> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             contained!(self, |conn| {
                 history::lineage(conn, *workflow_state_id).await
             })
@@ -1115,7 +1112,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "export_workflow", skip_all, err,
         fields(workflow_state_id = %workflow_state_id))]
     async fn export_workflow(&self, workflow_state_id: &Uuid) -> Result<WorkflowBundle> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             contained!(self, |conn| {
                 history::export(conn, *workflow_state_id).await
             })
@@ -1130,7 +1127,7 @@ impl<T: sealed::Scoped> StateStore for T {
         bundle: &WorkflowBundle,
         new_ids: bool,
     ) -> Result<WorkflowState> {
-        diagnosed(self.conn(), async {
+        diagnosed(self, async {
             writable(self.options(), "import_workflow")?;
             contained!(self, |conn| {
                 history::import(conn, bundle, new_ids, self.options().max_json_bytes).await

@@ -105,9 +105,7 @@ pub struct TransactionScope<'c> {
 impl<B> SeaOrmStateStore<B> {
     /// Begins a write transaction for a group of store operations.
     pub async fn begin(&self) -> Result<StoreTransaction> {
-        let txn = backend::diagnosed(&self.db, async {
-            Ok(backend::begin_write(&self.db).await?)
-        });
+        let txn = backend::diagnosed(self, async { Ok(backend::begin_write(&self.db).await?) });
         Ok(StoreTransaction {
             txn: txn.await?,
             options: self.options.clone(),
