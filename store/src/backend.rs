@@ -707,6 +707,9 @@ fn tcp_address(options: &PgConnectOptions) -> Option<(String, u16)> {
 ///   it waits for (a pooled connection, a server that stopped answering). The call's
 ///   future is dropped there: sqlx then drains or closes its connection before the pool
 ///   hands it out again, and a `StoreTransaction` whose call was cut refuses to commit.
+/// - After a broken connection (`Connection`), the pool's idle Postgres connections are
+///   closed: after a server restart every one of them is broken, and each would
+///   otherwise fail one later call.
 /// - When the pool gave up waiting for a connection to Postgres, the error says why:
 ///   every connection was in use, or the server cannot be reached and why (sqlx reports
 ///   only that it timed out, after retrying a refused connection until the acquire
@@ -725,6 +728,10 @@ pub(crate) async fn diagnosed<S: crate::seaorm::sealed::Scoped, T>(
     };
     let pool = match (&result, db.pool()) {
         (Err(err), Some(pool)) if err.is_pool_timeout() => pool,
+        (Err(StateStoreError::Connection(_)), Some(pool)) => {
+            close_idle_connections(pool);
+            return result;
+        }
         _ => return result,
     };
     if matches!(
@@ -773,6 +780,33 @@ fn timed_out(deadline: Duration) -> StateStoreError {
          answer in time; a write may or may not have been committed, reload before \
          repeating it"
     ))
+}
+
+/// Closes every idle connection of a Postgres pool, after a call found its connection
+/// broken: a server restart breaks them all at once, and sqlx would hand each out to
+/// one more call that then fails. Connections in use are left to their calls; the pool
+/// opens new ones as needed.
+fn close_idle_connections(db: &DatabaseConnection) {
+    if !matches!(
+        db.inner,
+        sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_)
+    ) {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool();
+    let mut idle = Vec::new();
+    while let Some(connection) = pool.try_acquire() {
+        idle.push(connection);
+    }
+    if !idle.is_empty() {
+        tracing::debug!(
+            closed = idle.len(),
+            "a connection broke: closing the pool's idle ones"
+        );
+    }
+    for mut connection in idle {
+        connection.close_on_drop();
+    }
 }
 
 /// The error for a Postgres server that gave no connection within `waited`, saying why

@@ -4,12 +4,16 @@
 //! - A frozen server (every process stopped, as a hung host or a network black hole):
 //!   a call ends with `Timeout` at the store's `call_timeout` instead of hanging, and
 //!   once the server runs again the same store works.
+//! - A restarted server: the pool's idle connections are all broken; a handful of calls
+//!   fail, not one per pooled connection.
 
 use std::future::Future;
 use std::time::Duration;
 
 use backend_suite::{Cluster, step, workflow};
-use llm_orchestrator_state::{StateStore, StateStoreBuilder, StateStoreError, StepStatus};
+use llm_orchestrator_state::{
+    SeaOrmStateStore, StateStore, StateStoreBuilder, StateStoreError, StepStatus,
+};
 use serde_json::json;
 
 /// Fails the test when `future` takes longer than a minute (a hang), never a timing
@@ -78,4 +82,76 @@ async fn a_call_on_a_frozen_server_times_out_and_the_store_works_once_it_runs_ag
         store.get_latest_checkpoint(&state.id).await.unwrap(),
         Some(checkpoint)
     );
+}
+
+/// A store whose pool holds `size` open connections, all idle.
+async fn store_with_full_pool(cluster: &Cluster, size: u32) -> SeaOrmStateStore {
+    let store = StateStoreBuilder::new(cluster.url())
+        .min_connections(size)
+        .max_connections(size)
+        .connect()
+        .await
+        .expect("the throwaway cluster");
+    // Calls that each hold a connection a moment, all at once: the pool opens them all.
+    use sea_orm::ConnectionTrait;
+    let busy = (0..size).map(|_| {
+        store
+            .connection()
+            .execute_unprepared("SELECT pg_sleep(0.2)")
+    });
+    for result in futures::future::join_all(busy).await {
+        result.unwrap();
+    }
+    // Each goes back to the pool in a task of its own, after a ping.
+    let pool = store.connection().get_postgres_connection_pool();
+    answered("the pool's connections going back", async {
+        while pool.num_idle() < size as usize {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(pool.size(), size);
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_a_handful_of_calls_fail_not_one_per_pooled_connection() {
+    const POOL: u32 = 20;
+    const AT_ONCE: usize = 4;
+    let cluster = started_cluster().await;
+    let store = store_with_full_pool(&cluster, POOL).await;
+    let state = workflow("restarted");
+    store.save_workflow_state(&state).await.unwrap();
+
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart();
+        cluster
+    })
+    .await
+    .unwrap();
+
+    // Calls as a worker makes them, a few at a time, after the restart.
+    let mut failed = Vec::new();
+    for _ in 0..(POOL as usize * 2 / AT_ONCE) {
+        let calls = (0..AT_ONCE).map(|_| store.load_workflow_state(&state.id));
+        for result in answered("loads", futures::future::join_all(calls)).await {
+            match result {
+                Ok(loaded) => assert_eq!(loaded, state),
+                Err(err) => {
+                    assert!(matches!(err, StateStoreError::Connection(_)), "{err:?}");
+                    failed.push(err);
+                }
+            }
+        }
+    }
+    // The calls in flight when the first one found its connection broken may fail too;
+    // no more.
+    assert!(
+        failed.len() <= AT_ONCE + 2,
+        "{} of {} calls failed after the restart: {failed:?}",
+        failed.len(),
+        POOL as usize * 2
+    );
+    store.load_workflow_state(&state.id).await.unwrap();
+    drop(cluster);
 }
