@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::backend::diagnosed;
 use crate::error::{Result, StateStoreError};
 use crate::model::{StepStatus, WorkflowStatus};
-use crate::seaorm::SeaOrmStateStore;
 use crate::seaorm::replicas::lease_expired;
+use crate::seaorm::{SeaOrmStateStore, status_in};
 
 /// One row of the workflows table: the workflow's fields without its context, with how
 /// many of its steps are done and how many checkpoints it has.
@@ -254,13 +254,9 @@ struct SummaryRow {
     lease_expired: i32,
 }
 
-fn active_names() -> Vec<&'static str> {
-    WorkflowStatus::ACTIVE.iter().map(|s| s.as_str()).collect()
-}
-
 /// 0 for active workflows, 1 for the others.
 fn active_rank() -> Expr {
-    Expr::case(workflow_states::Column::Status.is_in(active_names()), 0)
+    Expr::case(status_in(&WorkflowStatus::ACTIVE), 0)
         .finally(1)
         .into()
 }
@@ -355,18 +351,10 @@ fn summary_select(query: &WorkflowQuery, backend: DbBackend) -> Select<workflow_
     let expired: Expr = Expr::case(lease_expired(backend), 1).finally(0).into();
     select = select.expr_as(expired, "lease_expired");
     if !query.statuses.is_empty() {
-        select = select.filter(
-            W::Status.is_in(
-                query
-                    .statuses
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-        );
+        select = select.filter(status_in(&query.statuses));
     }
     if query.only_active() {
-        select = select.filter(W::Status.is_in(active_names()));
+        select = select.filter(status_in(&WorkflowStatus::ACTIVE));
     }
     if query.lease_expired {
         select = select.filter(lease_expired(backend));
@@ -555,8 +543,7 @@ impl<B> SeaOrmStateStore<B> {
         let rank = |status: WorkflowStatus| i32::from(query.active_first && !status.is_active());
         let mut rows = Vec::new();
         for status in wanted_statuses(query) {
-            let mut select =
-                summary_select(query, self.backend()).filter(W::Status.eq(status.as_str()));
+            let mut select = summary_select(query, self.backend()).filter(status_in(&[status]));
             if let Some(cursor) = &query.after {
                 let cursor_rank = i32::from(query.active_first && !cursor.active);
                 if query.active_first && rank(status) < cursor_rank {
@@ -680,12 +667,14 @@ impl<B> SeaOrmStateStore<B> {
         use workflow_states::Column as W;
         // Expired leases per status; only the active statuses' count is kept.
         let expired = Expr::case(lease_expired(self.backend()), 1).finally(0);
+        // In any case: `RUNNING` is counted as running (see `WorkflowStatus`'s parsing).
+        let status: Expr = Func::lower(Expr::col(W::Status)).into();
         let rows = workflow_states::Entity::find()
             .select_only()
-            .column(W::Status)
+            .expr(status.clone())
             .expr(Expr::col(Asterisk).count())
             .expr(Func::sum(expired))
-            .group_by(W::Status)
+            .group_by(status)
             .into_tuple::<(String, i64, i64)>()
             .all(self.connection());
         let rows = diagnosed(self.connection(), async { Ok(rows.await?) }).await?;

@@ -11,8 +11,8 @@ use crate::history::{
     CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
 };
 use crate::model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
-    Versioned, WorkflowState,
+    ActiveWorkflows, Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage,
+    StepState, Versioned, WorkflowState,
 };
 
 /// Persistence for workflow state and checkpoints.
@@ -57,12 +57,26 @@ pub trait StateStore: Send + Sync {
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState>;
 
     /// Every pending, running or paused workflow with its steps, most recently updated
-    /// first. Runs a fixed number of queries whatever the count.
+    /// first. Runs a fixed number of queries whatever the count. A workflow whose stored
+    /// row cannot be read is left out (and logged as a warning);
+    /// [`list_active_workflows_report`](Self::list_active_workflows_report) says which.
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>>;
+
+    /// [`list_active_workflows`](Self::list_active_workflows), and apart the active
+    /// workflows whose stored rows cannot be read, each with its error: a caller that
+    /// resumes from this list learns that they exist. (This default, for other
+    /// implementations, reports none.)
+    async fn list_active_workflows_report(&self) -> Result<ActiveWorkflows> {
+        Ok(ActiveWorkflows {
+            workflows: self.list_active_workflows().await?,
+            skipped: Vec::new(),
+        })
+    }
 
     /// One page of the active workflows with their steps, most recently updated first:
     /// at most `limit`, after `after` (the previous page's `next`). For recovering or
-    /// inspecting 100,000 workflows without holding them all.
+    /// inspecting 100,000 workflows without holding them all. Workflows of the page whose
+    /// stored rows cannot be read are in its `skipped`, with their errors.
     async fn list_active_workflows_page(
         &self,
         after: Option<&StateCursor>,

@@ -7,6 +7,8 @@
 //!   (default [`DEFAULT_TEST_DATABASE_URL`]), dropped afterwards. An unreachable
 //!   Postgres fails the test; it is never skipped.
 
+pub mod corrupt;
+
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

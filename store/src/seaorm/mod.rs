@@ -10,6 +10,7 @@ pub(crate) mod replicas;
 mod transaction;
 
 pub use pruner::Pruner;
+pub(crate) use queries::status_in;
 pub use transaction::{StoreTransaction, TransactionScope};
 
 use std::fmt;
@@ -30,8 +31,8 @@ use crate::history::{
     CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
 };
 use crate::model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
-    Versioned, WorkflowState, WorkflowStatus,
+    ActiveWorkflows, Checkpoint, Claim, Lease, Recovery, SaveCondition, SkippedWorkflow,
+    StateCursor, StatePage, StepState, Versioned, WorkflowState, WorkflowStatus,
 };
 use crate::store::StateStore;
 use crate::validate;
@@ -600,6 +601,18 @@ fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
     }
 }
 
+/// Workflows a read left out because their rows do not read back, logged as warnings and
+/// handed to the caller.
+fn reported(skipped: Vec<(Uuid, StateStoreError)>) -> Vec<SkippedWorkflow> {
+    skipped
+        .into_iter()
+        .map(|(id, error)| {
+            warn!(workflow_state_id = %id, error = %error, "skipped an unreadable workflow state");
+            SkippedWorkflow { id, error }
+        })
+        .collect()
+}
+
 fn record_rows(rows: u64) {
     Span::current().record("rows", rows);
 }
@@ -692,15 +705,20 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
+        Ok(self.list_active_workflows_report().await?.workflows)
+    }
+
+    #[instrument(name = "list_active_workflows_report", skip_all, err, fields(rows))]
+    async fn list_active_workflows_report(&self) -> Result<ActiveWorkflows> {
         diagnosed(self.conn(), async {
-            let (states, skipped) = contained!(self, |conn| {
+            let (workflows, skipped) = contained!(self, |conn| {
                 queries::list_by_status(conn, &WorkflowStatus::ACTIVE).await
             })?;
-            for (id, err) in &skipped {
-                warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
-            }
-            record_rows(states.len() as u64);
-            Ok(states)
+            record_rows(workflows.len() as u64);
+            Ok(ActiveWorkflows {
+                workflows,
+                skipped: reported(skipped),
+            })
         })
         .await
     }
@@ -721,9 +739,6 @@ impl<T: sealed::Scoped> StateStore for T {
             let page = contained!(self, |conn| {
                 queries::list_page(conn, &WorkflowStatus::ACTIVE, after, Some(limit)).await
             })?;
-            for (id, err) in &page.skipped {
-                warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
-            }
             record_rows(page.states.len() as u64);
             // A full page may have more after it; the cursor is the last row read, converted
             // or not, so an unreadable row is not read again.
@@ -735,6 +750,7 @@ impl<T: sealed::Scoped> StateStore for T {
             Ok(StatePage {
                 workflows: page.states,
                 next,
+                skipped: reported(page.skipped),
             })
         })
         .await

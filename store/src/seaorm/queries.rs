@@ -52,7 +52,7 @@ pub(crate) fn not_what_recovery_resumes_from() -> SimpleExpr {
     let active = Query::select()
         .column(W::Id)
         .from(workflow_states::Entity)
-        .and_where(W::Status.is_in(status_names(&WorkflowStatus::ACTIVE)))
+        .and_where(status_in(&WorkflowStatus::ACTIVE))
         .to_owned();
     Expr::col((checkpoints::Entity, K::WorkflowStateId))
         .not_in_subquery(active)
@@ -68,6 +68,13 @@ pub(crate) fn sql_count(count: impl TryInto<i64>) -> u64 {
 
 pub(crate) fn status_names(statuses: &[WorkflowStatus]) -> Vec<&'static str> {
     statuses.iter().map(|status| status.as_str()).collect()
+}
+
+/// The workflow's stored status is one of `statuses`, in any case: a row written by hand
+/// or by another tool as `RUNNING` is running, as [`WorkflowStatus`]'s parsing reads it.
+pub(crate) fn status_in(statuses: &[WorkflowStatus]) -> SimpleExpr {
+    let status = Expr::col((workflow_states::Entity, workflow_states::Column::Status));
+    SimpleExpr::from(Func::lower(status)).is_in(status_names(statuses))
 }
 
 /// Upserts the workflow row, upserts all steps in one statement and deletes steps that
@@ -352,7 +359,7 @@ pub(crate) async fn list_page<C: Db>(
     limit: Option<u64>,
 ) -> Result<ListedPage> {
     use workflow_states::Column as W;
-    let mut filter = Condition::all().add(W::Status.is_in(status_names(statuses)));
+    let mut filter = Condition::all().add(status_in(statuses));
     if let Some((updated_at, id)) = after {
         let updated_at = updated_at.fixed_offset();
         filter = filter.add(
@@ -373,8 +380,7 @@ pub(crate) async fn list_page<C: Db>(
     };
     match result {
         Ok(page) => Ok(page),
-        Err(err @ StateStoreError::Connection(_)) => Err(err),
-        Err(err) if conn.in_transaction() => Err(err),
+        Err(err) if !err.is_unreadable_data() => Err(err),
         Err(err) => {
             tracing::warn!(error = %err, "a workflow row does not decode; reading them one by one");
             let mut ids = workflow_states::Entity::find()
@@ -391,14 +397,8 @@ pub(crate) async fn list_page<C: Db>(
             let last = ids
                 .last()
                 .map(|(updated_at, id)| (updated_at.with_timezone(&Utc), *id));
-            let (mut states, mut skipped) = (Vec::new(), Vec::new());
-            for (_, id) in ids {
-                match load_state(conn, id).await {
-                    Ok(state) => states.push(state),
-                    Err(err @ StateStoreError::Connection(_)) => return Err(err),
-                    Err(err) => skipped.push((id, err)),
-                }
-            }
+            let ids: Vec<Uuid> = ids.into_iter().map(|(_, id)| id).collect();
+            let (states, skipped) = read_one_by_one(conn, &ids).await?;
             Ok(ListedPage {
                 states,
                 skipped,
@@ -406,6 +406,26 @@ pub(crate) async fn list_page<C: Db>(
             })
         }
     }
+}
+
+/// The workflows with these ids, each with its steps, in the order of `ids`, read one at
+/// a time: for when reading them together failed on a corrupt row. The ones whose rows do
+/// not read back come apart, with why (see [`StateStoreError::is_unreadable_data`]); ids
+/// no longer stored are left out. Any other error fails the read.
+async fn read_one_by_one<C: Db>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<(Vec<WorkflowState>, Vec<(Uuid, StateStoreError)>)> {
+    let (mut states, mut skipped) = (Vec::new(), Vec::new());
+    for id in ids {
+        match load_state(conn, *id).await {
+            Ok(state) => states.push(state),
+            Err(StateStoreError::NotFound(_)) => {}
+            Err(err) if err.is_unreadable_data() => skipped.push((*id, err)),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok((states, skipped))
 }
 
 async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Result<ListedPage> {
@@ -699,10 +719,10 @@ pub(crate) async fn delete_finished_before<C: ConnectionTrait>(
 ) -> Result<u64> {
     use workflow_states::Column as W;
     Ok(workflow_states::Entity::delete_many()
-        .filter(W::Status.is_in(status_names(&[
+        .filter(status_in(&[
             WorkflowStatus::Completed,
             WorkflowStatus::Failed,
-        ])))
+        ]))
         .filter(W::UpdatedAt.lt(cutoff.fixed_offset()))
         .exec(conn)
         .await?

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::convert;
-use super::queries::{self, select_with_steps, sql_count, status_names, with_steps};
+use super::queries::{self, select_with_steps, sql_count, with_steps};
 use crate::backend::{self, Db};
 use crate::error::{Result, StateStoreError};
 use crate::model::{
@@ -178,7 +178,7 @@ pub(crate) async fn claim<C: Db>(
     let claimable = Query::select()
         .column(W::Id)
         .from(workflow_states::Entity)
-        .and_where(W::Status.is_in(status_names(&WorkflowStatus::ACTIVE)))
+        .and_where(queries::status_in(&WorkflowStatus::ACTIVE))
         .cond_where(
             Condition::any()
                 .add(W::LeaseOwner.is_null())
