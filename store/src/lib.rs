@@ -50,8 +50,9 @@ pub use history::{
     RetentionPolicy, WorkflowBundle,
 };
 pub use model::{
-    ActiveWorkflows, Checkpoint, Claim, Lease, Recovery, SaveCondition, SkippedWorkflow,
-    StateCursor, StatePage, StepState, StepStatus, Versioned, WorkflowState, WorkflowStatus, now,
+    ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
+    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, StepStatus, Versioned,
+    WorkflowState, WorkflowStatus, now,
 };
 pub use nodelay::disable_nagle;
 pub use seaorm::{

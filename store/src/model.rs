@@ -435,6 +435,27 @@ pub struct ActiveWorkflows {
     pub skipped: Vec<SkippedWorkflow>,
 }
 
+/// What a claim took, and what it could not
+/// ([`StateStore::claim_workflows_report`](crate::StateStore::claim_workflows_report)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClaimReport {
+    /// The workflows now leased to the caller.
+    pub claimed: Vec<Claim>,
+    /// Claimable workflows whose rows cannot be read: left unclaimed, as they were, for
+    /// an operator (or another replica's report) to deal with.
+    pub skipped: Vec<SkippedWorkflow>,
+}
+
+/// What a recovery resumes, and what it could not
+/// ([`StateStore::recover_workflows_report`](crate::StateStore::recover_workflows_report)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecoveryReport {
+    /// The workflows now leased to the caller, each with the state to resume from.
+    pub recovered: Vec<Recovery>,
+    /// Claimable workflows whose rows cannot be read: left unclaimed, as they were.
+    pub skipped: Vec<SkippedWorkflow>,
+}
+
 /// A value together with the version it is stored at (see
 /// [`StateStore::save_workflow_state_if`](crate::StateStore::save_workflow_state_if)).
 #[derive(Debug, Clone, PartialEq)]

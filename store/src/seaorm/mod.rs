@@ -31,8 +31,9 @@ use crate::history::{
     CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
 };
 use crate::model::{
-    ActiveWorkflows, Checkpoint, Claim, Lease, Recovery, SaveCondition, SkippedWorkflow,
-    StateCursor, StatePage, StepState, Versioned, WorkflowState, WorkflowStatus,
+    ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
+    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, Versioned, WorkflowState,
+    WorkflowStatus,
 };
 use crate::store::StateStore;
 use crate::validate;
@@ -961,14 +962,29 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Claim>> {
+        let report = self.claim_workflows_report(owner, lease_duration, limit);
+        Ok(report.await?.claimed)
+    }
+
+    #[instrument(name = "claim_workflows_report", skip_all, err,
+        fields(owner = %owner, limit, rows))]
+    async fn claim_workflows_report(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<ClaimReport> {
         diagnosed(self.conn(), async {
             writable(self.options(), "claim_workflows")?;
             validate::id("owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
-            contained!(self, |conn| {
-                let claims = replicas::claim(conn, owner, lease_for, limit).await?;
-                record_rows(claims.len() as u64);
-                Ok(claims)
+            let (claimed, skipped) = contained!(self, |conn, atomic| {
+                replicas::claim(conn, atomic, owner, lease_for, limit).await
+            })?;
+            record_rows(claimed.len() as u64);
+            Ok(ClaimReport {
+                claimed,
+                skipped: reported(skipped),
             })
         })
         .await
@@ -1004,14 +1020,28 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Recovery>> {
+        let report = self.recover_workflows_report(owner, lease_duration, limit);
+        Ok(report.await?.recovered)
+    }
+
+    #[instrument(name = "recover_workflows_report", skip_all, err, fields(owner = %owner, rows))]
+    async fn recover_workflows_report(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<RecoveryReport> {
         diagnosed(self.conn(), async {
             writable(self.options(), "recover_workflows")?;
             validate::id("owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
-            contained!(self, |conn| {
-                let recovered = replicas::recover(conn, owner, lease_for, limit).await?;
-                record_rows(recovered.len() as u64);
-                Ok(recovered)
+            let (recovered, skipped) = contained!(self, |conn, atomic| {
+                replicas::recover(conn, atomic, owner, lease_for, limit).await
+            })?;
+            record_rows(recovered.len() as u64);
+            Ok(RecoveryReport {
+                recovered,
+                skipped: reported(skipped),
             })
         })
         .await

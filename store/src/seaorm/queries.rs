@@ -408,10 +408,43 @@ pub(crate) async fn list_page<C: Db>(
     }
 }
 
-/// The workflows with these ids, each with its steps, in the order of `ids`, read one at
-/// a time: for when reading them together failed on a corrupt row. The ones whose rows do
-/// not read back come apart, with why (see [`StateStoreError::is_unreadable_data`]); ids
-/// no longer stored are left out. Any other error fails the read.
+/// The workflows with these ids, each with its steps, in the order of `ids`, and apart
+/// the ones whose rows do not read back, with why (see
+/// [`StateStoreError::is_unreadable_data`]); ids no longer stored are left out. One
+/// statement when every row reads. A corrupt row fails that statement as a whole (SQLite's
+/// JSON functions refuse it, or decoding it here does), and then each is read alone, so
+/// that only the broken ones are lost. Any other error fails the read.
+pub(crate) async fn read_each<C: Db>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<(Vec<WorkflowState>, Vec<(Uuid, StateStoreError)>)> {
+    if ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let filter = Condition::all().add(workflow_states::Column::Id.is_in(ids.iter().copied()));
+    let found = match select_with_steps(conn, filter, None).await {
+        Ok(found) => found,
+        Err(err) if err.is_unreadable_data() => return read_one_by_one(conn, ids).await,
+        Err(err) => return Err(err),
+    };
+    let (mut states, mut skipped) = (Vec::with_capacity(found.len()), Vec::new());
+    for found in found {
+        let id = found.row.id;
+        match with_steps(found) {
+            Ok(state) => states.push(state),
+            Err(err) if err.is_unreadable_data() => skipped.push((id, err)),
+            Err(err) => return Err(err),
+        }
+    }
+    let position: std::collections::HashMap<Uuid, usize> =
+        ids.iter().enumerate().map(|(at, id)| (*id, at)).collect();
+    states.sort_by_key(|state| position.get(&state.id).copied());
+    skipped.sort_by_key(|(id, _)| position.get(id).copied());
+    Ok((states, skipped))
+}
+
+/// [`read_each`] one workflow at a time: for when reading them together failed on a
+/// corrupt row.
 async fn read_one_by_one<C: Db>(
     conn: &C,
     ids: &[Uuid],
