@@ -649,6 +649,39 @@ impl<B> SeaOrmStateStore<B> {
             .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
     }
 
+    /// The store id of the most recently updated run of `workflow_id`, read from the
+    /// `(workflow_id, updated_at)` index without the run's JSON, so a tool finds a run
+    /// whose stored context or steps cannot be read (to list its checkpoints, or roll it
+    /// back to one). `NotFound` if no run has this `workflow_id`.
+    ///
+    /// ```
+    /// use llm_orchestrator_state::{SqliteStateStore, StateStore, WorkflowState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// let state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+    /// store.save_workflow_state(&state).await?;
+    /// assert_eq!(store.latest_run("wf-1").await?, state.id);
+    /// assert!(store.latest_run("wf-2").await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn latest_run(&self, workflow_id: &str) -> Result<Uuid> {
+        use workflow_states::Column as W;
+        let id = workflow_states::Entity::find()
+            .select_only()
+            .column(W::Id)
+            .filter(W::WorkflowId.eq(workflow_id))
+            .order_by_desc(W::UpdatedAt)
+            .order_by_desc(W::Id)
+            .into_tuple::<Uuid>()
+            .one(self.connection());
+        diagnosed(self.connection(), async { Ok(id.await?) })
+            .await?
+            .ok_or_else(|| StateStoreError::NotFound(format!("workflow {workflow_id:?}")))
+    }
+
     /// How many runs (stored workflow states) have exactly this `workflow_id`: one count
     /// on the `(workflow_id, updated_at)` index. A tool that shows "the" run of a
     /// workflow_id (the most recently updated) can say when there are others.
