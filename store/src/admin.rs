@@ -20,9 +20,9 @@ use uuid::Uuid;
 use crate::backend::{diagnosed, time_as_text};
 use crate::error::{Result, StateStoreError};
 use crate::model::{StepStatus, WorkflowStatus};
-use crate::seaorm::SeaOrmStateStore;
 use crate::seaorm::convert::stored_time;
 use crate::seaorm::replicas::lease_expired;
+use crate::seaorm::{SeaOrmStateStore, status_in};
 
 /// One row of the workflows table: the workflow's fields without its context, with how
 /// many of its steps are done and how many checkpoints it has.
@@ -284,13 +284,9 @@ impl SummaryRow {
     }
 }
 
-fn active_names() -> Vec<&'static str> {
-    WorkflowStatus::ACTIVE.iter().map(|s| s.as_str()).collect()
-}
-
 /// 0 for active workflows, 1 for the others.
 fn active_rank() -> Expr {
-    Expr::case(workflow_states::Column::Status.is_in(active_names()), 0)
+    Expr::case(status_in(&WorkflowStatus::ACTIVE), 0)
         .finally(1)
         .into()
 }
@@ -393,18 +389,10 @@ fn summary_select(query: &WorkflowQuery, backend: DbBackend) -> Select<workflow_
     let expired: Expr = Expr::case(lease_expired(backend), 1).finally(0).into();
     select = select.expr_as(expired, "lease_expired");
     if !query.statuses.is_empty() {
-        select = select.filter(
-            W::Status.is_in(
-                query
-                    .statuses
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-        );
+        select = select.filter(status_in(&query.statuses));
     }
     if query.only_active() {
-        select = select.filter(W::Status.is_in(active_names()));
+        select = select.filter(status_in(&WorkflowStatus::ACTIVE));
     }
     if query.lease_expired {
         select = select.filter(lease_expired(backend));
@@ -594,8 +582,7 @@ impl<B> SeaOrmStateStore<B> {
         let rank = |status: WorkflowStatus| i32::from(query.active_first && !status.is_active());
         let mut rows = Vec::new();
         for status in wanted_statuses(query) {
-            let mut select =
-                summary_select(query, self.backend()).filter(W::Status.eq(status.as_str()));
+            let mut select = summary_select(query, self.backend()).filter(status_in(&[status]));
             if let Some(cursor) = &query.after {
                 let cursor_rank = i32::from(query.active_first && !cursor.active);
                 if query.active_first && rank(status) < cursor_rank {
@@ -703,6 +690,39 @@ impl<B> SeaOrmStateStore<B> {
             .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
     }
 
+    /// The store id of the most recently updated run of `workflow_id`, read from the
+    /// `(workflow_id, updated_at)` index without the run's JSON, so a tool finds a run
+    /// whose stored context or steps cannot be read (to list its checkpoints, or roll it
+    /// back to one). `NotFound` if no run has this `workflow_id`.
+    ///
+    /// ```
+    /// use llm_orchestrator_state::{SqliteStateStore, StateStore, WorkflowState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// let state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+    /// store.save_workflow_state(&state).await?;
+    /// assert_eq!(store.latest_run("wf-1").await?, state.id);
+    /// assert!(store.latest_run("wf-2").await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn latest_run(&self, workflow_id: &str) -> Result<Uuid> {
+        use workflow_states::Column as W;
+        let id = workflow_states::Entity::find()
+            .select_only()
+            .column(W::Id)
+            .filter(W::WorkflowId.eq(workflow_id))
+            .order_by_desc(W::UpdatedAt)
+            .order_by_desc(W::Id)
+            .into_tuple::<Uuid>()
+            .one(self.connection());
+        diagnosed(self, async { Ok(id.await?) })
+            .await?
+            .ok_or_else(|| StateStoreError::NotFound(format!("workflow {workflow_id:?}")))
+    }
+
     /// How many runs (stored workflow states) have exactly this `workflow_id`: one count
     /// on the `(workflow_id, updated_at)` index. A tool that shows "the" run of a
     /// workflow_id (the most recently updated) can say when there are others.
@@ -721,12 +741,14 @@ impl<B> SeaOrmStateStore<B> {
         use workflow_states::Column as W;
         // Expired leases per status; only the active statuses' count is kept.
         let expired = Expr::case(lease_expired(self.backend()), 1).finally(0);
+        // In any case: `RUNNING` is counted as running (see `WorkflowStatus`'s parsing).
+        let status: Expr = Func::lower(Expr::col(W::Status)).into();
         let rows = workflow_states::Entity::find()
             .select_only()
-            .column(W::Status)
+            .expr(status.clone())
             .expr(Expr::col(Asterisk).count())
             .expr(Func::sum(expired))
-            .group_by(W::Status)
+            .group_by(status)
             .into_tuple::<(String, i64, i64)>()
             .all(self.connection());
         let rows = diagnosed(self, async { Ok(rows.await?) }).await?;

@@ -76,6 +76,14 @@ impl StateStoreError {
         )
     }
 
+    /// True for stored data the store cannot read back (`Serialization`, `InvalidState`):
+    /// a corrupt row, which the database itself serves fine. A read of many rows reports
+    /// such a row apart (see [`SkippedWorkflow`](crate::SkippedWorkflow)) and goes on with
+    /// the others; any other error fails the read as a whole.
+    pub fn is_unreadable_data(&self) -> bool {
+        matches!(self, Self::Serialization(_) | Self::InvalidState(_))
+    }
+
     /// True for the pool giving no connection in time, before anyone said why (see
     /// `backend::diagnosed`, which replaces it with why on Postgres).
     pub(crate) fn is_pool_timeout(&self) -> bool {

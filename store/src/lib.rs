@@ -52,8 +52,9 @@ pub use history::{
     RetentionPolicy, WorkflowBundle,
 };
 pub use model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
-    StepStatus, Versioned, WorkflowState, WorkflowStatus, now,
+    ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
+    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, StepStatus, Versioned,
+    WorkflowState, WorkflowStatus, now,
 };
 pub use nodelay::disable_nagle;
 pub use seaorm::{

@@ -144,9 +144,11 @@ macro_rules! status_text {
             type Err = StateStoreError;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
+                // In any case: a row written by hand or another tool (`RUNNING`) still
+                // reads as the status it names.
                 Self::ALL
                     .into_iter()
-                    .find(|status| status.as_str() == s)
+                    .find(|status| status.as_str().eq_ignore_ascii_case(s))
                     .ok_or_else(|| {
                         StateStoreError::InvalidState(format!(
                             concat!("unknown ", $what, " {:?}"),
@@ -404,6 +406,54 @@ pub struct StatePage {
     pub workflows: Vec<WorkflowState>,
     /// Where to continue, or `None` after the last page.
     pub next: Option<StateCursor>,
+    /// The workflows of this page whose stored rows cannot be read, with why: they are
+    /// not in `workflows`, and the next page does not repeat them.
+    pub skipped: Vec<SkippedWorkflow>,
+}
+
+/// A workflow whose stored row (or one of its steps) cannot be read back: invalid JSON
+/// written into a SQLite file by hand, JSON nested deeper than the store reads, a value
+/// the database accepts but the store cannot represent. Reads that return many workflows
+/// report it here instead of failing as a whole or leaving it out unsaid; saving the
+/// workflow again, or rolling it back to a checkpoint, repairs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedWorkflow {
+    /// The workflow's id (`WorkflowState::id`).
+    pub id: Uuid,
+    /// Why it cannot be read (`Serialization` or `InvalidState`).
+    pub error: StateStoreError,
+}
+
+/// Every active workflow that reads back, and the ones that do not
+/// ([`StateStore::list_active_workflows_report`](crate::StateStore::list_active_workflows_report)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActiveWorkflows {
+    /// The pending, running and paused workflows with their steps, most recently
+    /// updated first.
+    pub workflows: Vec<WorkflowState>,
+    /// Active workflows whose rows cannot be read, with why.
+    pub skipped: Vec<SkippedWorkflow>,
+}
+
+/// What a claim took, and what it could not
+/// ([`StateStore::claim_workflows_report`](crate::StateStore::claim_workflows_report)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClaimReport {
+    /// The workflows now leased to the caller.
+    pub claimed: Vec<Claim>,
+    /// Claimable workflows whose rows cannot be read: left unclaimed, as they were, for
+    /// an operator (or another replica's report) to deal with.
+    pub skipped: Vec<SkippedWorkflow>,
+}
+
+/// What a recovery resumes, and what it could not
+/// ([`StateStore::recover_workflows_report`](crate::StateStore::recover_workflows_report)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecoveryReport {
+    /// The workflows now leased to the caller, each with the state to resume from.
+    pub recovered: Vec<Recovery>,
+    /// Claimable workflows whose rows cannot be read: left unclaimed, as they were.
+    pub skipped: Vec<SkippedWorkflow>,
 }
 
 /// A value together with the version it is stored at (see
@@ -479,8 +529,16 @@ mod tests {
         for status in StepStatus::ALL {
             assert_eq!(status.to_string().parse::<StepStatus>().unwrap(), status);
         }
+        assert_eq!(
+            "RUNNING".parse::<WorkflowStatus>().unwrap(),
+            WorkflowStatus::Running
+        );
+        assert_eq!(
+            "Skipped".parse::<StepStatus>().unwrap(),
+            StepStatus::Skipped
+        );
         assert!(matches!(
-            "Running".parse::<WorkflowStatus>(),
+            "runnin".parse::<WorkflowStatus>(),
             Err(StateStoreError::InvalidState(_))
         ));
     }

@@ -11,8 +11,8 @@ use crate::history::{
     CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
 };
 use crate::model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
-    Versioned, WorkflowState,
+    ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
+    SaveCondition, StateCursor, StatePage, StepState, Versioned, WorkflowState,
 };
 
 /// Persistence for workflow state and checkpoints.
@@ -57,12 +57,26 @@ pub trait StateStore: Send + Sync {
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState>;
 
     /// Every pending, running or paused workflow with its steps, most recently updated
-    /// first. Runs a fixed number of queries whatever the count.
+    /// first. Runs a fixed number of queries whatever the count. A workflow whose stored
+    /// row cannot be read is left out (and logged as a warning);
+    /// [`list_active_workflows_report`](Self::list_active_workflows_report) says which.
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>>;
+
+    /// [`list_active_workflows`](Self::list_active_workflows), and apart the active
+    /// workflows whose stored rows cannot be read, each with its error: a caller that
+    /// resumes from this list learns that they exist. (This default, for other
+    /// implementations, reports none.)
+    async fn list_active_workflows_report(&self) -> Result<ActiveWorkflows> {
+        Ok(ActiveWorkflows {
+            workflows: self.list_active_workflows().await?,
+            skipped: Vec::new(),
+        })
+    }
 
     /// One page of the active workflows with their steps, most recently updated first:
     /// at most `limit`, after `after` (the previous page's `next`). For recovering or
-    /// inspecting 100,000 workflows without holding them all.
+    /// inspecting 100,000 workflows without holding them all. Workflows of the page whose
+    /// stored rows cannot be read are in its `skipped`, with their errors.
     async fn list_active_workflows_page(
         &self,
         after: Option<&StateCursor>,
@@ -151,13 +165,32 @@ pub trait StateStore: Send + Sync {
     /// Claims up to `limit` active workflows that no live lease holds (never claimed,
     /// released, or expired), for `owner`, for `lease_duration`. Each claim bumps the
     /// workflow's fencing token, so writes under an older lease are refused. Concurrent
-    /// claimers never get the same workflow.
+    /// claimers never get the same workflow. All or nothing: an error takes no lease. A
+    /// workflow whose stored row cannot be read is not claimed (it keeps the lease it had,
+    /// and is logged as a warning) and takes no place among the `limit`;
+    /// [`claim_workflows_report`](Self::claim_workflows_report) says which.
     async fn claim_workflows(
         &self,
         owner: &str,
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Claim>>;
+
+    /// [`claim_workflows`](Self::claim_workflows), and apart the claimable workflows whose
+    /// stored rows cannot be read, each with its error, left unclaimed for an operator to
+    /// repair (saving the workflow again, or rolling it back to a checkpoint). (This
+    /// default, for other implementations, reports none.)
+    async fn claim_workflows_report(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<ClaimReport> {
+        Ok(ClaimReport {
+            claimed: self.claim_workflows(owner, lease_duration, limit).await?,
+            skipped: Vec::new(),
+        })
+    }
 
     /// Extends a lease the caller still holds; `Conflict` if another owner has claimed
     /// the workflow since.
@@ -170,13 +203,31 @@ pub trait StateStore: Send + Sync {
     /// Recovery in one call, for an orchestrator starting up: claims up to `limit`
     /// active workflows for `owner` and returns each with its newest checkpoint and the
     /// state to resume from (the checkpoint's snapshot, or the stored state when there
-    /// is none). Save under the returned leases.
+    /// is none, or when the newest one cannot be read). Save under the returned leases.
+    /// All or nothing, and workflows whose stored rows cannot be read are left unclaimed,
+    /// as in [`claim_workflows`](Self::claim_workflows);
+    /// [`recover_workflows_report`](Self::recover_workflows_report) says which.
     async fn recover_workflows(
         &self,
         owner: &str,
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Recovery>>;
+
+    /// [`recover_workflows`](Self::recover_workflows), and apart the claimable workflows
+    /// whose stored rows cannot be read, each with its error, left unclaimed. (This
+    /// default, for other implementations, reports none.)
+    async fn recover_workflows_report(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<RecoveryReport> {
+        Ok(RecoveryReport {
+            recovered: self.recover_workflows(owner, lease_duration, limit).await?,
+            skipped: Vec::new(),
+        })
+    }
 
     // --- history ---
 

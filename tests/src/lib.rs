@@ -8,6 +8,7 @@
 //!   Postgres fails the test; it is never skipped.
 
 mod cluster;
+pub mod corrupt;
 
 pub use cluster::Cluster;
 

@@ -311,6 +311,10 @@ pub struct DetailView {
     /// A full read of this workflow ([`Command::LoadDetail`]) is under way: the automatic
     /// refresh starts no other until its answer (or error) arrives.
     pub loading: bool,
+    /// Why the workflow's stored context or steps cannot be read, when they cannot (a
+    /// corrupt row): the screen shows its list row and this, and rolling back to one of
+    /// its checkpoints repairs it.
+    pub damaged: Option<String>,
 }
 
 /// A workflow read for the detail screen, with its JSON already pretty-printed by the
@@ -329,6 +333,9 @@ pub struct LoadedDetail {
     /// Every step's outputs pretty-printed, one entry per line, in run order (entry `n`
     /// is the outputs of step `n` of `step_order`).
     pub outputs_lines: Vec<Vec<String>>,
+    /// Why the stored context or steps cannot be read, if they cannot: then `state` holds
+    /// only the workflow's list row (no context, no steps). See [`LoadedDetail::damaged`].
+    pub damaged: Option<String>,
 }
 
 impl LoadedDetail {
@@ -349,6 +356,37 @@ impl LoadedDetail {
             step_order,
             context_lines,
             outputs_lines,
+            damaged: None,
+        }
+    }
+
+    /// A workflow whose stored context or steps cannot be read (`error` says why), shown
+    /// from its list row `row`: its ids, status, times and error, no context and no steps.
+    pub fn damaged(
+        row: &llm_orchestrator_state::admin::WorkflowSummary,
+        version: Option<i64>,
+        error: String,
+    ) -> Self {
+        let state = WorkflowState {
+            id: row.id,
+            workflow_id: row.workflow_id.clone(),
+            workflow_name: row.workflow_name.clone(),
+            status: row.status,
+            user_id: row.user_id.clone(),
+            started_at: row.started_at,
+            updated_at: row.updated_at,
+            completed_at: row.completed_at,
+            context: serde_json::Value::Null,
+            error: row.error.clone(),
+            steps: Default::default(),
+        };
+        Self {
+            state,
+            version,
+            step_order: Vec::new(),
+            context_lines: vec!["(cannot be read: see DAMAGED above)".to_owned()],
+            outputs_lines: Vec::new(),
+            damaged: Some(error),
         }
     }
 }
@@ -374,6 +412,7 @@ impl DetailView {
             outputs_scroll: 0,
             history,
             loading: false,
+            damaged: loaded.damaged,
         }
     }
 
@@ -399,6 +438,7 @@ impl DetailView {
             step_order: self.step_order,
             context_lines: self.context_lines,
             outputs_lines: self.outputs_lines,
+            damaged: self.damaged,
         }
     }
 
@@ -413,6 +453,7 @@ impl DetailView {
             step_order: std::mem::replace(&mut self.step_order, loaded.step_order),
             context_lines: std::mem::replace(&mut self.context_lines, loaded.context_lines),
             outputs_lines: std::mem::replace(&mut self.outputs_lines, loaded.outputs_lines),
+            damaged: std::mem::replace(&mut self.damaged, loaded.damaged),
         };
         // Fewer steps now (a restore elsewhere): the last one.
         self.step = self.step.min(self.outputs_lines.len().saturating_sub(1));
@@ -3577,6 +3618,7 @@ mod tests {
                         .collect()
                 })
                 .collect(),
+            damaged: None,
         }
     }
 

@@ -327,20 +327,47 @@ async fn named_workflow(
         Ok(state) => state,
         Err(err) => return Err(not_a_workflow(store, command, key, err).await),
     };
-    if uuid::Uuid::parse_str(key).is_ok_and(|id| id == state.id) {
-        return Ok(state);
+    note_other_runs(store, notes, key, state.id, &state.workflow_id).await?;
+    Ok(state)
+}
+
+/// [`named_workflow`]'s list row (see [`db::find_workflow_summary`]): for commands that
+/// need no more than its ids, and so serve a workflow whose stored JSON cannot be read.
+async fn named_summary(
+    store: &Store,
+    notes: &mut impl Write,
+    command: &str,
+    key: &str,
+) -> Result<WorkflowSummary> {
+    let row = match db::find_workflow_summary(store, key).await {
+        Ok(row) => row,
+        Err(err) => return Err(not_a_workflow(store, command, key, err).await),
+    };
+    note_other_runs(store, notes, key, row.id, &row.workflow_id).await?;
+    Ok(row)
+}
+
+/// The note on `notes` when `key` named run `id` by a `workflow_id` other runs share.
+async fn note_other_runs(
+    store: &Store,
+    notes: &mut impl Write,
+    key: &str,
+    id: uuid::Uuid,
+    workflow_id: &str,
+) -> Result<()> {
+    if uuid::Uuid::parse_str(key).is_ok_and(|key| key == id) {
+        return Ok(());
     }
-    let runs = store.count_runs(&state.workflow_id).await?;
+    let runs = store.count_runs(workflow_id).await?;
     if runs > 1 {
         writeln!(
             notes,
-            "{runs} runs have workflow_id {}; showing the most recently updated (uuid {}); \
+            "{runs} runs have workflow_id {}; showing the most recently updated (uuid {id}); \
              pass a uuid for another",
-            format::printable(&state.workflow_id),
-            state.id
+            format::printable(workflow_id),
         )?;
     }
-    Ok(state)
+    Ok(())
 }
 
 /// `err`, a workflow `key` not found, unless `key` is a checkpoint's uuid: then which
@@ -562,7 +589,9 @@ pub async fn checkpoints(
     key: &str,
     as_json: bool,
 ) -> Result<()> {
-    let state = named_workflow(store, notes, "checkpoints", key).await?;
+    // Its row only: the checkpoints of a workflow whose own JSON cannot be read are what
+    // an operator repairs it from.
+    let state = named_summary(store, notes, "checkpoints", key).await?;
     let list = store
         .list_checkpoint_infos(&state.id, CHECKPOINT_LIMIT, 0)
         .await?;
@@ -749,13 +778,17 @@ pub async fn plan_restore(
     checkpoint_id: uuid::Uuid,
 ) -> Result<RestorePlan> {
     let checkpoint = store.get_checkpoint(&checkpoint_id).await?;
-    let current = store
-        .load_workflow_state(&checkpoint.workflow_state_id)
-        .await?;
-    let lease = summary_of(store, current.id)
+    let workflow_state_id = checkpoint.workflow_state_id;
+    // A workflow whose stored JSON cannot be read is what a rollback repairs.
+    let plan = match store.load_workflow_state(&workflow_state_id).await {
+        Ok(current) => RestorePlan::new(current, checkpoint)?,
+        Err(err) if err.is_unreadable_data() => RestorePlan::over_unreadable(checkpoint, &err)?,
+        Err(err) => return Err(err.into()),
+    };
+    let lease = summary_of(store, workflow_state_id)
         .await?
         .and_then(|row| LiveLease::of(&row, clock.now()));
-    Ok(RestorePlan::new(current, checkpoint)?.with_live_lease(lease))
+    Ok(plan.with_live_lease(lease))
 }
 
 /// `restore`: prints the plan, asks unless `yes`, then rolls back.

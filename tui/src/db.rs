@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use llm_orchestrator_state::admin::WorkflowSummary;
 use llm_orchestrator_state::sea_orm::DatabaseConnection;
 use llm_orchestrator_state::{
     AnyBackend, CLOCK_OFFSET_WARNING, SeaOrmStateStore, StateStore, StateStoreBuilder,
@@ -377,6 +378,26 @@ pub async fn find_workflow(store: &Store, key: &str) -> Result<WorkflowState> {
             }
             other => other.into(),
         })
+}
+
+/// The list row of the workflow a user named, as [`find_workflow`] finds it, without
+/// reading its context or steps: it serves a workflow whose stored JSON cannot be read,
+/// which an operator lists the checkpoints of to repair it.
+pub async fn find_workflow_summary(store: &Store, key: &str) -> Result<WorkflowSummary> {
+    if let Ok(id) = Uuid::parse_str(key) {
+        match store.workflow_summary(&id).await {
+            Ok(row) => return Ok(row),
+            Err(llm_orchestrator_state::StateStoreError::NotFound(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let id = store.latest_run(key).await.map_err(|err| match err {
+        llm_orchestrator_state::StateStoreError::NotFound(_) => {
+            AdminError::new(format!("no workflow with id or workflow_id {key:?}"))
+        }
+        other => other.into(),
+    })?;
+    Ok(store.workflow_summary(&id).await?)
 }
 
 /// A checkpoint uuid from user input.

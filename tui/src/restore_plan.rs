@@ -87,7 +87,8 @@ impl LiveLease {
 pub struct RestorePlan {
     /// The checkpoint restored.
     pub checkpoint: Checkpoint,
-    /// The workflow's current state.
+    /// The workflow's current state: the checkpoint's own when the stored one cannot be
+    /// read (see [`Self::unreadable`]), so that no change is listed against it.
     pub current: WorkflowState,
     /// The state the workflow will have.
     pub target: WorkflowState,
@@ -101,6 +102,9 @@ pub struct RestorePlan {
     pub context: Vec<Change>,
     /// The replica running the workflow, if one holds its lease (see [`Self::warning`]).
     pub live_lease: Option<LiveLease>,
+    /// Why the workflow's stored state cannot be read, when it cannot (a corrupt row): the
+    /// rollback replaces it whole, which repairs it.
+    pub unreadable: Option<String>,
 }
 
 impl RestorePlan {
@@ -145,7 +149,20 @@ impl RestorePlan {
             steps,
             context,
             live_lease: None,
+            unreadable: None,
         })
+    }
+
+    /// The plan for rolling back to `checkpoint` a workflow whose stored state cannot be
+    /// read (`error` says why): every part of it becomes the checkpoint's.
+    pub fn over_unreadable(
+        checkpoint: Checkpoint,
+        error: &llm_orchestrator_state::StateStoreError,
+    ) -> crate::error::Result<Self> {
+        let target = checkpoint.state()?;
+        let mut plan = Self::new(target, checkpoint)?;
+        plan.unreadable = Some(error.to_string());
+        Ok(plan)
     }
 
     /// The plan, knowing that `lease` holds the workflow (or that nobody does).
@@ -170,7 +187,8 @@ impl RestorePlan {
 
     /// True when the rollback changes nothing but `updated_at`.
     pub fn is_noop(&self) -> bool {
-        self.status.is_none()
+        self.unreadable.is_none()
+            && self.status.is_none()
             && self.error.is_none()
             && self.steps.is_empty()
             && self.context.is_empty()
@@ -189,6 +207,14 @@ impl RestorePlan {
             self.checkpoint.step_id,
             self.checkpoint.timestamp.format("%Y-%m-%d %H:%M:%S UTC"),
         ));
+        if let Some(why) = &self.unreadable {
+            lines.push(format!(
+                "the workflow's stored state cannot be read ({why}): it becomes the \
+                 checkpoint's state whole (status {}, {}), which repairs it",
+                self.target.status,
+                crate::format::count(self.target.steps.len() as u64, "step", "steps")
+            ));
+        }
         if let Some((from, to)) = self.status {
             lines.push(format!("status: {from} -> {to}"));
         }

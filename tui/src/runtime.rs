@@ -186,10 +186,19 @@ async fn history(store: &Store, clock: Clock, id: uuid::Uuid) -> Result<Workflow
     })
 }
 
-/// A workflow for the detail screen, with its version, printed.
+/// A workflow for the detail screen, with its version, printed. One whose stored context
+/// or steps cannot be read comes as damaged, from its list row, with why: the operator
+/// sees it, and its checkpoints to roll it back to, instead of an error.
 async fn load_detail(store: &Store, id: uuid::Uuid) -> Result<LoadedDetail> {
-    let loaded = store.load_workflow_state_versioned(&id).await?;
-    print_detail(loaded.value, Some(loaded.version)).await
+    match store.load_workflow_state_versioned(&id).await {
+        Ok(loaded) => print_detail(loaded.value, Some(loaded.version)).await,
+        Err(err) if err.is_unreadable_data() => {
+            let row = store.workflow_summary(&id).await?;
+            let version = store.workflow_version(&id).await?;
+            Ok(LoadedDetail::damaged(&row, Some(version), err.to_string()))
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Rolls back to a checkpoint; the restored workflow printed (its version is not
@@ -721,6 +730,52 @@ mod tests {
                 workflow_state_id: state.id,
                 result: Err(full),
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_workflow_whose_row_is_unreadable_opens_as_damaged_and_a_restore_repairs_it() {
+        let (store, checkpoints) = seeded().await;
+        let (state, _) = failed_workflow();
+        assert_eq!(backend_suite::corrupt::context(&store, state.id).await, 1);
+
+        // Opened: its list row, marked damaged with why, instead of an error.
+        let Message::DetailLoaded {
+            result: Ok(loaded), ..
+        } = answer(&store, Command::LoadDetail(state.id)).await
+        else {
+            panic!("not a workflow");
+        };
+        let why = loaded.damaged.clone().unwrap_or_default();
+        assert!(why.starts_with("serialization error"), "{why:?}");
+        assert_eq!(
+            (&loaded.state.workflow_id, loaded.state.status),
+            (&state.workflow_id, state.status)
+        );
+        // Its checkpoints, the plan and the restore all work, and repair it.
+        let Message::CheckpointInfosLoaded {
+            result: Ok((infos, _)),
+            ..
+        } = answer(&store, Command::LoadCheckpointInfos(state.id)).await
+        else {
+            panic!("no checkpoints");
+        };
+        assert_eq!(infos.len(), checkpoints.len());
+        let target = checkpoints[0].id;
+        let Message::RestorePlanned {
+            result: Ok(plan), ..
+        } = answer(&store, Command::PlanRestore(target)).await
+        else {
+            panic!("no plan");
+        };
+        assert!(plan.unreadable.is_some(), "{plan:?}");
+        let Message::Restored(Ok(restored)) = answer(&store, Command::Restore(target)).await else {
+            panic!("not restored");
+        };
+        assert_eq!(restored.damaged, None);
+        assert_eq!(
+            store.load_workflow_state(&state.id).await.unwrap(),
+            restored.state
         );
     }
 

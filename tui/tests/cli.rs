@@ -233,6 +233,52 @@ fn checkpoints_diff_and_restore() {
     assert!(stderr(&unknown).contains("not found"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_and_restore_repair_a_workflow_whose_own_row_is_unreadable() {
+    let db = Db::demo();
+    let row = failed_workflow(&db);
+    let id = row["id"].as_str().unwrap().to_owned();
+    let workflow_id = row["workflow_id"].as_str().unwrap().to_owned();
+    let before = db.json(&["checkpoints", &id, "--json"]);
+    let list = before["checkpoints"].as_array().unwrap();
+    let oldest = list.last().unwrap()["id"].as_str().unwrap().to_owned();
+    // Its context made unreadable, as a hand edit of the file would.
+    let store = llm_orchestrator_state::StateStoreBuilder::new(db.path.display().to_string())
+        .connect()
+        .await
+        .unwrap();
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    assert_eq!(backend_suite::corrupt::context(&store, uuid).await, 1);
+    store.close().await.unwrap();
+    let shown = db.run(&["show", &id]);
+    assert!(!shown.status.success());
+    assert!(
+        stderr(&shown).contains("serialization error"),
+        "{}",
+        stderr(&shown)
+    );
+
+    // Its checkpoints still list, by uuid and by workflow_id, as before.
+    for key in [&id, &workflow_id] {
+        let listed = db.json(&["checkpoints", key, "--json"]);
+        assert_eq!(listed["checkpoints"], before["checkpoints"], "{key}");
+        assert_eq!(listed["workflow_id"], workflow_id.as_str());
+    }
+    let table = db.run(&["checkpoints", &id]);
+    assert!(table.status.success(), "{}", stderr(&table));
+
+    // The restore plan says what is wrong and what the rollback does about it.
+    let refused = db.run(&["restore", &oldest]);
+    assert!(!refused.status.success());
+    let plan = stdout(&refused);
+    assert!(plan.contains("stored state cannot be read"), "{plan}");
+    assert!(plan.contains("which repairs it"), "{plan}");
+    let done = db.run(&["restore", &oldest, "--yes"]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    let after = db.json(&["show", &id, "--json"]);
+    assert_eq!(after["status"], "running");
+}
+
 #[test]
 fn restore_warns_first_when_a_live_replica_holds_the_lease() {
     // The demo's worker-1 holds live leases: it is running those workflows.

@@ -171,10 +171,10 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
         None => None,
         Some(age) => Some(
             Condition::all()
-                .add(W::Status.is_in(queries::status_names(&[
+                .add(queries::status_in(&[
                     WorkflowStatus::Completed,
                     WorkflowStatus::Failed,
-                ])))
+                ]))
                 .add(W::UpdatedAt.lt(before(age)?.fixed_offset())),
         ),
     };

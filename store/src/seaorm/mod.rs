@@ -10,6 +10,7 @@ pub(crate) mod replicas;
 mod transaction;
 
 pub use pruner::Pruner;
+pub(crate) use queries::status_in;
 pub use transaction::{StoreTransaction, TransactionScope};
 
 use std::fmt;
@@ -30,8 +31,9 @@ use crate::history::{
     CheckpointInfo, CheckpointUsage, Lineage, PruneReport, RetentionPolicy, WorkflowBundle,
 };
 use crate::model::{
-    Checkpoint, Claim, Lease, Recovery, SaveCondition, StateCursor, StatePage, StepState,
-    Versioned, WorkflowState, WorkflowStatus,
+    ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
+    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, Versioned, WorkflowState,
+    WorkflowStatus,
 };
 use crate::store::StateStore;
 use crate::validate;
@@ -597,6 +599,18 @@ fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
     }
 }
 
+/// Workflows a read left out because their rows do not read back, logged as warnings and
+/// handed to the caller.
+fn reported(skipped: Vec<(Uuid, StateStoreError)>) -> Vec<SkippedWorkflow> {
+    skipped
+        .into_iter()
+        .map(|(id, error)| {
+            warn!(workflow_state_id = %id, error = %error, "skipped an unreadable workflow state");
+            SkippedWorkflow { id, error }
+        })
+        .collect()
+}
+
 fn record_rows(rows: u64) {
     Span::current().record("rows", rows);
 }
@@ -689,15 +703,20 @@ impl<T: sealed::Scoped> StateStore for T {
 
     #[instrument(name = "list_active_workflows", skip_all, err, fields(rows))]
     async fn list_active_workflows(&self) -> Result<Vec<WorkflowState>> {
+        Ok(self.list_active_workflows_report().await?.workflows)
+    }
+
+    #[instrument(name = "list_active_workflows_report", skip_all, err, fields(rows))]
+    async fn list_active_workflows_report(&self) -> Result<ActiveWorkflows> {
         diagnosed(self, async {
-            let (states, skipped) = contained!(self, |conn| {
+            let (workflows, skipped) = contained!(self, |conn| {
                 queries::list_by_status(conn, &WorkflowStatus::ACTIVE).await
             })?;
-            for (id, err) in &skipped {
-                warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
-            }
-            record_rows(states.len() as u64);
-            Ok(states)
+            record_rows(workflows.len() as u64);
+            Ok(ActiveWorkflows {
+                workflows,
+                skipped: reported(skipped),
+            })
         })
         .await
     }
@@ -718,9 +737,6 @@ impl<T: sealed::Scoped> StateStore for T {
             let page = contained!(self, |conn| {
                 queries::list_page(conn, &WorkflowStatus::ACTIVE, after, Some(limit)).await
             })?;
-            for (id, err) in &page.skipped {
-                warn!(workflow_state_id = %id, error = %err, "skipped an unreadable workflow state");
-            }
             record_rows(page.states.len() as u64);
             // A full page may have more after it; the cursor is the last row read, converted
             // or not, so an unreadable row is not read again.
@@ -732,6 +748,7 @@ impl<T: sealed::Scoped> StateStore for T {
             Ok(StatePage {
                 workflows: page.states,
                 next,
+                skipped: reported(page.skipped),
             })
         })
         .await
@@ -943,14 +960,29 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Claim>> {
+        let report = self.claim_workflows_report(owner, lease_duration, limit);
+        Ok(report.await?.claimed)
+    }
+
+    #[instrument(name = "claim_workflows_report", skip_all, err,
+        fields(owner = %owner, limit, rows))]
+    async fn claim_workflows_report(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<ClaimReport> {
         diagnosed(self, async {
             writable(self.options(), "claim_workflows")?;
             validate::id("owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
-            contained!(self, |conn| {
-                let claims = replicas::claim(conn, owner, lease_for, limit).await?;
-                record_rows(claims.len() as u64);
-                Ok(claims)
+            let (claimed, skipped) = contained!(self, |conn, atomic| {
+                replicas::claim(conn, atomic, owner, lease_for, limit).await
+            })?;
+            record_rows(claimed.len() as u64);
+            Ok(ClaimReport {
+                claimed,
+                skipped: reported(skipped),
             })
         })
         .await
@@ -986,14 +1018,28 @@ impl<T: sealed::Scoped> StateStore for T {
         lease_duration: Duration,
         limit: u64,
     ) -> Result<Vec<Recovery>> {
+        let report = self.recover_workflows_report(owner, lease_duration, limit);
+        Ok(report.await?.recovered)
+    }
+
+    #[instrument(name = "recover_workflows_report", skip_all, err, fields(owner = %owner, rows))]
+    async fn recover_workflows_report(
+        &self,
+        owner: &str,
+        lease_duration: Duration,
+        limit: u64,
+    ) -> Result<RecoveryReport> {
         diagnosed(self, async {
             writable(self.options(), "recover_workflows")?;
             validate::id("owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
-            contained!(self, |conn| {
-                let recovered = replicas::recover(conn, owner, lease_for, limit).await?;
-                record_rows(recovered.len() as u64);
-                Ok(recovered)
+            let (recovered, skipped) = contained!(self, |conn, atomic| {
+                replicas::recover(conn, atomic, owner, lease_for, limit).await
+            })?;
+            record_rows(recovered.len() as u64);
+            Ok(RecoveryReport {
+                recovered,
+                skipped: reported(skipped),
             })
         })
         .await

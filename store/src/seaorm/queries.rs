@@ -53,7 +53,7 @@ pub(crate) fn not_what_recovery_resumes_from() -> SimpleExpr {
     let active = Query::select()
         .column(W::Id)
         .from(workflow_states::Entity)
-        .and_where(W::Status.is_in(status_names(&WorkflowStatus::ACTIVE)))
+        .and_where(status_in(&WorkflowStatus::ACTIVE))
         .to_owned();
     Expr::col((checkpoints::Entity, K::WorkflowStateId))
         .not_in_subquery(active)
@@ -86,6 +86,13 @@ pub(crate) fn find_readable<E: EntityTrait>(backend: DbBackend) -> Select<E> {
         };
     }
     select
+}
+
+/// The workflow's stored status is one of `statuses`, in any case: a row written by hand
+/// or by another tool as `RUNNING` is running, as [`WorkflowStatus`]'s parsing reads it.
+pub(crate) fn status_in(statuses: &[WorkflowStatus]) -> SimpleExpr {
+    let status = Expr::col((workflow_states::Entity, workflow_states::Column::Status));
+    SimpleExpr::from(Func::lower(status)).is_in(status_names(statuses))
 }
 
 /// Upserts the workflow row, upserts all steps in one statement and deletes steps that
@@ -370,7 +377,7 @@ pub(crate) async fn list_page<C: Db>(
     limit: Option<u64>,
 ) -> Result<ListedPage> {
     use workflow_states::Column as W;
-    let mut filter = Condition::all().add(W::Status.is_in(status_names(statuses)));
+    let mut filter = Condition::all().add(status_in(statuses));
     if let Some((updated_at, id)) = after {
         let updated_at = convert::to_db(updated_at);
         filter = filter.add(
@@ -391,8 +398,7 @@ pub(crate) async fn list_page<C: Db>(
     };
     match result {
         Ok(page) => Ok(page),
-        Err(err @ StateStoreError::Connection(_)) => Err(err),
-        Err(err) if conn.in_transaction() => Err(err),
+        Err(err) if !err.is_unreadable_data() => Err(err),
         Err(err) => {
             tracing::warn!(error = %err, "a workflow row does not decode; reading them one by one");
             let updated_at = backend::time_as_text(
@@ -411,14 +417,8 @@ pub(crate) async fn list_page<C: Db>(
             }
             let ids: Vec<(String, Uuid)> = ids.into_tuple().all(conn).await?;
             let last = last_readable(ids.iter().map(|(updated_at, id)| (updated_at, *id)));
-            let (mut states, mut skipped) = (Vec::new(), Vec::new());
-            for (_, id) in ids {
-                match load_state(conn, id).await {
-                    Ok(state) => states.push(state),
-                    Err(err @ StateStoreError::Connection(_)) => return Err(err),
-                    Err(err) => skipped.push((id, err)),
-                }
-            }
+            let ids: Vec<Uuid> = ids.into_iter().map(|(_, id)| id).collect();
+            let (states, skipped) = read_one_by_one(conn, &ids).await?;
             Ok(ListedPage {
                 states,
                 skipped,
@@ -440,6 +440,59 @@ fn last_readable<'r>(
             .ok()
             .map(|updated_at| (updated_at, id))
     })
+}
+
+/// The workflows with these ids, each with its steps, in the order of `ids`, and apart
+/// the ones whose rows do not read back, with why (see
+/// [`StateStoreError::is_unreadable_data`]); ids no longer stored are left out. One
+/// statement when every row reads. A corrupt row fails that statement as a whole (SQLite's
+/// JSON functions refuse it, or decoding it here does), and then each is read alone, so
+/// that only the broken ones are lost. Any other error fails the read.
+pub(crate) async fn read_each<C: Db>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<(Vec<WorkflowState>, Vec<(Uuid, StateStoreError)>)> {
+    if ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let filter = Condition::all().add(workflow_states::Column::Id.is_in(ids.iter().copied()));
+    let found = match select_with_steps(conn, filter, None).await {
+        Ok(found) => found,
+        Err(err) if err.is_unreadable_data() => return read_one_by_one(conn, ids).await,
+        Err(err) => return Err(err),
+    };
+    let (mut states, mut skipped) = (Vec::with_capacity(found.len()), Vec::new());
+    for found in found {
+        let id = found.row.id;
+        match with_steps(found) {
+            Ok(state) => states.push(state),
+            Err(err) if err.is_unreadable_data() => skipped.push((id, err)),
+            Err(err) => return Err(err),
+        }
+    }
+    let position: std::collections::HashMap<Uuid, usize> =
+        ids.iter().enumerate().map(|(at, id)| (*id, at)).collect();
+    states.sort_by_key(|state| position.get(&state.id).copied());
+    skipped.sort_by_key(|(id, _)| position.get(id).copied());
+    Ok((states, skipped))
+}
+
+/// [`read_each`] one workflow at a time: for when reading them together failed on a
+/// corrupt row.
+async fn read_one_by_one<C: Db>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<(Vec<WorkflowState>, Vec<(Uuid, StateStoreError)>)> {
+    let (mut states, mut skipped) = (Vec::new(), Vec::new());
+    for id in ids {
+        match load_state(conn, *id).await {
+            Ok(state) => states.push(state),
+            Err(StateStoreError::NotFound(_)) => {}
+            Err(err) if err.is_unreadable_data() => skipped.push((*id, err)),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok((states, skipped))
 }
 
 async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Result<ListedPage> {
@@ -744,10 +797,10 @@ pub(crate) async fn delete_finished_before<C: ConnectionTrait>(
 ) -> Result<u64> {
     use workflow_states::Column as W;
     Ok(workflow_states::Entity::delete_many()
-        .filter(W::Status.is_in(status_names(&[
+        .filter(status_in(&[
             WorkflowStatus::Completed,
             WorkflowStatus::Failed,
-        ])))
+        ]))
         .filter(W::UpdatedAt.lt(cutoff.fixed_offset()))
         .exec(conn)
         .await?

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::convert;
-use super::queries::{self, select_with_steps, sql_count, status_names, with_steps};
+use super::queries;
 use crate::backend::{self, Db};
 use crate::error::{Result, StateStoreError};
 use crate::model::{
@@ -165,73 +165,108 @@ fn returned_expiry(row: &sea_orm::QueryResult) -> Result<DateTime<Utc>> {
     Ok(expires_at.with_timezone(&Utc))
 }
 
-/// Claims up to `limit` active workflows that no live lease holds, oldest update first:
-/// one statement (Postgres skips rows another claimer has locked; SQLite has one writer).
+/// Workflows claimed per round of [`claim`]: each round's statements name at most this
+/// many ids, well under either database's cap on bound values.
+const CLAIMS_PER_ROUND: u64 = 1_000;
+
+/// What [`claim`] and [`recover`] could not take: claimable workflows whose rows do not
+/// read back, with why.
+pub(crate) type Unreadable = Vec<(Uuid, StateStoreError)>;
+
+/// Claims up to `limit` active workflows that no live lease holds, oldest update first,
+/// in one transaction (`atomic`: `conn` makes the call all or nothing already): a claim
+/// that fails takes no lease at all.
+///
+/// Each round locks the next claimable rows (Postgres skips rows another claimer has
+/// locked; SQLite has one writer), reads them, and leases only the ones that read back.
+/// A workflow whose row is corrupt is left as it was, unleased (or under its old, expired
+/// lease), and reported; the next round claims healthy ones in its place, so `limit`
+/// healthy workflows come back whenever there are that many, whatever sorts first.
 pub(crate) async fn claim<C: Db>(
     conn: &C,
+    atomic: bool,
     owner: &str,
     lease_for: chrono::Duration,
     limit: u64,
-) -> Result<Vec<Claim>> {
+) -> Result<(Vec<Claim>, Unreadable)> {
+    backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
+        claim_rounds(txn, owner, lease_for, limit).await
+    })
+}
+
+async fn claim_rounds<C: Db>(
+    txn: &C,
+    owner: &str,
+    lease_for: chrono::Duration,
+    limit: u64,
+) -> Result<(Vec<Claim>, Unreadable)> {
     use workflow_states::Column as W;
-    let backend = conn.get_database_backend();
-    let claimable = Query::select()
-        .column(W::Id)
-        .from(workflow_states::Entity)
-        .and_where(W::Status.is_in(status_names(&WorkflowStatus::ACTIVE)))
-        .cond_where(
-            Condition::any()
-                .add(W::LeaseOwner.is_null())
-                .add(lease_expired(backend)),
-        )
-        .order_by(W::UpdatedAt, Order::Asc)
-        .order_by(W::Id, Order::Asc)
-        .limit(sql_count(limit))
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .to_owned();
-    let update = Query::update()
-        .table(workflow_states::Entity)
-        .value(W::LeaseOwner, owner)
-        .value(W::LeaseExpiresAt, backend::lease_clock(backend, lease_for))
-        .value(W::LeaseToken, Expr::col(W::LeaseToken).add(1))
-        .and_where(W::Id.in_subquery(claimable))
-        .returning(Query::returning().columns([W::Id, W::LeaseToken, W::LeaseExpiresAt]))
-        .to_owned();
-    let rows = backend::retrying(conn, || conn.query_all(&update)).await?;
-    let mut tokens = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let id: Uuid = row.try_get("", "id")?;
-        let token: i64 = row.try_get("", "lease_token")?;
-        tokens.insert(id, (token, returned_expiry(&row)?));
-    }
-    if tokens.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found = select_with_steps(
-        conn,
-        Condition::all().add(W::Id.is_in(tokens.keys().copied())),
-        None,
-    )
-    .await?;
-    let mut claims = Vec::with_capacity(found.len());
-    for found in found {
-        let id = found.row.id;
-        let (token, expires_at) = tokens[&id];
-        let lease = Lease {
-            workflow_state_id: id,
-            owner: owner.to_owned(),
-            token,
-            expires_at,
-        };
-        match with_steps(found) {
-            Ok(state) => claims.push(Claim { state, lease }),
-            Err(err) => {
-                tracing::warn!(workflow_state_id = %id, error = %err, "claimed an unreadable workflow state; releasing it");
-                release(conn, &lease).await?;
+    let backend = txn.get_database_backend();
+    let (mut claims, mut unreadable): (Vec<Claim>, Unreadable) = (Vec::new(), Vec::new());
+    loop {
+        let wanted = Ord::min(limit - claims.len() as u64, CLAIMS_PER_ROUND);
+        if wanted == 0 {
+            break;
+        }
+        let mut claimable = Query::select()
+            .column(W::Id)
+            .from(workflow_states::Entity)
+            .and_where(queries::status_in(&WorkflowStatus::ACTIVE))
+            .cond_where(
+                Condition::any()
+                    .add(W::LeaseOwner.is_null())
+                    .add(lease_expired(backend)),
+            )
+            .order_by(W::UpdatedAt, Order::Asc)
+            .order_by(W::Id, Order::Asc)
+            .limit(wanted)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        if !unreadable.is_empty() {
+            claimable.and_where(W::Id.is_not_in(unreadable.iter().map(|(id, _)| *id)));
+        }
+        let ids: Vec<Uuid> = txn
+            .query_all(&claimable)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, _>>()?;
+        let (states, bad) = queries::read_each(txn, &ids).await?;
+        unreadable.extend(bad);
+        if !states.is_empty() {
+            let update = Query::update()
+                .table(workflow_states::Entity)
+                .value(W::LeaseOwner, owner)
+                .value(W::LeaseExpiresAt, backend::lease_clock(backend, lease_for))
+                .value(W::LeaseToken, Expr::col(W::LeaseToken).add(1))
+                .and_where(W::Id.is_in(states.iter().map(|state| state.id)))
+                .returning(Query::returning().columns([W::Id, W::LeaseToken, W::LeaseExpiresAt]))
+                .to_owned();
+            let mut leases = HashMap::with_capacity(states.len());
+            for row in txn.query_all(&update).await? {
+                let id: Uuid = row.try_get("", "id")?;
+                let token: i64 = row.try_get("", "lease_token")?;
+                leases.insert(id, (token, returned_expiry(&row)?));
+            }
+            for state in states {
+                // Locked by this transaction since it was read, so leased just now.
+                let Some((token, expires_at)) = leases.remove(&state.id) else {
+                    continue;
+                };
+                let lease = Lease {
+                    workflow_state_id: state.id,
+                    owner: owner.to_owned(),
+                    token,
+                    expires_at,
+                };
+                claims.push(Claim { state, lease });
             }
         }
+        if (ids.len() as u64) < wanted {
+            break; // nothing claimable is left
+        }
     }
-    Ok(claims)
+    Ok((claims, unreadable))
 }
 
 fn lease_held(lease: &Lease) -> SimpleExpr {
@@ -328,40 +363,76 @@ pub(crate) async fn latest_checkpoints<C: ConnectionTrait>(
 }
 
 /// Claims workflows to resume and pairs each with its newest checkpoint and the state to
-/// resume from: a fixed number of statements however many.
+/// resume from, in one transaction: a fixed number of statements per round of [`claim`].
 pub(crate) async fn recover<C: Db>(
     conn: &C,
+    atomic: bool,
     owner: &str,
     lease_for: chrono::Duration,
     limit: u64,
-) -> Result<Vec<Recovery>> {
-    let claims = claim(conn, owner, lease_for, limit).await?;
-    let ids: Vec<Uuid> = claims.iter().map(|claim| claim.state.id).collect();
-    let mut latest = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        latest_checkpoints(conn, &ids).await?
-    };
-    Ok(claims
-        .into_iter()
-        .map(|Claim { state, lease }| {
-            let checkpoint = latest.remove(&state.id);
-            let state = match checkpoint.as_ref().map(queries::snapshot_state) {
-                Some(Ok(restored)) => restored,
-                Some(Err(err)) => {
-                    tracing::warn!(workflow_state_id = %state.id, error = %err,
-                        "newest checkpoint unreadable; resuming from the stored state");
-                    state
+) -> Result<(Vec<Recovery>, Unreadable)> {
+    backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
+        let (claims, unreadable) = claim_rounds(txn, owner, lease_for, limit).await?;
+        let ids: Vec<Uuid> = claims.iter().map(|claim| claim.state.id).collect();
+        let mut latest = latest_checkpoints_each(txn, &ids).await?;
+        let recovered = claims
+            .into_iter()
+            .map(|Claim { state, lease }| {
+                let checkpoint = match latest.remove(&state.id) {
+                    Some(Ok(checkpoint)) => Some(checkpoint),
+                    Some(Err(err)) => {
+                        tracing::warn!(workflow_state_id = %state.id, error = %err,
+                            "newest checkpoint unreadable; resuming from the stored state");
+                        None
+                    }
+                    None => None,
+                };
+                let state = match checkpoint.as_ref().map(queries::snapshot_state) {
+                    Some(Ok(restored)) => restored,
+                    Some(Err(err)) => {
+                        tracing::warn!(workflow_state_id = %state.id, error = %err,
+                            "newest checkpoint unreadable; resuming from the stored state");
+                        state
+                    }
+                    None => state,
+                };
+                Recovery {
+                    state,
+                    checkpoint,
+                    lease,
                 }
-                None => state,
-            };
-            Recovery {
-                state,
-                checkpoint,
-                lease,
+            })
+            .collect();
+        Ok((recovered, unreadable))
+    })
+}
+
+/// [`latest_checkpoints`] in chunks of [`CLAIMS_PER_ROUND`] ids; when a checkpoint row
+/// does not read back (a corrupt snapshot fails the statement as a whole), each of the
+/// chunk's workflows is asked alone, and the broken one comes back as its error.
+async fn latest_checkpoints_each<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Result<Checkpoint>>> {
+    let mut latest = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CLAIMS_PER_ROUND as usize) {
+        match latest_checkpoints(conn, chunk).await {
+            Ok(found) => latest.extend(found.into_iter().map(|(id, c)| (id, Ok(c)))),
+            Err(err) if err.is_unreadable_data() => {
+                for id in chunk {
+                    match latest_checkpoints(conn, std::slice::from_ref(id)).await {
+                        Ok(found) => latest.extend(found.into_iter().map(|(id, c)| (id, Ok(c)))),
+                        Err(err) if err.is_unreadable_data() => {
+                            latest.insert(*id, Err(err));
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
             }
-        })
-        .collect())
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(latest)
 }
 
 #[cfg(test)]

@@ -81,6 +81,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ),
         ),
     ];
+    if let Some(why) = &detail.damaged {
+        fields.push(styled_field(
+            "DAMAGED",
+            format!(
+                "its stored context or steps cannot be read ({}); roll it back to a \
+                 checkpoint (c) to repair it",
+                format::printable(why)
+            ),
+            Style::new().fg(Color::Red),
+        ));
+    }
     let error_style = Style::new().fg(if state.error.is_some() {
         Color::Red
     } else {

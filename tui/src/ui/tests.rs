@@ -671,6 +671,41 @@ fn detail_screen_scrolled_context() {
 }
 
 #[test]
+fn detail_screen_of_a_workflow_whose_row_is_unreadable() {
+    // The runtime's answer for a workflow whose context does not read back: its list row
+    // and why, shown as damaged instead of an error in place of the screen.
+    let (state, _) = failed_workflow();
+    let mut app = loaded_app();
+    update(&mut app, enter());
+    let row = app
+        .workflows
+        .rows
+        .iter()
+        .find(|row| row.id == state.id)
+        .cloned()
+        .unwrap();
+    let why = "serialization error: Json(\"recursion limit exceeded at line 1 column 129\")";
+    update(
+        &mut app,
+        Message::DetailLoaded {
+            workflow_state_id: row.id,
+            result: Ok(LoadedDetail::damaged(&row, Some(3), why.to_owned())),
+        },
+    );
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains("DAMAGED"), "{text}");
+    assert!(text.contains("recursion limit exceeded"), "{text}");
+    assert_eq!(app.error, None);
+    assert_snapshot!(draw(&app).backend());
+    // Its checkpoints, to roll it back to, are one key away.
+    press(&mut app, "c");
+    assert_eq!(
+        app.checkpoints.as_ref().map(|view| view.workflow_state_id),
+        Some(row.id)
+    );
+}
+
+#[test]
 fn checkpoints_screen() {
     let mut app = checkpoints_app();
     press(&mut app, " j");
