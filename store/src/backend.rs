@@ -1093,6 +1093,11 @@ fn is_serialization_failure(err: &DbErr) -> bool {
     }
 }
 
+/// Most ids one statement lists (`id IN (...)`, one bind parameter each): SQLite takes at
+/// most 32,766 parameters in a statement and Postgres 65,535, so a call on more ids (a
+/// page of 100,000 workflows, a claim of as many) runs one statement per this many.
+pub(crate) const IDS_PER_STATEMENT: usize = 10_000;
+
 /// One statement of a batch that must apply all-or-nothing.
 pub(crate) enum Write {
     /// An insert (or upsert).

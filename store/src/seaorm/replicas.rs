@@ -207,12 +207,14 @@ pub(crate) async fn claim<C: Db>(
     if tokens.is_empty() {
         return Ok(Vec::new());
     }
-    let found = select_with_steps(
-        conn,
-        Condition::all().add(W::Id.is_in(tokens.keys().copied())),
-        None,
-    )
-    .await?;
+    let ids: Vec<Uuid> = tokens.keys().copied().collect();
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(backend::IDS_PER_STATEMENT) {
+        let filter = Condition::all().add(W::Id.is_in(chunk.iter().copied()));
+        found.extend(select_with_steps(conn, filter, None).await?);
+    }
+    // Most recently updated first, as one statement would have listed them.
+    found.sort_by_key(|found| std::cmp::Reverse((found.row.updated_at, found.row.id)));
     let mut claims = Vec::with_capacity(found.len());
     for found in found {
         let id = found.row.id;
@@ -297,23 +299,28 @@ async fn conditional_update<C: Db>(
     Ok(updated)
 }
 
-/// The newest checkpoint of each of `ids` that has one, in one query.
+/// The newest checkpoint of each of `ids` that has one, in one query per
+/// `backend::IDS_PER_STATEMENT` ids.
 pub(crate) async fn latest_checkpoints<C: ConnectionTrait>(
     conn: &C,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Checkpoint>> {
     use checkpoints::Column as K;
-    let has_newer = queries::newer_checkpoints(Expr::val(1));
-    let rows = checkpoints::Entity::find()
-        .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
-        .filter(Expr::exists(has_newer).not())
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(convert::checkpoint_from_row)
-        .map(|checkpoint| (checkpoint.workflow_state_id, checkpoint))
-        .collect())
+    let mut latest = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(backend::IDS_PER_STATEMENT) {
+        let has_newer = queries::newer_checkpoints(Expr::val(1));
+        let rows = checkpoints::Entity::find()
+            .filter(K::WorkflowStateId.is_in(chunk.iter().copied()))
+            .filter(Expr::exists(has_newer).not())
+            .all(conn)
+            .await?;
+        latest.extend(
+            rows.into_iter()
+                .map(convert::checkpoint_from_row)
+                .map(|checkpoint| (checkpoint.workflow_state_id, checkpoint)),
+        );
+    }
+    Ok(latest)
 }
 
 /// Claims workflows to resume and pairs each with its newest checkpoint and the state to
