@@ -89,7 +89,7 @@ pub fn sqlite_file(target: &str) -> Result<Option<PathBuf>> {
 fn classify(target: &str) -> Result<Target> {
     let config_err = |why: String| StateStoreError::Configuration(redact(&why));
     let trimmed = target.trim();
-    let shown = redact_url(trimmed);
+    let shown = crate::error::echo(&redact_url(trimmed)).into_owned();
     if trimmed.is_empty() {
         return Err(config_err("empty database URL or path".into()));
     }
@@ -152,7 +152,8 @@ fn classify(target: &str) -> Result<Target> {
     }
     if let Some((scheme, _)) = trimmed.split_once("://") {
         return Err(config_err(format!(
-            "unsupported database URL scheme {scheme:?}: use postgres://, sqlite:// or a file path"
+            "unsupported database URL scheme {:?}: use postgres://, sqlite:// or a file path",
+            crate::error::echo(scheme)
         )));
     }
     let options = SqliteConnectOptions::new()

@@ -207,6 +207,28 @@ pub(crate) fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
     text
 }
 
+/// Longest piece of a caller's text (an id, a name, a key) that an error message or an
+/// admin tool's output quotes, in characters: a 10 MB id must not come back whole inside
+/// every error about it.
+pub const ECHO_CHARS: usize = 200;
+
+/// `text` as an error or an admin tool quotes it: whole when it has at most
+/// [`ECHO_CHARS`] characters, else its first [`ECHO_CHARS`] (cut between characters) and
+/// how long the whole was.
+///
+/// ```
+/// use llm_orchestrator_state::{ECHO_CHARS, echo};
+/// assert_eq!(echo("order-1042"), "order-1042");
+/// let long = "é".repeat(1_000);
+/// assert_eq!(echo(&long), format!("{}… (2000 bytes)", "é".repeat(ECHO_CHARS)));
+/// ```
+pub fn echo(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()).into(),
+    }
+}
+
 /// Removes passwords from a text that may contain a connection URL or a `password=` pair.
 ///
 /// A URL's user information runs to the last `@` before the next whitespace, so a

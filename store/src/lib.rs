@@ -44,7 +44,7 @@ pub mod validate;
 
 pub use backend::{AnyBackend, Postgres, Sqlite, sqlite_file};
 pub use config::{AutoCheckpoint, SqliteSync, StateStoreBuilder, StoreOptions};
-pub use error::{Result, StateStoreError, redact, redact_url};
+pub use error::{ECHO_CHARS, Result, StateStoreError, echo, redact, redact_url};
 pub use history::{
     BundledCheckpoint, CheckpointInfo, CheckpointUsage, ForkOrigin, Lineage, PruneReport,
     RetentionPolicy, WorkflowBundle,

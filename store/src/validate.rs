@@ -36,7 +36,8 @@ pub fn postgres_schema_name(schema: &str) -> Result<()> {
         Ok(())
     } else {
         Err(StateStoreError::Configuration(format!(
-            "invalid Postgres schema name {schema:?}: use letters, digits and _ (at most 63)"
+            "invalid Postgres schema name {:?}: use letters, digits and _ (at most 63)",
+            crate::error::echo(schema)
         )))
     }
 }
@@ -165,8 +166,9 @@ pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Re
     for (key, step) in &state.steps {
         if key != &step.step_id {
             return Err(invalid(format!(
-                "step stored under key {key:?} has step_id {:?}",
-                step.step_id
+                "step stored under key {:?} has step_id {:?}",
+                crate::error::echo(key),
+                crate::error::echo(&step.step_id)
             )));
         }
         id("step_id", &step.step_id)?;

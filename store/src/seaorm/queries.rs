@@ -310,7 +310,9 @@ pub(crate) async fn load_state_by_workflow_id<C: Db>(
     let found = select_with_steps(conn, filter, Some(1))
         .await?
         .pop()
-        .ok_or_else(|| StateStoreError::NotFound(format!("workflow {workflow_id:?}")))?;
+        .ok_or_else(|| {
+            StateStoreError::NotFound(format!("workflow {:?}", crate::error::echo(workflow_id)))
+        })?;
     with_steps(found)
 }
 
