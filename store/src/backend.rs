@@ -12,7 +12,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, DeleteStatement, Expr, InsertStatement, Query, SimpleExpr,
-    SubQueryStatement, WithClause,
+    SubQueryStatement, UpdateStatement, WithClause,
 };
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
@@ -1105,6 +1105,8 @@ pub(crate) enum Write {
     Insert(InsertStatement),
     /// A delete.
     Delete(DeleteStatement),
+    /// An update; a guard that checks a row (see `queries::guard_write`) is one.
+    Update(UpdateStatement),
 }
 
 /// Applies `writes` atomically and returns the rows they touched.
@@ -1136,9 +1138,9 @@ pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, 
 
 /// Writes batched into one Postgres statement at most. Postgres takes 65,535 values per
 /// statement; a step insert holds at most 8,000 (1,000 rows) and a save's delete lists the
-/// step ids, so six writes (a workflow row, up to four step chunks, the delete, or a
-/// checkpoint's two) stay well under it.
-const POSTGRES_WRITES_PER_STATEMENT: usize = 6;
+/// step ids, so seven writes (the guard, a workflow row, up to four step chunks, the
+/// delete, or a checkpoint's two) stay well under it.
+const POSTGRES_WRITES_PER_STATEMENT: usize = 7;
 
 /// The writes one statement each, in a write transaction (a savepoint inside the caller's
 /// transaction). On Postgres the transaction as a whole is retried when it lost a race and
@@ -1151,6 +1153,7 @@ async fn write_in_transaction<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, 
             rows += match write {
                 Write::Insert(insert) => txn.execute(insert).await?,
                 Write::Delete(delete) => txn.execute(delete).await?,
+                Write::Update(update) => txn.execute(update).await?,
             }
             .rows_affected();
         }
@@ -1205,6 +1208,10 @@ fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
             Write::Delete(mut delete) => {
                 delete.returning(one);
                 delete.into()
+            }
+            Write::Update(mut update) => {
+                update.returning(one);
+                update.into()
             }
         };
         let mut cte = CommonTableExpression::new();
