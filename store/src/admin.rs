@@ -4,7 +4,8 @@
 //!
 //! Every method runs a fixed number of statements whatever the number of rows: a page
 //! is one query for the workflows and one `GROUP BY` query each for their step and
-//! checkpoint counts.
+//! checkpoint counts (one per 10,000 workflows, so a page of 100,000 stays under every
+//! database's cap on bind parameters).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,7 +18,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::backend::{diagnosed, time_as_text};
+use crate::backend::{IDS_PER_STATEMENT, diagnosed, time_as_text};
 use crate::error::{Result, StateStoreError};
 use crate::model::{StepStatus, WorkflowStatus};
 use crate::seaorm::convert::stored_time;
@@ -615,43 +616,50 @@ impl<B> SeaOrmStateStore<B> {
         Ok(rows)
     }
 
-    /// `(total, done)` step counts of these workflows, in one `GROUP BY` query.
+    /// `(total, done)` step counts of these workflows, in one `GROUP BY` query (per
+    /// `IDS_PER_STATEMENT` workflows).
     async fn step_counts(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, (u64, u64)>> {
         use step_states::Column as S;
-        let done = [StepStatus::Completed.as_str(), StepStatus::Skipped.as_str()];
-        let done_case: Expr = Expr::case(S::Status.is_in(done), 1).into();
-        let rows: Vec<(Uuid, i64, i64)> = step_states::Entity::find()
-            .select_only()
-            .column(S::WorkflowStateId)
-            .expr(Expr::col(Asterisk).count())
-            .expr(done_case.count())
-            .filter(S::WorkflowStateId.is_in(ids.iter().copied()))
-            .group_by(S::WorkflowStateId)
-            .into_tuple()
-            .all(self.connection())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, total, done)| (id, (to_u64(total), to_u64(done))))
-            .collect())
+        let mut counts = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let done = [StepStatus::Completed.as_str(), StepStatus::Skipped.as_str()];
+            let done_case: Expr = Expr::case(S::Status.is_in(done), 1).into();
+            let rows: Vec<(Uuid, i64, i64)> = step_states::Entity::find()
+                .select_only()
+                .column(S::WorkflowStateId)
+                .expr(Expr::col(Asterisk).count())
+                .expr(done_case.count())
+                .filter(S::WorkflowStateId.is_in(chunk.iter().copied()))
+                .group_by(S::WorkflowStateId)
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            counts.extend(
+                rows.into_iter()
+                    .map(|(id, total, done)| (id, (to_u64(total), to_u64(done)))),
+            );
+        }
+        Ok(counts)
     }
 
-    /// Checkpoint counts of these workflows, in one `GROUP BY` query.
+    /// Checkpoint counts of these workflows, in one `GROUP BY` query (per
+    /// `IDS_PER_STATEMENT` workflows).
     async fn checkpoint_counts(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, u64>> {
         use checkpoints::Column as K;
-        let rows: Vec<(Uuid, i64)> = checkpoints::Entity::find()
-            .select_only()
-            .column(K::WorkflowStateId)
-            .expr(Expr::col(Asterisk).count())
-            .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
-            .group_by(K::WorkflowStateId)
-            .into_tuple()
-            .all(self.connection())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, count)| (id, to_u64(count)))
-            .collect())
+        let mut counts = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let rows: Vec<(Uuid, i64)> = checkpoints::Entity::find()
+                .select_only()
+                .column(K::WorkflowStateId)
+                .expr(Expr::col(Asterisk).count())
+                .filter(K::WorkflowStateId.is_in(chunk.iter().copied()))
+                .group_by(K::WorkflowStateId)
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            counts.extend(rows.into_iter().map(|(id, count)| (id, to_u64(count))));
+        }
+        Ok(counts)
     }
 
     /// The version a workflow is stored at now (see [`Versioned`](crate::Versioned)): 1

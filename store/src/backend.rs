@@ -12,7 +12,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, DeleteStatement, Expr, InsertStatement, Query, SimpleExpr,
-    SubQueryStatement, WithClause,
+    SubQueryStatement, UpdateStatement, WithClause,
 };
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
@@ -89,7 +89,7 @@ pub fn sqlite_file(target: &str) -> Result<Option<PathBuf>> {
 fn classify(target: &str) -> Result<Target> {
     let config_err = |why: String| StateStoreError::Configuration(redact(&why));
     let trimmed = target.trim();
-    let shown = redact_url(trimmed);
+    let shown = crate::error::echo(&redact_url(trimmed)).into_owned();
     if trimmed.is_empty() {
         return Err(config_err("empty database URL or path".into()));
     }
@@ -152,7 +152,8 @@ fn classify(target: &str) -> Result<Target> {
     }
     if let Some((scheme, _)) = trimmed.split_once("://") {
         return Err(config_err(format!(
-            "unsupported database URL scheme {scheme:?}: use postgres://, sqlite:// or a file path"
+            "unsupported database URL scheme {:?}: use postgres://, sqlite:// or a file path",
+            crate::error::echo(scheme)
         )));
     }
     let options = SqliteConnectOptions::new()
@@ -1161,12 +1162,19 @@ fn is_serialization_failure(err: &DbErr) -> bool {
     }
 }
 
+/// Most ids one statement lists (`id IN (...)`, one bind parameter each): SQLite takes at
+/// most 32,766 parameters in a statement and Postgres 65,535, so a call on more ids (a
+/// page of 100,000 workflows, a claim of as many) runs one statement per this many.
+pub(crate) const IDS_PER_STATEMENT: usize = 10_000;
+
 /// One statement of a batch that must apply all-or-nothing.
 pub(crate) enum Write {
     /// An insert (or upsert).
     Insert(InsertStatement),
     /// A delete.
     Delete(DeleteStatement),
+    /// An update; a guard that checks a row (see `queries::guard_write`) is one.
+    Update(UpdateStatement),
 }
 
 /// Applies `writes` atomically and returns the rows they touched.
@@ -1198,9 +1206,9 @@ pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, 
 
 /// Writes batched into one Postgres statement at most. Postgres takes 65,535 values per
 /// statement; a step insert holds at most 8,000 (1,000 rows) and a save's delete lists the
-/// step ids, so six writes (a workflow row, up to four step chunks, the delete, or a
-/// checkpoint's two) stay well under it.
-const POSTGRES_WRITES_PER_STATEMENT: usize = 6;
+/// step ids, so seven writes (the guard, a workflow row, up to four step chunks, the
+/// delete, or a checkpoint's two) stay well under it.
+const POSTGRES_WRITES_PER_STATEMENT: usize = 7;
 
 /// The writes one statement each, in a write transaction (a savepoint inside the caller's
 /// transaction). On Postgres the transaction as a whole is retried when it lost a race and
@@ -1213,6 +1221,7 @@ async fn write_in_transaction<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, 
             rows += match write {
                 Write::Insert(insert) => txn.execute(insert).await?,
                 Write::Delete(delete) => txn.execute(delete).await?,
+                Write::Update(update) => txn.execute(update).await?,
             }
             .rows_affected();
         }
@@ -1267,6 +1276,10 @@ fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
             Write::Delete(mut delete) => {
                 delete.returning(one);
                 delete.into()
+            }
+            Write::Update(mut update) => {
+                update.returning(one);
+                update.into()
             }
         };
         let mut cte = CommonTableExpression::new();

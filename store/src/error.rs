@@ -89,6 +89,35 @@ impl StateStoreError {
     pub(crate) fn is_pool_timeout(&self) -> bool {
         matches!(self, Self::Connection(message) if message == POOL_TIMED_OUT)
     }
+
+    /// True for a write its workflow's guard refused (see `queries::guard_write`), before
+    /// the store said why (see `seaorm::explain_refusal`).
+    pub(crate) fn is_guard_refusal(&self) -> bool {
+        matches!(self, Self::Conflict(message) if message == GUARD_REFUSED)
+    }
+}
+
+/// What a write refused by its workflow's guard reports until the store has read why: a
+/// live lease holds the workflow, or a checkpoint's snapshot is of another workflow.
+const GUARD_REFUSED: &str = "the workflow refused the write: a live lease holds it, or the \
+     snapshot is of another workflow";
+
+/// The guard's refusal: it sets `workflow_states.lease_token`, which is NOT NULL, to NULL
+/// (Postgres SQLSTATE 23502, SQLite's SQLITE_CONSTRAINT_NOTNULL, 1299), so the database
+/// undoes the whole statement or batch.
+fn is_guard_refusal(db_err: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
+    use sea_orm::sqlx::postgres::PgDatabaseError;
+    match db_err.try_downcast_ref::<PgDatabaseError>() {
+        Some(pg) => {
+            pg.code() == "23502"
+                && pg.table() == Some("workflow_states")
+                && pg.column() == Some("lease_token")
+        }
+        None => {
+            db_err.code().as_deref() == Some("1299")
+                && db_err.message().ends_with("workflow_states.lease_token")
+        }
+    }
 }
 
 /// What a pool that gave no connection within its acquire timeout reports: every
@@ -174,6 +203,9 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
                      to this process, or it was opened read-only): {message}"
                 ));
             }
+            if is_guard_refusal(db_err.as_ref()) {
+                return StateStoreError::Conflict(GUARD_REFUSED.to_owned());
+            }
             // SQLite's JSON functions on a corrupted column.
             if db_err.message().contains("malformed JSON") {
                 return StateStoreError::Serialization(message);
@@ -249,6 +281,28 @@ pub(crate) fn describe_sqlx(sqlx_err: &sea_orm::sqlx::Error) -> String {
         text.push_str(hint);
     }
     text
+}
+
+/// Longest piece of a caller's text (an id, a name, a key) that an error message or an
+/// admin tool's output quotes, in characters: a 10 MB id must not come back whole inside
+/// every error about it.
+pub const ECHO_CHARS: usize = 200;
+
+/// `text` as an error or an admin tool quotes it: whole when it has at most
+/// [`ECHO_CHARS`] characters, else its first [`ECHO_CHARS`] (cut between characters) and
+/// how long the whole was.
+///
+/// ```
+/// use llm_orchestrator_state::{ECHO_CHARS, echo};
+/// assert_eq!(echo("order-1042"), "order-1042");
+/// let long = "é".repeat(1_000);
+/// assert_eq!(echo(&long), format!("{}… (2000 bytes)", "é".repeat(ECHO_CHARS)));
+/// ```
+pub fn echo(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()).into(),
+    }
 }
 
 /// Removes passwords from a text that may contain a connection URL or a `password=` pair.

@@ -46,7 +46,7 @@ pub use backend::{AnyBackend, Postgres, Sqlite, sqlite_file};
 pub use config::{
     AutoCheckpoint, DEFAULT_CALL_TIMEOUT, SqliteSync, StateStoreBuilder, StoreOptions,
 };
-pub use error::{Result, StateStoreError, redact, redact_url};
+pub use error::{ECHO_CHARS, Result, StateStoreError, echo, redact, redact_url};
 pub use history::{
     BundledCheckpoint, CheckpointInfo, CheckpointUsage, ForkOrigin, Lineage, PruneReport,
     RetentionPolicy, WorkflowBundle,

@@ -152,7 +152,7 @@ macro_rules! status_text {
                     .ok_or_else(|| {
                         StateStoreError::InvalidState(format!(
                             concat!("unknown ", $what, " {:?}"),
-                            s
+                            crate::error::echo(s)
                         ))
                     })
             }

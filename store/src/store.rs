@@ -38,7 +38,11 @@ pub trait StateStore: Send + Sync {
     /// Inserts or replaces a workflow state and all its steps, atomically. Steps that are
     /// no longer in `state.steps` are deleted. With
     /// [`AutoCheckpoint`](crate::AutoCheckpoint) on, a checkpoint is taken in the same
-    /// transaction.
+    /// transaction. While a replica holds a live lease on the workflow
+    /// ([`claim_workflows`](Self::claim_workflows)), this and every other write without
+    /// that lease (`record_step`, `create_checkpoint`, `rollback_to_checkpoint`, a save
+    /// by version) is refused with `Conflict` naming the holder; write under the lease
+    /// with the `*_if` calls. Without leases nothing changes.
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()>;
 
     /// Records a finished (or failed) step: puts `step` into `state`, saves the state and
@@ -47,7 +51,8 @@ pub trait StateStore: Send + Sync {
     /// is stored and `state` is unchanged. Each call saves the caller's copy of the state:
     /// of two concurrent calls on one workflow the later wins, without the other's step
     /// (both checkpoints stay); [`record_step_if`](Self::record_step_if) refuses the
-    /// second instead.
+    /// second instead. Refused (`Conflict`) while a live lease holds the workflow, as
+    /// every plain write (see [`save_workflow_state`](Self::save_workflow_state)).
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint>;
 
     /// The workflow state with this id, with its steps; `NotFound` if there is none.
@@ -89,8 +94,11 @@ pub trait StateStore: Send + Sync {
     /// failed with `Connection` after its commit went through can be retried; another
     /// checkpoint with the same id is a `Conflict`, as is any repeat inside a transaction.
     /// The snapshot must be a valid state of the checkpoint's own workflow
-    /// ([`Checkpoint::of`](crate::Checkpoint::of)); anything else is `InvalidInput`, since
-    /// it could not be restored.
+    /// ([`Checkpoint::of`](crate::Checkpoint::of)), with its workflow id, name and user
+    /// (its status, steps and context may differ); anything else is `InvalidInput`, since
+    /// it could not be restored, or would turn the workflow into another when it is.
+    /// Refused (`Conflict`) while a live lease holds the workflow: recovery would resume
+    /// from it.
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
 
     /// The checkpoint with this id; `NotFound` if there is none.
@@ -115,7 +123,10 @@ pub trait StateStore: Send + Sync {
     /// `updated_at` set to now, and takes a checkpoint of that state (after the same
     /// step) that is the workflow's newest, so a later recovery resumes from it rather
     /// than from a checkpoint taken before the rollback. One transaction; the earlier
-    /// checkpoints are kept (retention applies). Returns the state as stored.
+    /// checkpoints are kept (retention applies). Returns the state as stored. Refused
+    /// (`Conflict` naming the holder) while a replica holds a live lease on the workflow;
+    /// an operator overrides that with
+    /// [`rollback_to_checkpoint_overriding_lease`](crate::SeaOrmStateStore::rollback_to_checkpoint_overriding_lease).
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState>;
 
     /// Deletes completed and failed workflows last updated before `older_than`, with their
@@ -155,7 +166,8 @@ pub trait StateStore: Send + Sync {
     /// Saves `state` only if `condition` holds (optimistic concurrency, or fencing by a
     /// lease), atomically, and returns the new version. `Conflict` if it does not hold
     /// (another writer saved first, or another owner claimed the workflow), with nothing
-    /// changed: reload and decide again.
+    /// changed: reload and decide again. A version is not a lease: while a replica holds
+    /// a live lease on the workflow, only a save under that lease goes through.
     async fn save_workflow_state_if(
         &self,
         state: &WorkflowState,

@@ -37,7 +37,8 @@ pub fn postgres_schema_name(schema: &str) -> Result<()> {
         Ok(())
     } else {
         Err(StateStoreError::Configuration(format!(
-            "invalid Postgres schema name {schema:?}: use letters, digits and _ (at most 63)"
+            "invalid Postgres schema name {:?}: use letters, digits and _ (at most 63)",
+            crate::error::echo(schema)
         )))
     }
 }
@@ -189,8 +190,9 @@ pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Re
     for (key, step) in &state.steps {
         if key != &step.step_id {
             return Err(invalid(format!(
-                "step stored under key {key:?} has step_id {:?}",
-                step.step_id
+                "step stored under key {:?} has step_id {:?}",
+                crate::error::echo(key),
+                crate::error::echo(&step.step_id)
             )));
         }
         id("step_id", &step.step_id)?;
@@ -227,8 +229,12 @@ pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Resu
 /// A checkpoint the caller made (`create_checkpoint`, an imported bundle): checked as
 /// [`checkpoint`], and its snapshot must be a valid state of the checkpoint's own
 /// workflow, so that every stored checkpoint can be restored. A bad snapshot is refused
-/// here, when it is written, not found out during a recovery.
-pub(crate) fn restorable_checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Result<u64> {
+/// here, when it is written, not found out during a recovery. Returns the snapshot's size
+/// and the state it holds.
+pub(crate) fn restorable_checkpoint(
+    checkpoint: &Checkpoint,
+    max_json_bytes: usize,
+) -> Result<(u64, WorkflowState)> {
     let size = self::checkpoint(checkpoint, max_json_bytes)?;
     let state = WorkflowState::deserialize(&checkpoint.snapshot).map_err(|err| {
         invalid(format!(
@@ -246,7 +252,71 @@ pub(crate) fn restorable_checkpoint(checkpoint: &Checkpoint, max_json_bytes: usi
     }
     workflow_state(&state, max_json_bytes)
         .map_err(|err| invalid(format!("checkpoint {}: snapshot: {err}", checkpoint.id)))?;
-    Ok(size)
+    Ok((size, state))
+}
+
+/// Who a workflow is: what a checkpoint's snapshot must share with the workflow it is
+/// filed under.
+pub(crate) struct Identity<'a> {
+    /// The store's id of the run.
+    pub(crate) id: uuid::Uuid,
+    /// The orchestrator's id.
+    pub(crate) workflow_id: &'a str,
+    /// Its name.
+    pub(crate) workflow_name: &'a str,
+    /// Who started it.
+    pub(crate) user_id: Option<&'a str>,
+}
+
+impl<'a> Identity<'a> {
+    /// The identity of `state`.
+    pub(crate) fn of(state: &'a WorkflowState) -> Self {
+        Self {
+            id: state.id,
+            workflow_id: &state.workflow_id,
+            workflow_name: &state.workflow_name,
+            user_id: state.user_id.as_deref(),
+        }
+    }
+}
+
+/// A checkpoint's snapshot, `snapshot_of`, is of the `workflow` it is filed under: the
+/// same workflow id, name and user, else `InvalidInput` saying which differ (a rollback
+/// to it would rewrite the workflow's identity). Its status, steps and context may
+/// differ: they move on between steps.
+pub(crate) fn same_workflow(snapshot_of: &WorkflowState, workflow: Identity<'_>) -> Result<()> {
+    let show = |value: Option<&str>| {
+        value.map_or_else(
+            || "none".to_owned(),
+            |value| format!("{:?}", crate::error::echo(value)),
+        )
+    };
+    let snapshot = Identity::of(snapshot_of);
+    let differences: Vec<String> = [
+        ("workflow_id", snapshot.workflow_id, workflow.workflow_id),
+        (
+            "workflow_name",
+            snapshot.workflow_name,
+            workflow.workflow_name,
+        ),
+    ]
+    .map(|(field, theirs, ours)| (field, Some(theirs), Some(ours)))
+    .into_iter()
+    .chain([("user_id", snapshot.user_id, workflow.user_id)])
+    .filter(|(_, theirs, ours)| theirs != ours)
+    .map(|(field, theirs, ours)| {
+        format!("{field} {} (the workflow's: {})", show(theirs), show(ours))
+    })
+    .collect();
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "the snapshot is of another workflow than workflow state {}: {}",
+            workflow.id,
+            differences.join(", ")
+        )))
+    }
 }
 
 #[cfg(test)]

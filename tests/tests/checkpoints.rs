@@ -39,6 +39,7 @@ backend_tests!(
     recovery_after_a_rollback_resumes_from_the_rolled_back_state,
     snapshot_of_something_else_is_refused_when_written,
     snapshot_of_something_else_is_refused_on_restore_and_rollback,
+    a_snapshot_of_the_workflow_under_another_identity_is_refused,
     delete_old_states_deletes_only_old_finished_workflows,
     delete_old_states_cascades_to_steps_and_checkpoints,
     a_delete_the_database_refuses_half_way_deletes_nothing,
@@ -1224,4 +1225,45 @@ async fn recovery_after_a_rollback_resumes_from_the_rolled_back_state(backend: B
             .map(|c| c.step_id),
         recovered[0].checkpoint.as_ref().map(|c| c.step_id.clone())
     );
+}
+
+/// A checkpoint whose snapshot carries the workflow's id but another workflow id, name or
+/// user is refused when filed (a rollback to it would rewrite who the workflow is); one
+/// whose status, steps or context moved on is what checkpoints are for.
+async fn a_snapshot_of_the_workflow_under_another_identity_is_refused(backend: Backend) {
+    let store = open(backend).await;
+    let state = saved_workflow(&store, "wf-identity").await;
+
+    let renamed = |change: &dyn Fn(&mut WorkflowState)| {
+        let mut snapshot = state.clone();
+        change(&mut snapshot);
+        Checkpoint::new(state.id, "x", serde_json::to_value(&snapshot).unwrap())
+    };
+    let other_id = renamed(&|s| s.workflow_id = "wf-someone-else".into());
+    let other_name = renamed(&|s| s.workflow_name = "Another name".into());
+    let no_user = renamed(&|s| s.user_id = None);
+    let other_user = renamed(&|s| s.user_id = Some("user-2".into()));
+    for (bad, field) in [
+        (&other_id, "workflow_id"),
+        (&other_name, "workflow_name"),
+        (&no_user, "user_id"),
+        (&other_user, "user_id"),
+    ] {
+        let err = store.create_checkpoint(bad).await.unwrap_err();
+        assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+
+    let mut moved_on = state.clone();
+    moved_on.mark_paused();
+    moved_on.upsert_step(step("summarize", StepStatus::Completed, json!("done")));
+    moved_on.context = json!({ "more": true });
+    let fine = Checkpoint::of(&moved_on, "summarize").unwrap();
+    store.create_checkpoint(&fine).await.unwrap();
+    let rolled_back = store.rollback_to_checkpoint(&fine.id).await.unwrap();
+    assert_eq!(rolled_back.workflow_id, state.workflow_id);
+    assert_eq!(rolled_back.workflow_name, state.workflow_name);
+    assert_eq!(rolled_back.user_id, state.user_id);
+    assert_eq!(rolled_back.status, WorkflowStatus::Paused);
 }

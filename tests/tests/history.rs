@@ -26,6 +26,7 @@ backend_tests!(
     export_and_import_round_trip_into_sqlite,
     import_with_new_ids_keeps_checkpoints_restorable,
     workflow_checkpoint_budget_refuses_and_keeps_nothing,
+    import_refuses_a_checkpoint_of_another_identity,
 );
 
 /// A running workflow with `count` checkpoints, one second apart from 2026-01-01.
@@ -573,4 +574,22 @@ async fn a_checkpoint_under_rollback_is_not_pruned_until_the_rollback_commits() 
     let report = prune.await.unwrap().unwrap();
     // All but the newest, which the running workflow would resume from.
     assert_eq!(report.checkpoints, 2);
+}
+
+/// A bundle whose checkpoint snapshot names another workflow than the bundle's (edited
+/// by hand, or put together from two exports) is refused whole on import: restoring that
+/// checkpoint would turn the workflow into another.
+async fn import_refuses_a_checkpoint_of_another_identity(backend: Backend) {
+    let store = open(backend).await;
+    let (state, _) = with_checkpoints(&store, "wf-bundle-identity", 2).await;
+    let bundle = store.export_workflow(&state.id).await.unwrap();
+    assert!(store.import_workflow(&bundle, true).await.is_ok());
+
+    let mut edited = bundle.clone();
+    edited.checkpoints[0].checkpoint.snapshot["workflow_name"] = json!("Someone else's");
+    let before = store.status_counts().await.unwrap().total();
+    let err = store.import_workflow(&edited, true).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains("workflow_name"), "{err}");
+    assert_eq!(store.status_counts().await.unwrap().total(), before);
 }

@@ -1145,7 +1145,7 @@ async fn a_cancelled_call_leaves_no_transaction_open(backend: Backend) {
         let cancelled = tokio::time::timeout(patience, renewal).await.is_err();
         state.context = json!({ "attempt": attempt });
         store
-            .save_workflow_state(&state)
+            .save_workflow_state_if(&state, &SaveCondition::Lease(claim.lease.clone()))
             .await
             .unwrap_or_else(|err| {
                 panic!("attempt {attempt} (renewal cancelled: {cancelled}): save failed: {err}")

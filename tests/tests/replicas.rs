@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use backend_suite::{Backend, backend_tests, open, step, workflow};
 use llm_orchestrator_state::{
-    SaveCondition, StateStore, StateStoreError, StepState, StepStatus, WorkflowState,
+    Checkpoint, SaveCondition, StateStore, StateStoreError, StepState, StepStatus, WorkflowState,
 };
 use serde_json::json;
 
@@ -22,6 +22,9 @@ backend_tests!(
     record_step_if_with_a_version_records_once,
     a_fenced_write_is_not_refused_by_its_own_lease_renewal,
     recover_workflows_returns_the_newest_checkpoint_state_claimed,
+    a_stale_holders_plain_writes_and_rollback_are_refused_naming_the_new_holder,
+    without_a_live_lease_plain_writes_work_as_before,
+    an_operator_rollback_overrides_a_live_lease_and_fences_its_holder,
 );
 
 async fn versions_start_at_one_and_every_save_bumps_them(backend: Backend) {
@@ -456,8 +459,11 @@ async fn released_workflows_can_be_claimed_at_once(backend: Backend) {
         .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].state, state);
-    // A plain save keeps the lease where it is.
-    store.save_workflow_state(&state).await.unwrap();
+    // A save under the lease keeps the lease where it is.
+    store
+        .save_workflow_state_if(&state, &SaveCondition::Lease(second[0].lease.clone()))
+        .await
+        .unwrap();
     assert!(
         store
             .claim_workflows("three", Duration::from_secs(300), 10)
@@ -511,4 +517,225 @@ async fn recover_workflows_returns_the_newest_checkpoint_state_claimed(backend: 
             .unwrap()
             .is_empty()
     );
+}
+
+/// `err` is the `Conflict` of a plain write refused because `holder` holds the lease.
+fn assert_refused_for(err: StateStoreError, holder: &str) {
+    match err {
+        StateStoreError::Conflict(why) => assert!(why.contains(holder), "{why}"),
+        other => panic!("expected a Conflict naming {holder}, got {other:?}"),
+    }
+}
+
+/// A replica whose lease ran out and was taken over wakes up and writes without a lease
+/// condition: its step, save, checkpoint and rollback are all refused with a `Conflict`
+/// that names the new holder, and the step the new holder recorded is what is stored.
+async fn a_stale_holders_plain_writes_and_rollback_are_refused_naming_the_new_holder(
+    backend: Backend,
+) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-stale-plain");
+    state.mark_running();
+    let first = store
+        .record_step(
+            &mut state,
+            step("retrieve", StepStatus::Completed, json!({ "docs": 2 })),
+        )
+        .await
+        .unwrap();
+
+    let a = store
+        .claim_workflows("replica-a", Duration::ZERO, 10)
+        .await
+        .unwrap();
+    let mut a_state = a[0].state.clone();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let b = store
+        .claim_workflows("replica-b", Duration::from_secs(300), 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1, "B takes the workflow over");
+    let mut b_state = b[0].state.clone();
+    let (b_checkpoint, b_version) = store
+        .record_step_if(
+            &mut b_state,
+            step("tool_call", StepStatus::Completed, json!({ "by": "b" })),
+            &SaveCondition::Lease(b[0].lease.clone()),
+        )
+        .await
+        .unwrap();
+
+    // A, unaware, records the same step with the plain call: refused, its copy unchanged.
+    let before = a_state.clone();
+    let err = store
+        .record_step(
+            &mut a_state,
+            step("tool_call", StepStatus::Completed, json!({ "by": "a" })),
+        )
+        .await
+        .unwrap_err();
+    assert_refused_for(err, "replica-b");
+    assert_eq!(a_state, before);
+    // Nor may it roll the workflow back, save it, checkpoint it, or save it by version.
+    assert_refused_for(
+        store.rollback_to_checkpoint(&first.id).await.unwrap_err(),
+        "replica-b",
+    );
+    let mut failed = a_state.clone();
+    failed.mark_failed("written by a replica that lost the workflow");
+    assert_refused_for(
+        store.save_workflow_state(&failed).await.unwrap_err(),
+        "replica-b",
+    );
+    let checkpoint = Checkpoint::of(&failed, "late").unwrap();
+    assert_refused_for(
+        store.create_checkpoint(&checkpoint).await.unwrap_err(),
+        "replica-b",
+    );
+    assert_refused_for(
+        store
+            .save_workflow_state_if(&failed, &SaveCondition::Version(b_version))
+            .await
+            .unwrap_err(),
+        "replica-b",
+    );
+
+    // B's acknowledged step is what is stored, and its checkpoint is still the newest.
+    let stored = store
+        .load_workflow_state_versioned(&state.id)
+        .await
+        .unwrap();
+    assert_eq!(stored.value, b_state);
+    assert_eq!(stored.version, b_version);
+    assert_eq!(
+        store.get_latest_checkpoint(&state.id).await.unwrap(),
+        Some(b_checkpoint)
+    );
+    assert!(matches!(
+        store.get_checkpoint(&checkpoint.id).await,
+        Err(StateStoreError::NotFound(_))
+    ));
+}
+
+/// With no live lease (never claimed, expired, released), plain writes behave as they
+/// always did: the spec's API knows nothing of leases.
+async fn without_a_live_lease_plain_writes_work_as_before(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-unleased");
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    let first = store
+        .record_step(
+            &mut state,
+            step("retrieve", StepStatus::Completed, json!({ "docs": 1 })),
+        )
+        .await
+        .unwrap();
+    store
+        .create_checkpoint(&Checkpoint::of(&state, "manual").unwrap())
+        .await
+        .unwrap();
+    store.rollback_to_checkpoint(&first.id).await.unwrap();
+
+    // A lease that ran out without anyone taking over stops nobody.
+    let expired = store
+        .claim_workflows("replica-a", Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store
+        .record_step(
+            &mut state,
+            step("prompt", StepStatus::Completed, json!("ok")),
+        )
+        .await
+        .unwrap();
+    store.rollback_to_checkpoint(&first.id).await.unwrap();
+
+    // Nor does one given back.
+    let live = store
+        .claim_workflows("replica-b", Duration::from_secs(300), 10)
+        .await
+        .unwrap();
+    assert!(store.release_lease(&live[0].lease).await.unwrap());
+    let mut state = store.load_workflow_state(&state.id).await.unwrap();
+    let version = store
+        .load_workflow_state_versioned(&state.id)
+        .await
+        .unwrap()
+        .version;
+    state.mark_paused();
+    store
+        .save_workflow_state_if(&state, &SaveCondition::Version(version))
+        .await
+        .unwrap();
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+}
+
+/// An operator rolls back a workflow a live replica holds, deliberately: the override
+/// goes through, ends the lease (the holder's next write under it, and its renewal, are
+/// refused), and the workflow can be claimed again at once.
+async fn an_operator_rollback_overrides_a_live_lease_and_fences_its_holder(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-override");
+    state.mark_running();
+    let first = store
+        .record_step(
+            &mut state,
+            step("retrieve", StepStatus::Completed, json!({ "docs": 3 })),
+        )
+        .await
+        .unwrap();
+    let claims = store
+        .claim_workflows("replica-b", Duration::from_secs(300), 10)
+        .await
+        .unwrap();
+    let lease = claims[0].lease.clone();
+    let mut held = claims[0].state.clone();
+    store
+        .record_step_if(
+            &mut held,
+            step("tool_call", StepStatus::Failed, json!({ "error": "bad" })),
+            &SaveCondition::Lease(lease.clone()),
+        )
+        .await
+        .unwrap();
+
+    let rolled_back = store
+        .rollback_to_checkpoint_overriding_lease(&first.id)
+        .await
+        .unwrap();
+    assert_eq!(rolled_back.steps, state.steps);
+    assert_eq!(
+        store.load_workflow_state(&state.id).await.unwrap(),
+        rolled_back
+    );
+
+    // The holder is fenced: its step under the old lease and its renewal are refused.
+    let err = store
+        .record_step_if(
+            &mut held,
+            step("tool_call", StepStatus::Completed, json!("retried")),
+            &SaveCondition::Lease(lease.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err}");
+    assert!(matches!(
+        store.renew_lease(&lease, Duration::from_secs(300)).await,
+        Err(StateStoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.load_workflow_state(&state.id).await.unwrap(),
+        rolled_back
+    );
+    // Nobody holds it now: it can be claimed at once, with a newer token.
+    let again = store
+        .claim_workflows("replica-c", Duration::from_secs(300), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].lease.token > lease.token);
 }

@@ -50,6 +50,7 @@ backend_tests!(
     large_states_round_trip,
     ten_thousand_steps_round_trip,
     too_many_steps_is_invalid_input,
+    errors_quote_long_input_cut_short,
 );
 
 /// A running workflow with every optional field set and steps in several statuses.
@@ -1434,4 +1435,33 @@ async fn a_change_to_any_one_step_column_is_saved(backend: Backend) {
             "after changing {what}"
         );
     }
+}
+
+/// An error that quotes what the caller passed quotes at most a bounded piece of it, and
+/// says how long the whole was: a 10 MB id does not come back inside the error.
+async fn errors_quote_long_input_cut_short(backend: Backend) {
+    let store = open(backend).await;
+    let long = "w".repeat(10_000_000);
+    let err = store
+        .load_workflow_state_by_workflow_id(&long)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::NotFound(_)), "{err:.300}");
+    let shown = err.to_string();
+    assert!(shown.len() < 1_000, "{} bytes: {shown:.300}", shown.len());
+    assert!(shown.contains("(10000000 bytes)"), "{shown}");
+
+    // A step filed under a long key that is not its id: refused, the key cut short.
+    let mut state = workflow("wf-long-key");
+    state
+        .steps
+        .insert("é".repeat(1_000_000), StepState::new("short"));
+    let err = store.save_workflow_state(&state).await.unwrap_err();
+    assert!(
+        matches!(err, StateStoreError::InvalidInput(_)),
+        "{err:.300}"
+    );
+    let shown = err.to_string();
+    assert!(shown.len() < 1_000, "{} bytes: {shown:.300}", shown.len());
+    assert!(shown.contains("(2000000 bytes)"), "{shown}");
 }

@@ -585,6 +585,9 @@ pub enum Command {
     PlanRestore(Uuid),
     /// Roll back to a checkpoint.
     Restore(Uuid),
+    /// Roll back to a checkpoint of a workflow a replica holds the lease on, which the
+    /// operator confirmed after being warned: the lease ends (its holder is fenced).
+    RestoreOverridingLease(Uuid),
     /// Free a workflow the detail screen no longer shows, off the UI thread: dropping a
     /// 6 MB context and its printed lines takes tens of milliseconds (debug build). No
     /// answer.
@@ -1580,7 +1583,12 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
         Popup::ConfirmRestore { plan, scroll } => match key.code {
             KeyCode::Char('y') => {
                 app.notice = Some("restoring...".into());
-                app.commands.push(Command::Restore(plan.checkpoint.id));
+                // Confirmed under the popup's warning that a replica holds the lease.
+                let checkpoint = plan.checkpoint.id;
+                app.commands.push(match plan.live_lease {
+                    Some(_) => Command::RestoreOverridingLease(checkpoint),
+                    None => Command::Restore(checkpoint),
+                });
             }
             KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
                 app.notice = Some("restore cancelled; nothing changed".into());

@@ -89,13 +89,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Make a workflow the state of one of its checkpoints again.
+    /// Make a workflow the state of one of its checkpoints again. While a replica holds
+    /// the workflow's lease the store refuses, unless you confirm after the warning or
+    /// pass --override-lease: the lease then ends and the replica's next write under it
+    /// is refused.
     Restore {
         /// The checkpoint's uuid.
         checkpoint: String,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Restore even while a replica holds the workflow's lease, ending the lease.
+        #[arg(long)]
+        override_lease: bool,
     },
     /// Apply a retention policy: delete old finished workflows and surplus checkpoints.
     /// Pinned checkpoints are kept, except in a finished workflow that `--older-than`

@@ -791,7 +791,19 @@ pub async fn plan_restore(
     Ok(plan.with_live_lease(lease))
 }
 
-/// `restore`: prints the plan, asks unless `yes`, then rolls back.
+/// What the operator said on `restore`'s command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consented {
+    /// `--yes`: do not ask.
+    pub yes: bool,
+    /// `--override-lease`: restore even while a replica holds the workflow's lease.
+    pub override_lease: bool,
+}
+
+/// `restore`: prints the plan, asks unless `yes`, then rolls back. While a replica holds
+/// the workflow's lease, the restore ends that lease when the operator confirmed after
+/// the plan's warning or passed `--override-lease`; with `--yes` alone it is refused,
+/// naming the holder, before anything is written.
 pub async fn restore(
     store: &Store,
     clock: db::Clock,
@@ -799,12 +811,23 @@ pub async fn restore(
     input: &mut impl BufRead,
     interactive: bool,
     checkpoint: &str,
-    yes: bool,
+    consented: Consented,
 ) -> Result<()> {
+    let Consented {
+        yes,
+        override_lease,
+    } = consented;
     let id = db::parse_uuid("checkpoint", checkpoint)?;
     let plan = plan_restore(store, clock, id).await?;
     for line in plan.lines() {
         writeln!(out, "{line}")?;
+    }
+    if let Some(lease) = plan.live_lease.as_ref().filter(|_| yes && !override_lease) {
+        return Err(AdminError::new(format!(
+            "not restoring: {} holds the workflow's lease (it is running it); pass \
+             --override-lease to restore anyway and end its lease",
+            format::printable(&lease.owner)
+        )));
     }
     if !yes {
         let consent = Consent {
@@ -819,7 +842,13 @@ pub async fn restore(
             "restore cancelled; nothing changed",
         )?;
     }
-    let state = store.rollback_to_checkpoint(&id).await?;
+    // Confirmed under the warning, or told to: the lease ends with the restore. A lease
+    // taken since the plan was read still refuses a plain restore.
+    let state = if override_lease || plan.live_lease.is_some() {
+        store.rollback_to_checkpoint_overriding_lease(&id).await?
+    } else {
+        store.rollback_to_checkpoint(&id).await?
+    };
     tracing::info!(checkpoint_id = %id, workflow_state_id = %state.id, "restored");
     writeln!(
         out,
@@ -1344,6 +1373,7 @@ fn browse_command(target: &db::Target<'_>) -> String {
 mod tests {
     use super::*;
     use crate::fixtures::failed_workflow;
+    use llm_orchestrator_state::SaveCondition;
 
     /// `demo --open` run again (the README's first command, twice) opens the samples
     /// already there instead of refusing, and adds none.
@@ -1672,7 +1702,7 @@ mod tests {
             &mut "n\n".as_bytes(),
             true,
             &oldest,
-            false,
+            Consented::default(),
         )
         .await
         .unwrap_err();
@@ -1690,7 +1720,7 @@ mod tests {
             &mut "yes\n".as_bytes(),
             true,
             &oldest,
-            false,
+            Consented::default(),
         )
         .await
         .unwrap();
@@ -1712,7 +1742,7 @@ mod tests {
                 &mut "n\n".as_bytes(),
                 true,
                 &oldest,
-                false,
+                Consented::default(),
             )
             .await
             .unwrap_err();
@@ -1739,7 +1769,7 @@ mod tests {
             first_line(&store).await,
             format!(
                 "WARNING: worker-1 holds this workflow's lease until {until} UTC: it is \
-                 running it and may overwrite this restore"
+                 running it; restoring ends its lease and refuses its next write"
             )
         );
         // The TUI's plan says it too (the same plan, read by the same function).
@@ -1751,6 +1781,81 @@ mod tests {
         // Released: nobody runs it; no warning.
         store.release_lease(&claims[0].lease).await.unwrap();
         assert!(first_line(&store).await.starts_with("Roll back workflow"));
+    }
+
+    /// While a replica holds the lease, `--yes` alone restores nothing and says how to
+    /// override; a yes after the warning, or `--override-lease`, restores and ends the
+    /// lease, so the replica's next write under it is refused.
+    #[tokio::test]
+    async fn restore_over_a_live_lease_needs_consent_and_fences_the_holder() {
+        let (store, mut state, checkpoints) = seeded().await;
+        let oldest = checkpoints[1].id.to_string();
+        state.status = WorkflowStatus::Running;
+        state.error = None;
+        store.save_workflow_state(&state).await.unwrap();
+        let claim = async || {
+            store
+                .claim_workflows("worker-1", std::time::Duration::from_secs(600), 10)
+                .await
+                .unwrap()
+                .remove(0)
+        };
+        let restored = async |answer: &str, consented: Consented| {
+            let mut out = Vec::new();
+            restore(
+                &store,
+                db::Clock::default(),
+                &mut out,
+                &mut answer.as_bytes(),
+                true,
+                &oldest,
+                consented,
+            )
+            .await
+        };
+        let claimed = claim().await;
+
+        let yes = Consented {
+            yes: true,
+            override_lease: false,
+        };
+        let err = restored("", yes).await.unwrap_err().to_string();
+        assert!(
+            err.contains("worker-1") && err.contains("--override-lease"),
+            "{err}"
+        );
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+
+        // Confirmed after the warning: restored, and the replica is fenced.
+        restored("y\n", Consented::default()).await.unwrap();
+        let after = store.load_workflow_state(&state.id).await.unwrap();
+        assert_eq!(after.steps.len(), 1);
+        let mut late = claimed.state.clone();
+        late.mark_paused();
+        let fenced = store
+            .save_workflow_state_if(&late, &SaveCondition::Lease(claimed.lease))
+            .await;
+        assert!(
+            matches!(
+                fenced,
+                Err(llm_orchestrator_state::StateStoreError::Conflict(_))
+            ),
+            "{fenced:?}"
+        );
+
+        // Claimed again: --yes --override-lease restores without asking.
+        let claimed = claim().await;
+        let forced = Consented {
+            yes: true,
+            override_lease: true,
+        };
+        restored("", forced).await.unwrap();
+        assert!(
+            store
+                .renew_lease(&claimed.lease, std::time::Duration::from_secs(60))
+                .await
+                .is_err()
+        );
     }
 
     /// `list`'s output and note for this filter and limit.

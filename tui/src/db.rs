@@ -373,9 +373,10 @@ pub async fn find_workflow(store: &Store, key: &str) -> Result<WorkflowState> {
         .load_workflow_state_by_workflow_id(key)
         .await
         .map_err(|err| match err {
-            llm_orchestrator_state::StateStoreError::NotFound(_) => {
-                AdminError::new(format!("no workflow with id or workflow_id {key:?}"))
-            }
+            llm_orchestrator_state::StateStoreError::NotFound(_) => AdminError::new(format!(
+                "no workflow with id or workflow_id {:?}",
+                llm_orchestrator_state::echo(key)
+            )),
             other => other.into(),
         })
 }
@@ -402,8 +403,12 @@ pub async fn find_workflow_summary(store: &Store, key: &str) -> Result<WorkflowS
 
 /// A checkpoint uuid from user input.
 pub fn parse_uuid(what: &str, text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text.trim())
-        .map_err(|_| AdminError::new(format!("{what} {text:?} is not a uuid")))
+    Uuid::parse_str(text.trim()).map_err(|_| {
+        AdminError::new(format!(
+            "{what} {:?} is not a uuid",
+            llm_orchestrator_state::echo(text)
+        ))
+    })
 }
 
 #[cfg(test)]

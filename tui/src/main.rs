@@ -162,7 +162,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Diff { from, to, json } => {
             commands::diff_command(&store, &mut out, &from, &to, json).await
         }
-        Command::Restore { checkpoint, yes } => {
+        Command::Restore {
+            checkpoint,
+            yes,
+            override_lease,
+        } => {
             let interactive = commands::stdin_is_terminal();
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
@@ -173,7 +177,10 @@ async fn run(cli: Cli) -> Result<()> {
                 &mut input,
                 interactive,
                 &checkpoint,
-                yes,
+                commands::Consented {
+                    yes,
+                    override_lease,
+                },
             )
             .await
         }

@@ -55,7 +55,9 @@ impl StepChange {
 }
 
 /// A replica's recovery lease on the workflow that had not run out when the plan was
-/// made: that replica is running the workflow, and its next save overwrites the restore.
+/// made: that replica is running the workflow. The store refuses a plain restore while
+/// it lasts; a restore the operator confirms anyway ends the lease, and the replica's
+/// next write under it is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveLease {
     /// The replica (`claim_workflows`' owner).
@@ -66,13 +68,15 @@ pub struct LiveLease {
 
 impl LiveLease {
     /// The lease on the workflow `row` as of `now`, if a replica holds it and it has
-    /// not expired (an expired one belongs to a replica that stopped: nobody runs it).
-    /// Live if either clock says so, the database's when the row was read or this
-    /// machine's now: a warning too many beats a restore a running replica overwrites
-    /// because this machine's clock runs ahead.
+    /// not expired (an expired one belongs to a replica that stopped: nobody runs it),
+    /// whatever the workflow's status: the store refuses plain writes under any live
+    /// lease, a finished workflow's too. Live if either clock says so, the database's
+    /// when the row was read or this machine's now: a warning too many beats a restore
+    /// that fails, or overrides a lease, because this machine's clock runs ahead.
     pub fn of(row: &WorkflowSummary, now: DateTime<Utc>) -> Option<Self> {
-        let (owner, expired_for) = crate::commands::lease_of(row, now)?;
-        if row.lease_expired && expired_for.is_some() {
+        let owner = row.lease_owner.as_deref()?;
+        let expired_here = row.lease_expires_at.is_some_and(|until| until < now);
+        if row.lease_expired && expired_here {
             return None;
         }
         Some(Self {
@@ -172,15 +176,15 @@ impl RestorePlan {
     }
 
     /// What the operator must know before saying yes, if anything: a replica holds the
-    /// workflow's lease, so it is running it and its next save undoes the restore.
+    /// workflow's lease, so it is running it, and restoring takes the workflow from it.
     pub fn warning(&self) -> Option<String> {
         let lease = self.live_lease.as_ref()?;
         let until = lease.until.map_or_else(String::new, |until| {
             format!(" until {} UTC", crate::format::time(Some(until)))
         });
         Some(format!(
-            "WARNING: {} holds this workflow's lease{until}: it is running it and may \
-             overwrite this restore",
+            "WARNING: {} holds this workflow's lease{until}: it is running it; restoring \
+             ends its lease and refuses its next write",
             lease.owner
         ))
     }
@@ -316,7 +320,7 @@ mod tests {
         assert_eq!(
             lines[0],
             "WARNING: worker-1 holds this workflow's lease until 2026-11-25 09:00:42 UTC: it \
-             is running it and may overwrite this restore"
+             is running it; restoring ends its lease and refuses its next write"
         );
         assert!(lines[1].starts_with("Roll back workflow"), "{lines:?}");
         assert_eq!(live.warning().as_deref(), Some(lines[0].as_str()));
@@ -333,8 +337,11 @@ mod tests {
         row.lease_expired = true;
         assert!(LiveLease::of(&row, t0()).is_some());
         row.lease_expired = false;
-        // Finished: a lease left behind is nobody's.
+        // Finished, its lease not run out: the store refuses a plain write all the same.
         row.status = WorkflowStatus::Failed;
+        assert!(LiveLease::of(&row, t0()).is_some());
+        // Released: nobody's.
+        row.lease_owner = None;
         assert_eq!(LiveLease::of(&row, t0()), None);
         let plain = plan().with_live_lease(None);
         assert_eq!(plain.warning(), None);

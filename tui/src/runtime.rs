@@ -201,10 +201,21 @@ async fn load_detail(store: &Store, id: uuid::Uuid) -> Result<LoadedDetail> {
     }
 }
 
-/// Rolls back to a checkpoint; the restored workflow printed (its version is not
-/// returned: the refresh after a restore reads it).
-async fn restore(store: &Store, checkpoint: uuid::Uuid) -> Result<LoadedDetail> {
-    let state = store.rollback_to_checkpoint(&checkpoint).await?;
+/// Rolls back to a checkpoint, ending a live lease on its workflow if `override_lease`;
+/// the restored workflow printed (its version is not returned: the refresh after a
+/// restore reads it).
+async fn restore(
+    store: &Store,
+    checkpoint: uuid::Uuid,
+    override_lease: bool,
+) -> Result<LoadedDetail> {
+    let state = if override_lease {
+        store
+            .rollback_to_checkpoint_overriding_lease(&checkpoint)
+            .await?
+    } else {
+        store.rollback_to_checkpoint(&checkpoint).await?
+    };
     print_detail(state, None).await
 }
 
@@ -339,7 +350,10 @@ async fn execute_within(
             })
             .await,
         },
-        Command::Restore(id) => Message::Restored(text(restore(&store, id).await)),
+        Command::Restore(id) => Message::Restored(text(restore(&store, id, false).await)),
+        Command::RestoreOverridingLease(id) => {
+            Message::Restored(text(restore(&store, id, true).await))
+        }
         Command::Discard(old) => {
             // Nothing to answer; a panic while freeing would be a bug, reported as one.
             if let Err(err) = tokio::task::spawn_blocking(move || drop(old)).await

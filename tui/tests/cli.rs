@@ -301,10 +301,9 @@ fn restore_warns_first_when_a_live_replica_holds_the_lease() {
         "{text}"
     );
     assert!(
-        text.lines()
-            .next()
-            .unwrap()
-            .ends_with(" UTC: it is running it and may overwrite this restore"),
+        text.lines().next().unwrap().ends_with(
+            " UTC: it is running it; restoring ends its lease and refuses its next write"
+        ),
         "{text}"
     );
 
@@ -814,6 +813,16 @@ fn export_from_one_database_and_import_into_another() {
     );
 }
 
+/// Sets one of the fields that say who a workflow is (`workflow_id`, `workflow_name`,
+/// `user_id`) in an exported bundle: in the workflow and in every checkpoint's snapshot,
+/// which import checks are of that same workflow.
+fn rename(bundle: &mut Value, field: &str, value: &str) {
+    bundle["workflow"][field] = value.into();
+    for checkpoint in bundle["checkpoints"].as_array_mut().unwrap() {
+        checkpoint["checkpoint"]["snapshot"][field] = value.into();
+    }
+}
+
 #[test]
 fn list_lines_up_columns_of_wide_character_ids_and_names() {
     // CJK characters and emoji take two terminal cells: padded by characters, every
@@ -821,8 +830,12 @@ fn list_lines_up_columns_of_wide_character_ids_and_names() {
     let db = Db::demo();
     let row = failed_workflow(&db);
     let mut bundle = db.json(&["export", row["id"].as_str().unwrap()]);
-    bundle["workflow"]["workflow_id"] = "請求書-処理-パイプライン-長い名前-🚀-0021".into();
-    bundle["workflow"]["workflow_name"] = "請求書の処理 🧾".into();
+    rename(
+        &mut bundle,
+        "workflow_id",
+        "請求書-処理-パイプライン-長い名前-🚀-0021",
+    );
+    rename(&mut bundle, "workflow_name", "請求書の処理 🧾");
     let file = db._dir.path().join("wide.json");
     std::fs::write(&file, bundle.to_string()).unwrap();
     let out = db.run(&["import", file.to_str().unwrap(), "--new-ids"]);
@@ -1546,9 +1559,13 @@ fn stored_escape_sequences_reach_the_terminal_only_escaped() {
     let db = Db::demo();
     let row = failed_workflow(&db);
     let mut bundle = db.json(&["export", row["id"].as_str().unwrap()]);
+    rename(&mut bundle, "workflow_id", "wf\u{1b}[2Jid");
+    rename(
+        &mut bundle,
+        "user_id",
+        "evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED",
+    );
     let workflow = &mut bundle["workflow"];
-    workflow["workflow_id"] = "wf\u{1b}[2Jid".into();
-    workflow["user_id"] = "evil\u{1b}]0;PWNED\u{7}\u{1b}[31mRED".into();
     workflow["error"] = "boom\r\u{1b}[2J\nsecond line\u{9b}1m".into();
     workflow["context"]["key\u{1b}[5m"] = "value\u{7f}".into();
     let step = workflow["steps"]

@@ -459,7 +459,15 @@ pub(crate) async fn import<C: Db>(
                 *snapshot_id = serde_json::Value::String(state.id.to_string());
             }
         }
-        let size = crate::validate::restorable_checkpoint(&checkpoint, max_json_bytes)?;
+        let (size, snapshot_of) =
+            crate::validate::restorable_checkpoint(&checkpoint, max_json_bytes)?;
+        crate::validate::same_workflow(&snapshot_of, crate::validate::Identity::of(&state))
+            .map_err(|err| match err {
+                StateStoreError::InvalidInput(why) => {
+                    StateStoreError::InvalidInput(format!("checkpoint {}: {why}", checkpoint.id))
+                }
+                other => other,
+            })?;
         checkpoints.push((checkpoint, size, bundled.pinned.clone()));
     }
     insert_new_workflow(conn, &state, bundle.forked_from, &checkpoints).await?;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use tracing::{Span, instrument, warn};
+use tracing::{Instrument as _, Span, instrument, warn};
 use uuid::Uuid;
 
 use crate::backend::{self, AnyBackend, Postgres, Sqlite, diagnosed};
@@ -243,6 +243,45 @@ impl<B> SeaOrmStateStore<B> {
         self.clock_offset_at_open
     }
 
+    /// [`rollback_to_checkpoint`](StateStore::rollback_to_checkpoint) even while another
+    /// replica holds a live lease on the workflow, for an operator who decided to: the
+    /// lease ends in the same transaction (its holder's next write under it, renewal or
+    /// release is refused, as after losing it to another claim) and the workflow can be
+    /// claimed again at once. The plain call refuses with `Conflict` naming the holder.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), llm_orchestrator_state::StateStoreError> {
+    /// use std::time::Duration;
+    /// use llm_orchestrator_state::{SqliteStateStore, StateStore, StepState, WorkflowState};
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// let mut state = WorkflowState::new("wf-1", "Demo", None, serde_json::json!({}));
+    /// state.mark_running();
+    /// let checkpoint = store.record_step(&mut state, StepState::new("plan")).await?;
+    /// store.claim_workflows("replica-1", Duration::from_secs(60), 10).await?;
+    /// assert!(store.rollback_to_checkpoint(&checkpoint.id).await.is_err()); // leased
+    /// store.rollback_to_checkpoint_overriding_lease(&checkpoint.id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn rollback_to_checkpoint_overriding_lease(
+        &self,
+        checkpoint_id: &Uuid,
+    ) -> Result<WorkflowState> {
+        let span = tracing::info_span!(
+            "rollback_to_checkpoint_overriding_lease",
+            checkpoint_id = %checkpoint_id,
+            rows = tracing::field::Empty
+        );
+        let rolled_back = rollback(self, checkpoint_id, LeaseRule::Override)
+            .instrument(span)
+            .await;
+        if let Ok(state) = &rolled_back {
+            tracing::warn!(checkpoint_id = %checkpoint_id, workflow_state_id = %state.id,
+                "rolled back overriding any live lease on the workflow; its holder is fenced");
+        }
+        rolled_back
+    }
+
     /// Forgets which constructor made the store.
     pub fn into_any(self) -> SeaOrmStateStore<AnyBackend> {
         self.retag()
@@ -393,8 +432,8 @@ async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -
 /// What [`write_checkpoint`] writes with the checkpoint, in the same statement batch.
 #[derive(Clone, Copy)]
 enum Alongside<'a> {
-    /// The checkpoint alone (`create_checkpoint`).
-    Nothing,
+    /// The checkpoint alone (`create_checkpoint`), whose snapshot holds this state.
+    Nothing(&'a WorkflowState),
     /// A whole save of this state (`record_step`, an automatic checkpoint).
     Save(&'a WorkflowState),
     /// This state's steps, its workflow row written already (`record_step_if`).
@@ -424,8 +463,8 @@ async fn write_checkpoint<C: backend::Db>(
         retention: Option<usize>,
     ) -> Result<u64> {
         match alongside {
-            Alongside::Nothing => {
-                queries::insert_checkpoint(conn, checkpoint, size, retention).await
+            Alongside::Nothing(snapshot_of) => {
+                queries::insert_checkpoint(conn, checkpoint, snapshot_of, size, retention).await
             }
             Alongside::Save(state) => {
                 queries::save_state_and_checkpoint(conn, state, checkpoint, size, retention).await
@@ -631,7 +670,7 @@ impl<T: sealed::Scoped> StateStore for T {
                     Some((checkpoint, size))
                 }
             };
-            contained!(self, |conn, atomic| {
+            let saved = contained!(self, |conn, atomic| {
                 let rows = match &checkpoint {
                     None => queries::save_state(conn, state).await?,
                     Some((checkpoint, size)) => {
@@ -649,7 +688,8 @@ impl<T: sealed::Scoped> StateStore for T {
                 };
                 record_rows(rows);
                 Ok(())
-            })
+            });
+            explained(self, saved, state.id, None).await
         })
         .await
     }
@@ -660,7 +700,7 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self, async {
             writable(self.options(), "record_step")?;
             let (next, checkpoint, size) = after_step(state, step, self.options())?;
-            contained!(self, |conn, atomic| {
+            let written = contained!(self, |conn, atomic| {
                 let options = self.options();
                 let rows = write_checkpoint(
                     conn,
@@ -673,7 +713,8 @@ impl<T: sealed::Scoped> StateStore for T {
                 .await?;
                 record_rows(rows);
                 Ok(())
-            })?;
+            });
+            explained(self, written, next.id, None).await?;
             // Only once the write (and its savepoint) is through.
             *state = next;
             Ok(checkpoint)
@@ -759,13 +800,14 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         diagnosed(self, async {
             writable(self.options(), "create_checkpoint")?;
-            let size = validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
-            contained!(self, |conn, atomic| {
+            let (size, snapshot_of) =
+                validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
+            let written = contained!(self, |conn, atomic| {
                 let written = write_checkpoint(
                     conn,
                     atomic,
                     self.options(),
-                    Alongside::Nothing,
+                    Alongside::Nothing(&snapshot_of),
                     checkpoint,
                     size,
                 )
@@ -781,7 +823,9 @@ impl<T: sealed::Scoped> StateStore for T {
                 };
                 record_rows(rows);
                 Ok(())
-            })
+            });
+            let workflow = checkpoint.workflow_state_id;
+            explained(self, written, workflow, Some(&snapshot_of)).await
         })
         .await
     }
@@ -841,21 +885,7 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "rollback_to_checkpoint", skip_all, err,
         fields(checkpoint_id = %checkpoint_id, rows))]
     async fn rollback_to_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
-        diagnosed(self, async {
-            writable(self.options(), "rollback_to_checkpoint")?;
-            contained!(self, |conn, atomic| {
-                backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
-                    let (state, again, size) = queries::rollback(txn, *checkpoint_id).await?;
-                    let alongside = Alongside::Save(&state);
-                    let options = self.options();
-                    let rows =
-                        write_checkpoint(txn, true, options, alongside, &again, size).await?;
-                    record_rows(rows);
-                    Ok(state)
-                })
-            })
-        })
-        .await
+        rollback(self, checkpoint_id, LeaseRule::Respect).await
     }
 
     #[instrument(name = "delete_old_states", skip_all, err, fields(older_than = %older_than, rows))]
@@ -1190,6 +1220,67 @@ fn readable<T>(items: Vec<Result<T>>, why: &str) -> Vec<T> {
         .into_iter()
         .filter_map(|item| item.map_err(|err| warn!(error = %err, "{why}")).ok())
         .collect()
+}
+
+/// What a rollback does about a live lease on its workflow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LeaseRule {
+    /// Refuse the rollback (`Conflict` naming the holder), as every plain write.
+    Respect,
+    /// End the lease (its holder's next fenced write is refused) and roll back.
+    Override,
+}
+
+/// [`StateStore::rollback_to_checkpoint`], and its form that overrides a live lease.
+async fn rollback<S: sealed::Scoped>(
+    scope: &S,
+    checkpoint_id: &Uuid,
+    lease: LeaseRule,
+) -> Result<WorkflowState> {
+    diagnosed(scope, async {
+        writable(scope.options(), "rollback_to_checkpoint")?;
+        let mut workflow = None;
+        let rolled_back = contained!(scope, |conn, atomic| {
+            backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
+                let (state, again, size) = queries::rollback(txn, *checkpoint_id).await?;
+                workflow = Some(state.id);
+                if lease == LeaseRule::Override {
+                    replicas::end_lease(txn, state.id).await?;
+                }
+                let alongside = Alongside::Save(&state);
+                let options = scope.options();
+                let rows = write_checkpoint(txn, true, options, alongside, &again, size).await?;
+                record_rows(rows);
+                Ok(state)
+            })
+        });
+        match workflow {
+            Some(workflow) => explained(scope, rolled_back, workflow, None).await,
+            None => rolled_back,
+        }
+    })
+    .await
+}
+
+/// `result`, or, for a write its workflow's guard refused (see `queries::guard_write`),
+/// why: `Conflict` naming the holder of the live lease on `workflow`, or `InvalidInput`
+/// saying how `snapshot_of` (a checkpoint's state) differs from the stored workflow.
+/// Read only after a refusal, so a write that goes through costs nothing more.
+async fn explained<S: sealed::Scoped, T>(
+    scope: &S,
+    result: Result<T>,
+    workflow: Uuid,
+    snapshot_of: Option<&WorkflowState>,
+) -> Result<T> {
+    match result {
+        Err(err) if err.is_guard_refusal() => {
+            let why = contained!(scope, |conn| {
+                replicas::why_refused(conn, workflow, snapshot_of).await
+            });
+            Err(why.unwrap_or(err))
+        }
+        result => result,
+    }
 }
 
 /// A lease length as the database's time arithmetic wants it; absurd lengths are refused.

@@ -98,7 +98,8 @@ pub(crate) fn status_in(statuses: &[WorkflowStatus]) -> SimpleExpr {
 /// Upserts the workflow row, upserts all steps in one statement and deletes steps that
 /// are gone, atomically. Returns the rows written and deleted.
 pub(crate) async fn save_state<C: Db>(conn: &C, state: &WorkflowState) -> Result<u64> {
-    Ok(backend::write_all(conn, save_writes(state)).await?)
+    let writes = save_writes(conn.get_database_backend(), state);
+    Ok(backend::write_all(conn, writes).await?)
 }
 
 /// Saves a state and creates a checkpoint of it (with retention), atomically: one
@@ -110,7 +111,8 @@ pub(crate) async fn save_state_and_checkpoint<C: Db>(
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
-    with_checkpoint(conn, save_writes(state), checkpoint, size_bytes, retention).await
+    let writes = save_writes(conn.get_database_backend(), state);
+    with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
 }
 
 /// The steps of `state` and a checkpoint (with its retention), in one batch: the rest of
@@ -139,12 +141,14 @@ async fn with_checkpoint<C: Db>(
         .map_err(|err| checkpoint_insert_error(err, checkpoint))
 }
 
-/// The writes of a save: the workflow row, its steps, and the deletion of steps that are
-/// gone.
-fn save_writes(state: &WorkflowState) -> Vec<Write> {
+/// The writes of a save: the workflow's guard (a plain save is refused while a live
+/// lease holds the workflow), the workflow row, its steps, and the deletion of steps that
+/// are gone.
+fn save_writes(backend: DbBackend, state: &WorkflowState) -> Vec<Write> {
     use workflow_states::Column as W;
 
-    let mut writes = vec![Write::Insert(
+    let mut writes = vec![guard_write(backend, state.id, None)];
+    writes.push(Write::Insert(
         workflow_states::Entity::insert(convert::workflow_row(state))
             .on_conflict(
                 OnConflict::column(W::Id)
@@ -169,9 +173,52 @@ fn save_writes(state: &WorkflowState) -> Vec<Write> {
                     .to_owned(),
             )
             .into_query(),
-    )];
+    ));
     writes.extend(step_writes(state));
     writes
+}
+
+/// The guard of a plain write to a workflow, the first write of its batch: an update
+/// that matches no row when the write may go ahead, so it costs no round trip and writes
+/// nothing. When a live lease holds the workflow (the plain API writes under no lease),
+/// or `snapshot_of`, the state a caller's checkpoint holds, is of another workflow (its
+/// id, workflow_id, name or user differ from the stored row's), it sets `lease_token`,
+/// which is NOT NULL, to NULL: the database refuses the statement and the whole batch
+/// with it, and the store then reads why (see `seaorm::explain_refusal`).
+pub(crate) fn guard_write(
+    backend: DbBackend,
+    workflow_state_id: Uuid,
+    snapshot_of: Option<&WorkflowState>,
+) -> Write {
+    use workflow_states::Column as W;
+    let mut refused = Condition::any().add(super::replicas::lease_live(backend));
+    if let Some(snapshot) = snapshot_of {
+        refused = refused.add(identity_differs(snapshot));
+    }
+    Write::Update(
+        Query::update()
+            .table(workflow_states::Entity)
+            .value(W::LeaseToken, Option::<i64>::None)
+            .and_where(W::Id.eq(workflow_state_id))
+            .cond_where(refused)
+            .to_owned(),
+    )
+}
+
+/// The stored workflow row is not the workflow `state` is of: another workflow id, name
+/// or user (the id is the row's own, compared by the caller).
+pub(crate) fn identity_differs(state: &WorkflowState) -> Condition {
+    use workflow_states::Column as W;
+    let user = match &state.user_id {
+        Some(user_id) => Condition::any()
+            .add(W::UserId.is_null())
+            .add(W::UserId.ne(user_id.as_str())),
+        None => Condition::all().add(W::UserId.is_not_null()),
+    };
+    Condition::any()
+        .add(W::WorkflowId.ne(state.workflow_id.as_str()))
+        .add(W::WorkflowName.ne(state.workflow_name.as_str()))
+        .add(user)
 }
 
 /// The value an upsert would write into `column` (`excluded.column`).
@@ -335,7 +382,9 @@ pub(crate) async fn load_state_by_workflow_id<C: Db>(
     let found = select_with_steps(conn, filter, Some(1))
         .await?
         .pop()
-        .ok_or_else(|| StateStoreError::NotFound(format!("workflow {workflow_id:?}")))?;
+        .ok_or_else(|| {
+            StateStoreError::NotFound(format!("workflow {:?}", crate::error::echo(workflow_id)))
+        })?;
     with_steps(found)
 }
 
@@ -543,13 +592,21 @@ async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Re
 /// Postgres batch runs them on one snapshot): the insert happens only if fewer than
 /// `keep` existing checkpoints are newer than the new one, and the delete counts the new
 /// one in explicitly.
+///
+/// The workflow's guard goes first (see [`guard_write`]): a checkpoint the caller files
+/// is refused while a live lease holds the workflow (recovery would resume from it), or
+/// when its snapshot, `snapshot_of`, is of another workflow (a rollback would rewrite the
+/// workflow's identity to it).
 pub(crate) async fn insert_checkpoint<C: Db>(
     conn: &C,
     checkpoint: &Checkpoint,
+    snapshot_of: &WorkflowState,
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
-    with_checkpoint(conn, Vec::new(), checkpoint, size_bytes, retention).await
+    let backend = conn.get_database_backend();
+    let guard = guard_write(backend, checkpoint.workflow_state_id, Some(snapshot_of));
+    with_checkpoint(conn, vec![guard], checkpoint, size_bytes, retention).await
 }
 
 fn checkpoint_writes(

@@ -61,14 +61,24 @@ pub(crate) async fn update_if<C: Db>(
             1
         }
         SaveCondition::Version(expected) => {
-            update_row_if(txn, state, W::Version.eq(*expected))
-                .await
-                .map_err(|err| {
-                    conflict_or(err, || {
-                        format!("workflow state {} is not at version {expected}", state.id)
-                    })
-                })?;
-            expected + 1
+            // A version is not a lease: while another replica holds a live one, only a
+            // write under it goes through.
+            let unleased = Condition::all()
+                .add(W::Version.eq(*expected))
+                .add(lease_live(txn.get_database_backend()).not());
+            match update_row_if(txn, state, unleased).await {
+                Ok(()) => expected + 1,
+                Err(StateStoreError::NotFound(_)) => {
+                    return Err(match live_lease(txn, state.id).await? {
+                        Some(holder) => holder.conflict(state.id),
+                        None => StateStoreError::Conflict(format!(
+                            "workflow state {} is not at version {expected}",
+                            state.id
+                        )),
+                    });
+                }
+                Err(err) => return Err(err),
+            }
         }
         SaveCondition::Lease(lease) => {
             check_lease_target(state, lease)?;
@@ -157,6 +167,120 @@ pub(crate) fn lease_expired(backend: DbBackend) -> Condition {
     Condition::all().add(W::LeaseOwner.is_not_null()).add(
         Expr::col(W::LeaseExpiresAt).lt(backend::lease_clock(backend, chrono::Duration::zero())),
     )
+}
+
+/// A workflow a replica holds: its lease has an owner and has not run out, on the lease
+/// clock of `backend`. While it does, only writes under that lease change the workflow
+/// (see `queries::guard_write`).
+pub(crate) fn lease_live(backend: DbBackend) -> Condition {
+    use workflow_states::Column as W;
+    Condition::all().add(W::LeaseOwner.is_not_null()).add(
+        Expr::col(W::LeaseExpiresAt).gte(backend::lease_clock(backend, chrono::Duration::zero())),
+    )
+}
+
+/// Who holds a live lease on a workflow, as a refused writer is told.
+pub(crate) struct Holder {
+    owner: String,
+    expires_at: Option<DateTime<Utc>>,
+    token: i64,
+}
+
+impl Holder {
+    /// The `Conflict` a write refused because of this lease reports, naming the holder.
+    pub(crate) fn conflict(&self, workflow_state_id: Uuid) -> StateStoreError {
+        let until = self
+            .expires_at
+            .map(|at| {
+                format!(
+                    " until {}",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                )
+            })
+            .unwrap_or_default();
+        StateStoreError::Conflict(format!(
+            "workflow state {workflow_state_id} is leased to {}{until} (token {}): only a \
+             write under that lease (SaveCondition::Lease) may change it until the lease \
+             runs out or is released",
+            crate::error::echo(&self.owner),
+            self.token
+        ))
+    }
+}
+
+/// The live lease on a workflow, if one holds it.
+pub(crate) async fn live_lease<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Holder>> {
+    use workflow_states::Column as W;
+    let held: Option<(Option<String>, Option<DateTime<FixedOffset>>, i64)> =
+        workflow_states::Entity::find_by_id(id)
+            .select_only()
+            .columns([W::LeaseOwner, W::LeaseExpiresAt, W::LeaseToken])
+            .filter(lease_live(conn.get_database_backend()))
+            .into_tuple()
+            .one(conn)
+            .await?;
+    Ok(held.map(|(owner, expires_at, token)| Holder {
+        owner: owner.unwrap_or_default(),
+        expires_at: expires_at.map(|at| at.with_timezone(&Utc)),
+        token,
+    }))
+}
+
+/// Why the guard of a write to `id` refused it (see `queries::guard_write`): the holder
+/// of its live lease (`Conflict`), or how `snapshot_of` differs from the stored workflow
+/// (`InvalidInput`). Neither any more (the lease ran out since): a `Conflict` to retry.
+pub(crate) async fn why_refused<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    snapshot_of: Option<&WorkflowState>,
+) -> Result<StateStoreError> {
+    use workflow_states::Column as W;
+    if let Some(holder) = live_lease(conn, id).await? {
+        return Ok(holder.conflict(id));
+    }
+    if let Some(snapshot) = snapshot_of {
+        let stored: Option<(String, String, Option<String>)> =
+            workflow_states::Entity::find_by_id(id)
+                .select_only()
+                .columns([W::WorkflowId, W::WorkflowName, W::UserId])
+                .into_tuple()
+                .one(conn)
+                .await?;
+        if let Some((workflow_id, workflow_name, user_id)) = stored {
+            let stored = crate::validate::Identity {
+                id,
+                workflow_id: &workflow_id,
+                workflow_name: &workflow_name,
+                user_id: user_id.as_deref(),
+            };
+            if let Err(differs) = crate::validate::same_workflow(snapshot, stored) {
+                return Ok(differs);
+            }
+        }
+    }
+    Ok(StateStoreError::Conflict(format!(
+        "workflow state {id} changed while the write was refused; try again"
+    )))
+}
+
+/// Ends whatever lease holds a workflow, live or not, for an operator's override: the
+/// owner goes and the fencing token moves on, so its holder's writes under it are
+/// refused, and the workflow can be claimed at once.
+pub(crate) async fn end_lease<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<()> {
+    use workflow_states::Column as W;
+    let update = Query::update()
+        .table(workflow_states::Entity)
+        .value(W::LeaseOwner, Option::<String>::None)
+        .value(
+            W::LeaseExpiresAt,
+            Option::<DateTime<Utc>>::None.map(|t| t.fixed_offset()),
+        )
+        .value(W::LeaseToken, Expr::col(W::LeaseToken).add(1))
+        .and_where(W::Id.eq(id))
+        .and_where(W::LeaseOwner.is_not_null())
+        .to_owned();
+    conn.execute(&update).await?;
+    Ok(())
 }
 
 /// The `lease_expires_at` an update returned.
@@ -332,30 +456,33 @@ async fn conditional_update<C: Db>(
     Ok(updated)
 }
 
-/// The newest checkpoint of each of `ids` that has one, in one query.
+/// The newest checkpoint of each of `ids` that has one, in one query per
+/// `backend::IDS_PER_STATEMENT` ids.
 pub(crate) async fn latest_checkpoints<C: ConnectionTrait>(
     conn: &C,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Checkpoint>> {
     use checkpoints::Column as K;
-    let has_newer = queries::newer_checkpoints(Expr::val(1));
-    let rows: Vec<convert::CheckpointRow> =
-        queries::find_readable::<checkpoints::Entity>(conn.get_database_backend())
-            .filter(K::WorkflowStateId.is_in(ids.iter().copied()))
-            .filter(Expr::exists(has_newer).not())
-            .into_model()
-            .all(conn)
-            .await?;
-    let mut latest = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let workflow_state_id = row.workflow_state_id;
-        match convert::checkpoint_from_row(row) {
-            Ok(checkpoint) => {
-                latest.insert(workflow_state_id, checkpoint);
-            }
-            Err(err) => {
-                tracing::warn!(%workflow_state_id, error = %err,
-                    "newest checkpoint unreadable; resuming from the stored state");
+    let mut latest = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(backend::IDS_PER_STATEMENT) {
+        let has_newer = queries::newer_checkpoints(Expr::val(1));
+        let rows: Vec<convert::CheckpointRow> =
+            queries::find_readable::<checkpoints::Entity>(conn.get_database_backend())
+                .filter(K::WorkflowStateId.is_in(chunk.iter().copied()))
+                .filter(Expr::exists(has_newer).not())
+                .into_model()
+                .all(conn)
+                .await?;
+        for row in rows {
+            let workflow_state_id = row.workflow_state_id;
+            match convert::checkpoint_from_row(row) {
+                Ok(checkpoint) => {
+                    latest.insert(workflow_state_id, checkpoint);
+                }
+                Err(err) => {
+                    tracing::warn!(%workflow_state_id, error = %err,
+                        "newest checkpoint unreadable; resuming from the stored state");
+                }
             }
         }
     }

@@ -869,8 +869,9 @@ fn restore_confirmation_popup() {
 
 #[test]
 fn restore_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
-    // worker-1 still renews its lease: it runs the workflow, and its next save would
-    // undo the restore. The operator must see that before pressing y.
+    // worker-1 still renews its lease: it runs the workflow, and the store refuses a
+    // plain restore. The operator must see that before pressing y, which restores and
+    // ends the lease.
     let (state, checkpoints) = failed_workflow();
     let mut app = checkpoints_app();
     let lease = crate::restore_plan::LiveLease {
@@ -909,6 +910,13 @@ fn restore_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
         "{text}"
     );
     assert_snapshot!(terminal.backend());
+
+    app.commands.clear();
+    press(&mut app, "y");
+    assert_eq!(
+        app.commands,
+        vec![Command::RestoreOverridingLease(checkpoints[1].id)]
+    );
 }
 
 #[test]
