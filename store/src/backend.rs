@@ -1321,6 +1321,16 @@ pub(crate) fn time_as_text(backend: DbBackend, time: SimpleExpr) -> SimpleExpr {
     }
 }
 
+/// A JSON column as text, so each row's JSON is parsed on its own and a corrupt value
+/// fails only its row (decoding a `jsonb` value the store cannot read would fail the
+/// whole result). SQLite keeps JSON as text already.
+pub(crate) fn json_as_text(backend: DbBackend, json: SimpleExpr) -> SimpleExpr {
+    match backend {
+        DbBackend::Postgres => Expr::cust_with_expr("CAST($1 AS text)", json),
+        _ => json,
+    }
+}
+
 /// SQL for a column holding a workflow's steps as one JSON array, to select next to the
 /// `workflow_states` row: a workflow and its steps then come back in a single statement,
 /// one round trip and one consistent snapshot, on both databases. Objects carry the

@@ -63,7 +63,7 @@ pub(crate) struct WorkflowRow {
     started_at: String,
     pub(crate) updated_at: String,
     completed_at: Option<String>,
-    context: Value,
+    context: String,
     error: Option<String>,
     pub(crate) version: i64,
     lease_owner: Option<String>,
@@ -103,7 +103,7 @@ impl WorkflowRow {
             workflow_name: self.workflow_name,
             status: self.status,
             user_id: self.user_id,
-            context: self.context,
+            context: stored_json("context", &self.context).map_err(named)?,
             error: self.error,
             version: self.version,
             lease_owner: self.lease_owner,
@@ -122,7 +122,7 @@ pub(crate) struct StepRow {
     status: String,
     started_at: Option<String>,
     completed_at: Option<String>,
-    outputs: Option<Value>,
+    outputs: Option<String>,
     error: Option<String>,
     retry_count: i32,
 }
@@ -134,7 +134,7 @@ pub(crate) struct CheckpointRow {
     pub(crate) workflow_state_id: uuid::Uuid,
     step_id: String,
     timestamp: String,
-    snapshot: Value,
+    snapshot: String,
 }
 
 /// The workflow row of a state (its steps are written separately).
@@ -279,12 +279,18 @@ fn step_from_row(row: StepRow) -> Result<StepState> {
     let time = |column: &str, text: Option<&str>| {
         stored_time_opt(column, text).map_err(|err| in_step(&row.step_id, err))
     };
+    let started_at = time("started_at", row.started_at.as_deref())?;
+    let completed_at = time("completed_at", row.completed_at.as_deref())?;
+    let outputs = match row.outputs.as_deref() {
+        Some(text) => stored_json("outputs", text).map_err(|err| in_step(&row.step_id, err))?,
+        None => Value::Null,
+    };
     Ok(StepState {
-        started_at: time("started_at", row.started_at.as_deref())?,
-        completed_at: time("completed_at", row.completed_at.as_deref())?,
+        started_at,
+        completed_at,
         status: row.status.parse()?,
         step_id: row.step_id,
-        outputs: row.outputs.unwrap_or(Value::Null),
+        outputs,
         error: row.error,
         retry_count: row.retry_count,
     })
@@ -330,8 +336,18 @@ pub(crate) fn checkpoint_from_row(row: CheckpointRow) -> Result<Checkpoint> {
             .map_err(|err| in_checkpoint(row.id, err))?,
         id: row.id,
         workflow_state_id: row.workflow_state_id,
+        snapshot: stored_json("snapshot", &row.snapshot)
+            .map_err(|err| in_checkpoint(row.id, err))?,
         step_id: row.step_id,
-        snapshot: row.snapshot,
+    })
+}
+
+/// A JSON column read as text (see `queries::find_readable`), parsed for its own row:
+/// `Serialization` naming the column for text that is not JSON, or JSON nested deeper
+/// than the store reads (Postgres keeps jsonb nested far deeper).
+fn stored_json(column: &str, text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|err| {
+        StateStoreError::Serialization(format!("{column} is not readable JSON: {err}"))
     })
 }
 

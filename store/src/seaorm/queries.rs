@@ -72,7 +72,7 @@ pub(crate) fn status_names(statuses: &[WorkflowStatus]) -> Vec<&'static str> {
 }
 
 /// `SELECT` of every column of `E`, under its own name, with its timestamps as text
-/// (`backend::time_as_text`): decoded into a row type of `convert`, where each row's
+/// (`backend::time_as_text`) and its JSON as text (`backend::json_as_text`): decoded into a row type of `convert`, where each row's
 /// times are parsed on their own, so no stored value fails or panics a whole read.
 pub(crate) fn find_readable<E: EntityTrait>(backend: DbBackend) -> Select<E> {
     let mut select = E::find().select_only();
@@ -81,6 +81,10 @@ pub(crate) fn find_readable<E: EntityTrait>(backend: DbBackend) -> Select<E> {
             ColumnType::TimestampWithTimeZone | ColumnType::Timestamp => {
                 let stored = Expr::col((E::default(), column));
                 select.column_as(backend::time_as_text(backend, stored), column.as_str())
+            }
+            ColumnType::Json | ColumnType::JsonBinary => {
+                let stored = Expr::col((E::default(), column));
+                select.column_as(backend::json_as_text(backend, stored), column.as_str())
             }
             _ => select.column(column),
         };
