@@ -12,7 +12,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use llm_orchestrator_state::{SqliteStateStore, StateStore, StepState, StepStatus, WorkflowState};
+use llm_orchestrator_state::{
+    SaveCondition, SqliteStateStore, StateStore, StepState, StepStatus, WorkflowState,
+};
 use serde_json::{Value, json};
 
 /// The pipeline, in order: a retrieval, a model prompt, a tool call, a summary.
@@ -37,15 +39,19 @@ fn run_step(step: &str, context: &Value) -> Value {
 
 /// Runs the steps that are not completed yet. Each finished step is recorded with
 /// `record_step`: the step, the workflow state and a checkpoint commit together, so a
-/// crash never leaves a step done without its checkpoint. Simulates a crash after
-/// `stop_after` steps when given.
+/// crash never leaves a step done without its checkpoint. A process that recovered the
+/// workflow holds its lease (`held`) and writes under it (`*_if`): while a lease is live,
+/// the store refuses plain writes, so a replica that stalled past its lease cannot
+/// overwrite the new holder's steps. Simulates a crash after `stop_after` steps when
+/// given.
 async fn run(
     store: &SqliteStateStore,
     state: &mut WorkflowState,
+    held: Option<&SaveCondition>,
     stop_after: Option<usize>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     state.mark_running();
-    store.save_workflow_state(state).await?;
+    save(store, state, held).await?;
     let mut done_now = 0;
     for step_id in STEPS {
         if state
@@ -62,12 +68,28 @@ async fn run(
         let mut step = StepState::new(step_id);
         step.mark_running();
         step.mark_completed(run_step(step_id, &state.context));
-        store.record_step(state, step).await?;
+        match held {
+            Some(held) => drop(store.record_step_if(state, step, held).await?),
+            None => drop(store.record_step(state, step).await?),
+        }
         println!("  {step_id:<10} done, checkpointed");
         done_now += 1;
     }
     state.mark_completed();
-    store.save_workflow_state(state).await?;
+    save(store, state, held).await?;
+    Ok(())
+}
+
+/// Saves `state`, under the lease when the process holds one.
+async fn save(
+    store: &SqliteStateStore,
+    state: &WorkflowState,
+    held: Option<&SaveCondition>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match held {
+        Some(held) => drop(store.save_workflow_state_if(state, held).await?),
+        None => store.save_workflow_state(state).await?,
+    }
     Ok(())
 }
 
@@ -85,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             json!({"question": "Where is my order 1042?"}),
         );
         println!("[worker pid {}] starting {}", std::process::id(), state.id);
-        run(&store, &mut state, Some(CRASH_AFTER)).await?;
+        run(&store, &mut state, None, Some(CRASH_AFTER)).await?;
         return Ok(());
     }
 
@@ -133,7 +155,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 state.workflow_id, checkpoint.step_id
             );
         }
-        run(&store, &mut state, None).await?;
+        let held = SaveCondition::Lease(recovery.lease.clone());
+        run(&store, &mut state, Some(&held), None).await?;
         store.release_lease(&recovery.lease).await?;
         let done = store.load_workflow_state(&state.id).await?;
         println!(
