@@ -268,19 +268,27 @@ pub(crate) async fn why_refused<C: ConnectionTrait>(
 /// refused, and the workflow can be claimed at once.
 pub(crate) async fn end_lease<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<()> {
     use workflow_states::Column as W;
-    let update = Query::update()
-        .table(workflow_states::Entity)
-        .value(W::LeaseOwner, Option::<String>::None)
-        .value(
-            W::LeaseExpiresAt,
-            Option::<DateTime<Utc>>::None.map(|t| t.fixed_offset()),
-        )
+    let update = no_lease()
         .value(W::LeaseToken, Expr::col(W::LeaseToken).add(1))
         .and_where(W::Id.eq(id))
         .and_where(W::LeaseOwner.is_not_null())
         .to_owned();
     conn.execute(&update).await?;
     Ok(())
+}
+
+/// An update of `workflow_states` that leaves a workflow with no lease (no owner, no
+/// expiry): what releasing a lease and ending one for an operator share.
+fn no_lease() -> sea_orm::sea_query::UpdateStatement {
+    use workflow_states::Column as W;
+    Query::update()
+        .table(workflow_states::Entity)
+        .value(W::LeaseOwner, Option::<String>::None)
+        .value(
+            W::LeaseExpiresAt,
+            Option::<DateTime<Utc>>::None.map(|t| t.fixed_offset()),
+        )
+        .to_owned()
 }
 
 /// The `lease_expires_at` an update returned.
@@ -429,16 +437,7 @@ pub(crate) async fn renew<C: Db>(
 
 /// Gives a lease up; false if the caller no longer held it.
 pub(crate) async fn release<C: Db>(conn: &C, lease: &Lease) -> Result<bool> {
-    use workflow_states::Column as W;
-    let update = Query::update()
-        .table(workflow_states::Entity)
-        .value(W::LeaseOwner, Option::<String>::None)
-        .value(
-            W::LeaseExpiresAt,
-            Option::<DateTime<Utc>>::None.map(|t| t.fixed_offset()),
-        )
-        .and_where(lease_held(lease))
-        .to_owned();
+    let update = no_lease().and_where(lease_held(lease)).to_owned();
     Ok(conditional_update(conn, &update).await? == 1)
 }
 
