@@ -95,27 +95,52 @@ impl StateStoreError {
     pub(crate) fn is_guard_refusal(&self) -> bool {
         matches!(self, Self::Conflict(message) if message == GUARD_REFUSED)
     }
+
+    /// True for a step write refused because the caller's copy of the workflow is not the
+    /// stored one any more (see `queries::stale_copy_guard`): the store then records the
+    /// step again from the stored workflow, and the caller never sees this error.
+    pub(crate) fn is_stale_copy(&self) -> bool {
+        matches!(self, Self::Conflict(message) if message == STALE_COPY)
+    }
+
+    /// True for a write the database ended because a concurrent one changed what it read
+    /// (a Postgres serialization failure or deadlock), inside a transaction where the
+    /// store could not simply run it again.
+    pub(crate) fn is_lost_race(&self) -> bool {
+        matches!(self, Self::Conflict(message) if message.starts_with(LOST_RACE))
+    }
 }
+
+/// How a serialization failure or a deadlock starts its `Conflict` message.
+const LOST_RACE: &str = "lost a race with a concurrent write; trying again may succeed";
+
+/// What a step write from a stale copy reports until the store has recorded it from the
+/// stored workflow instead.
+const STALE_COPY: &str = "the stored workflow changed since this copy of it was read";
 
 /// What a write refused by its workflow's guard reports until the store has read why: a
 /// live lease holds the workflow, or a checkpoint's snapshot is of another workflow.
 const GUARD_REFUSED: &str = "the workflow refused the write: a live lease holds it, or the \
      snapshot is of another workflow";
 
-/// The guard's refusal: it sets `workflow_states.lease_token`, which is NOT NULL, to NULL
-/// (Postgres SQLSTATE 23502, SQLite's SQLITE_CONSTRAINT_NOTNULL, 1299), so the database
-/// undoes the whole statement or batch.
-fn is_guard_refusal(db_err: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
+/// A guard's refusal: it sets a NOT NULL column of `workflow_states` to NULL (Postgres
+/// SQLSTATE 23502, SQLite's SQLITE_CONSTRAINT_NOTNULL, 1299), so the database undoes the
+/// whole statement or batch. `lease_token` for the lease and identity guard, `version` for
+/// the stale-copy guard.
+fn refused_by_guard_on(db_err: &dyn sea_orm::sqlx::error::DatabaseError, column: &str) -> bool {
     use sea_orm::sqlx::postgres::PgDatabaseError;
     match db_err.try_downcast_ref::<PgDatabaseError>() {
         Some(pg) => {
             pg.code() == "23502"
                 && pg.table() == Some("workflow_states")
-                && pg.column() == Some("lease_token")
+                && pg.column() == Some(column)
         }
         None => {
             db_err.code().as_deref() == Some("1299")
-                && db_err.message().ends_with("workflow_states.lease_token")
+                && db_err
+                    .message()
+                    .strip_suffix(column)
+                    .is_some_and(|rest| rest.ends_with("workflow_states."))
         }
     }
 }
@@ -193,7 +218,7 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
                 ));
             }
             if matches!(code.as_ref(), "40001" | "40P01") {
-                return StateStoreError::Conflict(message);
+                return StateStoreError::Conflict(format!("{LOST_RACE}: {message}"));
             }
             // SQLite's READONLY (8) and its extended codes: a file, folder or mount this
             // process may not write, or a connection opened read-only.
@@ -203,8 +228,11 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
                      to this process, or it was opened read-only): {message}"
                 ));
             }
-            if is_guard_refusal(db_err.as_ref()) {
+            if refused_by_guard_on(db_err.as_ref(), "lease_token") {
                 return StateStoreError::Conflict(GUARD_REFUSED.to_owned());
+            }
+            if refused_by_guard_on(db_err.as_ref(), "version") {
+                return StateStoreError::Conflict(STALE_COPY.to_owned());
             }
             // SQLite's JSON functions on a corrupted column.
             if db_err.message().contains("malformed JSON") {

@@ -53,8 +53,8 @@ pub use history::{
 };
 pub use model::{
     ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
-    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, StepStatus, Versioned,
-    WorkflowState, WorkflowStatus, now,
+    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, StepStatus, StepWrite,
+    Versioned, WorkflowState, WorkflowStatus, now,
 };
 pub use nodelay::disable_nagle;
 pub use seaorm::{

@@ -513,6 +513,62 @@ pub enum SaveCondition {
     Lease(Lease),
 }
 
+/// How [`record_step_with`](crate::StateStore::record_step_with) writes a step beyond the
+/// step itself: changes to the workflow's context, applied to the *stored* context inside
+/// the step's own transaction, and a condition the write needs.
+///
+/// Steps that run in parallel change the context through merge patches, each naming
+/// only the keys it sets: all of them land, whatever order they commit in. A plain
+/// [`record_step`](crate::StateStore::record_step) writes the caller's whole context
+/// instead, and of two parallel steps that both changed it the later wins.
+///
+/// ```
+/// use llm_orchestrator_state::{SaveCondition, StepWrite};
+/// use serde_json::json;
+///
+/// // Set `summary`, delete `draft`, keep every other key as stored.
+/// let write = StepWrite::new().merge_context(json!({"summary": "done", "draft": null}));
+/// let fenced = write.clone().only_if(SaveCondition::Version(3));
+/// assert_ne!(write, fenced);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepWrite {
+    pub(crate) context_patches: Vec<Value>,
+    pub(crate) condition: Option<SaveCondition>,
+}
+
+impl StepWrite {
+    /// A write of the step alone: the stored context as it is.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies `patch`, a JSON merge patch (RFC 7386), to the stored context: each key of
+    /// an object patch sets that key (recursively for objects), `null` deletes it, and
+    /// anything else than an object replaces the whole context. Patches given several
+    /// times apply in order.
+    pub fn merge_context(mut self, patch: Value) -> Self {
+        self.context_patches.push(patch);
+        self
+    }
+
+    /// Writes only if `condition` holds (see
+    /// [`record_step_if`](crate::StateStore::record_step_if)); `Conflict` otherwise.
+    pub fn only_if(mut self, condition: SaveCondition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// The context `stored` becomes under this write's patches.
+    pub(crate) fn patched(&self, stored: &Value) -> Value {
+        let mut context = stored.clone();
+        for patch in &self.context_patches {
+            json_patch::merge(&mut context, patch);
+        }
+        context
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use crate::history::{
 };
 use crate::model::{
     ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
-    SaveCondition, StateCursor, StatePage, StepState, Versioned, WorkflowState,
+    SaveCondition, StateCursor, StatePage, StepState, StepWrite, Versioned, WorkflowState,
 };
 
 /// Persistence for workflow state and checkpoints.
@@ -45,13 +45,24 @@ pub trait StateStore: Send + Sync {
     /// with the `*_if` calls. Without leases nothing changes.
     async fn save_workflow_state(&self, state: &WorkflowState) -> Result<()>;
 
-    /// Records a finished (or failed) step: puts `step` into `state`, saves the state and
-    /// takes a checkpoint of it after that step, in one transaction (one round trip on
-    /// Postgres), applying checkpoint retention. Returns the checkpoint. On error nothing
-    /// is stored and `state` is unchanged. Each call saves the caller's copy of the state:
-    /// of two concurrent calls on one workflow the later wins, without the other's step
-    /// (both checkpoints stay); [`record_step_if`](Self::record_step_if) refuses the
-    /// second instead. Refused (`Conflict`) while a live lease holds the workflow, as
+    /// Records a finished (or failed) step: writes `step`, the workflow's fields from
+    /// `state` and a checkpoint of the workflow after that step, in one transaction (one
+    /// round trip on Postgres when `state` is the stored workflow), applying checkpoint
+    /// retention. Returns the checkpoint, and replaces `state` with the workflow as
+    /// stored after the step. On error nothing is stored and `state` is unchanged.
+    ///
+    /// Steps recorded in parallel all land: a call writes its own step and never
+    /// overwrites or deletes the others, even from a copy of the state read before they
+    /// were recorded. Its checkpoint holds every step committed before it plus its own,
+    /// so a workflow's checkpoints follow one another in commit order. The workflow's
+    /// fields (status, error, context...) come from `state` where it changed them since
+    /// it was read; of two parallel calls that both changed one, the later wins. To
+    /// change parts of the context in parallel, use
+    /// [`record_step_with`](Self::record_step_with) and a merge patch.
+    ///
+    /// The same call sent again (the same step from the same copy of the state, after a
+    /// reply lost to a dropped connection) stores nothing new and returns the first
+    /// call's checkpoint. Refused (`Conflict`) while a live lease holds the workflow, as
     /// every plain write (see [`save_workflow_state`](Self::save_workflow_state)).
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint>;
 
@@ -161,6 +172,40 @@ pub trait StateStore: Send + Sync {
         state: &mut WorkflowState,
         step: StepState,
         condition: &SaveCondition,
+    ) -> Result<(Checkpoint, i64)>;
+
+    /// [`record_step`](Self::record_step) with more to write: merge patches applied to
+    /// the *stored* context (the context of `state` is not written; it becomes the
+    /// patched one), and a condition that must hold (see
+    /// [`record_step_if`](Self::record_step_if)). Parallel steps that patch different
+    /// keys of the context all keep their change. Returns the checkpoint and the
+    /// workflow's new version. A few statements in one transaction that holds the
+    /// workflow's row.
+    ///
+    /// ```
+    /// use llm_orchestrator_state::{SqliteStateStore, StateStore, StepState, StepWrite, WorkflowState};
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteStateStore::new(":memory:").await?;
+    /// let mut state = WorkflowState::new("wf-1", "Research", None, json!({"topic": "tides"}));
+    /// store.save_workflow_state(&state).await?;
+    ///
+    /// let mut step = StepState::new("search");
+    /// step.mark_completed(json!({"hits": 3}));
+    /// let write = StepWrite::new().merge_context(json!({"sources": ["noaa.gov"]}));
+    /// let (_checkpoint, version) = store.record_step_with(&mut state, step, &write).await?;
+    /// assert_eq!(state.context, json!({"topic": "tides", "sources": ["noaa.gov"]}));
+    /// assert_eq!(version, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    async fn record_step_with(
+        &self,
+        state: &mut WorkflowState,
+        step: StepState,
+        write: &StepWrite,
     ) -> Result<(Checkpoint, i64)>;
 
     /// Saves `state` only if `condition` holds (optimistic concurrency, or fencing by a

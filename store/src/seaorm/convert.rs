@@ -160,20 +160,28 @@ pub(crate) fn step_rows(state: &WorkflowState) -> Vec<step_states::ActiveModel> 
     state
         .steps
         .values()
-        .map(|step| step_states::ActiveModel {
-            workflow_state_id: Set(state.id),
-            step_id: Set(step.step_id.clone()),
-            status: Set(step.status.as_str().to_owned()),
-            started_at: Set(step.started_at.map(to_db)),
-            completed_at: Set(step.completed_at.map(to_db)),
-            outputs: Set(match &step.outputs {
-                Value::Null => None,
-                outputs => Some(outputs.clone()),
-            }),
-            error: Set(step.error.clone()),
-            retry_count: Set(step.retry_count),
-        })
+        .map(|step| step_row(state.id, step))
         .collect()
+}
+
+/// The row of one step of the workflow state `workflow_state_id`.
+pub(crate) fn step_row(
+    workflow_state_id: uuid::Uuid,
+    step: &StepState,
+) -> step_states::ActiveModel {
+    step_states::ActiveModel {
+        workflow_state_id: Set(workflow_state_id),
+        step_id: Set(step.step_id.clone()),
+        status: Set(step.status.as_str().to_owned()),
+        started_at: Set(step.started_at.map(to_db)),
+        completed_at: Set(step.completed_at.map(to_db)),
+        outputs: Set(match &step.outputs {
+            Value::Null => None,
+            outputs => Some(outputs.clone()),
+        }),
+        error: Set(step.error.clone()),
+        retry_count: Set(step.retry_count),
+    }
 }
 
 /// The checkpoint row of a checkpoint.

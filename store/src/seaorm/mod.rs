@@ -7,6 +7,7 @@ mod history;
 mod pruner;
 mod queries;
 pub(crate) mod replicas;
+mod steps;
 mod transaction;
 
 pub use pruner::Pruner;
@@ -32,8 +33,8 @@ use crate::history::{
 };
 use crate::model::{
     ActiveWorkflows, Checkpoint, Claim, ClaimReport, Lease, Recovery, RecoveryReport,
-    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, Versioned, WorkflowState,
-    WorkflowStatus,
+    SaveCondition, SkippedWorkflow, StateCursor, StatePage, StepState, StepWrite, Versioned,
+    WorkflowState, WorkflowStatus,
 };
 use crate::store::StateStore;
 use crate::validate;
@@ -434,10 +435,13 @@ async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -
 enum Alongside<'a> {
     /// The checkpoint alone (`create_checkpoint`), whose snapshot holds this state.
     Nothing(&'a WorkflowState),
-    /// A whole save of this state (`record_step`, an automatic checkpoint).
+    /// A whole save of this state (an automatic checkpoint).
     Save(&'a WorkflowState),
-    /// This state's steps, its workflow row written already (`record_step_if`).
-    Steps(&'a WorkflowState),
+    /// A step recorded from a copy of the workflow that must still be the stored one: the
+    /// workflow row and that step of this state (`record_step`).
+    Step(queries::CopyOf<'a>, &'a WorkflowState),
+    /// One step of this state, its workflow row written already (a conditional write).
+    OneStep(&'a WorkflowState, &'a str),
 }
 
 async fn write_checkpoint<C: backend::Db>(
@@ -469,8 +473,12 @@ async fn write_checkpoint<C: backend::Db>(
             Alongside::Save(state) => {
                 queries::save_state_and_checkpoint(conn, state, checkpoint, size, retention).await
             }
-            Alongside::Steps(state) => {
-                queries::steps_and_checkpoint(conn, state, checkpoint, size, retention).await
+            Alongside::Step(copy, next) => {
+                queries::step_and_checkpoint(conn, copy, next, checkpoint, size, retention).await
+            }
+            Alongside::OneStep(state, step_id) => {
+                queries::one_step_and_checkpoint(conn, state, step_id, checkpoint, size, retention)
+                    .await
             }
         }
     }
@@ -627,6 +635,32 @@ fn after_step(
     Ok((next, checkpoint, size))
 }
 
+/// Records `step` into the stored workflow (see [`steps::from_stored`]), explaining a
+/// refusal by the workflow's guard.
+async fn record_from_stored<S: sealed::Scoped>(
+    scope: &S,
+    copy: &WorkflowState,
+    step: StepState,
+    write: &StepWrite,
+    id: Uuid,
+) -> Result<steps::Recorded> {
+    let recorded = contained!(scope, |conn, atomic| {
+        let options = scope.options();
+        steps::from_stored(conn, atomic, options, copy, step, write, id).await
+    });
+    explained(scope, recorded, copy.id, None).await
+}
+
+/// The fail point `step-reply-lost` (tests only, with the `failpoints` feature): a step
+/// write that committed answers `Connection`, as when the connection drops between the
+/// commit and its reply.
+fn lose_reply() -> Result<()> {
+    fail::fail_point!("step-reply-lost", |_| Err(StateStoreError::Connection(
+        "the connection dropped before the reply (fail point step-reply-lost)".to_owned()
+    )));
+    Ok(())
+}
+
 /// `ReadOnly` for a write on a store opened read-only.
 fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
     if options.read_only {
@@ -699,25 +733,32 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
         diagnosed(self, async {
             writable(self.options(), "record_step")?;
-            let (next, checkpoint, size) = after_step(state, step, self.options())?;
+            let id = steps::checkpoint_id(state, &step, &StepWrite::new())?;
+            let (mut next, mut checkpoint, size) = after_step(state, step, self.options())?;
+            checkpoint.id = id;
             let written = contained!(self, |conn, atomic| {
                 let options = self.options();
-                let rows = write_checkpoint(
-                    conn,
-                    atomic,
-                    options,
-                    Alongside::Save(&next),
-                    &checkpoint,
-                    size,
-                )
-                .await?;
-                record_rows(rows);
-                Ok(())
+                steps::from_copy(conn, atomic, options, state, &next, &checkpoint, size).await
             });
-            explained(self, written, next.id, None).await?;
-            // Only once the write (and its savepoint) is through.
-            *state = next;
-            Ok(checkpoint)
+            match written {
+                Ok(rows) => {
+                    record_rows(rows);
+                    lose_reply()?;
+                    // Only once the write (and its savepoint) is through.
+                    *state = next;
+                    return Ok(checkpoint);
+                }
+                Err(err) if err.is_stale_copy() || err.is_lost_race() => {}
+                Err(err) => return explained(self, Err(err), next.id, None).await,
+            }
+            // The stored workflow moved on since `state` was read: record the step into it.
+            let step = next.steps.remove(&checkpoint.step_id).ok_or_else(|| {
+                StateStoreError::InvalidState("the recorded step went missing".to_owned())
+            })?;
+            let recorded = record_from_stored(self, state, step, &StepWrite::new(), id).await?;
+            lose_reply()?;
+            *state = recorded.state;
+            Ok(recorded.checkpoint)
         })
         .await
     }
@@ -961,24 +1002,26 @@ impl<T: sealed::Scoped> StateStore for T {
         step: StepState,
         condition: &SaveCondition,
     ) -> Result<(Checkpoint, i64)> {
+        let write = StepWrite::new().only_if(condition.clone());
+        self.record_step_with(state, step, &write).await
+    }
+
+    #[instrument(name = "record_step_with", skip_all, err,
+        fields(workflow_state_id = %state.id, step_id = %step.step_id, rows))]
+    async fn record_step_with(
+        &self,
+        state: &mut WorkflowState,
+        step: StepState,
+        write: &StepWrite,
+    ) -> Result<(Checkpoint, i64)> {
         diagnosed(self, async {
-            writable(self.options(), "record_step_if")?;
-            let (next, checkpoint, size) = after_step(state, step, self.options())?;
-            let version = contained!(self, |conn, atomic| {
-                backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
-                    // The row under its condition first; then its steps and the
-                    // checkpoint in one batch (one round trip on Postgres).
-                    let version = replicas::update_if(txn, &next, condition).await?;
-                    let alongside = Alongside::Steps(&next);
-                    let options = self.options();
-                    let rows =
-                        write_checkpoint(txn, true, options, alongside, &checkpoint, size).await?;
-                    record_rows(rows);
-                    Ok(version)
-                })
-            })?;
-            *state = next;
-            Ok((checkpoint, version))
+            writable(self.options(), "record_step_with")?;
+            let id = steps::checkpoint_id(state, &step, write)?;
+            let recorded = record_from_stored(self, state, step, write, id).await?;
+            lose_reply()?;
+            let version = recorded.version.unwrap_or(1);
+            *state = recorded.state;
+            Ok((recorded.checkpoint, version))
         })
         .await
     }

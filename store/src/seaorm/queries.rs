@@ -119,16 +119,62 @@ pub(crate) async fn save_state_and_checkpoint<C: Db>(
     with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
 }
 
-/// The steps of `state` and a checkpoint (with its retention), in one batch: the rest of
-/// a fenced `record_step_if` once its conditional update of the workflow row went through.
-pub(crate) async fn steps_and_checkpoint<C: Db>(
+/// A step recorded from a copy of the workflow that must still be the stored one (see
+/// [`step_record_writes`]) and its checkpoint (with retention), in one batch: one round
+/// trip on Postgres.
+pub(crate) async fn step_and_checkpoint<C: Db>(
     conn: &C,
-    state: &WorkflowState,
+    copy: CopyOf<'_>,
+    next: &WorkflowState,
     checkpoint: &Checkpoint,
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
-    with_checkpoint(conn, step_writes(state), checkpoint, size_bytes, retention).await
+    let writes = step_record_writes(conn.get_database_backend(), copy, next);
+    with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
+}
+
+/// One step of `state` and a checkpoint (with its retention), in one batch: the rest of
+/// a conditional step write once its update of the workflow row went through.
+pub(crate) async fn one_step_and_checkpoint<C: Db>(
+    conn: &C,
+    state: &WorkflowState,
+    step_id: &str,
+    checkpoint: &Checkpoint,
+    size_bytes: u64,
+    retention: Option<usize>,
+) -> Result<u64> {
+    let writes = state
+        .steps
+        .get(step_id)
+        .map(|step| one_step_write(state.id, step))
+        .into_iter()
+        .collect();
+    with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
+}
+
+/// The workflow as it was stored at `updated_at`, when a checkpoint of exactly that
+/// state is still stored (a step's checkpoint is taken at its state's `updated_at`, an
+/// automatic one at that time or later): what a caller's copy read then started from.
+pub(crate) async fn state_at<C: Db>(
+    conn: &C,
+    workflow_state_id: Uuid,
+    updated_at: DateTime<Utc>,
+) -> Result<Option<WorkflowState>> {
+    use checkpoints::Column as K;
+    let rows = find_readable::<checkpoints::Entity>(conn.get_database_backend())
+        .filter(K::WorkflowStateId.eq(workflow_state_id))
+        .filter(K::Timestamp.gte(convert::to_db(updated_at)))
+        .order_by_asc(K::Timestamp)
+        .limit(4)
+        .into_model::<convert::CheckpointRow>()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| convert::checkpoint_from_row(row).ok())
+        .filter_map(|checkpoint| snapshot_state(&checkpoint).ok())
+        .find(|state| state.updated_at == updated_at))
 }
 
 /// `writes`, then a checkpoint's (with its retention), in one batch.
@@ -149,10 +195,16 @@ async fn with_checkpoint<C: Db>(
 /// lease holds the workflow), the workflow row, its steps, and the deletion of steps that
 /// are gone.
 fn save_writes(backend: DbBackend, state: &WorkflowState) -> Vec<Write> {
-    use workflow_states::Column as W;
+    let mut writes = vec![guard_write(backend, state.id, None), workflow_upsert(state)];
+    writes.extend(step_writes(state));
+    writes
+}
 
-    let mut writes = vec![guard_write(backend, state.id, None)];
-    writes.push(Write::Insert(
+/// The upsert of the workflow row of `state`: every column but the lease, its context
+/// kept as stored when unchanged, its version one more.
+fn workflow_upsert(state: &WorkflowState) -> Write {
+    use workflow_states::Column as W;
+    Write::Insert(
         workflow_states::Entity::insert(convert::workflow_row(state))
             .on_conflict(
                 OnConflict::column(W::Id)
@@ -177,9 +229,121 @@ fn save_writes(backend: DbBackend, state: &WorkflowState) -> Vec<Write> {
                     .to_owned(),
             )
             .into_query(),
-    ));
-    writes.extend(step_writes(state));
+    )
+}
+
+/// What a caller's copy of a workflow was, when a step is recorded from it: the stored
+/// row must still be this, or the copy is stale (see [`stale_copy_guard`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CopyOf<'a> {
+    /// The copy's `updated_at` before the step: every store write moves it on.
+    pub(crate) updated_at: DateTime<Utc>,
+    /// How many steps the copy holds besides the one recorded.
+    pub(crate) other_steps: usize,
+    /// The step recorded.
+    pub(crate) step_id: &'a str,
+}
+
+impl<'a> CopyOf<'a> {
+    /// What `copy` is, before `step_id` is recorded into it.
+    pub(crate) fn new(copy: &WorkflowState, step_id: &'a str) -> Self {
+        Self {
+            updated_at: copy.updated_at,
+            other_steps: copy.steps.keys().filter(|id| *id != step_id).count(),
+            step_id,
+        }
+    }
+}
+
+/// The writes of a step recorded from a copy of the workflow that is the stored one:
+/// the workflow's guard (a live lease refuses it), the copy's guard (a stored row that
+/// moved on since refuses it), the workflow row of `next` (the copy with the step) and
+/// that one step. Other steps are neither rewritten nor deleted.
+pub(crate) fn step_record_writes(
+    backend: DbBackend,
+    copy: CopyOf<'_>,
+    next: &WorkflowState,
+) -> Vec<Write> {
+    let mut writes = vec![
+        guard_write(backend, next.id, None),
+        stale_copy_guard(next.id, copy),
+        workflow_upsert(next),
+    ];
+    if let Some(step) = next.steps.get(copy.step_id) {
+        writes.push(one_step_write(next.id, step));
+    }
     writes
+}
+
+/// The upsert of one step's row.
+pub(crate) fn one_step_write(workflow_state_id: Uuid, step: &crate::model::StepState) -> Write {
+    use step_states::Column as S;
+    Write::Insert(
+        step_states::Entity::insert(convert::step_row(workflow_state_id, step))
+            .on_conflict(
+                OnConflict::columns([S::WorkflowStateId, S::StepId])
+                    .update_columns([
+                        S::Status,
+                        S::StartedAt,
+                        S::CompletedAt,
+                        S::Error,
+                        S::RetryCount,
+                    ])
+                    .value(
+                        S::Outputs,
+                        unless_unchanged(step_states::Entity, S::Outputs),
+                    )
+                    .to_owned(),
+            )
+            .into_query(),
+    )
+}
+
+/// The guard of a step written from a caller's copy of the workflow, next to
+/// [`guard_write`]: an update that matches nothing while the stored row is what the copy
+/// was (the same `updated_at`, as many other steps). When the stored workflow moved on
+/// (a concurrent step, a save from another copy), it sets `version`, which is NOT NULL,
+/// to NULL: the database refuses the batch, and the store records the step again from
+/// the stored workflow (see `seaorm::steps`). On Postgres a concurrent commit between the
+/// statement's snapshot and its write is a serialization failure, and the statement runs
+/// again (see `backend::write_all`), this time refused here.
+fn stale_copy_guard(workflow_state_id: Uuid, copy: CopyOf<'_>) -> Write {
+    use step_states::Column as S;
+    use workflow_states::Column as W;
+    let other_steps_query = Query::select()
+        .expr(Func::count(Expr::col((step_states::Entity, S::StepId))))
+        .from(step_states::Entity)
+        .and_where(Expr::col((step_states::Entity, S::WorkflowStateId)).eq(workflow_state_id))
+        .and_where(Expr::col((step_states::Entity, S::StepId)).ne(copy.step_id))
+        .to_owned();
+    let other_steps = i64::try_from(copy.other_steps).unwrap_or(i64::MAX);
+    let moved_on = Condition::any()
+        .add(W::UpdatedAt.ne(convert::to_db(copy.updated_at)))
+        .add(SimpleExpr::from(other_steps_query).ne(other_steps));
+    Write::Update(
+        Query::update()
+            .table(workflow_states::Entity)
+            .value(W::Version, Option::<i64>::None)
+            .and_where(W::Id.eq(workflow_state_id))
+            .cond_where(moved_on)
+            .to_owned(),
+    )
+}
+
+/// Locks the workflow row until the transaction ends (Postgres `FOR UPDATE`; a SQLite
+/// write transaction holds the whole database already), so that what the transaction
+/// reads of the workflow next is what it writes over.
+pub(crate) async fn lock_workflow<C: Db>(conn: &C, workflow_state_id: Uuid) -> Result<()> {
+    use workflow_states::Column as W;
+    workflow_states::Entity::find()
+        .select_only()
+        .column(W::Id)
+        .filter(W::Id.eq(workflow_state_id))
+        .lock_exclusive()
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?;
+    Ok(())
 }
 
 /// The guard of a plain write to a workflow, the first write of its batch: an update
