@@ -767,7 +767,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "tasks": args.tasks,
         "duration_secs": args.duration_secs,
         "list_sizes": args.list_sizes,
-        "scenarios": args.scenarios.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
+        "scenarios": args
+            .scenarios
+            .iter()
+            .filter_map(|s| s.to_possible_value().map(|v| v.get_name().to_owned()))
+            .collect::<Vec<_>>(),
         "checkpoint_retention": args.checkpoint_retention,
         "source": measured_commit(),
     });
