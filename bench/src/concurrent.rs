@@ -1,5 +1,6 @@
-//! Many tasks at once, each on its own workflow, looping save + checkpoint for a fixed
-//! time: throughput, tail latency and errors by kind (pool time-outs, `SQLITE_BUSY`).
+//! Many tasks at once, each on its own workflow, looping save + checkpoint (or
+//! `record_step`) for a fixed time: throughput, tail latency and errors by kind (pool
+//! time-outs, `SQLITE_BUSY`).
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,15 @@ use llm_orchestrator_state::{Checkpoint, SeaOrmStateStore, StateStore};
 use crate::report::{Errors, Row};
 use crate::stats::Samples;
 use crate::workload::{Shape, Words};
+
+/// What each task repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// `save_workflow_state`, then `create_checkpoint` of the saved state.
+    SaveAndCheckpoint,
+    /// `record_step` of one re-run step (state and checkpoint in one call).
+    RecordStep,
+}
 
 /// Settings of the concurrent phase.
 #[derive(Debug, Clone, Copy)]
@@ -20,9 +30,12 @@ pub struct Settings {
     pub warmup: Duration,
     /// The workflow state's sizes.
     pub shape: Shape,
+    /// What each task repeats.
+    pub workload: Workload,
 }
 
 struct TaskResult {
+    /// `save_workflow_state` calls, or `record_step` calls.
     saves: Samples,
     checkpoints: Samples,
     errors: Errors,
@@ -31,6 +44,7 @@ struct TaskResult {
 async fn task(
     store: SeaOrmStateStore,
     shape: Shape,
+    workload: Workload,
     index: usize,
     measure_from: Instant,
     stop: Instant,
@@ -41,7 +55,11 @@ async fn task(
         errors: Errors::default(),
     };
     let mut words = Words::new(1000 + index as u64);
-    let mut state = shape.new_state(&format!("bench-concurrent-{index}"), &mut words);
+    let name = match workload {
+        Workload::SaveAndCheckpoint => "bench-concurrent",
+        Workload::RecordStep => "bench-concurrent-steps",
+    };
+    let mut state = shape.new_state(&format!("{name}-{index}"), &mut words);
     if let Err(err) = store.save_workflow_state(&state).await {
         result.errors.add_error(&err);
         return result;
@@ -51,6 +69,21 @@ async fn task(
     while Instant::now() < stop {
         iteration += 1;
         shape.advance(&mut state, iteration, &mut words);
+        if workload == Workload::RecordStep {
+            if record_one(
+                &store,
+                &mut state,
+                shape,
+                iteration,
+                measure_from,
+                &mut result,
+            )
+            .await
+            {
+                last_saved = state.clone();
+            }
+            continue;
+        }
         let started = Instant::now();
         let saved = store.save_workflow_state(&state).await;
         let elapsed = started.elapsed();
@@ -95,6 +128,41 @@ async fn task(
     result
 }
 
+/// One `record_step` of the step `advance` re-ran in `state`; whether it was stored. On
+/// error the store leaves `state` as it was, and the next call saves it whole anyway.
+async fn record_one(
+    store: &SeaOrmStateStore,
+    state: &mut llm_orchestrator_state::WorkflowState,
+    shape: Shape,
+    iteration: u64,
+    measure_from: Instant,
+    result: &mut TaskResult,
+) -> bool {
+    let name = crate::workload::step_name((iteration % shape.steps.max(1) as u64) as usize);
+    let Some(step) = state.steps.get(&name).cloned() else {
+        result.errors.add("no_step_to_record");
+        return false;
+    };
+    let started = Instant::now();
+    let recorded = store.record_step(state, step).await;
+    let elapsed = started.elapsed();
+    let measured = started >= measure_from;
+    match recorded {
+        Ok(_) => {
+            if measured {
+                result.saves.push(elapsed);
+            }
+            true
+        }
+        Err(err) => {
+            if measured {
+                result.errors.add_error(&err);
+            }
+            false
+        }
+    }
+}
+
 /// CPU time this process has used so far (user + system), from `/proc/self/stat`; `None`
 /// where there is no procfs. Ticks are taken as 1/100 s (Linux's USER_HZ).
 pub fn process_cpu() -> Option<Duration> {
@@ -107,6 +175,9 @@ pub fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// The row of the `record_step` workload.
+pub const RECORD_STEP_OP: &str = "concurrent: record_step";
+
 /// Runs the phase and returns its rows: saves, checkpoints, and all calls together.
 pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) -> Vec<Row> {
     let cpu_before = process_cpu();
@@ -118,6 +189,7 @@ pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) ->
             tokio::spawn(task(
                 store.clone(),
                 settings.shape,
+                settings.workload,
                 index,
                 measure_from,
                 stop,
@@ -152,6 +224,16 @@ pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) ->
     all.extend(checkpoints.clone());
     let tasks = settings.tasks;
     let seconds = settings.duration.as_secs_f64();
+    if settings.workload == Workload::RecordStep {
+        return vec![
+            Row::new(backend, RECORD_STEP_OP, saves.summary(wall))
+                .errors(errors)
+                .with("client_cpu_us_per_call", cpu_per_call_us)
+                .with("client_cores_busy", cores_busy)
+                .with("tasks", tasks)
+                .with("seconds", seconds),
+        ];
+    }
     vec![
         Row::new(
             backend,

@@ -256,6 +256,15 @@ pub fn pgbench(
     Ok(row)
 }
 
+/// The many-client pgbench row of `backend` (the run with the most clients, if any).
+pub fn pgbench_many<'a>(rows: &'a [Row], backend: &str) -> Option<&'a Row> {
+    let clients = |row: &Row| row.extra.get("clients").and_then(|v| v.as_u64());
+    rows.iter()
+        .filter(|row| row.backend == backend && row.op.starts_with("floor: pgbench "))
+        .filter(|row| clients(row).is_some_and(|clients| clients > 1))
+        .max_by_key(|row| clients(row))
+}
+
 /// The same floor on a SQLite file (WAL, as the store opens it): a plain sqlx connection
 /// inserting the snapshot, each row its own transaction, once with `synchronous=FULL`
 /// (the store's setting: an fsync of the WAL per commit) and once with `NORMAL` (no fsync

@@ -7,9 +7,11 @@
 //!
 //! Prints a table, the targets with met / not met, and one JSON line per (backend,
 //! operation) so that runs can be compared (`--json` prints only those). With `--peer`,
-//! LangGraph's checkpoint savers run on the same data in the same run.
+//! LangGraph's checkpoint savers run on the same data in the same run. `--scenarios`
+//! picks some of the scenarios instead of all of them.
 
 mod concurrent;
+mod fan_out;
 mod floor;
 mod listing;
 mod peer;
@@ -20,6 +22,7 @@ mod stats;
 mod targets;
 mod wal;
 mod workload;
+mod write_volume;
 
 use std::error::Error;
 use std::time::Duration;
@@ -31,6 +34,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::concurrent::Workload;
 use crate::report::{FloorRatio, Row};
 use crate::workload::Shape;
 
@@ -47,6 +51,28 @@ enum BackendArg {
     All,
 }
 
+/// What the bench can run; every one by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Every scenario below.
+    All,
+    /// Each operation, one call at a time, paired with the floor (and `--peer`).
+    Single,
+    /// Postgres: WAL bytes per `record_step` on a workflow of constant size.
+    Wal,
+    /// Postgres: WAL and table bytes per `record_step` as a chat-style context grows.
+    WriteVolume,
+    /// Parallel `record_step` calls on different steps of one workflow, and how many of
+    /// their steps the stored workflow keeps.
+    FanOut,
+    /// `--tasks` tasks, each on its own workflow, save + checkpoint in a loop.
+    Concurrent,
+    /// `list_active_workflows` at `--list-sizes`.
+    Listing,
+    /// Postgres: `--tasks` workflows recording steps at once (next to `--pgbench`).
+    ConcurrentRecordStep,
+}
+
 /// Latency and throughput of every store operation, against the database's own floor.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -54,6 +80,9 @@ struct Args {
     /// Which database(s) to measure.
     #[arg(long, value_enum, default_value = "all")]
     backend: BackendArg,
+    /// Which scenarios to run, comma-separated (`--pgbench` and `--peer` add to them).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    scenarios: Vec<Scenario>,
     /// Postgres URL (a fresh schema is created in it and dropped at the end).
     #[arg(
         long,
@@ -91,12 +120,29 @@ struct Args {
     /// Steps of the listed workflows (default: --steps).
     #[arg(long)]
     list_steps: Option<usize>,
-    /// Also run pgbench (64 clients, then 1) doing the durable insert, for the concurrent floor.
+    /// Also run pgbench (`--pgbench-clients`, then 1) doing the durable insert, for the
+    /// concurrent floor.
     #[arg(long)]
     pgbench: bool,
-    /// Seconds of the 64-client pgbench run.
+    /// Clients of the many-client pgbench run.
+    #[arg(long, default_value_t = 64)]
+    pgbench_clients: usize,
+    /// Seconds of the many-client pgbench run.
     #[arg(long, default_value_t = 10)]
     pgbench_secs: u64,
+    /// `record_step` calls of the write-volume scenario, one message each (at least 60:
+    /// it compares steps 11–30 with the 20 steps that end 10 before the last).
+    #[arg(long, default_value_t = 220)]
+    volume_steps: usize,
+    /// Serialized size of each message the write-volume scenario appends, bytes.
+    #[arg(long, default_value_t = 1024)]
+    volume_message_bytes: usize,
+    /// Parallel `record_step` calls per fan-out round.
+    #[arg(long, default_value_t = 16)]
+    fan_out: usize,
+    /// Fan-out rounds, each on a fresh workflow.
+    #[arg(long, default_value_t = 10)]
+    fan_out_rounds: usize,
     /// Checkpoints kept per workflow by the store ("none" keeps all; default: the store's).
     #[arg(long)]
     checkpoint_retention: Option<String>,
@@ -130,6 +176,11 @@ struct Args {
 }
 
 impl Args {
+    /// Whether `scenario` was asked for.
+    fn runs(&self, scenario: Scenario) -> bool {
+        self.scenarios.contains(&Scenario::All) || self.scenarios.contains(&scenario)
+    }
+
     fn shape(&self) -> Shape {
         Shape {
             context_bytes: self.context_bytes,
@@ -167,15 +218,204 @@ fn say(args: &Args, text: &str) {
     }
 }
 
-/// The phases every backend runs, on a connected store.
+/// Where a backend's store lives: enough to open another handle on the same database.
+#[derive(Debug, Clone, Copy)]
+enum Place<'a> {
+    /// SQLite in memory: another handle would open another, empty database.
+    Memory,
+    /// A SQLite file at `path`, in `folder`.
+    File {
+        folder: &'a std::path::Path,
+        path: &'a std::path::Path,
+    },
+    /// Postgres at `--database-url`, in `schema`.
+    Postgres { schema: &'a str },
+}
+
+impl Place<'_> {
+    /// The backend's name in rows and output.
+    fn backend(&self) -> &'static str {
+        match self {
+            Place::Memory => "sqlite-memory",
+            Place::File { .. } => "sqlite-file",
+            Place::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// A store handle of its own (its own pool) on the same database, opened as the
+    /// bench's main one was; `None` in memory.
+    async fn another_handle(
+        &self,
+        args: &Args,
+    ) -> Result<Option<SeaOrmStateStore>, Box<dyn Error>> {
+        Ok(Some(match self {
+            Place::Memory => return Ok(None),
+            Place::File { path, .. } if args.sqlite_synchronous_normal => {
+                sqlite_normal_store(args, path).await?
+            }
+            Place::File { path, .. } => args.builder(&path.to_string_lossy())?.connect().await?,
+            Place::Postgres { schema } => {
+                args.builder(&args.database_url)?
+                    .postgres_schema(*schema)
+                    .connect()
+                    .await?
+            }
+        }))
+    }
+}
+
+/// The scenarios asked for, on a connected store.
 async fn phases(
+    args: &Args,
+    store: &SeaOrmStateStore,
+    place: Place<'_>,
+    mut floor: Option<&mut floor::Floor>,
+    rows: &mut Vec<Row>,
+) -> Result<(), Box<dyn Error>> {
+    let backend = place.backend();
+    let sqlite_folder = match place {
+        Place::File { folder, .. } => Some(folder),
+        _ => None,
+    };
+    let mut snapshot = None;
+    if args.runs(Scenario::Single) {
+        snapshot = Some(
+            single_phases(
+                args,
+                store,
+                backend,
+                floor.as_deref_mut(),
+                sqlite_folder,
+                rows,
+            )
+            .await?,
+        );
+    }
+    if let (Some(floor), true) = (floor.as_deref_mut(), args.runs(Scenario::Wal)) {
+        say(args, &format!("[{backend}] WAL per record_step"));
+        let calls = args.iterations.min(500);
+        for line in wal::run(store, floor, args.shape(), calls, rows).await? {
+            say(args, &format!("[{backend}]   {line}"));
+        }
+    }
+    if let (Place::Postgres { .. }, true) = (place, args.runs(Scenario::WriteVolume)) {
+        say(
+            args,
+            &format!("[{backend}] write volume per step as the context grows"),
+        );
+        let settings = write_volume::Settings {
+            steps: args.volume_steps,
+            message_bytes: args.volume_message_bytes,
+            keep_data: args.keep_data,
+        };
+        let builder = args.builder(&args.database_url)?;
+        for line in write_volume::run(builder, &args.database_url, settings, rows).await? {
+            say(args, &format!("[{backend}]   {line}"));
+        }
+    }
+    if args.runs(Scenario::FanOut) {
+        say(
+            args,
+            &format!(
+                "[{backend}] fan-out, {} branches of one workflow",
+                args.fan_out
+            ),
+        );
+        let mut own = Vec::new();
+        let mut opened = Ok(());
+        for _ in 0..args.fan_out / 2 {
+            match place.another_handle(args).await {
+                Ok(Some(handle)) => own.push(handle),
+                Ok(None) => break,
+                Err(err) => {
+                    opened = Err(err);
+                    break;
+                }
+            }
+        }
+        let settings = fan_out::Settings {
+            branches: args.fan_out,
+            rounds: args.fan_out_rounds,
+            shape: args.shape(),
+        };
+        let result = match opened {
+            Ok(()) => fan_out::run(store, &own, backend, settings, rows).await,
+            Err(err) => Err(err),
+        };
+        // Closed whatever happened above; the first failure is reported.
+        for handle in own {
+            handle.close().await?;
+        }
+        say(args, &format!("[{backend}]   {}", result?));
+    }
+    if args.runs(Scenario::Concurrent) {
+        say(
+            args,
+            &format!("[{backend}] concurrent phase, {} tasks", args.tasks),
+        );
+        rows.extend(
+            concurrent::run(
+                store,
+                backend,
+                concurrent_settings(args, Workload::SaveAndCheckpoint),
+            )
+            .await,
+        );
+    }
+    if args.runs(Scenario::Listing) {
+        say(args, &format!("[{backend}] list_active_workflows"));
+        listing::run(store, backend, &args.list_sizes, args.list_shape(), rows).await?;
+    }
+    if let (Place::Postgres { .. }, true) = (place, args.runs(Scenario::ConcurrentRecordStep)) {
+        say(
+            args,
+            &format!(
+                "[{backend}] {} workflows recording steps at once",
+                args.tasks
+            ),
+        );
+        rows.extend(
+            concurrent::run(
+                store,
+                backend,
+                concurrent_settings(args, Workload::RecordStep),
+            )
+            .await,
+        );
+    }
+    if let (Some(floor), true) = (floor, args.pgbench) {
+        let snapshot = match snapshot {
+            Some(snapshot) => snapshot,
+            None => args.shape().snapshot()?,
+        };
+        pgbench_phase(args, floor, snapshot, rows).await?;
+    }
+    if let Some(line) = record_step_against_pgbench(rows, backend) {
+        say(args, &format!("[{backend}]   {line}"));
+    }
+    Ok(())
+}
+
+fn concurrent_settings(args: &Args, workload: Workload) -> concurrent::Settings {
+    concurrent::Settings {
+        tasks: args.tasks,
+        duration: Duration::from_secs(args.duration_secs),
+        warmup: Duration::from_secs(1),
+        shape: args.shape(),
+        workload,
+    }
+}
+
+/// The single-task phases, LangGraph's savers beside them (`--peer`) and the read and
+/// SQLite floors; returns the snapshot the checkpoints held.
+async fn single_phases(
     args: &Args,
     store: &SeaOrmStateStore,
     backend: &str,
     mut floor: Option<&mut floor::Floor>,
     sqlite_folder: Option<&std::path::Path>,
     rows: &mut Vec<Row>,
-) -> Result<(), Box<dyn Error>> {
+) -> Result<String, Box<dyn Error>> {
     say(args, &format!("[{backend}] single-task phases"));
     let settings = single::Settings {
         iterations: args.iterations,
@@ -210,19 +450,12 @@ async fn phases(
         }
         rows.extend(peer_rows);
     }
-    if let Some(floor) = floor.as_deref_mut() {
+    if let Some(floor) = floor {
         say(
             args,
             &format!("[{backend}] floor: read of the snapshot by id"),
         );
         rows.push(floor.read_snapshot(args.iterations, args.warmup).await?);
-    }
-    if let Some(floor) = floor.as_deref_mut() {
-        say(args, &format!("[{backend}] WAL per record_step"));
-        let calls = args.iterations.min(500);
-        for line in wal::run(store, floor, args.shape(), calls, rows).await? {
-            say(args, &format!("[{backend}]   {line}"));
-        }
     }
     if let Some(folder) = sqlite_folder {
         say(args, &format!("[{backend}] floor: plain SQLite inserts"));
@@ -230,42 +463,71 @@ async fn phases(
             floor::sqlite_file(folder, &outcome.snapshot, args.iterations, args.warmup).await?,
         );
     }
+    Ok(outcome.snapshot)
+}
+
+/// pgbench doing the durable insert of `snapshot`, `--pgbench-clients` clients then 1.
+async fn pgbench_phase(
+    args: &Args,
+    floor: &mut floor::Floor,
+    snapshot: String,
+    rows: &mut Vec<Row>,
+) -> Result<(), Box<dyn Error>> {
+    floor.truncate().await?;
+    let url = args.database_url.clone();
+    let table = floor.table().to_owned();
+    let seconds = args.pgbench_secs;
+    let clients = args.pgbench_clients;
     say(
         args,
-        &format!("[{backend}] concurrent phase, {} tasks", args.tasks),
+        &format!("[postgres] pgbench, {clients} clients then 1"),
     );
-    let settings = concurrent::Settings {
-        tasks: args.tasks,
-        duration: Duration::from_secs(args.duration_secs),
-        warmup: Duration::from_secs(1),
-        shape: args.shape(),
-    };
-    rows.extend(concurrent::run(store, backend, settings).await);
-    say(args, &format!("[{backend}] list_active_workflows"));
-    listing::run(store, backend, &args.list_sizes, args.list_shape(), rows).await?;
-    if let (Some(floor), true) = (floor, args.pgbench) {
-        floor.truncate().await?;
-        let url = args.database_url.clone();
-        let table = floor.table().to_owned();
-        let snapshot = outcome.snapshot.clone();
-        let seconds = args.pgbench_secs;
-        say(args, &format!("[{backend}] pgbench, 64 clients then 1"));
-        // The store's pool is idle now; its connections count against max_connections.
-        let many = tokio::task::spawn_blocking({
-            let (url, table, snapshot) = (url.clone(), table.clone(), snapshot.clone());
-            move || floor::pgbench(&url, &table, &snapshot, 64, seconds)
-        })
-        .await??;
-        rows.push(many);
-        floor.truncate().await?;
-        let one = tokio::task::spawn_blocking(move || {
-            floor::pgbench(&url, &table, &snapshot, 1, seconds.min(5))
-        })
-        .await??;
-        rows.push(one);
-        floor.truncate().await?;
-    }
+    // The store's pool is idle now; its connections count against max_connections.
+    let many = tokio::task::spawn_blocking({
+        let (url, table, snapshot) = (url.clone(), table.clone(), snapshot.clone());
+        move || floor::pgbench(&url, &table, &snapshot, clients, seconds)
+    })
+    .await??;
+    rows.push(many);
+    floor.truncate().await?;
+    let one = tokio::task::spawn_blocking(move || {
+        floor::pgbench(&url, &table, &snapshot, 1, seconds.min(5))
+    })
+    .await??;
+    rows.push(one);
+    floor.truncate().await?;
     Ok(())
+}
+
+/// The concurrent `record_step` phase's throughput next to pgbench's, when both ran.
+fn record_step_against_pgbench(rows: &[Row], backend: &str) -> Option<String> {
+    let ours = rows
+        .iter()
+        .find(|row| row.backend == backend && row.op == concurrent::RECORD_STEP_OP)?;
+    let tasks = ours
+        .extra
+        .get("tasks")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let head = format!(
+        "{tasks} workflows recording steps: {:.0} tx/s, {} errors {:?}",
+        ours.summary.ops_per_s,
+        ours.errors.total(),
+        ours.errors.0
+    );
+    Some(match floor::pgbench_many(rows, backend) {
+        Some(theirs) => format!(
+            "{head}; pgbench's {} clients, durable insert of the snapshot: {:.0} tx/s ({:.0}%)",
+            theirs
+                .extra
+                .get("clients")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
+            theirs.summary.ops_per_s,
+            ours.summary.ops_per_s / theirs.summary.ops_per_s * 100.0
+        ),
+        None => format!("{head}; pgbench not run (--pgbench)"),
+    })
 }
 
 async fn run_backend(
@@ -276,7 +538,7 @@ async fn run_backend(
     match backend {
         BackendArg::SqliteMemory => {
             let store = args.builder(":memory:")?.connect().await?;
-            let result = phases(args, &store, "sqlite-memory", None, None, rows).await;
+            let result = phases(args, &store, Place::Memory, None, rows).await;
             store.close().await?;
             result
         }
@@ -294,7 +556,11 @@ async fn run_backend(
                 } else {
                     args.builder(&path.to_string_lossy())?.connect().await?
                 };
-                let result = phases(args, &store, "sqlite-file", None, Some(&folder), rows).await;
+                let place = Place::File {
+                    folder: &folder,
+                    path: &path,
+                };
+                let result = phases(args, &store, place, None, rows).await;
                 store.close().await?;
                 result
             }
@@ -314,7 +580,8 @@ async fn run_backend(
                 .connect()
                 .await?;
             let mut floor = floor::Floor::connect(&args.database_url, &schema).await?;
-            let result = phases(args, &store, "postgres", Some(&mut floor), None, rows).await;
+            let place = Place::Postgres { schema: &schema };
+            let result = phases(args, &store, place, Some(&mut floor), rows).await;
             // Clean up whatever happened above, then report the first failure.
             let closed = store.close().await;
             if args.keep_data {
@@ -385,7 +652,9 @@ fn add_floor_ratios(rows: &mut [Row]) {
         };
         let select_one = value_of(rows, "floor: SELECT 1", false);
         let insert = value_of(rows, write_floor, false);
-        let pgbench = value_of(rows, "floor: pgbench 64 clients", true);
+        let pgbench = floor::pgbench_many(rows, backend).map(|row| row.op.clone());
+        let pgbench_op = pgbench.as_deref().unwrap_or("floor: pgbench");
+        let pgbench = pgbench.as_deref().and_then(|op| value_of(rows, op, true));
         for row in rows.iter_mut().filter(|row| row.backend == backend) {
             let (floor_op, floor_value, ours) = match row.op.as_str() {
                 "save_workflow_state" | "create_checkpoint" => {
@@ -397,8 +666,8 @@ fn add_floor_ratios(rows: &mut [Row]) {
                 | "load_workflow_state_by_workflow_id" => {
                     ("floor: SELECT 1", select_one, row.summary.p50_us)
                 }
-                "concurrent: all write calls" => {
-                    ("floor: pgbench 64 clients", pgbench, row.summary.ops_per_s)
+                "concurrent: all write calls" | concurrent::RECORD_STEP_OP => {
+                    (pgbench_op, pgbench, row.summary.ops_per_s)
                 }
                 _ => continue,
             };
@@ -498,6 +767,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "tasks": args.tasks,
         "duration_secs": args.duration_secs,
         "list_sizes": args.list_sizes,
+        "scenarios": args
+            .scenarios
+            .iter()
+            .filter_map(|s| s.to_possible_value().map(|v| v.get_name().to_owned()))
+            .collect::<Vec<_>>(),
         "checkpoint_retention": args.checkpoint_retention,
         "source": measured_commit(),
     });

@@ -63,6 +63,19 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The median of `values` (the mean of the two middle ones for an even count); 0 when
+/// there are none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    match sorted.len() {
+        0 => 0.0,
+        len if len % 2 == 1 => sorted[middle],
+        _ => (sorted[middle - 1] + sorted[middle]) / 2.0,
+    }
+}
+
 /// What a run of one operation measured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Summary {
@@ -97,5 +110,12 @@ mod tests {
         assert!((summary.max_us - 100.0).abs() < 1e-6);
         let wall = samples.summary(Some(Duration::from_secs(2)));
         assert!((wall.ops_per_s - 50.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_median_ignores_outliers() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[5.0, 1.0, 1_000_000.0]), 5.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 900.0]), 3.0);
     }
 }

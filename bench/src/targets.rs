@@ -163,6 +163,35 @@ impl Targets<'_> {
         }
     }
 
+    /// WAL per `record_step` late in a growing chat workflow at most twice what it is
+    /// early (`write_volume`): a step's write follows what the step changed, not the
+    /// whole state's size.
+    fn write_volume(&mut self, backend: &'static str) {
+        let late = self.rows.iter().find(|row| {
+            row.backend == backend
+                && row.op.starts_with("write volume:")
+                && row.extra.contains_key("wal_growth_ratio")
+        });
+        // Only a run that reached step 200 measures the target.
+        let late_last = crate::write_volume::LATE_LAST as u64;
+        let extra = |row: &Row, key: &str| row.extra.get(key).and_then(Value::as_u64);
+        let result = late
+            .filter(|row| extra(row, "last_step") == Some(late_last))
+            .filter(|row| extra(row, "message_bytes") == Some(1024))
+            .and_then(|row| {
+                let ratio = row.extra.get("wal_growth_ratio")?.as_f64()?;
+                Some((format!("{ratio:.2}× (medians)"), ratio <= 2.0))
+            });
+        self.push(
+            backend,
+            format!(
+                "WAL per record_step, context +1 KiB/step: steps {}–{late_last} ≤ 2× steps 11–30",
+                late_last + 1 - crate::write_volume::WINDOW as u64
+            ),
+            result,
+        );
+    }
+
     fn list(&mut self, backend: &'static str) {
         let result = list_row(self.rows, backend, 10_000).map(|row| {
             (
@@ -244,9 +273,10 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
         }
         t.concurrent(pg, tasks_of(rows, pg), None);
         let ours = find(rows, pg, "concurrent: all write calls");
-        let theirs = rows
-            .iter()
-            .find(|row| row.backend == pg && row.op.starts_with("floor: pgbench 64"));
+        let theirs = crate::floor::pgbench_many(rows, pg);
+        let clients = theirs
+            .and_then(|row| row.extra.get("clients").and_then(Value::as_u64))
+            .unwrap_or(64);
         let result = ours.zip(theirs).map(|(ours, theirs)| {
             let ratio = ours.summary.ops_per_s / theirs.summary.ops_per_s;
             (
@@ -262,11 +292,12 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
         t.push(
             pg,
             format!(
-                "{} tasks: ≥ 60% of pgbench's 64-client durable inserts/s",
+                "{} tasks: ≥ 60% of pgbench's {clients}-client durable inserts/s",
                 tasks_of(rows, pg)
             ),
             result,
         );
+        t.write_volume(pg);
         t.list(pg);
         t.below_peer(pg, "get_latest_checkpoint", PEER_LATEST);
         t.below_peer(pg, "restore_from_checkpoint", PEER_BY_ID);

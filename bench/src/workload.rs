@@ -1,7 +1,7 @@
 //! The workload: a workflow state of a given size, changed the way an orchestrator changes
 //! it after a step (status, context, one step), with text that does not compress to nothing.
 
-use llm_orchestrator_state::{StepState, WorkflowState};
+use llm_orchestrator_state::{Checkpoint, StateStoreError, StepState, WorkflowState};
 use serde_json::{Value, json};
 
 /// Sizes of the workflow state the benchmark saves and checkpoints.
@@ -99,6 +99,14 @@ impl Shape {
             state.upsert_step(step);
         }
         state
+    }
+
+    /// The serialized snapshot of a checkpoint of a fresh state of this shape: what the
+    /// floor inserts when no single-task phase ran to provide one.
+    pub fn snapshot(&self) -> Result<String, StateStoreError> {
+        let state = self.new_state("bench-snapshot", &mut Words::new(7));
+        let checkpoint = Checkpoint::of(&state, step_name(0))?;
+        Ok(serde_json::to_string(&checkpoint.snapshot)?)
     }
 
     /// What an orchestrator does between two saves: one step re-runs with new outputs,
