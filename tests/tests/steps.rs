@@ -352,7 +352,62 @@ async fn a_plain_step_is_still_refused_under_a_live_lease(backend: Backend) {
     assert!(stored.steps.is_empty());
 }
 
+async fn a_stale_copy_inside_a_transaction_keeps_the_other_steps(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("in-transaction");
+    state.mark_running();
+    store.save_workflow_state(&state).await.expect("saving");
+    let mut stale = state.clone();
+    store
+        .record_step(&mut state, step("outside", StepStatus::Completed, json!(1)))
+        .await
+        .expect("a step outside");
+
+    let txn = store.begin().await.expect("beginning");
+    let checkpoint = txn
+        .record_step(&mut stale, step("inside", StepStatus::Completed, json!(2)))
+        .await
+        .expect("a step from a stale copy, inside the transaction");
+    txn.commit().await.expect("committing");
+    let stored = store.load_workflow_state(&state.id).await.expect("loading");
+    assert_eq!(
+        step_ids(&stored),
+        ["inside", "outside"].map(String::from).into()
+    );
+    assert_eq!(checkpoint.state().expect("a state"), stored);
+    assert_eq!(stale, stored);
+}
+
+async fn a_copy_marked_after_it_was_read_records_its_step_and_status(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("marked");
+    state.mark_running();
+    store.save_workflow_state(&state).await.expect("saving");
+    store
+        .record_step(&mut state, step("a", StepStatus::Completed, json!(1)))
+        .await
+        .expect("step a");
+    // The copy changes after it was stored: its `updated_at` moves, so it is not the
+    // stored workflow any more, yet nothing else wrote.
+    state.mark_failed("the tool gave up");
+    let checkpoint = store
+        .record_step(&mut state, step("b", StepStatus::Failed, json!(null)))
+        .await
+        .expect("step b");
+    let stored = store.load_workflow_state(&state.id).await.expect("loading");
+    assert_eq!(
+        stored.status,
+        llm_orchestrator_state::WorkflowStatus::Failed
+    );
+    assert_eq!(stored.error.as_deref(), Some("the tool gave up"));
+    assert_eq!(step_ids(&stored), ["a", "b"].map(String::from).into());
+    assert_eq!(checkpoint.state().expect("a state"), stored);
+    assert_eq!(state, stored);
+}
+
 backend_tests!(
+    a_stale_copy_inside_a_transaction_keeps_the_other_steps,
+    a_copy_marked_after_it_was_read_records_its_step_and_status,
     parallel_steps_from_stale_copies_all_land,
     parallel_context_patches_all_keep_their_change,
     a_merge_patch_sets_and_deletes_keys_of_the_stored_context,
