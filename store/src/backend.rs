@@ -1079,13 +1079,20 @@ macro_rules! all_or_nothing {
                 let $c = &txn;
                 $body
             };
-            // An error drops `txn`, which rolls it back.
             match result {
                 Ok(value) => {
                     txn.commit().await?;
                     Ok(value)
                 }
-                Err(err) => Err(err),
+                Err(err) => {
+                    // Rolled back now, not only when dropped: a dropped transaction's
+                    // ROLLBACK waits for the connection's next use, and until then its
+                    // row locks (a `FOR UPDATE`, an update before the error) would
+                    // stop other writers and make claims skip the rows. If the
+                    // rollback itself fails, the drop still ends the transaction.
+                    let _ = txn.rollback().await;
+                    Err(err)
+                }
             }
         }
     }};
@@ -1175,6 +1182,23 @@ pub(crate) enum Write {
     Delete(DeleteStatement),
     /// An update; a guard that checks a row (see `queries::guard_write`) is one.
     Update(UpdateStatement),
+    /// The upsert of a workflow row, whose new `version` the batch gives back (see
+    /// [`Written::version`]); at most one per batch.
+    Versioned(InsertStatement),
+}
+
+/// What a batch of writes did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Written {
+    /// The rows the writes touched.
+    pub(crate) rows: u64,
+    /// The workflow's version after the batch, when it held a [`Write::Versioned`].
+    pub(crate) version: Option<i64>,
+}
+
+/// The `version` column an upsert of a workflow row returns.
+fn version_column() -> Alias {
+    Alias::new("version")
 }
 
 /// Applies `writes` atomically and returns the rows they touched.
@@ -1190,13 +1214,26 @@ pub(crate) enum Write {
 /// when it is a statement of its own. Inside a transaction the error goes to the caller
 /// as `Conflict`.
 pub(crate) async fn write_all<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, DbErr> {
+    Ok(write_all_versioned(db, writes).await?.rows)
+}
+
+/// [`write_all`], with the workflow's new version when the batch upserts its row with
+/// [`Write::Versioned`].
+pub(crate) async fn write_all_versioned<C: Db>(
+    db: &C,
+    writes: Vec<Write>,
+) -> Result<Written, DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres if writes.len() <= POSTGRES_WRITES_PER_STATEMENT => {
             let batch = postgres_batch(writes);
             let row = retrying(db, || db.query_one(&batch)).await?;
-            Ok(row
-                .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-                .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)))
+            Ok(Written {
+                rows: row
+                    .as_ref()
+                    .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                    .map_or(0, |rows| u64::try_from(rows).unwrap_or(0)),
+                version: row.and_then(|row| row.try_get_by_index::<Option<i64>>(1).ok().flatten()),
+            })
         }
         // Thousands of steps (many insert chunks): more values than one statement takes;
         // one statement per write, in a transaction, like SQLite.
@@ -1213,20 +1250,36 @@ const POSTGRES_WRITES_PER_STATEMENT: usize = 7;
 /// The writes one statement each, in a write transaction (a savepoint inside the caller's
 /// transaction). On Postgres the transaction as a whole is retried when it lost a race and
 /// is not inside the caller's transaction.
-async fn write_in_transaction<C: Db>(db: &C, writes: Vec<Write>) -> Result<u64, DbErr> {
+async fn write_in_transaction<C: Db>(db: &C, writes: Vec<Write>) -> Result<Written, DbErr> {
     retrying(db, || async {
         let txn = begin_write(db).await?;
-        let mut rows = 0;
+        let mut written = Written::default();
         for write in &writes {
-            rows += match write {
-                Write::Insert(insert) => txn.execute(insert).await?,
-                Write::Delete(delete) => txn.execute(delete).await?,
-                Write::Update(update) => txn.execute(update).await?,
+            let done = match write {
+                Write::Insert(insert) => txn.execute(insert).await.map(|done| done.rows_affected()),
+                Write::Delete(delete) => txn.execute(delete).await.map(|done| done.rows_affected()),
+                Write::Update(update) => txn.execute(update).await.map(|done| done.rows_affected()),
+                Write::Versioned(upsert) => {
+                    let mut upsert = upsert.clone();
+                    upsert.returning(Query::returning().column(version_column()));
+                    txn.query_one(&upsert).await.map(|row| {
+                        written.version = row.and_then(|row| row.try_get_by_index::<i64>(0).ok());
+                        1
+                    })
+                }
+            };
+            match done {
+                Ok(rows) => written.rows += rows,
+                Err(err) => {
+                    // Now, so the rows written so far are not locked until the
+                    // connection's next use (see `all_or_nothing!`).
+                    let _ = txn.rollback().await;
+                    return Err(err);
+                }
             }
-            .rows_affected();
         }
         txn.commit().await?;
-        Ok(rows)
+        Ok(written)
     })
     .await
 }
@@ -1264,6 +1317,7 @@ fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
     use sea_orm::sea_query::ExprTrait as _;
     let mut with = WithClause::new();
     let mut total: SimpleExpr = Expr::val(0i64);
+    let mut version: SimpleExpr = Expr::val(Option::<i64>::None);
     for (index, write) in writes.into_iter().enumerate() {
         let name = Alias::new(format!("write_{index}"));
         let one = Query::returning().expr(Expr::val(1));
@@ -1281,6 +1335,16 @@ fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
                 update.returning(one);
                 update.into()
             }
+            Write::Versioned(mut upsert) => {
+                let both: [SimpleExpr; 2] = [Expr::val(1), Expr::col(version_column())];
+                upsert.returning(Query::returning().exprs(both));
+                let returned = Query::select()
+                    .column(version_column())
+                    .from(name.clone())
+                    .to_owned();
+                version = SimpleExpr::SubQuery(None, Box::new(returned.into()));
+                upsert.into()
+            }
         };
         let mut cte = CommonTableExpression::new();
         cte.query(statement).table_name(name.clone());
@@ -1293,7 +1357,7 @@ fn postgres_batch(writes: Vec<Write>) -> sea_orm::sea_query::WithQuery {
     }
     // Assembled by hand: `WithClause::query` clones the whole statement on the way out.
     let mut select = Query::select();
-    select.expr(total);
+    select.expr(total).expr(version);
     let mut batch = sea_orm::sea_query::WithQuery::new();
     batch.with_clause(with).query(select);
     batch

@@ -438,8 +438,13 @@ enum Alongside<'a> {
     /// A whole save of this state (an automatic checkpoint).
     Save(&'a WorkflowState),
     /// A step recorded from a copy of the workflow that must still be the stored one: the
-    /// workflow row and that step of this state (`record_step`).
-    Step(queries::CopyOf<'a>, &'a WorkflowState),
+    /// workflow row and that step of this state, under the lease guard, or the guard of
+    /// this condition (`record_step`, a conditional step write).
+    Step(
+        Option<&'a SaveCondition>,
+        queries::CopyOf<'a>,
+        &'a WorkflowState,
+    ),
     /// One step of this state, its workflow row written already (a conditional write).
     OneStep(&'a WorkflowState, &'a str),
 }
@@ -451,7 +456,7 @@ async fn write_checkpoint<C: backend::Db>(
     alongside: Alongside<'_>,
     checkpoint: &Checkpoint,
     size: u64,
-) -> Result<u64> {
+) -> Result<backend::Written> {
     if options
         .warn_json_bytes
         .is_some_and(|warn| size > warn as u64)
@@ -465,7 +470,7 @@ async fn write_checkpoint<C: backend::Db>(
         checkpoint: &Checkpoint,
         size: u64,
         retention: Option<usize>,
-    ) -> Result<u64> {
+    ) -> Result<backend::Written> {
         match alongside {
             Alongside::Nothing(snapshot_of) => {
                 queries::insert_checkpoint(conn, checkpoint, snapshot_of, size, retention).await
@@ -473,8 +478,21 @@ async fn write_checkpoint<C: backend::Db>(
             Alongside::Save(state) => {
                 queries::save_state_and_checkpoint(conn, state, checkpoint, size, retention).await
             }
-            Alongside::Step(copy, next) => {
-                queries::step_and_checkpoint(conn, copy, next, checkpoint, size, retention).await
+            Alongside::Step(guard, copy, next) => {
+                let guard = match guard {
+                    Some(condition) => {
+                        queries::condition_guard(conn.get_database_backend(), next.id, condition)
+                            .ok_or_else(|| {
+                                StateStoreError::InvalidState(
+                                    "a step that creates its workflow is written under no guard"
+                                        .to_owned(),
+                                )
+                            })?
+                    }
+                    None => queries::guard_write(conn.get_database_backend(), next.id, None),
+                };
+                queries::step_and_checkpoint(conn, guard, copy, next, checkpoint, size, retention)
+                    .await
             }
             Alongside::OneStep(state, step_id) => {
                 queries::one_step_and_checkpoint(conn, state, step_id, checkpoint, size, retention)
@@ -635,6 +653,67 @@ fn after_step(
     Ok((next, checkpoint, size))
 }
 
+/// Records `step` from the caller's copy `state`: in one batch when the copy is still the
+/// stored workflow (see [`steps::from_copy`]), else into the stored workflow (see
+/// [`steps::from_stored`]), which context patches and a workflow that must not exist yet
+/// always take. The caller replaces its copy with the result's state once it has it.
+async fn record<S: sealed::Scoped>(
+    scope: &S,
+    state: &WorkflowState,
+    step: StepState,
+    write: &StepWrite,
+) -> Result<steps::Recorded> {
+    let options = scope.options();
+    let id = steps::checkpoint_id(state, &step, write)?;
+    let in_one_batch = write.context_patches.is_empty()
+        && !matches!(write.condition, Some(SaveCondition::Version(0)));
+    if !in_one_batch {
+        let recorded = record_from_stored(scope, state, step, write, id).await?;
+        lose_reply()?;
+        return Ok(recorded);
+    }
+    let (mut next, mut checkpoint, size) = after_step(state, step, options)?;
+    checkpoint.id = id;
+    let condition = write.condition.as_ref();
+    let written = contained!(scope, |conn, atomic| {
+        steps::from_copy(
+            conn,
+            atomic,
+            options,
+            condition,
+            state,
+            &next,
+            &checkpoint,
+            size,
+        )
+        .await
+    });
+    match written {
+        Ok(written) => {
+            record_rows(written.rows);
+            lose_reply()?;
+            return Ok(steps::Recorded {
+                state: next,
+                checkpoint,
+                version: written.version,
+            });
+        }
+        // The copy is not the stored workflow any more; or the condition did not hold,
+        // which the stored path finds out again and says precisely.
+        Err(err)
+            if err.is_stale_copy()
+                || err.is_lost_race()
+                || (condition.is_some() && err.is_guard_refusal()) => {}
+        Err(err) => return explained(scope, Err(err), next.id, None).await,
+    }
+    let step = next.steps.remove(&checkpoint.step_id).ok_or_else(|| {
+        StateStoreError::InvalidState("the recorded step went missing".to_owned())
+    })?;
+    let recorded = record_from_stored(scope, state, step, write, id).await?;
+    lose_reply()?;
+    Ok(recorded)
+}
+
 /// Records `step` into the stored workflow (see [`steps::from_stored`]), explaining a
 /// refusal by the workflow's guard.
 async fn record_from_stored<S: sealed::Scoped>(
@@ -718,6 +797,7 @@ impl<T: sealed::Scoped> StateStore for T {
                             *size,
                         )
                         .await?
+                        .rows
                     }
                 };
                 record_rows(rows);
@@ -733,30 +813,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn record_step(&self, state: &mut WorkflowState, step: StepState) -> Result<Checkpoint> {
         diagnosed(self, async {
             writable(self.options(), "record_step")?;
-            let id = steps::checkpoint_id(state, &step, &StepWrite::new())?;
-            let (mut next, mut checkpoint, size) = after_step(state, step, self.options())?;
-            checkpoint.id = id;
-            let written = contained!(self, |conn, atomic| {
-                let options = self.options();
-                steps::from_copy(conn, atomic, options, state, &next, &checkpoint, size).await
-            });
-            match written {
-                Ok(rows) => {
-                    record_rows(rows);
-                    lose_reply()?;
-                    // Only once the write (and its savepoint) is through.
-                    *state = next;
-                    return Ok(checkpoint);
-                }
-                Err(err) if err.is_stale_copy() || err.is_lost_race() => {}
-                Err(err) => return explained(self, Err(err), next.id, None).await,
-            }
-            // The stored workflow moved on since `state` was read: record the step into it.
-            let step = next.steps.remove(&checkpoint.step_id).ok_or_else(|| {
-                StateStoreError::InvalidState("the recorded step went missing".to_owned())
-            })?;
-            let recorded = record_from_stored(self, state, step, &StepWrite::new(), id).await?;
-            lose_reply()?;
+            let recorded = record(self, state, step, &StepWrite::new()).await?;
             *state = recorded.state;
             Ok(recorded.checkpoint)
         })
@@ -860,7 +917,7 @@ impl<T: sealed::Scoped> StateStore for T {
                     {
                         0
                     }
-                    written => written?,
+                    written => written?.rows,
                 };
                 record_rows(rows);
                 Ok(())
@@ -1016,10 +1073,10 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<(Checkpoint, i64)> {
         diagnosed(self, async {
             writable(self.options(), "record_step_with")?;
-            let id = steps::checkpoint_id(state, &step, write)?;
-            let recorded = record_from_stored(self, state, step, write, id).await?;
-            lose_reply()?;
-            let version = recorded.version.unwrap_or(1);
+            let recorded = record(self, state, step, write).await?;
+            let version = recorded.version.ok_or_else(|| {
+                StateStoreError::InvalidState("the step's write gave no version back".to_owned())
+            })?;
             *state = recorded.state;
             Ok((recorded.checkpoint, version))
         })
@@ -1293,7 +1350,7 @@ async fn rollback<S: sealed::Scoped>(
                 let alongside = Alongside::Save(&state);
                 let options = scope.options();
                 let rows = write_checkpoint(txn, true, options, alongside, &again, size).await?;
-                record_rows(rows);
+                record_rows(rows.rows);
                 Ok(state)
             })
         });

@@ -7,7 +7,8 @@
 use chrono::{DateTime, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{
-    Alias, BinOper, Expr, ExprTrait as _, Func, IntoIden, OnConflict, Query, SimpleExpr,
+    Alias, BinOper, Expr, ExprTrait as _, Func, InsertStatement, IntoIden, OnConflict, Query,
+    SimpleExpr,
 };
 use sea_orm::{
     ColumnTrait, ColumnType, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
@@ -17,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::convert;
-use crate::backend::{self, Db, Write};
+use crate::backend::{self, Db, Write, Written};
 use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, WorkflowState, WorkflowStatus, now};
 
@@ -114,23 +115,24 @@ pub(crate) async fn save_state_and_checkpoint<C: Db>(
     checkpoint: &Checkpoint,
     size_bytes: u64,
     retention: Option<usize>,
-) -> Result<u64> {
+) -> Result<Written> {
     let writes = save_writes(conn.get_database_backend(), state);
     with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
 }
 
 /// A step recorded from a copy of the workflow that must still be the stored one (see
-/// [`step_record_writes`]) and its checkpoint (with retention), in one batch: one round
-/// trip on Postgres.
+/// [`step_record_writes`]), under `guard`, and its checkpoint (with retention), in one
+/// batch: one round trip on Postgres.
 pub(crate) async fn step_and_checkpoint<C: Db>(
     conn: &C,
+    guard: Write,
     copy: CopyOf<'_>,
     next: &WorkflowState,
     checkpoint: &Checkpoint,
     size_bytes: u64,
     retention: Option<usize>,
-) -> Result<u64> {
-    let writes = step_record_writes(conn.get_database_backend(), copy, next);
+) -> Result<Written> {
+    let writes = step_record_writes(guard, copy, next);
     with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
 }
 
@@ -143,7 +145,7 @@ pub(crate) async fn one_step_and_checkpoint<C: Db>(
     checkpoint: &Checkpoint,
     size_bytes: u64,
     retention: Option<usize>,
-) -> Result<u64> {
+) -> Result<Written> {
     let writes = state
         .steps
         .get(step_id)
@@ -184,9 +186,9 @@ async fn with_checkpoint<C: Db>(
     checkpoint: &Checkpoint,
     size_bytes: u64,
     retention: Option<usize>,
-) -> Result<u64> {
+) -> Result<Written> {
     writes.extend(checkpoint_writes(checkpoint, size_bytes, retention));
-    backend::write_all(conn, writes)
+    backend::write_all_versioned(conn, writes)
         .await
         .map_err(|err| checkpoint_insert_error(err, checkpoint))
 }
@@ -195,51 +197,55 @@ async fn with_checkpoint<C: Db>(
 /// lease holds the workflow), the workflow row, its steps, and the deletion of steps that
 /// are gone.
 fn save_writes(backend: DbBackend, state: &WorkflowState) -> Vec<Write> {
-    let mut writes = vec![guard_write(backend, state.id, None), workflow_upsert(state)];
+    let mut writes = vec![
+        guard_write(backend, state.id, None),
+        Write::Insert(workflow_upsert(state)),
+    ];
     writes.extend(step_writes(state));
     writes
 }
 
 /// The upsert of the workflow row of `state`: every column but the lease, its context
 /// kept as stored when unchanged, its version one more.
-fn workflow_upsert(state: &WorkflowState) -> Write {
+fn workflow_upsert(state: &WorkflowState) -> InsertStatement {
     use workflow_states::Column as W;
-    Write::Insert(
-        workflow_states::Entity::insert(convert::workflow_row(state))
-            .on_conflict(
-                OnConflict::column(W::Id)
-                    .update_columns([
-                        W::WorkflowId,
-                        W::WorkflowName,
-                        W::Status,
-                        W::UserId,
-                        W::StartedAt,
-                        W::UpdatedAt,
-                        W::CompletedAt,
-                        W::Error,
-                    ])
-                    .value(
-                        W::Context,
-                        unless_unchanged(workflow_states::Entity, W::Context),
-                    )
-                    .value(
-                        W::Version,
-                        Expr::col((workflow_states::Entity, W::Version)).add(1),
-                    )
-                    .to_owned(),
-            )
-            .into_query(),
-    )
+    workflow_states::Entity::insert(convert::workflow_row(state))
+        .on_conflict(
+            OnConflict::column(W::Id)
+                .update_columns([
+                    W::WorkflowId,
+                    W::WorkflowName,
+                    W::Status,
+                    W::UserId,
+                    W::StartedAt,
+                    W::UpdatedAt,
+                    W::CompletedAt,
+                    W::Error,
+                ])
+                .value(
+                    W::Context,
+                    unless_unchanged(workflow_states::Entity, W::Context),
+                )
+                .value(
+                    W::Version,
+                    Expr::col((workflow_states::Entity, W::Version)).add(1),
+                )
+                .to_owned(),
+        )
+        .into_query()
 }
 
-/// What a caller's copy of a workflow was, when a step is recorded from it: the stored
-/// row must still be this, or the copy is stale (see [`stale_copy_guard`]).
+/// What a caller's copy of a workflow holds, when a step is recorded from it: the stored
+/// workflow must not have moved past it (see [`stale_copy_guard`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CopyOf<'a> {
-    /// The copy's `updated_at` before the step: every store write moves it on.
+    /// The copy's `updated_at` before the step: every store write moves the stored one
+    /// on, and every change the caller makes to its copy moves the copy's.
     pub(crate) updated_at: DateTime<Utc>,
     /// How many steps the copy holds besides the one recorded.
     pub(crate) other_steps: usize,
+    /// The latest time among those steps (completed, else started).
+    pub(crate) last_step_at: Option<DateTime<Utc>>,
     /// The step recorded.
     pub(crate) step_id: &'a str,
 }
@@ -247,32 +253,69 @@ pub(crate) struct CopyOf<'a> {
 impl<'a> CopyOf<'a> {
     /// What `copy` is, before `step_id` is recorded into it.
     pub(crate) fn new(copy: &WorkflowState, step_id: &'a str) -> Self {
+        let others = || copy.steps.values().filter(|step| step.step_id != step_id);
         Self {
             updated_at: copy.updated_at,
-            other_steps: copy.steps.keys().filter(|id| *id != step_id).count(),
+            other_steps: others().count(),
+            last_step_at: others()
+                .filter_map(|step| step.completed_at.or(step.started_at))
+                .max(),
             step_id,
         }
     }
 }
 
 /// The writes of a step recorded from a copy of the workflow that is the stored one:
-/// the workflow's guard (a live lease refuses it), the copy's guard (a stored row that
-/// moved on since refuses it), the workflow row of `next` (the copy with the step) and
-/// that one step. Other steps are neither rewritten nor deleted.
+/// `guard` (the workflow's lease guard, or the guard of the write's condition), the
+/// copy's guard (a stored row that moved on since refuses it), the workflow row of `next`
+/// (the copy with the step; the batch gives back its new version) and that one step.
+/// Other steps are neither rewritten nor deleted.
 pub(crate) fn step_record_writes(
-    backend: DbBackend,
+    guard: Write,
     copy: CopyOf<'_>,
     next: &WorkflowState,
 ) -> Vec<Write> {
     let mut writes = vec![
-        guard_write(backend, next.id, None),
+        guard,
         stale_copy_guard(next.id, copy),
-        workflow_upsert(next),
+        Write::Versioned(workflow_upsert(next)),
     ];
     if let Some(step) = next.steps.get(copy.step_id) {
         writes.push(one_step_write(next.id, step));
     }
     writes
+}
+
+/// The guard of a write under `condition`, in place of [`guard_write`]: an update that
+/// matches nothing while the condition holds, and refuses the batch (as
+/// [`guard_write`] does) when it does not: the stored version is another, or a live
+/// lease holds the workflow (for `Version`); another owner or token holds it (for
+/// `Lease`). `None` for `Version(0)`, a workflow that must not exist yet, which no
+/// update can check.
+pub(crate) fn condition_guard(
+    backend: DbBackend,
+    workflow_state_id: Uuid,
+    condition: &crate::model::SaveCondition,
+) -> Option<Write> {
+    use crate::model::SaveCondition;
+    use workflow_states::Column as W;
+    let holds = match condition {
+        SaveCondition::Version(0) => return None,
+        SaveCondition::Version(expected) => Condition::all()
+            .add(W::Version.eq(*expected))
+            .add(super::replicas::lease_live(backend).not()),
+        SaveCondition::Lease(lease) => Condition::all()
+            .add(W::LeaseOwner.eq(lease.owner.as_str()))
+            .add(W::LeaseToken.eq(lease.token)),
+    };
+    Some(Write::Update(
+        Query::update()
+            .table(workflow_states::Entity)
+            .value(W::LeaseToken, Option::<i64>::None)
+            .and_where(W::Id.eq(workflow_state_id))
+            .cond_where(holds.not())
+            .to_owned(),
+    ))
 }
 
 /// The upsert of one step's row.
@@ -300,26 +343,43 @@ pub(crate) fn one_step_write(workflow_state_id: Uuid, step: &crate::model::StepS
 }
 
 /// The guard of a step written from a caller's copy of the workflow, next to
-/// [`guard_write`]: an update that matches nothing while the stored row is what the copy
-/// was (the same `updated_at`, as many other steps). When the stored workflow moved on
-/// (a concurrent step, a save from another copy), it sets `version`, which is NOT NULL,
-/// to NULL: the database refuses the batch, and the store records the step again from
-/// the stored workflow (see `seaorm::steps`). On Postgres a concurrent commit between the
-/// statement's snapshot and its write is a serialization failure, and the statement runs
-/// again (see `backend::write_all`), this time refused here.
+/// [`guard_write`]: an update that matches nothing while the stored workflow has not
+/// moved past the copy: it was written no later than the copy's `updated_at` (the caller
+/// may have changed its copy since it read it, which moves the copy's on), and its other
+/// steps are as many as the copy's, the latest of them at the same time. When another
+/// write came after the copy (a step that ran in parallel, a save from another copy), it
+/// sets `version`, which is NOT NULL, to NULL: the database refuses the batch, and the
+/// store records the step again from the stored workflow (see `seaorm::steps`). On
+/// Postgres a concurrent commit between the statement's snapshot and its write is a
+/// serialization failure, and the statement runs again (see `backend::write_all`), this
+/// time refused here.
 fn stale_copy_guard(workflow_state_id: Uuid, copy: CopyOf<'_>) -> Write {
     use step_states::Column as S;
     use workflow_states::Column as W;
-    let other_steps_query = Query::select()
-        .expr(Func::count(Expr::col((step_states::Entity, S::StepId))))
-        .from(step_states::Entity)
-        .and_where(Expr::col((step_states::Entity, S::WorkflowStateId)).eq(workflow_state_id))
-        .and_where(Expr::col((step_states::Entity, S::StepId)).ne(copy.step_id))
-        .to_owned();
-    let other_steps = i64::try_from(copy.other_steps).unwrap_or(i64::MAX);
+    let other_steps = |what: SimpleExpr| {
+        SimpleExpr::from(
+            Query::select()
+                .expr(what)
+                .from(step_states::Entity)
+                .and_where(
+                    Expr::col((step_states::Entity, S::WorkflowStateId)).eq(workflow_state_id),
+                )
+                .and_where(Expr::col((step_states::Entity, S::StepId)).ne(copy.step_id))
+                .to_owned(),
+        )
+    };
+    let count = other_steps(Func::count(Expr::col((step_states::Entity, S::StepId))).into());
+    let step_time = Func::coalesce([
+        Expr::col((step_states::Entity, S::CompletedAt)),
+        Expr::col((step_states::Entity, S::StartedAt)),
+    ]);
+    let last_step_at = other_steps(Func::max(step_time).into());
+    let copy_count = i64::try_from(copy.other_steps).unwrap_or(i64::MAX);
+    let copy_last = copy.last_step_at.map(convert::to_db);
     let moved_on = Condition::any()
-        .add(W::UpdatedAt.ne(convert::to_db(copy.updated_at)))
-        .add(SimpleExpr::from(other_steps_query).ne(other_steps));
+        .add(W::UpdatedAt.gt(convert::to_db(copy.updated_at)))
+        .add(count.ne(copy_count))
+        .add(last_step_at.binary(BinOper::Custom("IS DISTINCT FROM"), Expr::val(copy_last)));
     Write::Update(
         Query::update()
             .table(workflow_states::Entity)
@@ -771,7 +831,7 @@ pub(crate) async fn insert_checkpoint<C: Db>(
     snapshot_of: &WorkflowState,
     size_bytes: u64,
     retention: Option<usize>,
-) -> Result<u64> {
+) -> Result<Written> {
     let backend = conn.get_database_backend();
     let guard = guard_write(backend, checkpoint.workflow_state_id, Some(snapshot_of));
     with_checkpoint(conn, vec![guard], checkpoint, size_bytes, retention).await

@@ -1,6 +1,6 @@
 //! Child process of the crash test: writes workflows and checkpoints from several tasks
-//! as fast as it can and prints `ack <workflow state id> <iteration>` after each save
-//! that returned Ok, until it is killed.
+//! as fast as it can and prints `ack <workflow state id> <iteration>` after each save or
+//! step that returned Ok, until it is killed.
 //!
 //! `crash_writer <sqlite path | postgres url> [postgres schema] `
 
@@ -18,10 +18,17 @@ const TASKS: usize = 4;
 pub const INVOICES_TABLE: &str = "CREATE TABLE IF NOT EXISTS crash_invoices \
     (workflow VARCHAR(64) NOT NULL, iteration BIGINT NOT NULL, PRIMARY KEY (workflow, iteration))";
 
-/// The state a writer saves at `iteration`: every step's outputs and the context carry the
-/// iteration, and the set of steps depends on it, so a save torn in two shows.
+/// The context a writer stores at `iteration`.
+fn context_at(iteration: u64) -> serde_json::Value {
+    json!({ "iteration": iteration, "padding": "p".repeat(2048) })
+}
+
+/// The state a writer saves at `iteration` (every iteration but those that record a
+/// step, `iteration % 3 == 2`, which rewrite the context and `step-0` only): every
+/// step's outputs and the context carry the iteration, and the set of steps depends on
+/// it, so a save torn in two shows.
 pub fn state_at(mut state: WorkflowState, iteration: u64) -> WorkflowState {
-    state.context = json!({ "iteration": iteration, "padding": "p".repeat(2048) });
+    state.context = context_at(iteration);
     state.steps.clear();
     for step in 0..=(iteration % 7) {
         let mut s = StepState::new(format!("step-{step}"));
@@ -87,14 +94,23 @@ async fn main() {
                     WorkflowState::new(format!("crash-{task}"), "crash test", None, json!({}));
                 state.mark_running();
                 for iteration in 0.. {
-                    state = state_at(state, iteration);
                     if iteration % 3 == 2 {
-                        let step = state.steps["step-0"].clone();
+                        // A step writes itself and the context: the other steps stay as
+                        // the save before left them.
+                        state.context = context_at(iteration);
+                        let mut step = StepState::new("step-0");
+                        step.mark_completed(json!({ "iteration": iteration }));
                         store
                             .record_step(&mut state, step)
                             .await
                             .expect("record_step");
-                    } else if iteration % 3 == 1 {
+                        let mut out = stdout.lock().unwrap();
+                        writeln!(out, "ack {} {iteration}", state.id).unwrap();
+                        out.flush().unwrap();
+                        continue;
+                    }
+                    state = state_at(state, iteration);
+                    if iteration % 3 == 1 {
                         save_with_invoice(&store, &state, iteration).await;
                     } else {
                         store.save_workflow_state(&state).await.expect("save");
