@@ -762,18 +762,17 @@ async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Re
 /// one in explicitly.
 ///
 /// The workflow's guard goes first (see [`guard_write`]): a checkpoint the caller files
-/// is refused while a live lease holds the workflow (recovery would resume from it), or
-/// when its snapshot, `snapshot_of`, is of another workflow (a rollback would rewrite the
-/// workflow's identity to it).
+/// is refused while a live lease holds the workflow (recovery would resume from it).
+/// Its snapshot may be any JSON: what turns it into a workflow state checks it then
+/// (see [`checkpoint_state`]).
 pub(crate) async fn insert_checkpoint<C: Db>(
     conn: &C,
     checkpoint: &Checkpoint,
-    snapshot_of: &WorkflowState,
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<u64> {
     let backend = conn.get_database_backend();
-    let guard = guard_write(backend, checkpoint.workflow_state_id, Some(snapshot_of));
+    let guard = guard_write(backend, checkpoint.workflow_state_id, None);
     with_checkpoint(conn, vec![guard], checkpoint, size_bytes, retention).await
 }
 
@@ -941,6 +940,12 @@ pub(crate) async fn list_checkpoints<C: ConnectionTrait>(
     Ok(rows.into_iter().map(convert::checkpoint_from_row).collect())
 }
 
+/// The state a checkpoint holds, when it is a state of the workflow it is filed under
+/// (its id); else `InvalidInput` saying why (see `validate::snapshot_state`).
+pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
+    crate::validate::snapshot_state(checkpoint)
+}
+
 /// The checkpoint with this id.
 pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Checkpoint> {
     find_readable::<checkpoints::Entity>(conn.get_database_backend())
@@ -952,16 +957,62 @@ pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result
         .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?
 }
 
-/// The state a checkpoint holds, checked to belong to the checkpoint's workflow.
-pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
-    let state = checkpoint.state()?;
-    if state.id != checkpoint.workflow_state_id {
-        return Err(StateStoreError::InvalidState(format!(
-            "checkpoint {} belongs to workflow state {} but its snapshot is of {}",
-            checkpoint.id, checkpoint.workflow_state_id, state.id
-        )));
+/// Who the stored workflow `id` is (its workflow id, name and user); `NotFound` if there
+/// is none. With `lock`, its row is locked for the rest of the transaction (Postgres), so
+/// what is checked against it stays true until the commit.
+pub(crate) async fn stored_identity<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    lock: bool,
+) -> Result<StoredIdentity> {
+    use workflow_states::Column as W;
+    let mut select = workflow_states::Entity::find_by_id(id)
+        .select_only()
+        .columns([W::WorkflowId, W::WorkflowName, W::UserId]);
+    if lock {
+        select = select.lock_exclusive();
     }
-    Ok(state)
+    let row: Option<(String, String, Option<String>)> = select.into_tuple().one(conn).await?;
+    let (workflow_id, workflow_name, user_id) =
+        row.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+    Ok(StoredIdentity {
+        id,
+        workflow_id,
+        workflow_name,
+        user_id,
+    })
+}
+
+/// A stored workflow's identity, owned (see [`stored_identity`]).
+pub(crate) struct StoredIdentity {
+    id: Uuid,
+    workflow_id: String,
+    workflow_name: String,
+    user_id: Option<String>,
+}
+
+impl StoredIdentity {
+    /// As the checks in `validate` take it.
+    pub(crate) fn borrowed(&self) -> crate::validate::Identity<'_> {
+        crate::validate::Identity {
+            id: self.id,
+            workflow_id: &self.workflow_id,
+            workflow_name: &self.workflow_name,
+            user_id: self.user_id.as_deref(),
+        }
+    }
+}
+
+/// The state `checkpoint` holds, checked to be a state of its workflow as stored now
+/// (see [`crate::validate::checkpoint_state`]); with `lock`, the workflow row stays
+/// as checked until the commit.
+pub(crate) async fn checkpoint_state<C: ConnectionTrait>(
+    conn: &C,
+    checkpoint: &Checkpoint,
+    lock: bool,
+) -> Result<WorkflowState> {
+    let workflow = stored_identity(conn, checkpoint.workflow_state_id, lock).await?;
+    crate::validate::checkpoint_state(checkpoint, workflow.borrowed())
 }
 
 /// What rolling back to a checkpoint writes: the checkpoint's state as the workflow's
@@ -973,6 +1024,8 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
 /// The checkpoint rolled back to is read `FOR SHARE` (Postgres): a prune or retention
 /// delete of it waits until the rollback has committed, so the target of a running
 /// rollback is never deleted under it. (SQLite has one writer, which gives the same.)
+/// Its snapshot must be a state of the workflow as stored (`InvalidInput` otherwise, see
+/// [`checkpoint_state`]), whose row is read `FOR UPDATE` so it stays so until the commit.
 pub(crate) async fn rollback<C: Db>(
     conn: &C,
     checkpoint_id: Uuid,
@@ -987,8 +1040,15 @@ pub(crate) async fn rollback<C: Db>(
         .await?
         .map(convert::checkpoint_from_row)
         .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))??;
-    let mut state = snapshot_state(&checkpoint)?;
-    crate::validate::workflow_state(&state, usize::MAX)?;
+    // Locked: the save below rewrites the row as the state checked against it.
+    let mut state = checkpoint_state(conn, &checkpoint, true).await?;
+    crate::validate::workflow_state(&state, usize::MAX).map_err(|err| match err {
+        StateStoreError::InvalidInput(why) => StateStoreError::InvalidInput(format!(
+            "checkpoint {} holds no state of workflow state {} that can be stored: {why}",
+            checkpoint.id, state.id
+        )),
+        other => other,
+    })?;
     let newest = Expr::col((checkpoints::Entity, K::Timestamp)).max();
     let newest: Option<String> = checkpoints::Entity::find()
         .select_only()
