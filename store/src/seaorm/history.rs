@@ -305,8 +305,7 @@ pub(crate) async fn fork<C: Db>(
     new_workflow_id: &str,
     max_json_bytes: usize,
 ) -> Result<WorkflowState> {
-    let checkpoint = queries::checkpoint(conn, checkpoint_id).await?;
-    let source = queries::checkpoint_state(conn, &checkpoint, false).await?;
+    let (checkpoint, source) = queries::checkpoint_state(conn, checkpoint_id).await?;
     let created = now();
     let fork = WorkflowState {
         id: Uuid::now_v7(),

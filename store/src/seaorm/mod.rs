@@ -918,10 +918,10 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self, async {
-            contained!(self, |conn| {
-                let checkpoint = queries::checkpoint(conn, *checkpoint_id).await?;
-                queries::checkpoint_state(conn, &checkpoint, false).await
-            })
+            let (_, state) = contained!(self, |conn| {
+                queries::checkpoint_state(conn, *checkpoint_id).await
+            })?;
+            Ok(state)
         })
         .await
     }

@@ -957,22 +957,46 @@ pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result
         .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?
 }
 
-/// Who the stored workflow `id` is (its workflow id, name and user); `NotFound` if there
-/// is none. With `lock`, its row is locked for the rest of the transaction (Postgres), so
-/// what is checked against it stays true until the commit.
-pub(crate) async fn stored_identity<C: ConnectionTrait>(
+/// The checkpoint with this id and who its workflow is, in one query: what restoring
+/// or forking it checks its snapshot against (see [`checkpoint_state`]).
+async fn checkpoint_of_workflow<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
-    lock: bool,
-) -> Result<StoredIdentity> {
+) -> Result<(Checkpoint, StoredIdentity)> {
     use workflow_states::Column as W;
-    let mut select = workflow_states::Entity::find_by_id(id)
+    let workflow = |column: W| Expr::col((workflow_states::Entity, column));
+    let row = find_readable::<checkpoints::Entity>(conn.get_database_backend())
+        .inner_join(workflow_states::Entity)
+        .column_as(workflow(W::WorkflowId), "workflow_id")
+        .column_as(workflow(W::WorkflowName), "workflow_name")
+        .column_as(workflow(W::UserId), "user_id")
+        .filter(checkpoints::Column::Id.eq(id))
+        .into_model::<convert::CheckpointOfWorkflowRow>()
+        .one(conn)
+        .await?
+        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?;
+    let (checkpoint, (id, workflow_id, workflow_name, user_id)) = row.split();
+    let identity = StoredIdentity {
+        id,
+        workflow_id,
+        workflow_name,
+        user_id,
+    };
+    Ok((convert::checkpoint_from_row(checkpoint)?, identity))
+}
+
+/// Who the stored workflow `id` is (its workflow id, name and user), its row locked for
+/// the rest of the transaction (Postgres), so that what is checked against it stays true
+/// until the commit; `NotFound` if there is none.
+async fn locked_identity<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<StoredIdentity> {
+    use workflow_states::Column as W;
+    let row: Option<(String, String, Option<String>)> = workflow_states::Entity::find_by_id(id)
         .select_only()
-        .columns([W::WorkflowId, W::WorkflowName, W::UserId]);
-    if lock {
-        select = select.lock_exclusive();
-    }
-    let row: Option<(String, String, Option<String>)> = select.into_tuple().one(conn).await?;
+        .columns([W::WorkflowId, W::WorkflowName, W::UserId])
+        .lock_exclusive()
+        .into_tuple()
+        .one(conn)
+        .await?;
     let (workflow_id, workflow_name, user_id) =
         row.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
     Ok(StoredIdentity {
@@ -983,7 +1007,7 @@ pub(crate) async fn stored_identity<C: ConnectionTrait>(
     })
 }
 
-/// A stored workflow's identity, owned (see [`stored_identity`]).
+/// A stored workflow's identity, owned.
 pub(crate) struct StoredIdentity {
     id: Uuid,
     workflow_id: String,
@@ -1004,15 +1028,26 @@ impl StoredIdentity {
 }
 
 /// The state `checkpoint` holds, checked to be a state of its workflow as stored now
-/// (see [`crate::validate::checkpoint_state`]); with `lock`, the workflow row stays
-/// as checked until the commit.
-pub(crate) async fn checkpoint_state<C: ConnectionTrait>(
+/// (see [`crate::validate::checkpoint_state`]), whose row stays locked, as checked, until
+/// the commit (see [`locked_identity`]).
+pub(crate) async fn checkpoint_state_locked<C: ConnectionTrait>(
     conn: &C,
     checkpoint: &Checkpoint,
-    lock: bool,
 ) -> Result<WorkflowState> {
-    let workflow = stored_identity(conn, checkpoint.workflow_state_id, lock).await?;
+    let workflow = locked_identity(conn, checkpoint.workflow_state_id).await?;
     crate::validate::checkpoint_state(checkpoint, workflow.borrowed())
+}
+
+/// The state the checkpoint with this id holds, checked to be a state of its workflow as
+/// stored now (see [`crate::validate::checkpoint_state`]), read in one query, with the
+/// checkpoint.
+pub(crate) async fn checkpoint_state<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<(Checkpoint, WorkflowState)> {
+    let (checkpoint, workflow) = checkpoint_of_workflow(conn, id).await?;
+    let state = crate::validate::checkpoint_state(&checkpoint, workflow.borrowed())?;
+    Ok((checkpoint, state))
 }
 
 /// What rolling back to a checkpoint writes: the checkpoint's state as the workflow's
@@ -1025,7 +1060,8 @@ pub(crate) async fn checkpoint_state<C: ConnectionTrait>(
 /// delete of it waits until the rollback has committed, so the target of a running
 /// rollback is never deleted under it. (SQLite has one writer, which gives the same.)
 /// Its snapshot must be a state of the workflow as stored (`InvalidInput` otherwise, see
-/// [`checkpoint_state`]), whose row is read `FOR UPDATE` so it stays so until the commit.
+/// [`checkpoint_state_locked`]), whose row is read `FOR UPDATE` so it stays so until the
+/// commit.
 pub(crate) async fn rollback<C: Db>(
     conn: &C,
     checkpoint_id: Uuid,
@@ -1041,7 +1077,7 @@ pub(crate) async fn rollback<C: Db>(
         .map(convert::checkpoint_from_row)
         .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))??;
     // Locked: the save below rewrites the row as the state checked against it.
-    let mut state = checkpoint_state(conn, &checkpoint, true).await?;
+    let mut state = checkpoint_state_locked(conn, &checkpoint).await?;
     crate::validate::workflow_state(&state, usize::MAX).map_err(|err| match err {
         StateStoreError::InvalidInput(why) => StateStoreError::InvalidInput(format!(
             "checkpoint {} holds no state of workflow state {} that can be stored: {why}",
