@@ -11,13 +11,13 @@ pub enum StateStoreError {
     /// The database refused or failed a statement.
     #[error("database error: {0}")]
     Database(String),
-    /// A value could not be turned into JSON or back (corrupt row, bad snapshot).
+    /// A value could not be turned into JSON or back (a corrupt row).
     #[error("serialization error: {0}")]
     Serialization(String),
     /// No workflow, step or checkpoint with that id.
     #[error("not found: {0}")]
     NotFound(String),
-    /// Stored data is not a valid state (unknown status, snapshot of another workflow).
+    /// Stored data is not a valid state (an unknown status).
     #[error("invalid state: {0}")]
     InvalidState(String),
     /// The caller's input was refused before anything was written (too long, empty, NUL).

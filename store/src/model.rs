@@ -349,7 +349,10 @@ pub struct Checkpoint {
     pub step_id: String,
     /// When it was taken.
     pub timestamp: DateTime<Utc>,
-    /// The serialized [`WorkflowState`] (`serde_json::to_value(&state)`).
+    /// Any JSON, stored and given back exactly as written: usually the serialized
+    /// [`WorkflowState`] ([`Checkpoint::of`]), which restore, rollback, fork and recovery
+    /// resume from; or whatever the orchestrator keeps (`{"checkpoint": 3}`), which those
+    /// refuse (see [`Checkpoint::state`]).
     pub snapshot: Value,
 }
 
@@ -378,14 +381,19 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// The workflow state this checkpoint holds.
+    /// The workflow state this checkpoint holds: its snapshot as a [`WorkflowState`] of
+    /// the workflow it is filed under (`workflow_state_id`). `InvalidInput` saying why
+    /// when it holds none: the snapshot is other JSON, or the state of another workflow.
     pub fn state(&self) -> Result<WorkflowState, StateStoreError> {
-        WorkflowState::deserialize(&self.snapshot).map_err(|err| {
-            StateStoreError::Serialization(format!(
-                "checkpoint {} does not hold a workflow state: {err}",
-                self.id
-            ))
-        })
+        crate::validate::snapshot_state(self)
+    }
+
+    /// [`state`](Self::state), checked to be a state of `workflow` (the workflow the
+    /// checkpoint is filed under, as stored now): the same id, workflow id, name and user;
+    /// its status, steps and context may differ. What a rollback to it would make the
+    /// workflow; `InvalidInput` saying why when the checkpoint holds no state of it.
+    pub fn state_of(&self, workflow: &WorkflowState) -> Result<WorkflowState, StateStoreError> {
+        crate::validate::checkpoint_state(self, crate::validate::Identity::of(workflow))
     }
 }
 
@@ -495,10 +503,11 @@ pub struct Claim {
 /// checkpoint and the state to resume from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recovery {
-    /// The state to resume from: the newest checkpoint's snapshot, or the stored state
-    /// when the workflow has no checkpoint yet.
+    /// The state to resume from: the newest checkpoint's state, or the stored state when
+    /// the workflow has no checkpoint yet, or when its newest holds no state of it (see
+    /// [`Checkpoint::state_of`]: an orchestrator's own JSON, say).
     pub state: WorkflowState,
-    /// The newest checkpoint, if any.
+    /// The newest checkpoint, if any, whatever its snapshot holds.
     pub checkpoint: Option<Checkpoint>,
     /// The lease this process holds on the workflow; save under it.
     pub lease: Lease,
@@ -626,5 +635,35 @@ mod tests {
         state.upsert_step(step);
         let checkpoint = Checkpoint::of(&state, "s1").unwrap();
         assert_eq!(checkpoint.state().unwrap(), state);
+        assert_eq!(checkpoint.state_of(&state).unwrap(), state);
+    }
+
+    #[test]
+    fn a_snapshot_that_is_no_state_of_the_workflow_says_why() {
+        let state = WorkflowState::new("wf", "name", None, json!({}));
+        let other = WorkflowState::new("wf-2", "name", None, json!({}));
+        let mut renamed = state.clone();
+        renamed.workflow_name = "another name".into();
+        let cases = [
+            (json!({"checkpoint": 3}), "not a workflow state"),
+            (json!("text"), "not a workflow state"),
+            (json!(null), "not a workflow state"),
+            (
+                serde_json::to_value(&other).unwrap(),
+                "the state of workflow state",
+            ),
+            (serde_json::to_value(&renamed).unwrap(), "workflow_name"),
+        ];
+        for (snapshot, why) in cases {
+            let checkpoint = Checkpoint::new(state.id, "s", snapshot);
+            let err = checkpoint.state_of(&state).unwrap_err();
+            assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains("holds no state of workflow state"),
+                "{message}"
+            );
+            assert!(message.contains(why), "{message}");
+        }
     }
 }

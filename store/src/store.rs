@@ -104,10 +104,11 @@ pub trait StateStore: Send + Sync {
     /// Storing the very same checkpoint again succeeds and writes nothing, so a call that
     /// failed with `Connection` after its commit went through can be retried; another
     /// checkpoint with the same id is a `Conflict`, as is any repeat inside a transaction.
-    /// The snapshot must be a valid state of the checkpoint's own workflow
-    /// ([`Checkpoint::of`](crate::Checkpoint::of)), with its workflow id, name and user
-    /// (its status, steps and context may differ); anything else is `InvalidInput`, since
-    /// it could not be restored, or would turn the workflow into another when it is.
+    /// The snapshot may be any JSON within the store's limits (size, nesting, no NUL),
+    /// and every read gives it back exactly as written: a workflow state
+    /// ([`Checkpoint::of`](crate::Checkpoint::of)), which restore, rollback, fork and
+    /// recovery resume from, or the orchestrator's own JSON (`{"checkpoint": 3}`), which
+    /// they refuse (see [`restore_from_checkpoint`](Self::restore_from_checkpoint)).
     /// Refused (`Conflict`) while a live lease holds the workflow: recovery would resume
     /// from it.
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
@@ -127,14 +128,23 @@ pub trait StateStore: Send + Sync {
         offset: u64,
     ) -> Result<Vec<Checkpoint>>;
 
-    /// The workflow state held by a checkpoint, without changing anything stored.
+    /// The workflow state held by a checkpoint, without changing anything stored. Its
+    /// snapshot must be a state of the checkpoint's own workflow, with its id, workflow
+    /// id, name and user as stored (its status, steps and context may differ): a snapshot
+    /// that is other JSON, or a state of another workflow, is `InvalidInput` saying that
+    /// the checkpoint holds no state of this workflow, and why
+    /// ([`Checkpoint::state_of`](crate::Checkpoint::state_of)). `NotFound` for an unknown
+    /// checkpoint.
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState>;
 
     /// Makes the stored workflow (row and steps) the checkpoint's state again, with
     /// `updated_at` set to now, and takes a checkpoint of that state (after the same
     /// step) that is the workflow's newest, so a later recovery resumes from it rather
     /// than from a checkpoint taken before the rollback. One transaction; the earlier
-    /// checkpoints are kept (retention applies). Returns the state as stored. Refused
+    /// checkpoints are kept (retention applies). Returns the state as stored. A checkpoint
+    /// that holds no state of the workflow (see
+    /// [`restore_from_checkpoint`](Self::restore_from_checkpoint)) is `InvalidInput`, with
+    /// nothing changed. Refused
     /// (`Conflict` naming the holder) while a replica holds a live lease on the workflow;
     /// an operator overrides that with
     /// [`rollback_to_checkpoint_overriding_lease`](crate::SeaOrmStateStore::rollback_to_checkpoint_overriding_lease).
@@ -259,8 +269,12 @@ pub trait StateStore: Send + Sync {
 
     /// Recovery in one call, for an orchestrator starting up: claims up to `limit`
     /// active workflows for `owner` and returns each with its newest checkpoint and the
-    /// state to resume from (the checkpoint's snapshot, or the stored state when there
-    /// is none, or when the newest one cannot be read). Save under the returned leases.
+    /// state to resume from: the checkpoint's state, or the stored state when there is
+    /// none, when the newest one cannot be read, or when it holds no state of the
+    /// workflow (other JSON, or another workflow's state: see
+    /// [`restore_from_checkpoint`](Self::restore_from_checkpoint)). Such a checkpoint is
+    /// still handed back, as written, for the orchestrator to read; it fails neither the
+    /// workflow's recovery nor the others'. Save under the returned leases.
     /// All or nothing, and workflows whose stored rows cannot be read are left unclaimed,
     /// as in [`claim_workflows`](Self::claim_workflows);
     /// [`recover_workflows_report`](Self::recover_workflows_report) says which.
@@ -319,6 +333,8 @@ pub trait StateStore: Send + Sync {
 
     /// A new pending workflow (new id, `new_workflow_id`) from a checkpoint's state, with
     /// its steps, recording the source workflow and checkpoint (see [`lineage`](Self::lineage)).
+    /// A checkpoint that holds no state of its workflow (see
+    /// [`restore_from_checkpoint`](Self::restore_from_checkpoint)) is `InvalidInput`.
     async fn fork_from_checkpoint(
         &self,
         checkpoint_id: &Uuid,
@@ -332,7 +348,8 @@ pub trait StateStore: Send + Sync {
     async fn export_workflow(&self, workflow_state_id: &Uuid) -> Result<WorkflowBundle>;
 
     /// Loads a bundle (from any backend), keeping its ids or with new ones; `Conflict` if
-    /// the ids exist already. Atomic.
+    /// the ids exist already. Atomic. Snapshots are imported as they are; with new ids,
+    /// those that are states of the workflow are re-pointed at its new id.
     async fn import_workflow(
         &self,
         bundle: &WorkflowBundle,

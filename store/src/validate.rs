@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike as _, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, WorkflowState};
@@ -226,33 +227,65 @@ pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Resu
     size("snapshot", &checkpoint.snapshot, max_json_bytes)
 }
 
-/// A checkpoint the caller made (`create_checkpoint`, an imported bundle): checked as
-/// [`checkpoint`], and its snapshot must be a valid state of the checkpoint's own
-/// workflow, so that every stored checkpoint can be restored. A bad snapshot is refused
-/// here, when it is written, not found out during a recovery. Returns the snapshot's size
-/// and the state it holds.
-pub(crate) fn restorable_checkpoint(
+/// `InvalidInput`: `checkpoint` holds no state of workflow state `workflow`, and why.
+fn holds_no_state(
     checkpoint: &Checkpoint,
-    max_json_bytes: usize,
-) -> Result<(u64, WorkflowState)> {
-    let size = self::checkpoint(checkpoint, max_json_bytes)?;
+    workflow: Uuid,
+    why: impl std::fmt::Display,
+) -> StateStoreError {
+    invalid(format!(
+        "checkpoint {} holds no state of workflow state {workflow}: {why}",
+        checkpoint.id
+    ))
+}
+
+/// The workflow state `checkpoint`'s snapshot holds, when it is a state of the workflow
+/// the checkpoint is filed under (its id); else `InvalidInput` saying why. A snapshot may
+/// be any JSON (the orchestrator's own `{"checkpoint": 3}`): it is stored as given, and
+/// only turning it into a workflow state needs it to be one.
+pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
+    let workflow = checkpoint.workflow_state_id;
     let state = WorkflowState::deserialize(&checkpoint.snapshot).map_err(|err| {
-        invalid(format!(
-            "checkpoint {}: the snapshot is not a workflow state ({err}); make it with \
-             Checkpoint::of(&state, step_id) or serde_json::to_value(&state)",
-            checkpoint.id
-        ))
+        holds_no_state(
+            checkpoint,
+            workflow,
+            format_args!("its snapshot is not a workflow state ({err})"),
+        )
     })?;
-    if state.id != checkpoint.workflow_state_id {
+    if state.id != workflow {
+        return Err(holds_no_state(
+            checkpoint,
+            workflow,
+            format_args!("its snapshot is the state of workflow state {}", state.id),
+        ));
+    }
+    Ok(state)
+}
+
+/// The workflow state `checkpoint` holds, when it is a state of `workflow`, the workflow
+/// it is filed under: [`snapshot_state`], with the workflow's id, name and user too (its
+/// status, steps and context may differ: they move on between steps). Else
+/// `InvalidInput` saying why: restoring, rolling back to, forking or resuming from it
+/// would turn the workflow into another.
+pub(crate) fn checkpoint_state(
+    checkpoint: &Checkpoint,
+    workflow: Identity<'_>,
+) -> Result<WorkflowState> {
+    if checkpoint.workflow_state_id != workflow.id {
         return Err(invalid(format!(
-            "checkpoint {} is filed under workflow state {} but its snapshot is the state \
-             of {}",
-            checkpoint.id, checkpoint.workflow_state_id, state.id
+            "checkpoint {} is of workflow state {}, not of {}",
+            checkpoint.id, checkpoint.workflow_state_id, workflow.id
         )));
     }
-    workflow_state(&state, max_json_bytes)
-        .map_err(|err| invalid(format!("checkpoint {}: snapshot: {err}", checkpoint.id)))?;
-    Ok((size, state))
+    let state = snapshot_state(checkpoint)?;
+    match differences(&Identity::of(&state), &workflow) {
+        Some(differences) => Err(holds_no_state(
+            checkpoint,
+            workflow.id,
+            format_args!("its snapshot is of another workflow: {differences}"),
+        )),
+        None => Ok(state),
+    }
 }
 
 /// Who a workflow is: what a checkpoint's snapshot must share with the workflow it is
@@ -285,13 +318,24 @@ impl<'a> Identity<'a> {
 /// to it would rewrite the workflow's identity). Its status, steps and context may
 /// differ: they move on between steps.
 pub(crate) fn same_workflow(snapshot_of: &WorkflowState, workflow: Identity<'_>) -> Result<()> {
+    match differences(&Identity::of(snapshot_of), &workflow) {
+        Some(differences) => Err(invalid(format!(
+            "the snapshot is of another workflow than workflow state {}: {differences}",
+            workflow.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// How `snapshot`'s workflow id, name and user differ from `workflow`'s, for people
+/// (`workflow_name "A" (the workflow's: "B")`), or `None` when they are the same.
+fn differences(snapshot: &Identity<'_>, workflow: &Identity<'_>) -> Option<String> {
     let show = |value: Option<&str>| {
         value.map_or_else(
             || "none".to_owned(),
             |value| format!("{:?}", crate::error::echo(value)),
         )
     };
-    let snapshot = Identity::of(snapshot_of);
     let differences: Vec<String> = [
         ("workflow_id", snapshot.workflow_id, workflow.workflow_id),
         (
@@ -308,15 +352,7 @@ pub(crate) fn same_workflow(snapshot_of: &WorkflowState, workflow: Identity<'_>)
         format!("{field} {} (the workflow's: {})", show(theirs), show(ours))
     })
     .collect();
-    if differences.is_empty() {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "the snapshot is of another workflow than workflow state {}: {}",
-            workflow.id,
-            differences.join(", ")
-        )))
-    }
+    (!differences.is_empty()).then(|| differences.join(", "))
 }
 
 #[cfg(test)]

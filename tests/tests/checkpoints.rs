@@ -37,9 +37,9 @@ backend_tests!(
     restore_or_rollback_of_unknown_checkpoint_is_not_found,
     rollback_makes_the_snapshot_the_stored_state,
     recovery_after_a_rollback_resumes_from_the_rolled_back_state,
-    snapshot_of_something_else_is_refused_when_written,
+    a_snapshot_of_something_else_is_stored_as_written,
     snapshot_of_something_else_is_refused_on_restore_and_rollback,
-    a_snapshot_of_the_workflow_under_another_identity_is_refused,
+    a_snapshot_of_the_workflow_under_another_identity_is_stored_but_not_rolled_back_to,
     delete_old_states_deletes_only_old_finished_workflows,
     delete_old_states_cascades_to_steps_and_checkpoints,
     a_delete_the_database_refuses_half_way_deletes_nothing,
@@ -670,8 +670,6 @@ async fn rollback_makes_the_snapshot_the_stored_state(backend: Backend) {
     later.steps.remove("fetch");
     later.upsert_step(StepState::new("added-after-checkpoint"));
     later.context = json!({"changed": [1, 2, 3]});
-    later.workflow_name = "renamed".into();
-    later.user_id = None;
     later.mark_failed("gave up");
     store.save_workflow_state(&later).await.unwrap();
     let later_checkpoint = checkpoint_at(&later, "parse", 2);
@@ -736,31 +734,55 @@ async fn rollback_makes_the_snapshot_the_stored_state(backend: Backend) {
         stored_step_ids(&store, later.id).await,
         ["added-after-checkpoint", "parse"]
     );
+
+    // Renamed since (another name, no user): its earlier checkpoints hold states of the
+    // workflow as it was, not as it is, and a rollback to one is refused.
+    let mut renamed = store.load_workflow_state(&later.id).await.unwrap();
+    renamed.workflow_name = "renamed".into();
+    renamed.user_id = None;
+    store.save_workflow_state(&renamed).await.unwrap();
+    let err = store
+        .rollback_to_checkpoint(&checkpoint.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains("workflow_name"), "{err}");
+    assert_eq!(
+        store.load_workflow_state(&renamed.id).await.unwrap(),
+        renamed
+    );
 }
 
-async fn snapshot_of_something_else_is_refused_when_written(backend: Backend) {
+async fn a_snapshot_of_something_else_is_stored_as_written(backend: Backend) {
     let store = open(backend).await;
     let state = saved_workflow(&store, "wf-target").await;
     let stranger = saved_workflow(&store, "wf-stranger").await;
 
-    // A checkpoint filed under `state` that holds another workflow's state, one whose
-    // snapshot is not a workflow state at all, and one whose state is not valid: each
-    // would fail only when restored, during a recovery. They are refused now.
-    let foreign = Checkpoint::new(state.id, "x", serde_json::to_value(&stranger).unwrap());
-    let junk = Checkpoint::new(state.id, "y", json!({"not": "a state"}));
+    // A snapshot is any JSON: another workflow's state, or none at all, is stored and
+    // read back as written (restoring it is refused: see tests/tests/any_snapshot.rs).
+    let mut foreign = Checkpoint::new(state.id, "x", serde_json::to_value(&stranger).unwrap());
+    foreign.timestamp = at(0, 0);
+    let mut junk = Checkpoint::new(state.id, "y", json!({"not": "a state"}));
+    junk.timestamp = at(1, 0);
+    for checkpoint in [&foreign, &junk] {
+        store.create_checkpoint(checkpoint).await.unwrap();
+        assert_eq!(
+            &store.get_checkpoint(&checkpoint.id).await.unwrap(),
+            checkpoint
+        );
+    }
+    assert_eq!(
+        store.list_checkpoints(&state.id, 10, 0).await.unwrap(),
+        [junk, foreign]
+    );
+    // Still within the store's limits: a NUL in a string of it is refused.
     let mut invalid = state.clone();
     invalid.workflow_name = "n\0".into();
     let invalid = Checkpoint::new(state.id, "z", serde_json::to_value(&invalid).unwrap());
-    for (bad, says) in [
-        (&foreign, stranger.id.to_string()),
-        (&junk, "not a workflow state".to_owned()),
-        (&invalid, "NUL".to_owned()),
-    ] {
-        let err = store.create_checkpoint(bad).await.unwrap_err();
-        assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
-        assert!(err.to_string().contains(&says), "{err}");
-    }
-    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+    let err = store.create_checkpoint(&invalid).await.unwrap_err();
+    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains("NUL"), "{err}");
+    assert_eq!(store.checkpoint_usage(&state.id).await.unwrap().count, 2);
 }
 
 async fn snapshot_of_something_else_is_refused_on_restore_and_rollback(backend: Backend) {
@@ -772,20 +794,27 @@ async fn snapshot_of_something_else_is_refused_on_restore_and_rollback(backend: 
     store.create_checkpoint(&first).await.unwrap();
     store.create_checkpoint(&second).await.unwrap();
 
-    // Rows changed behind the store's back (by hand, or by an older version, which took
-    // any JSON): one now holds another workflow's state, one no state at all.
+    // Rows changed behind the store's back, by hand: one now holds another workflow's
+    // state, one no state at all.
     let stranger_json = serde_json::to_string(&stranger).unwrap();
     corrupt_snapshot(&store, "x", &stranger_json).await;
     corrupt_snapshot(&store, "y", r#"{"not": "a state"}"#).await;
 
-    let err = store.restore_from_checkpoint(&first.id).await.unwrap_err();
-    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
-    let err = store.rollback_to_checkpoint(&first.id).await.unwrap_err();
-    assert!(matches!(err, StateStoreError::InvalidState(_)), "{err:?}");
-    let err = store.restore_from_checkpoint(&second.id).await.unwrap_err();
-    assert!(matches!(err, StateStoreError::Serialization(_)), "{err:?}");
-    let err = store.rollback_to_checkpoint(&second.id).await.unwrap_err();
-    assert!(matches!(err, StateStoreError::Serialization(_)), "{err:?}");
+    for (checkpoint, why) in [
+        (
+            &first,
+            format!("the state of workflow state {}", stranger.id),
+        ),
+        (&second, "not a workflow state".to_owned()),
+    ] {
+        let restored = store.restore_from_checkpoint(&checkpoint.id).await;
+        let rolled_back = store.rollback_to_checkpoint(&checkpoint.id).await;
+        for err in [restored.unwrap_err(), rolled_back.unwrap_err()] {
+            assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+            assert!(err.to_string().contains("holds no state of"), "{err}");
+            assert!(err.to_string().contains(&why), "{err}");
+        }
+    }
 
     // Neither workflow changed.
     assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
@@ -1228,9 +1257,11 @@ async fn recovery_after_a_rollback_resumes_from_the_rolled_back_state(backend: B
 }
 
 /// A checkpoint whose snapshot carries the workflow's id but another workflow id, name or
-/// user is refused when filed (a rollback to it would rewrite who the workflow is); one
-/// whose status, steps or context moved on is what checkpoints are for.
-async fn a_snapshot_of_the_workflow_under_another_identity_is_refused(backend: Backend) {
+/// user is stored as written, and a rollback to it is refused (it would rewrite who the
+/// workflow is); one whose status, steps or context moved on is what checkpoints are for.
+async fn a_snapshot_of_the_workflow_under_another_identity_is_stored_but_not_rolled_back_to(
+    backend: Backend,
+) {
     let store = open(backend).await;
     let state = saved_workflow(&store, "wf-identity").await;
 
@@ -1249,11 +1280,13 @@ async fn a_snapshot_of_the_workflow_under_another_identity_is_refused(backend: B
         (&no_user, "user_id"),
         (&other_user, "user_id"),
     ] {
-        let err = store.create_checkpoint(bad).await.unwrap_err();
+        store.create_checkpoint(bad).await.unwrap();
+        assert_eq!(&store.get_checkpoint(&bad.id).await.unwrap(), bad);
+        let err = store.rollback_to_checkpoint(&bad.id).await.unwrap_err();
         assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
         assert!(err.to_string().contains(field), "{err}");
     }
-    assert_eq!(store.get_latest_checkpoint(&state.id).await.unwrap(), None);
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 
     let mut moved_on = state.clone();
     moved_on.mark_paused();

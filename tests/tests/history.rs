@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use backend_suite::{Backend, at, backend_tests, open, open_with, workflow};
-use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
 use llm_orchestrator_state::{
     Checkpoint, RetentionPolicy, StateStore, StateStoreError, StepState, WorkflowState,
     WorkflowStatus,
@@ -26,7 +25,7 @@ backend_tests!(
     export_and_import_round_trip_into_sqlite,
     import_with_new_ids_keeps_checkpoints_restorable,
     workflow_checkpoint_budget_refuses_and_keeps_nothing,
-    import_refuses_a_checkpoint_of_another_identity,
+    import_keeps_a_checkpoint_of_another_identity_as_written,
 );
 
 /// A running workflow with `count` checkpoints, one second apart from 2026-01-01.
@@ -151,24 +150,8 @@ async fn checkpoints_through_statuses(
     let mut step = StepState::new("c");
     step.mark_failed("timeout");
     store.record_step(&mut state, step).await.unwrap();
-    // The store refuses such a snapshot now; an older version took any JSON.
-    store
-        .create_checkpoint(&Checkpoint::of(&state, "odd").unwrap())
-        .await
-        .unwrap();
-    let odd = json!({"status": "x".repeat(60), "n": 1}).to_string();
-    let backend = store.connection().get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "UPDATE checkpoints SET snapshot = $1::jsonb, workflow_status = NULL WHERE step_id = 'odd'"
-        }
-        _ => "UPDATE checkpoints SET snapshot = ?, workflow_status = NULL WHERE step_id = 'odd'",
-    };
-    store
-        .connection()
-        .execute_raw(Statement::from_sql_and_values(backend, sql, [odd.into()]))
-        .await
-        .unwrap();
+    let odd = Checkpoint::new(state.id, "odd", json!({"status": "x".repeat(60), "n": 1}));
+    store.create_checkpoint(&odd).await.unwrap();
     state.id
 }
 
@@ -577,19 +560,32 @@ async fn a_checkpoint_under_rollback_is_not_pruned_until_the_rollback_commits() 
 }
 
 /// A bundle whose checkpoint snapshot names another workflow than the bundle's (edited
-/// by hand, or put together from two exports) is refused whole on import: restoring that
-/// checkpoint would turn the workflow into another.
-async fn import_refuses_a_checkpoint_of_another_identity(backend: Backend) {
+/// by hand, or put together from two exports) is imported with that snapshot as written,
+/// not re-pointed at the copy; restoring that checkpoint is refused, since it would turn
+/// the workflow into another.
+async fn import_keeps_a_checkpoint_of_another_identity_as_written(backend: Backend) {
     let store = open(backend).await;
     let (state, _) = with_checkpoints(&store, "wf-bundle-identity", 2).await;
     let bundle = store.export_workflow(&state.id).await.unwrap();
-    assert!(store.import_workflow(&bundle, true).await.is_ok());
 
     let mut edited = bundle.clone();
     edited.checkpoints[0].checkpoint.snapshot["workflow_name"] = json!("Someone else's");
-    let before = store.status_counts().await.unwrap().total();
-    let err = store.import_workflow(&edited, true).await.unwrap_err();
-    assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
-    assert!(err.to_string().contains("workflow_name"), "{err}");
-    assert_eq!(store.status_counts().await.unwrap().total(), before);
+    let copy = store.import_workflow(&edited, true).await.unwrap();
+    let checkpoints = store.list_checkpoints(&copy.id, 10, 0).await.unwrap();
+    assert_eq!(checkpoints.len(), 2);
+    let snapshots: Vec<_> = checkpoints.iter().map(|c| &c.snapshot).collect();
+    assert!(
+        snapshots.contains(&&edited.checkpoints[0].checkpoint.snapshot),
+        "{snapshots:?}"
+    );
+    for checkpoint in checkpoints {
+        let restored = store.restore_from_checkpoint(&checkpoint.id).await;
+        if checkpoint.snapshot == edited.checkpoints[0].checkpoint.snapshot {
+            let err = restored.unwrap_err();
+            assert!(matches!(err, StateStoreError::InvalidInput(_)), "{err:?}");
+            assert!(err.to_string().contains("holds no state of"), "{err}");
+        } else {
+            assert_eq!(restored.unwrap().id, copy.id);
+        }
+    }
 }

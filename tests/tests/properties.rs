@@ -281,17 +281,23 @@ fn checkpoint_snapshots_round_trip_exactly(backend: Backend) {
         |(state, checkpoints)| {
             runtime.block_on(async {
                 store.save_workflow_state(&state).await.unwrap();
-                // Any JSON in the snapshot's state is stored as given, whatever it holds.
+                // Any JSON is stored as given, whatever it holds: as the snapshot itself,
+                // or inside a state of the workflow.
                 let mut created = Vec::new();
-                for (n, (step_id, timestamp, context)) in checkpoints.into_iter().enumerate() {
-                    let mut snapshot_state = state.clone();
-                    snapshot_state.context = context;
+                for (n, (step_id, timestamp, json)) in checkpoints.into_iter().enumerate() {
+                    let snapshot = if n % 2 == 0 {
+                        json
+                    } else {
+                        let mut snapshot_state = state.clone();
+                        snapshot_state.context = json;
+                        serde_json::to_value(&snapshot_state).unwrap()
+                    };
                     let checkpoint = Checkpoint {
                         id: Uuid::from_u128(state.id.as_u128() ^ (n as u128 + 1)),
                         workflow_state_id: state.id,
                         step_id,
                         timestamp,
-                        snapshot: serde_json::to_value(&snapshot_state).unwrap(),
+                        snapshot,
                     };
                     store.create_checkpoint(&checkpoint).await.unwrap();
                     created.push(checkpoint);

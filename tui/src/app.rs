@@ -1581,6 +1581,11 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
         // Only `y` confirms a destructive action: Enter, pressed out of habit (it opens
         // and submits everywhere else), does nothing here.
         Popup::ConfirmRestore { plan, scroll } => match key.code {
+            // Nothing to restore from a checkpoint that holds no state of the workflow:
+            // the popup says why until it is closed.
+            KeyCode::Char('y') if plan.refused.is_some() => {
+                app.popup = Some(Popup::ConfirmRestore { plan, scroll });
+            }
             KeyCode::Char('y') => {
                 app.notice = Some("restoring...".into());
                 // Confirmed under the popup's warning that a replica holds the lease.
@@ -1591,7 +1596,10 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                 });
             }
             KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
-                app.notice = Some("restore cancelled; nothing changed".into());
+                app.notice = Some(match plan.refused {
+                    Some(_) => "nothing restored; nothing changed".into(),
+                    None => "restore cancelled; nothing changed".into(),
+                });
             }
             _ => {
                 let scroll = match movement(&key) {

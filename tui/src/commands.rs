@@ -380,13 +380,18 @@ async fn not_a_workflow(store: &Store, command: &str, key: &str, err: AdminError
     match store.get_checkpoint(&id).await {
         Ok(checkpoint) => {
             let workflow = checkpoint.workflow_state_id;
-            let workflow_id = checkpoint
+            // Its workflow_id as its snapshot says, when the snapshot is a workflow state
+            // (it may be any JSON).
+            let named = match checkpoint
                 .snapshot
                 .get("workflow_id")
                 .and_then(Value::as_str)
-                .unwrap_or("?");
+            {
+                Some(workflow_id) => format!("{workflow_id} ({workflow})"),
+                None => workflow.to_string(),
+            };
             AdminError::new(format!(
-                "{id} is a checkpoint of workflow {workflow_id} ({workflow}), not a workflow; \
+                "{id} is a checkpoint of workflow {named}, not a workflow; \
                  did you mean `wfadmin {command} {workflow}`, or `wfadmin diff {id} current` \
                  (the checkpoint against its workflow now)?"
             ))
@@ -821,6 +826,11 @@ pub async fn restore(
     let plan = plan_restore(store, clock, id).await?;
     for line in plan.lines() {
         writeln!(out, "{line}")?;
+    }
+    if plan.refused.is_some() {
+        return Err(AdminError::new(
+            "not restoring: the checkpoint holds no state of this workflow; nothing changed",
+        ));
     }
     if let Some(lease) = plan.live_lease.as_ref().filter(|_| yes && !override_lease) {
         return Err(AdminError::new(format!(

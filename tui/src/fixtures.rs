@@ -77,6 +77,18 @@ pub fn failed_workflow() -> (WorkflowState, Vec<Checkpoint>) {
     (state, checkpoints)
 }
 
+/// A checkpoint of `state` whose snapshot is the orchestrator's own JSON, not a workflow
+/// state, taken after its last step: newer than [`failed_workflow`]'s checkpoints.
+pub fn own_json_checkpoint(state: &WorkflowState) -> Checkpoint {
+    Checkpoint {
+        id: Uuid::from_u128(0x102),
+        workflow_state_id: state.id,
+        step_id: "tool_call".into(),
+        timestamp: t0() + Duration::seconds(50),
+        snapshot: json!({"checkpoint": 3, "cursor": {"page": 7, "seen": ["a.md", "b.md"]}}),
+    }
+}
+
 /// A checkpoint's snapshot size in bytes, as compact JSON (what the store records).
 pub fn snapshot_size(checkpoint: &Checkpoint) -> u64 {
     serde_json::to_string(&checkpoint.snapshot).map_or(0, |text| text.len() as u64)

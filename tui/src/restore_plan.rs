@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use llm_orchestrator_state::admin::WorkflowSummary;
-use llm_orchestrator_state::{Checkpoint, StepStatus, WorkflowState, WorkflowStatus};
+use llm_orchestrator_state::{
+    Checkpoint, StateStoreError, StepStatus, WorkflowState, WorkflowStatus,
+};
 #[cfg(test)]
 use serde_json::json;
 
@@ -109,12 +111,35 @@ pub struct RestorePlan {
     /// Why the workflow's stored state cannot be read, when it cannot (a corrupt row): the
     /// rollback replaces it whole, which repairs it.
     pub unreadable: Option<String>,
+    /// Why nothing can be restored from the checkpoint, when it holds no state of the
+    /// workflow (its snapshot is the orchestrator's own JSON, or another workflow's
+    /// state): the store refuses the rollback, so the plan changes nothing and says why.
+    pub refused: Option<String>,
 }
 
 impl RestorePlan {
-    /// The plan for rolling `current` back to the state held by `checkpoint`.
+    /// The plan for rolling `current` back to the state held by `checkpoint`; when it
+    /// holds no state of the workflow, a plan that changes nothing and says why
+    /// ([`Self::refused`]).
     pub fn new(current: WorkflowState, checkpoint: Checkpoint) -> crate::error::Result<Self> {
-        let target = checkpoint.state()?;
+        let target = match checkpoint.state_of(&current) {
+            Ok(target) => target,
+            Err(StateStoreError::InvalidInput(why)) => {
+                return Ok(Self {
+                    checkpoint,
+                    target: current.clone(),
+                    current,
+                    status: None,
+                    error: None,
+                    steps: Vec::new(),
+                    context: Vec::new(),
+                    live_lease: None,
+                    unreadable: None,
+                    refused: Some(why),
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
         let status = (current.status != target.status).then_some((current.status, target.status));
         let error =
             (current.error != target.error).then(|| (current.error.clone(), target.error.clone()));
@@ -154,6 +179,7 @@ impl RestorePlan {
             context,
             live_lease: None,
             unreadable: None,
+            refused: None,
         })
     }
 
@@ -177,7 +203,11 @@ impl RestorePlan {
 
     /// What the operator must know before saying yes, if anything: a replica holds the
     /// workflow's lease, so it is running it, and restoring takes the workflow from it.
+    /// Nothing for a plan that restores nothing ([`Self::refused`]).
     pub fn warning(&self) -> Option<String> {
+        if self.refused.is_some() {
+            return None;
+        }
         let lease = self.live_lease.as_ref()?;
         let until = lease.until.map_or_else(String::new, |until| {
             format!(" until {} UTC", crate::format::time(Some(until)))
@@ -191,7 +221,8 @@ impl RestorePlan {
 
     /// True when the rollback changes nothing but `updated_at`.
     pub fn is_noop(&self) -> bool {
-        self.unreadable.is_none()
+        self.refused.is_none()
+            && self.unreadable.is_none()
             && self.status.is_none()
             && self.error.is_none()
             && self.steps.is_empty()
@@ -203,6 +234,27 @@ impl RestorePlan {
     /// errors, context keys, the lease owner) shown escaped.
     pub fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self.warning().into_iter().collect();
+        if let Some(why) = &self.refused {
+            lines.extend([
+                format!(
+                    "Cannot roll back workflow {} ({}) to checkpoint {} taken after step {} \
+                     at {}:",
+                    self.current.workflow_id,
+                    self.current.id,
+                    self.checkpoint.id,
+                    self.checkpoint.step_id,
+                    self.checkpoint.timestamp.format("%Y-%m-%d %H:%M:%S UTC"),
+                ),
+                why.clone(),
+                "nothing is restored; the checkpoint keeps its JSON as it is (open it to \
+                 read it)"
+                    .to_owned(),
+            ]);
+            return lines
+                .into_iter()
+                .map(|line| crate::format::printable(&line).into_owned())
+                .collect();
+        }
         lines.push(format!(
             "Roll back workflow {} ({}) to checkpoint {} taken after step {} at {}:",
             self.current.workflow_id,
@@ -346,6 +398,31 @@ mod tests {
         let plain = plan().with_live_lease(None);
         assert_eq!(plain.warning(), None);
         assert!(plain.lines()[0].starts_with("Roll back workflow"));
+    }
+
+    #[test]
+    fn a_checkpoint_of_the_workflow_under_another_name_restores_nothing_and_says_why() {
+        use crate::fixtures::{failed_workflow, summaries, t0};
+        let (state, checkpoints) = failed_workflow();
+        let mut renamed = checkpoints[1].clone();
+        renamed.snapshot["workflow_name"] = json!("Someone else's");
+        let mut row = summaries()[1].clone();
+        row.lease_owner = Some("worker-1".into());
+        row.lease_expires_at = Some(t0() + chrono::Duration::seconds(42));
+        let plan = RestorePlan::new(state.clone(), renamed)
+            .unwrap()
+            .with_live_lease(LiveLease::of(&row, t0()));
+        let why = plan.refused.clone().unwrap();
+        assert!(why.contains("workflow_name \"Someone else's\""), "{why}");
+        // Nothing changes, so no lease warning either: the refusal comes first.
+        assert_eq!((plan.target.clone(), plan.warning()), (state, None));
+        assert!(!plan.is_noop());
+        let lines = plan.lines();
+        assert!(
+            lines[0].starts_with("Cannot roll back workflow"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], why);
     }
 
     #[test]

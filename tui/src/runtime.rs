@@ -653,6 +653,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_checkpoint_of_the_orchestrators_own_json_opens_and_is_not_restored() {
+        let (store, _) = seeded().await;
+        let (state, _) = failed_workflow();
+        let stored = store.load_workflow_state(&state.id).await.unwrap();
+        let own = crate::fixtures::own_json_checkpoint(&state);
+        store.create_checkpoint(&own).await.unwrap();
+
+        // Listed, and opened: its JSON as written.
+        let mut app = loaded_app();
+        key(&mut app, KeyCode::Char('c'));
+        settle(&store, &mut app).await;
+        let listed = app.checkpoints.as_ref().unwrap().list.as_ref().unwrap();
+        assert_eq!(listed[0].id, own.id);
+        assert_eq!(listed[0].workflow_status, None);
+        key(&mut app, KeyCode::Enter);
+        settle(&store, &mut app).await;
+        let view = app.snapshot.as_ref().unwrap();
+        assert_eq!(
+            view.lines.as_ref().unwrap(),
+            &format::pretty_lines(&own.snapshot)
+        );
+
+        // R from its snapshot: the plan says why nothing can be restored; y does nothing.
+        key(&mut app, KeyCode::Char('R'));
+        settle(&store, &mut app).await;
+        let Some(crate::app::Popup::ConfirmRestore { plan, .. }) = &app.popup else {
+            panic!("no plan: {:?}", app.error);
+        };
+        let why = plan.refused.clone().unwrap();
+        assert!(why.contains("holds no state of workflow state"), "{why}");
+        assert!(why.contains("not a workflow state"), "{why}");
+        key(&mut app, KeyCode::Char('y'));
+        assert_eq!(settle(&store, &mut app).await, []);
+
+        // Asked directly, the store refuses a restore and a fork alike.
+        let Message::Restored(Err(err)) = answer(&store, Command::Restore(own.id)).await else {
+            panic!("restored");
+        };
+        assert!(err.contains("holds no state of workflow state"), "{err}");
+        let fork = Command::Fork {
+            checkpoint: own.id,
+            new_workflow_id: "from-own-json".into(),
+        };
+        let Message::Forked {
+            result: Err(err), ..
+        } = answer(&store, fork).await
+        else {
+            panic!("forked");
+        };
+        assert!(err.contains("holds no state of workflow state"), "{err}");
+        assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), stored);
+        assert_eq!(store.get_checkpoint(&own.id).await.unwrap(), own);
+    }
+
+    #[tokio::test]
     async fn opening_a_pruned_checkpoint_reports_it_and_lists_what_is_left() {
         let (store, checkpoints) = seeded().await;
         let mut app = loaded_app();

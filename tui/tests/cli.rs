@@ -279,6 +279,86 @@ async fn checkpoints_and_restore_repair_a_workflow_whose_own_row_is_unreadable()
     assert_eq!(after["status"], "running");
 }
 
+/// A checkpoint whose snapshot is the orchestrator's own JSON: listed, diffed, exported
+/// and imported as written; `restore` and `fork` say why they cannot use it, exit 1 and
+/// change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_of_the_orchestrators_own_json_is_shown_but_not_restored() {
+    use llm_orchestrator_state::{Checkpoint, StateStore};
+    let db = Db::demo();
+    let row = failed_workflow(&db);
+    let id = row["id"].as_str().unwrap().to_owned();
+    let own_json = serde_json::json!({"checkpoint": 3, "cursor": {"page": 7}});
+    let store = llm_orchestrator_state::StateStoreBuilder::new(db.path.display().to_string())
+        .connect()
+        .await
+        .unwrap();
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let own = Checkpoint::new(uuid, "tool_call", own_json.clone());
+    store.create_checkpoint(&own).await.unwrap();
+    store.close().await.unwrap();
+    let own_id = own.id.to_string();
+    let before = db.json(&["show", &id, "--json"]);
+
+    let listed = db.json(&["checkpoints", &id, "--json"]);
+    assert_eq!(listed["checkpoints"][0]["id"], own_id.as_str());
+    assert_eq!(listed["checkpoints"][0]["workflow_status"], Value::Null);
+    let diff = db.json(&["diff", &own_id, "current", "--json"]);
+    assert!(!diff["changes"].as_array().unwrap().is_empty(), "{diff}");
+    // Its uuid where a workflow's belongs: the workflow it is of, without a name its JSON
+    // does not hold.
+    let shown = db.run(&["show", &own_id]);
+    assert_eq!(shown.status.code(), Some(1));
+    assert!(
+        stderr(&shown).starts_with(&format!(
+            "error: {own_id} is a checkpoint of workflow {id}, not a workflow; "
+        )),
+        "{}",
+        stderr(&shown)
+    );
+
+    for args in [
+        vec!["restore", &own_id, "--yes"],
+        vec!["restore", &own_id, "--yes", "--override-lease"],
+    ] {
+        let refused = db.run(&args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        let plan = stdout(&refused);
+        assert!(plan.starts_with("Cannot roll back workflow "), "{plan}");
+        assert!(plan.contains("holds no state of workflow state"), "{plan}");
+        assert!(plan.contains("not a workflow state"), "{plan}");
+        assert_eq!(
+            stderr(&refused),
+            "error: not restoring: the checkpoint holds no state of this workflow; nothing \
+             changed\n"
+        );
+    }
+    let fork = db.run(&["fork", &own_id, "from-own-json"]);
+    assert_eq!(fork.status.code(), Some(1));
+    assert!(
+        stderr(&fork).contains("holds no state of workflow state"),
+        "{}",
+        stderr(&fork)
+    );
+    assert_eq!(db.json(&["show", &id, "--json"]), before);
+
+    // Exported and imported elsewhere, as written.
+    let bundle = db.json(&["export", &id]);
+    let exported = bundle["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["checkpoint"]["id"] == own_id.as_str())
+        .expect("exported");
+    assert_eq!(exported["checkpoint"]["snapshot"], own_json);
+    let file = db._dir.path().join("bundle.json");
+    std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let elsewhere = Db::new();
+    let imported = elsewhere.run(&["import", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert_eq!(elsewhere.json(&["export", &id]), bundle);
+}
+
 #[test]
 fn restore_warns_first_when_a_live_replica_holds_the_lease() {
     // The demo's worker-1 holds live leases: it is running those workflows.

@@ -137,6 +137,39 @@ pub(crate) struct CheckpointRow {
     snapshot: String,
 }
 
+/// A `checkpoints` row (see [`CheckpointRow`]) with who its workflow is, read beside it.
+#[derive(Debug, FromQueryResult)]
+pub(crate) struct CheckpointOfWorkflowRow {
+    id: uuid::Uuid,
+    workflow_state_id: uuid::Uuid,
+    step_id: String,
+    timestamp: String,
+    snapshot: String,
+    workflow_id: String,
+    workflow_name: String,
+    user_id: Option<String>,
+}
+
+impl CheckpointOfWorkflowRow {
+    /// The checkpoint's row, and its workflow's id, workflow id, name and user.
+    pub(crate) fn split(self) -> (CheckpointRow, (uuid::Uuid, String, String, Option<String>)) {
+        let checkpoint = CheckpointRow {
+            id: self.id,
+            workflow_state_id: self.workflow_state_id,
+            step_id: self.step_id,
+            timestamp: self.timestamp,
+            snapshot: self.snapshot,
+        };
+        let workflow = (
+            self.workflow_state_id,
+            self.workflow_id,
+            self.workflow_name,
+            self.user_id,
+        );
+        (checkpoint, workflow)
+    }
+}
+
 /// The workflow row of a state (its steps are written separately).
 pub(crate) fn workflow_row(state: &WorkflowState) -> workflow_states::ActiveModel {
     workflow_states::ActiveModel {

@@ -305,8 +305,7 @@ pub(crate) async fn fork<C: Db>(
     new_workflow_id: &str,
     max_json_bytes: usize,
 ) -> Result<WorkflowState> {
-    let checkpoint = queries::checkpoint(conn, checkpoint_id).await?;
-    let source = queries::snapshot_state(&checkpoint)?;
+    let (checkpoint, source) = queries::checkpoint_state(conn, checkpoint_id).await?;
     let created = now();
     let fork = WorkflowState {
         id: Uuid::now_v7(),
@@ -424,7 +423,8 @@ pub(crate) async fn export<C: Db>(conn: &C, id: Uuid) -> Result<WorkflowBundle> 
 }
 
 /// Loads a bundle into this database, keeping its ids or giving the workflow and its
-/// checkpoints new ones (snapshots are re-pointed at the new workflow id).
+/// checkpoints new ones (snapshots that are states of the workflow are re-pointed at the
+/// new workflow id; any other snapshot is stored as it is).
 pub(crate) async fn import<C: Db>(
     conn: &C,
     bundle: &WorkflowBundle,
@@ -453,21 +453,20 @@ pub(crate) async fn import<C: Db>(
             )));
         }
         if new_ids {
+            // A state of the bundle's workflow becomes one of the copy; any other JSON
+            // is the orchestrator's, kept exactly as it is.
+            let holds_state = crate::validate::checkpoint_state(
+                &checkpoint,
+                crate::validate::Identity::of(&bundle.workflow),
+            )
+            .is_ok();
             checkpoint.id = Uuid::now_v7();
             checkpoint.workflow_state_id = state.id;
-            if let Some(snapshot_id) = checkpoint.snapshot.get_mut("id") {
+            if holds_state && let Some(snapshot_id) = checkpoint.snapshot.get_mut("id") {
                 *snapshot_id = serde_json::Value::String(state.id.to_string());
             }
         }
-        let (size, snapshot_of) =
-            crate::validate::restorable_checkpoint(&checkpoint, max_json_bytes)?;
-        crate::validate::same_workflow(&snapshot_of, crate::validate::Identity::of(&state))
-            .map_err(|err| match err {
-                StateStoreError::InvalidInput(why) => {
-                    StateStoreError::InvalidInput(format!("checkpoint {}: {why}", checkpoint.id))
-                }
-                other => other,
-            })?;
+        let size = crate::validate::checkpoint(&checkpoint, max_json_bytes)?;
         checkpoints.push((checkpoint, size, bundled.pinned.clone()));
     }
     insert_new_workflow(conn, &state, bundle.forked_from, &checkpoints).await?;

@@ -249,6 +249,8 @@ impl<B> SeaOrmStateStore<B> {
     /// lease ends in the same transaction (its holder's next write under it, renewal or
     /// release is refused, as after losing it to another claim) and the workflow can be
     /// claimed again at once. The plain call refuses with `Conflict` naming the holder.
+    /// A checkpoint that holds no state of the workflow is `InvalidInput`, as for the
+    /// plain call, and the lease stays.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -433,8 +435,8 @@ async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -
 /// What [`write_checkpoint`] writes with the checkpoint, in the same statement batch.
 #[derive(Clone, Copy)]
 enum Alongside<'a> {
-    /// The checkpoint alone (`create_checkpoint`), whose snapshot holds this state.
-    Nothing(&'a WorkflowState),
+    /// The checkpoint alone (`create_checkpoint`), whatever its snapshot holds.
+    Nothing,
     /// A whole save of this state (an automatic checkpoint).
     Save(&'a WorkflowState),
     /// A step recorded from a copy of the workflow that must still be the stored one: the
@@ -472,8 +474,8 @@ async fn write_checkpoint<C: backend::Db>(
         retention: Option<usize>,
     ) -> Result<backend::Written> {
         match alongside {
-            Alongside::Nothing(snapshot_of) => {
-                queries::insert_checkpoint(conn, checkpoint, snapshot_of, size, retention).await
+            Alongside::Nothing => {
+                queries::insert_checkpoint(conn, checkpoint, size, retention).await
             }
             Alongside::Save(state) => {
                 queries::save_state_and_checkpoint(conn, state, checkpoint, size, retention).await
@@ -898,14 +900,15 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn create_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         diagnosed(self, async {
             writable(self.options(), "create_checkpoint")?;
-            let (size, snapshot_of) =
-                validate::restorable_checkpoint(checkpoint, self.options().max_json_bytes)?;
+            // Any JSON within the limits: only what turns it into a workflow state
+            // (restore, rollback, fork, recovery) needs it to be one.
+            let size = validate::checkpoint(checkpoint, self.options().max_json_bytes)?;
             let written = contained!(self, |conn, atomic| {
                 let written = write_checkpoint(
                     conn,
                     atomic,
                     self.options(),
-                    Alongside::Nothing(&snapshot_of),
+                    Alongside::Nothing,
                     checkpoint,
                     size,
                 )
@@ -923,7 +926,7 @@ impl<T: sealed::Scoped> StateStore for T {
                 Ok(())
             });
             let workflow = checkpoint.workflow_state_id;
-            explained(self, written, workflow, Some(&snapshot_of)).await
+            explained(self, written, workflow, None).await
         })
         .await
     }
@@ -972,10 +975,10 @@ impl<T: sealed::Scoped> StateStore for T {
     #[instrument(name = "restore_from_checkpoint", skip_all, err, fields(checkpoint_id = %checkpoint_id))]
     async fn restore_from_checkpoint(&self, checkpoint_id: &Uuid) -> Result<WorkflowState> {
         diagnosed(self, async {
-            let checkpoint = contained!(self, |conn| {
-                queries::checkpoint(conn, *checkpoint_id).await
+            let (_, state) = contained!(self, |conn| {
+                queries::checkpoint_state(conn, *checkpoint_id).await
             })?;
-            queries::snapshot_state(&checkpoint)
+            Ok(state)
         })
         .await
     }

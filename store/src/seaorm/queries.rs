@@ -822,18 +822,17 @@ async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Re
 /// one in explicitly.
 ///
 /// The workflow's guard goes first (see [`guard_write`]): a checkpoint the caller files
-/// is refused while a live lease holds the workflow (recovery would resume from it), or
-/// when its snapshot, `snapshot_of`, is of another workflow (a rollback would rewrite the
-/// workflow's identity to it).
+/// is refused while a live lease holds the workflow (recovery would resume from it).
+/// Its snapshot may be any JSON: what turns it into a workflow state checks it then
+/// (see [`checkpoint_state`]).
 pub(crate) async fn insert_checkpoint<C: Db>(
     conn: &C,
     checkpoint: &Checkpoint,
-    snapshot_of: &WorkflowState,
     size_bytes: u64,
     retention: Option<usize>,
 ) -> Result<Written> {
     let backend = conn.get_database_backend();
-    let guard = guard_write(backend, checkpoint.workflow_state_id, Some(snapshot_of));
+    let guard = guard_write(backend, checkpoint.workflow_state_id, None);
     with_checkpoint(conn, vec![guard], checkpoint, size_bytes, retention).await
 }
 
@@ -1001,6 +1000,12 @@ pub(crate) async fn list_checkpoints<C: ConnectionTrait>(
     Ok(rows.into_iter().map(convert::checkpoint_from_row).collect())
 }
 
+/// The state a checkpoint holds, when it is a state of the workflow it is filed under
+/// (its id); else `InvalidInput` saying why (see `validate::snapshot_state`).
+pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
+    crate::validate::snapshot_state(checkpoint)
+}
+
 /// The checkpoint with this id.
 pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Checkpoint> {
     find_readable::<checkpoints::Entity>(conn.get_database_backend())
@@ -1012,16 +1017,97 @@ pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result
         .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?
 }
 
-/// The state a checkpoint holds, checked to belong to the checkpoint's workflow.
-pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
-    let state = checkpoint.state()?;
-    if state.id != checkpoint.workflow_state_id {
-        return Err(StateStoreError::InvalidState(format!(
-            "checkpoint {} belongs to workflow state {} but its snapshot is of {}",
-            checkpoint.id, checkpoint.workflow_state_id, state.id
-        )));
+/// The checkpoint with this id and who its workflow is, in one query: what restoring
+/// or forking it checks its snapshot against (see [`checkpoint_state`]).
+async fn checkpoint_of_workflow<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<(Checkpoint, StoredIdentity)> {
+    use workflow_states::Column as W;
+    let workflow = |column: W| Expr::col((workflow_states::Entity, column));
+    let row = find_readable::<checkpoints::Entity>(conn.get_database_backend())
+        .inner_join(workflow_states::Entity)
+        .column_as(workflow(W::WorkflowId), "workflow_id")
+        .column_as(workflow(W::WorkflowName), "workflow_name")
+        .column_as(workflow(W::UserId), "user_id")
+        .filter(checkpoints::Column::Id.eq(id))
+        .into_model::<convert::CheckpointOfWorkflowRow>()
+        .one(conn)
+        .await?
+        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?;
+    let (checkpoint, (id, workflow_id, workflow_name, user_id)) = row.split();
+    let identity = StoredIdentity {
+        id,
+        workflow_id,
+        workflow_name,
+        user_id,
+    };
+    Ok((convert::checkpoint_from_row(checkpoint)?, identity))
+}
+
+/// Who the stored workflow `id` is (its workflow id, name and user), its row locked for
+/// the rest of the transaction (Postgres), so that what is checked against it stays true
+/// until the commit; `NotFound` if there is none.
+async fn locked_identity<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<StoredIdentity> {
+    use workflow_states::Column as W;
+    let row: Option<(String, String, Option<String>)> = workflow_states::Entity::find_by_id(id)
+        .select_only()
+        .columns([W::WorkflowId, W::WorkflowName, W::UserId])
+        .lock_exclusive()
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let (workflow_id, workflow_name, user_id) =
+        row.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+    Ok(StoredIdentity {
+        id,
+        workflow_id,
+        workflow_name,
+        user_id,
+    })
+}
+
+/// A stored workflow's identity, owned.
+pub(crate) struct StoredIdentity {
+    id: Uuid,
+    workflow_id: String,
+    workflow_name: String,
+    user_id: Option<String>,
+}
+
+impl StoredIdentity {
+    /// As the checks in `validate` take it.
+    pub(crate) fn borrowed(&self) -> crate::validate::Identity<'_> {
+        crate::validate::Identity {
+            id: self.id,
+            workflow_id: &self.workflow_id,
+            workflow_name: &self.workflow_name,
+            user_id: self.user_id.as_deref(),
+        }
     }
-    Ok(state)
+}
+
+/// The state `checkpoint` holds, checked to be a state of its workflow as stored now
+/// (see [`crate::validate::checkpoint_state`]), whose row stays locked, as checked, until
+/// the commit (see [`locked_identity`]).
+pub(crate) async fn checkpoint_state_locked<C: ConnectionTrait>(
+    conn: &C,
+    checkpoint: &Checkpoint,
+) -> Result<WorkflowState> {
+    let workflow = locked_identity(conn, checkpoint.workflow_state_id).await?;
+    crate::validate::checkpoint_state(checkpoint, workflow.borrowed())
+}
+
+/// The state the checkpoint with this id holds, checked to be a state of its workflow as
+/// stored now (see [`crate::validate::checkpoint_state`]), read in one query, with the
+/// checkpoint.
+pub(crate) async fn checkpoint_state<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<(Checkpoint, WorkflowState)> {
+    let (checkpoint, workflow) = checkpoint_of_workflow(conn, id).await?;
+    let state = crate::validate::checkpoint_state(&checkpoint, workflow.borrowed())?;
+    Ok((checkpoint, state))
 }
 
 /// What rolling back to a checkpoint writes: the checkpoint's state as the workflow's
@@ -1033,6 +1119,9 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
 /// The checkpoint rolled back to is read `FOR SHARE` (Postgres): a prune or retention
 /// delete of it waits until the rollback has committed, so the target of a running
 /// rollback is never deleted under it. (SQLite has one writer, which gives the same.)
+/// Its snapshot must be a state of the workflow as stored (`InvalidInput` otherwise, see
+/// [`checkpoint_state_locked`]), whose row is read `FOR UPDATE` so it stays so until the
+/// commit.
 pub(crate) async fn rollback<C: Db>(
     conn: &C,
     checkpoint_id: Uuid,
@@ -1047,8 +1136,15 @@ pub(crate) async fn rollback<C: Db>(
         .await?
         .map(convert::checkpoint_from_row)
         .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))??;
-    let mut state = snapshot_state(&checkpoint)?;
-    crate::validate::workflow_state(&state, usize::MAX)?;
+    // Locked: the save below rewrites the row as the state checked against it.
+    let mut state = checkpoint_state_locked(conn, &checkpoint).await?;
+    crate::validate::workflow_state(&state, usize::MAX).map_err(|err| match err {
+        StateStoreError::InvalidInput(why) => StateStoreError::InvalidInput(format!(
+            "checkpoint {} holds no state of workflow state {} that can be stored: {why}",
+            checkpoint.id, state.id
+        )),
+        other => other,
+    })?;
     let newest = Expr::col((checkpoints::Entity, K::Timestamp)).max();
     let newest: Option<String> = checkpoints::Entity::find()
         .select_only()

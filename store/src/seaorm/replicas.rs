@@ -513,11 +513,21 @@ pub(crate) async fn recover<C: Db>(
                     }
                     None => None,
                 };
-                let state = match checkpoint.as_ref().map(queries::snapshot_state) {
+                // A checkpoint may hold any JSON (the orchestrator's own): one that holds
+                // no state of this workflow is handed back as it is, with the stored state
+                // to resume from.
+                let held = checkpoint.as_ref().map(|checkpoint| {
+                    crate::validate::checkpoint_state(
+                        checkpoint,
+                        crate::validate::Identity::of(&state),
+                    )
+                });
+                let state = match held {
                     Some(Ok(restored)) => restored,
                     Some(Err(err)) => {
-                        tracing::warn!(workflow_state_id = %state.id, error = %err,
-                            "newest checkpoint unreadable; resuming from the stored state");
+                        tracing::debug!(workflow_state_id = %state.id, error = %err,
+                            "newest checkpoint holds no state of the workflow; resuming from \
+                             the stored state");
                         state
                     }
                     None => state,

@@ -95,8 +95,17 @@ pub fn render(confirmation: Confirmation<'_>, scroll: usize, frame: &mut Frame, 
 }
 
 /// What the restore confirmation says: exactly what will change, after the plan's
-/// warning (a replica running the workflow) in red on the first line, in a red box.
+/// warning (a replica running the workflow) in red on the first line, in a red box; or,
+/// for a checkpoint that holds no state of the workflow, why nothing can be restored.
 pub fn restore(plan: &RestorePlan) -> Confirmation<'static> {
+    if plan.refused.is_some() {
+        return Confirmation {
+            title: "This checkpoint cannot be restored",
+            colour: Color::Red,
+            body: plan.lines().into_iter().map(Line::from).collect(),
+            keys: "Esc: close",
+        };
+    }
     let warned = plan.warning().is_some();
     let alarm = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
     Confirmation {

@@ -919,6 +919,80 @@ fn restore_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
     );
 }
 
+/// The checkpoints screen of the failed workflow, whose newest checkpoint holds the
+/// orchestrator's own JSON (selected), not a workflow state.
+fn checkpoints_app_with_own_json() -> (App, llm_orchestrator_state::Checkpoint) {
+    let mut app = detail_app();
+    press(&mut app, "c");
+    let (state, mut checkpoints) = failed_workflow();
+    let own = crate::fixtures::own_json_checkpoint(&state);
+    checkpoints.insert(0, own.clone());
+    update(
+        &mut app,
+        Message::CheckpointInfosLoaded {
+            workflow_state_id: state.id,
+            result: Ok(checkpoint_infos(&checkpoints)),
+        },
+    );
+    (app, own)
+}
+
+#[test]
+fn snapshot_screen_of_the_orchestrators_own_json() {
+    let (mut app, own) = checkpoints_app_with_own_json();
+    update(&mut app, enter());
+    update(
+        &mut app,
+        Message::SnapshotLoaded {
+            checkpoint: own.id,
+            result: Ok(crate::format::pretty_lines(&own.snapshot)),
+        },
+    );
+    let text = draw(&app).backend().to_string();
+    assert!(text.contains(r#""checkpoint": 3,"#), "{text}");
+    assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn a_checkpoint_that_holds_no_state_says_why_it_cannot_be_restored() {
+    let (state, _) = failed_workflow();
+    let (mut app, own) = checkpoints_app_with_own_json();
+    press(&mut app, "R");
+    assert_eq!(app.commands.last(), Some(&Command::PlanRestore(own.id)));
+    let plan = RestorePlan::new(state, own.clone()).unwrap();
+    assert!(plan.refused.is_some(), "{plan:?}");
+    update(
+        &mut app,
+        Message::RestorePlanned {
+            checkpoint: own.id,
+            result: Ok(Box::new(plan)),
+        },
+    );
+    let text = draw(&app).backend().to_string();
+    assert!(
+        text.contains("This checkpoint cannot be restored"),
+        "{text}"
+    );
+    assert!(text.contains("holds no state of workflow state"), "{text}");
+    assert_snapshot!(draw(&app).backend());
+
+    // `y` restores nothing, and the popup stays until closed.
+    app.commands.clear();
+    press(&mut app, "y");
+    assert!(app.commands.is_empty(), "{:?}", app.commands);
+    assert!(app.popup.is_some());
+    update(
+        &mut app,
+        Message::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
+    assert_eq!(app.popup, None);
+    assert!(app.commands.is_empty(), "{:?}", app.commands);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("nothing restored; nothing changed")
+    );
+}
+
 #[test]
 fn after_a_restore() {
     let (_, checkpoints) = failed_workflow();
