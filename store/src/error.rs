@@ -119,9 +119,9 @@ const LOST_RACE: &str = "lost a race with a concurrent write; trying again may s
 const STALE_COPY: &str = "the stored workflow changed since this copy of it was read";
 
 /// What a write refused by its workflow's guard reports until the store has read why: a
-/// live lease holds the workflow, or a checkpoint's snapshot is of another workflow.
+/// live lease holds the workflow, or the write's condition does not hold.
 const GUARD_REFUSED: &str = "the workflow refused the write: a live lease holds it, or the \
-     snapshot is of another workflow";
+     write's condition does not hold";
 
 /// A guard's refusal: it sets a NOT NULL column of `workflow_states` to NULL (Postgres
 /// SQLSTATE 23502, SQLite's SQLITE_CONSTRAINT_NOTNULL, 1299), so the database undoes the

@@ -175,8 +175,9 @@ pub trait StateStore: Send + Sync {
     /// at that version, or this process still holds its lease (a replica that stalled
     /// past its lease must not record a step the new owner is also running). `Conflict`
     /// if it does not hold, with nothing stored and `state` unchanged. Returns the
-    /// checkpoint and the workflow's new version. A few statements in one transaction,
-    /// where `record_step` is one.
+    /// checkpoint and the workflow's new version. Steps recorded in parallel under one
+    /// lease all land, as with `record_step`; one statement on Postgres when `state` is
+    /// the workflow as stored.
     async fn record_step_if(
         &self,
         state: &mut WorkflowState,
@@ -189,8 +190,8 @@ pub trait StateStore: Send + Sync {
     /// patched one), and a condition that must hold (see
     /// [`record_step_if`](Self::record_step_if)). Parallel steps that patch different
     /// keys of the context all keep their change. Returns the checkpoint and the
-    /// workflow's new version. A few statements in one transaction that holds the
-    /// workflow's row.
+    /// workflow's new version. With a patch, a few statements in one transaction that
+    /// holds the workflow's row; without, as `record_step`.
     ///
     /// ```
     /// use llm_orchestrator_state::{SqliteStateStore, StateStore, StepState, StepWrite, WorkflowState};

@@ -313,20 +313,6 @@ impl<'a> Identity<'a> {
     }
 }
 
-/// A checkpoint's snapshot, `snapshot_of`, is of the `workflow` it is filed under: the
-/// same workflow id, name and user, else `InvalidInput` saying which differ (a rollback
-/// to it would rewrite the workflow's identity). Its status, steps and context may
-/// differ: they move on between steps.
-pub(crate) fn same_workflow(snapshot_of: &WorkflowState, workflow: Identity<'_>) -> Result<()> {
-    match differences(&Identity::of(snapshot_of), &workflow) {
-        Some(differences) => Err(invalid(format!(
-            "the snapshot is of another workflow than workflow state {}: {differences}",
-            workflow.id
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// How `snapshot`'s workflow id, name and user differ from `workflow`'s, for people
 /// (`workflow_name "A" (the workflow's: "B")`), or `None` when they are the same.
 fn differences(snapshot: &Identity<'_>, workflow: &Identity<'_>) -> Option<String> {

@@ -405,7 +405,69 @@ async fn a_copy_marked_after_it_was_read_records_its_step_and_status(backend: Ba
     assert_eq!(state, stored);
 }
 
+async fn a_step_under_a_released_or_taken_lease_is_refused(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("released");
+    state.mark_running();
+    store.save_workflow_state(&state).await.expect("saving");
+    let lease_for = std::time::Duration::from_secs(60);
+    let claim = store
+        .claim_workflows("worker-1", lease_for, 10)
+        .await
+        .expect("claiming")
+        .pop()
+        .expect("claimed");
+    let held = SaveCondition::Lease(claim.lease.clone());
+    let mut copy = claim.state.clone();
+    store
+        .record_step_if(&mut copy, step("a", StepStatus::Completed, json!(1)), &held)
+        .await
+        .expect("a step under the lease");
+    assert!(store.release_lease(&claim.lease).await.expect("releasing"));
+
+    // From the current copy (one batch) and from a stale one (the stored path): the
+    // released lease holds nothing.
+    for mut from in [copy.clone(), claim.state.clone()] {
+        let refused = store
+            .record_step_if(&mut from, step("b", StepStatus::Completed, json!(2)), &held)
+            .await;
+        assert!(
+            matches!(refused, Err(StateStoreError::Conflict(_))),
+            "{refused:?}"
+        );
+    }
+    // Claimed again by another owner: the old lease holds nothing either.
+    store
+        .claim_workflows("worker-2", lease_for, 10)
+        .await
+        .expect("claiming again");
+    let mut from = copy.clone();
+    let refused = store
+        .record_step_if(&mut from, step("b", StepStatus::Completed, json!(2)), &held)
+        .await;
+    assert!(
+        matches!(refused, Err(StateStoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let stored = store.load_workflow_state(&state.id).await.expect("loading");
+    assert_eq!(step_ids(&stored), ["a"].map(String::from).into());
+    // A version condition that does not hold is refused the same way.
+    let mut from = stored.clone();
+    let refused = store
+        .record_step_if(
+            &mut from,
+            step("c", StepStatus::Completed, json!(3)),
+            &SaveCondition::Version(1),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StateStoreError::Conflict(_))),
+        "{refused:?}"
+    );
+}
+
 backend_tests!(
+    a_step_under_a_released_or_taken_lease_is_refused,
     a_stale_copy_inside_a_transaction_keeps_the_other_steps,
     a_copy_marked_after_it_was_read_records_its_step_and_status,
     parallel_steps_from_stale_copies_all_land,

@@ -491,7 +491,7 @@ async fn write_checkpoint<C: backend::Db>(
                                 )
                             })?
                     }
-                    None => queries::guard_write(conn.get_database_backend(), next.id, None),
+                    None => queries::guard_write(conn.get_database_backend(), next.id),
                 };
                 queries::step_and_checkpoint(conn, guard, copy, next, checkpoint, size, retention)
                     .await
@@ -706,7 +706,7 @@ async fn record<S: sealed::Scoped>(
             if err.is_stale_copy()
                 || err.is_lost_race()
                 || (condition.is_some() && err.is_guard_refusal()) => {}
-        Err(err) => return explained(scope, Err(err), next.id, None).await,
+        Err(err) => return explained(scope, Err(err), next.id).await,
     }
     let step = next.steps.remove(&checkpoint.step_id).ok_or_else(|| {
         StateStoreError::InvalidState("the recorded step went missing".to_owned())
@@ -729,7 +729,7 @@ async fn record_from_stored<S: sealed::Scoped>(
         let options = scope.options();
         steps::from_stored(conn, atomic, options, copy, step, write, id).await
     });
-    explained(scope, recorded, copy.id, None).await
+    explained(scope, recorded, copy.id).await
 }
 
 /// The fail point `step-reply-lost` (tests only, with the `failpoints` feature): a step
@@ -805,7 +805,7 @@ impl<T: sealed::Scoped> StateStore for T {
                 record_rows(rows);
                 Ok(())
             });
-            explained(self, saved, state.id, None).await
+            explained(self, saved, state.id).await
         })
         .await
     }
@@ -926,7 +926,7 @@ impl<T: sealed::Scoped> StateStore for T {
                 Ok(())
             });
             let workflow = checkpoint.workflow_state_id;
-            explained(self, written, workflow, None).await
+            explained(self, written, workflow).await
         })
         .await
     }
@@ -1358,7 +1358,7 @@ async fn rollback<S: sealed::Scoped>(
             })
         });
         match workflow {
-            Some(workflow) => explained(scope, rolled_back, workflow, None).await,
+            Some(workflow) => explained(scope, rolled_back, workflow).await,
             None => rolled_back,
         }
     })
@@ -1366,19 +1366,17 @@ async fn rollback<S: sealed::Scoped>(
 }
 
 /// `result`, or, for a write its workflow's guard refused (see `queries::guard_write`),
-/// why: `Conflict` naming the holder of the live lease on `workflow`, or `InvalidInput`
-/// saying how `snapshot_of` (a checkpoint's state) differs from the stored workflow.
-/// Read only after a refusal, so a write that goes through costs nothing more.
+/// why: `Conflict` naming the holder of the live lease on `workflow`. Read only after a
+/// refusal, so a write that goes through costs nothing more.
 async fn explained<S: sealed::Scoped, T>(
     scope: &S,
     result: Result<T>,
     workflow: Uuid,
-    snapshot_of: Option<&WorkflowState>,
 ) -> Result<T> {
     match result {
         Err(err) if err.is_guard_refusal() => {
             let why = contained!(scope, |conn| {
-                replicas::why_refused(conn, workflow, snapshot_of).await
+                replicas::why_refused(conn, workflow).await
             });
             Err(why.unwrap_or(err))
         }

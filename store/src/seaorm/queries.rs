@@ -198,7 +198,7 @@ async fn with_checkpoint<C: Db>(
 /// are gone.
 fn save_writes(backend: DbBackend, state: &WorkflowState) -> Vec<Write> {
     let mut writes = vec![
-        guard_write(backend, state.id, None),
+        guard_write(backend, state.id),
         Write::Insert(workflow_upsert(state)),
     ];
     writes.extend(step_writes(state));
@@ -308,12 +308,15 @@ pub(crate) fn condition_guard(
             .add(W::LeaseOwner.eq(lease.owner.as_str()))
             .add(W::LeaseToken.eq(lease.token)),
     };
+    // Refused unless the condition is true: NULL (no lease owner, say) is not true,
+    // so `NOT holds` alone, NULL too, would let the write through.
+    let refused = Expr::cust_with_expr("NOT COALESCE($1, FALSE)", SimpleExpr::from(holds));
     Some(Write::Update(
         Query::update()
             .table(workflow_states::Entity)
             .value(W::LeaseToken, Option::<i64>::None)
             .and_where(W::Id.eq(workflow_state_id))
-            .cond_where(holds.not())
+            .and_where(refused)
             .to_owned(),
     ))
 }
@@ -409,44 +412,19 @@ pub(crate) async fn lock_workflow<C: Db>(conn: &C, workflow_state_id: Uuid) -> R
 /// The guard of a plain write to a workflow, the first write of its batch: an update
 /// that matches no row when the write may go ahead, so it costs no round trip and writes
 /// nothing. When a live lease holds the workflow (the plain API writes under no lease),
-/// or `snapshot_of`, the state a caller's checkpoint holds, is of another workflow (its
-/// id, workflow_id, name or user differ from the stored row's), it sets `lease_token`,
-/// which is NOT NULL, to NULL: the database refuses the statement and the whole batch
-/// with it, and the store then reads why (see `seaorm::explain_refusal`).
-pub(crate) fn guard_write(
-    backend: DbBackend,
-    workflow_state_id: Uuid,
-    snapshot_of: Option<&WorkflowState>,
-) -> Write {
+/// it sets `lease_token`, which is NOT NULL, to NULL: the database refuses the statement
+/// and the whole batch with it, and the store then reads who holds the lease (see
+/// `seaorm::explained`).
+pub(crate) fn guard_write(backend: DbBackend, workflow_state_id: Uuid) -> Write {
     use workflow_states::Column as W;
-    let mut refused = Condition::any().add(super::replicas::lease_live(backend));
-    if let Some(snapshot) = snapshot_of {
-        refused = refused.add(identity_differs(snapshot));
-    }
     Write::Update(
         Query::update()
             .table(workflow_states::Entity)
             .value(W::LeaseToken, Option::<i64>::None)
             .and_where(W::Id.eq(workflow_state_id))
-            .cond_where(refused)
+            .cond_where(super::replicas::lease_live(backend))
             .to_owned(),
     )
-}
-
-/// The stored workflow row is not the workflow `state` is of: another workflow id, name
-/// or user (the id is the row's own, compared by the caller).
-pub(crate) fn identity_differs(state: &WorkflowState) -> Condition {
-    use workflow_states::Column as W;
-    let user = match &state.user_id {
-        Some(user_id) => Condition::any()
-            .add(W::UserId.is_null())
-            .add(W::UserId.ne(user_id.as_str())),
-        None => Condition::all().add(W::UserId.is_not_null()),
-    };
-    Condition::any()
-        .add(W::WorkflowId.ne(state.workflow_id.as_str()))
-        .add(W::WorkflowName.ne(state.workflow_name.as_str()))
-        .add(user)
 }
 
 /// The value an upsert would write into `column` (`excluded.column`).
@@ -832,7 +810,7 @@ pub(crate) async fn insert_checkpoint<C: Db>(
     retention: Option<usize>,
 ) -> Result<Written> {
     let backend = conn.get_database_backend();
-    let guard = guard_write(backend, checkpoint.workflow_state_id, None);
+    let guard = guard_write(backend, checkpoint.workflow_state_id);
     with_checkpoint(conn, vec![guard], checkpoint, size_bytes, retention).await
 }
 

@@ -227,36 +227,11 @@ pub(crate) async fn live_lease<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result
 }
 
 /// Why the guard of a write to `id` refused it (see `queries::guard_write`): the holder
-/// of its live lease (`Conflict`), or how `snapshot_of` differs from the stored workflow
-/// (`InvalidInput`). Neither any more (the lease ran out since): a `Conflict` to retry.
-pub(crate) async fn why_refused<C: ConnectionTrait>(
-    conn: &C,
-    id: Uuid,
-    snapshot_of: Option<&WorkflowState>,
-) -> Result<StateStoreError> {
-    use workflow_states::Column as W;
+/// of its live lease (`Conflict`). No lease any more (it ran out since): a `Conflict` to
+/// retry.
+pub(crate) async fn why_refused<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<StateStoreError> {
     if let Some(holder) = live_lease(conn, id).await? {
         return Ok(holder.conflict(id));
-    }
-    if let Some(snapshot) = snapshot_of {
-        let stored: Option<(String, String, Option<String>)> =
-            workflow_states::Entity::find_by_id(id)
-                .select_only()
-                .columns([W::WorkflowId, W::WorkflowName, W::UserId])
-                .into_tuple()
-                .one(conn)
-                .await?;
-        if let Some((workflow_id, workflow_name, user_id)) = stored {
-            let stored = crate::validate::Identity {
-                id,
-                workflow_id: &workflow_id,
-                workflow_name: &workflow_name,
-                user_id: user_id.as_deref(),
-            };
-            if let Err(differs) = crate::validate::same_workflow(snapshot, stored) {
-                return Ok(differs);
-            }
-        }
     }
     Ok(StateStoreError::Conflict(format!(
         "workflow state {id} changed while the write was refused; try again"
