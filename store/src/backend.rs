@@ -1395,10 +1395,24 @@ pub(crate) fn json_as_text(backend: DbBackend, json: SimpleExpr) -> SimpleExpr {
     }
 }
 
-/// SQL for a column holding a workflow's steps as one JSON array, to select next to the
-/// `workflow_states` row: a workflow and its steps then come back in a single statement,
-/// one round trip and one consistent snapshot, on both databases. Objects carry the
-/// `step_states` columns except `workflow_state_id`; timestamps are RFC 3339 text.
+/// `value` bound to a statement that reads rows by it through an index (`column = value`).
+/// On SQLite behind a unary `+`, which changes no value: SQLite's planner looks at a
+/// value bound right beside `=` to guess how many rows match and then marks the statement
+/// to be prepared again when the value changes, which, as the driver clears the values
+/// after each run, is every time. Postgres plans prepared statements its own way.
+pub(crate) fn lookup_value(backend: DbBackend, value: impl Into<sea_orm::Value>) -> SimpleExpr {
+    match backend {
+        DbBackend::Sqlite => Expr::cust_with_values("+?", [value.into()]),
+        _ => Expr::val(value),
+    }
+}
+
+/// SQL for a column holding a workflow's steps as one JSON array, as text, to select next
+/// to the `workflow_states` row: a workflow and its steps then come back in a single
+/// statement, one round trip and one consistent snapshot, on both databases, and the
+/// store parses the text straight into steps. Objects carry the `step_states` columns
+/// except `workflow_state_id`; timestamps are RFC 3339 text. On Postgres the array is
+/// built as `json`, which is text already, not as `jsonb` to be printed again.
 pub(crate) fn steps_json_column(backend: DbBackend) -> SimpleExpr {
     const COLUMNS: [&str; 6] = [
         "step_id",
@@ -1418,8 +1432,8 @@ pub(crate) fn steps_json_column(backend: DbBackend) -> SimpleExpr {
     };
     let sql = match backend {
         DbBackend::Postgres => format!(
-            "(SELECT coalesce(jsonb_agg(jsonb_build_object({})), '[]'::jsonb) \
-             FROM step_states s WHERE s.workflow_state_id = workflow_states.id)",
+            "CAST((SELECT coalesce(json_agg(json_build_object({})), '[]'::json) \
+             FROM step_states s WHERE s.workflow_state_id = workflow_states.id) AS text)",
             pairs("s.outputs")
         ),
         _ => format!(

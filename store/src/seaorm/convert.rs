@@ -278,17 +278,20 @@ fn in_step(step_id: &str, err: StateStoreError) -> StateStoreError {
     }
 }
 
-/// A workflow state from its row and the JSON array of its steps.
+/// A workflow state from its row and the JSON array of its steps, as text (parsed
+/// straight into steps, not through a `Value` first).
 pub(crate) fn workflow_from_row_and_json(
     row: WorkflowRow,
-    steps: Option<Value>,
+    steps: Option<&str>,
 ) -> Result<WorkflowState> {
     let row = row.parse()?;
     let steps: Vec<StepJson> = match steps {
-        None | Some(Value::Null) => Vec::new(),
-        Some(steps) => serde_json::from_value(steps).map_err(|err| {
-            StateStoreError::Serialization(format!("steps of workflow state {}: {err}", row.id))
-        })?,
+        None => Vec::new(),
+        Some(steps) => serde_json::from_str::<Option<Vec<StepJson>>>(steps)
+            .map_err(|err| {
+                StateStoreError::Serialization(format!("steps of workflow state {}: {err}", row.id))
+            })?
+            .unwrap_or_default(),
     };
     let steps = steps
         .into_iter()

@@ -6,6 +6,7 @@ pub(crate) mod convert;
 mod history;
 mod pruner;
 mod queries;
+mod rendered;
 pub(crate) mod replicas;
 mod steps;
 mod transaction;
@@ -945,10 +946,9 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_state_id = %workflow_state_id))]
     async fn get_latest_checkpoint(&self, workflow_state_id: &Uuid) -> Result<Option<Checkpoint>> {
         diagnosed(self, async {
-            let latest = contained!(self, |conn| {
-                queries::list_checkpoints(conn, *workflow_state_id, 1, 0).await
-            })?;
-            latest.into_iter().next().transpose()
+            contained!(self, |conn| {
+                queries::latest_checkpoint(conn, *workflow_state_id).await
+            })
         })
         .await
     }

@@ -8,16 +8,17 @@ use chrono::{DateTime, Utc};
 use entity::{checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{
     Alias, BinOper, Expr, ExprTrait as _, Func, InsertStatement, IntoIden, OnConflict, Query,
-    SimpleExpr,
+    SelectStatement, SimpleExpr,
 };
 use sea_orm::{
     ColumnTrait, ColumnType, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic as _, Iterable as _, Order, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, SqlErr,
+    FromQueryResult, IdenStatic as _, Iterable as _, Order, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, Select, SqlErr, Statement,
 };
 use uuid::Uuid;
 
 use super::convert;
+use super::rendered::Rendered;
 use crate::backend::{self, Db, Write, Written};
 use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, WorkflowState, WorkflowStatus, now};
@@ -520,38 +521,69 @@ pub(crate) fn step_writes(state: &WorkflowState) -> Vec<Write> {
     writes
 }
 
-/// A `workflow_states` row with its steps as one JSON array (see
+/// A `workflow_states` row with its steps as one JSON array, as text (see
 /// [`backend::steps_json_column`]).
 #[derive(Debug, FromQueryResult)]
 pub(crate) struct WorkflowWithSteps {
     #[sea_orm(nested)]
     pub(crate) row: convert::WorkflowRow,
-    steps: Option<serde_json::Value>,
+    steps: Option<String>,
 }
+
+/// The workflows matching `filter`, each with its steps, newest update first.
+fn workflows_with_steps(backend: DbBackend, filter: Condition) -> SelectStatement {
+    use workflow_states::Column as W;
+    find_readable::<workflow_states::Entity>(backend)
+        .filter(filter)
+        .column_as(backend::steps_json_column(backend), "steps")
+        .order_by_desc(W::UpdatedAt)
+        .order_by_desc(W::Id)
+        .into_query()
+}
+
+/// The workflow with an id, with its steps.
+fn workflow_by_id(backend: DbBackend, id: Uuid) -> SelectStatement {
+    workflows_with_steps(
+        backend,
+        Condition::all().add(workflow_states::Column::Id.eq(id)),
+    )
+}
+
+/// The runs of a workflow id, with their steps, the most recently updated first.
+fn runs_of(backend: DbBackend, workflow_id: &str) -> SelectStatement {
+    let column = Expr::col((workflow_states::Entity, workflow_states::Column::WorkflowId));
+    let filter = column.eq(backend::lookup_value(backend, workflow_id));
+    workflows_with_steps(backend, Condition::all().add(filter))
+}
+
+static WORKFLOW_BY_ID: Rendered = Rendered::new(|backend| workflow_by_id(backend, Uuid::nil()));
+static RUNS_OF: Rendered = Rendered::new(|backend| runs_of(backend, ""));
 
 /// Workflows matching `filter`, each with its steps, in one statement.
 pub(crate) async fn select_with_steps<C: Db>(
     conn: &C,
     filter: Condition,
-    limit: Option<u64>,
 ) -> Result<Vec<WorkflowWithSteps>> {
-    use workflow_states::Column as W;
-    let mut select = find_readable::<workflow_states::Entity>(conn.get_database_backend())
-        .filter(filter)
-        .column_as(
-            backend::steps_json_column(conn.get_database_backend()),
-            "steps",
-        )
-        .order_by_desc(W::UpdatedAt)
-        .order_by_desc(W::Id);
-    if let Some(limit) = limit {
-        select = select.limit(limit);
+    let select = workflows_with_steps(conn.get_database_backend(), filter);
+    let rows = conn.query_all(&select).await?;
+    rows.iter()
+        .map(|row| Ok(WorkflowWithSteps::from_query_result(row, "")?))
+        .collect()
+}
+
+/// The one workflow (with its steps) `statement` reads, if any.
+async fn one_with_steps<C: Db>(
+    conn: &C,
+    statement: Statement,
+) -> Result<Option<WorkflowWithSteps>> {
+    match conn.query_one_raw(statement).await? {
+        Some(row) => Ok(Some(WorkflowWithSteps::from_query_result(&row, "")?)),
+        None => Ok(None),
     }
-    Ok(select.into_model::<WorkflowWithSteps>().all(conn).await?)
 }
 
 pub(crate) fn with_steps(found: WorkflowWithSteps) -> Result<WorkflowState> {
-    convert::workflow_from_row_and_json(found.row, found.steps)
+    convert::workflow_from_row_and_json(found.row, found.steps.as_deref())
 }
 
 /// The workflow with this id and its steps.
@@ -564,14 +596,10 @@ pub(crate) async fn load_versioned<C: Db>(
     conn: &C,
     id: Uuid,
 ) -> Result<crate::model::Versioned<WorkflowState>> {
-    let found = select_with_steps(
-        conn,
-        Condition::all().add(workflow_states::Column::Id.eq(id)),
-        Some(1),
-    )
-    .await?
-    .pop()
-    .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+    let statement = WORKFLOW_BY_ID.bind(conn.get_database_backend(), [id.into()]);
+    let found = one_with_steps(conn, statement)
+        .await?
+        .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
     let version = found.row.version;
     Ok(crate::model::Versioned {
         value: with_steps(found)?,
@@ -584,13 +612,10 @@ pub(crate) async fn load_state_by_workflow_id<C: Db>(
     conn: &C,
     workflow_id: &str,
 ) -> Result<WorkflowState> {
-    let filter = Condition::all().add(workflow_states::Column::WorkflowId.eq(workflow_id));
-    let found = select_with_steps(conn, filter, Some(1))
-        .await?
-        .pop()
-        .ok_or_else(|| {
-            StateStoreError::NotFound(format!("workflow {:?}", crate::error::echo(workflow_id)))
-        })?;
+    let statement = RUNS_OF.page(conn.get_database_backend(), [workflow_id.into()], 1, 0);
+    let found = one_with_steps(conn, statement).await?.ok_or_else(|| {
+        StateStoreError::NotFound(format!("workflow {:?}", crate::error::echo(workflow_id)))
+    })?;
     with_steps(found)
 }
 
@@ -711,7 +736,7 @@ pub(crate) async fn read_each<C: Db>(
         return Ok((Vec::new(), Vec::new()));
     }
     let filter = Condition::all().add(workflow_states::Column::Id.is_in(ids.iter().copied()));
-    let found = match select_with_steps(conn, filter, None).await {
+    let found = match select_with_steps(conn, filter).await {
         Ok(found) => found,
         Err(err) if err.is_unreadable_data() => return read_one_by_one(conn, ids).await,
         Err(err) => return Err(err),
@@ -954,6 +979,32 @@ pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
         .rows_affected)
 }
 
+/// A workflow's checkpoints, newest first.
+fn checkpoints_of(backend: DbBackend, workflow_state_id: Uuid) -> SelectStatement {
+    use checkpoints::Column as K;
+    let workflow = Expr::col((checkpoints::Entity, K::WorkflowStateId));
+    find_readable::<checkpoints::Entity>(backend)
+        .filter(workflow.eq(backend::lookup_value(backend, workflow_state_id)))
+        .order_by_desc(K::Timestamp)
+        .order_by_desc(K::Id)
+        .into_query()
+}
+
+/// The checkpoint with an id.
+fn checkpoint_by_id(backend: DbBackend, id: Uuid) -> SelectStatement {
+    find_readable::<checkpoints::Entity>(backend)
+        .filter(checkpoints::Column::Id.eq(id))
+        .into_query()
+}
+
+static CHECKPOINTS_OF: Rendered = Rendered::new(|backend| checkpoints_of(backend, Uuid::nil()));
+static CHECKPOINT_BY_ID: Rendered = Rendered::new(|backend| checkpoint_by_id(backend, Uuid::nil()));
+
+/// A checkpoint from a row of [`find_readable`]; an error for its row only.
+fn checkpoint_from(row: &QueryResult) -> Result<Checkpoint> {
+    convert::checkpoint_from_row(convert::CheckpointRow::from_query_result(row, "")?)
+}
+
 /// A page of a workflow's checkpoints, newest first.
 ///
 /// Each checkpoint comes as it converted: one whose row holds a value the store cannot
@@ -964,18 +1015,23 @@ pub(crate) async fn list_checkpoints<C: ConnectionTrait>(
     limit: u64,
     offset: u64,
 ) -> Result<Vec<Result<Checkpoint>>> {
-    use checkpoints::Column as K;
-    let rows: Vec<convert::CheckpointRow> =
-        find_readable::<checkpoints::Entity>(conn.get_database_backend())
-            .filter(K::WorkflowStateId.eq(workflow_state_id))
-            .order_by_desc(K::Timestamp)
-            .order_by_desc(K::Id)
-            .limit(sql_count(limit))
-            .offset(sql_count(offset))
-            .into_model()
-            .all(conn)
-            .await?;
-    Ok(rows.into_iter().map(convert::checkpoint_from_row).collect())
+    let backend = conn.get_database_backend();
+    let statement = CHECKPOINTS_OF.page(backend, [workflow_state_id.into()], limit, offset);
+    let rows = conn.query_all_raw(statement).await?;
+    Ok(rows.iter().map(checkpoint_from).collect())
+}
+
+/// The newest checkpoint of a workflow, if it has any.
+pub(crate) async fn latest_checkpoint<C: ConnectionTrait>(
+    conn: &C,
+    workflow_state_id: Uuid,
+) -> Result<Option<Checkpoint>> {
+    let backend = conn.get_database_backend();
+    let statement = CHECKPOINTS_OF.page(backend, [workflow_state_id.into()], 1, 0);
+    conn.query_one_raw(statement)
+        .await?
+        .map(|row| checkpoint_from(&row))
+        .transpose()
 }
 
 /// The state a checkpoint holds, when it is a state of the workflow it is filed under
@@ -986,13 +1042,11 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
 
 /// The checkpoint with this id.
 pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Checkpoint> {
-    find_readable::<checkpoints::Entity>(conn.get_database_backend())
-        .filter(checkpoints::Column::Id.eq(id))
-        .into_model::<convert::CheckpointRow>()
-        .one(conn)
-        .await?
-        .map(convert::checkpoint_from_row)
-        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?
+    let statement = CHECKPOINT_BY_ID.bind(conn.get_database_backend(), [id.into()]);
+    match conn.query_one_raw(statement).await? {
+        Some(row) => checkpoint_from(&row),
+        None => Err(StateStoreError::NotFound(format!("checkpoint {id}"))),
+    }
 }
 
 /// The checkpoint with this id and who its workflow is, in one query: what restoring
@@ -1164,4 +1218,36 @@ pub(crate) async fn delete_finished_before<C: ConnectionTrait>(
         .exec(conn)
         .await?
         .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each read rendered once gives, with a call's values, the SQL and values that
+    /// building it with those values gives; a page adds its limit and offset as numbers.
+    #[test]
+    fn reads_rendered_once_bind_what_building_them_would() {
+        let id = Uuid::new_v4();
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            assert_eq!(
+                CHECKPOINT_BY_ID.bind(backend, [id.into()]),
+                backend.build(&checkpoint_by_id(backend, id))
+            );
+            assert_eq!(
+                WORKFLOW_BY_ID.bind(backend, [id.into()]),
+                backend.build(&workflow_by_id(backend, id))
+            );
+            let built = backend.build(&checkpoints_of(backend, id));
+            let page = CHECKPOINTS_OF.page(backend, [id.into()], 10, 20);
+            assert_eq!(page.sql, format!("{} LIMIT 10 OFFSET 20", built.sql));
+            assert_eq!(page.values, built.values);
+            let all = CHECKPOINTS_OF.page(backend, [id.into()], u64::MAX, 0);
+            assert!(all.sql.ends_with(&format!(" LIMIT {} OFFSET 0", i64::MAX)));
+            let built = backend.build(&runs_of(backend, "wf-1"));
+            let page = RUNS_OF.page(backend, ["wf-1".into()], 1, 0);
+            assert_eq!(page.sql, format!("{} LIMIT 1 OFFSET 0", built.sql));
+            assert_eq!(page.values, built.values);
+        }
+    }
 }
