@@ -311,7 +311,8 @@ pub(crate) fn condition_guard(
     };
     // Refused unless the condition is true: NULL (no lease owner, say) is not true,
     // so `NOT holds` alone, NULL too, would let the write through.
-    let refused = Expr::cust_with_expr("NOT COALESCE($1, FALSE)", SimpleExpr::from(holds));
+    let refused =
+        SimpleExpr::from(Func::coalesce([SimpleExpr::from(holds), Expr::val(false)])).not();
     Some(Write::Update(
         Query::update()
             .table(workflow_states::Entity)
