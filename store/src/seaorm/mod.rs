@@ -678,13 +678,14 @@ async fn record<S: sealed::Scoped>(
     let (mut next, mut checkpoint, size) = after_step(state, step, options)?;
     checkpoint.id = id;
     let condition = write.condition.as_ref();
+    let since = queries::CopyOf::new(state, &checkpoint.step_id);
     let written = contained!(scope, |conn, atomic| {
         steps::from_copy(
             conn,
             atomic,
             options,
             condition,
-            state,
+            since,
             &next,
             &checkpoint,
             size,

@@ -49,33 +49,14 @@ pub(super) fn checkpoint_id(
     Ok(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
 }
 
-/// Records `step` from `copy`, which is still the stored workflow: one batch, under the
-/// lease guard or, given one, the guard of `condition`. `Conflict` that
+/// Writes `next` (the workflow row and its step `checkpoint.step_id`) and its checkpoint,
+/// provided the stored workflow is still what `since` says the caller's copy was: one
+/// batch, under the lease guard or, given one, the guard of `condition`. `Conflict` that
 /// [`StateStoreError::is_stale_copy`] or [`StateStoreError::is_lost_race`] tells apart
 /// when the copy is not the stored workflow (then record it with [`from_stored`]), and
 /// that [`StateStoreError::is_guard_refusal`] tells apart when a guard refused.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn from_copy<C: Db>(
-    conn: &C,
-    atomic: bool,
-    options: &StoreOptions,
-    condition: Option<&SaveCondition>,
-    copy: &WorkflowState,
-    next: &WorkflowState,
-    checkpoint: &Checkpoint,
-    size: u64,
-) -> Result<Written> {
-    let since = CopyOf::new(copy, &checkpoint.step_id);
-    write_after(
-        conn, atomic, options, condition, since, next, checkpoint, size,
-    )
-    .await
-}
-
-/// Writes `next` (the workflow row and its step `checkpoint.step_id`) and its checkpoint,
-/// provided the stored workflow is still `since` (and `condition` holds).
-#[allow(clippy::too_many_arguments)]
-async fn write_after<C: Db>(
     conn: &C,
     atomic: bool,
     options: &StoreOptions,
@@ -151,7 +132,7 @@ async fn from_stored_in<C: Db>(
             // The row is locked: the stored workflow is still what was read above.
             let read = stored.as_ref().unwrap_or(copy);
             let since = CopyOf::new(read, &checkpoint.step_id);
-            write_after(txn, true, options, None, since, &next, &checkpoint, size).await?;
+            from_copy(txn, true, options, None, since, &next, &checkpoint, size).await?;
             version.map_or(1, |version| version + 1)
         }
     };
