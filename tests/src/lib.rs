@@ -9,6 +9,7 @@
 
 mod cluster;
 pub mod corrupt;
+pub mod upgrade_fixture;
 
 pub use cluster::Cluster;
 
@@ -202,6 +203,37 @@ impl TestDatabase {
             self.reached.store(true, Ordering::SeqCst);
             db.close().await.expect("closing the connection");
         }
+    }
+
+    /// A plain SeaORM connection to this database, with no store and no migrations, for a
+    /// test that sets the schema up itself: the SQLite file (created if missing), or the
+    /// Postgres schema (created now) as the connection's `search_path`. For `:memory:` a new
+    /// private database on a pool of one connection that never closes: hand it to
+    /// [`SeaOrmStateStore::from_connection`], no other connection can see it.
+    pub async fn connect_raw(&self) -> sea_orm::DatabaseConnection {
+        let mut options = match &self.location {
+            Location::Memory => {
+                let mut options = ConnectOptions::new("sqlite::memory:");
+                options
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+                options
+            }
+            Location::File { path, .. } => {
+                ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()))
+            }
+            Location::Postgres { url, schema } => {
+                self.create_postgres_schema().await;
+                let mut options = ConnectOptions::new(url.as_str());
+                options.set_schema_search_path(schema.as_str());
+                options
+            }
+        };
+        options.max_connections(1).sqlx_logging(false);
+        Database::connect(options).await.unwrap_or_else(|err| {
+            panic!("connecting to the {:?} test database: {err}", self.backend)
+        })
     }
 
     /// Connects a store with the builder `configure` makes of [`TestDatabase::builder`].
