@@ -16,10 +16,19 @@ pub struct Model {
     pub size_bytes: i64,
     pub pinned_label: Option<String>,
     pub workflow_status: Option<String>,
+    pub base_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::checkpoint_bases::Entity",
+        from = "Column::BaseId",
+        to = "super::checkpoint_bases::Column::Id",
+        on_update = "NoAction",
+        on_delete = "NoAction"
+    )]
+    CheckpointBases,
     #[sea_orm(
         belongs_to = "super::workflow_states::Entity",
         from = "Column::WorkflowStateId",
@@ -28,6 +37,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     WorkflowStates,
+}
+
+impl Related<super::checkpoint_bases::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CheckpointBases.def()
+    }
 }
 
 impl Related<super::workflow_states::Entity> for Entity {

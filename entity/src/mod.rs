@@ -2,6 +2,7 @@
 
 pub mod prelude;
 
+pub mod checkpoint_bases;
 pub mod checkpoints;
 pub mod step_states;
 pub mod workflow_states;

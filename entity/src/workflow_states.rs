@@ -29,10 +29,18 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::checkpoint_bases::Entity")]
+    CheckpointBases,
     #[sea_orm(has_many = "super::checkpoints::Entity")]
     Checkpoints,
     #[sea_orm(has_many = "super::step_states::Entity")]
     StepStates,
+}
+
+impl Related<super::checkpoint_bases::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CheckpointBases.def()
+    }
 }
 
 impl Related<super::checkpoints::Entity> for Entity {

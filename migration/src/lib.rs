@@ -11,6 +11,7 @@ mod m20261125_000003_history;
 mod m20261130_000001_lz4_compression;
 mod m20261130_000002_checkpoint_status;
 mod m20261207_000001_status_in_any_case;
+mod m20261207_000002_checkpoint_bases;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_lz4_compression::Migration),
             Box::new(m20261130_000002_checkpoint_status::Migration),
             Box::new(m20261207_000001_status_in_any_case::Migration),
+            Box::new(m20261207_000002_checkpoint_bases::Migration),
         ]
     }
 }

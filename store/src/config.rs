@@ -74,7 +74,19 @@ pub struct StoreOptions {
     /// that went away is found dead. A call that timed out may or may not have been
     /// committed: reload before doing it again.
     pub call_timeout: Option<Duration>,
+    /// How checkpoints are stored (default [`DEFAULT_FULL_SNAPSHOT_EVERY`]): at most this
+    /// many of a workflow's checkpoints share one full snapshot (their *base*); each of
+    /// them stores only what differs from it (an RFC 6902 JSON Patch). Reading any
+    /// checkpoint reads two rows, its own and its base's; a step writes what it changed,
+    /// not a copy of the whole state, and a full snapshot once every this many
+    /// checkpoints (sooner when the changes grow to half the state). `1` stores every
+    /// checkpoint whole. Reads return the same full snapshots either way.
+    pub full_snapshot_every: u32,
 }
+
+/// Default [`StoreOptions::full_snapshot_every`]: a full snapshot for every 16
+/// checkpoints of a workflow.
+pub const DEFAULT_FULL_SNAPSHOT_EVERY: u32 = 16;
 
 /// Default [`StoreOptions::call_timeout`]: a minute, far above any call of a healthy
 /// store (milliseconds), far below "forever".
@@ -126,6 +138,13 @@ impl StoreOptions {
                     .into(),
             ));
         }
+        if self.full_snapshot_every == 0 {
+            return Err(crate::StateStoreError::Configuration(
+                "full_snapshot_every 0: a checkpoint needs a full snapshot to be read from; \
+                 1 stores every checkpoint whole"
+                    .into(),
+            ));
+        }
         if self.call_timeout == Some(Duration::ZERO) {
             return Err(crate::StateStoreError::Configuration(
                 "call_timeout 0 would end every call at once: give a duration, or None for \
@@ -165,6 +184,7 @@ impl Default for StoreOptions {
             read_only: false,
             lock_timeout: None,
             call_timeout: Some(DEFAULT_CALL_TIMEOUT),
+            full_snapshot_every: DEFAULT_FULL_SNAPSHOT_EVERY,
         }
     }
 }
@@ -196,6 +216,7 @@ impl fmt::Debug for StoreOptions {
             .field("read_only", &self.read_only)
             .field("lock_timeout", &self.lock_timeout)
             .field("call_timeout", &self.call_timeout)
+            .field("full_snapshot_every", &self.full_snapshot_every)
             .finish()
     }
 }
@@ -397,6 +418,14 @@ impl StateStoreBuilder {
     /// ```
     pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.options.call_timeout = timeout;
+        self
+    }
+
+    /// At most this many checkpoints of a workflow per full snapshot (see
+    /// [`StoreOptions::full_snapshot_every`]; 1 stores every checkpoint whole, zero is
+    /// refused at connect).
+    pub fn full_snapshot_every(mut self, every: u32) -> Self {
+        self.options.full_snapshot_every = every;
         self
     }
 

@@ -96,6 +96,17 @@ impl StateStoreError {
         matches!(self, Self::Conflict(message) if message == GUARD_REFUSED)
     }
 
+    /// True for a checkpoint stored as a patch whose base was deleted before the write
+    /// committed (see `seaorm::bases`): the store writes it again with a base of its own.
+    pub(crate) fn is_base_gone(&self) -> bool {
+        matches!(self, Self::Conflict(message) if message == BASE_GONE)
+    }
+
+    /// `Conflict` for a checkpoint patch whose base is gone (see [`Self::is_base_gone`]).
+    pub(crate) fn base_gone() -> Self {
+        Self::Conflict(BASE_GONE.to_owned())
+    }
+
     /// True for a step write refused because the caller's copy of the workflow is not the
     /// stored one any more (see `queries::stale_copy_guard`): the store then records the
     /// step again from the stored workflow, and the caller never sees this error.
@@ -113,6 +124,10 @@ impl StateStoreError {
 
 /// How a serialization failure or a deadlock starts its `Conflict` message.
 const LOST_RACE: &str = "lost a race with a concurrent write; trying again may succeed";
+
+/// What a checkpoint stored as a patch reports when its base was deleted under it.
+const BASE_GONE: &str = "the base snapshot this checkpoint was stored against was deleted \
+     concurrently; storing it again may succeed";
 
 /// What a step write from a stale copy reports until the store has recorded it from the
 /// stored workflow instead.

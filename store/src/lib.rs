@@ -44,7 +44,8 @@ pub mod validate;
 
 pub use backend::{AnyBackend, Postgres, Sqlite, sqlite_file};
 pub use config::{
-    AutoCheckpoint, DEFAULT_CALL_TIMEOUT, SqliteSync, StateStoreBuilder, StoreOptions,
+    AutoCheckpoint, DEFAULT_CALL_TIMEOUT, DEFAULT_FULL_SNAPSHOT_EVERY, SqliteSync,
+    StateStoreBuilder, StoreOptions,
 };
 pub use error::{ECHO_CHARS, Result, StateStoreError, echo, redact, redact_url};
 pub use history::{

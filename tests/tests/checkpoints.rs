@@ -1054,7 +1054,13 @@ async fn large_json_is_compressed_with_lz4_when_the_server_has_it(backend: Backe
     for (table, column, key, id) in [
         ("workflow_states", "context", "id", state.id),
         ("step_states", "outputs", "workflow_state_id", state.id),
-        ("checkpoints", "snapshot", "id", checkpoint.id),
+        // The checkpoint's snapshot is stored whole in the base it starts.
+        (
+            "checkpoint_bases",
+            "snapshot",
+            "workflow_state_id",
+            state.id,
+        ),
     ] {
         assert_eq!(
             compression_of(&store, table, column, key, id)

@@ -83,7 +83,12 @@ async fn the_readme_schema_is_the_migrated_schema(backend: Backend) {
     let documented = documented();
     assert_eq!(
         documented.keys().collect::<Vec<_>>(),
-        ["checkpoints", "step_states", "workflow_states"]
+        [
+            "checkpoint_bases",
+            "checkpoints",
+            "step_states",
+            "workflow_states"
+        ]
     );
     for (table, doc) in documented {
         let mut doc_indexes = doc.indexes.clone();

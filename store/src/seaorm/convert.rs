@@ -127,7 +127,8 @@ pub(crate) struct StepRow {
     retry_count: i32,
 }
 
-/// A `checkpoints` row with its timestamp as text (see [`WorkflowRow`]).
+/// A `checkpoints` row with its timestamp as text (see [`WorkflowRow`]), and its base's
+/// snapshot when it is stored as a patch (see `queries::readable_checkpoints`).
 #[derive(Debug, FromQueryResult)]
 pub(crate) struct CheckpointRow {
     pub(crate) id: uuid::Uuid,
@@ -135,6 +136,8 @@ pub(crate) struct CheckpointRow {
     step_id: String,
     timestamp: String,
     snapshot: String,
+    base_id: Option<uuid::Uuid>,
+    base: Option<String>,
 }
 
 /// A `checkpoints` row (see [`CheckpointRow`]) with who its workflow is, read beside it.
@@ -145,6 +148,8 @@ pub(crate) struct CheckpointOfWorkflowRow {
     step_id: String,
     timestamp: String,
     snapshot: String,
+    base_id: Option<uuid::Uuid>,
+    base: Option<String>,
     workflow_id: String,
     workflow_name: String,
     user_id: Option<String>,
@@ -159,6 +164,8 @@ impl CheckpointOfWorkflowRow {
             step_id: self.step_id,
             timestamp: self.timestamp,
             snapshot: self.snapshot,
+            base_id: self.base_id,
+            base: self.base,
         };
         let workflow = (
             self.workflow_state_id,
@@ -217,7 +224,7 @@ pub(crate) fn step_row(
     }
 }
 
-/// The checkpoint row of a checkpoint.
+/// The checkpoint row of a checkpoint, its snapshot whole (see `bases::Form`).
 pub(crate) fn checkpoint_row(checkpoint: &Checkpoint, size_bytes: u64) -> checkpoints::ActiveModel {
     checkpoints::ActiveModel {
         id: Set(checkpoint.id),
@@ -228,6 +235,7 @@ pub(crate) fn checkpoint_row(checkpoint: &Checkpoint, size_bytes: u64) -> checkp
         size_bytes: Set(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
         pinned_label: Set(None),
         workflow_status: Set(snapshot_status(&checkpoint.snapshot).map(str::to_owned)),
+        base_id: Set(None),
     }
 }
 
@@ -373,15 +381,38 @@ pub(crate) fn workflows_from_rows(
 }
 
 /// A checkpoint from its row; `Serialization` when its timestamp is not one the store
-/// reads.
+/// reads, or its snapshot cannot be read or rebuilt from its base.
 pub(crate) fn checkpoint_from_row(row: CheckpointRow) -> Result<Checkpoint> {
+    checkpoint_from_row_with(row, &mut None)
+}
+
+/// [`checkpoint_from_row`], parsing a base only when it is not `last` already (the base
+/// parsed for the row before, which a page of checkpoints mostly shares).
+pub(crate) fn checkpoint_from_row_with(
+    row: CheckpointRow,
+    last: &mut Option<(uuid::Uuid, Value)>,
+) -> Result<Checkpoint> {
+    let id = row.id;
+    let snapshot = (|| {
+        let stored = stored_json("snapshot", &row.snapshot)?;
+        let Some(base_id) = row.base_id else {
+            return Ok(stored);
+        };
+        if last.as_ref().is_none_or(|(known, _)| *known != base_id) {
+            *last = match &row.base {
+                Some(text) => Some((base_id, stored_json("base snapshot", text)?)),
+                None => None,
+            };
+        }
+        super::bases::snapshot_of(stored, last.as_ref().map(|(_, base)| base))
+    })()
+    .map_err(|err| in_checkpoint(id, err))?;
     Ok(Checkpoint {
         timestamp: stored_time("timestamp", &row.timestamp)
-            .map_err(|err| in_checkpoint(row.id, err))?,
-        id: row.id,
+            .map_err(|err| in_checkpoint(id, err))?,
+        id,
         workflow_state_id: row.workflow_state_id,
-        snapshot: stored_json("snapshot", &row.snapshot)
-            .map_err(|err| in_checkpoint(row.id, err))?,
+        snapshot,
         step_id: row.step_id,
     })
 }

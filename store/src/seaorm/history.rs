@@ -294,6 +294,8 @@ pub(crate) async fn prune<C: Db>(
                 .await?;
         }
         txn.commit().await?;
+        // The bases only the deleted checkpoints needed.
+        super::bases::collect(conn, None).await;
     }
     Ok(report)
 }

@@ -2,6 +2,7 @@
 //! on: the store's pooled connection, a transaction the store began, or a transaction the
 //! application began (see `transaction.rs`).
 
+mod bases;
 pub(crate) mod convert;
 mod history;
 mod pruner;
@@ -48,6 +49,8 @@ use crate::validate;
 pub struct SeaOrmStateStore<B = AnyBackend> {
     db: DatabaseConnection,
     options: Arc<StoreOptions>,
+    /// The base snapshot each workflow's next checkpoints are stored against.
+    bases: Arc<bases::Bases>,
     /// The database's clock minus this machine's, read when the store opened.
     clock_offset_at_open: Option<chrono::Duration>,
     backend: PhantomData<fn() -> B>,
@@ -67,6 +70,8 @@ pub(crate) mod sealed {
         fn conn(&self) -> &Self::Conn;
         /// The store's options.
         fn options(&self) -> &Arc<StoreOptions>;
+        /// The base snapshots the store's checkpoints are stored against.
+        fn bases(&self) -> &super::bases::Bases;
         /// Where calls must take turns and a call that did not finish must stop later
         /// calls and the commit (a [`StoreTransaction`](super::StoreTransaction)).
         fn guard(&self) -> Option<&super::transaction::CallGuard> {
@@ -83,6 +88,9 @@ impl<B> sealed::Scoped for SeaOrmStateStore<B> {
     fn options(&self) -> &Arc<StoreOptions> {
         &self.options
     }
+    fn bases(&self) -> &bases::Bases {
+        &self.bases
+    }
 }
 
 /// A store on PostgreSQL, for production.
@@ -96,6 +104,7 @@ impl<B> Clone for SeaOrmStateStore<B> {
         Self {
             db: self.db.clone(),
             options: self.options.clone(),
+            bases: self.bases.clone(),
             clock_offset_at_open: self.clock_offset_at_open,
             backend: PhantomData,
         }
@@ -189,6 +198,7 @@ impl SeaOrmStateStore<AnyBackend> {
         let clock_offset_at_open = read_clock_offset(&db).await;
         Ok(Self {
             db,
+            bases: Arc::new(bases::Bases::new(options.full_snapshot_every)),
             options: Arc::new(options),
             clock_offset_at_open,
             backend: PhantomData,
@@ -211,6 +221,7 @@ impl<B> SeaOrmStateStore<B> {
         SeaOrmStateStore {
             db: self.db,
             options: self.options,
+            bases: self.bases,
             clock_offset_at_open: self.clock_offset_at_open,
             backend: PhantomData,
         }
@@ -413,20 +424,34 @@ fn auto_checkpoint_step(state: &WorkflowState, policy: AutoCheckpoint) -> Option
 /// commit went through but whose answer was lost (a `Connection` error) then succeeds
 /// instead of reporting its own first attempt as a conflict. The database compares, so
 /// each value goes through the same conversion as when it was inserted (timestamps to
-/// the microsecond, `jsonb` numbers). Not asked inside a transaction: an answer lost
-/// there is the commit's, and on Postgres the failed insert has already ended it.
+/// the microsecond, `jsonb` numbers); a snapshot stored as a patch is compared as read
+/// back, its numbers by value. Not asked inside a transaction: an answer lost there is
+/// the commit's, and on Postgres the failed insert has already ended it.
 async fn already_stored<C: ConnectionTrait>(conn: &C, checkpoint: &Checkpoint) -> bool {
     use entity::checkpoints::{Column as K, Entity as Checkpoints};
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let same = Checkpoints::find()
+    use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+    let same: Result<Option<Option<Uuid>>, _> = Checkpoints::find()
+        .select_only()
+        .column(K::BaseId)
         .filter(K::Id.eq(checkpoint.id))
         .filter(K::WorkflowStateId.eq(checkpoint.workflow_state_id))
         .filter(K::StepId.eq(checkpoint.step_id.as_str()))
         .filter(K::Timestamp.eq(checkpoint.timestamp.fixed_offset()))
-        .filter(K::Snapshot.eq(checkpoint.snapshot.clone()))
-        .count(conn)
+        .filter(
+            Condition::any()
+                .add(K::BaseId.is_not_null())
+                .add(K::Snapshot.eq(checkpoint.snapshot.clone())),
+        )
+        .into_tuple()
+        .one(conn)
         .await;
-    matches!(same, Ok(1))
+    match same {
+        Ok(Some(None)) => true,
+        Ok(Some(Some(_))) => queries::checkpoint(conn, checkpoint.id)
+            .await
+            .is_ok_and(|stored| bases::same_json(&stored.snapshot, &checkpoint.snapshot)),
+        _ => false,
+    }
 }
 
 /// Writes a checkpoint (with the state it was taken of, when given) with retention, and
@@ -455,31 +480,98 @@ enum Alongside<'a> {
 async fn write_checkpoint<C: backend::Db>(
     conn: &C,
     atomic: bool,
-    options: &StoreOptions,
+    scope: Shared<'_>,
     alongside: Alongside<'_>,
     checkpoint: &Checkpoint,
     size: u64,
 ) -> Result<backend::Written> {
-    if options
+    if scope
+        .options
         .warn_json_bytes
         .is_some_and(|warn| size > warn as u64)
     {
         warn!(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id,
             size_bytes = size, "checkpoint snapshot is over the size warning threshold");
     }
+    let form = scope.bases.form(checkpoint, size);
+    let written = match write_checkpoint_as(
+        conn,
+        atomic,
+        scope.options,
+        alongside,
+        checkpoint,
+        size,
+        &form,
+    )
+    .await
+    {
+        // Its base was deleted under it (another store cleaned up): a base of its own.
+        Err(err) if err.is_base_gone() => {
+            scope.bases.forget(checkpoint.workflow_state_id);
+            let form = bases::Form::new_base();
+            let written = write_checkpoint_as(
+                conn,
+                atomic,
+                scope.options,
+                alongside,
+                checkpoint,
+                size,
+                &form,
+            )
+            .await;
+            (written, form)
+        }
+        written => (written, form),
+    };
+    let (written, form) = written;
+    if written.is_ok() {
+        scope.bases.filed(checkpoint, &form, size);
+        if matches!(form, bases::Form::NewBase(_)) {
+            bases::collect(conn, Some(checkpoint.workflow_state_id)).await;
+        }
+    }
+    written
+}
+
+/// What a write of a checkpoint needs from its store besides the connection.
+#[derive(Clone, Copy)]
+pub(crate) struct Shared<'a> {
+    /// The store's options.
+    pub(crate) options: &'a StoreOptions,
+    /// The bases its checkpoints are stored against.
+    pub(crate) bases: &'a bases::Bases,
+}
+
+impl<'a> Shared<'a> {
+    /// What `scope` shares.
+    pub(crate) fn of<S: sealed::Scoped>(scope: &'a S) -> Self {
+        Self {
+            options: scope.options(),
+            bases: scope.bases(),
+        }
+    }
+}
+
+/// [`write_checkpoint`] with the checkpoint stored in `form`.
+async fn write_checkpoint_as<C: backend::Db>(
+    conn: &C,
+    atomic: bool,
+    options: &StoreOptions,
+    alongside: Alongside<'_>,
+    checkpoint: &Checkpoint,
+    size: u64,
+    form: &bases::Form,
+) -> Result<backend::Written> {
     async fn write<D: backend::Db>(
         conn: &D,
         alongside: Alongside<'_>,
-        checkpoint: &Checkpoint,
-        size: u64,
+        filing: queries::Filing<'_>,
         retention: Option<usize>,
     ) -> Result<backend::Written> {
         match alongside {
-            Alongside::Nothing => {
-                queries::insert_checkpoint(conn, checkpoint, size, retention).await
-            }
+            Alongside::Nothing => queries::insert_checkpoint(conn, filing, retention).await,
             Alongside::Save(state) => {
-                queries::save_state_and_checkpoint(conn, state, checkpoint, size, retention).await
+                queries::save_state_and_checkpoint(conn, state, filing, retention).await
             }
             Alongside::Step(guard, copy, next) => {
                 let guard = match guard {
@@ -494,25 +586,28 @@ async fn write_checkpoint<C: backend::Db>(
                     }
                     None => queries::guard_write(conn.get_database_backend(), next.id),
                 };
-                queries::step_and_checkpoint(conn, guard, copy, next, checkpoint, size, retention)
-                    .await
+                queries::step_and_checkpoint(conn, guard, copy, next, filing, retention).await
             }
             Alongside::OneStep(state, step_id) => {
-                queries::one_step_and_checkpoint(conn, state, step_id, checkpoint, size, retention)
-                    .await
+                queries::one_step_and_checkpoint(conn, state, step_id, filing, retention).await
             }
         }
     }
+    let filing = queries::Filing {
+        checkpoint,
+        size_bytes: size,
+        form,
+    };
     let retention = options.checkpoint_retention;
     let budgeted = options.max_workflow_checkpoint_bytes.is_some()
         || options.warn_workflow_checkpoint_bytes.is_some();
     if !budgeted {
-        return write(conn, alongside, checkpoint, size, retention).await;
+        return write(conn, alongside, filing, retention).await;
     }
     // Check the workflow's total after the write (retention included), in the same
     // transaction, so a refused checkpoint leaves nothing behind.
     backend::all_or_nothing!(conn, atomic, backend::begin_write, |txn| {
-        let rows = write(txn, alongside, checkpoint, size, retention).await?;
+        let rows = write(txn, alongside, filing, retention).await?;
         let total = history::usage(txn, checkpoint.workflow_state_id)
             .await?
             .bytes;
@@ -683,7 +778,7 @@ async fn record<S: sealed::Scoped>(
         steps::from_copy(
             conn,
             atomic,
-            options,
+            Shared::of(scope),
             condition,
             since,
             &next,
@@ -728,8 +823,7 @@ async fn record_from_stored<S: sealed::Scoped>(
     id: Uuid,
 ) -> Result<steps::Recorded> {
     let recorded = contained!(scope, |conn, atomic| {
-        let options = scope.options();
-        steps::from_stored(conn, atomic, options, copy, step, write, id).await
+        steps::from_stored(conn, atomic, Shared::of(scope), copy, step, write, id).await
     });
     explained(scope, recorded, copy.id).await
 }
@@ -791,11 +885,10 @@ impl<T: sealed::Scoped> StateStore for T {
                 let rows = match &checkpoint {
                     None => queries::save_state(conn, state).await?,
                     Some((checkpoint, size)) => {
-                        let options = self.options();
                         write_checkpoint(
                             conn,
                             atomic,
-                            options,
+                            Shared::of(self),
                             Alongside::Save(state),
                             checkpoint,
                             *size,
@@ -909,7 +1002,7 @@ impl<T: sealed::Scoped> StateStore for T {
                 let written = write_checkpoint(
                     conn,
                     atomic,
-                    self.options(),
+                    Shared::of(self),
                     Alongside::Nothing,
                     checkpoint,
                     size,
@@ -1011,6 +1104,7 @@ impl<T: sealed::Scoped> StateStore for T {
             contained!(self, |conn| {
                 Span::current().record("keep", keep);
                 let deleted = queries::cleanup_checkpoints(conn, *workflow_state_id, keep).await?;
+                bases::collect(conn, Some(*workflow_state_id)).await;
                 record_rows(deleted);
                 Ok(deleted)
             })
@@ -1352,8 +1446,8 @@ async fn rollback<S: sealed::Scoped>(
                     replicas::end_lease(txn, state.id).await?;
                 }
                 let alongside = Alongside::Save(&state);
-                let options = scope.options();
-                let rows = write_checkpoint(txn, true, options, alongside, &again, size).await?;
+                let shared = Shared::of(scope);
+                let rows = write_checkpoint(txn, true, shared, alongside, &again, size).await?;
                 record_rows(rows.rows);
                 Ok(state)
             })

@@ -5,18 +5,19 @@
 //! atomic in the fewest round trips.
 
 use chrono::{DateTime, Utc};
-use entity::{checkpoints, step_states, workflow_states};
+use entity::{checkpoint_bases, checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{
     Alias, BinOper, Expr, ExprTrait as _, Func, InsertStatement, IntoIden, OnConflict, Query,
     SelectStatement, SimpleExpr,
 };
 use sea_orm::{
-    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic as _, Iterable as _, Order, QueryFilter, QueryOrder, QueryResult,
-    QuerySelect, QueryTrait, Select, SqlErr, Statement,
+    ActiveValue::Set, ColumnTrait, ColumnType, Condition, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, IdenStatic as _, Iterable as _, Order, QueryFilter, QueryOrder,
+    QueryResult, QuerySelect, QueryTrait, Select, SqlErr, Statement,
 };
 use uuid::Uuid;
 
+use super::bases::Form;
 use super::convert;
 use super::rendered::Rendered;
 use crate::backend::{self, Db, Write, Written};
@@ -94,6 +95,16 @@ pub(crate) fn find_readable<E: EntityTrait>(backend: DbBackend) -> Select<E> {
     select
 }
 
+/// [`find_readable`] for checkpoints, with each row's base snapshot (`base`, as text)
+/// beside it: what rebuilds the snapshot of a checkpoint stored as a patch (see
+/// [`super::bases`]).
+pub(crate) fn readable_checkpoints(backend: DbBackend) -> Select<checkpoints::Entity> {
+    let base = Expr::col((checkpoint_bases::Entity, checkpoint_bases::Column::Snapshot));
+    find_readable::<checkpoints::Entity>(backend)
+        .left_join(checkpoint_bases::Entity)
+        .column_as(backend::json_as_text(backend, base), "base")
+}
+
 /// The workflow's stored status is one of `statuses`, in any case: a row written by hand
 /// or by another tool as `RUNNING` is running, as [`WorkflowStatus`]'s parsing reads it.
 pub(crate) fn status_in(statuses: &[WorkflowStatus]) -> SimpleExpr {
@@ -113,12 +124,11 @@ pub(crate) async fn save_state<C: Db>(conn: &C, state: &WorkflowState) -> Result
 pub(crate) async fn save_state_and_checkpoint<C: Db>(
     conn: &C,
     state: &WorkflowState,
-    checkpoint: &Checkpoint,
-    size_bytes: u64,
+    filing: Filing<'_>,
     retention: Option<usize>,
 ) -> Result<Written> {
     let writes = save_writes(conn.get_database_backend(), state);
-    with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
+    with_checkpoint(conn, writes, filing, retention).await
 }
 
 /// A step recorded from a copy of the workflow that must still be the stored one (see
@@ -129,12 +139,11 @@ pub(crate) async fn step_and_checkpoint<C: Db>(
     guard: Write,
     copy: CopyOf<'_>,
     next: &WorkflowState,
-    checkpoint: &Checkpoint,
-    size_bytes: u64,
+    filing: Filing<'_>,
     retention: Option<usize>,
 ) -> Result<Written> {
     let writes = step_record_writes(guard, copy, next);
-    with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
+    with_checkpoint(conn, writes, filing, retention).await
 }
 
 /// One step of `state` and a checkpoint (with its retention), in one batch: the rest of
@@ -143,8 +152,7 @@ pub(crate) async fn one_step_and_checkpoint<C: Db>(
     conn: &C,
     state: &WorkflowState,
     step_id: &str,
-    checkpoint: &Checkpoint,
-    size_bytes: u64,
+    filing: Filing<'_>,
     retention: Option<usize>,
 ) -> Result<Written> {
     let writes = state
@@ -153,7 +161,7 @@ pub(crate) async fn one_step_and_checkpoint<C: Db>(
         .map(|step| one_step_write(state.id, step))
         .into_iter()
         .collect();
-    with_checkpoint(conn, writes, checkpoint, size_bytes, retention).await
+    with_checkpoint(conn, writes, filing, retention).await
 }
 
 /// The workflow as it was stored at `updated_at`, when a checkpoint of exactly that
@@ -165,7 +173,7 @@ pub(crate) async fn state_at<C: Db>(
     updated_at: DateTime<Utc>,
 ) -> Result<Option<WorkflowState>> {
     use checkpoints::Column as K;
-    let rows = find_readable::<checkpoints::Entity>(conn.get_database_backend())
+    let rows = readable_checkpoints(conn.get_database_backend())
         .filter(K::WorkflowStateId.eq(workflow_state_id))
         .filter(K::Timestamp.gte(convert::to_db(updated_at)))
         .order_by_asc(K::Timestamp)
@@ -184,14 +192,13 @@ pub(crate) async fn state_at<C: Db>(
 async fn with_checkpoint<C: Db>(
     conn: &C,
     mut writes: Vec<Write>,
-    checkpoint: &Checkpoint,
-    size_bytes: u64,
+    filing: Filing<'_>,
     retention: Option<usize>,
 ) -> Result<Written> {
-    writes.extend(checkpoint_writes(checkpoint, size_bytes, retention));
+    writes.extend(checkpoint_writes(filing, retention));
     backend::write_all_versioned(conn, writes)
         .await
-        .map_err(|err| checkpoint_insert_error(err, checkpoint))
+        .map_err(|err| checkpoint_insert_error(err, filing))
 }
 
 /// The writes of a save: the workflow's guard (a plain save is refused while a live
@@ -831,35 +838,58 @@ async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Re
 /// (see [`checkpoint_state`]).
 pub(crate) async fn insert_checkpoint<C: Db>(
     conn: &C,
-    checkpoint: &Checkpoint,
-    size_bytes: u64,
+    filing: Filing<'_>,
     retention: Option<usize>,
 ) -> Result<Written> {
     let backend = conn.get_database_backend();
-    let guard = guard_write(backend, checkpoint.workflow_state_id);
-    with_checkpoint(conn, vec![guard], checkpoint, size_bytes, retention).await
+    let guard = guard_write(backend, filing.checkpoint.workflow_state_id);
+    with_checkpoint(conn, vec![guard], filing, retention).await
 }
 
-fn checkpoint_writes(
-    checkpoint: &Checkpoint,
-    size_bytes: u64,
-    retention: Option<usize>,
-) -> Vec<Write> {
+/// A new checkpoint, how it is stored and its size (bytes of its snapshot's JSON text).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Filing<'a> {
+    /// The checkpoint, with its full snapshot.
+    pub(crate) checkpoint: &'a Checkpoint,
+    /// Its size.
+    pub(crate) size_bytes: u64,
+    /// Whole, in a new base, or as a patch (see [`super::bases`]).
+    pub(crate) form: &'a Form,
+}
+
+/// The writes of a new checkpoint: its new base if it has one, then its row, with
+/// retention when `retention` keeps a number of checkpoints.
+fn checkpoint_writes(filing: Filing<'_>, retention: Option<usize>) -> Vec<Write> {
+    let mut writes: Vec<Write> = filing
+        .form
+        .base_write(filing.checkpoint)
+        .into_iter()
+        .collect();
     match retention {
-        None => vec![Write::Insert(
-            checkpoints::Entity::insert(convert::checkpoint_row(checkpoint, size_bytes))
-                .into_query(),
-        )],
-        Some(keep) => retained_checkpoint_writes(checkpoint, size_bytes, sql_count(keep)),
+        None => {
+            let mut row = convert::checkpoint_row(filing.checkpoint, filing.size_bytes);
+            let (snapshot, base_id) = filing.form.row_values(filing.checkpoint);
+            row.snapshot = Set(snapshot);
+            row.base_id = Set(base_id);
+            writes.push(Write::Insert(checkpoints::Entity::insert(row).into_query()));
+        }
+        Some(keep) => writes.extend(retained_checkpoint_writes(filing, sql_count(keep))),
     }
+    writes
 }
 
 /// Retention counts and deletes unpinned checkpoints only: a pinned one is kept whatever
 /// its age and takes no place among the newest `keep`.
-fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u64) -> Vec<Write> {
+fn retained_checkpoint_writes(filing: Filing<'_>, keep: u64) -> Vec<Write> {
     use checkpoints::Column as K;
     use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, UnionType};
 
+    let Filing {
+        checkpoint,
+        size_bytes,
+        form,
+    } = filing;
+    let (stored, base_id) = form.row_values(checkpoint);
     let workflow = checkpoint.workflow_state_id;
     let (new_time, new_id) = (convert::to_db(checkpoint.timestamp), checkpoint.id);
     let other = Alias::new("other");
@@ -887,9 +917,10 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
             Expr::val(workflow),
             Expr::val(checkpoint.step_id.clone()),
             Expr::val(new_time),
-            Expr::val(checkpoint.snapshot.clone()),
+            Expr::val(stored),
             Expr::val(i64::try_from(size_bytes).unwrap_or(i64::MAX)),
             Expr::val(convert::snapshot_status(&checkpoint.snapshot).map(str::to_owned)),
+            Expr::val(base_id),
         ])
         .and_where(Expr::SubQuery(None, Box::new(newer_than_new.into())).lt(keep));
     let mut insert = Query::insert();
@@ -901,10 +932,11 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
         K::Snapshot,
         K::SizeBytes,
         K::WorkflowStatus,
+        K::BaseId,
     ]);
     insert
         .select_from(values)
-        .expect("seven columns, seven values");
+        .expect("eight columns, eight values");
 
     // The newest `keep` unpinned checkpoints among the existing ones and the new one
     // (named by hand, so the delete does not need to see the insert); every other unpinned
@@ -939,8 +971,15 @@ fn retained_checkpoint_writes(checkpoint: &Checkpoint, size_bytes: u64, keep: u6
     vec![Write::Insert(insert), Write::Delete(delete)]
 }
 
-fn checkpoint_insert_error(err: DbErr, checkpoint: &Checkpoint) -> StateStoreError {
+/// What a failed checkpoint write means: a foreign key refused a patch whose base was
+/// deleted under it (see [`StateStoreError::is_base_gone`]), or a checkpoint of a
+/// workflow that is not stored; a duplicate id.
+fn checkpoint_insert_error(err: DbErr, filing: Filing<'_>) -> StateStoreError {
+    let checkpoint = filing.checkpoint;
     match err.sql_err() {
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) if filing.form.is_patch() => {
+            StateStoreError::base_gone()
+        }
         Some(SqlErr::ForeignKeyConstraintViolation(_)) => StateStoreError::NotFound(format!(
             "workflow state {} (checkpoint {} refers to it)",
             checkpoint.workflow_state_id, checkpoint.id
@@ -984,7 +1023,7 @@ pub(crate) async fn cleanup_checkpoints<C: ConnectionTrait>(
 fn checkpoints_of(backend: DbBackend, workflow_state_id: Uuid) -> SelectStatement {
     use checkpoints::Column as K;
     let workflow = Expr::col((checkpoints::Entity, K::WorkflowStateId));
-    find_readable::<checkpoints::Entity>(backend)
+    readable_checkpoints(backend)
         .filter(workflow.eq(backend::lookup_value(backend, workflow_state_id)))
         .order_by_desc(K::Timestamp)
         .order_by_desc(K::Id)
@@ -993,7 +1032,7 @@ fn checkpoints_of(backend: DbBackend, workflow_state_id: Uuid) -> SelectStatemen
 
 /// The checkpoint with an id.
 fn checkpoint_by_id(backend: DbBackend, id: Uuid) -> SelectStatement {
-    find_readable::<checkpoints::Entity>(backend)
+    readable_checkpoints(backend)
         .filter(checkpoints::Column::Id.eq(id))
         .into_query()
 }
@@ -1019,7 +1058,14 @@ pub(crate) async fn list_checkpoints<C: ConnectionTrait>(
     let backend = conn.get_database_backend();
     let statement = CHECKPOINTS_OF.page(backend, [workflow_state_id.into()], limit, offset);
     let rows = conn.query_all_raw(statement).await?;
-    Ok(rows.iter().map(checkpoint_from).collect())
+    let mut last_base = None;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let row = convert::CheckpointRow::from_query_result(row, "")?;
+            convert::checkpoint_from_row_with(row, &mut last_base)
+        })
+        .collect())
 }
 
 /// The newest checkpoint of a workflow, if it has any.
@@ -1058,7 +1104,7 @@ async fn checkpoint_of_workflow<C: ConnectionTrait>(
 ) -> Result<(Checkpoint, StoredIdentity)> {
     use workflow_states::Column as W;
     let workflow = |column: W| Expr::col((workflow_states::Entity, column));
-    let row = find_readable::<checkpoints::Entity>(conn.get_database_backend())
+    let row = readable_checkpoints(conn.get_database_backend())
         .inner_join(workflow_states::Entity)
         .column_as(workflow(W::WorkflowId), "workflow_id")
         .column_as(workflow(W::WorkflowName), "workflow_name")
@@ -1161,9 +1207,12 @@ pub(crate) async fn rollback<C: Db>(
 ) -> Result<(WorkflowState, Checkpoint, u64)> {
     use checkpoints::Column as K;
     let backend = conn.get_database_backend();
-    let checkpoint = find_readable::<checkpoints::Entity>(backend)
-        .filter(K::Id.eq(checkpoint_id))
-        .lock_shared()
+    let mut select = readable_checkpoints(backend).filter(K::Id.eq(checkpoint_id));
+    // The checkpoint's row only: Postgres locks no row of an outer join's optional side
+    // (its base, which the checkpoint's foreign key keeps while the row stands).
+    QueryTrait::query(&mut select)
+        .lock_with_tables(sea_orm::sea_query::LockType::Share, [checkpoints::Entity]);
+    let checkpoint = select
         .into_model::<convert::CheckpointRow>()
         .one(conn)
         .await?

@@ -441,7 +441,7 @@ pub(crate) async fn latest_checkpoints<C: ConnectionTrait>(
     for chunk in ids.chunks(backend::IDS_PER_STATEMENT) {
         let has_newer = queries::newer_checkpoints(Expr::val(1));
         let rows: Vec<convert::CheckpointRow> =
-            queries::find_readable::<checkpoints::Entity>(conn.get_database_backend())
+            queries::readable_checkpoints(conn.get_database_backend())
                 .filter(K::WorkflowStateId.is_in(chunk.iter().copied()))
                 .filter(Expr::exists(has_newer).not())
                 .into_model()

@@ -13,9 +13,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::queries::{self, CopyOf};
-use super::{Alongside, after_step, replicas, write_checkpoint};
+use super::{Alongside, Shared, after_step, replicas, write_checkpoint};
 use crate::backend::{self, Db, Written};
-use crate::config::StoreOptions;
 use crate::error::{Result, StateStoreError};
 use crate::model::{Checkpoint, SaveCondition, StepState, StepWrite, WorkflowState};
 
@@ -59,7 +58,7 @@ pub(super) fn checkpoint_id(
 pub(super) async fn from_copy<C: Db>(
     conn: &C,
     atomic: bool,
-    options: &StoreOptions,
+    shared: Shared<'_>,
     condition: Option<&SaveCondition>,
     since: CopyOf<'_>,
     next: &WorkflowState,
@@ -67,7 +66,7 @@ pub(super) async fn from_copy<C: Db>(
     size: u64,
 ) -> Result<Written> {
     let alongside = Alongside::Step(condition, since, next);
-    write_checkpoint(conn, atomic, options, alongside, checkpoint, size).await
+    write_checkpoint(conn, atomic, shared, alongside, checkpoint, size).await
 }
 
 /// Records `step` from the stored workflow, in a transaction that holds its row: the
@@ -78,20 +77,20 @@ pub(super) async fn from_copy<C: Db>(
 pub(super) async fn from_stored<C: Db>(
     conn: &C,
     atomic: bool,
-    options: &StoreOptions,
+    shared: Shared<'_>,
     copy: &WorkflowState,
     step: StepState,
     write: &StepWrite,
     id: Uuid,
 ) -> Result<Recorded> {
     backend::all_or_nothing!(conn, atomic, backend::begin_conditional, |txn| {
-        from_stored_in(txn, options, copy, step, write, id).await
+        from_stored_in(txn, shared, copy, step, write, id).await
     })
 }
 
 async fn from_stored_in<C: Db>(
     txn: &C,
-    options: &StoreOptions,
+    shared: Shared<'_>,
     copy: &WorkflowState,
     step: StepState,
     write: &StepWrite,
@@ -119,20 +118,20 @@ async fn from_stored_in<C: Db>(
         _ => None,
     };
     let merged = merge(copy, stored.as_ref(), base.as_ref(), write);
-    let (next, mut checkpoint, size) = after_step(&merged, step, options)?;
+    let (next, mut checkpoint, size) = after_step(&merged, step, shared.options)?;
     checkpoint.id = id;
     let version = match &write.condition {
         Some(condition) => {
             let version = replicas::update_if(txn, &next, condition).await?;
             let alongside = Alongside::OneStep(&next, &checkpoint.step_id);
-            write_checkpoint(txn, true, options, alongside, &checkpoint, size).await?;
+            write_checkpoint(txn, true, shared, alongside, &checkpoint, size).await?;
             version
         }
         None => {
             // The row is locked: the stored workflow is still what was read above.
             let read = stored.as_ref().unwrap_or(copy);
             let since = CopyOf::new(read, &checkpoint.step_id);
-            from_copy(txn, true, options, None, since, &next, &checkpoint, size).await?;
+            from_copy(txn, true, shared, None, since, &next, &checkpoint, size).await?;
             version.map_or(1, |version| version + 1)
         }
     };

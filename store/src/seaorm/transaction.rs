@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::{DatabaseExecutor, DatabaseTransaction};
 
 use super::SeaOrmStateStore;
+use super::bases::Bases;
 use super::sealed::Scoped;
 use crate::backend;
 use crate::config::StoreOptions;
@@ -47,6 +48,7 @@ use crate::error::{Result, StateStoreError};
 pub struct StoreTransaction {
     txn: DatabaseTransaction,
     options: Arc<StoreOptions>,
+    bases: Arc<Bases>,
     /// Calls take turns, and one that did not finish stops the rest.
     guard: CallGuard,
 }
@@ -100,6 +102,7 @@ impl CallGuard {
 pub struct TransactionScope<'c> {
     txn: DatabaseExecutor<'c>,
     options: Arc<StoreOptions>,
+    bases: Arc<Bases>,
 }
 
 impl<B> SeaOrmStateStore<B> {
@@ -109,6 +112,7 @@ impl<B> SeaOrmStateStore<B> {
         Ok(StoreTransaction {
             txn: txn.await?,
             options: self.options.clone(),
+            bases: self.bases.clone(),
             guard: CallGuard::default(),
         })
     }
@@ -126,6 +130,7 @@ impl<B> SeaOrmStateStore<B> {
         TransactionScope {
             txn: DatabaseExecutor::Transaction(txn),
             options: self.options.clone(),
+            bases: self.bases.clone(),
         }
     }
 }
@@ -178,6 +183,9 @@ impl Scoped for StoreTransaction {
     fn options(&self) -> &Arc<StoreOptions> {
         &self.options
     }
+    fn bases(&self) -> &Bases {
+        &self.bases
+    }
     fn guard(&self) -> Option<&CallGuard> {
         Some(&self.guard)
     }
@@ -211,6 +219,9 @@ impl<'c> Scoped for TransactionScope<'c> {
     }
     fn options(&self) -> &Arc<StoreOptions> {
         &self.options
+    }
+    fn bases(&self) -> &Bases {
+        &self.bases
     }
 }
 

@@ -1,0 +1,188 @@
+//! Checkpoints stored as changes: a checkpoint may hold, instead of its whole snapshot, a
+//! JSON Patch (RFC 6902) from a *base*, a full snapshot kept once in `checkpoint_bases`
+//! for several checkpoints of its workflow. Reading a checkpoint then reads its row and
+//! its base's, two rows whatever the workflow's history, and a step no longer writes a
+//! copy of the whole state.
+//!
+//! Existing checkpoints keep their whole snapshot (`base_id` NULL) and read as before.
+//! A base is deleted with its workflow; the store deletes one no checkpoint needs any
+//! more. Going down is refused while any checkpoint is stored as a change (its snapshot
+//! would be lost); SQLite cannot drop a column that has a foreign key, so there down
+//! leaves `checkpoints.base_id` (nullable, unused by older code) in place.
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// Creates `checkpoint_bases` and adds `checkpoints.base_id`, which refers to it.
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const BASE_FOREIGN_KEY: &str = "fk_checkpoints_base_id";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        manager
+            .create_table(
+                Table::create()
+                    .table(CheckpointBases::Table)
+                    .if_not_exists()
+                    .col(uuid(CheckpointBases::Id).primary_key())
+                    .col(uuid(CheckpointBases::WorkflowStateId))
+                    .col(json_binary(CheckpointBases::Snapshot))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_checkpoint_bases_workflow_state_id")
+                            .from(CheckpointBases::Table, CheckpointBases::WorkflowStateId)
+                            .to(WorkflowStates::Table, WorkflowStates::Id)
+                            .on_delete(ForeignKeyAction::Cascade)
+                            .on_update(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_checkpoint_bases_workflow_state_id")
+                    .table(CheckpointBases::Table)
+                    .col(CheckpointBases::WorkflowStateId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        if backend == DbBackend::Postgres {
+            // Same compression as the other snapshot columns (see the lz4 migration).
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "DO $$ BEGIN \
+                       IF EXISTS (SELECT 1 FROM pg_settings \
+                                  WHERE name = 'default_toast_compression' \
+                                  AND 'lz4' = ANY(enumvals)) THEN \
+                         ALTER TABLE checkpoint_bases ALTER COLUMN snapshot SET COMPRESSION lz4; \
+                       END IF; \
+                     END $$",
+                )
+                .await?;
+        }
+
+        if !has_base_id(manager).await? {
+            let add = Table::alter()
+                .table(Checkpoints::Table)
+                .add_column(uuid_null(Checkpoints::BaseId))
+                .to_owned();
+            match backend {
+                // SQLite adds a column with its reference in one statement only.
+                DbBackend::Sqlite => {
+                    let sql = format!(
+                        "{} REFERENCES \"checkpoint_bases\" (\"id\")",
+                        add.to_string(SqliteQueryBuilder)
+                    );
+                    manager.get_connection().execute_unprepared(&sql).await?;
+                }
+                _ => {
+                    manager.alter_table(add).await?;
+                    manager
+                        .create_foreign_key(
+                            ForeignKey::create()
+                                .name(BASE_FOREIGN_KEY)
+                                .from(Checkpoints::Table, Checkpoints::BaseId)
+                                .to(CheckpointBases::Table, CheckpointBases::Id)
+                                .to_owned(),
+                        )
+                        .await?;
+                }
+            }
+        }
+        // Which checkpoints still need a base (the store's clean-up of bases asks it).
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_checkpoints_base_id")
+                    .table(Checkpoints::Table)
+                    .col(Checkpoints::BaseId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let conn = manager.get_connection();
+        let backend = manager.get_database_backend();
+        let changes = conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT count(*) AS n FROM checkpoints WHERE base_id IS NOT NULL",
+            ))
+            .await?
+            .map(|row| row.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        if changes > 0 {
+            return Err(DbErr::Migration(format!(
+                "{changes} checkpoints are stored as changes from a base snapshot, which the \
+                 schema before this migration cannot hold; going down would lose them"
+            )));
+        }
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_checkpoints_base_id")
+                    .table(Checkpoints::Table)
+                    .to_owned(),
+            )
+            .await?;
+        if backend != DbBackend::Sqlite {
+            manager
+                .drop_foreign_key(
+                    ForeignKey::drop()
+                        .name(BASE_FOREIGN_KEY)
+                        .table(Checkpoints::Table)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Checkpoints::Table)
+                        .drop_column(Checkpoints::BaseId)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .drop_table(Table::drop().table(CheckpointBases::Table).to_owned())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Whether `checkpoints.base_id` exists already: on SQLite, after a `down`, which leaves
+/// it (see the module's doc).
+async fn has_base_id(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
+    manager.has_column("checkpoints", "base_id").await
+}
+
+#[derive(DeriveIden)]
+enum CheckpointBases {
+    Table,
+    Id,
+    WorkflowStateId,
+    Snapshot,
+}
+
+#[derive(DeriveIden)]
+enum Checkpoints {
+    Table,
+    BaseId,
+}
+
+#[derive(DeriveIden)]
+enum WorkflowStates {
+    Table,
+    Id,
+}
