@@ -25,11 +25,18 @@ pub struct Model {
     pub lease_token: i64,
     pub forked_from_workflow_state_id: Option<Uuid>,
     pub forked_from_checkpoint_id: Option<Uuid>,
+    pub context_base_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(has_many = "super::checkpoint_bases::Entity")]
+    #[sea_orm(
+        belongs_to = "super::checkpoint_bases::Entity",
+        from = "Column::ContextBaseId",
+        to = "super::checkpoint_bases::Column::Id",
+        on_update = "NoAction",
+        on_delete = "NoAction"
+    )]
     CheckpointBases,
     #[sea_orm(has_many = "super::checkpoints::Entity")]
     Checkpoints,

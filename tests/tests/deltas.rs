@@ -20,6 +20,7 @@ backend_tests!(
     an_unreadable_base_fails_its_own_checkpoints_only,
     a_base_deleted_under_the_store_is_replaced,
     every_one_stores_each_checkpoint_whole,
+    the_workflow_row_holds_its_context_as_a_change_too,
 );
 
 /// At most this many checkpoints per base in these tests.
@@ -297,19 +298,33 @@ async fn an_unreadable_base_fails_its_own_checkpoints_only(backend: Backend) {
             other => panic!("a checkpoint on a damaged base read as {other:?}"),
         }
     }
-    // The page serves what it can read, and the workflow itself is untouched.
+    // The page serves what it can read.
     let listed = store.list_checkpoints(&state.id, 10, 0).await.unwrap();
     assert_eq!(listed, vec![own.clone(), first]);
     assert_eq!(store.get_checkpoint(&own.id).await.unwrap(), own);
-    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    // The workflow's context is stored against that base too: its load says so, and a
+    // listing serves the other workflows and reports this one apart.
+    match store.load_workflow_state(&state.id).await {
+        Err(StateStoreError::Serialization(why)) => {
+            assert!(why.contains(&state.id.to_string()), "{why}");
+        }
+        other => panic!("a workflow on a damaged base loaded as {other:?}"),
+    }
+    let healthy = chat(&store, "chat-healthy").await;
+    let report = store.list_active_workflows_report().await.unwrap();
+    assert_eq!(report.workflows, vec![healthy]);
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].id, state.id);
 }
 
 async fn a_base_deleted_under_the_store_is_replaced(backend: Backend) {
     let store = open_chat(backend, None).await;
     let mut state = chat(&store, "chat-base-gone").await;
     turns(&store, &mut state, 0..2).await;
-    // Another store (or an operator) deleted every checkpoint and base of the workflow
-    // since: this store's next checkpoint must not be a change from a base that is gone.
+    // A whole save (which stores the context whole), then another store (or an operator)
+    // deleted every checkpoint and base of the workflow: this store's next checkpoint
+    // must not be a change from a base that is gone.
+    store.save_workflow_state(&state).await.unwrap();
     for sql in [
         "DELETE FROM checkpoints WHERE workflow_state_id = {}",
         "DELETE FROM checkpoint_bases WHERE workflow_state_id = {}",
@@ -340,4 +355,51 @@ async fn every_one_stores_each_checkpoint_whole(backend: Backend) {
         Err(StateStoreError::Configuration(_)) => {}
         other => panic!("full_snapshot_every(0) gave {other:?}"),
     }
+}
+
+async fn the_workflow_row_holds_its_context_as_a_change_too(backend: Backend) {
+    let store = open_chat(backend, Some(2)).await;
+    let mut state = chat(&store, "chat-context").await;
+    turns(&store, &mut state, 0..10).await;
+    let context_bytes = state.context.to_string().len();
+    assert!(context_bytes > 26_000, "{context_bytes}");
+    // The row holds the turns since its base, not the 27 KiB context.
+    let sql = "SELECT CAST(context AS TEXT) AS c FROM workflow_states WHERE id = {} \
+               AND context_base_id IS NOT NULL";
+    let stored = stored_texts(&store, sql, "c", state.id).await;
+    assert_eq!(stored.len(), 1, "the context is stored against a base");
+    assert!(stored[0].len() < 4 * 1024, "{} bytes", stored[0].len());
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    assert_eq!(
+        store.list_active_workflows().await.unwrap(),
+        vec![state.clone()]
+    );
+    // Retention deleted the checkpoints of older bases; the one the context needs stays.
+    store.cleanup_old_checkpoints(&state.id, 1).await.unwrap();
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+
+    // A whole save stores the context whole again; the next steps go back to changes.
+    state.context["note"] = json!("saved whole");
+    store.save_workflow_state(&state).await.unwrap();
+    assert_eq!(
+        stored_texts(&store, sql, "c", state.id).await.len(),
+        0,
+        "a whole save stores the context whole"
+    );
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+    turns(&store, &mut state, 10..12).await;
+    assert_eq!(stored_texts(&store, sql, "c", state.id).await.len(), 1);
+    assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
+
+    // Deleting the finished workflow takes its bases with it, the one its row's context
+    // is stored against included.
+    state.mark_completed();
+    turns(&store, &mut state, 12..14).await;
+    assert_eq!(stored_texts(&store, sql, "c", state.id).await.len(), 1);
+    let deleted = store
+        .delete_old_states(chrono::Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(rows(&store, "checkpoint_bases", state.id).await, 0);
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use backend_suite::{Backend, TestStore, backend_sync_tests, open};
+use backend_suite::{Backend, TestStore, backend_sync_tests, open, open_with};
 use chrono::{DateTime, Utc};
 use llm_orchestrator_state::{
     Checkpoint, StateStore, StepState, StepStatus, WorkflowState, WorkflowStatus,
@@ -22,6 +22,7 @@ backend_sync_tests!(
     active_workflows_list_back_exactly,
     checkpoint_snapshots_round_trip_exactly,
     load_by_workflow_id_returns_the_latest_run,
+    steps_stored_as_changes_load_back_exactly,
 );
 
 /// Any character but NUL (which no backend accepts in text).
@@ -347,6 +348,47 @@ fn load_by_workflow_id_returns_the_latest_run(backend: Backend) {
             Ok(())
         })
     });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+/// Steps whose contexts are any JSON, recorded on a store that keeps a full snapshot
+/// every 3 checkpoints: the workflow (its context stored as a change from a base) and
+/// every checkpoint (a change from its base) load back exactly.
+fn steps_stored_as_changes_load_back_exactly(backend: Backend) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let store = runtime.block_on(open_with(backend, |builder| {
+        builder.full_snapshot_every(3).checkpoint_retention(None)
+    }));
+    // Over the size under which snapshots are stored whole.
+    let padding = "p".repeat(1100);
+    let result = runner().run(
+        &(workflow_state(), prop::collection::vec(json_value(), 2..7)),
+        |(mut state, contexts)| {
+            runtime.block_on(async {
+                store.save_workflow_state(&state).await.unwrap();
+                let mut taken = Vec::new();
+                for (n, value) in contexts.into_iter().enumerate() {
+                    state.context = serde_json::json!({ "padding": padding, "value": value });
+                    let step = StepState::new(format!("change-{n}"));
+                    taken.push(store.record_step(&mut state, step).await.unwrap());
+                    prop_assert_eq!(&store.load_workflow_state(&state.id).await.unwrap(), &state);
+                }
+                for checkpoint in &taken {
+                    prop_assert_eq!(
+                        &store.get_checkpoint(&checkpoint.id).await.unwrap(),
+                        checkpoint
+                    );
+                }
+                Ok(())
+            })
+        },
+    );
     if let Err(failure) = result {
         panic!("{failure}");
     }

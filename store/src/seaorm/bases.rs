@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use entity::{checkpoint_bases, checkpoints};
+use entity::{checkpoint_bases, checkpoints, workflow_states};
 use sea_orm::sea_query::{Alias, DeleteStatement, Expr, ExprTrait as _, Query};
 use sea_orm::{ActiveValue::Set, EntityTrait, QueryTrait as _};
 use serde_json::Value;
@@ -48,6 +48,8 @@ pub(crate) enum Form {
     Patch {
         /// The base the patch applies to.
         base: Uuid,
+        /// The base's snapshot.
+        base_snapshot: Arc<Value>,
         /// The RFC 6902 patch, as JSON.
         patch: Value,
     },
@@ -69,8 +71,25 @@ impl Form {
         match self {
             Self::Whole => (checkpoint.snapshot.clone(), None),
             Self::NewBase(id) => (Value::Array(Vec::new()), Some(*id)),
-            Self::Patch { base, patch } => (patch.clone(), Some(*base)),
+            Self::Patch { base, patch, .. } => (patch.clone(), Some(*base)),
         }
+    }
+
+    /// How the workflow row written with this checkpoint stores `context`: as the patch
+    /// from the context in the checkpoint's (stored) base, with the base's id; `None`
+    /// (whole) when the checkpoint is whole, starts a new base (written after the
+    /// workflow row, which it refers to), or its base holds no context.
+    pub(crate) fn context_row(&self, context: &Value) -> Option<(Value, Uuid)> {
+        let Self::Patch {
+            base,
+            base_snapshot,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let patch = json_patch::diff(base_snapshot.get("context")?, context);
+        Some((serde_json::to_value(patch).ok()?, *base))
     }
 
     /// The write of the new base this form needs first, if any.
@@ -147,12 +166,16 @@ impl Bases {
             .and_then(|base| {
                 (base.uses < self.every).then(|| (base.id, Arc::clone(&base.snapshot)))
             });
-        if let Some((base, snapshot)) = known {
-            let patch = json_patch::diff(&snapshot, &checkpoint.snapshot);
+        if let Some((base, base_snapshot)) = known {
+            let patch = json_patch::diff(&base_snapshot, &checkpoint.snapshot);
             if let Ok(patch) = serde_json::to_value(patch) {
                 let patch_bytes = patch.to_string().len() as u64;
                 if patch_bytes.saturating_mul(2) <= size {
-                    return Form::Patch { base, patch };
+                    return Form::Patch {
+                        base,
+                        base_snapshot,
+                        patch,
+                    };
                 }
             }
         }
@@ -240,8 +263,8 @@ pub(crate) fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Deletes the bases no checkpoint refers to any more, of one workflow or of all, but
-/// never a workflow's newest base: the one a store may be about to store patches against.
+/// Deletes the bases no checkpoint and no workflow's context refers to any more, of one
+/// workflow or of all, but never a workflow's newest base: the one a store may be about to store patches against.
 pub(crate) fn unneeded(workflow_state_id: Option<Uuid>) -> DeleteStatement {
     use checkpoint_bases::Column as B;
     let newer = Alias::new("newer");
@@ -263,11 +286,23 @@ pub(crate) fn unneeded(workflow_state_id: Option<Uuid>) -> DeleteStatement {
                 .equals((checkpoint_bases::Entity, B::Id)),
         )
         .to_owned();
+    let context_needs = Query::select()
+        .expr(Expr::val(1))
+        .from(workflow_states::Entity)
+        .and_where(
+            Expr::col((
+                workflow_states::Entity,
+                workflow_states::Column::ContextBaseId,
+            ))
+            .equals((checkpoint_bases::Entity, B::Id)),
+        )
+        .to_owned();
     let mut delete = Query::delete();
     delete
         .from_table(checkpoint_bases::Entity)
         .and_where(Expr::exists(has_newer))
-        .and_where(Expr::exists(needed).not());
+        .and_where(Expr::exists(needed).not())
+        .and_where(Expr::exists(context_needs).not());
     if let Some(workflow) = workflow_state_id {
         delete.and_where(this(B::WorkflowStateId).eq(workflow));
     }

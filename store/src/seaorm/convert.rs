@@ -71,6 +71,10 @@ pub(crate) struct WorkflowRow {
     lease_token: i64,
     forked_from_workflow_state_id: Option<uuid::Uuid>,
     forked_from_checkpoint_id: Option<uuid::Uuid>,
+    context_base_id: Option<uuid::Uuid>,
+    /// The snapshot of the base `context_base_id`, as text, when the row's `context` is
+    /// a patch from that snapshot's context (see `queries::readable_workflows`).
+    context_base: Option<String>,
 }
 
 impl WorkflowRow {
@@ -103,7 +107,13 @@ impl WorkflowRow {
             workflow_name: self.workflow_name,
             status: self.status,
             user_id: self.user_id,
-            context: stored_json("context", &self.context).map_err(named)?,
+            context: stored_context(
+                &self.context,
+                self.context_base_id,
+                self.context_base.as_deref(),
+            )
+            .map_err(named)?,
+            context_base_id: self.context_base_id,
             error: self.error,
             version: self.version,
             lease_owner: self.lease_owner,
@@ -189,6 +199,7 @@ pub(crate) fn workflow_row(state: &WorkflowState) -> workflow_states::ActiveMode
         updated_at: Set(to_db(state.updated_at)),
         completed_at: Set(state.completed_at.map(to_db)),
         context: Set(state.context.clone()),
+        context_base_id: Set(None),
         error: Set(state.error.clone()),
         // The database keeps the version and the lease; saves never write them directly.
         ..Default::default()
@@ -415,6 +426,33 @@ pub(crate) fn checkpoint_from_row_with(
         snapshot,
         step_id: row.step_id,
     })
+}
+
+/// A workflow's context from its row: `context` itself, or, with a base, `context` as a
+/// patch applied to the context in the base's snapshot.
+fn stored_context(
+    context: &str,
+    base_id: Option<uuid::Uuid>,
+    base_snapshot: Option<&str>,
+) -> Result<Value> {
+    let stored = stored_json("context", context)?;
+    if base_id.is_none() {
+        return Ok(stored);
+    }
+    let base = match base_snapshot {
+        Some(text) => match stored_json("base snapshot", text)? {
+            Value::Object(mut snapshot) => Some(snapshot.remove("context").ok_or_else(|| {
+                StateStoreError::Serialization("its base snapshot holds no context".to_owned())
+            })?),
+            _ => {
+                return Err(StateStoreError::Serialization(
+                    "its base snapshot is not a workflow state".to_owned(),
+                ));
+            }
+        },
+        None => None,
+    };
+    super::bases::snapshot_of(stored, base.as_ref())
 }
 
 /// A JSON column read as text (see `queries::find_readable`), parsed for its own row:

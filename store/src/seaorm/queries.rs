@@ -15,6 +15,7 @@ use sea_orm::{
     EntityTrait, FromQueryResult, IdenStatic as _, Iterable as _, Order, QueryFilter, QueryOrder,
     QueryResult, QuerySelect, QueryTrait, Select, SqlErr, Statement,
 };
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::bases::Form;
@@ -105,6 +106,27 @@ pub(crate) fn readable_checkpoints(backend: DbBackend) -> Select<checkpoints::En
         .column_as(backend::json_as_text(backend, base), "base")
 }
 
+/// [`find_readable`] for workflows, with the snapshot of the base a row's context is a
+/// patch from (`context_base`, as text), when it is one (see [`super::bases`]).
+pub(crate) fn readable_workflows(backend: DbBackend) -> Select<workflow_states::Entity> {
+    use checkpoint_bases::Column as B;
+    let base = Alias::new("context_base");
+    let mut select = find_readable::<workflow_states::Entity>(backend).column_as(
+        backend::json_as_text(backend, Expr::col((base.clone(), B::Snapshot))),
+        "context_base",
+    );
+    QueryTrait::query(&mut select).join_as(
+        sea_orm::JoinType::LeftJoin,
+        checkpoint_bases::Entity,
+        base.clone(),
+        Expr::col((base, B::Id)).equals((
+            workflow_states::Entity,
+            workflow_states::Column::ContextBaseId,
+        )),
+    );
+    select
+}
+
 /// The workflow's stored status is one of `statuses`, in any case: a row written by hand
 /// or by another tool as `RUNNING` is running, as [`WorkflowStatus`]'s parsing reads it.
 pub(crate) fn status_in(statuses: &[WorkflowStatus]) -> SimpleExpr {
@@ -142,7 +164,8 @@ pub(crate) async fn step_and_checkpoint<C: Db>(
     filing: Filing<'_>,
     retention: Option<usize>,
 ) -> Result<Written> {
-    let writes = step_record_writes(guard, copy, next);
+    let context = filing.form.context_row(&next.context);
+    let writes = step_record_writes(guard, copy, next, context);
     with_checkpoint(conn, writes, filing, retention).await
 }
 
@@ -216,8 +239,19 @@ fn save_writes(backend: DbBackend, state: &WorkflowState) -> Vec<Write> {
 /// The upsert of the workflow row of `state`: every column but the lease, its context
 /// kept as stored when unchanged, its version one more.
 fn workflow_upsert(state: &WorkflowState) -> InsertStatement {
+    workflow_upsert_as(state, None)
+}
+
+/// [`workflow_upsert`] with the context stored as `context`, a patch from the context of
+/// the base it names (see [`Form::context_row`]), or whole when `None`.
+fn workflow_upsert_as(state: &WorkflowState, context: Option<(Value, Uuid)>) -> InsertStatement {
     use workflow_states::Column as W;
-    workflow_states::Entity::insert(convert::workflow_row(state))
+    let mut row = convert::workflow_row(state);
+    if let Some((patch, base)) = context {
+        row.context = Set(patch);
+        row.context_base_id = Set(Some(base));
+    }
+    workflow_states::Entity::insert(row)
         .on_conflict(
             OnConflict::column(W::Id)
                 .update_columns([
@@ -229,6 +263,7 @@ fn workflow_upsert(state: &WorkflowState) -> InsertStatement {
                     W::UpdatedAt,
                     W::CompletedAt,
                     W::Error,
+                    W::ContextBaseId,
                 ])
                 .value(
                     W::Context,
@@ -282,11 +317,12 @@ pub(crate) fn step_record_writes(
     guard: Write,
     copy: CopyOf<'_>,
     next: &WorkflowState,
+    context: Option<(Value, Uuid)>,
 ) -> Vec<Write> {
     let mut writes = vec![
         guard,
         stale_copy_guard(next.id, copy),
-        Write::Versioned(workflow_upsert(next)),
+        Write::Versioned(workflow_upsert_as(next, context)),
     ];
     if let Some(step) = next.steps.get(copy.step_id) {
         writes.push(one_step_write(next.id, step));
@@ -541,7 +577,7 @@ pub(crate) struct WorkflowWithSteps {
 /// The workflows matching `filter`, each with its steps, newest update first.
 fn workflows_with_steps(backend: DbBackend, filter: Condition) -> SelectStatement {
     use workflow_states::Column as W;
-    find_readable::<workflow_states::Entity>(backend)
+    readable_workflows(backend)
         .filter(filter)
         .column_as(backend::steps_json_column(backend), "steps")
         .order_by_desc(W::UpdatedAt)
@@ -786,7 +822,7 @@ async fn read_one_by_one<C: Db>(
 async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Result<ListedPage> {
     use workflow_states::Column as W;
     let backend = conn.get_database_backend();
-    let mut rows = find_readable::<workflow_states::Entity>(backend)
+    let mut rows = readable_workflows(backend)
         .filter(filter.clone())
         .order_by_desc(W::UpdatedAt)
         .order_by_desc(W::Id);
