@@ -6,7 +6,8 @@
 
 use backend_suite::{Backend, TestStore, backend_tests, open_with, stored_texts, workflow};
 use llm_orchestrator_state::{
-    Checkpoint, SeaOrmStateStore, StateStore, StateStoreError, StepState, StepStatus, WorkflowState,
+    Checkpoint, SeaOrmStateStore, StateStore, StateStoreError, StepState, StepStatus, StepWrite,
+    WorkflowState,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -21,6 +22,7 @@ backend_tests!(
     a_base_deleted_under_the_store_is_replaced,
     every_one_stores_each_checkpoint_whole,
     the_workflow_row_holds_its_context_as_a_change_too,
+    writers_on_two_handles_and_a_clean_up_racing_them_lose_nothing,
 );
 
 /// At most this many checkpoints per base in these tests.
@@ -402,4 +404,83 @@ async fn the_workflow_row_holds_its_context_as_a_change_too(backend: Backend) {
         .unwrap();
     assert_eq!(deleted, 1);
     assert_eq!(rows(&store, "checkpoint_bases", state.id).await, 0);
+}
+
+async fn writers_on_two_handles_and_a_clean_up_racing_them_lose_nothing(backend: Backend) {
+    let store = open_chat(backend, None).await;
+    let Some(builder) = store.builder_for_same_database() else {
+        return; // `:memory:`: no second handle, so no second cache of bases.
+    };
+    let other = builder
+        .full_snapshot_every(2)
+        .checkpoint_retention(None)
+        .connect()
+        .await
+        .unwrap();
+    let state = chat(&store, "chat-race").await;
+    // Two handles, each remembering its own bases, record steps of one workflow while a
+    // third call keeps deleting all but the newest checkpoint, and with them the bases
+    // nobody needs: a handle's base may go between its read of it and its write.
+    // The first records each step with a whole context (one statement when its copy is
+    // current, on Postgres), the second with a merge patch (always in a transaction).
+    let writer = |handle: SeaOrmStateStore, name: &'static str, patch: bool| {
+        let id = state.id;
+        tokio::spawn(async move {
+            let mut taken = Vec::new();
+            for n in 0..12 {
+                let mut copy = handle.load_workflow_state(&id).await.unwrap();
+                // Each step adds its own key (a merge patch applied to the stored
+                // context): a whole context from a stale copy would be last writer wins.
+                let message = format!("{name} {n}: {}", "words ".repeat(180));
+                let note = json!({ "notes": { format!("{name}-{n}"): &message } });
+                let mut step = StepState::new(format!("{name}-{n}"));
+                step.status = StepStatus::Completed;
+                let checkpoint = if patch {
+                    let write = StepWrite::new().merge_context(note);
+                    let recorded = handle.record_step_with(&mut copy, step, &write).await;
+                    recorded.map(|(checkpoint, _version)| checkpoint)
+                } else {
+                    copy.context["notes"][format!("{name}-{n}")] = json!(message);
+                    handle.record_step(&mut copy, step).await
+                };
+                taken.push(checkpoint.unwrap_or_else(|err| panic!("{name} {n}: {err}")));
+            }
+            taken
+        })
+    };
+    let first = writer(store.clone(), "first", false);
+    let second = writer(other.clone(), "second", true);
+    let cleaner = {
+        let store = store.clone();
+        let id = state.id;
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                store.cleanup_old_checkpoints(&id, 1).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut taken = first.await.unwrap();
+    taken.extend(second.await.unwrap());
+    cleaner.await.unwrap();
+
+    // Every step is in the workflow, which loads, and what is left of the history reads.
+    let stored = store.load_workflow_state(&state.id).await.unwrap();
+    for checkpoint in &taken {
+        assert!(
+            stored.steps.contains_key(&checkpoint.step_id),
+            "{}",
+            checkpoint.step_id
+        );
+    }
+    // (Which notes the context keeps is last writer wins between the first writer's whole
+    // contexts and everything else, as documented; the steps all stay.)
+    for checkpoint in store.list_checkpoints(&state.id, 100, 0).await.unwrap() {
+        let original = taken
+            .iter()
+            .find(|taken| taken.id == checkpoint.id)
+            .unwrap();
+        assert_eq!(&checkpoint, original);
+    }
+    assert_eq!(other.load_workflow_state(&state.id).await.unwrap(), stored);
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use entity::{checkpoint_bases, checkpoints, workflow_states};
 use sea_orm::sea_query::{Alias, DeleteStatement, Expr, ExprTrait as _, Query};
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryTrait as _};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryTrait as _};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -242,6 +242,25 @@ pub(crate) fn snapshot_of(stored: Value, base: Option<&Value>) -> Result<Value> 
         StateStoreError::Serialization(format!("its stored change does not apply: {err}"))
     })?;
     Ok(snapshot)
+}
+
+/// Whether the base `id` is stored, and, on Postgres, kept so until the end of the
+/// transaction `conn` is (`FOR KEY SHARE`: a concurrent delete waits): what a patch
+/// written inside a transaction relies on, where a refused write would end the whole
+/// transaction instead of being written again. (A SQLite write transaction holds the
+/// database's write lock already.)
+pub(crate) async fn still_stored<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool> {
+    use sea_orm::sea_query::LockType;
+    let backend = conn.get_database_backend();
+    let mut select = Query::select();
+    select
+        .expr(Expr::val(1))
+        .from(checkpoint_bases::Entity)
+        .and_where(Expr::col((checkpoint_bases::Entity, checkpoint_bases::Column::Id)).eq(id));
+    if backend == sea_orm::DbBackend::Postgres {
+        select.lock(LockType::KeyShare);
+    }
+    Ok(conn.query_one_raw(backend.build(&select)).await?.is_some())
 }
 
 /// Whether two JSON documents are the same, numbers compared by value: `1e19` written by

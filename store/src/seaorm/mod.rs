@@ -493,7 +493,16 @@ async fn write_checkpoint<C: backend::Db>(
         warn!(checkpoint_id = %checkpoint.id, workflow_state_id = %checkpoint.workflow_state_id,
             size_bytes = size, "checkpoint snapshot is over the size warning threshold");
     }
-    let form = scope.bases.form(checkpoint, size);
+    let mut form = scope.bases.form(checkpoint, size);
+    // Inside a transaction a patch refused for its base would end the transaction (on
+    // Postgres), so the base is made sure of first, and kept until the commit.
+    if backend::Db::in_transaction(conn)
+        && let bases::Form::Patch { base, .. } = &form
+        && !bases::still_stored(conn, *base).await?
+    {
+        scope.bases.forget(checkpoint.workflow_state_id);
+        form = bases::Form::new_base();
+    }
     let written = match write_checkpoint_as(
         conn,
         atomic,
