@@ -12,9 +12,10 @@
 //! `context_base_id` NULL) and read as before.
 //! A base is deleted with its workflow; the store deletes one no checkpoint needs any
 //! more. Going down is refused while any checkpoint or context is stored as a change (it
-//! would be lost); SQLite cannot drop a column that has a foreign key, so there down
+//! would be lost). SQLite cannot drop a column that has a foreign key, so there down
 //! leaves `checkpoints.base_id` and `workflow_states.context_base_id` (nullable, unused by
-//! older code) in place.
+//! older code) in place, and the empty `checkpoint_bases` they refer to: SQLite refuses
+//! writes that check a reference to a table that is gone.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::{prelude::*, schema::*};
@@ -182,9 +183,14 @@ impl MigrationTrait for Migration {
                     .await?;
             }
         }
-        manager
-            .drop_table(Table::drop().table(CheckpointBases::Table).to_owned())
-            .await?;
+        // SQLite keeps the columns, whose references need their table: with foreign keys
+        // on, SQLite refuses any write that checks a reference to a table that is gone
+        // (a new checkpoint, a deleted workflow). It stays, empty.
+        if backend != DbBackend::Sqlite {
+            manager
+                .drop_table(Table::drop().table(CheckpointBases::Table).to_owned())
+                .await?;
+        }
         Ok(())
     }
 }

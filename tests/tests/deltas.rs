@@ -23,6 +23,7 @@ backend_tests!(
     every_one_stores_each_checkpoint_whole,
     the_workflow_row_holds_its_context_as_a_change_too,
     writers_on_two_handles_and_a_clean_up_racing_them_lose_nothing,
+    migrating_down_past_bases_keeps_the_database_writable,
 );
 
 /// At most this many checkpoints per base in these tests.
@@ -483,4 +484,45 @@ async fn writers_on_two_handles_and_a_clean_up_racing_them_lose_nothing(backend:
         assert_eq!(&checkpoint, original);
     }
     assert_eq!(other.load_workflow_state(&state.id).await.unwrap(), stored);
+}
+
+async fn migrating_down_past_bases_keeps_the_database_writable(backend: Backend) {
+    use migration::MigratorTrait as _;
+    let store = open_chat(backend, None).await;
+    let mut state = chat(&store, "chat-down").await;
+    turns(&store, &mut state, 0..3).await;
+    // Refused while rows are stored as changes from a base: they would be lost.
+    let refused = migration::Migrator::down(store.connection(), Some(1)).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|err| err.to_string().contains("stored as changes")),
+        "{refused:?}"
+    );
+    // Once no row is (the workflow saved whole, its history cleared), it goes down, and
+    // what older code writes and deletes is still accepted.
+    store.save_workflow_state(&state).await.unwrap();
+    backend_suite::execute_sql(
+        &store,
+        "DELETE FROM checkpoints WHERE workflow_state_id = {}",
+        state.id,
+    )
+    .await;
+    migration::Migrator::down(store.connection(), Some(1))
+        .await
+        .unwrap();
+    let deleted = backend_suite::execute_sql(
+        &store,
+        "DELETE FROM workflow_states WHERE id = {}",
+        state.id,
+    )
+    .await;
+    assert_eq!(deleted, 1);
+    // And up again, the store works as before.
+    migration::Migrator::up(store.connection(), None)
+        .await
+        .unwrap();
+    let mut again = chat(&store, "chat-up-again").await;
+    let taken = turns(&store, &mut again, 0..5).await;
+    assert_reads_back(&store, again.id, &taken).await;
 }
