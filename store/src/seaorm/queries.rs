@@ -702,21 +702,23 @@ pub(crate) async fn list_page<C: Db>(
 ) -> Result<ListedPage> {
     use workflow_states::Column as W;
     let mut filter = Condition::all().add(status_in(statuses));
-    if let Some((updated_at, id)) = after {
+    let after = after.map(|(updated_at, id)| {
         let updated_at = convert::to_db(updated_at);
-        filter = filter.add(
-            Condition::any().add(W::UpdatedAt.lt(updated_at)).add(
-                Condition::all()
-                    .add(W::UpdatedAt.eq(updated_at))
-                    .add(W::Id.lt(id)),
-            ),
-        );
+        Condition::any().add(W::UpdatedAt.lt(updated_at)).add(
+            Condition::all()
+                .add(W::UpdatedAt.eq(updated_at))
+                .add(W::Id.lt(id)),
+        )
+    });
+    if let Some(after) = &after {
+        filter = filter.add(after.clone());
     }
+    let page = limit.map(|limit| page_ids(statuses, after.as_ref(), limit));
     let result = if conn.in_transaction() {
-        read_page(conn, filter.clone(), limit).await
+        read_page(conn, filter.clone(), page.clone()).await
     } else {
         let txn = backend::begin_read(conn).await?;
-        let result = read_page(&txn, filter.clone(), limit).await;
+        let result = read_page(&txn, filter.clone(), page.clone()).await;
         txn.commit().await?;
         result
     };
@@ -819,24 +821,82 @@ async fn read_one_by_one<C: Db>(
     Ok((states, skipped))
 }
 
-async fn read_page<C: Db>(conn: &C, filter: Condition, limit: Option<u64>) -> Result<ListedPage> {
+/// The ids of a page of workflows in `statuses` (after `after`), newest update first, as a
+/// statement: one ordered, limited read per status through the index on the lower-cased
+/// status and `updated_at`, merged, so that a page costs the same however many
+/// workflows there are (a filter on all statuses at once would sort every one of them).
+fn page_ids(
+    statuses: &[WorkflowStatus],
+    after: Option<&Condition>,
+    limit: u64,
+) -> SelectStatement {
+    use sea_orm::sea_query::UnionType;
+    use workflow_states::Column as W;
+    let limit = sql_count(limit);
+    let branch = |status: &str| {
+        let stored = Expr::col((workflow_states::Entity, W::Status));
+        let mut newest = Query::select();
+        newest
+            .columns([W::Id, W::UpdatedAt])
+            .from(workflow_states::Entity)
+            .and_where(SimpleExpr::from(Func::lower(stored)).eq(status))
+            .order_by(W::UpdatedAt, Order::Desc)
+            .order_by(W::Id, Order::Desc)
+            .limit(limit);
+        if let Some(after) = after {
+            newest.cond_where(after.clone());
+        }
+        // Wrapped, so the union does not take the branch's ORDER BY and LIMIT for its own.
+        Query::select()
+            .columns([W::Id, W::UpdatedAt])
+            .from_subquery(newest, Alias::new(format!("newest_{status}")))
+            .to_owned()
+    };
+    let names = status_names(statuses);
+    let mut merged = match names.split_first() {
+        Some((first, rest)) => {
+            let mut merged = branch(first);
+            for name in rest {
+                merged.union(UnionType::All, branch(name));
+            }
+            merged
+        }
+        // No status at all: an empty page.
+        None => Query::select()
+            .columns([W::Id, W::UpdatedAt])
+            .from(workflow_states::Entity)
+            .and_where(Expr::val(1).eq(0))
+            .to_owned(),
+    };
+    let page = Alias::new("page");
+    Query::select()
+        .column((page.clone(), W::Id))
+        .from_subquery(std::mem::take(&mut merged), page.clone())
+        .order_by((page.clone(), W::UpdatedAt), Order::Desc)
+        .order_by((page, W::Id), Order::Desc)
+        .limit(limit)
+        .to_owned()
+}
+
+/// The workflows of the page `page` (the ids of [`page_ids`]), or all matching `filter`.
+async fn read_page<C: Db>(
+    conn: &C,
+    filter: Condition,
+    page: Option<SelectStatement>,
+) -> Result<ListedPage> {
     use workflow_states::Column as W;
     let backend = conn.get_database_backend();
-    let mut rows = readable_workflows(backend)
-        .filter(filter.clone())
+    let ids = page.unwrap_or_else(|| {
+        Query::select()
+            .column(W::Id)
+            .from(workflow_states::Entity)
+            .cond_where(filter.clone())
+            .to_owned()
+    });
+    let rows = readable_workflows(backend)
+        .filter(W::Id.in_subquery(ids.clone()))
         .order_by_desc(W::UpdatedAt)
         .order_by_desc(W::Id);
-    let mut ids = Query::select()
-        .column(W::Id)
-        .from(workflow_states::Entity)
-        .cond_where(filter)
-        .order_by(W::UpdatedAt, Order::Desc)
-        .order_by(W::Id, Order::Desc)
-        .to_owned();
-    if let Some(limit) = limit {
-        rows = rows.limit(sql_count(limit));
-        ids.limit(sql_count(limit));
-    }
     let rows: Vec<convert::WorkflowRow> = rows.into_model().all(conn).await?;
     if rows.is_empty() {
         return Ok(ListedPage {
