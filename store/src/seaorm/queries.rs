@@ -825,11 +825,7 @@ async fn read_one_by_one<C: Db>(
 /// statement: one ordered, limited read per status through the index on the lower-cased
 /// status and `updated_at`, merged, so that a page costs the same however many
 /// workflows there are (a filter on all statuses at once would sort every one of them).
-fn page_ids(
-    statuses: &[WorkflowStatus],
-    after: Option<&Condition>,
-    limit: u64,
-) -> SelectStatement {
+fn page_ids(statuses: &[WorkflowStatus], after: Option<&Condition>, limit: u64) -> SelectStatement {
     use sea_orm::sea_query::UnionType;
     use workflow_states::Column as W;
     let limit = sql_count(limit);
