@@ -6,6 +6,7 @@ mod bases;
 mod checkpoint_writes;
 pub(crate) mod convert;
 mod history;
+mod listing;
 mod pruner;
 mod queries;
 mod rendered;
@@ -738,7 +739,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn list_active_workflows_report(&self) -> Result<ActiveWorkflows> {
         diagnosed(self, async {
             let (workflows, skipped) = contained!(self, |conn| {
-                queries::list_by_status(conn, &WorkflowStatus::ACTIVE).await
+                listing::list_by_status(conn, &WorkflowStatus::ACTIVE).await
             })?;
             record_rows(workflows.len() as u64);
             Ok(ActiveWorkflows {
@@ -763,7 +764,7 @@ impl<T: sealed::Scoped> StateStore for T {
         diagnosed(self, async {
             let after = after.map(|cursor| (cursor.updated_at, cursor.id));
             let page = contained!(self, |conn| {
-                queries::list_page(conn, &WorkflowStatus::ACTIVE, after, Some(limit)).await
+                listing::list_page(conn, &WorkflowStatus::ACTIVE, after, Some(limit)).await
             })?;
             record_rows(page.states.len() as u64);
             // A full page may have more after it; the cursor is the last row read, converted

@@ -338,7 +338,7 @@ async fn claim_rounds<C: Db>(
             .iter()
             .map(|row| row.try_get::<Uuid>("", "id"))
             .collect::<Result<_, _>>()?;
-        let (states, bad) = queries::read_each(txn, &ids).await?;
+        let (states, bad) = super::listing::read_each(txn, &ids).await?;
         unreadable.extend(bad);
         if !states.is_empty() {
             let update = Query::update()
