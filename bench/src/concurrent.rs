@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use llm_orchestrator_state::{Checkpoint, SeaOrmStateStore, StateStore};
 
+use crate::profile::{machine_busy, per_call, server_cpu};
 use crate::report::{Errors, Row};
 use crate::stats::Samples;
 use crate::workload::{Shape, Words};
@@ -181,6 +182,7 @@ pub const RECORD_STEP_OP: &str = "concurrent: record_step";
 /// Runs the phase and returns its rows: saves, checkpoints, and all calls together.
 pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) -> Vec<Row> {
     let cpu_before = process_cpu();
+    let (server_before, machine_before) = (server_cpu(), machine_busy());
     let started = Instant::now();
     let measure_from = Instant::now() + settings.warmup;
     let stop = measure_from + settings.duration;
@@ -219,6 +221,12 @@ pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) ->
     let cores_busy = cpu_before.zip(process_cpu()).map(|(before, after)| {
         ((after - before).as_secs_f64() / started.elapsed().as_secs_f64() * 100.0).round() / 100.0
     });
+    // The same for the database server (every `postgres` process) and the whole machine.
+    let calls = (saves.len() + checkpoints.len()) as f64
+        * (started.elapsed().as_secs_f64() / settings.duration.as_secs_f64());
+    let server_per_call =
+        per_call(server_before, server_cpu(), calls).filter(|_| backend == "postgres");
+    let machine_per_call = per_call(machine_before, machine_busy(), calls);
     let wall = Some(settings.duration);
     let mut all = saves.clone();
     all.extend(checkpoints.clone());
@@ -229,6 +237,8 @@ pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) ->
             Row::new(backend, RECORD_STEP_OP, saves.summary(wall))
                 .errors(errors)
                 .with("client_cpu_us_per_call", cpu_per_call_us)
+                .with("server_cpu_us_per_call", server_per_call)
+                .with("machine_cpu_us_per_call", machine_per_call)
                 .with("client_cores_busy", cores_busy)
                 .with("tasks", tasks)
                 .with("seconds", seconds),
@@ -252,6 +262,8 @@ pub async fn run(store: &SeaOrmStateStore, backend: &str, settings: Settings) ->
         Row::new(backend, "concurrent: all write calls", all.summary(wall))
             .errors(errors)
             .with("client_cpu_us_per_call", cpu_per_call_us)
+            .with("server_cpu_us_per_call", server_per_call)
+            .with("machine_cpu_us_per_call", machine_per_call)
             .with("client_cores_busy", cores_busy)
             .with("tasks", tasks)
             .with("seconds", seconds),

@@ -265,12 +265,15 @@ pub fn pgbench_many<'a>(rows: &'a [Row], backend: &str) -> Option<&'a Row> {
         .max_by_key(|row| clients(row))
 }
 
-/// The same floor on a SQLite file (WAL, as the store opens it): a plain sqlx connection
-/// inserting the snapshot, each row its own transaction, once with `synchronous=FULL`
-/// (the store's setting: an fsync of the WAL per commit) and once with `NORMAL` (no fsync
-/// per commit; durable against a crash of the process, not of the machine).
-pub async fn sqlite_file(
-    folder: &std::path::Path,
+/// The same floor on SQLite, on a plain sqlx connection of the same driver the store uses:
+/// on a file (WAL, as the store opens it) inserting the snapshot, each row its own
+/// transaction, once with `synchronous=FULL` (the store's setting: an fsync of the WAL per
+/// commit) and once with `NORMAL` (no fsync per commit; durable against a crash of the
+/// process, not of the machine); in memory (`folder` is `None`) the insert once. With the
+/// first setting also a `SELECT 1`, which is one trip to the connection's worker thread
+/// and back and nothing else, and a read of the snapshot by id.
+pub async fn sqlite(
+    folder: Option<&std::path::Path>,
     snapshot: &str,
     iterations: usize,
     warmup: usize,
@@ -278,16 +281,34 @@ pub async fn sqlite_file(
     use llm_orchestrator_state::sea_orm::sqlx::sqlite::{
         SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous,
     };
+    let backend = if folder.is_some() {
+        "sqlite-file"
+    } else {
+        "sqlite-memory"
+    };
+    let settings: &[(&str, SqliteSynchronous)] = if folder.is_some() {
+        &[
+            ("FULL", SqliteSynchronous::Full),
+            ("NORMAL", SqliteSynchronous::Normal),
+        ]
+    } else {
+        &[("", SqliteSynchronous::Off)]
+    };
     let mut rows = Vec::new();
-    for (name, synchronous) in [
-        ("FULL", SqliteSynchronous::Full),
-        ("NORMAL", SqliteSynchronous::Normal),
-    ] {
-        let options = SqliteConnectOptions::new()
-            .filename(folder.join(format!("floor-{name}.db")))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous);
+    for (index, &(name, synchronous)) in settings.iter().enumerate() {
+        let options = match folder {
+            Some(folder) => SqliteConnectOptions::new()
+                .filename(folder.join(format!("floor-{name}.db")))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous),
+            None => "sqlite::memory:".parse::<SqliteConnectOptions>()?,
+        };
+        let insert_op = if name.is_empty() {
+            "floor: insert".to_owned()
+        } else {
+            format!("floor: insert, synchronous={name}")
+        };
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::query("CREATE TABLE bench_floor (id BLOB PRIMARY KEY, snapshot TEXT NOT NULL)")
             .execute(&mut conn)
@@ -307,15 +328,11 @@ pub async fn sqlite_file(
             }
         }
         rows.push(
-            Row::new(
-                "sqlite-file",
-                format!("floor: insert, synchronous={name}"),
-                samples.summary(None),
-            )
-            .statements(vec!["INSERT INTO bench_floor …".into()])
-            .with("snapshot_bytes", snapshot.len()),
+            Row::new(backend, insert_op, samples.summary(None))
+                .statements(vec!["INSERT INTO bench_floor …".into()])
+                .with("snapshot_bytes", snapshot.len()),
         );
-        if name == "FULL" {
+        if index == 0 {
             let mut samples = Samples::with_capacity(iterations);
             for index in 0..warmup + iterations {
                 let started = Instant::now();
@@ -326,7 +343,7 @@ pub async fn sqlite_file(
                 }
             }
             rows.push(
-                Row::new("sqlite-file", "floor: SELECT 1", samples.summary(None))
+                Row::new(backend, "floor: SELECT 1", samples.summary(None))
                     .statements(vec!["SELECT 1".into()]),
             );
             let id: Vec<u8> = sqlx::query_scalar("SELECT id FROM bench_floor LIMIT 1")
@@ -351,13 +368,9 @@ pub async fn sqlite_file(
                 }
             }
             rows.push(
-                Row::new(
-                    "sqlite-file",
-                    "floor: read snapshot by id",
-                    samples.summary(None),
-                )
-                .errors(errors)
-                .statements(vec!["SELECT snapshot FROM bench_floor WHERE id = ?".into()]),
+                Row::new(backend, "floor: read snapshot by id", samples.summary(None))
+                    .errors(errors)
+                    .statements(vec!["SELECT snapshot FROM bench_floor WHERE id = ?".into()]),
             );
         }
         conn.close().await?;

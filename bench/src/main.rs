@@ -15,6 +15,7 @@ mod fan_out;
 mod floor;
 mod listing;
 mod peer;
+mod profile;
 mod report;
 mod single;
 mod statements;
@@ -71,6 +72,9 @@ enum Scenario {
     Listing,
     /// Postgres: `--tasks` workflows recording steps at once (next to `--pgbench`).
     ConcurrentRecordStep,
+    /// Postgres: where each call's time goes (client CPU, server CPU, the WAL flush wait),
+    /// for the store's calls and the floor's.
+    Profile,
 }
 
 /// Latency and throughput of every store operation, against the database's own floor.
@@ -383,6 +387,21 @@ async fn phases(
             .await,
         );
     }
+    if let (Place::Postgres { schema }, true) = (place, args.runs(Scenario::Profile)) {
+        say(
+            args,
+            &format!("[{backend}] where the time goes (client CPU, server CPU, WAL flush)"),
+        );
+        let settings = profile::Settings {
+            calls: args.iterations,
+            warmup: args.warmup,
+            shape: args.shape(),
+        };
+        let builder = |url: &str| args.builder(url);
+        for line in profile::run(builder, &args.database_url, schema, settings, rows).await? {
+            say(args, &format!("[{backend}]   {line}"));
+        }
+    }
     if let (Some(floor), true) = (floor, args.pgbench) {
         let snapshot = match snapshot {
             Some(snapshot) => snapshot,
@@ -457,10 +476,16 @@ async fn single_phases(
         );
         rows.push(floor.read_snapshot(args.iterations, args.warmup).await?);
     }
-    if let Some(folder) = sqlite_folder {
-        say(args, &format!("[{backend}] floor: plain SQLite inserts"));
+    if backend != "postgres" {
+        say(args, &format!("[{backend}] floor: plain sqlx SQLite calls"));
         rows.extend(
-            floor::sqlite_file(folder, &outcome.snapshot, args.iterations, args.warmup).await?,
+            floor::sqlite(
+                sqlite_folder,
+                &outcome.snapshot,
+                args.iterations,
+                args.warmup,
+            )
+            .await?,
         );
     }
     Ok(outcome.snapshot)
@@ -483,11 +508,18 @@ async fn pgbench_phase(
         &format!("[postgres] pgbench, {clients} clients then 1"),
     );
     // The store's pool is idle now; its connections count against max_connections.
+    let machine_before = profile::machine_busy();
     let many = tokio::task::spawn_blocking({
         let (url, table, snapshot) = (url.clone(), table.clone(), snapshot.clone());
         move || floor::pgbench(&url, &table, &snapshot, clients, seconds)
     })
     .await??;
+    let transactions = many.summary.count as f64;
+    // Not the server's share: pgbench's backends exit with it, and their CPU with them.
+    let many = many.with(
+        "machine_cpu_us_per_call",
+        profile::per_call(machine_before, profile::machine_busy(), transactions),
+    );
     rows.push(many);
     floor.truncate().await?;
     let one = tokio::task::spawn_blocking(move || {
@@ -515,16 +547,28 @@ fn record_step_against_pgbench(rows: &[Row], backend: &str) -> Option<String> {
         ours.errors.total(),
         ours.errors.0
     );
+    let cpu = |row: &Row, key: &str| {
+        row.extra
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .map_or("-".to_owned(), |v| format!("{v:.0}"))
+    };
     Some(match floor::pgbench_many(rows, backend) {
         Some(theirs) => format!(
-            "{head}; pgbench's {} clients, durable insert of the snapshot: {:.0} tx/s ({:.0}%)",
+            "{head}; pgbench's {} clients, durable insert of the snapshot: {:.0} tx/s ({:.0}%). \
+             Machine CPU per call (all processes): {} µs (this process {}, the server {}) \
+             against pgbench's {} µs",
             theirs
                 .extra
                 .get("clients")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
             theirs.summary.ops_per_s,
-            ours.summary.ops_per_s / theirs.summary.ops_per_s * 100.0
+            ours.summary.ops_per_s / theirs.summary.ops_per_s * 100.0,
+            cpu(ours, "machine_cpu_us_per_call"),
+            cpu(ours, "client_cpu_us_per_call"),
+            cpu(ours, "server_cpu_us_per_call"),
+            cpu(theirs, "machine_cpu_us_per_call"),
         ),
         None => format!("{head}; pgbench not run (--pgbench)"),
     })
@@ -638,6 +682,7 @@ fn add_floor_ratios(rows: &mut [Row]) {
     for (backend, write_floor) in [
         ("postgres", "floor: durable insert"),
         ("sqlite-file", "floor: insert, synchronous=FULL"),
+        ("sqlite-memory", "floor: insert"),
     ] {
         let value_of = |rows: &[Row], op: &str, throughput: bool| {
             rows.iter()

@@ -268,6 +268,14 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
         for op in READS {
             t.ratio(pg, op, "floor: SELECT 1", 2.0);
         }
+        // The floors' own distance to those targets: what any store pays for the bytes.
+        t.ratio(
+            pg,
+            "floor: two snapshots in one commit",
+            "floor: durable insert",
+            1.3,
+        );
+        t.ratio(pg, "floor: read snapshot by id", "floor: SELECT 1", 2.0);
         for op in SINGLE.iter().chain(&["record_step"]) {
             t.tail(pg, op);
         }
@@ -310,6 +318,9 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
         t.below_peer(file, "create_checkpoint", PEER_PUT);
         t.below_peer(file, "get_latest_checkpoint", PEER_LATEST);
         t.below_peer(file, "restore_from_checkpoint", PEER_BY_ID);
+        // What the driver alone costs against the peer: a trip to sqlx's worker thread.
+        t.below_peer(file, "floor: SELECT 1", PEER_LATEST);
+        t.below_peer(file, "floor: insert, synchronous=FULL", PEER_PUT);
     }
     let memory = "sqlite-memory";
     if rows.iter().any(|row| row.backend == memory) {
@@ -318,6 +329,9 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
         for op in READS {
             t.absolute(memory, op, false, 20.0, "");
         }
+        t.absolute(memory, "floor: SELECT 1", false, 20.0, "");
+        t.absolute(memory, "floor: insert", false, 50.0, "");
+        t.below_peer(memory, "floor: SELECT 1", PEER_LATEST);
     }
     t.out
 }
