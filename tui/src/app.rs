@@ -1,7 +1,7 @@
 //! The interactive UI's model, messages and `update` (The Elm Architecture).
 //!
 //! `update` never touches the database or the terminal: it changes the model and queues
-//! [`Command`]s, which the runtime runs in spawned tasks; their answers come back as
+//! [`Effect`]s, which the runtime runs in spawned tasks; their answers come back as
 //! [`Message`]s.
 
 use chrono::{DateTime, Utc};
@@ -308,7 +308,7 @@ pub struct DetailView {
     pub outputs_scroll: usize,
     /// Checkpoint totals and lineage; `None` until loaded.
     pub history: Option<WorkflowHistory>,
-    /// A full read of this workflow ([`Command::LoadDetail`]) is under way: the automatic
+    /// A full read of this workflow ([`Effect::LoadDetail`]) is under way: the automatic
     /// refresh starts no other until its answer (or error) arrives.
     pub loading: bool,
     /// Why the workflow's stored context or steps cannot be read, when they cannot (a
@@ -430,7 +430,7 @@ impl DetailView {
     }
 
     /// The workflow and its printed lines, for the runtime to free (see
-    /// [`Command::Discard`]); the rest is small.
+    /// [`Effect::Discard`]); the rest is small.
     fn into_loaded(self) -> LoadedDetail {
         LoadedDetail {
             state: self.state,
@@ -445,7 +445,7 @@ impl DetailView {
     /// A newer copy of the same workflow (a refresh), printed by the task that read it:
     /// swaps the lines in, keeping the step, focus and scroll positions (within the new
     /// lines). Nothing is printed or compared here. Returns what it replaced, for the
-    /// runtime to free (see [`Command::Discard`]).
+    /// runtime to free (see [`Effect::Discard`]).
     fn replace(&mut self, loaded: LoadedDetail) -> LoadedDetail {
         let old = LoadedDetail {
             state: std::mem::replace(&mut self.state, loaded.state),
@@ -524,10 +524,11 @@ pub struct DiffView {
     pub scroll: usize,
 }
 
-/// Work for the runtime: each runs in a spawned task and answers with a [`Message`]
-/// (all but [`Command::Discard`]).
+/// A side effect `update` asks the event loop (the runtime) to perform: each runs in a
+/// spawned task and answers with a [`Message`]
+/// (all but [`Effect::Discard`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub enum Effect {
     /// A page of workflows; `append` adds it below the loaded rows.
     LoadWorkflows {
         /// Request number, echoed back.
@@ -766,7 +767,7 @@ pub struct App {
     /// Leave the loop because of this error.
     pub fatal: Option<String>,
     /// Work queued for the runtime.
-    pub commands: Vec<Command>,
+    pub effects: Vec<Effect>,
 }
 
 impl App {
@@ -836,7 +837,7 @@ impl App {
             ticks: 0,
             quit: false,
             fatal: None,
-            commands: Vec::new(),
+            effects: Vec::new(),
         };
         app.reload_workflows(PAGE_SIZE);
         app.load_counts();
@@ -899,7 +900,7 @@ impl App {
     fn reload_workflows(&mut self, limit: u64) {
         self.workflows.request += 1;
         self.workflows.loading = true;
-        self.commands.push(Command::LoadWorkflows {
+        self.effects.push(Effect::LoadWorkflows {
             request: self.workflows.request,
             query: self.workflows.query(limit),
             append: false,
@@ -928,7 +929,7 @@ impl App {
                             // The read under way brings the newest version anyway.
                             Refresh::Automatic if loading => {}
                             Refresh::Automatic | Refresh::AfterWrite => {
-                                self.commands.push(Command::CheckDetailVersion(id));
+                                self.effects.push(Effect::CheckDetailVersion(id));
                             }
                         }
                         if refresh.starts(self.in_flight.history == Some(id)) {
@@ -976,24 +977,24 @@ impl App {
 
     fn load_counts(&mut self) {
         self.in_flight.counts = true;
-        self.commands.push(Command::LoadCounts);
+        self.effects.push(Effect::LoadCounts);
     }
 
     fn load_history(&mut self, workflow_state_id: Uuid) {
         self.in_flight.history = Some(workflow_state_id);
-        self.commands.push(Command::LoadHistory(workflow_state_id));
+        self.effects.push(Effect::LoadHistory(workflow_state_id));
     }
 
     fn load_checkpoint_infos(&mut self, workflow_state_id: Uuid) {
         self.in_flight.checkpoint_infos = Some(workflow_state_id);
-        self.commands
-            .push(Command::LoadCheckpointInfos(workflow_state_id));
+        self.effects
+            .push(Effect::LoadCheckpointInfos(workflow_state_id));
     }
 
     /// Shows the snapshot screen for `info` at once, saying it loads, and fetches the
     /// snapshot by id.
     fn open_snapshot(&mut self, info: CheckpointInfo) {
-        self.commands.push(Command::LoadSnapshot(info.id));
+        self.effects.push(Effect::LoadSnapshot(info.id));
         self.snapshot = Some(SnapshotView {
             info,
             lines: None,
@@ -1017,11 +1018,11 @@ impl App {
 
     /// Shows `detail` (or nothing) on the detail screen. The workflow shown before goes to
     /// the runtime to be freed off the UI thread, as what a refresh replaces does (see
-    /// [`Command::Discard`]): it can be megabytes.
+    /// [`Effect::Discard`]): it can be megabytes.
     fn set_detail(&mut self, detail: Option<DetailView>) {
         if let Some(old) = std::mem::replace(&mut self.detail, detail) {
-            self.commands
-                .push(Command::Discard(Box::new(old.into_loaded())));
+            self.effects
+                .push(Effect::Discard(Box::new(old.into_loaded())));
         }
     }
 
@@ -1059,7 +1060,7 @@ impl App {
         } else if let Some(opening) = self.awaited.opening(id) {
             opening.loading = true;
         }
-        self.commands.push(Command::LoadDetail(id));
+        self.effects.push(Effect::LoadDetail(id));
     }
 
     /// False, with the reason in the status bar, in read-only mode.
@@ -1073,7 +1074,7 @@ impl App {
     fn start_restore(&mut self, checkpoint: Uuid) {
         if self.may_write("restore") {
             self.awaited.restore_plan = Some(checkpoint);
-            self.commands.push(Command::PlanRestore(checkpoint));
+            self.effects.push(Effect::PlanRestore(checkpoint));
         }
     }
 
@@ -1081,7 +1082,7 @@ impl App {
     /// the answer arrives, unless the user went back meanwhile.
     fn start_diff(&mut self, from: Uuid, to: Option<Uuid>) {
         self.awaited.diff = Some((from, to));
-        self.commands.push(Command::Diff { from, to });
+        self.effects.push(Effect::Diff { from, to });
     }
 
     /// `p`: asks whether to unpin a pinned checkpoint (its label would be lost), else asks
@@ -1240,7 +1241,7 @@ pub fn update(app: &mut App, message: Message) {
                 // proportional to the JSON.
                 (Ok(loaded), Some(detail)) => {
                     let old = detail.replace(loaded);
-                    app.commands.push(Command::Discard(Box::new(old)));
+                    app.effects.push(Effect::Discard(Box::new(old)));
                     app.read_succeeded(ErrorSource::Workflow(workflow_state_id));
                 }
                 (Ok(loaded), None) if opening => {
@@ -1262,7 +1263,7 @@ pub fn update(app: &mut App, message: Message) {
                 }
                 // Another workflow's: dropped, and freed off the UI thread (it can be as
                 // big as any).
-                (Ok(loaded), None) => app.commands.push(Command::Discard(Box::new(loaded))),
+                (Ok(loaded), None) => app.effects.push(Effect::Discard(Box::new(loaded))),
                 (Err(_), _) => {}
             }
         }
@@ -1508,7 +1509,7 @@ fn on_key(app: &mut App, key: KeyEvent) {
         }
         KeyCode::Char('P') => {
             // A preview first, always (it reads only, so read-only mode may see it too).
-            app.commands.push(Command::Prune {
+            app.effects.push(Effect::Prune {
                 policy: app.prune_policy,
                 dry_run: true,
             });
@@ -1590,9 +1591,9 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                 app.notice = Some("restoring...".into());
                 // Confirmed under the popup's warning that a replica holds the lease.
                 let checkpoint = plan.checkpoint.id;
-                app.commands.push(match plan.live_lease {
-                    Some(_) => Command::RestoreOverridingLease(checkpoint),
-                    None => Command::Restore(checkpoint),
+                app.effects.push(match plan.live_lease {
+                    Some(_) => Effect::RestoreOverridingLease(checkpoint),
+                    None => Effect::Restore(checkpoint),
                 });
             }
             KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
@@ -1615,7 +1616,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
         },
         // Like restore: only `y` unpins, and any other key but a no leaves the question.
         Popup::ConfirmUnpin { checkpoint, label } => match key.code {
-            KeyCode::Char('y') => app.commands.push(Command::SetPin {
+            KeyCode::Char('y') => app.effects.push(Effect::SetPin {
                 checkpoint,
                 label: None,
             }),
@@ -1632,7 +1633,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             // A new preview, or nothing: the prune's `y` applies only a policy it shows.
             KeyCode::Enter => match crate::commands::parse_policy_text(&input) {
                 Ok(policy) => {
-                    app.commands.push(Command::Prune {
+                    app.effects.push(Effect::Prune {
                         policy,
                         dry_run: true,
                     });
@@ -1688,12 +1689,12 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
                         });
                         return;
                     }
-                    app.commands.push(match purpose {
-                        InputPurpose::PinLabel(checkpoint) => Command::SetPin {
+                    app.effects.push(match purpose {
+                        InputPurpose::PinLabel(checkpoint) => Effect::SetPin {
                             checkpoint,
                             label: Some(text),
                         },
-                        InputPurpose::ForkWorkflowId(checkpoint) => Command::Fork {
+                        InputPurpose::ForkWorkflowId(checkpoint) => Effect::Fork {
                             checkpoint,
                             new_workflow_id: text,
                         },
@@ -1725,7 +1726,7 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
             KeyCode::Char('y') if !done => {
                 if app.may_write("prune") {
                     app.notice = Some("pruning...".into());
-                    app.commands.push(Command::Prune {
+                    app.effects.push(Effect::Prune {
                         policy,
                         dry_run: false,
                     });
@@ -1780,7 +1781,7 @@ fn on_workflows_key(app: &mut App, key: KeyEvent) {
             view.loading = true;
             let mut query = view.query(PAGE_SIZE);
             query.after = Some(after);
-            app.commands.push(Command::LoadWorkflows {
+            app.effects.push(Effect::LoadWorkflows {
                 request: view.request,
                 query,
                 append: true,
@@ -1988,11 +1989,11 @@ mod tests {
     }
 
     fn last_workflow_query(app: &App) -> (WorkflowQuery, bool) {
-        app.commands
+        app.effects
             .iter()
             .rev()
-            .find_map(|command| match command {
-                Command::LoadWorkflows { query, append, .. } => Some((query.clone(), *append)),
+            .find_map(|effect| match effect {
+                Effect::LoadWorkflows { query, append, .. } => Some((query.clone(), *append)),
                 _ => None,
             })
             .expect("a workflow load was queued")
@@ -2020,7 +2021,7 @@ mod tests {
             },
         );
         app.detail = Some(DetailView::new(LoadedDetail::print(state, Some(1)), None));
-        app.commands.clear();
+        app.effects.clear();
         app
     }
 
@@ -2032,7 +2033,7 @@ mod tests {
         assert!(!append);
         assert!(query.active_first);
         assert_eq!(query.limit, PAGE_SIZE);
-        assert!(app.commands.contains(&Command::LoadCounts));
+        assert!(app.effects.contains(&Effect::LoadCounts));
     }
 
     #[test]
@@ -2109,13 +2110,13 @@ mod tests {
     #[test]
     fn ticks_refresh_every_few_seconds() {
         let mut app = loaded_app();
-        app.commands.clear();
+        app.effects.clear();
         for _ in 0..REFRESH_TICKS - 1 {
             update(&mut app, Message::Tick);
         }
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         update(&mut app, Message::Tick);
-        assert!(app.commands.contains(&Command::LoadCounts));
+        assert!(app.effects.contains(&Effect::LoadCounts));
         assert!(last_workflow_query(&app).0.after.is_none());
         assert_eq!(app.ticks, 0);
     }
@@ -2200,7 +2201,7 @@ mod tests {
             id: Uuid::from_u128(5),
         };
         app.workflows.next = Some(cursor.clone());
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "j");
         let (query, append) = last_workflow_query(&app);
         assert!(append);
@@ -2229,8 +2230,8 @@ mod tests {
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.screen(), Screen::Detail);
         assert!(
-            app.commands
-                .contains(&Command::LoadDetail(Uuid::from_u128(2)))
+            app.effects
+                .contains(&Effect::LoadDetail(Uuid::from_u128(2)))
         );
         let (mut state, _) = failed_workflow();
         state.id = Uuid::from_u128(2);
@@ -2281,8 +2282,8 @@ mod tests {
         }
     }
 
-    fn is_snapshot_load(command: &Command) -> bool {
-        matches!(command, Command::LoadSnapshot(_))
+    fn is_snapshot_load(effect: &Effect) -> bool {
+        matches!(effect, Effect::LoadSnapshot(_))
     }
 
     #[test]
@@ -2292,8 +2293,8 @@ mod tests {
         assert_eq!(app.screen(), Screen::Checkpoints);
         // One load for the list, of infos only: no snapshot is read to draw it.
         assert_eq!(
-            app.commands,
-            vec![Command::LoadCheckpointInfos(Uuid::from_u128(1))]
+            app.effects,
+            vec![Effect::LoadCheckpointInfos(Uuid::from_u128(1))]
         );
         let (_, checkpoints) = failed_workflow();
         update(
@@ -2319,13 +2320,13 @@ mod tests {
             update(&mut app, Message::Tick);
         }
         assert!(
-            app.commands
-                .contains(&Command::LoadCheckpointInfos(Uuid::from_u128(1)))
+            app.effects
+                .contains(&Effect::LoadCheckpointInfos(Uuid::from_u128(1)))
         );
         assert!(
-            !app.commands.iter().any(is_snapshot_load),
+            !app.effects.iter().any(is_snapshot_load),
             "{:?}",
-            app.commands
+            app.effects
         );
 
         let id = app.checkpoints.as_ref().unwrap().workflow_state_id;
@@ -2398,20 +2399,20 @@ mod tests {
         // the current state instead of asking for the missing checkpoint.
         reload(&mut app, &checkpoints[..1]);
         assert_eq!(marked(&app), None);
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "d");
         assert_eq!(
-            app.commands,
-            vec![Command::Diff {
+            app.effects,
+            vec![Effect::Diff {
                 from: newest,
                 to: None
             }]
         );
-        let mentions_oldest = |command: &Command| match command {
-            Command::Diff { from, to } => *from == oldest || *to == Some(oldest),
+        let mentions_oldest = |effect: &Effect| match effect {
+            Effect::Diff { from, to } => *from == oldest || *to == Some(oldest),
             _ => false,
         };
-        assert!(!app.commands.iter().any(mentions_oldest));
+        assert!(!app.effects.iter().any(mentions_oldest));
 
         // A mark on a checkpoint that stays is kept when another goes.
         let mut app = with_checkpoints();
@@ -2438,7 +2439,7 @@ mod tests {
         let newest = &checkpoints[0];
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.screen(), Screen::Snapshot);
-        assert_eq!(app.commands, vec![Command::LoadSnapshot(newest.id)]);
+        assert_eq!(app.effects, vec![Effect::LoadSnapshot(newest.id)]);
         let view = app.snapshot.as_ref().unwrap();
         assert_eq!(view.info.id, newest.id);
         assert_eq!(view.info.step_id, "prompt");
@@ -2447,14 +2448,14 @@ mod tests {
         press(&mut app, "jd");
         assert_eq!(app.snapshot.as_ref().unwrap().scroll, 0);
         assert_eq!(
-            app.commands.last(),
-            Some(&Command::Diff {
+            app.effects.last(),
+            Some(&Effect::Diff {
                 from: newest.id,
                 to: None
             })
         );
         press(&mut app, "R");
-        assert_eq!(app.commands.last(), Some(&Command::PlanRestore(newest.id)));
+        assert_eq!(app.effects.last(), Some(&Effect::PlanRestore(newest.id)));
 
         update(&mut app, snapshot_loaded(newest));
         let lines = app.snapshot.as_ref().unwrap().lines.clone().unwrap();
@@ -2477,7 +2478,7 @@ mod tests {
         update(&mut app, key(KeyCode::Esc));
         press(&mut app, "j");
         update(&mut app, key(KeyCode::Enter));
-        assert_eq!(app.commands.last(), Some(&Command::LoadSnapshot(oldest.id)));
+        assert_eq!(app.effects.last(), Some(&Effect::LoadSnapshot(oldest.id)));
         update(&mut app, snapshot_loaded(newest));
         let view = app.snapshot.as_ref().unwrap();
         assert_eq!((view.info.id, view.lines.as_ref()), (oldest.id, None));
@@ -2500,7 +2501,7 @@ mod tests {
         let (_, checkpoints) = failed_workflow();
         let newest = checkpoints[0].id;
         update(&mut app, key(KeyCode::Enter));
-        app.commands.clear();
+        app.effects.clear();
         let err = format!("not found: checkpoint {newest}");
         update(
             &mut app,
@@ -2513,8 +2514,8 @@ mod tests {
         assert_eq!(app.snapshot, None);
         assert_eq!(app.error, Some(format!("cannot open the snapshot: {err}")));
         assert_eq!(
-            app.commands,
-            vec![Command::LoadCheckpointInfos(Uuid::from_u128(1))]
+            app.effects,
+            vec![Effect::LoadCheckpointInfos(Uuid::from_u128(1))]
         );
         // The list comes back without the pruned checkpoint.
         let (infos, usage) = crate::fixtures::checkpoint_infos(&checkpoints[1..]);
@@ -2554,8 +2555,8 @@ mod tests {
         let (newest, oldest) = (checkpoints[0].id, checkpoints[1].id);
         press(&mut app, "d");
         assert_eq!(
-            app.commands.last(),
-            Some(&Command::Diff {
+            app.effects.last(),
+            Some(&Effect::Diff {
                 from: newest,
                 to: None
             })
@@ -2563,13 +2564,13 @@ mod tests {
         // Mark the newest, select the oldest: the diff goes oldest -> newest.
         press(&mut app, " jd");
         assert_eq!(
-            app.commands.last(),
-            Some(&Command::Diff {
+            app.effects.last(),
+            Some(&Effect::Diff {
                 from: oldest,
                 to: Some(newest)
             })
         );
-        assert!(!app.commands.iter().any(is_snapshot_load));
+        assert!(!app.effects.iter().any(is_snapshot_load));
         update(
             &mut app,
             Message::DiffLoaded {
@@ -2603,7 +2604,7 @@ mod tests {
         press(&mut app, "jR");
         let (state, checkpoints) = failed_workflow();
         let oldest = checkpoints[1].clone();
-        assert_eq!(app.commands.last(), Some(&Command::PlanRestore(oldest.id)));
+        assert_eq!(app.effects.last(), Some(&Effect::PlanRestore(oldest.id)));
         let plan = RestorePlan::new(state, oldest.clone()).unwrap();
         let planned = |result| Message::RestorePlanned {
             checkpoint: oldest.id,
@@ -2611,20 +2612,20 @@ mod tests {
         };
         update(&mut app, planned(Ok(Box::new(plan.clone()))));
         assert!(matches!(app.popup, Some(Popup::ConfirmRestore { .. })));
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "x");
         assert!(app.popup.is_some(), "other keys keep the question open");
         update(&mut app, key(KeyCode::Enter));
         assert!(app.popup.is_some(), "Enter does not confirm");
-        assert!(app.commands.is_empty(), "Enter restores nothing");
+        assert!(app.effects.is_empty(), "Enter restores nothing");
         press(&mut app, "n");
         assert_eq!(app.popup, None);
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         press(&mut app, "R");
         update(&mut app, planned(Ok(Box::new(plan))));
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "y");
-        assert_eq!(app.commands, vec![Command::Restore(oldest.id)]);
+        assert_eq!(app.effects, vec![Effect::Restore(oldest.id)]);
         press(&mut app, "R");
         update(&mut app, planned(Err("no such checkpoint".into())));
         assert_eq!(app.error.as_deref(), Some("no such checkpoint"));
@@ -2646,7 +2647,7 @@ mod tests {
         );
         press(&mut app, "y");
         assert_eq!(app.notice.as_deref(), Some("restoring..."));
-        app.commands.clear();
+        app.effects.clear();
 
         // The connection is lost: the restore fails, and so does the next refresh.
         update(
@@ -2702,7 +2703,7 @@ mod tests {
         let mut app = with_checkpoints();
         app.read_only = true;
         press(&mut app, "R");
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         assert!(app.error.as_deref().unwrap().contains("read-only"));
     }
 
@@ -2718,9 +2719,9 @@ mod tests {
         assert_eq!(detail.state, restored);
         assert_eq!(detail.version, None);
         assert!(app.notice.as_deref().unwrap().contains("now running"));
-        assert!(app.commands.contains(&Command::LoadCounts));
+        assert!(app.effects.contains(&Effect::LoadCounts));
         // Its version is unknown: it is read again in full.
-        assert!(app.commands.contains(&Command::LoadDetail(restored.id)));
+        assert!(app.effects.contains(&Effect::LoadDetail(restored.id)));
         update(&mut app, Message::Restored(Err("conflict".into())));
         assert_eq!(
             app.write_error.as_deref(),
@@ -2762,7 +2763,7 @@ mod tests {
         update(&mut app, key(KeyCode::Enter));
         press(&mut app, "fx");
         assert_eq!(app.workflows.text_filter, "rag");
-        app.commands.clear();
+        app.effects.clear();
 
         // Back out of a popup, then Esc again: the text filter goes first, reloaded.
         press(&mut app, "?");
@@ -2778,10 +2779,10 @@ mod tests {
         assert_eq!(app.workflows.status_filter, None);
         assert!(!app.workflows.lease_expired);
         // Nothing left to clear: it says how to quit, and does not.
-        app.commands.clear();
+        app.effects.clear();
         update(&mut app, key(KeyCode::Esc));
         assert!(!app.quit);
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         assert_eq!(
             app.notice.as_deref(),
             Some("nothing to clear; q or Ctrl-C quits")
@@ -2853,7 +2854,7 @@ mod tests {
         );
         update(&mut app, key(KeyCode::Enter));
         assert!(app.popup.is_some(), "an empty label is not taken");
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         // And it says why nothing happened (spaces are no label either).
         assert_eq!(
             app.notice.as_deref(),
@@ -2870,13 +2871,13 @@ mod tests {
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.popup, None);
         assert_eq!(
-            app.commands,
-            vec![Command::SetPin {
+            app.effects,
+            vec![Effect::SetPin {
                 checkpoint: newest,
                 label: Some("before tool".into())
             }]
         );
-        app.commands.clear();
+        app.effects.clear();
         update(
             &mut app,
             Message::PinSet {
@@ -2889,7 +2890,7 @@ mod tests {
             app.notice.as_deref(),
             Some(format!("pinned checkpoint {newest}: before tool").as_str())
         );
-        assert!(app.commands.contains(&Command::LoadCheckpointInfos(
+        assert!(app.effects.contains(&Effect::LoadCheckpointInfos(
             app.checkpoints.as_ref().unwrap().workflow_state_id
         )));
         update(
@@ -2910,7 +2911,7 @@ mod tests {
         press(&mut app, "pabc");
         update(&mut app, key(KeyCode::Esc));
         assert_eq!(app.popup, None);
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
     }
 
     #[test]
@@ -2927,19 +2928,19 @@ mod tests {
                 label: "approved by human".into()
             })
         );
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         // Enter (out of habit) and other keys neither unpin nor close the question.
         update(&mut app, key(KeyCode::Enter));
         press(&mut app, "pj");
         assert!(matches!(app.popup, Some(Popup::ConfirmUnpin { .. })));
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         // n, Esc and q keep the pin.
         for no in [KeyCode::Char('n'), KeyCode::Esc, KeyCode::Char('q')] {
             let mut app = with_checkpoints();
             press(&mut app, "jp");
             update(&mut app, key(no));
             assert_eq!(app.popup, None, "{no:?}");
-            assert!(app.commands.is_empty(), "{no:?}");
+            assert!(app.effects.is_empty(), "{no:?}");
             assert_eq!(
                 app.notice.as_deref(),
                 Some("unpin cancelled; the pin stays")
@@ -2949,8 +2950,8 @@ mod tests {
         update(&mut app, key(KeyCode::Char('y')));
         assert_eq!(app.popup, None);
         assert_eq!(
-            app.commands,
-            vec![Command::SetPin {
+            app.effects,
+            vec![Effect::SetPin {
                 checkpoint: pinned,
                 label: None
             }]
@@ -2974,13 +2975,13 @@ mod tests {
         press(&mut app, "jFretry-1");
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(
-            app.commands,
-            vec![Command::Fork {
+            app.effects,
+            vec![Effect::Fork {
                 checkpoint: oldest,
                 new_workflow_id: "retry-1".into()
             }]
         );
-        app.commands.clear();
+        app.effects.clear();
         let mut fork = checkpoints[1].state().unwrap();
         fork.workflow_id = "retry-1".into();
         fork.status = WorkflowStatus::Pending;
@@ -2994,7 +2995,7 @@ mod tests {
         let notice = app.notice.clone().unwrap();
         assert!(notice.starts_with("forked retry-1 ("), "{notice}");
         assert!(notice.ends_with(": pending"), "{notice}");
-        assert!(app.commands.contains(&Command::LoadCounts), "a refresh");
+        assert!(app.effects.contains(&Effect::LoadCounts), "a refresh");
         update(
             &mut app,
             Message::Forked {
@@ -3019,7 +3020,7 @@ mod tests {
         press(&mut app, "F");
         assert_eq!(app.popup, None);
         assert!(app.error.as_deref().unwrap().contains("read-only"));
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
     }
 
     fn report(dry_run: bool) -> PruneReport {
@@ -3044,17 +3045,17 @@ mod tests {
     #[test]
     fn shift_p_previews_a_prune_and_y_applies_it() {
         let mut app = loaded_app();
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "P");
         let policy = default_prune_policy();
         assert_eq!(
-            app.commands,
-            vec![Command::Prune {
+            app.effects,
+            vec![Effect::Prune {
                 policy,
                 dry_run: true
             }]
         );
-        app.commands.clear();
+        app.effects.clear();
         update(
             &mut app,
             Message::Pruned {
@@ -3064,21 +3065,21 @@ mod tests {
             },
         );
         assert_eq!(app.popup, previewing(policy));
-        assert!(app.commands.is_empty(), "a preview changes nothing");
+        assert!(app.effects.is_empty(), "a preview changes nothing");
         press(&mut app, "x");
         assert!(app.popup.is_some(), "other keys keep the question open");
         update(&mut app, key(KeyCode::Enter));
         assert!(app.popup.is_some(), "Enter does not confirm");
-        assert!(app.commands.is_empty(), "Enter prunes nothing");
+        assert!(app.effects.is_empty(), "Enter prunes nothing");
         press(&mut app, "y");
         assert_eq!(
-            app.commands,
-            vec![Command::Prune {
+            app.effects,
+            vec![Effect::Prune {
                 policy,
                 dry_run: false
             }]
         );
-        app.commands.clear();
+        app.effects.clear();
         update(
             &mut app,
             Message::Pruned {
@@ -3100,11 +3101,11 @@ mod tests {
             app.notice.as_deref(),
             Some("pruned 2 workflows, 7 checkpoints, 4.0 KiB")
         );
-        assert!(app.commands.contains(&Command::LoadCounts), "a refresh");
-        app.commands.clear();
+        assert!(app.effects.contains(&Effect::LoadCounts), "a refresh");
+        app.effects.clear();
         press(&mut app, "y");
         assert_eq!(app.popup, None, "any key closes the report");
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
 
         update(
             &mut app,
@@ -3164,7 +3165,7 @@ mod tests {
     fn e_edits_the_prune_policy_previews_it_and_y_prunes_with_exactly_that_one() {
         let mut app = loaded_app();
         preview(&mut app, default_prune_policy());
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "e");
         assert_eq!(
             policy_input(&app),
@@ -3180,7 +3181,7 @@ mod tests {
             Message::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
         );
         press(&mut app, "keep-checkpoints=3 keep-younger-than=7d");
-        assert!(app.commands.is_empty(), "typing runs nothing");
+        assert!(app.effects.is_empty(), "typing runs nothing");
         update(&mut app, key(KeyCode::Enter));
         let edited = RetentionPolicy {
             keep_last: Some(3),
@@ -3188,21 +3189,21 @@ mod tests {
             delete_finished_older_than: None,
         };
         assert_eq!(
-            app.commands,
-            vec![Command::Prune {
+            app.effects,
+            vec![Effect::Prune {
                 policy: edited,
                 dry_run: true
             }],
             "Enter previews the edited policy, a dry run"
         );
         assert_eq!(app.popup, None, "until the preview comes back");
-        app.commands.clear();
+        app.effects.clear();
         preview(&mut app, edited);
         assert_eq!(app.popup, previewing(edited));
         press(&mut app, "y");
         assert_eq!(
-            app.commands,
-            vec![Command::Prune {
+            app.effects,
+            vec![Effect::Prune {
                 policy: edited,
                 dry_run: false
             }],
@@ -3211,11 +3212,11 @@ mod tests {
 
         // `P` again, later in the session, starts from the policy last previewed.
         app.popup = None;
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "P");
         assert_eq!(
-            app.commands,
-            vec![Command::Prune {
+            app.effects,
+            vec![Effect::Prune {
                 policy: edited,
                 dry_run: true
             }],
@@ -3225,16 +3226,16 @@ mod tests {
         // Esc leaves the input for the preview it came from, unchanged.
         let mut app = loaded_app();
         preview(&mut app, edited);
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "e");
         press(&mut app, "0");
         update(&mut app, key(KeyCode::Esc));
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         assert_eq!(app.popup, previewing(edited));
         press(&mut app, "y");
         assert_eq!(
-            app.commands,
-            vec![Command::Prune {
+            app.effects,
+            vec![Effect::Prune {
                 policy: edited,
                 dry_run: false
             }]
@@ -3263,14 +3264,14 @@ mod tests {
     fn a_prune_policy_that_does_not_parse_says_why_and_changes_nothing() {
         let mut app = loaded_app();
         preview(&mut app, default_prune_policy());
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "e");
         update(&mut app, key(KeyCode::Backspace));
         update(&mut app, key(KeyCode::Backspace));
         update(&mut app, key(KeyCode::Backspace));
         press(&mut app, "1x");
         update(&mut app, key(KeyCode::Enter));
-        assert!(app.commands.is_empty(), "no preview, no prune");
+        assert!(app.effects.is_empty(), "no preview, no prune");
         assert_eq!(
             policy_input(&app),
             (
@@ -3289,7 +3290,7 @@ mod tests {
         );
         press(&mut app, "older-than=off");
         update(&mut app, key(KeyCode::Enter));
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         assert!(
             policy_input(&app)
                 .1
@@ -3300,8 +3301,8 @@ mod tests {
         update(&mut app, key(KeyCode::Esc));
         press(&mut app, "y");
         assert_eq!(
-            app.commands,
-            vec![Command::Prune {
+            app.effects,
+            vec![Effect::Prune {
                 policy: default_prune_policy(),
                 dry_run: false
             }]
@@ -3318,21 +3319,21 @@ mod tests {
         };
         let mut app = loaded_app();
         update(&mut app, preview.clone());
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "n");
         assert_eq!(app.popup, None);
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         assert!(app.notice.as_deref().unwrap().contains("cancelled"));
 
         let mut app = loaded_app();
         app.read_only = true;
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "P");
-        assert_eq!(app.commands.len(), 1, "a dry run reads only");
-        app.commands.clear();
+        assert_eq!(app.effects.len(), 1, "a dry run reads only");
+        app.effects.clear();
         update(&mut app, preview);
         press(&mut app, "y");
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         assert!(app.error.as_deref().unwrap().contains("read-only"));
     }
 
@@ -3341,7 +3342,7 @@ mod tests {
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
         let id = Uuid::from_u128(1);
-        assert!(app.commands.contains(&Command::LoadHistory(id)));
+        assert!(app.effects.contains(&Effect::LoadHistory(id)));
         let (mut state, _) = failed_workflow();
         state.id = id;
         deliver(&mut app, state.clone(), 1);
@@ -3371,9 +3372,9 @@ mod tests {
             },
         );
         assert_eq!(app.detail.as_ref().unwrap().history, Some(history.clone()));
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "r");
-        assert!(app.commands.contains(&Command::LoadHistory(id)));
+        assert!(app.effects.contains(&Effect::LoadHistory(id)));
         deliver(&mut app, state, 1);
         assert_eq!(app.detail.as_ref().unwrap().history, Some(history));
         update(
@@ -3392,9 +3393,9 @@ mod tests {
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
         // While the first read is under way, the timer starts no second one.
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+        assert!(!app.effects.iter().any(is_full_load), "{:?}", app.effects);
         let failed = Message::DetailLoaded {
             workflow_state_id: state.id,
             result: Err("connection error: timed out".into()),
@@ -3403,25 +3404,25 @@ mod tests {
         assert_eq!(app.detail, None);
 
         // Once it failed, the timer reads it again: the screen recovers by itself.
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
         assert_eq!(
-            app.commands
+            app.effects
                 .iter()
-                .filter(|command| is_full_load(command))
+                .filter(|effect| is_full_load(effect))
                 .count(),
             1,
             "{:?}",
-            app.commands
+            app.effects
         );
         update(&mut app, failed);
 
         // `r` on the empty screen reads it again, with its history; the answer opens it.
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "r");
         assert_eq!(app.screen(), Screen::Detail);
-        assert!(app.commands.contains(&Command::LoadDetail(state.id)));
-        assert!(app.commands.contains(&Command::LoadHistory(state.id)));
+        assert!(app.effects.contains(&Effect::LoadDetail(state.id)));
+        assert!(app.effects.contains(&Effect::LoadHistory(state.id)));
         deliver(&mut app, state.clone(), 1);
         assert_eq!(app.detail.as_ref().unwrap().state, state);
 
@@ -3429,9 +3430,9 @@ mod tests {
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
         update(&mut app, key(KeyCode::Esc));
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "r");
-        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+        assert!(!app.effects.iter().any(is_full_load), "{:?}", app.effects);
     }
 
     #[test]
@@ -3649,7 +3650,7 @@ mod tests {
             &mut app,
             history_loaded(state.id, Ok(WorkflowHistory::default())),
         );
-        app.commands.clear();
+        app.effects.clear();
         (app, state)
     }
 
@@ -3666,8 +3667,8 @@ mod tests {
         }
     }
 
-    fn is_full_load(command: &Command) -> bool {
-        matches!(command, Command::LoadDetail { .. })
+    fn is_full_load(effect: &Effect) -> bool {
+        matches!(effect, Effect::LoadDetail { .. })
     }
 
     #[test]
@@ -3675,21 +3676,18 @@ mod tests {
         let (mut app, state) = on_the_detail();
         press(&mut app, "j");
         refresh_ticks(&mut app);
-        assert!(
-            app.commands
-                .contains(&Command::CheckDetailVersion(state.id))
-        );
-        assert!(app.commands.contains(&Command::LoadHistory(state.id)));
-        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+        assert!(app.effects.contains(&Effect::CheckDetailVersion(state.id)));
+        assert!(app.effects.contains(&Effect::LoadHistory(state.id)));
+        assert!(!app.effects.iter().any(is_full_load), "{:?}", app.effects);
 
-        app.commands.clear();
+        app.effects.clear();
         let before = app.clone();
         let unchanged = Message::DetailVersion {
             workflow_state_id: state.id,
             result: Ok(3),
         };
         update(&mut app, unchanged);
-        assert!(app.commands.is_empty(), "{:?}", app.commands);
+        assert!(app.effects.is_empty(), "{:?}", app.effects);
         assert_eq!(app, before, "the view is untouched");
 
         // An answer about a workflow no longer on screen is dropped, changed or not.
@@ -3706,19 +3704,19 @@ mod tests {
         let (mut app, state) = on_the_detail();
         press(&mut app, "jj");
         refresh_ticks(&mut app);
-        app.commands.clear();
+        app.effects.clear();
         let changed = Message::DetailVersion {
             workflow_state_id: state.id,
             result: Ok(4),
         };
         update(&mut app, changed);
-        assert_eq!(app.commands, vec![Command::LoadDetail(state.id)]);
+        assert_eq!(app.effects, vec![Effect::LoadDetail(state.id)]);
         deliver(&mut app, state.clone(), 4);
         let detail = app.detail.as_ref().unwrap();
         assert_eq!((detail.version, detail.step), (Some(4), 2));
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        app.commands.clear();
+        app.effects.clear();
         update(
             &mut app,
             Message::DetailVersion {
@@ -3726,7 +3724,7 @@ mod tests {
                 result: Ok(4),
             },
         );
-        assert!(app.commands.is_empty(), "version 4 is the one shown now");
+        assert!(app.effects.is_empty(), "version 4 is the one shown now");
     }
 
     #[test]
@@ -3734,19 +3732,16 @@ mod tests {
         let (mut app, state) = on_the_detail();
         press(&mut app, "j");
         press(&mut app, "r");
-        assert!(app.commands.contains(&Command::LoadDetail(state.id)));
-        assert!(
-            !app.commands
-                .contains(&Command::CheckDetailVersion(state.id))
-        );
-        assert!(app.commands.contains(&Command::LoadHistory(state.id)));
+        assert!(app.effects.contains(&Effect::LoadDetail(state.id)));
+        assert!(!app.effects.contains(&Effect::CheckDetailVersion(state.id)));
+        assert!(app.effects.contains(&Effect::LoadHistory(state.id)));
     }
 
     #[test]
     fn a_workflow_deleted_meanwhile_shows_the_error_and_reads_nothing() {
         let (mut app, state) = on_the_detail();
         refresh_ticks(&mut app);
-        app.commands.clear();
+        app.effects.clear();
         let gone = format!("not found: workflow state {}", state.id);
         update(
             &mut app,
@@ -3756,7 +3751,7 @@ mod tests {
             },
         );
         assert_eq!(app.error, Some(gone.clone()));
-        assert!(app.commands.is_empty());
+        assert!(app.effects.is_empty());
         assert_eq!(app.detail.as_ref().unwrap().state, state, "still shown");
 
         // The list's own automatic refresh succeeding says nothing about that workflow:
@@ -3880,22 +3875,19 @@ mod tests {
                 result: Ok(()),
             },
         );
-        assert!(
-            app.commands
-                .contains(&Command::CheckDetailVersion(state.id))
-        );
-        assert!(!app.commands.iter().any(is_full_load));
+        assert!(app.effects.contains(&Effect::CheckDetailVersion(state.id)));
+        assert!(!app.effects.iter().any(is_full_load));
     }
 
-    fn is_list_load(command: &Command) -> bool {
-        matches!(command, Command::LoadWorkflows { .. })
+    fn is_list_load(effect: &Effect) -> bool {
+        matches!(effect, Effect::LoadWorkflows { .. })
     }
 
     #[test]
     fn an_automatic_refresh_starts_no_second_list_load_while_one_is_under_way() {
         let mut app = loaded_app();
         refresh_ticks(&mut app);
-        assert_eq!(app.commands.iter().filter(|c| is_list_load(c)).count(), 1);
+        assert_eq!(app.effects.iter().filter(|c| is_list_load(c)).count(), 1);
         let request = app.workflows.request;
 
         // The load takes longer than the ticks between refreshes: the next refresh
@@ -3905,10 +3897,10 @@ mod tests {
             &mut app,
             Message::CountsLoaded(Ok(crate::fixtures::counts())),
         );
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert!(!app.commands.iter().any(is_list_load), "{:?}", app.commands);
-        assert!(app.commands.contains(&Command::LoadCounts));
+        assert!(!app.effects.iter().any(is_list_load), "{:?}", app.effects);
+        assert!(app.effects.contains(&Effect::LoadCounts));
         assert_eq!(app.workflows.request, request);
 
         // Its answer arrives, here an error: the load is over, the next refresh loads.
@@ -3921,22 +3913,22 @@ mod tests {
                 at: t0(),
             },
         );
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert_eq!(app.commands.iter().filter(|c| is_list_load(c)).count(), 1);
+        assert_eq!(app.effects.iter().filter(|c| is_list_load(c)).count(), 1);
 
         // And after a page arrives.
         let message = loaded(&app, summaries());
         update(&mut app, message);
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert_eq!(app.commands.iter().filter(|c| is_list_load(c)).count(), 1);
+        assert_eq!(app.effects.iter().filter(|c| is_list_load(c)).count(), 1);
 
         // Asked for (`r`, a write): the list loads again even with a load under way.
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "r");
-        assert!(app.commands.iter().any(is_list_load));
-        app.commands.clear();
+        assert!(app.effects.iter().any(is_list_load));
+        app.effects.clear();
         update(
             &mut app,
             Message::PinSet {
@@ -3945,34 +3937,36 @@ mod tests {
                 result: Ok(()),
             },
         );
-        assert!(app.commands.iter().any(is_list_load));
+        assert!(app.effects.iter().any(is_list_load));
     }
 
     #[test]
     fn an_automatic_refresh_starts_no_second_full_read_while_one_is_under_way() {
         let (mut app, state) = on_the_detail();
         refresh_ticks(&mut app);
-        app.commands.clear();
+        app.effects.clear();
         let changed = |version| Message::DetailVersion {
             workflow_state_id: state.id,
             result: Ok(version),
         };
         update(&mut app, changed(4));
-        assert_eq!(app.commands, vec![Command::LoadDetail(state.id)]);
+        assert_eq!(app.effects, vec![Effect::LoadDetail(state.id)]);
 
         // The read takes longer than the ticks between refreshes: no version check (its
         // answer would differ from the version shown) and no second read.
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
         assert!(
-            !app.commands.iter().any(|command| is_full_load(command)
-                || *command == Command::CheckDetailVersion(state.id)),
+            !app.effects
+                .iter()
+                .any(|effect| is_full_load(effect)
+                    || *effect == Effect::CheckDetailVersion(state.id)),
             "{:?}",
-            app.commands
+            app.effects
         );
         // A check answered while it runs (one asked before, or after a write) starts none.
         update(&mut app, changed(5));
-        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+        assert!(!app.effects.iter().any(is_full_load), "{:?}", app.effects);
 
         // An answer about another workflow does not end this one's read.
         update(
@@ -3982,9 +3976,9 @@ mod tests {
                 result: Err("not found".into()),
             },
         );
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert!(!app.commands.iter().any(is_full_load), "{:?}", app.commands);
+        assert!(!app.effects.iter().any(is_full_load), "{:?}", app.effects);
 
         // It fails: the read is over, and the next refresh asks again.
         update(
@@ -3996,15 +3990,12 @@ mod tests {
         );
         // The next refresh checks the version again, and a changed one is read in full.
         let checks_and_reads = |app: &mut App, version| {
-            app.commands.clear();
+            app.effects.clear();
             refresh_ticks(app);
-            assert!(
-                app.commands
-                    .contains(&Command::CheckDetailVersion(state.id))
-            );
-            app.commands.clear();
+            assert!(app.effects.contains(&Effect::CheckDetailVersion(state.id)));
+            app.effects.clear();
             update(app, changed(version));
-            assert_eq!(app.commands, vec![Command::LoadDetail(state.id)]);
+            assert_eq!(app.effects, vec![Effect::LoadDetail(state.id)]);
         };
         checks_and_reads(&mut app, 5);
 
@@ -4013,9 +4004,9 @@ mod tests {
         checks_and_reads(&mut app, 6);
 
         // `r` reads it in full even with a read under way.
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "r");
-        assert!(app.commands.contains(&Command::LoadDetail(state.id)));
+        assert!(app.effects.contains(&Effect::LoadDetail(state.id)));
     }
 
     #[test]
@@ -4039,12 +4030,12 @@ mod tests {
         update(&mut app, key(KeyCode::Esc));
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.screen(), Screen::Detail);
-        app.commands.clear();
+        app.effects.clear();
         let late = LoadedDetail::print(a.clone(), Some(1));
         update(&mut app, arrived(late.clone()));
         assert_eq!(app.detail, None, "B still loading, not A");
         // Freed off the UI thread, as what a refresh replaces is.
-        assert_eq!(app.commands, vec![Command::Discard(Box::new(late))]);
+        assert_eq!(app.effects, vec![Effect::Discard(Box::new(late))]);
         update(&mut app, failed(a.id, "not found"));
         assert_eq!(app.error, None, "an error about A is dropped too");
 
@@ -4060,11 +4051,11 @@ mod tests {
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
         update(&mut app, key(KeyCode::Esc));
-        app.commands.clear();
+        app.effects.clear();
         let late = LoadedDetail::print(a.clone(), Some(1));
         update(&mut app, arrived(late.clone()));
         assert_eq!(app.detail, None);
-        assert_eq!(app.commands, vec![Command::Discard(Box::new(late))]);
+        assert_eq!(app.effects, vec![Effect::Discard(Box::new(late))]);
 
         // Opened again: its answer shows it.
         update(&mut app, key(KeyCode::Enter));
@@ -4076,10 +4067,10 @@ mod tests {
     fn opening_another_workflow_or_a_restore_frees_the_one_shown_off_the_ui_thread() {
         let (a, checkpoints) = failed_workflow();
         let discards = |app: &App| -> Vec<LoadedDetail> {
-            app.commands
+            app.effects
                 .iter()
-                .filter_map(|command| match command {
-                    Command::Discard(old) => Some(*old.clone()),
+                .filter_map(|effect| match effect {
+                    Effect::Discard(old) => Some(*old.clone()),
                     _ => None,
                 })
                 .collect()
@@ -4092,7 +4083,7 @@ mod tests {
         deliver(&mut app, a.clone(), 1);
         update(&mut app, key(KeyCode::Esc));
         press(&mut app, "j");
-        app.commands.clear();
+        app.effects.clear();
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.detail, None);
         assert_eq!(discards(&app), [LoadedDetail::print(a.clone(), Some(1))]);
@@ -4102,9 +4093,9 @@ mod tests {
         update(&mut app, key(KeyCode::Enter));
         deliver(&mut app, a.clone(), 1);
         update(&mut app, key(KeyCode::Esc));
-        app.commands.clear();
+        app.effects.clear();
         update(&mut app, key(KeyCode::Enter));
-        assert!(discards(&app).is_empty(), "{:?}", app.commands);
+        assert!(discards(&app).is_empty(), "{:?}", app.effects);
         assert_eq!(app.detail.as_ref().unwrap().state, a);
 
         // A restore's answer replaces the workflow shown: that one is freed the same way.
@@ -4154,15 +4145,15 @@ mod tests {
         update(&mut app, key(KeyCode::Esc));
         update(&mut app, planned(&checkpoints[1]));
         assert_eq!(app.popup, None);
-        app.commands.clear();
+        app.effects.clear();
         update(&mut app, key(KeyCode::Enter));
         assert_eq!(app.screen(), Screen::Detail);
         assert!(
-            !app.commands
+            !app.effects
                 .iter()
-                .any(|command| matches!(command, Command::Restore(_))),
+                .any(|effect| matches!(effect, Effect::Restore(_))),
             "{:?}",
-            app.commands
+            app.effects
         );
 
         // `R` on one checkpoint, then on another: only the last one is asked about.
@@ -4192,23 +4183,23 @@ mod tests {
             infos(Ok(crate::fixtures::checkpoint_infos(&checkpoints))),
         );
         let asked = |app: &App| {
-            let count = |wanted: Command| app.commands.iter().filter(|c| **c == wanted).count();
+            let count = |wanted: Effect| app.effects.iter().filter(|c| **c == wanted).count();
             (
-                count(Command::LoadCounts),
-                count(Command::LoadHistory(id)),
-                count(Command::LoadCheckpointInfos(id)),
+                count(Effect::LoadCounts),
+                count(Effect::LoadHistory(id)),
+                count(Effect::LoadCheckpointInfos(id)),
             )
         };
 
         // Nothing under way: the timer asks for each once.
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.effects);
 
         // None has answered by the next refresh: none is asked again.
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert_eq!(asked(&app), (0, 0, 0), "{:?}", app.commands);
+        assert_eq!(asked(&app), (0, 0, 0), "{:?}", app.effects);
 
         // Answers about another workflow end nothing here.
         let other = Uuid::from_u128(99);
@@ -4220,17 +4211,17 @@ mod tests {
                 result: Err("gone".into()),
             },
         );
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert_eq!(asked(&app), (0, 0, 0), "{:?}", app.commands);
+        assert_eq!(asked(&app), (0, 0, 0), "{:?}", app.effects);
 
         // They fail: each read is over, and the next refresh asks again.
         update(&mut app, Message::CountsLoaded(Err("timed out".into())));
         update(&mut app, history_loaded(id, Err("timed out".into())));
         update(&mut app, infos(Err("timed out".into())));
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.effects);
 
         // They arrive: the same.
         update(
@@ -4242,15 +4233,15 @@ mod tests {
             &mut app,
             infos(Ok(crate::fixtures::checkpoint_infos(&checkpoints))),
         );
-        app.commands.clear();
+        app.effects.clear();
         refresh_ticks(&mut app);
-        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.effects);
 
         // Asked for (`r`, a write): each is read again even with a read under way.
-        app.commands.clear();
+        app.effects.clear();
         press(&mut app, "r");
-        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
-        app.commands.clear();
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.effects);
+        app.effects.clear();
         update(
             &mut app,
             Message::PinSet {
@@ -4259,7 +4250,7 @@ mod tests {
                 result: Ok(()),
             },
         );
-        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.commands);
+        assert_eq!(asked(&app), (1, 1, 1), "{:?}", app.effects);
     }
 
     /// The detail shows exactly the context and outputs lines `loaded` carries.
@@ -4297,8 +4288,8 @@ mod tests {
         );
         // What it showed before goes to the runtime to be freed there.
         assert_eq!(
-            app.commands.last(),
-            Some(&Command::Discard(Box::new(placeholder(&state, 1, 50))))
+            app.effects.last(),
+            Some(&Effect::Discard(Box::new(placeholder(&state, 1, 50))))
         );
 
         // A refresh after the user moved to another step: that step's delivered lines.
@@ -4341,7 +4332,7 @@ mod tests {
         let mut app = loaded_app();
         update(&mut app, key(KeyCode::Enter));
         update(&mut app, arrived(placeholder(&state, 1, 3)));
-        app.commands.clear();
+        app.effects.clear();
         let shown = |app: &App| {
             let detail = app.detail.as_ref().unwrap();
             let step = selected_step(detail).unwrap().step_id.clone();
@@ -4366,7 +4357,7 @@ mod tests {
         update(&mut app, key(KeyCode::Down));
         update(&mut app, key(KeyCode::Up));
         assert_eq!(shown(&app), expect("retrieve"));
-        assert!(app.commands.is_empty(), "{:?}", app.commands);
+        assert!(app.effects.is_empty(), "{:?}", app.effects);
 
         // Outputs scroll within the selected step's lines, and a new step starts at the top.
         update(&mut app, key(KeyCode::Tab));

@@ -1,7 +1,7 @@
 //! Command-line arguments.
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, ValueEnum};
 use llm_orchestrator_state::WorkflowStatus;
 
 /// Find stuck or broken LLM workflows, see what each step did, and roll them back.
@@ -36,12 +36,12 @@ pub struct Cli {
 
     /// What to do (default: the interactive UI).
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub subcommand: Option<Subcommand>,
 }
 
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
+/// A subcommand of the command line (`wfadmin list`, `wfadmin rollback`...).
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
     /// Open the interactive terminal UI (the default).
     Tui,
     /// List workflows, active ones first.
@@ -227,12 +227,12 @@ impl Cli {
     /// checkpoint of every workflow but the newest of an active one. (With
     /// `--keep-younger-than` it is meaningful: only the checkpoints older than that go.)
     pub fn validate(&self) -> Result<(), clap::Error> {
-        if let Some(Command::Prune {
+        if let Some(Subcommand::Prune {
             older_than: None,
             keep_checkpoints: None,
             keep_younger_than: None,
             ..
-        }) = &self.command
+        }) = &self.subcommand
         {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::MissingRequiredArgument,
@@ -240,11 +240,11 @@ impl Cli {
                  --keep-younger-than\n",
             ));
         }
-        if let Some(Command::Prune {
+        if let Some(Subcommand::Prune {
             keep_checkpoints: Some(0),
             keep_younger_than: None,
             ..
-        }) = &self.command
+        }) = &self.subcommand
         {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
@@ -257,7 +257,7 @@ impl Cli {
     }
 }
 
-impl Command {
+impl Subcommand {
     /// Whether the command may create the database (a SQLite file) and the store's
     /// tables: it is about putting workflows in. (`migrate` creates them too, on its
     /// own path.) Every other command refuses a database without them.
@@ -357,7 +357,7 @@ mod tests {
     fn list_status_is_a_status_in_any_case_and_anything_else_a_bad_argument() {
         let status = |word: &str| match Cli::try_parse_from(["w", "list", "--status", word]) {
             Ok(Cli {
-                command: Some(Command::List { status, .. }),
+                subcommand: Some(Subcommand::List { status, .. }),
                 ..
             }) => Ok(status),
             Ok(other) => panic!("{other:?}"),
@@ -382,12 +382,15 @@ mod tests {
         assert!(err.to_string().contains("must be at least 1"), "{err}");
         assert!(Cli::try_parse_from(["w", "list", "--limit", "-3"]).is_err());
         let one = Cli::try_parse_from(["w", "list", "--limit", "1"]).unwrap();
-        assert!(matches!(one.command, Some(Command::List { limit: 1, .. })));
+        assert!(matches!(
+            one.subcommand,
+            Some(Subcommand::List { limit: 1, .. })
+        ));
     }
 
     #[test]
     fn writes_are_known() {
-        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().command.unwrap();
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().subcommand.unwrap();
         assert!(parse(&["w", "restore", "x"]).writes());
         assert!(parse(&["w", "prune", "--older-than", "1d"]).writes());
         assert!(!parse(&["w", "prune", "--older-than", "1d", "--dry-run"]).writes());

@@ -9,7 +9,7 @@ use ratatui::style::Color;
 use llm_orchestrator_state::{CheckpointUsage, PruneReport};
 
 use crate::app::{
-    App, Command, DetailFocus, DetailView, LoadedDetail, Message, WorkflowHistory,
+    App, DetailFocus, DetailView, Effect, LoadedDetail, Message, WorkflowHistory,
     default_prune_policy, update,
 };
 use crate::fixtures::{LONG, checkpoint_infos, failed_workflow, loaded_app, long_workflow};
@@ -911,11 +911,11 @@ fn restore_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
     );
     assert_snapshot!(terminal.backend());
 
-    app.commands.clear();
+    app.effects.clear();
     press(&mut app, "y");
     assert_eq!(
-        app.commands,
-        vec![Command::RestoreOverridingLease(checkpoints[1].id)]
+        app.effects,
+        vec![Effect::RestoreOverridingLease(checkpoints[1].id)]
     );
 }
 
@@ -958,7 +958,7 @@ fn a_checkpoint_that_holds_no_state_says_why_it_cannot_be_restored() {
     let (state, _) = failed_workflow();
     let (mut app, own) = checkpoints_app_with_own_json();
     press(&mut app, "R");
-    assert_eq!(app.commands.last(), Some(&Command::PlanRestore(own.id)));
+    assert_eq!(app.effects.last(), Some(&Effect::PlanRestore(own.id)));
     let plan = RestorePlan::new(state, own.clone()).unwrap();
     assert!(plan.refused.is_some(), "{plan:?}");
     update(
@@ -977,16 +977,16 @@ fn a_checkpoint_that_holds_no_state_says_why_it_cannot_be_restored() {
     assert_snapshot!(draw(&app).backend());
 
     // `y` restores nothing, and the popup stays until closed.
-    app.commands.clear();
+    app.effects.clear();
     press(&mut app, "y");
-    assert!(app.commands.is_empty(), "{:?}", app.commands);
+    assert!(app.effects.is_empty(), "{:?}", app.effects);
     assert!(app.popup.is_some());
     update(
         &mut app,
         Message::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
     );
     assert_eq!(app.popup, None);
-    assert!(app.commands.is_empty(), "{:?}", app.commands);
+    assert!(app.effects.is_empty(), "{:?}", app.effects);
     assert_eq!(
         app.notice.as_deref(),
         Some("nothing restored; nothing changed")
@@ -1176,8 +1176,8 @@ fn prune_policy_input_with_an_error() {
 fn prune_preview_of_an_edited_policy() {
     let mut app = prune_policy_app("keep-checkpoints=3 keep-younger-than=7d");
     update(&mut app, key(KeyCode::Enter));
-    let [Command::Prune { policy, dry_run }] = app.commands[..] else {
-        panic!("{:?}", app.commands);
+    let [Effect::Prune { policy, dry_run }] = app.effects[..] else {
+        panic!("{:?}", app.effects);
     };
     assert!(dry_run);
     update(
@@ -1435,7 +1435,7 @@ fn long_restore_confirmation(cols: u16, rows: u16) -> App {
 fn long_ids_app() -> App {
     let mut app = App::new("sqlite://workflows.db", false);
     let request = app.workflows.request;
-    app.commands.clear();
+    app.effects.clear();
     let rows = crate::fixtures::summaries()
         .into_iter()
         .enumerate()
