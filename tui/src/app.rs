@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::commands::ordered_steps;
 use crate::diff::Change;
 use crate::format;
-use crate::restore_plan::RestorePlan;
+use crate::rollback_plan::RollbackPlan;
 
 /// Rows fetched per page of the workflows table.
 pub const PAGE_SIZE: u64 = 200;
@@ -68,11 +68,11 @@ pub enum Popup {
         /// The text typed so far.
         input: String,
     },
-    /// What a restore changes, scrolled down by `scroll` rows (j/k, PgUp/PgDn, g/G: a
+    /// What a rollback changes, scrolled down by `scroll` rows (j/k, PgUp/PgDn, g/G: a
     /// plan can be longer than the popup); `y` confirms.
-    ConfirmRestore {
+    ConfirmRollback {
         /// The plan.
-        plan: Box<RestorePlan>,
+        plan: Box<RollbackPlan>,
         /// The first row of the plan shown.
         scroll: usize,
     },
@@ -163,8 +163,8 @@ pub struct Awaited {
     /// The diff asked for with `d`: the older side and the newer one (`None`: the current
     /// state).
     pub diff: Option<(Uuid, Option<Uuid>)>,
-    /// The checkpoint whose restore plan was asked for with `R`.
-    pub restore_plan: Option<Uuid>,
+    /// The checkpoint whose rollback plan was asked for with `R`.
+    pub rollback_plan: Option<Uuid>,
 }
 
 impl Awaited {
@@ -284,7 +284,7 @@ pub struct DetailView {
     /// The workflow.
     pub state: WorkflowState,
     /// The version `state` is stored at: an automatic refresh reads the workflow again
-    /// only when the stored version differs. `None` when unknown (the state a restore
+    /// only when the stored version differs. `None` when unknown (the state a rollback
     /// returned), which any stored version differs from.
     pub version: Option<i64>,
     /// Index of the selected step in `step_order`.
@@ -455,7 +455,7 @@ impl DetailView {
             outputs_lines: std::mem::replace(&mut self.outputs_lines, loaded.outputs_lines),
             damaged: std::mem::replace(&mut self.damaged, loaded.damaged),
         };
-        // Fewer steps now (a restore elsewhere): the last one.
+        // Fewer steps now (a rollback elsewhere): the last one.
         self.step = self.step.min(self.outputs_lines.len().saturating_sub(1));
         self.context_scroll = self.context_scroll.min(last_index(&self.context_lines));
         self.outputs_scroll = self
@@ -582,13 +582,13 @@ pub enum Effect {
         /// The newer side, or the workflow's current state.
         to: Option<Uuid>,
     },
-    /// Work out what restoring a checkpoint changes.
-    PlanRestore(Uuid),
+    /// Work out what rolling back to a checkpoint changes.
+    PlanRollback(Uuid),
     /// Roll back to a checkpoint.
-    Restore(Uuid),
+    Rollback(Uuid),
     /// Roll back to a checkpoint of a workflow a replica holds the lease on, which the
     /// operator confirmed after being warned: the lease ends (its holder is fenced).
-    RestoreOverridingLease(Uuid),
+    RollbackOverridingLease(Uuid),
     /// Free a workflow the detail screen no longer shows, off the UI thread: dropping a
     /// 6 MB context and its printed lines takes tens of milliseconds (debug build). No
     /// answer.
@@ -693,15 +693,15 @@ pub enum Message {
         /// The title and the changes, or the error.
         result: Result<(String, Vec<Change>), String>,
     },
-    /// A restore plan is ready for confirmation.
-    RestorePlanned {
+    /// A rollback plan is ready for confirmation.
+    RollbackPlanned {
         /// The checkpoint asked for.
         checkpoint: Uuid,
         /// The plan, or the error.
-        result: Result<Box<RestorePlan>, String>,
+        result: Result<Box<RollbackPlan>, String>,
     },
-    /// A restore finished: the workflow as restored, already printed.
-    Restored(Result<LoadedDetail, String>),
+    /// A rollback finished: the workflow as rolled back, already printed.
+    RolledBack(Result<LoadedDetail, String>),
     /// A task died (a bug): leave, reporting it.
     Fatal(String),
 }
@@ -753,11 +753,11 @@ pub struct App {
     /// automatic refresh, `r`) clears it, and no other success does, so "the workflow on
     /// screen was deleted" stays while the list loads fine.
     pub error_source: Option<ErrorSource>,
-    /// The last notice (a restore's result, or "restoring..." while it runs).
+    /// The last notice (a rollback's result, or "rolling back..." while it runs).
     pub notice: Option<String>,
-    /// Why the last write (restore, prune, pin, unpin, fork) failed: shown over any
+    /// Why the last write (rollback, prune, pin, unpin, fork) failed: shown over any
     /// other error until the operator presses a key or another write answers. Reads
-    /// neither replace nor clear it: "restore failed" must not vanish at the next
+    /// neither replace nor clear it: "rollback failed" must not vanish at the next
     /// automatic refresh.
     pub write_error: Option<String>,
     /// Ticks since the last refresh.
@@ -1071,10 +1071,10 @@ impl App {
         !self.read_only
     }
 
-    fn start_restore(&mut self, checkpoint: Uuid) {
-        if self.may_write("restore") {
-            self.awaited.restore_plan = Some(checkpoint);
-            self.effects.push(Effect::PlanRestore(checkpoint));
+    fn start_rollback(&mut self, checkpoint: Uuid) {
+        if self.may_write("rollback") {
+            self.awaited.rollback_plan = Some(checkpoint);
+            self.effects.push(Effect::PlanRollback(checkpoint));
         }
     }
 
@@ -1130,7 +1130,7 @@ enum Refresh {
     /// again even if a load is under way (it may have started before the write), the
     /// workflow's version first.
     AfterWrite,
-    /// `r`, and after a restore: everything, the open workflow in full.
+    /// `r`, and after a rollback: everything, the open workflow in full.
     Full,
 }
 
@@ -1307,7 +1307,7 @@ pub fn update(app: &mut App, message: Message) {
                         .and_then(|id| list.iter().position(|c| c.id == id))
                         .unwrap_or(view.selected)
                         .min(list.len().saturating_sub(1));
-                    // A mark on a checkpoint that is gone (pruned, restored past) would be
+                    // A mark on a checkpoint that is gone (pruned, rolled back past) would be
                     // invisible, yet `d` would diff against it.
                     view.marked = view
                         .marked
@@ -1426,30 +1426,30 @@ pub fn update(app: &mut App, message: Message) {
                 Err(err) => app.show_error(err),
             }
         }
-        Message::RestorePlanned { checkpoint, result } => {
+        Message::RollbackPlanned { checkpoint, result } => {
             // A confirmation only for the checkpoint last asked about, and not after the
-            // user went back: `y` or Enter would restore a checkpoint not on screen.
-            if app.awaited.restore_plan != Some(checkpoint) {
+            // user went back: `y` or Enter would roll back to a checkpoint not on screen.
+            if app.awaited.rollback_plan != Some(checkpoint) {
                 return;
             }
-            app.awaited.restore_plan = None;
+            app.awaited.rollback_plan = None;
             match result {
-                Ok(plan) => app.popup = Some(Popup::ConfirmRestore { plan, scroll: 0 }),
+                Ok(plan) => app.popup = Some(Popup::ConfirmRollback { plan, scroll: 0 }),
                 Err(err) => app.show_error(err),
             }
         }
-        Message::Restored(result) => match result {
+        Message::RolledBack(result) => match result {
             Ok(loaded) => {
                 let state = &loaded.state;
                 app.write_succeeded(format!(
-                    "restored {}: now {}, {}",
+                    "rolled back {}: now {}, {}",
                     state.workflow_id,
                     state.status,
                     crate::format::count(state.steps.len() as u64, "step", "steps")
                 ));
                 app.error = None;
                 // The screens change under whatever was awaited: a diff or plan of the
-                // state before the restore is stale.
+                // state before the rollback is stale.
                 app.awaited = Awaited::default();
                 let history = DetailView::showing(&mut app.detail, state.id)
                     .and_then(|detail| detail.history.take());
@@ -1466,7 +1466,7 @@ pub fn update(app: &mut App, message: Message) {
                 // Its version is not known yet: read it again in full.
                 app.refresh(Refresh::Full);
             }
-            Err(err) => app.write_failed("restore", &err),
+            Err(err) => app.write_failed("rollback", &err),
         },
         Message::Fatal(err) => {
             app.fatal = Some(err);
@@ -1581,40 +1581,40 @@ fn on_popup_key(app: &mut App, popup: Popup, key: KeyEvent) {
         },
         // Only `y` confirms a destructive action: Enter, pressed out of habit (it opens
         // and submits everywhere else), does nothing here.
-        Popup::ConfirmRestore { plan, scroll } => match key.code {
-            // Nothing to restore from a checkpoint that holds no state of the workflow:
+        Popup::ConfirmRollback { plan, scroll } => match key.code {
+            // Nothing to roll back to in a checkpoint that holds no state of the workflow:
             // the popup says why until it is closed.
             KeyCode::Char('y') if plan.refused.is_some() => {
-                app.popup = Some(Popup::ConfirmRestore { plan, scroll });
+                app.popup = Some(Popup::ConfirmRollback { plan, scroll });
             }
             KeyCode::Char('y') => {
-                app.notice = Some("restoring...".into());
+                app.notice = Some("rolling back...".into());
                 // Confirmed under the popup's warning that a replica holds the lease.
                 let checkpoint = plan.checkpoint.id;
                 app.effects.push(match plan.live_lease {
-                    Some(_) => Effect::RestoreOverridingLease(checkpoint),
-                    None => Effect::Restore(checkpoint),
+                    Some(_) => Effect::RollbackOverridingLease(checkpoint),
+                    None => Effect::Rollback(checkpoint),
                 });
             }
             KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
                 app.notice = Some(match plan.refused {
-                    Some(_) => "nothing restored; nothing changed".into(),
-                    None => "restore cancelled; nothing changed".into(),
+                    Some(_) => "nothing rolled back; nothing changed".into(),
+                    None => "rollback cancelled; nothing changed".into(),
                 });
             }
             _ => {
                 let scroll = match movement(&key) {
                     Some(delta) => {
-                        let body = crate::ui::confirm::restore(&plan).body;
+                        let body = crate::ui::confirm::rollback(&plan).body;
                         let last = crate::ui::confirm::last_scroll(&body, app.cols, app.rows);
                         moved(scroll, delta, last + 1)
                     }
                     None => scroll,
                 };
-                app.popup = Some(Popup::ConfirmRestore { plan, scroll });
+                app.popup = Some(Popup::ConfirmRollback { plan, scroll });
             }
         },
-        // Like restore: only `y` unpins, and any other key but a no leaves the question.
+        // Like rollback: only `y` unpins, and any other key but a no leaves the question.
         Popup::ConfirmUnpin { checkpoint, label } => match key.code {
             KeyCode::Char('y') => app.effects.push(Effect::SetPin {
                 checkpoint,
@@ -1920,7 +1920,7 @@ fn on_checkpoints_key(app: &mut App, key: KeyEvent) {
             };
             app.start_diff(from, to);
         }
-        KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(selected.id),
+        KeyCode::Char('R') | KeyCode::Char('u') => app.start_rollback(selected.id),
         KeyCode::Char('p') => app.toggle_pin(selected.id),
         KeyCode::Char('F') => app.start_fork(selected.id),
         _ => {}
@@ -1938,11 +1938,11 @@ fn on_snapshot_key(app: &mut App, key: KeyEvent) {
         }
         return;
     }
-    // Diff and restore fetch the checkpoint by id themselves: they work while it loads.
+    // Diff and rollback fetch the checkpoint by id themselves: they work while it loads.
     let id = view.info.id;
     match key.code {
         KeyCode::Char('d') => app.start_diff(id, None),
-        KeyCode::Char('R') | KeyCode::Char('u') => app.start_restore(id),
+        KeyCode::Char('R') | KeyCode::Char('u') => app.start_rollback(id),
         _ => {}
     }
 }
@@ -2444,7 +2444,7 @@ mod tests {
         assert_eq!(view.info.id, newest.id);
         assert_eq!(view.info.step_id, "prompt");
         assert_eq!(view.lines, None, "loading");
-        // While it loads: nothing to scroll, but diff and restore work (they go by id).
+        // While it loads: nothing to scroll, but diff and rollback work (they go by id).
         press(&mut app, "jd");
         assert_eq!(app.snapshot.as_ref().unwrap().scroll, 0);
         assert_eq!(
@@ -2455,7 +2455,7 @@ mod tests {
             })
         );
         press(&mut app, "R");
-        assert_eq!(app.effects.last(), Some(&Effect::PlanRestore(newest.id)));
+        assert_eq!(app.effects.last(), Some(&Effect::PlanRollback(newest.id)));
 
         update(&mut app, snapshot_loaded(newest));
         let lines = app.snapshot.as_ref().unwrap().lines.clone().unwrap();
@@ -2599,25 +2599,25 @@ mod tests {
     }
 
     #[test]
-    fn restore_asks_first_and_can_be_cancelled() {
+    fn rollback_asks_first_and_can_be_cancelled() {
         let mut app = with_checkpoints();
         press(&mut app, "jR");
         let (state, checkpoints) = failed_workflow();
         let oldest = checkpoints[1].clone();
-        assert_eq!(app.effects.last(), Some(&Effect::PlanRestore(oldest.id)));
-        let plan = RestorePlan::new(state, oldest.clone()).unwrap();
-        let planned = |result| Message::RestorePlanned {
+        assert_eq!(app.effects.last(), Some(&Effect::PlanRollback(oldest.id)));
+        let plan = RollbackPlan::new(state, oldest.clone()).unwrap();
+        let planned = |result| Message::RollbackPlanned {
             checkpoint: oldest.id,
             result,
         };
         update(&mut app, planned(Ok(Box::new(plan.clone()))));
-        assert!(matches!(app.popup, Some(Popup::ConfirmRestore { .. })));
+        assert!(matches!(app.popup, Some(Popup::ConfirmRollback { .. })));
         app.effects.clear();
         press(&mut app, "x");
         assert!(app.popup.is_some(), "other keys keep the question open");
         update(&mut app, key(KeyCode::Enter));
         assert!(app.popup.is_some(), "Enter does not confirm");
-        assert!(app.effects.is_empty(), "Enter restores nothing");
+        assert!(app.effects.is_empty(), "Enter rolls back nothing");
         press(&mut app, "n");
         assert_eq!(app.popup, None);
         assert!(app.effects.is_empty());
@@ -2625,40 +2625,43 @@ mod tests {
         update(&mut app, planned(Ok(Box::new(plan))));
         app.effects.clear();
         press(&mut app, "y");
-        assert_eq!(app.effects, vec![Effect::Restore(oldest.id)]);
+        assert_eq!(app.effects, vec![Effect::Rollback(oldest.id)]);
         press(&mut app, "R");
         update(&mut app, planned(Err("no such checkpoint".into())));
         assert_eq!(app.error.as_deref(), Some("no such checkpoint"));
     }
 
     #[test]
-    fn a_failed_restore_says_so_until_a_key_and_its_notice_never_comes_back() {
+    fn a_failed_rollback_says_so_until_a_key_and_its_notice_never_comes_back() {
         let mut app = with_checkpoints();
         let (state, checkpoints) = failed_workflow();
         let oldest = checkpoints[1].clone();
         press(&mut app, "jR");
-        let plan = RestorePlan::new(state, oldest.clone()).unwrap();
+        let plan = RollbackPlan::new(state, oldest.clone()).unwrap();
         update(
             &mut app,
-            Message::RestorePlanned {
+            Message::RollbackPlanned {
                 checkpoint: oldest.id,
                 result: Ok(Box::new(plan)),
             },
         );
         press(&mut app, "y");
-        assert_eq!(app.notice.as_deref(), Some("restoring..."));
+        assert_eq!(app.notice.as_deref(), Some("rolling back..."));
         app.effects.clear();
 
-        // The connection is lost: the restore fails, and so does the next refresh.
+        // The connection is lost: the rollback fails, and so does the next refresh.
         update(
             &mut app,
-            Message::Restored(Err("connection error: connection reset".into())),
+            Message::RolledBack(Err("connection error: connection reset".into())),
         );
         // The answer was lost, not necessarily the write.
-        let failed = "restore unconfirmed, it may or may not have been applied (r reloads): \
+        let failed = "rollback unconfirmed, it may or may not have been applied (r reloads): \
                       connection error: connection reset";
         assert_eq!(app.write_error.as_deref(), Some(failed));
-        assert_eq!(app.notice, None, "the result arrived: no longer restoring");
+        assert_eq!(
+            app.notice, None,
+            "the result arrived: no longer rolling back"
+        );
         let status = |app: &App| {
             let mut terminal =
                 ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 10)).unwrap();
@@ -2681,25 +2684,25 @@ mod tests {
             "a read's error does not hide it"
         );
         // The connection is back: the reads succeed, the write's failure stays, and
-        // "restoring..." does not come back.
+        // "rolling back..." does not come back.
         update(&mut app, Message::CountsLoaded(Ok(Default::default())));
         let message = loaded(&app, summaries());
         update(&mut app, message);
         assert!(status(&app).contains(failed), "{}", status(&app));
-        assert!(!status(&app).contains("restoring"), "{}", status(&app));
+        assert!(!status(&app).contains("rolling back"), "{}", status(&app));
         // The operator presses a key: it has been read.
         press(&mut app, "j");
         assert_eq!(app.write_error, None);
         let keys = status(&app);
-        assert!(keys.contains("R restore"), "the keys again: {keys}");
+        assert!(keys.contains("R rollback"), "the keys again: {keys}");
         assert!(
-            !keys.contains("failed") && !keys.contains("restoring"),
+            !keys.contains("failed") && !keys.contains("rolling back"),
             "{keys}"
         );
     }
 
     #[test]
-    fn read_only_mode_refuses_restore() {
+    fn read_only_mode_refuses_rollback() {
         let mut app = with_checkpoints();
         app.read_only = true;
         press(&mut app, "R");
@@ -2708,24 +2711,24 @@ mod tests {
     }
 
     #[test]
-    fn a_finished_restore_shows_the_workflow_and_refreshes() {
+    fn a_finished_rollback_shows_the_workflow_and_refreshes() {
         let mut app = with_checkpoints();
         let (_, checkpoints) = failed_workflow();
-        let restored = checkpoints[1].state().unwrap();
-        let printed = LoadedDetail::print(restored.clone(), None);
-        update(&mut app, Message::Restored(Ok(printed)));
+        let rolled_back = checkpoints[1].state().unwrap();
+        let printed = LoadedDetail::print(rolled_back.clone(), None);
+        update(&mut app, Message::RolledBack(Ok(printed)));
         assert_eq!(app.screens, vec![Screen::Workflows, Screen::Detail]);
         let detail = app.detail.as_ref().unwrap();
-        assert_eq!(detail.state, restored);
+        assert_eq!(detail.state, rolled_back);
         assert_eq!(detail.version, None);
         assert!(app.notice.as_deref().unwrap().contains("now running"));
         assert!(app.effects.contains(&Effect::LoadCounts));
         // Its version is unknown: it is read again in full.
-        assert!(app.effects.contains(&Effect::LoadDetail(restored.id)));
-        update(&mut app, Message::Restored(Err("conflict".into())));
+        assert!(app.effects.contains(&Effect::LoadDetail(rolled_back.id)));
+        update(&mut app, Message::RolledBack(Err("conflict".into())));
         assert_eq!(
             app.write_error.as_deref(),
-            Some("restore failed, nothing changed: conflict")
+            Some("rollback failed, nothing changed: conflict")
         );
     }
 
@@ -4064,7 +4067,7 @@ mod tests {
     }
 
     #[test]
-    fn opening_another_workflow_or_a_restore_frees_the_one_shown_off_the_ui_thread() {
+    fn opening_another_workflow_or_a_rollback_frees_the_one_shown_off_the_ui_thread() {
         let (a, checkpoints) = failed_workflow();
         let discards = |app: &App| -> Vec<LoadedDetail> {
             app.effects
@@ -4098,16 +4101,16 @@ mod tests {
         assert!(discards(&app).is_empty(), "{:?}", app.effects);
         assert_eq!(app.detail.as_ref().unwrap().state, a);
 
-        // A restore's answer replaces the workflow shown: that one is freed the same way.
+        // A rollback's answer replaces the workflow shown: that one is freed the same way.
         let mut app = with_checkpoints();
-        let restored = LoadedDetail::print(checkpoints[1].state().unwrap(), None);
-        update(&mut app, Message::Restored(Ok(restored.clone())));
-        assert_eq!(app.detail.as_ref().unwrap().state, restored.state);
+        let rolled_back = LoadedDetail::print(checkpoints[1].state().unwrap(), None);
+        update(&mut app, Message::RolledBack(Ok(rolled_back.clone())));
+        assert_eq!(app.detail.as_ref().unwrap().state, rolled_back.state);
         assert_eq!(discards(&app), [LoadedDetail::print(a, Some(1))]);
     }
 
     #[test]
-    fn a_diff_or_restore_plan_the_user_left_opens_nothing() {
+    fn a_diff_or_rollback_plan_the_user_left_opens_nothing() {
         let (state, checkpoints) = failed_workflow();
         let (newest, oldest) = (checkpoints[0].id, checkpoints[1].id);
         let diffed = |from, to| Message::DiffLoaded {
@@ -4133,11 +4136,11 @@ mod tests {
         assert_eq!(app.screen(), Screen::Diff);
 
         // `R`, then back to the list before the plan arrives: no question, and Enter
-        // opens the workflow rather than restoring.
-        let planned = |checkpoint: &Checkpoint| Message::RestorePlanned {
+        // opens the workflow rather than rolling back.
+        let planned = |checkpoint: &Checkpoint| Message::RollbackPlanned {
             checkpoint: checkpoint.id,
             result: Ok(Box::new(
-                RestorePlan::new(state.clone(), checkpoint.clone()).unwrap(),
+                RollbackPlan::new(state.clone(), checkpoint.clone()).unwrap(),
             )),
         };
         let mut app = with_checkpoints();
@@ -4151,7 +4154,7 @@ mod tests {
         assert!(
             !app.effects
                 .iter()
-                .any(|effect| matches!(effect, Effect::Restore(_))),
+                .any(|effect| matches!(effect, Effect::Rollback(_))),
             "{:?}",
             app.effects
         );
@@ -4162,7 +4165,7 @@ mod tests {
         update(&mut app, planned(&checkpoints[1]));
         assert_eq!(app.popup, None);
         update(&mut app, planned(&checkpoints[0]));
-        let Some(Popup::ConfirmRestore { plan, .. }) = &app.popup else {
+        let Some(Popup::ConfirmRollback { plan, .. }) = &app.popup else {
             panic!("no question: {:?}", app.popup);
         };
         assert_eq!(plan.checkpoint.id, newest);
@@ -4304,7 +4307,7 @@ mod tests {
         );
         assert_eq!(detail.selected_outputs_lines()[0], "outputs of prompt 0");
 
-        // Fewer steps now (restored elsewhere): the last one left is selected.
+        // Fewer steps now (rolled back elsewhere): the last one left is selected.
         press(&mut app, "G");
         let mut shorter = state.clone();
         shorter.steps.remove("tool_call");

@@ -30,7 +30,7 @@ pub struct Cli {
     )]
     pub postgres_schema: Option<String>,
 
-    /// Refuse every write (restore, prune, pin, unpin, fork, import, migrate, demo).
+    /// Refuse every write (rollback, prune, pin, unpin, fork, import, migrate, demo).
     #[arg(long, global = true)]
     pub read_only: bool,
 
@@ -93,13 +93,15 @@ pub enum Subcommand {
     /// the workflow's lease the store refuses, unless you confirm after the warning or
     /// pass --override-lease: the lease then ends and the replica's next write under it
     /// is refused.
-    Restore {
+    // `restore`, its old name, still works (a hidden alias) so that scripts do not break.
+    #[command(alias = "restore")]
+    Rollback {
         /// The checkpoint's uuid.
         checkpoint: String,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
-        /// Restore even while a replica holds the workflow's lease, ending the lease.
+        /// Roll back even while a replica holds the workflow's lease, ending the lease.
         #[arg(long)]
         override_lease: bool,
     },
@@ -281,7 +283,7 @@ impl Subcommand {
     /// mistake is said so (see `commands::not_a_checkpoint`).
     pub fn checkpoint_args(&self) -> Vec<String> {
         match self {
-            Self::Restore { checkpoint, .. }
+            Self::Rollback { checkpoint, .. }
             | Self::Pin { checkpoint, .. }
             | Self::Unpin { checkpoint }
             | Self::Fork { checkpoint, .. } => vec![checkpoint.clone()],
@@ -294,7 +296,7 @@ impl Subcommand {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            Self::Restore { .. }
+            Self::Rollback { .. }
                 | Self::Prune { dry_run: false, .. }
                 | Self::Pin { .. }
                 | Self::Unpin { .. }
@@ -389,9 +391,30 @@ mod tests {
     }
 
     #[test]
+    fn restore_is_a_hidden_alias_of_rollback() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().subcommand.unwrap();
+        for name in ["rollback", "restore"] {
+            let Subcommand::Rollback {
+                checkpoint, yes, ..
+            } = parse(&["w", name, "x", "--yes"])
+            else {
+                panic!("{name} is not rollback");
+            };
+            assert_eq!((checkpoint.as_str(), yes), ("x", true));
+        }
+        let mut help = Vec::new();
+        <Cli as clap::CommandFactory>::command()
+            .write_long_help(&mut help)
+            .unwrap();
+        let help = String::from_utf8(help).unwrap();
+        assert!(help.contains("  rollback "), "{help}");
+        assert!(!help.contains("restore"), "{help}");
+    }
+
+    #[test]
     fn writes_are_known() {
         let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().subcommand.unwrap();
-        assert!(parse(&["w", "restore", "x"]).writes());
+        assert!(parse(&["w", "rollback", "x"]).writes());
         assert!(parse(&["w", "prune", "--older-than", "1d"]).writes());
         assert!(!parse(&["w", "prune", "--older-than", "1d", "--dry-run"]).writes());
         assert!(parse(&["w", "migrate"]).writes());

@@ -16,7 +16,7 @@ use crate::diff::{Change, diff};
 use crate::error::{AdminError, Result};
 use crate::format;
 use crate::output_file;
-use crate::restore_plan::{LiveLease, RestorePlan};
+use crate::rollback_plan::{LiveLease, RollbackPlan};
 
 /// Most checkpoints a command loads for one workflow.
 pub const CHECKPOINT_LIMIT: u64 = 1000;
@@ -775,19 +775,19 @@ pub async fn diff_command(
     Ok(())
 }
 
-/// The plan for restoring a checkpoint, with the replica that holds the workflow's
-/// lease if one does (it would overwrite the restore).
-pub async fn plan_restore(
+/// The plan for rolling back to a checkpoint, with the replica that holds the workflow's
+/// lease if one does (it would overwrite the rollback).
+pub async fn plan_rollback(
     store: &Store,
     clock: db::Clock,
     checkpoint_id: uuid::Uuid,
-) -> Result<RestorePlan> {
+) -> Result<RollbackPlan> {
     let checkpoint = store.get_checkpoint(&checkpoint_id).await?;
     let workflow_state_id = checkpoint.workflow_state_id;
     // A workflow whose stored JSON cannot be read is what a rollback repairs.
     let plan = match store.load_workflow_state(&workflow_state_id).await {
-        Ok(current) => RestorePlan::new(current, checkpoint)?,
-        Err(err) if err.is_unreadable_data() => RestorePlan::over_unreadable(checkpoint, &err)?,
+        Ok(current) => RollbackPlan::new(current, checkpoint)?,
+        Err(err) if err.is_unreadable_data() => RollbackPlan::over_unreadable(checkpoint, &err)?,
         Err(err) => return Err(err.into()),
     };
     let lease = summary_of(store, workflow_state_id)
@@ -796,20 +796,20 @@ pub async fn plan_restore(
     Ok(plan.with_live_lease(lease))
 }
 
-/// What the operator said on `restore`'s command line.
+/// What the operator said on `rollback`'s command line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Consented {
     /// `--yes`: do not ask.
     pub yes: bool,
-    /// `--override-lease`: restore even while a replica holds the workflow's lease.
+    /// `--override-lease`: roll back even while a replica holds the workflow's lease.
     pub override_lease: bool,
 }
 
-/// `restore`: prints the plan, asks unless `yes`, then rolls back. While a replica holds
-/// the workflow's lease, the restore ends that lease when the operator confirmed after
+/// `rollback`: prints the plan, asks unless `yes`, then rolls back. While a replica holds
+/// the workflow's lease, the rollback ends that lease when the operator confirmed after
 /// the plan's warning or passed `--override-lease`; with `--yes` alone it is refused,
 /// naming the holder, before anything is written.
-pub async fn restore(
+pub async fn rollback(
     store: &Store,
     clock: db::Clock,
     out: &mut impl Write,
@@ -823,19 +823,19 @@ pub async fn restore(
         override_lease,
     } = consented;
     let id = db::parse_uuid("checkpoint", checkpoint)?;
-    let plan = plan_restore(store, clock, id).await?;
+    let plan = plan_rollback(store, clock, id).await?;
     for line in plan.lines() {
         writeln!(out, "{line}")?;
     }
     if plan.refused.is_some() {
         return Err(AdminError::new(
-            "not restoring: the checkpoint holds no state of this workflow; nothing changed",
+            "not rolling back: the checkpoint holds no state of this workflow; nothing changed",
         ));
     }
     if let Some(lease) = plan.live_lease.as_ref().filter(|_| yes && !override_lease) {
         return Err(AdminError::new(format!(
-            "not restoring: {} holds the workflow's lease (it is running it); pass \
-             --override-lease to restore anyway and end its lease",
+            "not rolling back: {} holds the workflow's lease (it is running it); pass \
+             --override-lease to roll back anyway and end its lease",
             format::printable(&lease.owner)
         )));
     }
@@ -847,22 +847,22 @@ pub async fn restore(
         };
         consent.ask(
             out,
-            "Restore?",
-            "not restoring: stdin is not a terminal; pass --yes to confirm",
-            "restore cancelled; nothing changed",
+            "Roll back?",
+            "not rolling back: stdin is not a terminal; pass --yes to confirm",
+            "rollback cancelled; nothing changed",
         )?;
     }
-    // Confirmed under the warning, or told to: the lease ends with the restore. A lease
-    // taken since the plan was read still refuses a plain restore.
+    // Confirmed under the warning, or told to: the lease ends with the rollback. A lease
+    // taken since the plan was read still refuses a plain rollback.
     let state = if override_lease || plan.live_lease.is_some() {
         store.rollback_to_checkpoint_overriding_lease(&id).await?
     } else {
         store.rollback_to_checkpoint(&id).await?
     };
-    tracing::info!(checkpoint_id = %id, workflow_state_id = %state.id, "restored");
+    tracing::info!(checkpoint_id = %id, workflow_state_id = %state.id, "rolled back");
     writeln!(
         out,
-        "restored workflow {} ({}) to checkpoint {}: status {}, {}",
+        "rolled back workflow {} ({}) to checkpoint {}: status {}, {}",
         format::printable(&state.workflow_id),
         state.id,
         id,
@@ -872,7 +872,7 @@ pub async fn restore(
     Ok(())
 }
 
-/// How a destructive command (`restore`, `prune`) gets the operator's yes: `--yes`, or
+/// How a destructive command (`rollback`, `prune`) gets the operator's yes: `--yes`, or
 /// `y` typed at a `[y/N]` question on a terminal. Without a terminal and without `--yes`
 /// it refuses: a script must say `--yes`, not be answered by whatever its stdin holds.
 pub struct Consent<'a, R> {
@@ -912,7 +912,7 @@ impl<R: BufRead> Consent<'_, R> {
     }
 }
 
-/// Whether stdin is a terminal (for `restore`'s and `prune`'s question).
+/// Whether stdin is a terminal (for `rollback`'s and `prune`'s question).
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
@@ -1089,7 +1089,7 @@ fn policy_json(policy: &RetentionPolicy) -> Value {
 }
 
 /// `prune`: previews the policy (`dry_run`), or applies it and prints what went. Unless
-/// `consent` says `--yes`, it first prints what would go and asks, like `restore`; a
+/// `consent` says `--yes`, it first prints what would go and asks, like `rollback`; a
 /// refusal or a no deletes nothing. With `as_json` the preview and the question go to
 /// `notes` (stderr), so that stdout holds only the JSON report.
 pub async fn prune(
@@ -1701,11 +1701,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn restore_asks_and_only_yes_restores() {
+    async fn rollback_asks_and_only_yes_rolls_back() {
         let (store, state, checkpoints) = seeded().await;
         let oldest = checkpoints[1].id.to_string();
         let mut out = Vec::new();
-        let err = restore(
+        let err = rollback(
             &store,
             db::Clock::default(),
             &mut out,
@@ -1719,11 +1719,11 @@ mod tests {
         assert!(err.to_string().contains("cancelled"));
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("status: failed -> running"), "{text}");
-        assert!(text.ends_with("Restore? [y/N] "), "{text}");
+        assert!(text.ends_with("Roll back? [y/N] "), "{text}");
         assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 
         let mut out = Vec::new();
-        restore(
+        rollback(
             &store,
             db::Clock::default(),
             &mut out,
@@ -1740,12 +1740,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn restore_warns_first_when_a_replica_holds_the_lease() {
+    async fn rollback_warns_first_when_a_replica_holds_the_lease() {
         let (store, mut state, checkpoints) = seeded().await;
         let oldest = checkpoints[1].id.to_string();
         let first_line = async |store: &Store| {
             let mut out = Vec::new();
-            restore(
+            rollback(
                 store,
                 db::Clock::default(),
                 &mut out,
@@ -1779,11 +1779,11 @@ mod tests {
             first_line(&store).await,
             format!(
                 "WARNING: worker-1 holds this workflow's lease until {until} UTC: it is \
-                 running it; restoring ends its lease and refuses its next write"
+                 running it; rolling back ends its lease and refuses its next write"
             )
         );
         // The TUI's plan says it too (the same plan, read by the same function).
-        let plan = plan_restore(&store, db::Clock::default(), checkpoints[1].id)
+        let plan = plan_rollback(&store, db::Clock::default(), checkpoints[1].id)
             .await
             .unwrap();
         assert_eq!(plan.live_lease.unwrap().owner, "worker-1");
@@ -1793,11 +1793,11 @@ mod tests {
         assert!(first_line(&store).await.starts_with("Roll back workflow"));
     }
 
-    /// While a replica holds the lease, `--yes` alone restores nothing and says how to
-    /// override; a yes after the warning, or `--override-lease`, restores and ends the
+    /// While a replica holds the lease, `--yes` alone rolls back nothing and says how to
+    /// override; a yes after the warning, or `--override-lease`, rolls back and ends the
     /// lease, so the replica's next write under it is refused.
     #[tokio::test]
-    async fn restore_over_a_live_lease_needs_consent_and_fences_the_holder() {
+    async fn rollback_over_a_live_lease_needs_consent_and_fences_the_holder() {
         let (store, mut state, checkpoints) = seeded().await;
         let oldest = checkpoints[1].id.to_string();
         state.status = WorkflowStatus::Running;
@@ -1810,9 +1810,9 @@ mod tests {
                 .unwrap()
                 .remove(0)
         };
-        let restored = async |answer: &str, consented: Consented| {
+        let rolled_back = async |answer: &str, consented: Consented| {
             let mut out = Vec::new();
-            restore(
+            rollback(
                 &store,
                 db::Clock::default(),
                 &mut out,
@@ -1829,15 +1829,15 @@ mod tests {
             yes: true,
             override_lease: false,
         };
-        let err = restored("", yes).await.unwrap_err().to_string();
+        let err = rolled_back("", yes).await.unwrap_err().to_string();
         assert!(
             err.contains("worker-1") && err.contains("--override-lease"),
             "{err}"
         );
         assert_eq!(store.load_workflow_state(&state.id).await.unwrap(), state);
 
-        // Confirmed after the warning: restored, and the replica is fenced.
-        restored("y\n", Consented::default()).await.unwrap();
+        // Confirmed after the warning: rolled back, and the replica is fenced.
+        rolled_back("y\n", Consented::default()).await.unwrap();
         let after = store.load_workflow_state(&state.id).await.unwrap();
         assert_eq!(after.steps.len(), 1);
         let mut late = claimed.state.clone();
@@ -1853,13 +1853,13 @@ mod tests {
             "{fenced:?}"
         );
 
-        // Claimed again: --yes --override-lease restores without asking.
+        // Claimed again: --yes --override-lease rolls back without asking.
         let claimed = claim().await;
         let forced = Consented {
             yes: true,
             override_lease: true,
         };
-        restored("", forced).await.unwrap();
+        rolled_back("", forced).await.unwrap();
         assert!(
             store
                 .renew_lease(&claimed.lease, std::time::Duration::from_secs(60))

@@ -12,7 +12,7 @@ mod error;
 mod fixtures;
 mod format;
 mod output_file;
-mod restore_plan;
+mod rollback_plan;
 mod runtime;
 mod ui;
 
@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> Result<()> {
         Subcommand::Diff { from, to, json } => {
             commands::diff_command(&store, &mut out, &from, &to, json).await
         }
-        Subcommand::Restore {
+        Subcommand::Rollback {
             checkpoint,
             yes,
             override_lease,
@@ -170,7 +170,7 @@ async fn run(cli: Cli) -> Result<()> {
             let interactive = commands::stdin_is_terminal();
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            commands::restore(
+            commands::rollback(
                 &store,
                 clock,
                 &mut out,

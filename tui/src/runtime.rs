@@ -11,7 +11,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::app::{App, Effect, LoadedDetail, Message, WorkflowHistory, update};
-use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_restore};
+use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_rollback};
 use crate::db::{Clock, Store};
 use crate::diff::diff;
 use crate::error::{AdminError, Result};
@@ -338,16 +338,16 @@ async fn execute_within(
                 .await,
             }
         }
-        Effect::PlanRestore(id) => Message::RestorePlanned {
+        Effect::PlanRollback(id) => Message::RollbackPlanned {
             checkpoint: id,
             result: read_within(limit, async {
-                Ok::<_, AdminError>(Box::new(plan_restore(&store, clock, id).await?))
+                Ok::<_, AdminError>(Box::new(plan_rollback(&store, clock, id).await?))
             })
             .await,
         },
-        Effect::Restore(id) => Message::Restored(text(restore(&store, id, false).await)),
-        Effect::RestoreOverridingLease(id) => {
-            Message::Restored(text(restore(&store, id, true).await))
+        Effect::Rollback(id) => Message::RolledBack(text(restore(&store, id, false).await)),
+        Effect::RollbackOverridingLease(id) => {
+            Message::RolledBack(text(restore(&store, id, true).await))
         }
         Effect::Discard(old) => {
             // Nothing to answer; a panic while freeing would be a bug, reported as one.
@@ -673,7 +673,7 @@ mod tests {
         // R from its snapshot: the plan says why nothing can be restored; y does nothing.
         key(&mut app, KeyCode::Char('R'));
         settle(&store, &mut app).await;
-        let Some(crate::app::Popup::ConfirmRestore { plan, .. }) = &app.popup else {
+        let Some(crate::app::Popup::ConfirmRollback { plan, .. }) = &app.popup else {
             panic!("no plan: {:?}", app.error);
         };
         let why = plan.refused.clone().unwrap();
@@ -683,7 +683,7 @@ mod tests {
         assert_eq!(settle(&store, &mut app).await, []);
 
         // Asked directly, the store refuses a restore and a fork alike.
-        let Message::Restored(Err(err)) = answer(&store, Effect::Restore(own.id)).await else {
+        let Message::RolledBack(Err(err)) = answer(&store, Effect::Rollback(own.id)).await else {
             panic!("restored");
         };
         assert!(err.contains("holds no state of workflow state"), "{err}");
@@ -826,14 +826,15 @@ mod tests {
         };
         assert_eq!(infos.len(), checkpoints.len());
         let target = checkpoints[0].id;
-        let Message::RestorePlanned {
+        let Message::RollbackPlanned {
             result: Ok(plan), ..
-        } = answer(&store, Effect::PlanRestore(target)).await
+        } = answer(&store, Effect::PlanRollback(target)).await
         else {
             panic!("no plan");
         };
         assert!(plan.unreadable.is_some(), "{plan:?}");
-        let Message::Restored(Ok(restored)) = answer(&store, Effect::Restore(target)).await else {
+        let Message::RolledBack(Ok(restored)) = answer(&store, Effect::Rollback(target)).await
+        else {
             panic!("not restored");
         };
         assert_eq!(restored.damaged, None);

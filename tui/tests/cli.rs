@@ -176,7 +176,7 @@ fn show_by_uuid_or_workflow_id() {
 }
 
 #[test]
-fn checkpoints_diff_and_restore() {
+fn checkpoints_diff_and_rollback() {
     let db = Db::demo();
     let row = failed_workflow(&db);
     let id = row["id"].as_str().unwrap();
@@ -201,17 +201,17 @@ fn checkpoints_diff_and_restore() {
     );
 
     // Without --yes and without a terminal: refused, nothing changed.
-    let refused = db.run(&["restore", &oldest]);
+    let refused = db.run(&["rollback", &oldest]);
     assert!(!refused.status.success());
     assert!(stdout(&refused).contains("status: failed -> running"));
     assert_eq!(db.json(&["show", id, "--json"])["status"], "failed");
 
-    let read_only = db.run(&["--read-only", "restore", &oldest, "--yes"]);
+    let read_only = db.run(&["--read-only", "rollback", &oldest, "--yes"]);
     assert!(!read_only.status.success());
     assert!(stderr(&read_only).contains("read-only"));
     assert_eq!(db.json(&["show", id, "--json"])["status"], "failed");
 
-    let done = db.run(&["restore", &oldest, "--yes"]);
+    let done = db.run(&["rollback", &oldest, "--yes"]);
     assert!(done.status.success(), "{}", stderr(&done));
     let after = db.json(&["show", id, "--json"]);
     assert_eq!(after["status"], "running");
@@ -225,16 +225,16 @@ fn checkpoints_diff_and_restore() {
         .collect();
     assert_eq!(paths, vec!["updated_at"]);
 
-    let bad = db.run(&["restore", "not-a-uuid", "--yes"]);
+    let bad = db.run(&["rollback", "not-a-uuid", "--yes"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("is not a uuid"));
-    let unknown = db.run(&["restore", "00000000-0000-0000-0000-000000000000", "--yes"]);
+    let unknown = db.run(&["rollback", "00000000-0000-0000-0000-000000000000", "--yes"]);
     assert!(!unknown.status.success());
     assert!(stderr(&unknown).contains("not found"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkpoints_and_restore_repair_a_workflow_whose_own_row_is_unreadable() {
+async fn checkpoints_and_rollback_repair_a_workflow_whose_own_row_is_unreadable() {
     let db = Db::demo();
     let row = failed_workflow(&db);
     let id = row["id"].as_str().unwrap().to_owned();
@@ -267,23 +267,23 @@ async fn checkpoints_and_restore_repair_a_workflow_whose_own_row_is_unreadable()
     let table = db.run(&["checkpoints", &id]);
     assert!(table.status.success(), "{}", stderr(&table));
 
-    // The restore plan says what is wrong and what the rollback does about it.
-    let refused = db.run(&["restore", &oldest]);
+    // The rollback plan says what is wrong and what the rollback does about it.
+    let refused = db.run(&["rollback", &oldest]);
     assert!(!refused.status.success());
     let plan = stdout(&refused);
     assert!(plan.contains("stored state cannot be read"), "{plan}");
     assert!(plan.contains("which repairs it"), "{plan}");
-    let done = db.run(&["restore", &oldest, "--yes"]);
+    let done = db.run(&["rollback", &oldest, "--yes"]);
     assert!(done.status.success(), "{}", stderr(&done));
     let after = db.json(&["show", &id, "--json"]);
     assert_eq!(after["status"], "running");
 }
 
 /// A checkpoint whose snapshot is the orchestrator's own JSON: listed, diffed, exported
-/// and imported as written; `restore` and `fork` say why they cannot use it, exit 1 and
+/// and imported as written; `rollback` and `fork` say why they cannot use it, exit 1 and
 /// change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_checkpoint_of_the_orchestrators_own_json_is_shown_but_not_restored() {
+async fn a_checkpoint_of_the_orchestrators_own_json_is_shown_but_not_rolled_back() {
     use llm_orchestrator_state::{Checkpoint, StateStore};
     let db = Db::demo();
     let row = failed_workflow(&db);
@@ -318,8 +318,8 @@ async fn a_checkpoint_of_the_orchestrators_own_json_is_shown_but_not_restored() 
     );
 
     for args in [
-        vec!["restore", &own_id, "--yes"],
-        vec!["restore", &own_id, "--yes", "--override-lease"],
+        vec!["rollback", &own_id, "--yes"],
+        vec!["rollback", &own_id, "--yes", "--override-lease"],
     ] {
         let refused = db.run(&args);
         assert_eq!(refused.status.code(), Some(1), "{args:?}");
@@ -329,7 +329,7 @@ async fn a_checkpoint_of_the_orchestrators_own_json_is_shown_but_not_restored() 
         assert!(plan.contains("not a workflow state"), "{plan}");
         assert_eq!(
             stderr(&refused),
-            "error: not restoring: the checkpoint holds no state of this workflow; nothing \
+            "error: not rolling back: the checkpoint holds no state of this workflow; nothing \
              changed\n"
         );
     }
@@ -360,7 +360,7 @@ async fn a_checkpoint_of_the_orchestrators_own_json_is_shown_but_not_restored() 
 }
 
 #[test]
-fn restore_warns_first_when_a_live_replica_holds_the_lease() {
+fn rollback_warns_first_when_a_live_replica_holds_the_lease() {
     // The demo's worker-1 holds live leases: it is running those workflows.
     let db = Db::demo();
     let list = db.json(&["list", "--json"]);
@@ -373,7 +373,7 @@ fn restore_warns_first_when_a_live_replica_holds_the_lease() {
         .clone();
     let checkpoints = db.json(&["checkpoints", held["id"].as_str().unwrap(), "--json"]);
     let checkpoint = checkpoints["checkpoints"][0]["id"].as_str().unwrap();
-    let refused = db.run(&["restore", checkpoint]);
+    let refused = db.run(&["rollback", checkpoint]);
     assert!(!refused.status.success());
     let text = stdout(&refused);
     assert!(
@@ -382,7 +382,7 @@ fn restore_warns_first_when_a_live_replica_holds_the_lease() {
     );
     assert!(
         text.lines().next().unwrap().ends_with(
-            " UTC: it is running it; restoring ends its lease and refuses its next write"
+            " UTC: it is running it; rolling back ends its lease and refuses its next write"
         ),
         "{text}"
     );
@@ -391,7 +391,7 @@ fn restore_warns_first_when_a_live_replica_holds_the_lease() {
     let failed = failed_workflow(&db);
     let checkpoints = db.json(&["checkpoints", failed["id"].as_str().unwrap(), "--json"]);
     let checkpoint = checkpoints["checkpoints"][0]["id"].as_str().unwrap();
-    let text = stdout(&db.run(&["restore", checkpoint]));
+    let text = stdout(&db.run(&["rollback", checkpoint]));
     assert!(text.starts_with("Roll back workflow "), "{text}");
     assert!(!text.contains("WARNING"), "{text}");
 }
@@ -1005,7 +1005,7 @@ fn a_checkpoint_uuid_for_a_workflow_or_the_other_way_round_is_said_so() {
          `wfadmin checkpoints {workflow}`, which lists its checkpoints?\n"
     );
     for args in [
-        vec!["restore", workflow, "--yes"],
+        vec!["rollback", workflow, "--yes"],
         vec!["pin", workflow, "label"],
         vec!["unpin", workflow],
         vec!["fork", workflow, "new-id"],
@@ -1019,7 +1019,7 @@ fn a_checkpoint_uuid_for_a_workflow_or_the_other_way_round_is_said_so() {
     // A uuid of neither: not found, as before.
     let nothing = "00000000-0000-0000-0000-000000000000";
     assert_eq!(
-        stderr(&db.run(&["restore", nothing, "--yes"])),
+        stderr(&db.run(&["rollback", nothing, "--yes"])),
         format!("error: not found: checkpoint {nothing}\n")
     );
     assert_eq!(
@@ -1677,7 +1677,7 @@ fn stored_escape_sequences_reach_the_terminal_only_escaped() {
         db.run(&["checkpoints", &id]),
         db.run(&["diff", &oldest, "current"]),
         // Prints the plan, then refuses: no terminal to ask on.
-        db.run(&["restore", &oldest]),
+        db.run(&["rollback", &oldest]),
         db.run(&["show", "no\u{1b}]0;such\u{7}"]),
     ];
     let all: String = runs.iter().map(|out| stdout(out) + &stderr(out)).collect();
@@ -1738,7 +1738,7 @@ fn read_only_on_an_empty_database_says_to_migrate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restore_of_a_workflow_a_replica_holds_in_a_transaction_says_so_instead_of_hanging() {
+async fn rollback_of_a_workflow_a_replica_holds_in_a_transaction_says_so_instead_of_hanging() {
     use backend_suite::{Backend, step, workflow};
     use llm_orchestrator_state::{StateStore, StepStatus};
 
@@ -1765,7 +1765,7 @@ async fn restore_of_a_workflow_a_replica_holds_in_a_transaction_says_so_instead_
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_wfadmin"))
         .args(["--database-url", url, "--postgres-schema", schema])
-        .args(["restore", &first.id.to_string(), "--yes"])
+        .args(["rollback", &first.id.to_string(), "--yes"])
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1776,7 +1776,7 @@ async fn restore_of_a_workflow_a_replica_holds_in_a_transaction_says_so_instead_
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("wfadmin restore waited on the held workflow for a minute without a word");
+            panic!("wfadmin rollback waited on the held workflow for a minute without a word");
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -13,7 +13,7 @@ use crate::app::{
     default_prune_policy, update,
 };
 use crate::fixtures::{LONG, checkpoint_infos, failed_workflow, loaded_app, long_workflow};
-use crate::restore_plan::RestorePlan;
+use crate::rollback_plan::RollbackPlan;
 
 fn draw(app: &App) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(120, 32)).unwrap();
@@ -439,7 +439,7 @@ fn the_help_scrolls_in_an_80_by_24_terminal() {
     );
     assert!(text.contains("read-only mode"), "{text}");
     assert!(text.contains(" 9 more below (j) "), "{text}");
-    assert!(!text.contains("diff with current / restore"), "{text}");
+    assert!(!text.contains("diff with current / rollback"), "{text}");
     // The last key is reachable, on the popup's last row, and what is above is counted.
     // Every line is whole: the popup takes the whole width of a narrow terminal.
     press(&mut app, "G");
@@ -449,7 +449,7 @@ fn the_help_scrolls_in_an_80_by_24_terminal() {
         "{text}"
     );
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[20].contains("diff with current / restore"), "{text}");
+    assert!(lines[20].contains("diff with current / rollback"), "{text}");
     assert!(lines[21].contains(" 9 more above (k) "), "{text}");
     press(&mut app, "k");
     let text = draw_small(&app);
@@ -726,7 +726,7 @@ fn checkpoints_screen_without_checkpoints() {
     );
     let text = draw(&app).backend().to_string();
     assert!(
-        text.contains("no checkpoints: nothing to restore"),
+        text.contains("no checkpoints: nothing to roll back to"),
         "{text}"
     );
 }
@@ -852,14 +852,14 @@ fn diff_screen() {
 }
 
 #[test]
-fn restore_confirmation_popup() {
+fn rollback_confirmation_popup() {
     let (state, checkpoints) = failed_workflow();
     let mut app = checkpoints_app();
-    let plan = RestorePlan::new(state, checkpoints[1].clone()).unwrap();
+    let plan = RollbackPlan::new(state, checkpoints[1].clone()).unwrap();
     press(&mut app, "jR");
     update(
         &mut app,
-        Message::RestorePlanned {
+        Message::RollbackPlanned {
             checkpoint: checkpoints[1].id,
             result: Ok(Box::new(plan)),
         },
@@ -868,23 +868,23 @@ fn restore_confirmation_popup() {
 }
 
 #[test]
-fn restore_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
+fn rollback_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
     // worker-1 still renews its lease: it runs the workflow, and the store refuses a
-    // plain restore. The operator must see that before pressing y, which restores and
+    // plain rollback. The operator must see that before pressing y, which rolls back and
     // ends the lease.
     let (state, checkpoints) = failed_workflow();
     let mut app = checkpoints_app();
-    let lease = crate::restore_plan::LiveLease {
+    let lease = crate::rollback_plan::LiveLease {
         owner: "worker-1".into(),
         until: Some(crate::fixtures::t0() + chrono::Duration::seconds(42)),
     };
-    let plan = RestorePlan::new(state, checkpoints[1].clone())
+    let plan = RollbackPlan::new(state, checkpoints[1].clone())
         .unwrap()
         .with_live_lease(Some(lease));
     press(&mut app, "jR");
     update(
         &mut app,
-        Message::RestorePlanned {
+        Message::RollbackPlanned {
             checkpoint: checkpoints[1].id,
             result: Ok(Box::new(plan)),
         },
@@ -915,7 +915,7 @@ fn restore_confirmation_popup_warns_in_red_that_a_replica_runs_the_workflow() {
     press(&mut app, "y");
     assert_eq!(
         app.effects,
-        vec![Effect::RestoreOverridingLease(checkpoints[1].id)]
+        vec![Effect::RollbackOverridingLease(checkpoints[1].id)]
     );
 }
 
@@ -954,29 +954,29 @@ fn snapshot_screen_of_the_orchestrators_own_json() {
 }
 
 #[test]
-fn a_checkpoint_that_holds_no_state_says_why_it_cannot_be_restored() {
+fn a_checkpoint_that_holds_no_state_says_why_it_cannot_be_rolled_back_to() {
     let (state, _) = failed_workflow();
     let (mut app, own) = checkpoints_app_with_own_json();
     press(&mut app, "R");
-    assert_eq!(app.effects.last(), Some(&Effect::PlanRestore(own.id)));
-    let plan = RestorePlan::new(state, own.clone()).unwrap();
+    assert_eq!(app.effects.last(), Some(&Effect::PlanRollback(own.id)));
+    let plan = RollbackPlan::new(state, own.clone()).unwrap();
     assert!(plan.refused.is_some(), "{plan:?}");
     update(
         &mut app,
-        Message::RestorePlanned {
+        Message::RollbackPlanned {
             checkpoint: own.id,
             result: Ok(Box::new(plan)),
         },
     );
     let text = draw(&app).backend().to_string();
     assert!(
-        text.contains("This checkpoint cannot be restored"),
+        text.contains("This checkpoint cannot be rolled back to"),
         "{text}"
     );
     assert!(text.contains("holds no state of workflow state"), "{text}");
     assert_snapshot!(draw(&app).backend());
 
-    // `y` restores nothing, and the popup stays until closed.
+    // `y` rolls back nothing, and the popup stays until closed.
     app.effects.clear();
     press(&mut app, "y");
     assert!(app.effects.is_empty(), "{:?}", app.effects);
@@ -989,17 +989,17 @@ fn a_checkpoint_that_holds_no_state_says_why_it_cannot_be_restored() {
     assert!(app.effects.is_empty(), "{:?}", app.effects);
     assert_eq!(
         app.notice.as_deref(),
-        Some("nothing restored; nothing changed")
+        Some("nothing rolled back; nothing changed")
     );
 }
 
 #[test]
-fn after_a_restore() {
+fn after_a_rollback() {
     let (_, checkpoints) = failed_workflow();
     let mut app = checkpoints_app();
     update(
         &mut app,
-        Message::Restored(Ok(LoadedDetail::print(
+        Message::RolledBack(Ok(LoadedDetail::print(
             checkpoints[1].state().unwrap(),
             None,
         ))),
@@ -1213,7 +1213,7 @@ fn the_help_in_read_only_mode_says_what_is_disabled() {
     press(&mut app, "?");
     let text = draw(&app).backend().to_string();
     assert!(
-        text.contains("read-only mode: restore, pin, fork and prune are disabled"),
+        text.contains("read-only mode: rollback, pin, fork and prune are disabled"),
         "{text}"
     );
 }
@@ -1410,20 +1410,20 @@ fn stored_control_characters_are_shown_escaped_on_every_screen() {
     assert!(text.contains(r"error: no workflow \u{1b}[2Jx"), "{text}");
 }
 
-/// The restore confirmation of a plan longer than an 80x24 terminal shows: the
+/// The rollback confirmation of a plan longer than an 80x24 terminal shows: the
 /// checkpoints app on `rows` x `cols` with the plan of a context of 40 changed keys.
-fn long_restore_confirmation(cols: u16, rows: u16) -> App {
+fn long_rollback_confirmation(cols: u16, rows: u16) -> App {
     let (mut state, checkpoints) = failed_workflow();
     for n in 0..40 {
         state.context[format!("key_{n:02}")] = format!("value {n}").into();
     }
-    let plan = RestorePlan::new(state, checkpoints[1].clone()).unwrap();
+    let plan = RollbackPlan::new(state, checkpoints[1].clone()).unwrap();
     let mut app = checkpoints_app();
     update(&mut app, Message::Resize { rows, cols });
     press(&mut app, "jR");
     update(
         &mut app,
-        Message::RestorePlanned {
+        Message::RollbackPlanned {
             checkpoint: checkpoints[1].id,
             result: Ok(Box::new(plan)),
         },
@@ -1516,10 +1516,10 @@ fn draw_sized(app: &App, cols: u16, rows: u16) -> String {
 }
 
 #[test]
-fn a_restore_plan_longer_than_the_popup_scrolls_and_keeps_its_keys_in_view() {
-    let mut app = long_restore_confirmation(80, 24);
+fn a_rollback_plan_longer_than_the_popup_scrolls_and_keeps_its_keys_in_view() {
+    let mut app = long_rollback_confirmation(80, 24);
     let text = draw_sized(&app, 80, 24);
-    assert!(text.contains("y: restore    n / Esc: cancel"), "{text}");
+    assert!(text.contains("y: roll back    n / Esc: cancel"), "{text}");
     assert!(text.contains("more lines (j/k to scroll)"), "{text}");
     assert!(text.contains("Roll back workflow"), "{text}");
     assert!(!text.contains("key_39"), "{text}");
@@ -1528,7 +1528,7 @@ fn a_restore_plan_longer_than_the_popup_scrolls_and_keeps_its_keys_in_view() {
     press(&mut app, "G");
     let text = draw_sized(&app, 80, 24);
     assert!(text.contains("- context.key_39: \"value 39\""), "{text}");
-    assert!(text.contains("y: restore    n / Esc: cancel"), "{text}");
+    assert!(text.contains("y: roll back    n / Esc: cancel"), "{text}");
     assert!(text.contains("lines above (k to scroll back)"), "{text}");
     assert!(!text.contains("more lines (j/k"), "{text}");
     // One k shows the line above the last screenful again, at once (G stopped at the
@@ -1542,7 +1542,7 @@ fn a_restore_plan_longer_than_the_popup_scrolls_and_keeps_its_keys_in_view() {
     press(&mut app, "g");
     assert_eq!(
         draw_sized(&app, 80, 24),
-        draw_sized(&long_restore_confirmation(80, 24), 80, 24)
+        draw_sized(&long_rollback_confirmation(80, 24), 80, 24)
     );
     assert!(app.popup.is_some(), "scrolling keeps the question open");
 }

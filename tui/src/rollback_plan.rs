@@ -57,8 +57,8 @@ impl StepChange {
 }
 
 /// A replica's recovery lease on the workflow that had not run out when the plan was
-/// made: that replica is running the workflow. The store refuses a plain restore while
-/// it lasts; a restore the operator confirms anyway ends the lease, and the replica's
+/// made: that replica is running the workflow. The store refuses a plain rollback while
+/// it lasts; a rollback the operator confirms anyway ends the lease, and the replica's
 /// next write under it is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveLease {
@@ -73,7 +73,7 @@ impl LiveLease {
     /// not expired (an expired one belongs to a replica that stopped: nobody runs it),
     /// whatever the workflow's status: the store refuses plain writes under any live
     /// lease, a finished workflow's too. Live if either clock says so, the database's
-    /// when the row was read or this machine's now: a warning too many beats a restore
+    /// when the row was read or this machine's now: a warning too many beats a rollback
     /// that fails, or overrides a lease, because this machine's clock runs ahead.
     pub fn of(row: &WorkflowSummary, now: DateTime<Utc>) -> Option<Self> {
         let owner = row.lease_owner.as_deref()?;
@@ -90,8 +90,8 @@ impl LiveLease {
 
 /// Everything a rollback to one checkpoint changes in the stored workflow.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RestorePlan {
-    /// The checkpoint restored.
+pub struct RollbackPlan {
+    /// The checkpoint rolled back to.
     pub checkpoint: Checkpoint,
     /// The workflow's current state: the checkpoint's own when the stored one cannot be
     /// read (see [`Self::unreadable`]), so that no change is listed against it.
@@ -111,13 +111,13 @@ pub struct RestorePlan {
     /// Why the workflow's stored state cannot be read, when it cannot (a corrupt row): the
     /// rollback replaces it whole, which repairs it.
     pub unreadable: Option<String>,
-    /// Why nothing can be restored from the checkpoint, when it holds no state of the
+    /// Why the workflow cannot be rolled back to the checkpoint, when it holds no state of the
     /// workflow (its snapshot is the orchestrator's own JSON, or another workflow's
     /// state): the store refuses the rollback, so the plan changes nothing and says why.
     pub refused: Option<String>,
 }
 
-impl RestorePlan {
+impl RollbackPlan {
     /// The plan for rolling `current` back to the state held by `checkpoint`; when it
     /// holds no state of the workflow, a plan that changes nothing and says why
     /// ([`Self::refused`]).
@@ -202,8 +202,8 @@ impl RestorePlan {
     }
 
     /// What the operator must know before saying yes, if anything: a replica holds the
-    /// workflow's lease, so it is running it, and restoring takes the workflow from it.
-    /// Nothing for a plan that restores nothing ([`Self::refused`]).
+    /// workflow's lease, so it is running it, and rolling back takes the workflow from it.
+    /// Nothing for a plan that rolls back nothing ([`Self::refused`]).
     pub fn warning(&self) -> Option<String> {
         if self.refused.is_some() {
             return None;
@@ -213,7 +213,7 @@ impl RestorePlan {
             format!(" until {} UTC", crate::format::time(Some(until)))
         });
         Some(format!(
-            "WARNING: {} holds this workflow's lease{until}: it is running it; restoring \
+            "WARNING: {} holds this workflow's lease{until}: it is running it; rolling back \
              ends its lease and refuses its next write",
             lease.owner
         ))
@@ -246,7 +246,7 @@ impl RestorePlan {
                     self.checkpoint.timestamp.format("%Y-%m-%d %H:%M:%S UTC"),
                 ),
                 why.clone(),
-                "nothing is restored; the checkpoint keeps its JSON as it is (open it to \
+                "nothing is rolled back; the checkpoint keeps its JSON as it is (open it to \
                  read it)"
                     .to_owned(),
             ]);
@@ -337,7 +337,7 @@ mod tests {
         state.context["answer"] = json!("partial");
         state.mark_failed("prompt failed");
 
-        let plan = RestorePlan::new(state, checkpoint).unwrap();
+        let plan = RollbackPlan::new(state, checkpoint).unwrap();
         assert_eq!(
             plan.status,
             Some((WorkflowStatus::Failed, WorkflowStatus::Running))
@@ -362,7 +362,7 @@ mod tests {
     fn a_live_lease_is_the_first_line_and_an_expired_or_finished_one_is_not_mentioned() {
         use crate::fixtures::{failed_workflow, summaries, t0};
         let (state, checkpoints) = failed_workflow();
-        let plan = || RestorePlan::new(state.clone(), checkpoints[1].clone()).unwrap();
+        let plan = || RollbackPlan::new(state.clone(), checkpoints[1].clone()).unwrap();
         let mut row = summaries()[1].clone(); // running
         row.lease_owner = Some("worker-1".into());
         row.lease_expires_at = Some(t0() + chrono::Duration::seconds(42));
@@ -372,7 +372,7 @@ mod tests {
         assert_eq!(
             lines[0],
             "WARNING: worker-1 holds this workflow's lease until 2026-11-25 09:00:42 UTC: it \
-             is running it; restoring ends its lease and refuses its next write"
+             is running it; rolling back ends its lease and refuses its next write"
         );
         assert!(lines[1].starts_with("Roll back workflow"), "{lines:?}");
         assert_eq!(live.warning().as_deref(), Some(lines[0].as_str()));
@@ -401,7 +401,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_of_the_workflow_under_another_name_restores_nothing_and_says_why() {
+    fn a_checkpoint_of_the_workflow_under_another_name_rolls_back_nothing_and_says_why() {
         use crate::fixtures::{failed_workflow, summaries, t0};
         let (state, checkpoints) = failed_workflow();
         let mut renamed = checkpoints[1].clone();
@@ -409,7 +409,7 @@ mod tests {
         let mut row = summaries()[1].clone();
         row.lease_owner = Some("worker-1".into());
         row.lease_expires_at = Some(t0() + chrono::Duration::seconds(42));
-        let plan = RestorePlan::new(state.clone(), renamed)
+        let plan = RollbackPlan::new(state.clone(), renamed)
             .unwrap()
             .with_live_lease(LiveLease::of(&row, t0()));
         let why = plan.refused.clone().unwrap();
@@ -426,10 +426,10 @@ mod tests {
     }
 
     #[test]
-    fn restoring_the_current_state_is_a_noop() {
+    fn rolling_back_to_the_current_state_is_a_noop() {
         let state = WorkflowState::new("wf-1", "Answer", None, json!({}));
         let checkpoint = Checkpoint::of(&state, "start").unwrap();
-        let plan = RestorePlan::new(state, checkpoint).unwrap();
+        let plan = RollbackPlan::new(state, checkpoint).unwrap();
         assert!(plan.is_noop());
         let lines = plan.lines();
         assert!(
