@@ -1,7 +1,7 @@
 //! Command-line arguments.
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, ValueEnum};
 use llm_orchestrator_state::WorkflowStatus;
 
 /// Find stuck or broken LLM workflows, see what each step did, and roll them back.
@@ -30,18 +30,18 @@ pub struct Cli {
     )]
     pub postgres_schema: Option<String>,
 
-    /// Refuse every write (restore, prune, pin, unpin, fork, import, migrate, demo).
+    /// Refuse every write (rollback, prune, pin, unpin, fork, import, migrate, demo).
     #[arg(long, global = true)]
     pub read_only: bool,
 
     /// What to do (default: the interactive UI).
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub subcommand: Option<Subcommand>,
 }
 
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
+/// A subcommand of the command line (`wfadmin list`, `wfadmin rollback`...).
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
     /// Open the interactive terminal UI (the default).
     Tui,
     /// List workflows, active ones first.
@@ -93,13 +93,15 @@ pub enum Command {
     /// the workflow's lease the store refuses, unless you confirm after the warning or
     /// pass --override-lease: the lease then ends and the replica's next write under it
     /// is refused.
-    Restore {
+    // `restore`, its old name, still works (a hidden alias) so that scripts do not break.
+    #[command(alias = "restore")]
+    Rollback {
         /// The checkpoint's uuid.
         checkpoint: String,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
-        /// Restore even while a replica holds the workflow's lease, ending the lease.
+        /// Roll back even while a replica holds the workflow's lease, ending the lease.
         #[arg(long)]
         override_lease: bool,
     },
@@ -227,12 +229,12 @@ impl Cli {
     /// checkpoint of every workflow but the newest of an active one. (With
     /// `--keep-younger-than` it is meaningful: only the checkpoints older than that go.)
     pub fn validate(&self) -> Result<(), clap::Error> {
-        if let Some(Command::Prune {
+        if let Some(Subcommand::Prune {
             older_than: None,
             keep_checkpoints: None,
             keep_younger_than: None,
             ..
-        }) = &self.command
+        }) = &self.subcommand
         {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::MissingRequiredArgument,
@@ -240,11 +242,11 @@ impl Cli {
                  --keep-younger-than\n",
             ));
         }
-        if let Some(Command::Prune {
+        if let Some(Subcommand::Prune {
             keep_checkpoints: Some(0),
             keep_younger_than: None,
             ..
-        }) = &self.command
+        }) = &self.subcommand
         {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
@@ -257,7 +259,7 @@ impl Cli {
     }
 }
 
-impl Command {
+impl Subcommand {
     /// Whether the command may create the database (a SQLite file) and the store's
     /// tables: it is about putting workflows in. (`migrate` creates them too, on its
     /// own path.) Every other command refuses a database without them.
@@ -281,7 +283,7 @@ impl Command {
     /// mistake is said so (see `commands::not_a_checkpoint`).
     pub fn checkpoint_args(&self) -> Vec<String> {
         match self {
-            Self::Restore { checkpoint, .. }
+            Self::Rollback { checkpoint, .. }
             | Self::Pin { checkpoint, .. }
             | Self::Unpin { checkpoint }
             | Self::Fork { checkpoint, .. } => vec![checkpoint.clone()],
@@ -294,7 +296,7 @@ impl Command {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            Self::Restore { .. }
+            Self::Rollback { .. }
                 | Self::Prune { dry_run: false, .. }
                 | Self::Pin { .. }
                 | Self::Unpin { .. }
@@ -357,7 +359,7 @@ mod tests {
     fn list_status_is_a_status_in_any_case_and_anything_else_a_bad_argument() {
         let status = |word: &str| match Cli::try_parse_from(["w", "list", "--status", word]) {
             Ok(Cli {
-                command: Some(Command::List { status, .. }),
+                subcommand: Some(Subcommand::List { status, .. }),
                 ..
             }) => Ok(status),
             Ok(other) => panic!("{other:?}"),
@@ -382,13 +384,37 @@ mod tests {
         assert!(err.to_string().contains("must be at least 1"), "{err}");
         assert!(Cli::try_parse_from(["w", "list", "--limit", "-3"]).is_err());
         let one = Cli::try_parse_from(["w", "list", "--limit", "1"]).unwrap();
-        assert!(matches!(one.command, Some(Command::List { limit: 1, .. })));
+        assert!(matches!(
+            one.subcommand,
+            Some(Subcommand::List { limit: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn restore_is_a_hidden_alias_of_rollback() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().subcommand.unwrap();
+        for name in ["rollback", "restore"] {
+            let Subcommand::Rollback {
+                checkpoint, yes, ..
+            } = parse(&["w", name, "x", "--yes"])
+            else {
+                panic!("{name} is not rollback");
+            };
+            assert_eq!((checkpoint.as_str(), yes), ("x", true));
+        }
+        let mut help = Vec::new();
+        <Cli as clap::CommandFactory>::command()
+            .write_long_help(&mut help)
+            .unwrap();
+        let help = String::from_utf8(help).unwrap();
+        assert!(help.contains("  rollback "), "{help}");
+        assert!(!help.contains("restore"), "{help}");
     }
 
     #[test]
     fn writes_are_known() {
-        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().command.unwrap();
-        assert!(parse(&["w", "restore", "x"]).writes());
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().subcommand.unwrap();
+        assert!(parse(&["w", "rollback", "x"]).writes());
         assert!(parse(&["w", "prune", "--older-than", "1d"]).writes());
         assert!(!parse(&["w", "prune", "--older-than", "1d", "--dry-run"]).writes());
         assert!(parse(&["w", "migrate"]).writes());

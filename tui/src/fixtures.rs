@@ -163,7 +163,7 @@ pub fn counts() -> StatusCounts {
 pub fn loaded_app() -> App {
     let mut app = App::new("sqlite://workflows.db", false);
     let request = app.workflows.request;
-    app.commands.clear();
+    app.effects.clear();
     update(
         &mut app,
         Message::WorkflowsLoaded {

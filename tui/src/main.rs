@@ -12,7 +12,7 @@ mod error;
 mod fixtures;
 mod format;
 mod output_file;
-mod restore_plan;
+mod rollback_plan;
 mod runtime;
 mod ui;
 
@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Subcommand};
 use crate::error::{AdminError, Result};
 
 fn main() -> ExitCode {
@@ -55,8 +55,8 @@ fn main() -> ExitCode {
 
 /// Logs (the store's spans, SeaORM's statements) go to stderr when `RUST_LOG` asks for
 /// them (`RUST_LOG=sqlx=debug wfadmin list`), and never while the UI owns the terminal.
-fn init_logging(command: &Command) {
-    let interactive = command.opens_ui();
+fn init_logging(subcommand: &Subcommand) {
+    let interactive = subcommand.opens_ui();
     let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else {
         return;
     };
@@ -82,9 +82,9 @@ async fn run(cli: Cli) -> Result<()> {
             .filter(|schema| !schema.is_empty()),
     };
     let read_only = cli.read_only;
-    let command = cli.command.unwrap_or(Command::Tui);
-    init_logging(&command);
-    if read_only && command.writes() {
+    let subcommand = cli.subcommand.unwrap_or(Subcommand::Tui);
+    init_logging(&subcommand);
+    if read_only && subcommand.writes() {
         return Err(AdminError::new(
             "refusing to write: --read-only is set (nothing was changed)",
         ));
@@ -92,21 +92,21 @@ async fn run(cli: Cli) -> Result<()> {
     // The UI says first that its database is not there (the bigger mistake), which opening
     // it finds without touching the terminal; but `demo --open` would create one, so it
     // asks for the terminal before.
-    if command.opens_ui() && command.creates() {
+    if subcommand.opens_ui() && subcommand.creates() {
         needs_a_terminal()?;
     }
     let stdout = std::io::stdout();
-    // Whatever a command prints, stored data cannot send the terminal escape sequences.
+    // Whatever a subcommand prints, stored data cannot send the terminal escape sequences.
     let mut out = format::PrintableWriter::new(stdout.lock());
-    if let Command::Migrate { action } = command {
+    if let Subcommand::Migrate { action } = subcommand {
         return commands::migrate(&target, &mut out, action).await;
     }
-    let store = if command.creates() {
-        db::open_or_create(&target, command.creates_schema()).await?
+    let store = if subcommand.creates() {
+        db::open_or_create(&target, subcommand.creates_schema()).await?
     } else {
         db::open(&target).await?
     };
-    if command.opens_ui()
+    if subcommand.opens_ui()
         && let Err(err) = needs_a_terminal()
     {
         db::close(store).await;
@@ -114,15 +114,15 @@ async fn run(cli: Cli) -> Result<()> {
     }
     // Leases run by the database's clock; "expired 3m ago" must too.
     let clock = db::Clock::of(&store);
-    if !command.opens_ui()
+    if !subcommand.opens_ui()
         && let Some(warning) = clock.warning()
     {
         eprintln!("warning: {warning}");
     }
-    let checkpoint_args = command.checkpoint_args();
-    let result = match command {
-        Command::Tui => runtime::run(store.clone(), clock, target.shown(), read_only).await,
-        Command::List {
+    let checkpoint_args = subcommand.checkpoint_args();
+    let result = match subcommand {
+        Subcommand::Tui => runtime::run(store.clone(), clock, target.shown(), read_only).await,
+        Subcommand::List {
             active,
             lease_expired,
             status,
@@ -145,7 +145,7 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
-        Command::Show { workflow, json } => {
+        Subcommand::Show { workflow, json } => {
             commands::show(
                 &store,
                 clock,
@@ -156,13 +156,13 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
-        Command::Checkpoints { workflow, json } => {
+        Subcommand::Checkpoints { workflow, json } => {
             commands::checkpoints(&store, &mut out, &mut std::io::stderr(), &workflow, json).await
         }
-        Command::Diff { from, to, json } => {
+        Subcommand::Diff { from, to, json } => {
             commands::diff_command(&store, &mut out, &from, &to, json).await
         }
-        Command::Restore {
+        Subcommand::Rollback {
             checkpoint,
             yes,
             override_lease,
@@ -170,7 +170,7 @@ async fn run(cli: Cli) -> Result<()> {
             let interactive = commands::stdin_is_terminal();
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            commands::restore(
+            commands::rollback(
                 &store,
                 clock,
                 &mut out,
@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
-        Command::Prune {
+        Subcommand::Prune {
             older_than,
             keep_checkpoints,
             keep_younger_than,
@@ -211,15 +211,15 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Err(err) => Err(err),
         },
-        Command::Pin { checkpoint, label } => {
+        Subcommand::Pin { checkpoint, label } => {
             commands::pin(&store, &mut out, &checkpoint, &label).await
         }
-        Command::Unpin { checkpoint } => commands::unpin(&store, &mut out, &checkpoint).await,
-        Command::Fork {
+        Subcommand::Unpin { checkpoint } => commands::unpin(&store, &mut out, &checkpoint).await,
+        Subcommand::Fork {
             checkpoint,
             new_workflow_id,
         } => commands::fork(&store, &mut out, &checkpoint, &new_workflow_id).await,
-        Command::Export {
+        Subcommand::Export {
             workflow,
             output,
             force,
@@ -230,14 +230,14 @@ async fn run(cli: Cli) -> Result<()> {
                 .map(|path| commands::OutputFile { path, force });
             commands::export(&store, &mut out, &mut notes, &workflow, output).await
         }
-        Command::Import { file, new_ids } => match read_input(&file) {
+        Subcommand::Import { file, new_ids } => match read_input(&file) {
             Ok(text) => {
                 let source = if file == "-" { "stdin" } else { &file };
                 commands::import(&store, &mut out, &text, source, new_ids).await
             }
             Err(err) => Err(err),
         },
-        Command::Demo { count, open, force } => {
+        Subcommand::Demo { count, open, force } => {
             match commands::demo(&store, &mut out, &target, count, force, open).await {
                 Ok(()) if open => match out.flush() {
                     Ok(()) => runtime::run(store.clone(), clock, target.shown(), read_only).await,
@@ -246,7 +246,7 @@ async fn run(cli: Cli) -> Result<()> {
                 done => done,
             }
         }
-        Command::Migrate { .. } => Ok(()),
+        Subcommand::Migrate { .. } => Ok(()),
     };
     let result = commands::not_a_checkpoint(&store, &checkpoint_args, result).await;
     // Closed whatever happened, output that could not be written included.

@@ -1,5 +1,5 @@
 //! The interactive loop: draws the model, turns terminal events, task answers and ticks
-//! into messages, and runs the commands `update` queues in spawned tasks.
+//! into messages, and runs the effects `update` queues in spawned tasks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +10,8 @@ use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use crate::app::{App, Command, LoadedDetail, Message, WorkflowHistory, update};
-use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_restore};
+use crate::app::{App, Effect, LoadedDetail, Message, WorkflowHistory, update};
+use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_rollback};
 use crate::db::{Clock, Store};
 use crate::diff::diff;
 use crate::error::{AdminError, Result};
@@ -52,8 +52,8 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
         },
     );
     let result = loop {
-        for command in app.commands.drain(..) {
-            spawn_command(store.clone(), app.clock, command, sender.clone());
+        for effect in app.effects.drain(..) {
+            spawn_effect(store.clone(), app.clock, effect, sender.clone());
         }
         if let Some(fatal) = &app.fatal {
             break Err(AdminError::new(fatal));
@@ -76,11 +76,11 @@ async fn event_loop(terminal: &mut DefaultTerminal, store: Store, mut app: App) 
     result
 }
 
-/// Runs a command in a task; if the task panics (a bug), the UI is told to stop rather
+/// Runs an effect in a task; if the task panics (a bug), the UI is told to stop rather
 /// than wait for an answer that will never come.
-fn spawn_command(store: Store, clock: Clock, command: Command, sender: UnboundedSender<Message>) {
+fn spawn_effect(store: Store, clock: Clock, effect: Effect, sender: UnboundedSender<Message>) {
     tokio::spawn(async move {
-        let task = tokio::spawn(execute(store, clock, command, sender.clone()));
+        let task = tokio::spawn(execute(store, clock, effect, sender.clone()));
         if let Err(err) = task.await
             && err.is_panic()
         {
@@ -222,7 +222,7 @@ async fn restore(
 /// Pretty-prints the detail's JSON (the context and every step's outputs) on a blocking
 /// thread: a third of a second for a 5 MB context (debug build), which would otherwise
 /// hold the UI thread (in `update`) or an async worker that other queries need. A panic
-/// there is passed on, so that the task fails as a bug (see [`spawn_command`]), not as an
+/// there is passed on, so that the task fails as a bug (see [`spawn_effect`]), not as an
 /// error message.
 async fn print_detail(
     state: llm_orchestrator_state::WorkflowState,
@@ -235,15 +235,10 @@ async fn print_detail(
     }
 }
 
-/// Runs one command against the store and sends its answer, leases as of `clock` (the
+/// Runs one effect against the store and sends its answer, leases as of `clock` (the
 /// database's); a read gives up after [`READ_TIMEOUT`].
-pub async fn execute(
-    store: Store,
-    clock: Clock,
-    command: Command,
-    sender: UnboundedSender<Message>,
-) {
-    execute_within(store, clock, command, sender, READ_TIMEOUT).await;
+pub async fn execute(store: Store, clock: Clock, effect: Effect, sender: UnboundedSender<Message>) {
+    execute_within(store, clock, effect, sender, READ_TIMEOUT).await;
 }
 
 /// [`execute`], with reads giving up after `limit`. Writes (restore, pin, fork, prune)
@@ -251,12 +246,12 @@ pub async fn execute(
 async fn execute_within(
     store: Store,
     clock: Clock,
-    command: Command,
+    effect: Effect,
     sender: UnboundedSender<Message>,
     limit: Duration,
 ) {
-    let message = match command {
-        Command::LoadWorkflows {
+    let message = match effect {
+        Effect::LoadWorkflows {
             request,
             query,
             append,
@@ -266,22 +261,22 @@ async fn execute_within(
             result: read_within(limit, store.workflow_page(&query)).await,
             at: clock.now(),
         },
-        Command::LoadCounts => {
+        Effect::LoadCounts => {
             Message::CountsLoaded(read_within(limit, store.status_counts()).await)
         }
-        Command::LoadDetail(id) => Message::DetailLoaded {
+        Effect::LoadDetail(id) => Message::DetailLoaded {
             workflow_state_id: id,
             result: read_within(limit, load_detail(&store, id)).await,
         },
-        Command::CheckDetailVersion(id) => Message::DetailVersion {
+        Effect::CheckDetailVersion(id) => Message::DetailVersion {
             workflow_state_id: id,
             result: read_within(limit, store.workflow_version(&id)).await,
         },
-        Command::LoadCheckpointInfos(id) => Message::CheckpointInfosLoaded {
+        Effect::LoadCheckpointInfos(id) => Message::CheckpointInfosLoaded {
             workflow_state_id: id,
             result: read_within(limit, checkpoint_infos(&store, id)).await,
         },
-        Command::LoadSnapshot(id) => Message::SnapshotLoaded {
+        Effect::LoadSnapshot(id) => Message::SnapshotLoaded {
             checkpoint: id,
             result: read_within(limit, async {
                 let checkpoint = store.get_checkpoint(&id).await?;
@@ -291,11 +286,11 @@ async fn execute_within(
             })
             .await,
         },
-        Command::LoadHistory(id) => Message::HistoryLoaded {
+        Effect::LoadHistory(id) => Message::HistoryLoaded {
             workflow_state_id: id,
             result: read_within(limit, history(&store, clock, id)).await,
         },
-        Command::SetPin { checkpoint, label } => {
+        Effect::SetPin { checkpoint, label } => {
             let result = match &label {
                 Some(label) => store.pin_checkpoint(&checkpoint, label).await,
                 None => store.unpin_checkpoint(&checkpoint).await,
@@ -306,7 +301,7 @@ async fn execute_within(
                 result: text(result),
             }
         }
-        Command::Fork {
+        Effect::Fork {
             checkpoint,
             new_workflow_id,
         } => Message::Forked {
@@ -318,7 +313,7 @@ async fn execute_within(
             ),
         },
         // The preview is a read; the prune itself a write.
-        Command::Prune {
+        Effect::Prune {
             policy,
             dry_run: true,
         } => Message::Pruned {
@@ -326,12 +321,12 @@ async fn execute_within(
             dry_run: true,
             result: read_within(limit, store.prune(&policy, true)).await,
         },
-        Command::Prune { policy, dry_run } => Message::Pruned {
+        Effect::Prune { policy, dry_run } => Message::Pruned {
             policy,
             dry_run,
             result: text(store.prune(&policy, dry_run).await),
         },
-        Command::Diff { from, to } => {
+        Effect::Diff { from, to } => {
             let to_text = to.map_or_else(|| "current".to_owned(), |id| id.to_string());
             Message::DiffLoaded {
                 from,
@@ -343,18 +338,18 @@ async fn execute_within(
                 .await,
             }
         }
-        Command::PlanRestore(id) => Message::RestorePlanned {
+        Effect::PlanRollback(id) => Message::RollbackPlanned {
             checkpoint: id,
             result: read_within(limit, async {
-                Ok::<_, AdminError>(Box::new(plan_restore(&store, clock, id).await?))
+                Ok::<_, AdminError>(Box::new(plan_rollback(&store, clock, id).await?))
             })
             .await,
         },
-        Command::Restore(id) => Message::Restored(text(restore(&store, id, false).await)),
-        Command::RestoreOverridingLease(id) => {
-            Message::Restored(text(restore(&store, id, true).await))
+        Effect::Rollback(id) => Message::RolledBack(text(restore(&store, id, false).await)),
+        Effect::RollbackOverridingLease(id) => {
+            Message::RolledBack(text(restore(&store, id, true).await))
         }
-        Command::Discard(old) => {
+        Effect::Discard(old) => {
             // Nothing to answer; a panic while freeing would be a bug, reported as one.
             if let Err(err) = tokio::task::spawn_blocking(move || drop(old)).await
                 && err.is_panic()
@@ -409,25 +404,25 @@ mod tests {
         (store, checkpoints)
     }
 
-    async fn answer(store: &Store, command: Command) -> Message {
-        answer_if_any(store, command).await.unwrap()
+    async fn answer(store: &Store, effect: Effect) -> Message {
+        answer_if_any(store, effect).await.unwrap()
     }
 
-    /// The answer to `command`, or `None` for one that has none (a discard).
-    async fn answer_if_any(store: &Store, command: Command) -> Option<Message> {
+    /// The answer to `effect`, or `None` for one that has none (a discard).
+    async fn answer_if_any(store: &Store, effect: Effect) -> Option<Message> {
         let (sender, mut receiver) = unbounded_channel();
-        execute(store.clone(), Clock::default(), command, sender).await;
+        execute(store.clone(), Clock::default(), effect, sender).await;
         receiver.recv().await
     }
 
     /// Runs what `update` queued, and what the answers queue, as the loop would; returns
-    /// the commands run.
-    async fn settle(store: &Store, app: &mut App) -> Vec<Command> {
+    /// the effects run.
+    async fn settle(store: &Store, app: &mut App) -> Vec<Effect> {
         let mut ran = Vec::new();
-        while !app.commands.is_empty() {
-            for command in std::mem::take(&mut app.commands) {
-                ran.push(command.clone());
-                if let Some(message) = answer_if_any(store, command).await {
+        while !app.effects.is_empty() {
+            for effect in std::mem::take(&mut app.effects) {
+                ran.push(effect.clone());
+                if let Some(message) = answer_if_any(store, effect).await {
                     update(app, message);
                 }
             }
@@ -492,9 +487,9 @@ mod tests {
         }
     }
 
-    async fn answer_within(store: &Store, command: Command, limit: Duration) -> Message {
+    async fn answer_within(store: &Store, effect: Effect, limit: Duration) -> Message {
         let (sender, mut receiver) = unbounded_channel();
-        execute_within(store.clone(), Clock::default(), command, sender, limit).await;
+        execute_within(store.clone(), Clock::default(), effect, sender, limit).await;
         receiver.recv().await.unwrap()
     }
 
@@ -516,7 +511,7 @@ mod tests {
             Message::CountsLoaded(result) => result.map(|counts| counts.total()),
             other => panic!("not counts: {other:?}"),
         };
-        assert_eq!(counted(answer(&store, Command::LoadCounts).await), Ok(1));
+        assert_eq!(counted(answer(&store, Effect::LoadCounts).await), Ok(1));
         // As after a while of use: the pool holds its 4 connections.
         use llm_orchestrator_state::sea_orm::ConnectionTrait;
         let busy = (0..4).map(|_| {
@@ -532,7 +527,7 @@ mod tests {
         // why, instead of loading until TCP gives up.
         link.stall(true);
         let limit = Duration::from_secs(2);
-        let reads = (0..6).map(|_| answer_within(&store, Command::LoadCounts, limit));
+        let reads = (0..6).map(|_| answer_within(&store, Effect::LoadCounts, limit));
         let answers =
             tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(reads))
                 .await
@@ -544,7 +539,7 @@ mod tests {
         // to answer before reusing it), so the next read waits for one (5 s) and the
         // store says "all 4 connections stayed in use ...; allow more (max_connections)",
         // which an operator cannot act on. The UI says the database stalled.
-        let answer_at_the_limit = answer(&store, Command::LoadCounts);
+        let answer_at_the_limit = answer(&store, Effect::LoadCounts);
         let message = tokio::time::timeout(Duration::from_secs(60), answer_at_the_limit)
             .await
             .expect("the read gave up");
@@ -552,7 +547,7 @@ mod tests {
 
         // Answering again: the next refresh works.
         link.stall(false);
-        assert_eq!(counted(answer(&store, Command::LoadCounts).await), Ok(1));
+        assert_eq!(counted(answer(&store, Effect::LoadCounts).await), Ok(1));
     }
 
     fn key(app: &mut App, code: KeyCode) {
@@ -578,10 +573,10 @@ mod tests {
             .unwrap();
         let mut app = App::new("sqlite::memory:", false);
         app.clock = Clock::with_offset(chrono::Duration::minutes(5));
-        while !app.commands.is_empty() {
-            for command in std::mem::take(&mut app.commands) {
+        while !app.effects.is_empty() {
+            for effect in std::mem::take(&mut app.effects) {
                 let (sender, mut receiver) = unbounded_channel();
-                execute(store.clone(), app.clock, command, sender).await;
+                execute(store.clone(), app.clock, effect, sender).await;
                 if let Some(message) = receiver.recv().await {
                     update(&mut app, message);
                 }
@@ -622,7 +617,7 @@ mod tests {
         let (store, checkpoints) = seeded().await;
         let workflow = checkpoints[0].workflow_state_id;
         let Message::CheckpointInfosLoaded { result, .. } =
-            answer(&store, Command::LoadCheckpointInfos(workflow)).await
+            answer(&store, Effect::LoadCheckpointInfos(workflow)).await
         else {
             panic!("not the infos");
         };
@@ -631,7 +626,7 @@ mod tests {
         assert_eq!(ids, vec![checkpoints[0].id, checkpoints[1].id]);
         assert_eq!(usage.count, 2);
 
-        let message = answer(&store, Command::LoadSnapshot(checkpoints[1].id)).await;
+        let message = answer(&store, Effect::LoadSnapshot(checkpoints[1].id)).await;
         let Message::SnapshotLoaded { checkpoint, result } = message else {
             panic!("not a snapshot");
         };
@@ -642,7 +637,7 @@ mod tests {
         );
 
         let missing = Uuid::from_u128(0xdead);
-        let message = answer(&store, Command::LoadSnapshot(missing)).await;
+        let message = answer(&store, Effect::LoadSnapshot(missing)).await;
         assert_eq!(
             message,
             Message::SnapshotLoaded {
@@ -678,7 +673,7 @@ mod tests {
         // R from its snapshot: the plan says why nothing can be restored; y does nothing.
         key(&mut app, KeyCode::Char('R'));
         settle(&store, &mut app).await;
-        let Some(crate::app::Popup::ConfirmRestore { plan, .. }) = &app.popup else {
+        let Some(crate::app::Popup::ConfirmRollback { plan, .. }) = &app.popup else {
             panic!("no plan: {:?}", app.error);
         };
         let why = plan.refused.clone().unwrap();
@@ -688,11 +683,11 @@ mod tests {
         assert_eq!(settle(&store, &mut app).await, []);
 
         // Asked directly, the store refuses a restore and a fork alike.
-        let Message::Restored(Err(err)) = answer(&store, Command::Restore(own.id)).await else {
+        let Message::RolledBack(Err(err)) = answer(&store, Effect::Rollback(own.id)).await else {
             panic!("restored");
         };
         assert!(err.contains("holds no state of workflow state"), "{err}");
-        let fork = Command::Fork {
+        let fork = Effect::Fork {
             checkpoint: own.id,
             new_workflow_id: "from-own-json".into(),
         };
@@ -763,7 +758,7 @@ mod tests {
             .load_workflow_state_versioned(&state.id)
             .await
             .unwrap();
-        let check = || Command::CheckDetailVersion(state.id);
+        let check = || Effect::CheckDetailVersion(state.id);
         assert_eq!(
             answer(&store, check()).await,
             Message::DetailVersion {
@@ -788,7 +783,7 @@ mod tests {
             .unwrap();
         let Message::DetailLoaded {
             result: Err(full), ..
-        } = answer(&store, Command::LoadDetail(state.id)).await
+        } = answer(&store, Effect::LoadDetail(state.id)).await
         else {
             panic!("not an error");
         };
@@ -811,7 +806,7 @@ mod tests {
         // Opened: its list row, marked damaged with why, instead of an error.
         let Message::DetailLoaded {
             result: Ok(loaded), ..
-        } = answer(&store, Command::LoadDetail(state.id)).await
+        } = answer(&store, Effect::LoadDetail(state.id)).await
         else {
             panic!("not a workflow");
         };
@@ -825,20 +820,21 @@ mod tests {
         let Message::CheckpointInfosLoaded {
             result: Ok((infos, _)),
             ..
-        } = answer(&store, Command::LoadCheckpointInfos(state.id)).await
+        } = answer(&store, Effect::LoadCheckpointInfos(state.id)).await
         else {
             panic!("no checkpoints");
         };
         assert_eq!(infos.len(), checkpoints.len());
         let target = checkpoints[0].id;
-        let Message::RestorePlanned {
+        let Message::RollbackPlanned {
             result: Ok(plan), ..
-        } = answer(&store, Command::PlanRestore(target)).await
+        } = answer(&store, Effect::PlanRollback(target)).await
         else {
             panic!("no plan");
         };
         assert!(plan.unreadable.is_some(), "{plan:?}");
-        let Message::Restored(Ok(restored)) = answer(&store, Command::Restore(target)).await else {
+        let Message::RolledBack(Ok(restored)) = answer(&store, Effect::Rollback(target)).await
+        else {
             panic!("not restored");
         };
         assert_eq!(restored.damaged, None);
@@ -861,7 +857,7 @@ mod tests {
                 .unwrap();
             forks.push(fork.id);
         }
-        let message = answer(&store, Command::LoadHistory(state.id)).await;
+        let message = answer(&store, Effect::LoadHistory(state.id)).await;
         let Message::HistoryLoaded {
             result: Ok(history),
             ..
@@ -889,7 +885,7 @@ mod tests {
             .load_workflow_state_versioned(&state.id)
             .await
             .unwrap();
-        let message = answer(&store, Command::LoadDetail(state.id)).await;
+        let message = answer(&store, Effect::LoadDetail(state.id)).await;
         let Message::DetailLoaded {
             workflow_state_id,
             result: Ok(loaded),
@@ -923,14 +919,11 @@ mod tests {
         for _ in 0..crate::app::REFRESH_TICKS {
             update(&mut app, Message::Tick);
         }
-        assert!(
-            app.commands
-                .contains(&Command::CheckDetailVersion(state.id))
-        );
+        assert!(app.effects.contains(&Effect::CheckDetailVersion(state.id)));
         let ran = settle(&store, &mut app).await;
         assert!(
             !ran.iter()
-                .any(|command| matches!(command, Command::LoadDetail { .. })),
+                .any(|effect| matches!(effect, Effect::LoadDetail { .. })),
             "{ran:?}"
         );
         // The same view (the history is read again at every refresh: its read time moves).
@@ -954,9 +947,9 @@ mod tests {
         assert_eq!(detail.context_lines, format::pretty_lines(&state.context));
         assert_eq!(detail.version, shown.version.map(|v| v + 1));
         // What it showed before is freed by the runtime, not by `update`.
-        assert!(ran.iter().any(|command| matches!(
-            command,
-            Command::Discard(old) if old.context_lines == shown.context_lines
+        assert!(ran.iter().any(|effect| matches!(
+            effect,
+            Effect::Discard(old) if old.context_lines == shown.context_lines
         )));
     }
 }

@@ -1,5 +1,5 @@
 //! End to end: the real binary in a real terminal (tmux), driven by keys. Navigate to a
-//! workflow, open its checkpoints and a snapshot, restore one, quit; then the database
+//! workflow, open its checkpoints and a snapshot, roll back to one, quit; then the database
 //! must hold the checkpoint's state and the process must have exited cleanly. And: pin a
 //! checkpoint, fork from it, prune with the preview; then the database must hold the pin,
 //! the fork with its lineage, and not the pruned workflow.
@@ -99,7 +99,7 @@ impl Drop for Tmux {
     }
 }
 
-/// A running workflow (listed first) and the failed one the test restores, with three
+/// A running workflow (listed first) and the failed one the test rolls back, with three
 /// checkpoints. Returns the failed workflow and its oldest checkpoint.
 async fn seed(path: &Path) -> (WorkflowState, Checkpoint) {
     let store = SqliteStateStore::new(path.to_str().unwrap()).await.unwrap();
@@ -143,12 +143,12 @@ async fn seed(path: &Path) -> (WorkflowState, Checkpoint) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn navigate_restore_and_quit_in_a_real_terminal() {
+async fn navigate_rollback_and_quit_in_a_real_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("e2e.db");
     let (failed, oldest) = seed(&path).await;
 
-    let tmux = Tmux::new("restore");
+    let tmux = Tmux::new("rollback");
     // The shell reports the exit status on the screen once the UI has left the
     // alternate screen, which is itself a check that the terminal was restored.
     let command = format!(
@@ -211,18 +211,18 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
             && Tmux::selected_line(s).is_some_and(|line| line.contains("retrieve"))
     });
 
-    // Restore asks first and says what changes.
+    // Rollback asks first and says what changes.
     tmux.keys(&["R"]);
     // Wait for the whole question: a capture can catch a frame half drawn.
-    tmux.wait_for("the restore question with what changes", |s| {
-        s.contains("Restore this checkpoint?")
+    tmux.wait_for("the rollback question with what changes", |s| {
+        s.contains("Roll back to this checkpoint?")
             && s.contains("status: failed -> running")
             && s.contains("step summarise (failed) disappears")
             && s.contains("step prompt (completed) disappears")
-            && s.contains("y: restore")
+            && s.contains("y: roll back")
     });
     tmux.keys(&["y"]);
-    tmux.wait_for_text("restored rag-e2e-target");
+    tmux.wait_for_text("rolled back rag-e2e-target");
 
     // Back to the table, then quit.
     tmux.keys(&["q"]);
@@ -243,7 +243,7 @@ async fn navigate_restore_and_quit_in_a_real_terminal() {
     assert_eq!(now.status, WorkflowStatus::Running);
     assert_eq!(now.steps.len(), 1);
     assert_eq!(now.steps["retrieve"].status, StepStatus::Completed);
-    // Checkpoints are kept, and the newest is now one of the state restored (what a
+    // Checkpoints are kept, and the newest is now one of the state rolled back (what a
     // recovery resumes from).
     let checkpoints = store.list_checkpoints(&failed.id, 10, 0).await.unwrap();
     assert_eq!(checkpoints.len(), 4);

@@ -106,7 +106,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .block(if list.is_empty() {
             Block::bordered()
                 .title(title)
-                .title_bottom(" no checkpoints: nothing to restore ")
+                .title_bottom(" no checkpoints: nothing to roll back to ")
         } else if let Some(usage) = &view.usage {
             Block::bordered()
                 .title(title)

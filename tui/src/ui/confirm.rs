@@ -1,4 +1,4 @@
-//! A confirmation popup (restore, prune): what will change, scrollable, above a key line
+//! A confirmation popup (rollback, prune): what will change, scrollable, above a key line
 //! that is always in view, however long the text and however small the terminal.
 
 use ratatui::Frame;
@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::restore_plan::RestorePlan;
+use crate::rollback_plan::RollbackPlan;
 
 /// What a confirmation popup shows.
 pub struct Confirmation<'a> {
@@ -94,13 +94,13 @@ pub fn render(confirmation: Confirmation<'_>, scroll: usize, frame: &mut Frame, 
     );
 }
 
-/// What the restore confirmation says: exactly what will change, after the plan's
+/// What the rollback confirmation says: exactly what will change, after the plan's
 /// warning (a replica running the workflow) in red on the first line, in a red box; or,
-/// for a checkpoint that holds no state of the workflow, why nothing can be restored.
-pub fn restore(plan: &RestorePlan) -> Confirmation<'static> {
+/// for a checkpoint that holds no state of the workflow, why nothing can be rolled back.
+pub fn rollback(plan: &RollbackPlan) -> Confirmation<'static> {
     if plan.refused.is_some() {
         return Confirmation {
-            title: "This checkpoint cannot be restored",
+            title: "This checkpoint cannot be rolled back to",
             colour: Color::Red,
             body: plan.lines().into_iter().map(Line::from).collect(),
             keys: "Esc: close",
@@ -109,7 +109,7 @@ pub fn restore(plan: &RestorePlan) -> Confirmation<'static> {
     let warned = plan.warning().is_some();
     let alarm = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
     Confirmation {
-        title: "Restore this checkpoint?",
+        title: "Roll back to this checkpoint?",
         colour: if warned { Color::Red } else { Color::Yellow },
         body: plan
             .lines()
@@ -120,6 +120,6 @@ pub fn restore(plan: &RestorePlan) -> Confirmation<'static> {
                 _ => Line::from(line),
             })
             .collect(),
-        keys: "y: restore    n / Esc: cancel",
+        keys: "y: roll back    n / Esc: cancel",
     }
 }

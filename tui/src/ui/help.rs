@@ -39,12 +39,12 @@ const KEYS: &[(&str, &str)] = &[
     ("d", "diff marked vs selected, or selected vs current"),
     (
         "R",
-        "restore the selected checkpoint (asks; only y confirms)",
+        "roll back to the selected checkpoint (asks; only y confirms)",
     ),
     ("p", "pin with a label / unpin (asks first)"),
     ("F", "fork: a new workflow from this checkpoint"),
     ("Snapshot", ""),
-    ("d / R", "diff with current / restore"),
+    ("d / R", "diff with current / rollback"),
 ];
 
 /// How many lines the help has (with the read-only note when `read_only`).
@@ -81,7 +81,7 @@ pub fn render(read_only: bool, scroll: usize, frame: &mut Frame, area: Rect) {
     // First, so that it is seen without scrolling.
     if read_only {
         lines.push(Line::from(
-            "read-only mode: restore, pin, fork and prune are disabled",
+            "read-only mode: rollback, pin, fork and prune are disabled",
         ));
     }
     lines.extend(KEYS.iter().map(|(key, what)| {

@@ -35,8 +35,8 @@ pub fn view(app: &App, frame: &mut Frame) {
     match &app.popup {
         Some(Popup::Help { scroll }) => help::render(app.read_only, *scroll, frame, main),
         Some(Popup::Filter { input }) => filter::render(input, frame, main),
-        Some(Popup::ConfirmRestore { plan, scroll }) => {
-            confirm::render(confirm::restore(plan), *scroll, frame, main);
+        Some(Popup::ConfirmRollback { plan, scroll }) => {
+            confirm::render(confirm::rollback(plan), *scroll, frame, main);
         }
         Some(Popup::Input {
             purpose,

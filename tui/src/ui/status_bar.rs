@@ -40,7 +40,7 @@ fn keys(app: &App) -> &'static [(&'static str, &'static str)] {
             ("Enter", "snapshot"),
             ("space", "mark"),
             ("d", "diff"),
-            ("R", "restore"),
+            ("R", "rollback"),
             ("p", "pin"),
             ("F", "fork"),
             ("P", "prune"),
@@ -51,7 +51,7 @@ fn keys(app: &App) -> &'static [(&'static str, &'static str)] {
         Screen::Snapshot => &[
             ("j/k", "scroll"),
             ("d", "diff with current"),
-            ("R", "restore"),
+            ("R", "rollback"),
             ("?", "help"),
             ("Esc", "back"),
         ],
