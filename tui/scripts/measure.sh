@@ -4,11 +4,17 @@
 #
 #   tui/scripts/measure.sh [COUNT] [DB]      (defaults: 100000, /tmp/wfadmin-COUNT.db)
 #
-# Needs tmux and a built binary (cargo build -p llm-state-admin).
+# Needs tmux and a built binary (cargo build -p llm-state-admin; honours CARGO_TARGET_DIR,
+# or WFADMIN=/path/to/wfadmin).
 set -euo pipefail
 count=${1:-100000}
 db=${2:-/tmp/wfadmin-$count.db}
-bin=${WFADMIN:-$(dirname "$0")/../../target/debug/wfadmin}
+bin=${WFADMIN:-${CARGO_TARGET_DIR:-$(dirname "$0")/../../target}/debug/wfadmin}
+if [ ! -x "$bin" ]; then
+    echo "binary not found: $bin (build it with cargo build -p llm-state-admin, or set WFADMIN)" >&2
+    exit 1
+fi
+command -v tmux >/dev/null || { echo "tmux not found on PATH" >&2; exit 1; }
 socket=wfadmin-measure-$$
 tmux() { command tmux -L "$socket" "$@"; }
 socket_path=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$socket

@@ -13,7 +13,8 @@ use llm_orchestrator_state::{
 };
 use serde_json::json;
 
-const TMUX: &str = "/usr/bin/tmux";
+/// tmux, found on `PATH` as a shell would find it.
+const TMUX: &str = "tmux";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A tmux server of our own (unique socket), killed when the test ends however it ends.
@@ -24,9 +25,10 @@ struct Tmux {
 impl Tmux {
     /// A server for the test named `test` (tests of one process run at once).
     fn new(test: &str) -> Self {
+        let found = Command::new(TMUX).arg("-V").output();
         assert!(
-            Path::new(TMUX).exists(),
-            "tmux is needed for this test (apt-get install tmux)"
+            found.is_ok_and(|out| out.status.success()),
+            "tmux is needed on PATH for this test (apt-get install tmux)"
         );
         Self {
             socket: format!("wfadmin-e2e-{}-{test}", std::process::id()),

@@ -53,12 +53,13 @@ pub async fn demo(
         writeln!(
             out,
             "the database is in memory: the sample workflows are gone when {}; to keep \
-             them, give a file: wfadmin --database-url demo.db demo{}",
+             them, give a file: {} --database-url demo.db demo{}",
             if open {
                 "wfadmin exits"
             } else {
                 "this command ends"
             },
+            invocation(),
             if open { " --open" } else { "" },
         )?;
     } else {
@@ -73,7 +74,37 @@ fn browse_command(target: &db::Target<'_>) -> String {
         .postgres_schema
         .map(|schema| format!(" --postgres-schema {schema}"))
         .unwrap_or_default();
-    format!("wfadmin --database-url {}{schema}", redact_url(target.url))
+    format!(
+        "{} --database-url {}{schema}",
+        invocation(),
+        redact_url(target.url)
+    )
+}
+
+/// How the user can run this binary again from where they stand: `wfadmin` when that
+/// name on `PATH` is this program (installed with `cargo install --path tui`), else the
+/// path of this executable, relative to the working directory when it lies below it
+/// (`target/debug/wfadmin` after `cargo run`).
+fn invocation() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|exe| exe.canonicalize()) else {
+        return "wfadmin".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            dir.join("wfadmin")
+                .canonicalize()
+                .is_ok_and(|found| found == exe)
+        })
+    });
+    if on_path {
+        return "wfadmin".to_owned();
+    }
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.canonicalize().ok())
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| exe.clone());
+    shown.display().to_string()
 }
 
 #[cfg(test)]

@@ -10,13 +10,19 @@ fn demo_fills_only_an_empty_database_unless_forced() {
     // workflow_ids).
     let again = db.run(&["demo", "--count", "5"]);
     assert_eq!(again.status.code(), Some(1));
+    // The command it suggests runs from where the user stands: `wfadmin` is not on PATH
+    // here, so it names this executable (outside the working directory: by full path).
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_wfadmin"))
+        .canonicalize()
+        .unwrap();
     assert_eq!(
         stderr(&again),
         format!(
             "error: {0} already holds 12 workflows; demo only fills an empty database \
-             (nothing was added): browse it with `wfadmin --database-url {0}`, or pass \
+             (nothing was added): browse it with `{1} --database-url {0}`, or pass \
              --force to add 5 sample workflows anyway\n",
-            db.path.display()
+            db.path.display(),
+            exe.display()
         )
     );
     assert_eq!(stdout(&again), "");
