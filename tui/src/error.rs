@@ -2,18 +2,20 @@
 
 use std::fmt;
 
-use llm_orchestrator_state::{StateStoreError, redact};
+use llm_orchestrator_state::{ErrorKind, StateStoreError, redact};
 
 /// What went wrong, as a sentence for the operator. Built only through [`AdminError::new`],
 /// [`AdminError::already_redacted`] and the `From` impls, which all make sure passwords are
 /// removed, each text exactly once: redacting a redacted text again would take what follows
 /// a masked `?password=***` (the `:` of "cannot connect to ...?password=***: why") for
 /// part of the password.
+///
+/// An error from the store keeps its [`ErrorKind`], which decisions go by (never the text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminError {
     message: String,
     broken_pipe: bool,
-    not_found: bool,
+    kind: Option<ErrorKind>,
 }
 
 impl AdminError {
@@ -22,7 +24,7 @@ impl AdminError {
         Self {
             message: redact(message.as_ref()),
             broken_pipe: false,
-            not_found: false,
+            kind: None,
         }
     }
 
@@ -33,7 +35,7 @@ impl AdminError {
         Self {
             message,
             broken_pipe: false,
-            not_found: false,
+            kind: None,
         }
     }
 
@@ -44,7 +46,12 @@ impl AdminError {
 
     /// The store found no such workflow or checkpoint.
     pub fn is_not_found(&self) -> bool {
-        self.not_found
+        matches!(self.kind, Some(ErrorKind::NotFound(_)))
+    }
+
+    /// The kind of the store's error this is; `None` for wfadmin's own errors.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.kind
     }
 }
 
@@ -60,7 +67,7 @@ impl From<StateStoreError> for AdminError {
     /// The store's message as it is: every `StateStoreError` payload is without passwords.
     fn from(err: StateStoreError) -> Self {
         let mut error = Self::already_redacted(err.to_string());
-        error.not_found = matches!(err, StateStoreError::NotFound(_));
+        error.kind = Some(err.kind());
         error
     }
 }
@@ -99,10 +106,13 @@ mod tests {
     #[test]
     fn a_store_error_reads_as_the_store_wrote_it() {
         // What the store says when it cannot connect to a URL with a password in its query.
-        let store = StateStoreError::Connection(format!(
-            "cannot connect to {}: database \"prod\" does not exist",
-            redact_url(URL)
-        ));
+        let store = StateStoreError::Connection(
+            format!(
+                "cannot connect to {}: database \"prod\" does not exist",
+                redact_url(URL)
+            )
+            .into(),
+        );
         assert_eq!(
             AdminError::from(store).to_string(),
             "connection error: cannot connect to postgres://app@db/prod?password=***: \

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use llm_orchestrator_state::StateStore;
+use llm_orchestrator_state::{ErrorKind, StateStore};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -133,24 +133,31 @@ fn stalled(limit: Duration) -> String {
     )
 }
 
-/// Whether `message` is the store's "every connection of the pool stayed in use". In
-/// the UI, whose reads take milliseconds, that means the connections are held by reads
-/// the database never answered (abandoned at [`READ_TIMEOUT`], each still waiting on
-/// its connection): the same stall, not a pool too small for the operator to fix.
-fn pool_held_by_stalled_reads(message: &str) -> bool {
-    message.contains("pool timed out: all ") && message.contains(" stayed in use ")
+/// Whether `err` is the store's "every connection of the pool stayed in use"
+/// ([`ErrorKind::PoolExhausted`]). In the UI, whose reads take milliseconds, that means
+/// the connections are held by reads the database never answered (abandoned at
+/// [`READ_TIMEOUT`], each still waiting on its connection): the same stall, not a pool
+/// too small for the operator to fix.
+fn pool_held_by_stalled_reads(err: &AdminError) -> bool {
+    err.kind() == Some(ErrorKind::PoolExhausted)
 }
 
 /// The answer of `read`, or an error saying the database stalled when it takes longer
 /// than `limit` (the read is dropped) or when the pool is held by reads that did.
-async fn read_within<T, E: std::fmt::Display + Into<AdminError>>(
+async fn read_within<T, E: Into<AdminError>>(
     limit: Duration,
     read: impl Future<Output = std::result::Result<T, E>>,
 ) -> std::result::Result<T, String> {
     match tokio::time::timeout(limit, read).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) if pool_held_by_stalled_reads(&err.to_string()) => Err(stalled(limit)),
-        Ok(Err(err)) => text(Err(err)),
+        Ok(Err(err)) => {
+            let err = err.into();
+            if pool_held_by_stalled_reads(&err) {
+                Err(stalled(limit))
+            } else {
+                Err(err.to_string())
+            }
+        }
         Err(_elapsed) => Err(stalled(limit)),
     }
 }
@@ -383,10 +390,13 @@ mod tests {
     fn the_status_bar_shows_a_store_error_as_the_store_wrote_it() {
         // The store masked the password already; masking again took the ": " after it.
         let url = "postgres://app@db/prod?password=s3cret";
-        let err = llm_orchestrator_state::StateStoreError::Connection(format!(
-            "cannot connect to {}: refused",
-            llm_orchestrator_state::redact_url(url)
-        ));
+        let err = llm_orchestrator_state::StateStoreError::Connection(
+            format!(
+                "cannot connect to {}: refused",
+                llm_orchestrator_state::redact_url(url)
+            )
+            .into(),
+        );
         assert_eq!(
             text::<(), _>(Err(err)),
             Err(
