@@ -1072,6 +1072,245 @@ fn names_a_password(key: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// One of every kind, for the tests that go through them all.
+    const KINDS: [ErrorKind; 17] = [
+        ErrorKind::ConnectionFailed,
+        ErrorKind::TimedOut,
+        ErrorKind::PoolExhausted,
+        ErrorKind::VersionConflict,
+        ErrorKind::LeaseHeld,
+        ErrorKind::LeaseLost,
+        ErrorKind::Busy,
+        ErrorKind::AlreadyExists(Entity::Checkpoint),
+        ErrorKind::NotFound(Entity::Workflow),
+        ErrorKind::InvalidInput {
+            field: Field::StepId,
+            problem: InputProblem::ContainsNul,
+        },
+        ErrorKind::ReadOnly,
+        ErrorKind::Configuration(ConfigProblem::InvalidTarget),
+        ErrorKind::NotMigrated,
+        ErrorKind::CorruptData,
+        ErrorKind::Aborted,
+        ErrorKind::Database,
+        ErrorKind::Other,
+    ];
+
+    #[test]
+    fn an_error_keeps_the_kind_it_was_made_with_in_its_variant() {
+        for kind in KINDS {
+            let err = StateStoreError::new(kind, "what happened");
+            assert_eq!(err.kind(), kind, "{err:?}");
+            assert_eq!(err.message(), "what happened");
+            let variant_ok = match &err {
+                StateStoreError::Connection(_) => {
+                    matches!(kind, ErrorKind::ConnectionFailed | ErrorKind::PoolExhausted)
+                }
+                StateStoreError::Timeout(_) => kind == ErrorKind::TimedOut,
+                StateStoreError::Conflict(_) => matches!(
+                    kind,
+                    ErrorKind::VersionConflict
+                        | ErrorKind::LeaseHeld
+                        | ErrorKind::LeaseLost
+                        | ErrorKind::Busy
+                        | ErrorKind::AlreadyExists(_)
+                ),
+                StateStoreError::NotFound(_) => matches!(kind, ErrorKind::NotFound(_)),
+                StateStoreError::InvalidInput(_) => {
+                    matches!(kind, ErrorKind::InvalidInput { .. })
+                }
+                StateStoreError::ReadOnly(_) => kind == ErrorKind::ReadOnly,
+                StateStoreError::Configuration(_) => {
+                    matches!(kind, ErrorKind::Configuration(_) | ErrorKind::NotMigrated)
+                }
+                StateStoreError::Serialization(_) => kind == ErrorKind::CorruptData,
+                StateStoreError::Aborted(_) => kind == ErrorKind::Aborted,
+                StateStoreError::Database(_) => kind == ErrorKind::Database,
+                StateStoreError::Other(_) => kind == ErrorKind::Other,
+                StateStoreError::InvalidState(_) => false,
+            };
+            assert!(variant_ok, "{kind:?} in {err:?}");
+            // Transient exactly as the variants were: connection trouble, a time-out, a
+            // conflict of any kind.
+            assert_eq!(
+                err.is_transient(),
+                matches!(
+                    err,
+                    StateStoreError::Connection(_)
+                        | StateStoreError::Conflict(_)
+                        | StateStoreError::Timeout(_)
+                ),
+                "{kind:?}"
+            );
+            assert_eq!(err.is_unreadable_data(), kind == ErrorKind::CorruptData);
+            assert!(!kind.to_string().is_empty());
+        }
+        let err = StateStoreError::invalid_state("unknown status \"done\"");
+        assert_eq!(err.kind(), ErrorKind::CorruptData);
+        assert!(err.is_unreadable_data());
+    }
+
+    #[test]
+    fn an_error_made_from_a_message_alone_has_its_variant_s_usual_kind() {
+        let usual = [
+            (StateStoreError::Database("x".into()), ErrorKind::Database),
+            (
+                StateStoreError::Serialization("x".into()),
+                ErrorKind::CorruptData,
+            ),
+            (
+                StateStoreError::NotFound("x".into()),
+                ErrorKind::NotFound(Entity::Other),
+            ),
+            (
+                StateStoreError::InvalidState("x".into()),
+                ErrorKind::CorruptData,
+            ),
+            (
+                StateStoreError::InvalidInput("x".into()),
+                ErrorKind::InvalidInput {
+                    field: Field::Other,
+                    problem: InputProblem::Other,
+                },
+            ),
+            (
+                StateStoreError::Conflict("x".into()),
+                ErrorKind::VersionConflict,
+            ),
+            (
+                StateStoreError::Connection("x".into()),
+                ErrorKind::ConnectionFailed,
+            ),
+            (StateStoreError::Timeout("x".into()), ErrorKind::TimedOut),
+            (StateStoreError::ReadOnly("x".into()), ErrorKind::ReadOnly),
+            (
+                StateStoreError::Configuration("x".into()),
+                ErrorKind::Configuration(ConfigProblem::Other),
+            ),
+            (StateStoreError::Aborted("x".into()), ErrorKind::Aborted),
+            (StateStoreError::Other("x".into()), ErrorKind::Other),
+        ];
+        for (err, kind) in usual {
+            assert_eq!(err.kind(), kind, "{err:?}");
+            assert_eq!(err.detail().kind(), None);
+        }
+    }
+
+    #[test]
+    fn a_detail_reads_like_the_string_it_replaced() {
+        let err = StateStoreError::new(ErrorKind::NotFound(Entity::Workflow), "workflow wf-1");
+        // Display, Debug and equality as with a `String` payload.
+        assert_eq!(err.to_string(), "not found: workflow wf-1");
+        assert_eq!(format!("{err:?}"), r#"NotFound("workflow wf-1")"#);
+        assert_eq!(err, StateStoreError::NotFound("workflow wf-1".into()));
+        let StateStoreError::NotFound(msg) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(format!("{msg}"), "workflow wf-1");
+        assert!(msg.contains("wf-1") && msg.starts_with("workflow"));
+        assert!(*msg == "workflow wf-1" && msg == "workflow wf-1");
+        assert_eq!(*msg, String::from("workflow wf-1"));
+        assert_eq!(msg.len(), 13);
+        let owned: String = msg.clone().into();
+        assert_eq!(owned, "workflow wf-1");
+        assert_eq!(
+            StateStoreError::Other(String::from("x").into()).to_string(),
+            "x"
+        );
+        // A reworded detail keeps its kind.
+        let StateStoreError::NotFound(msg) = err else {
+            unreachable!()
+        };
+        let longer = msg.reworded(|why| format!("run 7: {why}"));
+        assert_eq!(longer, "run 7: workflow wf-1");
+        assert_eq!(longer.kind(), Some(ErrorKind::NotFound(Entity::Workflow)));
+    }
+
+    #[test]
+    fn database_errors_are_classified_into_kinds() {
+        use sea_orm::sqlx::Error as E;
+        let sqlx = |err: E| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(err)));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for (err, kind) in [
+            (sqlx(E::PoolTimedOut), ErrorKind::PoolExhausted),
+            (
+                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
+                ErrorKind::PoolExhausted,
+            ),
+            (sqlx(E::Io(refused)), ErrorKind::ConnectionFailed),
+            (sqlx(E::PoolClosed), ErrorKind::ConnectionFailed),
+            (sqlx(E::RowNotFound), ErrorKind::NotFound(Entity::Other)),
+            (
+                DbErr::RecordNotFound("row".into()),
+                ErrorKind::NotFound(Entity::Other),
+            ),
+            (DbErr::Json("not JSON".into()), ErrorKind::CorruptData),
+            (DbErr::Custom("other".into()), ErrorKind::Database),
+        ] {
+            let classified = StateStoreError::from(err);
+            assert_eq!(classified.kind(), kind, "{classified:?}");
+        }
+        let pool = StateStoreError::from(sqlx(E::PoolTimedOut));
+        assert!(pool.is_pool_timeout() && pool.is_transient());
+        let json = StateStoreError::from(serde_json::from_str::<u8>("x").unwrap_err());
+        assert_eq!(json.kind(), ErrorKind::CorruptData);
+    }
+
+    #[test]
+    fn refused_input_says_which_field_and_why() {
+        use crate::validate;
+        let input = |field, problem| ErrorKind::InvalidInput { field, problem };
+        let kind = |result: Result<()>| result.unwrap_err().kind();
+        assert_eq!(
+            kind(validate::id(Field::WorkflowId, "workflow_id", "")),
+            input(Field::WorkflowId, InputProblem::Empty)
+        );
+        assert_eq!(
+            kind(validate::id(Field::StepId, "step_id", &"x".repeat(256))),
+            input(Field::StepId, InputProblem::TooLong)
+        );
+        assert_eq!(
+            kind(validate::text(Field::Error, "error", "a\0b")),
+            input(Field::Error, InputProblem::ContainsNul)
+        );
+        assert_eq!(
+            kind(validate::json(
+                Field::Context,
+                "context",
+                &serde_json::json!({"k\u{0}": 1})
+            )),
+            input(Field::Context, InputProblem::ContainsNul)
+        );
+        let mut state = crate::WorkflowState::new("wf", "name", None, serde_json::json!({}));
+        state.workflow_name = "n".repeat(300);
+        assert_eq!(
+            kind(validate::workflow_state(&state, usize::MAX)),
+            input(Field::WorkflowName, InputProblem::TooLong)
+        );
+        state.workflow_name = "name".into();
+        state.context = serde_json::json!({"big": "x".repeat(100)});
+        assert_eq!(
+            kind(validate::workflow_state(&state, 10)),
+            input(Field::Context, InputProblem::TooLarge)
+        );
+        assert_eq!(
+            validate::postgres_schema_name("a-b").unwrap_err().kind(),
+            ErrorKind::Configuration(ConfigProblem::InvalidOption)
+        );
+    }
+
+    #[test]
+    fn a_bad_target_is_a_configuration_error_of_its_kind() {
+        for target in ["", "postgres://u:hunter2@h:notaport/db", "file:x.db"] {
+            let err = crate::sqlite_file(target).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Configuration(ConfigProblem::InvalidTarget),
+                "{target:?}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn redaction_never_panics_whatever_the_text() {
         let pieces = [
