@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::commands::ordered_steps;
 use crate::diff::Change;
+use crate::error::WriteError;
 use crate::format;
 use crate::restore_plan::RestorePlan;
 
@@ -665,14 +666,14 @@ pub enum Message {
         /// The label, or `None` for an unpin.
         label: Option<String>,
         /// Whether it worked.
-        result: Result<(), String>,
+        result: Result<(), WriteError>,
     },
     /// A fork was created from `checkpoint`.
     Forked {
         /// The checkpoint.
         checkpoint: Uuid,
         /// The new workflow, or the error.
-        result: Result<WorkflowState, String>,
+        result: Result<WorkflowState, WriteError>,
     },
     /// A prune (or its dry run) finished.
     Pruned {
@@ -681,7 +682,7 @@ pub enum Message {
         /// It was a preview, which writes nothing.
         dry_run: bool,
         /// What it deleted or would delete, or the error.
-        result: Result<PruneReport, String>,
+        result: Result<PruneReport, WriteError>,
     },
     /// A diff was computed.
     DiffLoaded {
@@ -700,7 +701,7 @@ pub enum Message {
         result: Result<Box<RestorePlan>, String>,
     },
     /// A restore finished: the workflow as restored, already printed.
-    Restored(Result<LoadedDetail, String>),
+    Restored(Result<LoadedDetail, WriteError>),
     /// A task died (a bug): leave, reporting it.
     Fatal(String),
 }
@@ -786,9 +787,9 @@ impl App {
     /// A write failed with `error`: its "...ing" notice is over, and the status bar says
     /// so until the next key or write: that nothing changed, or, when the connection
     /// broke, that the write may have gone through before it did.
-    fn write_failed(&mut self, what: &str, error: &str) {
+    fn write_failed(&mut self, what: &str, error: &WriteError) {
         self.notice = None;
-        self.write_error = Some(if error.starts_with("connection error") {
+        self.write_error = Some(if error.may_have_applied() {
             format!("{what} unconfirmed, it may or may not have been applied (r reloads): {error}")
         } else {
             format!("{what} failed, nothing changed: {error}")
@@ -2651,7 +2652,10 @@ mod tests {
         // The connection is lost: the restore fails, and so does the next refresh.
         update(
             &mut app,
-            Message::Restored(Err("connection error: connection reset".into())),
+            Message::Restored(Err(WriteError::new(
+                llm_orchestrator_state::ErrorKind::ConnectionFailed,
+                "connection error: connection reset",
+            ))),
         );
         // The answer was lost, not necessarily the write.
         let failed = "restore unconfirmed, it may or may not have been applied (r reloads): \
@@ -3111,7 +3115,10 @@ mod tests {
             Message::Pruned {
                 policy,
                 dry_run: false,
-                result: Err("connection error".into()),
+                result: Err(WriteError::new(
+                    llm_orchestrator_state::ErrorKind::ConnectionFailed,
+                    "connection error",
+                )),
             },
         );
         assert_eq!(

@@ -417,6 +417,29 @@ pub fn parse_uuid(what: &str, text: &str) -> Result<Uuid> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_store_s_refusals_are_told_apart_by_kind_not_text() {
+        let store = |kind| {
+            AdminError::from(llm_orchestrator_state::StateStoreError::new(
+                kind,
+                "whatever it says",
+            ))
+        };
+        assert!(tables_missing(&store(ErrorKind::NotMigrated)));
+        assert!(!tables_missing(&AdminError::new(
+            "the database has none of the store's tables"
+        )));
+        assert!(!schema_found(&store(ErrorKind::Configuration(
+            ConfigProblem::PostgresSchemaMissing
+        ))));
+        assert!(schema_found(&store(ErrorKind::Configuration(
+            ConfigProblem::DatabaseMissing
+        ))));
+        assert!(schema_found(&AdminError::new(
+            "the Postgres schema \"x\" does not exist in y"
+        )));
+    }
+
     #[tokio::test]
     async fn a_read_only_connection_is_refused_writes_by_sqlite_itself() {
         let dir = tempfile::tempdir().unwrap();

@@ -92,6 +92,70 @@ impl From<std::io::Error> for AdminError {
     }
 }
 
+/// Why a write of the UI failed, as the operator reads it, and whether it may have been
+/// applied all the same: decided on the store's [`ErrorKind`], never on the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteError {
+    text: String,
+    kind: Option<ErrorKind>,
+}
+
+impl WriteError {
+    /// A failure the store reported as `kind`, said as `text`.
+    #[cfg(test)]
+    pub fn new(kind: ErrorKind, text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            kind: Some(kind),
+        }
+    }
+
+    /// Whether the write may have gone through before the error: the connection broke
+    /// (the answer was lost, not necessarily the write), as every `Connection` error
+    /// was taken before there were kinds.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(
+            self.kind,
+            Some(ErrorKind::ConnectionFailed | ErrorKind::PoolExhausted)
+        )
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::ops::Deref for WriteError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<AdminError> for WriteError {
+    fn from(err: AdminError) -> Self {
+        Self {
+            kind: err.kind(),
+            text: err.to_string(),
+        }
+    }
+}
+
+/// A failure said as text alone (wfadmin's own, or a read's), with no kind.
+impl From<String> for WriteError {
+    fn from(text: String) -> Self {
+        Self { text, kind: None }
+    }
+}
+
+impl From<&str> for WriteError {
+    fn from(text: &str) -> Self {
+        Self::from(text.to_owned())
+    }
+}
+
 /// Shorthand for results of the admin tool.
 pub type Result<T, E = AdminError> = std::result::Result<T, E>;
 
@@ -102,6 +166,30 @@ mod tests {
     use super::*;
 
     const URL: &str = "postgres://app@db/prod?password=s3cret";
+
+    #[test]
+    fn a_write_may_have_applied_only_when_the_connection_broke() {
+        let write = |kind| WriteError::from(AdminError::from(StateStoreError::new(kind, "x")));
+        assert!(write(ErrorKind::ConnectionFailed).may_have_applied());
+        assert!(write(ErrorKind::PoolExhausted).may_have_applied());
+        for kind in [
+            ErrorKind::VersionConflict,
+            ErrorKind::LeaseHeld,
+            ErrorKind::ReadOnly,
+            ErrorKind::NotFound(llm_orchestrator_state::Entity::Checkpoint),
+        ] {
+            assert!(!write(kind).may_have_applied(), "{kind:?}");
+        }
+        // The text decides nothing.
+        assert!(!WriteError::from("connection error: lost").may_have_applied());
+        assert_eq!(write(ErrorKind::ReadOnly).to_string(), "read-only: x");
+        let not_found = AdminError::from(StateStoreError::new(
+            ErrorKind::NotFound(llm_orchestrator_state::Entity::Workflow),
+            "workflow state 1",
+        ));
+        assert!(not_found.is_not_found());
+        assert!(!AdminError::new("not found: workflow state 1").is_not_found());
+    }
 
     #[test]
     fn a_store_error_reads_as_the_store_wrote_it() {

@@ -14,7 +14,7 @@ use crate::app::{App, Command, LoadedDetail, Message, WorkflowHistory, update};
 use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_restore};
 use crate::db::{Clock, Store};
 use crate::diff::diff;
-use crate::error::{AdminError, Result};
+use crate::error::{AdminError, Result, WriteError};
 use crate::format;
 use crate::ui;
 
@@ -125,6 +125,14 @@ fn text<T, E: Into<AdminError>>(
     result.map_err(|err| err.into().to_string())
 }
 
+/// A write's result for the UI: its error as the operator reads it (see [`text`]), with
+/// the store's kind, which says whether the write may have been applied all the same.
+fn written<T, E: Into<AdminError>>(
+    result: std::result::Result<T, E>,
+) -> std::result::Result<T, WriteError> {
+    result.map_err(|err| WriteError::from(err.into()))
+}
+
 /// What the UI says about a read the database did not answer within `limit`.
 fn stalled(limit: Duration) -> String {
     format!(
@@ -155,7 +163,7 @@ async fn read_within<T, E: Into<AdminError>>(
             if pool_held_by_stalled_reads(&err) {
                 Err(stalled(limit))
             } else {
-                Err(err.to_string())
+                text(Err(err))
             }
         }
         Err(_elapsed) => Err(stalled(limit)),
@@ -310,7 +318,7 @@ async fn execute_within(
             Message::PinSet {
                 checkpoint,
                 label,
-                result: text(result),
+                result: written(result),
             }
         }
         Command::Fork {
@@ -318,7 +326,7 @@ async fn execute_within(
             new_workflow_id,
         } => Message::Forked {
             checkpoint,
-            result: text(
+            result: written(
                 store
                     .fork_from_checkpoint(&checkpoint, &new_workflow_id)
                     .await,
@@ -331,12 +339,14 @@ async fn execute_within(
         } => Message::Pruned {
             policy,
             dry_run: true,
-            result: read_within(limit, store.prune(&policy, true)).await,
+            result: read_within(limit, store.prune(&policy, true))
+                .await
+                .map_err(WriteError::from),
         },
         Command::Prune { policy, dry_run } => Message::Pruned {
             policy,
             dry_run,
-            result: text(store.prune(&policy, dry_run).await),
+            result: written(store.prune(&policy, dry_run).await),
         },
         Command::Diff { from, to } => {
             let to_text = to.map_or_else(|| "current".to_owned(), |id| id.to_string());
@@ -357,9 +367,9 @@ async fn execute_within(
             })
             .await,
         },
-        Command::Restore(id) => Message::Restored(text(restore(&store, id, false).await)),
+        Command::Restore(id) => Message::Restored(written(restore(&store, id, false).await)),
         Command::RestoreOverridingLease(id) => {
-            Message::Restored(text(restore(&store, id, true).await))
+            Message::Restored(written(restore(&store, id, true).await))
         }
         Command::Discard(old) => {
             // Nothing to answer; a panic while freeing would be a bug, reported as one.
@@ -385,6 +395,20 @@ mod tests {
     use crate::app::Screen;
     use crate::fixtures::{failed_workflow, loaded_app};
     use crate::format;
+
+    #[test]
+    fn a_pool_held_by_stalled_reads_is_told_by_its_kind() {
+        let store = |kind| {
+            AdminError::from(llm_orchestrator_state::StateStoreError::new(
+                kind,
+                "pool timed out: all 4 connections to database \"x\" stayed in use for 5s",
+            ))
+        };
+        assert!(pool_held_by_stalled_reads(&store(ErrorKind::PoolExhausted)));
+        assert!(!pool_held_by_stalled_reads(&store(
+            ErrorKind::ConnectionFailed
+        )));
+    }
 
     #[test]
     fn the_status_bar_shows_a_store_error_as_the_store_wrote_it() {
