@@ -189,6 +189,16 @@ async fn a_stale_version_is_a_version_conflict(backend: Backend) {
     assert_eq!(err.kind(), ErrorKind::VersionConflict, "{err}");
     assert!(matches!(err, StateStoreError::Conflict(_)), "{err:?}");
     assert!(err.is_transient());
+    let mut copy = state.clone();
+    let err = store
+        .record_step_if(
+            &mut copy,
+            step("late", StepStatus::Completed, json!(1)),
+            &SaveCondition::Version(version),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::VersionConflict, "{err}");
 }
 
 async fn a_lease_held_by_another_is_lease_held_and_a_stale_one_lease_lost(backend: Backend) {
@@ -226,10 +236,29 @@ async fn a_lease_held_by_another_is_lease_held_and_a_stale_one_lease_lost(backen
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LeaseLost, "{err}");
     let err = store
-        .save_workflow_state_if(&claim.state, &SaveCondition::Lease(stale))
+        .save_workflow_state_if(&claim.state, &SaveCondition::Lease(stale.clone()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LeaseLost, "{err}");
+    let mut copy = claim.state.clone();
+    let err = store
+        .record_step_if(
+            &mut copy,
+            step("late", StepStatus::Completed, json!(1)),
+            &SaveCondition::Lease(stale.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost, "{err}");
+    let err = store
+        .record_step_if(
+            &mut copy,
+            step("late", StepStatus::Completed, json!(1)),
+            &SaveCondition::Version(versioned.version),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseHeld, "{err}");
     // The holder's own lease still writes.
     store
         .save_workflow_state_if(&claim.state, &SaveCondition::Lease(claim.lease.clone()))
