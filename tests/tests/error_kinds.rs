@@ -25,12 +25,15 @@ backend_suite::backend_tests!(
     a_store_whose_connections_are_all_held_is_pool_exhausted,
 );
 
-// Only a database another store can open can be opened read-only beside a writer.
-backend_suite::backend_tests_for!(mod read_only_sqlite_file = SqliteFile:
+// Only a database another store can open can be opened read-only beside a writer, or
+// have locks another store holds.
+backend_suite::backend_tests_for!(mod shared_sqlite_file = SqliteFile:
     a_write_on_a_read_only_store_is_read_only,
+    a_lock_held_past_the_wait_is_busy_or_timed_out,
 );
 backend_suite::backend_tests_for!(mod only_postgres = Postgres:
     a_write_on_a_read_only_store_is_read_only,
+    a_lock_held_past_the_wait_is_busy_or_timed_out,
     a_missing_postgres_schema_is_a_configuration_error_saying_so,
 );
 
@@ -281,6 +284,39 @@ async fn a_write_on_a_read_only_store_is_read_only(backend: Backend) {
     let err = read_only.save_workflow_state(&state).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ReadOnly, "{err}");
     assert!(matches!(err, StateStoreError::ReadOnly(_)), "{err:?}");
+}
+
+async fn a_lock_held_past_the_wait_is_busy_or_timed_out(backend: Backend) {
+    let store = open(backend).await;
+    let mut state = workflow("wf-locked");
+    state.mark_running();
+    store.save_workflow_state(&state).await.unwrap();
+    // Another store is inside a transaction that wrote the workflow and did not commit.
+    let replica = store
+        .reopen()
+        .await
+        .expect("a database another store can open");
+    let held = replica.begin().await.unwrap();
+    held.save_workflow_state(&state).await.unwrap();
+
+    let wait = Duration::from_millis(300);
+    let builder = || {
+        store
+            .builder_for_same_database()
+            .expect("a database another store can open")
+            .run_migrations(false)
+    };
+    // Given up at lock_timeout: the lock is busy, trying again may succeed.
+    let patient = builder().lock_timeout(wait).connect().await.unwrap();
+    let err = patient.save_workflow_state(&state).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+    assert!(matches!(err, StateStoreError::Conflict(_)), "{err:?}");
+    // Ended by call_timeout while waiting.
+    let hurried = builder().call_timeout(Some(wait)).connect().await.unwrap();
+    let err = hurried.save_workflow_state(&state).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(matches!(err, StateStoreError::Timeout(_)), "{err:?}");
+    held.rollback().await.unwrap();
 }
 
 async fn a_database_without_the_store_s_tables_is_not_migrated(backend: Backend) {
