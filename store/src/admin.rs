@@ -7,6 +7,7 @@
 //! checkpoint counts (one per 10,000 workflows, so a page of 100,000 stays under every
 //! database's cap on bind parameters).
 
+use crate::error::Entity;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -271,7 +272,7 @@ impl SummaryRow {
     )> {
         let time = |column: &str, text: &str| {
             stored_time(column, text).map_err(|err| {
-                StateStoreError::Serialization(format!("workflow state {}: {err}", self.id))
+                StateStoreError::corrupt(format!("workflow state {}: {err}", self.id))
             })
         };
         let time_opt =
@@ -511,7 +512,9 @@ impl<B> SeaOrmStateStore<B> {
                 .into_model::<SummaryRow>()
                 .one(self.connection())
                 .await?
-                .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+                .ok_or_else(|| {
+                    StateStoreError::not_found(Entity::Workflow, format!("workflow state {id}"))
+                })?;
             let mut summaries = self.summaries(vec![row]).await?;
             Ok(summaries.remove(0))
         })
@@ -695,7 +698,9 @@ impl<B> SeaOrmStateStore<B> {
             .one(self.connection());
         diagnosed(self, async { Ok(version.await?) })
             .await?
-            .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
+            .ok_or_else(|| {
+                StateStoreError::not_found(Entity::Workflow, format!("workflow state {id}"))
+            })
     }
 
     /// The store id of the most recently updated run of `workflow_id`, read from the
@@ -728,7 +733,9 @@ impl<B> SeaOrmStateStore<B> {
             .one(self.connection());
         diagnosed(self, async { Ok(id.await?) })
             .await?
-            .ok_or_else(|| StateStoreError::NotFound(format!("workflow {workflow_id:?}")))
+            .ok_or_else(|| {
+                StateStoreError::not_found(Entity::Workflow, format!("workflow {workflow_id:?}"))
+            })
     }
 
     /// How many runs (stored workflow states) have exactly this `workflow_id`: one count

@@ -1,5 +1,6 @@
 //! Store options and the builder that connects a store.
 
+use crate::error::ConfigProblem;
 use std::fmt;
 use std::time::Duration;
 
@@ -127,36 +128,37 @@ impl StoreOptions {
     /// Refuses settings that cannot be what the caller meant.
     pub(crate) fn check(&self) -> Result<()> {
         if self.max_connections == 0 {
-            return Err(crate::StateStoreError::Configuration(
-                "max_connections 0: the pool needs at least one connection".into(),
+            return Err(crate::StateStoreError::configuration(
+                ConfigProblem::InvalidOption,
+                "max_connections 0: the pool needs at least one connection",
             ));
         }
         if self.checkpoint_retention == Some(0) {
-            return Err(crate::StateStoreError::Configuration(
+            return Err(crate::StateStoreError::configuration(
+                ConfigProblem::InvalidOption,
                 "checkpoint_retention Some(0) would delete each checkpoint as it is taken: \
-                 keep at least 1, or None to keep them all"
-                    .into(),
+                 keep at least 1, or None to keep them all",
             ));
         }
         if self.full_snapshot_every == 0 {
-            return Err(crate::StateStoreError::Configuration(
+            return Err(crate::StateStoreError::configuration(
+                ConfigProblem::InvalidOption,
                 "full_snapshot_every 0: a checkpoint needs a full snapshot to be read from; \
-                 1 stores every checkpoint whole"
-                    .into(),
+                 1 stores every checkpoint whole",
             ));
         }
         if self.call_timeout == Some(Duration::ZERO) {
-            return Err(crate::StateStoreError::Configuration(
+            return Err(crate::StateStoreError::configuration(
+                ConfigProblem::InvalidOption,
                 "call_timeout 0 would end every call at once: give a duration, or None for \
-                 no limit"
-                    .into(),
+                 no limit",
             ));
         }
         if self.lock_timeout == Some(Duration::ZERO) {
-            return Err(crate::StateStoreError::Configuration(
+            return Err(crate::StateStoreError::configuration(
+                ConfigProblem::InvalidOption,
                 "lock_timeout 0 would refuse every statement that meets a lock: give a \
-                 duration, or None for the database's own wait"
-                    .into(),
+                 duration, or None for the database's own wait",
             ));
         }
         Ok(())

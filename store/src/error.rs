@@ -1,55 +1,500 @@
 //! The one error type of the store, and the one place database errors are classified.
 
+use std::fmt;
+
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// What went wrong, in terms a caller can act on.
 ///
-/// Every payload is a human-readable message with any password already removed.
+/// Every payload is an [`ErrorDetail`]: a human-readable message with any password
+/// already removed, which reads like a `String` (`println!("{msg}")`, `msg.contains(..)`,
+/// `msg == "..."`), and the error's [`ErrorKind`]. Match on [`kind`](Self::kind) to act
+/// on what happened without reading the message:
+///
+/// ```
+/// use llm_orchestrator_state::{Entity, ErrorKind, SqliteStateStore, StateStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = SqliteStateStore::new(":memory:").await?;
+/// let err = store.load_workflow_state(&uuid::Uuid::nil()).await.unwrap_err();
+/// match err.kind() {
+///     ErrorKind::NotFound(Entity::Workflow) => println!("no such workflow: {err}"),
+///     ErrorKind::ConnectionFailed | ErrorKind::TimedOut => println!("retry later: {err}"),
+///     kind => println!("{kind}: {err}"),
+/// }
+/// assert_eq!(err.kind(), ErrorKind::NotFound(Entity::Workflow));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateStoreError {
     /// The database refused or failed a statement.
     #[error("database error: {0}")]
-    Database(String),
+    Database(ErrorDetail),
     /// A value could not be turned into JSON or back (a corrupt row).
     #[error("serialization error: {0}")]
-    Serialization(String),
+    Serialization(ErrorDetail),
     /// No workflow, step or checkpoint with that id.
     #[error("not found: {0}")]
-    NotFound(String),
+    NotFound(ErrorDetail),
     /// Stored data is not a valid state (an unknown status).
     #[error("invalid state: {0}")]
-    InvalidState(String),
+    InvalidState(ErrorDetail),
     /// The caller's input was refused before anything was written (too long, empty, NUL).
     #[error("invalid input: {0}")]
-    InvalidInput(String),
+    InvalidInput(ErrorDetail),
     /// Another writer changed the data first; reload and try again.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(ErrorDetail),
     /// The database could not be reached, or the connection broke.
     #[error("connection error: {0}")]
-    Connection(String),
+    Connection(ErrorDetail),
     /// The call did not finish within the store's
     /// [`call_timeout`](crate::StoreOptions::call_timeout): the database did not answer in
     /// time (a frozen or overloaded server, a network that drops packets). A write that
     /// timed out may or may not have been committed: reload before doing it again.
     #[error("timed out: {0}")]
-    Timeout(String),
+    Timeout(ErrorDetail),
     /// A write on a store opened read-only, or to a SQLite database this process cannot
     /// write (a read-only file, folder or mount).
     #[error("read-only: {0}")]
-    ReadOnly(String),
+    ReadOnly(ErrorDetail),
     /// The store was configured wrongly (malformed URL, missing folder).
     #[error("configuration error: {0}")]
-    Configuration(String),
+    Configuration(ErrorDetail),
     /// A [`StoreTransaction`](crate::StoreTransaction) that can no longer commit: one of
     /// its calls was cancelled midway, or the database ended the transaction under it. It
     /// takes no more calls; roll it back and run the work again.
     #[error("transaction aborted: {0}")]
-    Aborted(String),
+    Aborted(ErrorDetail),
     /// Anything else.
     #[error("{0}")]
-    Other(String),
+    Other(ErrorDetail),
+}
+
+/// What happened, as a caller matches it without parsing a message, after
+/// [`std::io::ErrorKind`]: see [`StateStoreError::kind`].
+///
+/// Each kind belongs to one [`StateStoreError`] variant (see [`StateStoreError::new`]);
+/// a variant can hold several kinds (`Conflict` holds a version conflict, a lease held by
+/// another owner, a duplicate id, ...). More kinds may come: match with a `_` arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The database could not be reached, refused the connection, or the connection broke
+    /// (`Connection`). A write may or may not have been applied.
+    ConnectionFailed,
+    /// The call did not finish within the store's `call_timeout`, or the server ended a
+    /// statement at its `statement_timeout` (`Timeout`). A write may or may not have been
+    /// applied.
+    TimedOut,
+    /// The pool gave no connection in time: every connection stayed in use (`Connection`).
+    /// Nothing was sent to the database.
+    PoolExhausted,
+    /// The stored workflow is not at the version the write expected: another writer
+    /// saved first (`Conflict`). Reload and try again.
+    VersionConflict,
+    /// Another owner holds a live lease on the workflow, so only a write under that lease
+    /// may change it (`Conflict`).
+    LeaseHeld,
+    /// The caller's lease is gone: it ran out and was taken over or released, so its token
+    /// is stale (`Conflict`).
+    LeaseLost,
+    /// A concurrent transaction held a lock the call needed past the lock timeout, or won
+    /// a race with it (a serialization failure, a deadlock) (`Conflict`). Trying again may
+    /// succeed.
+    Busy,
+    /// Something with that id is stored already (`Conflict`).
+    AlreadyExists(Entity),
+    /// Nothing with that id is stored (`NotFound`).
+    NotFound(Entity),
+    /// The caller's input was refused before anything was written (`InvalidInput`).
+    InvalidInput {
+        /// What was refused.
+        field: Field,
+        /// Why.
+        problem: InputProblem,
+    },
+    /// A write on a store opened read-only, or to a SQLite database that cannot be
+    /// written (`ReadOnly`).
+    ReadOnly,
+    /// The store was configured wrongly (`Configuration`).
+    Configuration(ConfigProblem),
+    /// The database has none of the store's tables, or not all: a wrong database, path or
+    /// Postgres schema, or one never migrated (`Configuration` when a read-only store
+    /// opens it; `Database` when a statement meets a table that is not there).
+    NotMigrated,
+    /// Stored data the store cannot read back: a row that is not the JSON or the state it
+    /// should be (`Serialization`, `InvalidState`).
+    CorruptData,
+    /// A [`StoreTransaction`](crate::StoreTransaction) that can no longer commit
+    /// (`Aborted`).
+    Aborted,
+    /// The database refused or failed a statement for another reason (`Database`).
+    Database,
+    /// Anything else (`Other`).
+    Other,
+}
+
+/// What an error is about: which entity was not found or exists already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Entity {
+    /// A workflow state (a run), by its store id or its orchestrator's `workflow_id`.
+    Workflow,
+    /// A step of a workflow.
+    Step,
+    /// A checkpoint.
+    Checkpoint,
+    /// A lease.
+    Lease,
+    /// Something else, or not said (an error built from a message alone).
+    Other,
+}
+
+/// Which part of the caller's input was refused (see [`ErrorKind::InvalidInput`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    /// `WorkflowState::workflow_id` (also a fork's new one).
+    WorkflowId,
+    /// `WorkflowState::workflow_name`.
+    WorkflowName,
+    /// `WorkflowState::user_id`.
+    UserId,
+    /// `WorkflowState::error`.
+    Error,
+    /// `WorkflowState::context`.
+    Context,
+    /// A time of a workflow state: `started_at`, `updated_at` or `completed_at`.
+    Time,
+    /// `WorkflowState::steps` as a whole (how many, under which keys).
+    Steps,
+    /// A step's `step_id` (also a checkpoint's).
+    StepId,
+    /// A step's `started_at` or `completed_at`.
+    StepTime,
+    /// A step's `error`.
+    StepError,
+    /// A step's `outputs`.
+    StepOutputs,
+    /// A checkpoint as a whole: of another workflow, or beyond the workflow's limit.
+    Checkpoint,
+    /// A checkpoint's `timestamp`.
+    CheckpointTime,
+    /// A checkpoint's `snapshot`.
+    Snapshot,
+    /// A lease's owner.
+    Owner,
+    /// A lease given for another workflow, or for too long.
+    Lease,
+    /// A checkpoint's pin label.
+    PinLabel,
+    /// An age or duration of a retention policy.
+    Retention,
+    /// A [`WorkflowBundle`](crate::WorkflowBundle) being imported.
+    Bundle,
+    /// Something else, or not said (an error built from a message alone).
+    Other,
+}
+
+/// Why the caller's input was refused (see [`ErrorKind::InvalidInput`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InputProblem {
+    /// Empty where a value is required.
+    Empty,
+    /// Longer than allowed (an id of more than 255 characters, a duration too long).
+    TooLong,
+    /// Holds a NUL character, which Postgres cannot store.
+    ContainsNul,
+    /// JSON nested deeper than the store reads back.
+    TooDeep,
+    /// JSON larger than the store's limit, or more steps or checkpoint bytes than allowed.
+    TooLarge,
+    /// A time outside the years 1 to 9999 (UTC).
+    OutOfRange,
+    /// Not JSON the store can write.
+    BadJson,
+    /// A snapshot that is not a workflow state.
+    NotAWorkflowState,
+    /// Of another workflow than the one it is used with.
+    OtherWorkflow,
+    /// Parts that disagree (a step stored under another key than its `step_id`).
+    Mismatch,
+    /// A format this version does not read.
+    Unsupported,
+    /// Something else, or not said (an error built from a message alone).
+    Other,
+}
+
+/// What is wrong with the store's configuration (see [`ErrorKind::Configuration`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// A database URL or path that cannot be parsed or is not taken (malformed, an
+    /// in-memory or temporary SQLite database asked for in a way the store refuses).
+    InvalidTarget,
+    /// A Postgres URL given to the SQLite store or the other way round, or a call only
+    /// the other backend has.
+    WrongBackend,
+    /// The database does not exist: a SQLite file or its folder, or a Postgres database.
+    DatabaseMissing,
+    /// The Postgres schema named (`postgres_schema`) does not exist and is not created.
+    PostgresSchemaMissing,
+    /// The server refused to log in: an unknown user or a wrong password.
+    LoginRefused,
+    /// A SQLite database this process cannot open as asked (its file or folder cannot be
+    /// written).
+    Inaccessible,
+    /// A setting of the builder or [`StoreOptions`](crate::StoreOptions) that cannot
+    /// work (zero connections, a bad schema name, an option that does not apply).
+    InvalidOption,
+    /// Something else, or not said (an error built from a message alone).
+    Other,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ConnectionFailed => f.write_str("connection failed"),
+            Self::TimedOut => f.write_str("timed out"),
+            Self::PoolExhausted => f.write_str("no pooled connection in time"),
+            Self::VersionConflict => f.write_str("version conflict"),
+            Self::LeaseHeld => f.write_str("leased to another owner"),
+            Self::LeaseLost => f.write_str("lease lost"),
+            Self::Busy => f.write_str("busy with a concurrent write"),
+            Self::AlreadyExists(entity) => write!(f, "{entity} already exists"),
+            Self::NotFound(entity) => write!(f, "{entity} not found"),
+            Self::InvalidInput { field, problem } => write!(f, "invalid {field}: {problem}"),
+            Self::ReadOnly => f.write_str("read-only"),
+            Self::Configuration(problem) => write!(f, "configuration: {problem}"),
+            Self::NotMigrated => f.write_str("the store's tables are missing"),
+            Self::CorruptData => f.write_str("corrupt data"),
+            Self::Aborted => f.write_str("transaction aborted"),
+            Self::Database => f.write_str("database error"),
+            Self::Other => f.write_str("other error"),
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Workflow => "workflow",
+            Self::Step => "step",
+            Self::Checkpoint => "checkpoint",
+            Self::Lease => "lease",
+            Self::Other => "record",
+        })
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::WorkflowId => "workflow_id",
+            Self::WorkflowName => "workflow_name",
+            Self::UserId => "user_id",
+            Self::Error => "error",
+            Self::Context => "context",
+            Self::Time => "time",
+            Self::Steps => "steps",
+            Self::StepId => "step_id",
+            Self::StepTime => "step time",
+            Self::StepError => "step error",
+            Self::StepOutputs => "step outputs",
+            Self::Checkpoint => "checkpoint",
+            Self::CheckpointTime => "checkpoint timestamp",
+            Self::Snapshot => "snapshot",
+            Self::Owner => "owner",
+            Self::Lease => "lease",
+            Self::PinLabel => "pin label",
+            Self::Retention => "retention policy",
+            Self::Bundle => "bundle",
+            Self::Other => "input",
+        })
+    }
+}
+
+impl fmt::Display for InputProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "empty",
+            Self::TooLong => "too long",
+            Self::ContainsNul => "contains NUL",
+            Self::TooDeep => "nested too deep",
+            Self::TooLarge => "too large",
+            Self::OutOfRange => "out of range",
+            Self::BadJson => "not valid JSON",
+            Self::NotAWorkflowState => "not a workflow state",
+            Self::OtherWorkflow => "of another workflow",
+            Self::Mismatch => "inconsistent",
+            Self::Unsupported => "unsupported",
+            Self::Other => "refused",
+        })
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidTarget => "invalid database URL or path",
+            Self::WrongBackend => "wrong database backend",
+            Self::DatabaseMissing => "database missing",
+            Self::PostgresSchemaMissing => "Postgres schema missing",
+            Self::LoginRefused => "login refused",
+            Self::Inaccessible => "database not accessible",
+            Self::InvalidOption => "invalid option",
+            Self::Other => "invalid configuration",
+        })
+    }
+}
+
+/// The payload of every [`StateStoreError`] variant: its message (password removed) and
+/// its [`ErrorKind`].
+///
+/// It reads as the message: it displays as it, derefs to `str` and compares with
+/// strings, and a `String` or `&str` turns into one (`StateStoreError::Other("...".into())`),
+/// with no kind of its own: [`StateStoreError::kind`] then gives the variant's usual
+/// kind. Two details are equal when their messages are.
+#[derive(Clone)]
+pub struct ErrorDetail {
+    message: String,
+    kind: Option<ErrorKind>,
+}
+
+impl ErrorDetail {
+    /// A detail of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            kind: Some(kind),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The kind it was made with; `None` for one made from a message alone.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.kind
+    }
+
+    /// The message, owned.
+    pub fn into_message(self) -> String {
+        self.message
+    }
+
+    /// The same kind, with its message rewritten by `reword` (what is wrong, said with
+    /// more context).
+    pub(crate) fn reworded(self, reword: impl FnOnce(&str) -> String) -> Self {
+        Self {
+            message: reword(&self.message),
+            kind: self.kind,
+        }
+    }
+}
+
+impl fmt::Display for ErrorDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// As the message alone, the way a `String` payload printed.
+impl fmt::Debug for ErrorDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.message, f)
+    }
+}
+
+impl std::ops::Deref for ErrorDetail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl AsRef<str> for ErrorDetail {
+    fn as_ref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl PartialEq for ErrorDetail {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for ErrorDetail {}
+
+impl std::hash::Hash for ErrorDetail {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.message.hash(state);
+    }
+}
+
+impl PartialEq<str> for ErrorDetail {
+    fn eq(&self, other: &str) -> bool {
+        self.message == other
+    }
+}
+
+impl PartialEq<&str> for ErrorDetail {
+    fn eq(&self, other: &&str) -> bool {
+        self.message == *other
+    }
+}
+
+impl PartialEq<String> for ErrorDetail {
+    fn eq(&self, other: &String) -> bool {
+        &self.message == other
+    }
+}
+
+impl PartialEq<ErrorDetail> for str {
+    fn eq(&self, other: &ErrorDetail) -> bool {
+        self == other.message
+    }
+}
+
+impl PartialEq<ErrorDetail> for &str {
+    fn eq(&self, other: &ErrorDetail) -> bool {
+        *self == other.message
+    }
+}
+
+impl PartialEq<ErrorDetail> for String {
+    fn eq(&self, other: &ErrorDetail) -> bool {
+        *self == other.message
+    }
+}
+
+impl From<String> for ErrorDetail {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            kind: None,
+        }
+    }
+}
+
+impl From<&str> for ErrorDetail {
+    fn from(message: &str) -> Self {
+        Self::from(message.to_owned())
+    }
+}
+
+impl From<ErrorDetail> for String {
+    fn from(detail: ErrorDetail) -> Self {
+        detail.message
+    }
 }
 
 /// Shorthand for results of store operations.
@@ -57,7 +502,7 @@ pub type Result<T, E = StateStoreError> = std::result::Result<T, E>;
 
 impl From<serde_json::Error> for StateStoreError {
     fn from(err: serde_json::Error) -> Self {
-        Self::Serialization(err.to_string())
+        Self::new(ErrorKind::CorruptData, err.to_string())
     }
 }
 
@@ -68,20 +513,148 @@ impl From<DbErr> for StateStoreError {
 }
 
 impl StateStoreError {
-    /// True when retrying later may succeed (connection trouble, a concurrent writer).
+    /// An error of `kind` saying `message`, in the variant that kind belongs to:
+    /// `Connection` for [`ConnectionFailed`](ErrorKind::ConnectionFailed) and
+    /// [`PoolExhausted`](ErrorKind::PoolExhausted); `Timeout` for
+    /// [`TimedOut`](ErrorKind::TimedOut); `Conflict` for
+    /// [`VersionConflict`](ErrorKind::VersionConflict), [`LeaseHeld`](ErrorKind::LeaseHeld),
+    /// [`LeaseLost`](ErrorKind::LeaseLost), [`Busy`](ErrorKind::Busy) and
+    /// [`AlreadyExists`](ErrorKind::AlreadyExists); `Configuration` for
+    /// [`Configuration`](ErrorKind::Configuration) and
+    /// [`NotMigrated`](ErrorKind::NotMigrated); `Serialization` for
+    /// [`CorruptData`](ErrorKind::CorruptData); the variant of the same name for the others.
+    ///
+    /// ```
+    /// use llm_orchestrator_state::{Entity, ErrorKind, StateStoreError};
+    /// let err = StateStoreError::new(ErrorKind::NotFound(Entity::Checkpoint), "checkpoint 7");
+    /// assert!(matches!(&err, StateStoreError::NotFound(msg) if msg == "checkpoint 7"));
+    /// assert_eq!(err.kind(), ErrorKind::NotFound(Entity::Checkpoint));
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let detail = ErrorDetail::new(kind, message);
+        match kind {
+            ErrorKind::ConnectionFailed | ErrorKind::PoolExhausted => Self::Connection(detail),
+            ErrorKind::TimedOut => Self::Timeout(detail),
+            ErrorKind::VersionConflict
+            | ErrorKind::LeaseHeld
+            | ErrorKind::LeaseLost
+            | ErrorKind::Busy
+            | ErrorKind::AlreadyExists(_) => Self::Conflict(detail),
+            ErrorKind::NotFound(_) => Self::NotFound(detail),
+            ErrorKind::InvalidInput { .. } => Self::InvalidInput(detail),
+            ErrorKind::ReadOnly => Self::ReadOnly(detail),
+            ErrorKind::Configuration(_) | ErrorKind::NotMigrated => Self::Configuration(detail),
+            ErrorKind::CorruptData => Self::Serialization(detail),
+            ErrorKind::Aborted => Self::Aborted(detail),
+            ErrorKind::Database => Self::Database(detail),
+            ErrorKind::Other => Self::Other(detail),
+        }
+    }
+
+    /// `NotFound` of `entity`.
+    pub(crate) fn not_found(entity: Entity, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound(entity), message)
+    }
+
+    /// `InvalidInput`: `field` refused for `problem`.
+    pub(crate) fn invalid_input(
+        field: Field,
+        problem: InputProblem,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(ErrorKind::InvalidInput { field, problem }, message)
+    }
+
+    /// `Configuration` for `problem`.
+    pub(crate) fn configuration(problem: ConfigProblem, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Configuration(problem), message)
+    }
+
+    /// `Serialization`: stored data that is not what it should be.
+    pub(crate) fn corrupt(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::CorruptData, message)
+    }
+
+    /// `InvalidState`: stored data that is not a valid state.
+    pub(crate) fn invalid_state(message: impl Into<String>) -> Self {
+        Self::InvalidState(ErrorDetail::new(ErrorKind::CorruptData, message))
+    }
+
+    /// The payload: the message and the kind it was made with.
+    pub fn detail(&self) -> &ErrorDetail {
+        match self {
+            Self::Database(detail)
+            | Self::Serialization(detail)
+            | Self::NotFound(detail)
+            | Self::InvalidState(detail)
+            | Self::InvalidInput(detail)
+            | Self::Conflict(detail)
+            | Self::Connection(detail)
+            | Self::Timeout(detail)
+            | Self::ReadOnly(detail)
+            | Self::Configuration(detail)
+            | Self::Aborted(detail)
+            | Self::Other(detail) => detail,
+        }
+    }
+
+    /// The message, without the variant's prefix (`"workflow state ..."` of
+    /// `"not found: workflow state ..."`).
+    pub fn message(&self) -> &str {
+        self.detail().message()
+    }
+
+    /// What happened, to match on instead of the message. An error the store made carries
+    /// the precise kind; one made from a message alone
+    /// (`StateStoreError::NotFound("...".into())`) has its variant's usual kind:
+    /// `NotFound(Entity::Other)`, `InvalidInput { field: Field::Other, problem:
+    /// InputProblem::Other }`, `VersionConflict` for `Conflict`, `ConnectionFailed`,
+    /// `TimedOut`, `ReadOnly`, `Configuration(ConfigProblem::Other)`, `CorruptData` for
+    /// `Serialization` and `InvalidState`, `Aborted`, `Database`, `Other`.
+    pub fn kind(&self) -> ErrorKind {
+        let usual = match self {
+            Self::Database(_) => ErrorKind::Database,
+            Self::Serialization(_) | Self::InvalidState(_) => ErrorKind::CorruptData,
+            Self::NotFound(_) => ErrorKind::NotFound(Entity::Other),
+            Self::InvalidInput(_) => ErrorKind::InvalidInput {
+                field: Field::Other,
+                problem: InputProblem::Other,
+            },
+            Self::Conflict(_) => ErrorKind::VersionConflict,
+            Self::Connection(_) => ErrorKind::ConnectionFailed,
+            Self::Timeout(_) => ErrorKind::TimedOut,
+            Self::ReadOnly(_) => ErrorKind::ReadOnly,
+            Self::Configuration(_) => ErrorKind::Configuration(ConfigProblem::Other),
+            Self::Aborted(_) => ErrorKind::Aborted,
+            Self::Other(_) => ErrorKind::Other,
+        };
+        self.detail().kind().unwrap_or(usual)
+    }
+
+    /// True when retrying later may succeed: the connection failed, the call timed out,
+    /// the pool had no connection, or a concurrent writer came first (every kind of a
+    /// `Conflict`: a version conflict, a lease, a lock, a duplicate id).
     pub fn is_transient(&self) -> bool {
         matches!(
-            self,
-            Self::Connection(_) | Self::Conflict(_) | Self::Timeout(_)
+            self.kind(),
+            ErrorKind::ConnectionFailed
+                | ErrorKind::TimedOut
+                | ErrorKind::PoolExhausted
+                | ErrorKind::VersionConflict
+                | ErrorKind::LeaseHeld
+                | ErrorKind::LeaseLost
+                | ErrorKind::Busy
+                | ErrorKind::AlreadyExists(_)
         )
     }
 
-    /// True for stored data the store cannot read back (`Serialization`, `InvalidState`):
-    /// a corrupt row, which the database itself serves fine. A read of many rows reports
-    /// such a row apart (see [`SkippedWorkflow`](crate::SkippedWorkflow)) and goes on with
-    /// the others; any other error fails the read as a whole.
+    /// True for stored data the store cannot read back ([`ErrorKind::CorruptData`]:
+    /// `Serialization`, `InvalidState`): a corrupt row, which the database itself serves
+    /// fine. A read of many rows reports such a row apart (see
+    /// [`SkippedWorkflow`](crate::SkippedWorkflow)) and goes on with the others; any other
+    /// error fails the read as a whole.
     pub fn is_unreadable_data(&self) -> bool {
-        matches!(self, Self::Serialization(_) | Self::InvalidState(_))
+        self.kind() == ErrorKind::CorruptData
     }
 
     /// True for the pool giving no connection in time, before anyone said why (see
@@ -104,7 +677,7 @@ impl StateStoreError {
 
     /// `Conflict` for a checkpoint patch whose base is gone (see [`Self::is_base_gone`]).
     pub(crate) fn base_gone() -> Self {
-        Self::Conflict(BASE_GONE.to_owned())
+        Self::new(ErrorKind::Busy, BASE_GONE)
     }
 
     /// True for a step write refused because the caller's copy of the workflow is not the
@@ -121,7 +694,6 @@ impl StateStoreError {
         matches!(self, Self::Conflict(message) if message.starts_with(LOST_RACE))
     }
 }
-
 /// How a serialization failure or a deadlock starts its `Conflict` message.
 const LOST_RACE: &str = "lost a race with a concurrent write; trying again may succeed";
 
@@ -176,19 +748,21 @@ fn classify(err: &DbErr) -> StateStoreError {
     };
     match err {
         DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => {
-            StateStoreError::Connection(POOL_TIMED_OUT.to_owned())
+            StateStoreError::new(ErrorKind::PoolExhausted, POOL_TIMED_OUT)
         }
         DbErr::Conn(RuntimeErr::SqlxError(sqlx_err)) if refused_login(sqlx_err) => {
-            StateStoreError::Configuration(message)
+            StateStoreError::configuration(login_problem(sqlx_err), message)
         }
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StateStoreError::Connection(message),
-        DbErr::RecordNotFound(_) => StateStoreError::NotFound(message),
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            StateStoreError::new(ErrorKind::ConnectionFailed, message)
+        }
+        DbErr::RecordNotFound(_) => StateStoreError::not_found(Entity::Other, message),
         DbErr::Json(_) | DbErr::Type(_) | DbErr::TryIntoErr { .. } => {
-            StateStoreError::Serialization(message)
+            StateStoreError::corrupt(message)
         }
         DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
         | DbErr::Query(RuntimeErr::SqlxError(sqlx_err)) => classify_sqlx(sqlx_err, err, message),
-        _ => StateStoreError::Database(message),
+        _ => StateStoreError::new(ErrorKind::Database, message),
     }
 }
 
@@ -198,27 +772,29 @@ const SQLITE_READONLY: i32 = 8;
 fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) -> StateStoreError {
     use sea_orm::sqlx::Error as E;
     match sqlx_err {
-        E::PoolTimedOut => StateStoreError::Connection(POOL_TIMED_OUT.to_owned()),
+        E::PoolTimedOut => StateStoreError::new(ErrorKind::PoolExhausted, POOL_TIMED_OUT),
         E::Io(_)
         | E::Tls(_)
         | E::Protocol(_)
         | E::PoolClosed
         | E::WorkerCrashed
-        | E::Configuration(_) => StateStoreError::Connection(message),
-        E::RowNotFound => StateStoreError::NotFound(message),
-        E::ColumnDecode { .. } | E::Decode(_) => StateStoreError::Serialization(message),
-        E::Database(_) if refused_login(sqlx_err) => StateStoreError::Configuration(message),
+        | E::Configuration(_) => StateStoreError::new(ErrorKind::ConnectionFailed, message),
+        E::RowNotFound => StateStoreError::not_found(Entity::Other, message),
+        E::ColumnDecode { .. } | E::Decode(_) => StateStoreError::corrupt(message),
+        E::Database(_) if refused_login(sqlx_err) => {
+            StateStoreError::configuration(login_problem(sqlx_err), message)
+        }
         E::Database(db_err) => {
             let code = db_err.code().unwrap_or_default();
             // SQLSTATE class 08 is "connection exception"; 57P01-57P03 are server
             // shutdowns and restarts; 53300 is "too many connections".
             if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                return StateStoreError::Connection(message);
+                return StateStoreError::new(ErrorKind::ConnectionFailed, message);
             }
             // 57014 "canceling statement due to statement timeout": the sessions'
             // `statement_timeout` (`StoreOptions::call_timeout`) ended it on the server.
             if code == "57014" && db_err.message().contains("statement timeout") {
-                return StateStoreError::Timeout(message);
+                return StateStoreError::new(ErrorKind::TimedOut, message);
             }
             // 40001 serialization failure, 40P01 deadlock, 55P03 a lock not had within
             // `lock_timeout`; SQLite's BUSY (5) and LOCKED (6), with their extended codes,
@@ -228,37 +804,50 @@ fn classify_sqlx(sqlx_err: &sea_orm::sqlx::Error, err: &DbErr, message: String) 
                 .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
                 .is_some();
             if code == "55P03" || (is_sqlite && matches!(sqlite_primary, Some(5 | 6))) {
-                return StateStoreError::Conflict(format!(
-                    "gave up waiting for a lock another transaction holds: {message}"
-                ));
+                return StateStoreError::new(
+                    ErrorKind::Busy,
+                    format!("gave up waiting for a lock another transaction holds: {message}"),
+                );
             }
             if matches!(code.as_ref(), "40001" | "40P01") {
-                return StateStoreError::Conflict(format!("{LOST_RACE}: {message}"));
+                return StateStoreError::new(ErrorKind::Busy, format!("{LOST_RACE}: {message}"));
             }
             // SQLite's READONLY (8) and its extended codes: a file, folder or mount this
             // process may not write, or a connection opened read-only.
             if is_sqlite && sqlite_primary == Some(SQLITE_READONLY) {
-                return StateStoreError::ReadOnly(format!(
-                    "the SQLite database cannot be written (its file or folder is read-only \
+                return StateStoreError::new(
+                    ErrorKind::ReadOnly,
+                    format!(
+                        "the SQLite database cannot be written (its file or folder is read-only \
                      to this process, or it was opened read-only): {message}"
-                ));
+                    ),
+                );
             }
             if refused_by_guard_on(db_err.as_ref(), "lease_token") {
-                return StateStoreError::Conflict(GUARD_REFUSED.to_owned());
+                return StateStoreError::new(ErrorKind::VersionConflict, GUARD_REFUSED);
             }
             if refused_by_guard_on(db_err.as_ref(), "version") {
-                return StateStoreError::Conflict(STALE_COPY.to_owned());
+                return StateStoreError::new(ErrorKind::VersionConflict, STALE_COPY);
+            }
+            // A table of the store that is not there: not migrated (or a wrong database).
+            if is_undefined_table(err) {
+                return StateStoreError::Database(ErrorDetail::new(
+                    ErrorKind::NotMigrated,
+                    message,
+                ));
             }
             // SQLite's JSON functions on a corrupted column.
             if db_err.message().contains("malformed JSON") {
-                return StateStoreError::Serialization(message);
+                return StateStoreError::corrupt(message);
             }
             match err.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::Conflict(message),
-                _ => StateStoreError::Database(message),
+                Some(SqlErr::UniqueConstraintViolation(_)) => {
+                    StateStoreError::new(ErrorKind::AlreadyExists(Entity::Other), message)
+                }
+                _ => StateStoreError::new(ErrorKind::Database, message),
             }
         }
-        _ => StateStoreError::Database(message),
+        _ => StateStoreError::new(ErrorKind::Database, message),
     }
 }
 
@@ -278,6 +867,17 @@ pub(crate) fn refused_login(err: &sea_orm::sqlx::Error) -> bool {
     }
     let code = db_err.code().unwrap_or_default();
     code.starts_with("28") || code == "3D000"
+}
+
+/// What a refused login was refused for (see [`refused_login`]): a database that does not
+/// exist (3D000), or the user and password.
+pub(crate) fn login_problem(err: &sea_orm::sqlx::Error) -> ConfigProblem {
+    match err {
+        sea_orm::sqlx::Error::Database(db_err) if db_err.code().as_deref() == Some("3D000") => {
+            ConfigProblem::DatabaseMissing
+        }
+        _ => ConfigProblem::LoginRefused,
+    }
 }
 
 /// Whether the database said the table named does not exist (Postgres 42P01, SQLite's
@@ -471,6 +1071,245 @@ fn names_a_password(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One of every kind, for the tests that go through them all.
+    const KINDS: [ErrorKind; 17] = [
+        ErrorKind::ConnectionFailed,
+        ErrorKind::TimedOut,
+        ErrorKind::PoolExhausted,
+        ErrorKind::VersionConflict,
+        ErrorKind::LeaseHeld,
+        ErrorKind::LeaseLost,
+        ErrorKind::Busy,
+        ErrorKind::AlreadyExists(Entity::Checkpoint),
+        ErrorKind::NotFound(Entity::Workflow),
+        ErrorKind::InvalidInput {
+            field: Field::StepId,
+            problem: InputProblem::ContainsNul,
+        },
+        ErrorKind::ReadOnly,
+        ErrorKind::Configuration(ConfigProblem::InvalidTarget),
+        ErrorKind::NotMigrated,
+        ErrorKind::CorruptData,
+        ErrorKind::Aborted,
+        ErrorKind::Database,
+        ErrorKind::Other,
+    ];
+
+    #[test]
+    fn an_error_keeps_the_kind_it_was_made_with_in_its_variant() {
+        for kind in KINDS {
+            let err = StateStoreError::new(kind, "what happened");
+            assert_eq!(err.kind(), kind, "{err:?}");
+            assert_eq!(err.message(), "what happened");
+            let variant_ok = match &err {
+                StateStoreError::Connection(_) => {
+                    matches!(kind, ErrorKind::ConnectionFailed | ErrorKind::PoolExhausted)
+                }
+                StateStoreError::Timeout(_) => kind == ErrorKind::TimedOut,
+                StateStoreError::Conflict(_) => matches!(
+                    kind,
+                    ErrorKind::VersionConflict
+                        | ErrorKind::LeaseHeld
+                        | ErrorKind::LeaseLost
+                        | ErrorKind::Busy
+                        | ErrorKind::AlreadyExists(_)
+                ),
+                StateStoreError::NotFound(_) => matches!(kind, ErrorKind::NotFound(_)),
+                StateStoreError::InvalidInput(_) => {
+                    matches!(kind, ErrorKind::InvalidInput { .. })
+                }
+                StateStoreError::ReadOnly(_) => kind == ErrorKind::ReadOnly,
+                StateStoreError::Configuration(_) => {
+                    matches!(kind, ErrorKind::Configuration(_) | ErrorKind::NotMigrated)
+                }
+                StateStoreError::Serialization(_) => kind == ErrorKind::CorruptData,
+                StateStoreError::Aborted(_) => kind == ErrorKind::Aborted,
+                StateStoreError::Database(_) => kind == ErrorKind::Database,
+                StateStoreError::Other(_) => kind == ErrorKind::Other,
+                StateStoreError::InvalidState(_) => false,
+            };
+            assert!(variant_ok, "{kind:?} in {err:?}");
+            // Transient exactly as the variants were: connection trouble, a time-out, a
+            // conflict of any kind.
+            assert_eq!(
+                err.is_transient(),
+                matches!(
+                    err,
+                    StateStoreError::Connection(_)
+                        | StateStoreError::Conflict(_)
+                        | StateStoreError::Timeout(_)
+                ),
+                "{kind:?}"
+            );
+            assert_eq!(err.is_unreadable_data(), kind == ErrorKind::CorruptData);
+            assert!(!kind.to_string().is_empty());
+        }
+        let err = StateStoreError::invalid_state("unknown status \"done\"");
+        assert_eq!(err.kind(), ErrorKind::CorruptData);
+        assert!(err.is_unreadable_data());
+    }
+
+    #[test]
+    fn an_error_made_from_a_message_alone_has_its_variant_s_usual_kind() {
+        let usual = [
+            (StateStoreError::Database("x".into()), ErrorKind::Database),
+            (
+                StateStoreError::Serialization("x".into()),
+                ErrorKind::CorruptData,
+            ),
+            (
+                StateStoreError::NotFound("x".into()),
+                ErrorKind::NotFound(Entity::Other),
+            ),
+            (
+                StateStoreError::InvalidState("x".into()),
+                ErrorKind::CorruptData,
+            ),
+            (
+                StateStoreError::InvalidInput("x".into()),
+                ErrorKind::InvalidInput {
+                    field: Field::Other,
+                    problem: InputProblem::Other,
+                },
+            ),
+            (
+                StateStoreError::Conflict("x".into()),
+                ErrorKind::VersionConflict,
+            ),
+            (
+                StateStoreError::Connection("x".into()),
+                ErrorKind::ConnectionFailed,
+            ),
+            (StateStoreError::Timeout("x".into()), ErrorKind::TimedOut),
+            (StateStoreError::ReadOnly("x".into()), ErrorKind::ReadOnly),
+            (
+                StateStoreError::Configuration("x".into()),
+                ErrorKind::Configuration(ConfigProblem::Other),
+            ),
+            (StateStoreError::Aborted("x".into()), ErrorKind::Aborted),
+            (StateStoreError::Other("x".into()), ErrorKind::Other),
+        ];
+        for (err, kind) in usual {
+            assert_eq!(err.kind(), kind, "{err:?}");
+            assert_eq!(err.detail().kind(), None);
+        }
+    }
+
+    #[test]
+    fn a_detail_reads_like_the_string_it_replaced() {
+        let err = StateStoreError::new(ErrorKind::NotFound(Entity::Workflow), "workflow wf-1");
+        // Display, Debug and equality as with a `String` payload.
+        assert_eq!(err.to_string(), "not found: workflow wf-1");
+        assert_eq!(format!("{err:?}"), r#"NotFound("workflow wf-1")"#);
+        assert_eq!(err, StateStoreError::NotFound("workflow wf-1".into()));
+        let StateStoreError::NotFound(msg) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(format!("{msg}"), "workflow wf-1");
+        assert!(msg.contains("wf-1") && msg.starts_with("workflow"));
+        assert!(*msg == "workflow wf-1" && msg == "workflow wf-1");
+        assert_eq!(*msg, String::from("workflow wf-1"));
+        assert_eq!(msg.len(), 13);
+        let owned: String = msg.clone().into();
+        assert_eq!(owned, "workflow wf-1");
+        assert_eq!(
+            StateStoreError::Other(String::from("x").into()).to_string(),
+            "x"
+        );
+        // A reworded detail keeps its kind.
+        let StateStoreError::NotFound(msg) = err else {
+            unreachable!()
+        };
+        let longer = msg.reworded(|why| format!("run 7: {why}"));
+        assert_eq!(longer, "run 7: workflow wf-1");
+        assert_eq!(longer.kind(), Some(ErrorKind::NotFound(Entity::Workflow)));
+    }
+
+    #[test]
+    fn database_errors_are_classified_into_kinds() {
+        use sea_orm::sqlx::Error as E;
+        let sqlx = |err: E| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(err)));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for (err, kind) in [
+            (sqlx(E::PoolTimedOut), ErrorKind::PoolExhausted),
+            (
+                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
+                ErrorKind::PoolExhausted,
+            ),
+            (sqlx(E::Io(refused)), ErrorKind::ConnectionFailed),
+            (sqlx(E::PoolClosed), ErrorKind::ConnectionFailed),
+            (sqlx(E::RowNotFound), ErrorKind::NotFound(Entity::Other)),
+            (
+                DbErr::RecordNotFound("row".into()),
+                ErrorKind::NotFound(Entity::Other),
+            ),
+            (DbErr::Json("not JSON".into()), ErrorKind::CorruptData),
+            (DbErr::Custom("other".into()), ErrorKind::Database),
+        ] {
+            let classified = StateStoreError::from(err);
+            assert_eq!(classified.kind(), kind, "{classified:?}");
+        }
+        let pool = StateStoreError::from(sqlx(E::PoolTimedOut));
+        assert!(pool.is_pool_timeout() && pool.is_transient());
+        let json = StateStoreError::from(serde_json::from_str::<u8>("x").unwrap_err());
+        assert_eq!(json.kind(), ErrorKind::CorruptData);
+    }
+
+    #[test]
+    fn refused_input_says_which_field_and_why() {
+        use crate::validate;
+        let input = |field, problem| ErrorKind::InvalidInput { field, problem };
+        let kind = |result: Result<()>| result.unwrap_err().kind();
+        assert_eq!(
+            kind(validate::id(Field::WorkflowId, "workflow_id", "")),
+            input(Field::WorkflowId, InputProblem::Empty)
+        );
+        assert_eq!(
+            kind(validate::id(Field::StepId, "step_id", &"x".repeat(256))),
+            input(Field::StepId, InputProblem::TooLong)
+        );
+        assert_eq!(
+            kind(validate::text(Field::Error, "error", "a\0b")),
+            input(Field::Error, InputProblem::ContainsNul)
+        );
+        assert_eq!(
+            kind(validate::json(
+                Field::Context,
+                "context",
+                &serde_json::json!({"k\u{0}": 1})
+            )),
+            input(Field::Context, InputProblem::ContainsNul)
+        );
+        let mut state = crate::WorkflowState::new("wf", "name", None, serde_json::json!({}));
+        state.workflow_name = "n".repeat(300);
+        assert_eq!(
+            kind(validate::workflow_state(&state, usize::MAX)),
+            input(Field::WorkflowName, InputProblem::TooLong)
+        );
+        state.workflow_name = "name".into();
+        state.context = serde_json::json!({"big": "x".repeat(100)});
+        assert_eq!(
+            kind(validate::workflow_state(&state, 10)),
+            input(Field::Context, InputProblem::TooLarge)
+        );
+        assert_eq!(
+            validate::postgres_schema_name("a-b").unwrap_err().kind(),
+            ErrorKind::Configuration(ConfigProblem::InvalidOption)
+        );
+    }
+
+    #[test]
+    fn a_bad_target_is_a_configuration_error_of_its_kind() {
+        for target in ["", "postgres://u:hunter2@h:notaport/db", "file:x.db"] {
+            let err = crate::sqlite_file(target).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Configuration(ConfigProblem::InvalidTarget),
+                "{target:?}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn redaction_never_panics_whatever_the_text() {

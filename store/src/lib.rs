@@ -47,7 +47,10 @@ pub use config::{
     AutoCheckpoint, DEFAULT_CALL_TIMEOUT, DEFAULT_FULL_SNAPSHOT_EVERY, SqliteSync,
     StateStoreBuilder, StoreOptions,
 };
-pub use error::{ECHO_CHARS, Result, StateStoreError, echo, redact, redact_url};
+pub use error::{
+    ConfigProblem, ECHO_CHARS, Entity, ErrorDetail, ErrorKind, Field, InputProblem, Result,
+    StateStoreError, echo, redact, redact_url,
+};
 pub use history::{
     BundledCheckpoint, CheckpointInfo, CheckpointUsage, ForkOrigin, Lineage, PruneReport,
     RetentionPolicy, WorkflowBundle,

@@ -150,7 +150,7 @@ macro_rules! status_text {
                     .into_iter()
                     .find(|status| status.as_str().eq_ignore_ascii_case(s))
                     .ok_or_else(|| {
-                        StateStoreError::InvalidState(format!(
+                        StateStoreError::invalid_state(format!(
                             concat!("unknown ", $what, " {:?}"),
                             crate::error::echo(s)
                         ))

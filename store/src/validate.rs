@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{Result, StateStoreError};
+use crate::error::{ConfigProblem, Field, InputProblem, Result, StateStoreError};
 use crate::model::{Checkpoint, WorkflowState};
 
 /// Longest id or name, in characters (the columns are `VARCHAR(255)`).
@@ -37,10 +37,13 @@ pub fn postgres_schema_name(schema: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(StateStoreError::Configuration(format!(
-            "invalid Postgres schema name {:?}: use letters, digits and _ (at most 63)",
-            crate::error::echo(schema)
-        )))
+        Err(StateStoreError::configuration(
+            ConfigProblem::InvalidOption,
+            format!(
+                "invalid Postgres schema name {:?}: use letters, digits and _ (at most 63)",
+                crate::error::echo(schema)
+            ),
+        ))
     }
 }
 
@@ -52,38 +55,50 @@ pub fn time_in_range(time: DateTime<Utc>) -> bool {
 }
 
 /// A time the caller gives the store: within [`time_in_range`], else `InvalidInput`.
-pub(crate) fn time(what: &str, time: DateTime<Utc>) -> Result<()> {
+pub(crate) fn time(field: Field, what: &str, time: DateTime<Utc>) -> Result<()> {
     if time_in_range(time) {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "{what} {time} is outside the years 1 to 9999 (UTC) that the store keeps"
-        )))
+        Err(invalid(
+            field,
+            InputProblem::OutOfRange,
+            format!("{what} {time} is outside the years 1 to 9999 (UTC) that the store keeps"),
+        ))
     }
 }
 
-fn invalid(message: String) -> StateStoreError {
-    StateStoreError::InvalidInput(message)
+fn invalid(field: Field, problem: InputProblem, message: String) -> StateStoreError {
+    StateStoreError::invalid_input(field, problem, message)
 }
 
 /// A required id or name: non-empty, at most 255 characters, no NUL.
-pub(crate) fn id(what: &str, value: &str) -> Result<()> {
+pub(crate) fn id(field: Field, what: &str, value: &str) -> Result<()> {
     if value.is_empty() {
-        return Err(invalid(format!("{what} is empty")));
+        return Err(invalid(
+            field,
+            InputProblem::Empty,
+            format!("{what} is empty"),
+        ));
     }
     let chars = value.chars().count();
     if chars > MAX_ID_CHARS {
-        return Err(invalid(format!(
-            "{what} has {chars} characters; at most {MAX_ID_CHARS} are allowed"
-        )));
+        return Err(invalid(
+            field,
+            InputProblem::TooLong,
+            format!("{what} has {chars} characters; at most {MAX_ID_CHARS} are allowed"),
+        ));
     }
-    text(what, value)
+    text(field, what, value)
 }
 
 /// Free text: anything but NUL, which Postgres cannot store in text columns.
-pub(crate) fn text(what: &str, value: &str) -> Result<()> {
+pub(crate) fn text(field: Field, what: &str, value: &str) -> Result<()> {
     if value.contains('\0') {
-        return Err(invalid(format!("{what} contains a NUL character")));
+        return Err(invalid(
+            field,
+            InputProblem::ContainsNul,
+            format!("{what} contains a NUL character"),
+        ));
     }
     Ok(())
 }
@@ -91,32 +106,38 @@ pub(crate) fn text(what: &str, value: &str) -> Result<()> {
 /// JSON that both databases store and give back unchanged: no NUL in any string or key,
 /// nesting at most [`MAX_JSON_DEPTH`]. Walks without recursion, so a hostile document
 /// cannot overflow the stack here.
-pub(crate) fn json(what: &str, value: &Value) -> Result<()> {
-    json_within(what, value, MAX_JSON_DEPTH)
+pub(crate) fn json(field: Field, what: &str, value: &Value) -> Result<()> {
+    json_within(field, what, value, MAX_JSON_DEPTH)
 }
 
 /// Levels a snapshot adds around a state's JSON (state, steps map, step, outputs), so a
 /// checkpoint of any state a save accepts is accepted too.
 const SNAPSHOT_WRAPPING: usize = 4;
 
-fn json_within(what: &str, value: &Value, max_depth: usize) -> Result<()> {
+fn json_within(field: Field, what: &str, value: &Value, max_depth: usize) -> Result<()> {
     let mut pending: Vec<(&Value, usize)> = vec![(value, 1)];
     while let Some((node, depth)) = pending.pop() {
         match node {
             Value::String(s) if s.contains('\0') => {
-                return Err(invalid(format!(
-                    "{what} contains a NUL character in a string"
-                )));
+                return Err(invalid(
+                    field,
+                    InputProblem::ContainsNul,
+                    format!("{what} contains a NUL character in a string"),
+                ));
             }
             Value::Array(items) => {
-                check_depth(what, depth, max_depth)?;
+                check_depth(field, what, depth, max_depth)?;
                 pending.extend(items.iter().map(|item| (item, depth + 1)));
             }
             Value::Object(map) => {
-                check_depth(what, depth, max_depth)?;
+                check_depth(field, what, depth, max_depth)?;
                 for (key, item) in map {
                     if key.contains('\0') {
-                        return Err(invalid(format!("{what} contains a NUL character in a key")));
+                        return Err(invalid(
+                            field,
+                            InputProblem::ContainsNul,
+                            format!("{what} contains a NUL character in a key"),
+                        ));
                     }
                     pending.push((item, depth + 1));
                 }
@@ -127,18 +148,20 @@ fn json_within(what: &str, value: &Value, max_depth: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_depth(what: &str, depth: usize, max_depth: usize) -> Result<()> {
+fn check_depth(field: Field, what: &str, depth: usize, max_depth: usize) -> Result<()> {
     if depth > max_depth {
-        return Err(invalid(format!(
-            "{what} is nested deeper than {max_depth} levels"
-        )));
+        return Err(invalid(
+            field,
+            InputProblem::TooDeep,
+            format!("{what} is nested deeper than {max_depth} levels"),
+        ));
     }
     Ok(())
 }
 
 /// Fails when `value` serializes to more than `max_bytes` bytes of JSON text. Counts
 /// without building the text.
-fn size(what: &str, value: &Value, max_bytes: usize) -> Result<u64> {
+fn size(field: Field, what: &str, value: &Value, max_bytes: usize) -> Result<u64> {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -150,66 +173,86 @@ fn size(what: &str, value: &Value, max_bytes: usize) -> Result<u64> {
         }
     }
     let mut counter = Counter(0);
-    serde_json::to_writer(&mut counter, value).map_err(|err| invalid(format!("{what}: {err}")))?;
+    serde_json::to_writer(&mut counter, value)
+        .map_err(|err| invalid(field, InputProblem::BadJson, format!("{what}: {err}")))?;
     if counter.0 > max_bytes {
-        return Err(invalid(format!(
-            "{what} is {} bytes of JSON; the store's limit is {max_bytes} (StoreOptions::max_json_bytes)",
-            counter.0
-        )));
+        return Err(invalid(
+            field,
+            InputProblem::TooLarge,
+            format!(
+                "{what} is {} bytes of JSON; the store's limit is {max_bytes} (StoreOptions::max_json_bytes)",
+                counter.0
+            ),
+        ));
     }
     Ok(counter.0 as u64)
 }
 
 /// Everything a save writes; `max_json_bytes` bounds the context and each step's outputs.
 pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Result<()> {
-    id("workflow_id", &state.workflow_id)?;
-    id("workflow_name", &state.workflow_name)?;
-    time("started_at", state.started_at)?;
-    time("updated_at", state.updated_at)?;
+    id(Field::WorkflowId, "workflow_id", &state.workflow_id)?;
+    id(Field::WorkflowName, "workflow_name", &state.workflow_name)?;
+    time(Field::Time, "started_at", state.started_at)?;
+    time(Field::Time, "updated_at", state.updated_at)?;
     if let Some(completed_at) = state.completed_at {
-        time("completed_at", completed_at)?;
+        time(Field::Time, "completed_at", completed_at)?;
     }
     if let Some(user_id) = &state.user_id {
         if user_id.chars().count() > MAX_ID_CHARS {
-            return Err(invalid(format!(
-                "user_id is longer than {MAX_ID_CHARS} characters"
-            )));
+            return Err(invalid(
+                Field::UserId,
+                InputProblem::TooLong,
+                format!("user_id is longer than {MAX_ID_CHARS} characters"),
+            ));
         }
-        text("user_id", user_id)?;
+        text(Field::UserId, "user_id", user_id)?;
     }
     if let Some(error) = &state.error {
-        text("error", error)?;
+        text(Field::Error, "error", error)?;
     }
-    json("context", &state.context)?;
-    size("context", &state.context, max_json_bytes)?;
+    json(Field::Context, "context", &state.context)?;
+    size(Field::Context, "context", &state.context, max_json_bytes)?;
     if state.steps.len() > MAX_STEPS {
-        return Err(invalid(format!(
-            "{} steps; a workflow state may have at most {MAX_STEPS}",
-            state.steps.len()
-        )));
+        return Err(invalid(
+            Field::Steps,
+            InputProblem::TooLarge,
+            format!(
+                "{} steps; a workflow state may have at most {MAX_STEPS}",
+                state.steps.len()
+            ),
+        ));
     }
     for (key, step) in &state.steps {
         if key != &step.step_id {
-            return Err(invalid(format!(
-                "step stored under key {:?} has step_id {:?}",
-                crate::error::echo(key),
-                crate::error::echo(&step.step_id)
-            )));
+            return Err(invalid(
+                Field::Steps,
+                InputProblem::Mismatch,
+                format!(
+                    "step stored under key {:?} has step_id {:?}",
+                    crate::error::echo(key),
+                    crate::error::echo(&step.step_id)
+                ),
+            ));
         }
-        id("step_id", &step.step_id)?;
+        id(Field::StepId, "step_id", &step.step_id)?;
         for (what, at) in [
             ("step started_at", step.started_at),
             ("step completed_at", step.completed_at),
         ] {
             if let Some(at) = at {
-                time(what, at)?;
+                time(Field::StepTime, what, at)?;
             }
         }
         if let Some(error) = &step.error {
-            text("step error", error)?;
+            text(Field::StepError, "step error", error)?;
         }
-        json("step outputs", &step.outputs)?;
-        size("step outputs", &step.outputs, max_json_bytes)?;
+        json(Field::StepOutputs, "step outputs", &step.outputs)?;
+        size(
+            Field::StepOutputs,
+            "step outputs",
+            &step.outputs,
+            max_json_bytes,
+        )?;
     }
     Ok(())
 }
@@ -217,26 +260,41 @@ pub(crate) fn workflow_state(state: &WorkflowState, max_json_bytes: usize) -> Re
 /// Everything a checkpoint writes; `max_json_bytes` bounds the snapshot. Returns the
 /// snapshot's size in bytes of JSON text.
 pub(crate) fn checkpoint(checkpoint: &Checkpoint, max_json_bytes: usize) -> Result<u64> {
-    id("step_id", &checkpoint.step_id)?;
-    time("checkpoint timestamp", checkpoint.timestamp)?;
+    id(Field::StepId, "step_id", &checkpoint.step_id)?;
+    time(
+        Field::CheckpointTime,
+        "checkpoint timestamp",
+        checkpoint.timestamp,
+    )?;
     json_within(
+        Field::Snapshot,
         "snapshot",
         &checkpoint.snapshot,
         MAX_JSON_DEPTH + SNAPSHOT_WRAPPING,
     )?;
-    size("snapshot", &checkpoint.snapshot, max_json_bytes)
+    size(
+        Field::Snapshot,
+        "snapshot",
+        &checkpoint.snapshot,
+        max_json_bytes,
+    )
 }
 
 /// `InvalidInput`: `checkpoint` holds no state of workflow state `workflow`, and why.
 fn holds_no_state(
     checkpoint: &Checkpoint,
     workflow: Uuid,
+    problem: InputProblem,
     why: impl std::fmt::Display,
 ) -> StateStoreError {
-    invalid(format!(
-        "checkpoint {} holds no state of workflow state {workflow}: {why}",
-        checkpoint.id
-    ))
+    invalid(
+        Field::Snapshot,
+        problem,
+        format!(
+            "checkpoint {} holds no state of workflow state {workflow}: {why}",
+            checkpoint.id
+        ),
+    )
 }
 
 /// The workflow state `checkpoint`'s snapshot holds, when it is a state of the workflow
@@ -249,6 +307,7 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
         holds_no_state(
             checkpoint,
             workflow,
+            InputProblem::NotAWorkflowState,
             format_args!("its snapshot is not a workflow state ({err})"),
         )
     })?;
@@ -256,6 +315,7 @@ pub(crate) fn snapshot_state(checkpoint: &Checkpoint) -> Result<WorkflowState> {
         return Err(holds_no_state(
             checkpoint,
             workflow,
+            InputProblem::OtherWorkflow,
             format_args!("its snapshot is the state of workflow state {}", state.id),
         ));
     }
@@ -272,16 +332,21 @@ pub(crate) fn checkpoint_state(
     workflow: Identity<'_>,
 ) -> Result<WorkflowState> {
     if checkpoint.workflow_state_id != workflow.id {
-        return Err(invalid(format!(
-            "checkpoint {} is of workflow state {}, not of {}",
-            checkpoint.id, checkpoint.workflow_state_id, workflow.id
-        )));
+        return Err(invalid(
+            Field::Checkpoint,
+            InputProblem::OtherWorkflow,
+            format!(
+                "checkpoint {} is of workflow state {}, not of {}",
+                checkpoint.id, checkpoint.workflow_state_id, workflow.id
+            ),
+        ));
     }
     let state = snapshot_state(checkpoint)?;
     match differences(&Identity::of(&state), &workflow) {
         Some(differences) => Err(holds_no_state(
             checkpoint,
             workflow.id,
+            InputProblem::OtherWorkflow,
             format_args!("its snapshot is of another workflow: {differences}"),
         )),
         None => Ok(state),
@@ -348,18 +413,18 @@ mod tests {
 
     #[test]
     fn refuses_what_a_database_would_mangle() {
-        assert!(id("x", "ok").is_ok());
-        assert!(id("x", "").is_err());
-        assert!(id("x", &"é".repeat(255)).is_ok());
-        assert!(id("x", &"é".repeat(256)).is_err());
-        assert!(id("x", "a\0b").is_err());
-        assert!(json("j", &json!({"a": ["b\u{0}"]})).is_err());
-        assert!(json("j", &json!({"a\u{0}": 1})).is_err());
+        assert!(id(Field::Other, "x", "ok").is_ok());
+        assert!(id(Field::Other, "x", "").is_err());
+        assert!(id(Field::Other, "x", &"é".repeat(255)).is_ok());
+        assert!(id(Field::Other, "x", &"é".repeat(256)).is_err());
+        assert!(id(Field::Other, "x", "a\0b").is_err());
+        assert!(json(Field::Other, "j", &json!({"a": ["b\u{0}"]})).is_err());
+        assert!(json(Field::Other, "j", &json!({"a\u{0}": 1})).is_err());
         let mut deep = json!(1);
         for _ in 0..10_000 {
             deep = Value::Array(vec![deep]);
         }
-        assert!(json("j", &deep).is_err());
+        assert!(json(Field::Other, "j", &deep).is_err());
         // Dropping a 10,000-deep value recurses; leak it rather than risk the test stack.
         std::mem::forget(deep);
     }

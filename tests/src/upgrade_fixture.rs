@@ -109,10 +109,13 @@ async fn leased(store: &SeaOrmStateStore) -> Result<()> {
         .claim_workflows(LEASE_OWNER, LEASE_DURATION, 10)
         .await?;
     let [claim] = claims.as_slice() else {
-        return Err(StateStoreError::Other(format!(
-            "the claim took {} workflows, not just {LEASED}",
-            claims.len()
-        )));
+        return Err(StateStoreError::Other(
+            format!(
+                "the claim took {} workflows, not just {LEASED}",
+                claims.len()
+            )
+            .into(),
+        ));
     };
     let lease = SaveCondition::Lease(claim.lease.clone());
     let summarise = finished_step(
@@ -302,9 +305,9 @@ pub async fn reads(store: &SeaOrmStateStore) -> Result<Value> {
         let state = store.load_workflow_state(&id).await?;
         let versioned = store.load_workflow_state_versioned(&id).await?;
         if versioned.value != state {
-            return Err(StateStoreError::Other(format!(
-                "workflow {id}: the versioned load differs from the plain one"
-            )));
+            return Err(StateStoreError::Other(
+                format!("workflow {id}: the versioned load differs from the plain one").into(),
+            ));
         }
         let listed = store.list_checkpoints(&id, PAGE, 0).await?;
         for checkpoint in &listed {

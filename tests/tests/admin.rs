@@ -74,7 +74,7 @@ async fn one_workflows_summary_is_its_list_row_read_by_id(backend: Backend) {
     let unknown = Uuid::from_u128(0xdead);
     assert_eq!(
         store.workflow_summary(&unknown).await.unwrap_err(),
-        StateStoreError::NotFound(format!("workflow state {unknown}"))
+        StateStoreError::NotFound(format!("workflow state {unknown}").into())
     );
 }
 
@@ -276,7 +276,7 @@ async fn the_version_of_an_unknown_or_deleted_workflow_is_not_found(backend: Bac
     let err = store.workflow_version(&unknown).await.unwrap_err();
     assert_eq!(
         err,
-        StateStoreError::NotFound(format!("workflow state {unknown}"))
+        StateStoreError::NotFound(format!("workflow state {unknown}").into())
     );
 
     // Deleted after it was shown: the same answer a full load gives.

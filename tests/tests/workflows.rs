@@ -763,7 +763,7 @@ async fn a_save_the_database_refuses_half_way_changes_nothing(backend: Backend) 
     };
     assert_eq!(
         err,
-        StateStoreError::Database(format!("refused by test trigger {code}"))
+        StateStoreError::Database(format!("refused by test trigger {code}").into())
     );
 
     assert_eq!(

@@ -6,8 +6,8 @@ use std::time::Duration;
 use llm_orchestrator_state::admin::WorkflowSummary;
 use llm_orchestrator_state::sea_orm::DatabaseConnection;
 use llm_orchestrator_state::{
-    AnyBackend, CLOCK_OFFSET_WARNING, SeaOrmStateStore, StateStore, StateStoreBuilder,
-    WorkflowState, redact_url,
+    AnyBackend, CLOCK_OFFSET_WARNING, ConfigProblem, ErrorKind, SeaOrmStateStore, StateStore,
+    StateStoreBuilder, WorkflowState, redact_url,
 };
 use migration::{Migrator, MigratorTrait};
 use uuid::Uuid;
@@ -175,16 +175,18 @@ fn no_tables(target: &Target<'_>) -> AdminError {
 }
 
 /// Whether `err` is the store's refusal to open a database without its tables read-only
-/// (its text is the only sign; `read_only_on_an_empty_database_says_to_migrate` in
-/// tui/tests/cli.rs notices if it changes).
+/// ([`ErrorKind::NotMigrated`]).
 fn tables_missing(err: &AdminError) -> bool {
-    err.to_string().contains("none of the store's tables")
+    err.kind() == Some(ErrorKind::NotMigrated)
 }
 
 /// Whether `err` is something else than the store's "the Postgres schema ... does not
 /// exist" (see `StateStoreBuilder::create_postgres_schema`).
 fn schema_found(err: &AdminError) -> bool {
-    !err.to_string().contains("does not exist in")
+    err.kind()
+        != Some(ErrorKind::Configuration(
+            ConfigProblem::PostgresSchemaMissing,
+        ))
 }
 
 /// The `--postgres-schema` named is not in the database: said in wfadmin's words (the
@@ -414,6 +416,29 @@ pub fn parse_uuid(what: &str, text: &str) -> Result<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_s_refusals_are_told_apart_by_kind_not_text() {
+        let store = |kind| {
+            AdminError::from(llm_orchestrator_state::StateStoreError::new(
+                kind,
+                "whatever it says",
+            ))
+        };
+        assert!(tables_missing(&store(ErrorKind::NotMigrated)));
+        assert!(!tables_missing(&AdminError::new(
+            "the database has none of the store's tables"
+        )));
+        assert!(!schema_found(&store(ErrorKind::Configuration(
+            ConfigProblem::PostgresSchemaMissing
+        ))));
+        assert!(schema_found(&store(ErrorKind::Configuration(
+            ConfigProblem::DatabaseMissing
+        ))));
+        assert!(schema_found(&AdminError::new(
+            "the Postgres schema \"x\" does not exist in y"
+        )));
+    }
 
     #[tokio::test]
     async fn a_read_only_connection_is_refused_writes_by_sqlite_itself() {

@@ -135,7 +135,7 @@ impl RollbackPlan {
                     context: Vec::new(),
                     live_lease: None,
                     unreadable: None,
-                    refused: Some(why),
+                    refused: Some(why.into()),
                 });
             }
             Err(err) => return Err(err.into()),

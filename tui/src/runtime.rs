@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use llm_orchestrator_state::StateStore;
+use llm_orchestrator_state::{ErrorKind, StateStore};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -14,7 +14,7 @@ use crate::app::{App, Effect, LoadedDetail, Message, WorkflowHistory, update};
 use crate::commands::{CHECKPOINT_LIMIT, diff_sides, diff_title, lineage_lines, plan_rollback};
 use crate::db::{Clock, Store};
 use crate::diff::diff;
-use crate::error::{AdminError, Result};
+use crate::error::{AdminError, Result, WriteError};
 use crate::format;
 use crate::ui;
 
@@ -125,6 +125,14 @@ fn text<T, E: Into<AdminError>>(
     result.map_err(|err| err.into().to_string())
 }
 
+/// A write's result for the UI: its error as the operator reads it (see [`text`]), with
+/// the store's kind, which says whether the write may have been applied all the same.
+fn written<T, E: Into<AdminError>>(
+    result: std::result::Result<T, E>,
+) -> std::result::Result<T, WriteError> {
+    result.map_err(|err| WriteError::from(err.into()))
+}
+
 /// What the UI says about a read the database did not answer within `limit`.
 fn stalled(limit: Duration) -> String {
     format!(
@@ -133,24 +141,31 @@ fn stalled(limit: Duration) -> String {
     )
 }
 
-/// Whether `message` is the store's "every connection of the pool stayed in use". In
-/// the UI, whose reads take milliseconds, that means the connections are held by reads
-/// the database never answered (abandoned at [`READ_TIMEOUT`], each still waiting on
-/// its connection): the same stall, not a pool too small for the operator to fix.
-fn pool_held_by_stalled_reads(message: &str) -> bool {
-    message.contains("pool timed out: all ") && message.contains(" stayed in use ")
+/// Whether `err` is the store's "every connection of the pool stayed in use"
+/// ([`ErrorKind::PoolExhausted`]). In the UI, whose reads take milliseconds, that means
+/// the connections are held by reads the database never answered (abandoned at
+/// [`READ_TIMEOUT`], each still waiting on its connection): the same stall, not a pool
+/// too small for the operator to fix.
+fn pool_held_by_stalled_reads(err: &AdminError) -> bool {
+    err.kind() == Some(ErrorKind::PoolExhausted)
 }
 
 /// The answer of `read`, or an error saying the database stalled when it takes longer
 /// than `limit` (the read is dropped) or when the pool is held by reads that did.
-async fn read_within<T, E: std::fmt::Display + Into<AdminError>>(
+async fn read_within<T, E: Into<AdminError>>(
     limit: Duration,
     read: impl Future<Output = std::result::Result<T, E>>,
 ) -> std::result::Result<T, String> {
     match tokio::time::timeout(limit, read).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) if pool_held_by_stalled_reads(&err.to_string()) => Err(stalled(limit)),
-        Ok(Err(err)) => text(Err(err)),
+        Ok(Err(err)) => {
+            let err = err.into();
+            if pool_held_by_stalled_reads(&err) {
+                Err(stalled(limit))
+            } else {
+                text(Err(err))
+            }
+        }
         Err(_elapsed) => Err(stalled(limit)),
     }
 }
@@ -298,7 +313,7 @@ async fn execute_within(
             Message::PinSet {
                 checkpoint,
                 label,
-                result: text(result),
+                result: written(result),
             }
         }
         Effect::Fork {
@@ -306,7 +321,7 @@ async fn execute_within(
             new_workflow_id,
         } => Message::Forked {
             checkpoint,
-            result: text(
+            result: written(
                 store
                     .fork_from_checkpoint(&checkpoint, &new_workflow_id)
                     .await,
@@ -319,12 +334,14 @@ async fn execute_within(
         } => Message::Pruned {
             policy,
             dry_run: true,
-            result: read_within(limit, store.prune(&policy, true)).await,
+            result: read_within(limit, store.prune(&policy, true))
+                .await
+                .map_err(WriteError::from),
         },
         Effect::Prune { policy, dry_run } => Message::Pruned {
             policy,
             dry_run,
-            result: text(store.prune(&policy, dry_run).await),
+            result: written(store.prune(&policy, dry_run).await),
         },
         Effect::Diff { from, to } => {
             let to_text = to.map_or_else(|| "current".to_owned(), |id| id.to_string());
@@ -345,9 +362,9 @@ async fn execute_within(
             })
             .await,
         },
-        Effect::Rollback(id) => Message::RolledBack(text(restore(&store, id, false).await)),
+        Effect::Rollback(id) => Message::RolledBack(written(restore(&store, id, false).await)),
         Effect::RollbackOverridingLease(id) => {
-            Message::RolledBack(text(restore(&store, id, true).await))
+            Message::RolledBack(written(restore(&store, id, true).await))
         }
         Effect::Discard(old) => {
             // Nothing to answer; a panic while freeing would be a bug, reported as one.
@@ -375,13 +392,30 @@ mod tests {
     use crate::format;
 
     #[test]
+    fn a_pool_held_by_stalled_reads_is_told_by_its_kind() {
+        let store = |kind| {
+            AdminError::from(llm_orchestrator_state::StateStoreError::new(
+                kind,
+                "pool timed out: all 4 connections to database \"x\" stayed in use for 5s",
+            ))
+        };
+        assert!(pool_held_by_stalled_reads(&store(ErrorKind::PoolExhausted)));
+        assert!(!pool_held_by_stalled_reads(&store(
+            ErrorKind::ConnectionFailed
+        )));
+    }
+
+    #[test]
     fn the_status_bar_shows_a_store_error_as_the_store_wrote_it() {
         // The store masked the password already; masking again took the ": " after it.
         let url = "postgres://app@db/prod?password=s3cret";
-        let err = llm_orchestrator_state::StateStoreError::Connection(format!(
-            "cannot connect to {}: refused",
-            llm_orchestrator_state::redact_url(url)
-        ));
+        let err = llm_orchestrator_state::StateStoreError::Connection(
+            format!(
+                "cannot connect to {}: refused",
+                llm_orchestrator_state::redact_url(url)
+            )
+            .into(),
+        );
         assert_eq!(
             text::<(), _>(Err(err)),
             Err(

@@ -5,6 +5,7 @@
 //!
 //! Everything else in the store is one SeaORM code path for both databases.
 
+use crate::error::{ConfigProblem, ErrorKind};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -105,14 +106,17 @@ async fn readable(
             let mut wal = file.as_os_str().to_owned();
             wal.push("-wal");
             if std::path::Path::new(&wal).exists() {
-                return Err(StateStoreError::Configuration(format!(
-                    "SQLite database {} cannot be read safely: its folder cannot be written \
+                return Err(StateStoreError::configuration(
+                    ConfigProblem::Inaccessible,
+                    format!(
+                        "SQLite database {} cannot be read safely: its folder cannot be written \
                      (SQLite keeps -wal and -shm files there) and a -wal file lies beside it, \
                      which may hold commits not yet in the database or belong to a process \
                      still writing it; copy the database and its -wal file to a folder you \
                      can write",
-                    file.display()
-                )));
+                        file.display()
+                    ),
+                ));
             }
             tracing::warn!(
                 file = %file.display(),
@@ -146,9 +150,10 @@ async fn ensure_schema(
         } else {
             "create_postgres_schema is off"
         };
-        return Err(StateStoreError::Configuration(format!(
-            "the Postgres schema {schema:?} does not exist in {shown}; {why}"
-        )));
+        return Err(StateStoreError::configuration(
+            ConfigProblem::PostgresSchemaMissing,
+            format!("the Postgres schema {schema:?} does not exist in {shown}; {why}"),
+        ));
     }
     // Under the migration lock: replicas creating the schema at once would otherwise
     // race (IF NOT EXISTS is not atomic in Postgres).
@@ -222,11 +227,17 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
         let why = redact(&crate::error::describe_sqlx(&err));
         if crate::error::refused_login(&err) {
             // A role, password or database name that is wrong: no retry helps.
-            return StateStoreError::Configuration(format!(
-                "cannot connect to {shown}: {why}; check the user, password and database name"
-            ));
+            return StateStoreError::configuration(
+                crate::error::login_problem(&err),
+                format!(
+                    "cannot connect to {shown}: {why}; check the user, password and database name"
+                ),
+            );
         }
-        StateStoreError::Connection(format!("cannot connect to {shown}: {why}"))
+        StateStoreError::new(
+            ErrorKind::ConnectionFailed,
+            format!("cannot connect to {shown}: {why}"),
+        )
     };
     let parsed = parse_target(target)?;
     let address = match &parsed {
@@ -298,17 +309,21 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                 Ok(db)
             }
             Target::Sqlite(_) if options.postgres_schema.is_some() => {
-                Err(StateStoreError::Configuration(format!(
-                    "postgres_schema is for a Postgres database; {shown} is SQLite"
-                )))
+                Err(StateStoreError::configuration(
+                    ConfigProblem::InvalidOption,
+                    format!("postgres_schema is for a Postgres database; {shown} is SQLite"),
+                ))
             }
             Target::Sqlite(sqlite) => {
                 let file = sqlite.get_filename().to_path_buf();
                 if options.read_only && !is_memory_target(target) && !file.is_file() {
-                    return Err(StateStoreError::Configuration(format!(
-                        "SQLite database {} does not exist (a read-only store does not create it)",
-                        file.display()
-                    )));
+                    return Err(StateStoreError::configuration(
+                        ConfigProblem::DatabaseMissing,
+                        format!(
+                            "SQLite database {} does not exist (a read-only store does not create it)",
+                            file.display()
+                        ),
+                    ));
                 }
                 let mut sqlite = sqlite
                     .busy_timeout(options.lock_timeout.unwrap_or(SQLITE_BUSY_TIMEOUT))
@@ -345,15 +360,18 @@ pub(crate) async fn connect(target: &str, options: &StoreOptions) -> Result<Data
                                 && cannot_write_folder(&err)
                                 && file.is_file() =>
                         {
-                            return Err(StateStoreError::Configuration(format!(
-                                "SQLite database {} cannot be opened for writing ({}): this \
+                            return Err(StateStoreError::configuration(
+                                ConfigProblem::Inaccessible,
+                                format!(
+                                    "SQLite database {} cannot be opened for writing ({}): this \
                                  process must be able to read and write it and to write its \
                                  folder, where SQLite keeps its -wal and -shm files; to \
                                  inspect it, open it read-only (read_only, wfadmin \
                                  --read-only) or copy it to a folder you can write",
-                                file.display(),
-                                crate::error::describe_sqlx(&err)
-                            )));
+                                    file.display(),
+                                    crate::error::describe_sqlx(&err)
+                                ),
+                            ));
                         }
                         Err(err) => return Err(connect_err(err)),
                     }
@@ -513,11 +531,14 @@ pub(crate) async fn diagnosed<S: crate::seaorm::sealed::Scoped, T>(
             .options()
             .get_acquire_timeout();
         // One connection: whoever holds it is this process, most often a transaction.
-        return Err(StateStoreError::Connection(format!(
-            "pool timed out: the store's one SQLite connection stayed in use for {waited:?}; \
+        return Err(StateStoreError::new(
+            ErrorKind::PoolExhausted,
+            format!(
+                "pool timed out: the store's one SQLite connection stayed in use for {waited:?}; \
              an open StoreTransaction holds it until its commit or rollback (call the \
              transaction, not the store, meanwhile)"
-        )));
+            ),
+        ));
     }
     if !matches!(
         pool.inner,
@@ -534,10 +555,13 @@ pub(crate) async fn diagnosed<S: crate::seaorm::sealed::Scoped, T>(
     );
     if pool.size() >= max {
         // A busy pool, not a server that went away: the server would answer a probe.
-        return Err(StateStoreError::Connection(format!(
-            "pool timed out: all {max} connections to {shown} stayed in use for {waited:?}; \
+        return Err(StateStoreError::new(
+            ErrorKind::PoolExhausted,
+            format!(
+                "pool timed out: all {max} connections to {shown} stayed in use for {waited:?}; \
              allow more (max_connections) or hold them for less time"
-        )));
+            ),
+        ));
     }
     let address = tcp_address(&options);
     Err(unreachable(&shown, address.as_ref(), waited).await)
@@ -545,11 +569,14 @@ pub(crate) async fn diagnosed<S: crate::seaorm::sealed::Scoped, T>(
 
 /// The error for a call that did not finish within the store's `call_timeout`.
 fn timed_out(deadline: Duration) -> StateStoreError {
-    StateStoreError::Timeout(format!(
-        "the call did not finish within {deadline:?} (call_timeout): the database did not \
+    StateStoreError::new(
+        ErrorKind::TimedOut,
+        format!(
+            "the call did not finish within {deadline:?} (call_timeout): the database did not \
          answer in time; a write may or may not have been committed, reload before \
          repeating it"
-    ))
+        ),
+    )
 }
 
 /// Closes every idle connection of a Postgres pool, after a call found its connection
@@ -615,7 +642,10 @@ async fn unreachable(
     };
     // `shown` is masked already; masking the message again would take the ": " after a
     // trailing `?password=***` for part of the password.
-    StateStoreError::Connection(format!("cannot connect to {shown}: {why}"))
+    StateStoreError::new(
+        ErrorKind::ConnectionFailed,
+        format!("cannot connect to {shown}: {why}"),
+    )
 }
 
 /// Applies pending migrations, one process at a time: on Postgres under an advisory
@@ -655,11 +685,11 @@ pub(crate) async fn check_has_tables(db: &DatabaseConnection) -> Result<()> {
         .await;
     match probe {
         Ok(_) => Ok(()),
-        Err(err) if crate::error::is_undefined_table(&err) => Err(StateStoreError::Configuration(
+        Err(err) if crate::error::is_undefined_table(&err) => Err(StateStoreError::new(
+            ErrorKind::NotMigrated,
             "the database has none of the store's tables (a wrong database or path, or a \
                  Postgres schema other than this one?): a read-only store cannot create them; \
-                 open it once without read_only"
-                .into(),
+                 open it once without read_only",
         )),
         Err(other) => Err(other.into()),
     }

@@ -2,6 +2,7 @@
 //! URL or path, `:memory:`), parsed into connect options or refused with an error that
 //! says why and never shows a password.
 
+use crate::error::ConfigProblem;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -49,7 +50,8 @@ pub fn sqlite_file(target: &str) -> Result<Option<PathBuf>> {
 
 /// What `target` names, without looking at the file system.
 fn classify(target: &str) -> Result<Target> {
-    let config_err = |why: String| StateStoreError::Configuration(redact(&why));
+    let config_err =
+        |why: String| StateStoreError::configuration(ConfigProblem::InvalidTarget, redact(&why));
     let trimmed = target.trim();
     let shown = crate::error::echo(&redact_url(trimmed)).into_owned();
     if trimmed.is_empty() {
@@ -145,24 +147,33 @@ fn names_a_file(options: &SqliteConnectOptions, target: &str) -> Result<()> {
             .any(|(key, value)| key == "mode" && value == "memory")
     });
     if asks_for_memory {
-        return Err(StateStoreError::Configuration(format!(
-            "{shown} asks for an in-memory database with mode=memory: write {memory}, or \
+        return Err(StateStoreError::configuration(
+            ConfigProblem::InvalidTarget,
+            format!(
+                "{shown} asks for an in-memory database with mode=memory: write {memory}, or \
              a file path for data that outlives the store"
-        )));
+            ),
+        ));
     }
     if file.is_empty() {
-        return Err(StateStoreError::Configuration(format!(
-            "{shown} names no database file: SQLite would write to a temporary database \
+        return Err(StateStoreError::configuration(
+            ConfigProblem::InvalidTarget,
+            format!(
+                "{shown} names no database file: SQLite would write to a temporary database \
              that is deleted when the store closes; give a file path \
              (sqlite://data/workflows.db, ./workflows.db) or {memory}"
-        )));
+            ),
+        ));
     }
     if file.starts_with(b"file:") {
-        return Err(StateStoreError::Configuration(format!(
-            "{shown} is a SQLite URI file name (file:...), which the store does not take: \
+        return Err(StateStoreError::configuration(
+            ConfigProblem::InvalidTarget,
+            format!(
+                "{shown} is a SQLite URI file name (file:...), which the store does not take: \
              it may mean a temporary or in-memory database; write a file path (for a file \
              whose name begins with file:, start it with ./) or {memory}"
-        )));
+            ),
+        ));
     }
     Ok(())
 }
@@ -238,11 +249,14 @@ pub(crate) fn is_postgres_target(target: &str) -> Result<bool> {
 fn check_parent_folder(file: &Path) -> Result<()> {
     match file.parent() {
         Some(folder) if !folder.as_os_str().is_empty() && !folder.is_dir() => {
-            Err(StateStoreError::Configuration(format!(
-                "the folder {} of SQLite database {} does not exist",
-                folder.display(),
-                file.display()
-            )))
+            Err(StateStoreError::configuration(
+                ConfigProblem::DatabaseMissing,
+                format!(
+                    "the folder {} of SQLite database {} does not exist",
+                    folder.display(),
+                    file.display()
+                ),
+            ))
         }
         _ => Ok(()),
     }

@@ -231,15 +231,14 @@ impl Bases {
 /// parsed) applied to `base`. `Serialization` when the base is missing or the patch does
 /// not apply.
 pub(crate) fn snapshot_of(stored: Value, base: Option<&Value>) -> Result<Value> {
-    let base = base.ok_or_else(|| {
-        StateStoreError::Serialization("its base snapshot is not stored".to_owned())
-    })?;
+    let base =
+        base.ok_or_else(|| StateStoreError::corrupt("its base snapshot is not stored".to_owned()))?;
     let patch: json_patch::Patch = serde_json::from_value(stored).map_err(|err| {
-        StateStoreError::Serialization(format!("its stored change is not a JSON Patch: {err}"))
+        StateStoreError::corrupt(format!("its stored change is not a JSON Patch: {err}"))
     })?;
     let mut snapshot = base.clone();
     json_patch::patch(&mut snapshot, &patch).map_err(|err| {
-        StateStoreError::Serialization(format!("its stored change does not apply: {err}"))
+        StateStoreError::corrupt(format!("its stored change does not apply: {err}"))
     })?;
     Ok(snapshot)
 }

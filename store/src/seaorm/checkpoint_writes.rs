@@ -1,6 +1,7 @@
 //! Writing a checkpoint: with what goes in the same batch (a save, a step), its
 //! retention and size budgets, and how its snapshot is stored (see [`bases`]).
 
+use crate::error::{Field, InputProblem};
 use sea_orm::ConnectionTrait;
 use tracing::warn;
 use uuid::Uuid;
@@ -171,7 +172,7 @@ async fn write_checkpoint_as<C: backend::Db>(
                     Some(condition) => {
                         queries::condition_guard(conn.get_database_backend(), next.id, condition)
                             .ok_or_else(|| {
-                                StateStoreError::InvalidState(
+                                StateStoreError::invalid_state(
                                     "a step that creates its workflow is written under no guard"
                                         .to_owned(),
                                 )
@@ -205,11 +206,15 @@ async fn write_checkpoint_as<C: backend::Db>(
             .await?
             .bytes;
         match options.max_workflow_checkpoint_bytes {
-            Some(limit) if total > limit => Err(StateStoreError::InvalidInput(format!(
-                "the checkpoints of workflow state {} would total {total} bytes; the limit \
+            Some(limit) if total > limit => Err(StateStoreError::invalid_input(
+                Field::Checkpoint,
+                InputProblem::TooLarge,
+                format!(
+                    "the checkpoints of workflow state {} would total {total} bytes; the limit \
                  is {limit} (StoreOptions::max_workflow_checkpoint_bytes)",
-                checkpoint.workflow_state_id
-            ))),
+                    checkpoint.workflow_state_id
+                ),
+            )),
             _ => {
                 if options
                     .warn_workflow_checkpoint_bytes

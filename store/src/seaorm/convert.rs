@@ -38,7 +38,7 @@ pub(crate) fn stored_time(column: &str, text: &str) -> Result<DateTime<Utc>> {
         .ok()
         .filter(|time| crate::validate::time_in_range(*time))
         .ok_or_else(|| {
-            StateStoreError::Serialization(format!(
+            StateStoreError::corrupt(format!(
                 "{column} holds {text:?}, not a time the store reads (years 1 to 9999, UTC)"
             ))
         })
@@ -82,9 +82,9 @@ impl WorkflowRow {
     pub(crate) fn parse(self) -> Result<workflow_states::Model> {
         let id = self.id;
         let named = move |err: StateStoreError| match err {
-            StateStoreError::Serialization(why) => {
-                StateStoreError::Serialization(format!("workflow state {id}: {why}"))
-            }
+            StateStoreError::Serialization(why) => StateStoreError::Serialization(
+                why.reworded(|why| format!("workflow state {id}: {why}")),
+            ),
             other => other,
         };
         let time = |column: &str, text: &str| {
@@ -291,7 +291,7 @@ fn step_from_json(step: StepJson) -> Result<StepState> {
 fn in_step(step_id: &str, err: StateStoreError) -> StateStoreError {
     match err {
         StateStoreError::Serialization(why) => {
-            StateStoreError::Serialization(format!("step {step_id:?}: {why}"))
+            StateStoreError::Serialization(why.reworded(|why| format!("step {step_id:?}: {why}")))
         }
         other => other,
     }
@@ -308,7 +308,7 @@ pub(crate) fn workflow_from_row_and_json(
         None => Vec::new(),
         Some(steps) => serde_json::from_str::<Option<Vec<StepJson>>>(steps)
             .map_err(|err| {
-                StateStoreError::Serialization(format!("steps of workflow state {}: {err}", row.id))
+                StateStoreError::corrupt(format!("steps of workflow state {}: {err}", row.id))
             })?
             .unwrap_or_default(),
     };
@@ -442,10 +442,10 @@ fn stored_context(
     let base = match base_snapshot {
         Some(text) => match stored_json("base snapshot", text)? {
             Value::Object(mut snapshot) => Some(snapshot.remove("context").ok_or_else(|| {
-                StateStoreError::Serialization("its base snapshot holds no context".to_owned())
+                StateStoreError::corrupt("its base snapshot holds no context".to_owned())
             })?),
             _ => {
-                return Err(StateStoreError::Serialization(
+                return Err(StateStoreError::corrupt(
                     "its base snapshot is not a workflow state".to_owned(),
                 ));
             }
@@ -459,16 +459,15 @@ fn stored_context(
 /// `Serialization` naming the column for text that is not JSON, or JSON nested deeper
 /// than the store reads (Postgres keeps jsonb nested far deeper).
 fn stored_json(column: &str, text: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|err| {
-        StateStoreError::Serialization(format!("{column} is not readable JSON: {err}"))
-    })
+    serde_json::from_str(text)
+        .map_err(|err| StateStoreError::corrupt(format!("{column} is not readable JSON: {err}")))
 }
 
 /// `err` about checkpoint `id`.
 pub(crate) fn in_checkpoint(id: uuid::Uuid, err: StateStoreError) -> StateStoreError {
     match err {
         StateStoreError::Serialization(why) => {
-            StateStoreError::Serialization(format!("checkpoint {id}: {why}"))
+            StateStoreError::Serialization(why.reworded(|why| format!("checkpoint {id}: {why}")))
         }
         other => other,
     }

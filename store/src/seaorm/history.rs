@@ -1,6 +1,7 @@
 //! Statements for history: checkpoint metadata, pins, usage, pruning by policy, forks
 //! and lineage, export and import.
 
+use crate::error::{Entity, ErrorKind, Field, InputProblem};
 use chrono::{DateTime, Utc};
 use entity::{checkpoints, workflow_states};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Query, SimpleExpr};
@@ -102,8 +103,9 @@ pub(crate) async fn info<C: ConnectionTrait>(
         .into_tuple()
         .one(conn)
         .await?;
-    row.map(to_info)
-        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))?
+    row.map(to_info).ok_or_else(|| {
+        StateStoreError::not_found(Entity::Checkpoint, format!("checkpoint {checkpoint_id}"))
+    })?
 }
 
 /// A workflow's checkpoint count, bytes and pins, in one query.
@@ -145,9 +147,10 @@ pub(crate) async fn set_pin<C: Db>(
     if updated.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(StateStoreError::NotFound(format!(
-            "checkpoint {checkpoint_id}"
-        )))
+        Err(StateStoreError::not_found(
+            Entity::Checkpoint,
+            format!("checkpoint {checkpoint_id}"),
+        ))
     }
 }
 
@@ -164,7 +167,13 @@ fn prune_scope(policy: &RetentionPolicy, now: DateTime<Utc>) -> Result<PruneScop
         chrono::Duration::from_std(age)
             .ok()
             .and_then(|age| now.checked_sub_signed(age))
-            .ok_or_else(|| StateStoreError::InvalidInput(format!("age {age:?} is too long")))
+            .ok_or_else(|| {
+                StateStoreError::invalid_input(
+                    Field::Retention,
+                    InputProblem::TooLong,
+                    format!("age {age:?} is too long"),
+                )
+            })
     };
 
     let workflows = match policy.delete_finished_older_than {
@@ -355,10 +364,13 @@ async fn insert_new_workflow<C: Db>(
     backend::write_all(conn, writes)
         .await
         .map_err(|err| match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::Conflict(format!(
-                "workflow state {} (or one of its checkpoints) already exists",
-                state.id
-            )),
+            Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::new(
+                ErrorKind::AlreadyExists(Entity::Workflow),
+                format!(
+                    "workflow state {} (or one of its checkpoints) already exists",
+                    state.id
+                ),
+            ),
             _ => err.into(),
         })?;
     Ok(())
@@ -374,7 +386,10 @@ pub(crate) async fn lineage<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Li
         .one(conn)
         .await?;
     let Some(origin) = origin else {
-        return Err(StateStoreError::NotFound(format!("workflow state {id}")));
+        return Err(StateStoreError::not_found(
+            Entity::Workflow,
+            format!("workflow state {id}"),
+        ));
     };
     let forks: Vec<(Uuid, Option<Uuid>)> = workflow_states::Entity::find()
         .select_only()
@@ -434,11 +449,15 @@ pub(crate) async fn import<C: Db>(
     max_json_bytes: usize,
 ) -> Result<WorkflowState> {
     if bundle.format != WorkflowBundle::FORMAT {
-        return Err(StateStoreError::InvalidInput(format!(
-            "bundle format {} is not supported (this version reads {})",
-            bundle.format,
-            WorkflowBundle::FORMAT
-        )));
+        return Err(StateStoreError::invalid_input(
+            Field::Bundle,
+            InputProblem::Unsupported,
+            format!(
+                "bundle format {} is not supported (this version reads {})",
+                bundle.format,
+                WorkflowBundle::FORMAT
+            ),
+        ));
     }
     let mut state = bundle.workflow.clone();
     if new_ids {
@@ -449,10 +468,14 @@ pub(crate) async fn import<C: Db>(
     for bundled in &bundle.checkpoints {
         let mut checkpoint = bundled.checkpoint.clone();
         if checkpoint.workflow_state_id != bundle.workflow.id {
-            return Err(StateStoreError::InvalidInput(format!(
-                "checkpoint {} of the bundle belongs to another workflow",
-                checkpoint.id
-            )));
+            return Err(StateStoreError::invalid_input(
+                Field::Bundle,
+                InputProblem::OtherWorkflow,
+                format!(
+                    "checkpoint {} of the bundle belongs to another workflow",
+                    checkpoint.id
+                ),
+            ));
         }
         if new_ids {
             // A state of the bundle's workflow becomes one of the copy; any other JSON

@@ -14,6 +14,7 @@ pub(crate) mod replicas;
 mod steps;
 mod transaction;
 
+use crate::error::{ConfigProblem, ErrorKind, Field, InputProblem};
 use checkpoint_writes::{Alongside, Shared, already_stored, write_checkpoint};
 
 pub use pruner::Pruner;
@@ -144,17 +145,17 @@ impl SeaOrmStateStore<AnyBackend> {
     pub async fn from_connection(db: DatabaseConnection, options: StoreOptions) -> Result<Self> {
         options.check()?;
         if options.postgres_schema.is_some() {
-            return Err(StateStoreError::Configuration(
+            return Err(StateStoreError::configuration(
+                ConfigProblem::InvalidOption,
                 "postgres_schema applies to the store's own pool; for a connection you opened, \
-                 set search_path in its options"
-                    .into(),
+                 set search_path in its options",
             ));
         }
         if options.lock_timeout.is_some() {
-            return Err(StateStoreError::Configuration(
+            return Err(StateStoreError::configuration(
+                ConfigProblem::InvalidOption,
                 "lock_timeout applies to the store's own pool; for a connection you opened, \
-                 set lock_timeout (SQLite: busy_timeout) in its options"
-                    .into(),
+                 set lock_timeout (SQLite: busy_timeout) in its options",
             ));
         }
         backend::check_session_isolation(&db).await?;
@@ -176,8 +177,9 @@ impl SeaOrmStateStore<AnyBackend> {
     pub fn into_postgres(self) -> Result<PostgresStateStore> {
         match self.db.get_database_backend() {
             sea_orm::DbBackend::Postgres => Ok(self.retag()),
-            _ => Err(StateStoreError::Configuration(
-                "this store is on SQLite, not Postgres".into(),
+            _ => Err(StateStoreError::configuration(
+                ConfigProblem::WrongBackend,
+                "this store is on SQLite, not Postgres",
             )),
         }
     }
@@ -186,8 +188,9 @@ impl SeaOrmStateStore<AnyBackend> {
     pub fn into_sqlite(self) -> Result<SqliteStateStore> {
         match self.db.get_database_backend() {
             sea_orm::DbBackend::Sqlite => Ok(self.retag()),
-            _ => Err(StateStoreError::Configuration(
-                "this store is on Postgres, not SQLite".into(),
+            _ => Err(StateStoreError::configuration(
+                ConfigProblem::WrongBackend,
+                "this store is on Postgres, not SQLite",
             )),
         }
     }
@@ -324,10 +327,13 @@ impl SeaOrmStateStore<Postgres> {
     /// ```
     pub async fn new(url: &str, min: Option<u32>, max: Option<u32>) -> Result<Self> {
         if !backend::is_postgres_target(url)? {
-            return Err(StateStoreError::Configuration(format!(
-                "PostgresStateStore needs a postgres:// URL, not the SQLite database {}",
-                crate::redact_url(url)
-            )));
+            return Err(StateStoreError::configuration(
+                ConfigProblem::WrongBackend,
+                format!(
+                    "PostgresStateStore needs a postgres:// URL, not the SQLite database {}",
+                    crate::redact_url(url)
+                ),
+            ));
         }
         let defaults = StoreOptions::default();
         let store = StateStoreBuilder::new(url)
@@ -353,11 +359,14 @@ impl SeaOrmStateStore<Sqlite> {
     /// ```
     pub async fn new(path: &str) -> Result<Self> {
         if backend::is_postgres_target(path)? {
-            return Err(StateStoreError::Configuration(format!(
-                "SqliteStateStore needs a SQLite path or sqlite:// URL, not the Postgres \
+            return Err(StateStoreError::configuration(
+                ConfigProblem::WrongBackend,
+                format!(
+                    "SqliteStateStore needs a SQLite path or sqlite:// URL, not the Postgres \
                  database {}",
-                crate::redact_url(path)
-            )));
+                    crate::redact_url(path)
+                ),
+            ));
         }
         Ok(StateStoreBuilder::new(path).connect().await?.retag())
     }
@@ -599,7 +608,7 @@ async fn record<S: sealed::Scoped>(
         Err(err) => return explained(scope, Err(err), next.id).await,
     }
     let step = next.steps.remove(&checkpoint.step_id).ok_or_else(|| {
-        StateStoreError::InvalidState("the recorded step went missing".to_owned())
+        StateStoreError::invalid_state("the recorded step went missing".to_owned())
     })?;
     let recorded = record_from_stored(scope, state, step, write, id).await?;
     lose_reply()?;
@@ -625,7 +634,8 @@ async fn record_from_stored<S: sealed::Scoped>(
 /// write that committed answers `Connection`, as when the connection drops between the
 /// commit and its reply.
 fn lose_reply() -> Result<()> {
-    fail::fail_point!("step-reply-lost", |_| Err(StateStoreError::Connection(
+    fail::fail_point!("step-reply-lost", |_| Err(StateStoreError::new(
+        ErrorKind::ConnectionFailed,
         "the connection dropped before the reply (fail point step-reply-lost)".to_owned()
     )));
     Ok(())
@@ -634,9 +644,10 @@ fn lose_reply() -> Result<()> {
 /// `ReadOnly` for a write on a store opened read-only.
 fn writable(options: &StoreOptions, operation: &str) -> Result<()> {
     if options.read_only {
-        Err(StateStoreError::ReadOnly(format!(
-            "{operation} refused: the store was opened read-only"
-        )))
+        Err(StateStoreError::new(
+            ErrorKind::ReadOnly,
+            format!("{operation} refused: the store was opened read-only"),
+        ))
     } else {
         Ok(())
     }
@@ -722,7 +733,7 @@ impl<T: sealed::Scoped> StateStore for T {
         fields(workflow_id = %workflow_id))]
     async fn load_workflow_state_by_workflow_id(&self, workflow_id: &str) -> Result<WorkflowState> {
         diagnosed(self, async {
-            validate::text("workflow_id", workflow_id)?;
+            validate::text(Field::WorkflowId, "workflow_id", workflow_id)?;
             contained!(self, |conn| {
                 queries::load_state_by_workflow_id(conn, workflow_id).await
             })
@@ -913,7 +924,7 @@ impl<T: sealed::Scoped> StateStore for T {
         });
         checked.await.map_err(|err| match err {
             StateStoreError::Connection(msg) => StateStoreError::Connection(msg),
-            other => StateStoreError::Connection(other.to_string()),
+            other => StateStoreError::new(ErrorKind::ConnectionFailed, other.to_string()),
         })
     }
 
@@ -966,7 +977,7 @@ impl<T: sealed::Scoped> StateStore for T {
             writable(self.options(), "record_step_with")?;
             let recorded = record(self, state, step, write).await?;
             let version = recorded.version.ok_or_else(|| {
-                StateStoreError::InvalidState("the step's write gave no version back".to_owned())
+                StateStoreError::invalid_state("the step's write gave no version back".to_owned())
             })?;
             *state = recorded.state;
             Ok((recorded.checkpoint, version))
@@ -995,7 +1006,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<ClaimReport> {
         diagnosed(self, async {
             writable(self.options(), "claim_workflows")?;
-            validate::id("owner", owner)?;
+            validate::id(Field::Owner, "owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
             let (claimed, skipped) = contained!(self, |conn, atomic| {
                 replicas::claim(conn, atomic, owner, lease_for, limit).await
@@ -1052,7 +1063,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<RecoveryReport> {
         diagnosed(self, async {
             writable(self.options(), "recover_workflows")?;
-            validate::id("owner", owner)?;
+            validate::id(Field::Owner, "owner", owner)?;
             let lease_for = lease_length(lease_duration)?;
             let (recovered, skipped) = contained!(self, |conn, atomic| {
                 replicas::recover(conn, atomic, owner, lease_for, limit).await
@@ -1109,7 +1120,7 @@ impl<T: sealed::Scoped> StateStore for T {
     async fn pin_checkpoint(&self, checkpoint_id: &Uuid, label: &str) -> Result<()> {
         diagnosed(self, async {
             writable(self.options(), "pin_checkpoint")?;
-            validate::id("pin label", label)?;
+            validate::id(Field::PinLabel, "pin label", label)?;
             contained!(self, |conn| {
                 history::set_pin(conn, *checkpoint_id, Some(label)).await
             })
@@ -1152,7 +1163,7 @@ impl<T: sealed::Scoped> StateStore for T {
     ) -> Result<WorkflowState> {
         diagnosed(self, async {
             writable(self.options(), "fork_from_checkpoint")?;
-            validate::id("workflow_id", new_workflow_id)?;
+            validate::id(Field::WorkflowId, "workflow_id", new_workflow_id)?;
             contained!(self, |conn| {
                 history::fork(
                     conn,
@@ -1278,6 +1289,10 @@ fn lease_length(duration: Duration) -> Result<chrono::Duration> {
         .ok()
         .filter(|length| *length <= chrono::Duration::days(3650))
         .ok_or_else(|| {
-            StateStoreError::InvalidInput(format!("lease duration {duration:?} is too long"))
+            StateStoreError::invalid_input(
+                Field::Lease,
+                InputProblem::TooLong,
+                format!("lease duration {duration:?} is too long"),
+            )
         })
 }

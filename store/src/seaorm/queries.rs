@@ -4,6 +4,7 @@
 //! the transaction. Batches of writes go through `backend::write_all`, which makes them
 //! atomic in the fewest round trips.
 
+use crate::error::{Entity, ErrorKind};
 use chrono::{DateTime, Utc};
 use entity::{checkpoint_bases, checkpoints, step_states, workflow_states};
 use sea_orm::sea_query::{
@@ -641,9 +642,9 @@ pub(crate) async fn load_versioned<C: Db>(
     id: Uuid,
 ) -> Result<crate::model::Versioned<WorkflowState>> {
     let statement = WORKFLOW_BY_ID.bind(conn.get_database_backend(), [id.into()]);
-    let found = one_with_steps(conn, statement)
-        .await?
-        .ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+    let found = one_with_steps(conn, statement).await?.ok_or_else(|| {
+        StateStoreError::not_found(Entity::Workflow, format!("workflow state {id}"))
+    })?;
     let version = found.row.version;
     Ok(crate::model::Versioned {
         value: with_steps(found)?,
@@ -658,7 +659,10 @@ pub(crate) async fn load_state_by_workflow_id<C: Db>(
 ) -> Result<WorkflowState> {
     let statement = RUNS_OF.page(conn.get_database_backend(), [workflow_id.into()], 1, 0);
     let found = one_with_steps(conn, statement).await?.ok_or_else(|| {
-        StateStoreError::NotFound(format!("workflow {:?}", crate::error::echo(workflow_id)))
+        StateStoreError::not_found(
+            Entity::Workflow,
+            format!("workflow {:?}", crate::error::echo(workflow_id)),
+        )
     })?;
     with_steps(found)
 }
@@ -820,13 +824,17 @@ fn checkpoint_insert_error(err: DbErr, filing: Filing<'_>) -> StateStoreError {
         Some(SqlErr::ForeignKeyConstraintViolation(_)) if filing.form.is_patch() => {
             StateStoreError::base_gone()
         }
-        Some(SqlErr::ForeignKeyConstraintViolation(_)) => StateStoreError::NotFound(format!(
-            "workflow state {} (checkpoint {} refers to it)",
-            checkpoint.workflow_state_id, checkpoint.id
-        )),
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            StateStoreError::Conflict(format!("checkpoint {} already exists", checkpoint.id))
-        }
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => StateStoreError::not_found(
+            Entity::Workflow,
+            format!(
+                "workflow state {} (checkpoint {} refers to it)",
+                checkpoint.workflow_state_id, checkpoint.id
+            ),
+        ),
+        Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::new(
+            ErrorKind::AlreadyExists(Entity::Checkpoint),
+            format!("checkpoint {} already exists", checkpoint.id),
+        ),
         _ => err.into(),
     }
 }
@@ -932,7 +940,10 @@ pub(crate) async fn checkpoint<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result
     let statement = CHECKPOINT_BY_ID.bind(conn.get_database_backend(), [id.into()]);
     match conn.query_one_raw(statement).await? {
         Some(row) => checkpoint_from(&row),
-        None => Err(StateStoreError::NotFound(format!("checkpoint {id}"))),
+        None => Err(StateStoreError::not_found(
+            Entity::Checkpoint,
+            format!("checkpoint {id}"),
+        )),
     }
 }
 
@@ -953,7 +964,9 @@ async fn checkpoint_of_workflow<C: ConnectionTrait>(
         .into_model::<convert::CheckpointOfWorkflowRow>()
         .one(conn)
         .await?
-        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {id}")))?;
+        .ok_or_else(|| {
+            StateStoreError::not_found(Entity::Checkpoint, format!("checkpoint {id}"))
+        })?;
     let (checkpoint, (id, workflow_id, workflow_name, user_id)) = row.split();
     let identity = StoredIdentity {
         id,
@@ -976,8 +989,9 @@ async fn locked_identity<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Store
         .into_tuple()
         .one(conn)
         .await?;
-    let (workflow_id, workflow_name, user_id) =
-        row.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))?;
+    let (workflow_id, workflow_name, user_id) = row.ok_or_else(|| {
+        StateStoreError::not_found(Entity::Workflow, format!("workflow state {id}"))
+    })?;
     Ok(StoredIdentity {
         id,
         workflow_id,
@@ -1057,14 +1071,18 @@ pub(crate) async fn rollback<C: Db>(
         .one(conn)
         .await?
         .map(convert::checkpoint_from_row)
-        .ok_or_else(|| StateStoreError::NotFound(format!("checkpoint {checkpoint_id}")))??;
+        .ok_or_else(|| {
+            StateStoreError::not_found(Entity::Checkpoint, format!("checkpoint {checkpoint_id}"))
+        })??;
     // Locked: the save below rewrites the row as the state checked against it.
     let mut state = checkpoint_state_locked(conn, &checkpoint).await?;
     crate::validate::workflow_state(&state, usize::MAX).map_err(|err| match err {
-        StateStoreError::InvalidInput(why) => StateStoreError::InvalidInput(format!(
-            "checkpoint {} holds no state of workflow state {} that can be stored: {why}",
-            checkpoint.id, state.id
-        )),
+        StateStoreError::InvalidInput(why) => StateStoreError::InvalidInput(why.reworded(|why| {
+            format!(
+                "checkpoint {} holds no state of workflow state {} that can be stored: {why}",
+                checkpoint.id, state.id
+            )
+        })),
         other => other,
     })?;
     let newest = Expr::col((checkpoints::Entity, K::Timestamp)).max();
@@ -1085,7 +1103,11 @@ pub(crate) async fn rollback<C: Db>(
         ),
         None => now(),
     };
-    crate::validate::time("the rolled-back checkpoint's timestamp", at)?;
+    crate::validate::time(
+        crate::error::Field::CheckpointTime,
+        "the rolled-back checkpoint's timestamp",
+        at,
+    )?;
     state.updated_at = at;
     let mut again = Checkpoint::of(&state, checkpoint.step_id.clone())?;
     again.timestamp = at;

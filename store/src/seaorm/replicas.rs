@@ -1,6 +1,7 @@
 //! Statements for several replicas on one database: versioned (conditional) saves,
 //! recovery leases with fencing tokens, and recovery in one call.
 
+use crate::error::{Entity, ErrorKind, Field, InputProblem};
 use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -53,7 +54,8 @@ pub(crate) async fn update_if<C: Db>(
                 .exec_without_returning(txn)
                 .await
                 .map_err(|err| match err.sql_err() {
-                    Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::Conflict(
+                    Some(SqlErr::UniqueConstraintViolation(_)) => StateStoreError::new(
+                        ErrorKind::AlreadyExists(Entity::Workflow),
                         format!("workflow state {} already exists", state.id),
                     ),
                     _ => err.into(),
@@ -71,10 +73,10 @@ pub(crate) async fn update_if<C: Db>(
                 Err(StateStoreError::NotFound(_)) => {
                     return Err(match live_lease(txn, state.id).await? {
                         Some(holder) => holder.conflict(state.id),
-                        None => StateStoreError::Conflict(format!(
-                            "workflow state {} is not at version {expected}",
-                            state.id
-                        )),
+                        None => StateStoreError::new(
+                            ErrorKind::VersionConflict,
+                            format!("workflow state {} is not at version {expected}", state.id),
+                        ),
                     });
                 }
                 Err(err) => return Err(err),
@@ -87,17 +89,19 @@ pub(crate) async fn update_if<C: Db>(
                 .add(W::LeaseToken.eq(lease.token));
             update_row_if(txn, state, held)
                 .await
-                .map_err(|err| conflict_or(err, || lease_lost(lease)))?;
+                .map_err(|err| lost_lease_or(err, lease))?;
             stored_version(txn, state.id).await?
         }
     };
     Ok(version)
 }
 
-/// `err`, or a `Conflict` with `message` when the condition simply did not hold.
-fn conflict_or(err: StateStoreError, message: impl FnOnce() -> String) -> StateStoreError {
+/// `err`, or a `Conflict` saying `lease` is lost when its condition simply did not hold.
+fn lost_lease_or(err: StateStoreError, lease: &Lease) -> StateStoreError {
     match err {
-        StateStoreError::NotFound(_) => StateStoreError::Conflict(message()),
+        StateStoreError::NotFound(_) => {
+            StateStoreError::new(ErrorKind::LeaseLost, lease_lost(lease))
+        }
         other => other,
     }
 }
@@ -113,10 +117,14 @@ fn check_lease_target(state: &WorkflowState, lease: &Lease) -> Result<()> {
     if state.id == lease.workflow_state_id {
         Ok(())
     } else {
-        Err(StateStoreError::InvalidInput(format!(
-            "the lease is on workflow state {}, not {}",
-            lease.workflow_state_id, state.id
-        )))
+        Err(StateStoreError::invalid_input(
+            Field::Lease,
+            InputProblem::OtherWorkflow,
+            format!(
+                "the lease is on workflow state {}, not {}",
+                lease.workflow_state_id, state.id
+            ),
+        ))
     }
 }
 
@@ -140,10 +148,10 @@ async fn update_row_if<C: ConnectionTrait>(
     if updated.rows_affected == 1 {
         Ok(())
     } else {
-        Err(StateStoreError::NotFound(format!(
-            "workflow state {}",
-            state.id
-        )))
+        Err(StateStoreError::not_found(
+            Entity::Workflow,
+            format!("workflow state {}", state.id),
+        ))
     }
 }
 
@@ -155,7 +163,8 @@ async fn stored_version<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<i64> {
         .into_tuple::<i64>()
         .one(conn)
         .await?;
-    version.ok_or_else(|| StateStoreError::NotFound(format!("workflow state {id}")))
+    version
+        .ok_or_else(|| StateStoreError::not_found(Entity::Workflow, format!("workflow state {id}")))
 }
 
 /// A workflow whose lease was taken and has run out (on the lease clock of `backend`,
@@ -198,13 +207,16 @@ impl Holder {
                 )
             })
             .unwrap_or_default();
-        StateStoreError::Conflict(format!(
-            "workflow state {workflow_state_id} is leased to {}{until} (token {}): only a \
+        StateStoreError::new(
+            ErrorKind::LeaseHeld,
+            format!(
+                "workflow state {workflow_state_id} is leased to {}{until} (token {}): only a \
              write under that lease (SaveCondition::Lease) may change it until the lease \
              runs out or is released",
-            crate::error::echo(&self.owner),
-            self.token
-        ))
+                crate::error::echo(&self.owner),
+                self.token
+            ),
+        )
     }
 }
 
@@ -233,9 +245,10 @@ pub(crate) async fn why_refused<C: ConnectionTrait>(conn: &C, id: Uuid) -> Resul
     if let Some(holder) = live_lease(conn, id).await? {
         return Ok(holder.conflict(id));
     }
-    Ok(StateStoreError::Conflict(format!(
-        "workflow state {id} changed while the write was refused; try again"
-    )))
+    Ok(StateStoreError::new(
+        ErrorKind::VersionConflict,
+        format!("workflow state {id} changed while the write was refused; try again"),
+    ))
 }
 
 /// Ends whatever lease holds a workflow, live or not, for an operator's override: the
@@ -406,7 +419,10 @@ pub(crate) async fn renew<C: Db>(
             expires_at: returned_expiry(&row)?,
             ..lease.clone()
         }),
-        None => Err(StateStoreError::Conflict(lease_lost(lease))),
+        None => Err(StateStoreError::new(
+            ErrorKind::LeaseLost,
+            lease_lost(lease),
+        )),
     }
 }
 

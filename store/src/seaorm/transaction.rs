@@ -2,6 +2,7 @@
 //! ([`StoreTransaction`]), or one the application began itself with SeaORM
 //! ([`TransactionScope`]), so its own rows and the workflow state commit together.
 
+use crate::error::ErrorKind;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,23 +194,26 @@ impl Scoped for StoreTransaction {
 
 /// What a [`StoreTransaction`] answers once one of its calls did not finish as it should.
 pub(crate) fn aborted_error() -> StateStoreError {
-    StateStoreError::Aborted(
+    StateStoreError::new(
+        ErrorKind::Aborted,
         "a call in this StoreTransaction was cancelled before it finished (its future was \
          dropped, by a timeout for instance), or the database ended the transaction under \
          it, so what the transaction holds is unknown: it takes no more calls and does not \
-         commit; roll it back and run the work again"
-            .into(),
+         commit; roll it back and run the work again",
     )
 }
 
 /// What a call on a transaction answers when its error made the database roll the whole
 /// transaction back (SQLite, after a full disk, an I/O error or an interrupt).
 pub(crate) fn ended_by_database(cause: &StateStoreError) -> StateStoreError {
-    StateStoreError::Aborted(format!(
-        "the database rolled the whole transaction back after this error: {cause}; nothing \
+    StateStoreError::new(
+        ErrorKind::Aborted,
+        format!(
+            "the database rolled the whole transaction back after this error: {cause}; nothing \
          of the transaction is stored (statements run in it now would each commit on their \
          own): roll it back and run the work again"
-    ))
+        ),
+    )
 }
 
 impl<'c> Scoped for TransactionScope<'c> {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::popups::{InputPurpose, Popup};
 use super::{App, Effect, ErrorSource, Refresh, Screen, moved, movement};
+use crate::error::WriteError;
 
 /// The checkpoints of one workflow.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,7 +183,7 @@ pub(super) fn pin_set(
     app: &mut App,
     checkpoint: Uuid,
     label: Option<String>,
-    result: Result<(), String>,
+    result: Result<(), WriteError>,
 ) {
     match result {
         Ok(()) => {
@@ -199,7 +200,7 @@ pub(super) fn pin_set(
 }
 
 /// A fork was created, or failed ([`super::Message::Forked`]).
-pub(super) fn forked(app: &mut App, checkpoint: Uuid, result: Result<WorkflowState, String>) {
+pub(super) fn forked(app: &mut App, checkpoint: Uuid, result: Result<WorkflowState, WriteError>) {
     match result {
         Ok(state) => {
             app.error = None;

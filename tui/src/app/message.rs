@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{LoadedDetail, WorkflowHistory};
 use crate::diff::Change;
+use crate::error::WriteError;
 use crate::rollback_plan::RollbackPlan;
 
 /// Everything that can happen to the UI.
@@ -83,14 +84,14 @@ pub enum Message {
         /// The label, or `None` for an unpin.
         label: Option<String>,
         /// Whether it worked.
-        result: Result<(), String>,
+        result: Result<(), WriteError>,
     },
     /// A fork was created from `checkpoint`.
     Forked {
         /// The checkpoint.
         checkpoint: Uuid,
         /// The new workflow, or the error.
-        result: Result<WorkflowState, String>,
+        result: Result<WorkflowState, WriteError>,
     },
     /// A prune (or its dry run) finished.
     Pruned {
@@ -99,7 +100,7 @@ pub enum Message {
         /// It was a preview, which writes nothing.
         dry_run: bool,
         /// What it deleted or would delete, or the error.
-        result: Result<PruneReport, String>,
+        result: Result<PruneReport, WriteError>,
     },
     /// A diff was computed.
     DiffLoaded {
@@ -118,7 +119,7 @@ pub enum Message {
         result: Result<Box<RollbackPlan>, String>,
     },
     /// A rollback finished: the workflow as rolled back, already printed.
-    RolledBack(Result<LoadedDetail, String>),
+    RolledBack(Result<LoadedDetail, WriteError>),
     /// A task died (a bug): leave, reporting it.
     Fatal(String),
 }

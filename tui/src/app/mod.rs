@@ -17,6 +17,8 @@ use llm_orchestrator_state::admin::StatusCounts;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use uuid::Uuid;
 
+use crate::error::WriteError;
+
 pub mod checkpoints;
 pub mod detail;
 pub mod diff;
@@ -204,9 +206,9 @@ impl App {
     /// A write failed with `error`: its "...ing" notice is over, and the status bar says
     /// so until the next key or write: that nothing changed, or, when the connection
     /// broke, that the write may have gone through before it did.
-    fn write_failed(&mut self, what: &str, error: &str) {
+    fn write_failed(&mut self, what: &str, error: &WriteError) {
         self.notice = None;
-        self.write_error = Some(if error.starts_with("connection error") {
+        self.write_error = Some(if error.may_have_applied() {
             format!("{what} unconfirmed, it may or may not have been applied (r reloads): {error}")
         } else {
             format!("{what} failed, nothing changed: {error}")

@@ -8,6 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::{InputPurpose, Outcome, Popup, edit_text};
 use crate::app::{App, Effect, Refresh, moved, movement};
+use crate::error::WriteError;
 
 /// The policy the prune popup (`P`) previews first, until `e` edits it: keep the newest
 /// 10 checkpoints of every workflow, delete finished workflows untouched for 30 days; pins
@@ -117,7 +118,7 @@ pub(in crate::app) fn pruned(
     app: &mut App,
     policy: RetentionPolicy,
     dry_run: bool,
-    result: Result<PruneReport, String>,
+    result: Result<PruneReport, WriteError>,
 ) {
     match result {
         Ok(report) => {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{Outcome, Popup};
 use crate::app::detail::{DetailView, LoadedDetail};
 use crate::app::{App, Awaited, Effect, Refresh, Screen, moved, movement};
+use crate::error::WriteError;
 use crate::rollback_plan::RollbackPlan;
 
 impl App {
@@ -80,7 +81,7 @@ pub(in crate::app) fn planned(
 
 /// A rollback finished ([`crate::app::Message::RolledBack`]): the workflow as rolled back
 /// shows on its detail screen.
-pub(in crate::app) fn rolled_back(app: &mut App, result: Result<LoadedDetail, String>) {
+pub(in crate::app) fn rolled_back(app: &mut App, result: Result<LoadedDetail, WriteError>) {
     match result {
         Ok(loaded) => {
             let state = &loaded.state;

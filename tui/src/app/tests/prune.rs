@@ -91,7 +91,10 @@ fn shift_p_previews_a_prune_and_y_applies_it() {
         Message::Pruned {
             policy,
             dry_run: false,
-            result: Err("connection error".into()),
+            result: Err(WriteError::new(
+                llm_orchestrator_state::ErrorKind::ConnectionFailed,
+                "connection error",
+            )),
         },
     );
     assert_eq!(

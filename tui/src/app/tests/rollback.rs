@@ -56,7 +56,10 @@ fn a_failed_rollback_says_so_until_a_key_and_its_notice_never_comes_back() {
     // The connection is lost: the rollback fails, and so does the next refresh.
     update(
         &mut app,
-        Message::RolledBack(Err("connection error: connection reset".into())),
+        Message::RolledBack(Err(WriteError::new(
+            llm_orchestrator_state::ErrorKind::ConnectionFailed,
+            "connection error: connection reset",
+        ))),
     );
     // The answer was lost, not necessarily the write.
     let failed = "rollback unconfirmed, it may or may not have been applied (r reloads): \
