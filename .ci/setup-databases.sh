@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the databases and roles the tests use on the local PostgreSQL (trust auth).
 #  - llm_state_test: the backend suite; every test makes its own schema in it.
-#  - workflows: the seed README's examples connect to exactly
+#  - workflows: the examples in docs/usage.md and docs/errors.md connect to exactly
 #    postgresql://user:password@localhost/workflows and postgresql://localhost/workflows
 #    and run unchanged. The second URL names no user, so the driver takes $PGUSER or the
 #    OS user name ("anonymous" where the process has none): those roles exist too, and

@@ -1,7 +1,7 @@
 //! The seed schema: workflow states, their steps, and checkpoints.
 //!
-//! Column names follow the seed README. JSON columns are `jsonb` on Postgres and text on
-//! SQLite. Child rows cascade when their workflow is deleted.
+//! Column names are those docs/schema.md documents. JSON columns are `jsonb` on Postgres
+//! and text on SQLite. Child rows cascade when their workflow is deleted.
 
 use sea_orm_migration::{prelude::*, schema::*};
 

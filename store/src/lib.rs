@@ -70,7 +70,22 @@ pub use store::StateStore;
 /// The SeaORM version the store is built on, re-exported so applications use the same one.
 pub use sea_orm;
 
-/// The README's examples, compiled as doctests so they cannot go stale.
-#[doc = include_str!("../../README.md")]
+// The README's and the docs pages' examples, compiled as doctests so they cannot go
+// stale. `store/README.md` and `store/docs` are links to the workspace's `README.md` and
+// `docs/`, so these paths hold in the repository and in the packaged crate alike (cargo
+// packages what the links point to).
+
+/// The README's examples.
+#[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/usage.md`.
+#[doc = include_str!("../docs/usage.md")]
+#[cfg(doctest)]
+pub struct UsageDoctests;
+
+/// The examples of `docs/errors.md`.
+#[doc = include_str!("../docs/errors.md")]
+#[cfg(doctest)]
+pub struct ErrorsDoctests;

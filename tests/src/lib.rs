@@ -251,8 +251,8 @@ impl TestDatabase {
             Err(err) => match &self.location {
                 Location::Postgres { url, .. } => panic!(
                     "cannot open the Postgres test database at {} (set TEST_DATABASE_URL, or \
-                     start the server: pg_ctlcluster --skip-systemctl-redirect \
-                     $(ls /etc/postgresql) main start): {err}",
+                     start the server: pg_ctlcluster --skip-systemctl-redirect <version> <name> \
+                     start, for the cluster pg_lsclusters lists on port 5432): {err}",
                     redact(url)
                 ),
                 _ => panic!("cannot open the {:?} test store: {err}", self.backend),

@@ -193,7 +193,7 @@ async fn kill_repeatedly(target: Target, name: &str) {
             acked.len()
         );
     }
-    // The summary the README's reliability table quotes.
+    // The summary the table of docs/reliability.md quotes.
     println!("crash test {name}: {KILLS} kills, {acknowledged} acknowledged saves, 0 lost");
 }
 

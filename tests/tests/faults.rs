@@ -22,17 +22,28 @@ use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-fn cluster() -> String {
-    let versions = std::fs::read_dir("/etc/postgresql").expect("a local PostgreSQL cluster");
-    versions
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .next()
-        .expect("a PostgreSQL version folder")
+/// The version and name of the local cluster on port 5432, the one the tests use, from
+/// `pg_lsclusters` (several PostgreSQL versions may be installed, each with a cluster).
+fn cluster() -> [String; 2] {
+    let output = Command::new("pg_lsclusters")
+        .arg("--no-header")
+        .output()
+        .expect("run pg_lsclusters (a local PostgreSQL cluster)");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [version, name, "5432", ..] => Some([version.to_owned(), name.to_owned()]),
+                _ => None,
+            },
+        )
+        .expect("a local PostgreSQL cluster on port 5432 (pg_lsclusters)")
 }
 
 fn pg_ctl(action: &str) {
+    let [version, name] = cluster();
     let status = Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &cluster(), "main", action])
+        .args(["--skip-systemctl-redirect", &version, &name, action])
         .status()
         .expect("run pg_ctlcluster");
     assert!(status.success(), "pg_ctlcluster {action} failed");
@@ -42,8 +53,9 @@ fn pg_ctl(action: &str) {
 struct RestartOnDrop;
 impl Drop for RestartOnDrop {
     fn drop(&mut self) {
+        let [version, name] = cluster();
         let _ = Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect", &cluster(), "main", "start"])
+            .args(["--skip-systemctl-redirect", &version, &name, "start"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();

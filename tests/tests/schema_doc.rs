@@ -1,4 +1,4 @@
-//! The README's "Database Schema" is what the migrations create, column for column and
+//! The schema documented in docs/schema.md is what the migrations create, column for column and
 //! index for index, on every backend: people write SQL and dashboards against it.
 
 use std::collections::BTreeMap;
@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use backend_suite::{Backend, backend_tests, open};
 use llm_orchestrator_state::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-backend_tests!(the_readme_schema_is_the_migrated_schema);
+backend_tests!(the_documented_schema_is_the_migrated_schema);
 
-/// Each table's columns in order, and its index names, from the README's SQL block.
+/// Each table's columns in order, and its index names, from docs/schema.md's SQL block.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Table {
     columns: Vec<String>,
@@ -16,16 +16,12 @@ struct Table {
 }
 
 fn documented() -> BTreeMap<String, Table> {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("## Database Schema")
-        .nth(1)
-        .expect("a Database Schema section");
-    let sql = section
+    let page = include_str!("../../docs/schema.md");
+    let sql = page
         .split("```sql")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("its SQL block");
+        .expect("the SQL block of docs/schema.md");
     let mut tables = BTreeMap::<String, Table>::new();
     let mut current = None;
     for line in sql.lines().map(str::trim) {
@@ -64,7 +60,7 @@ async fn names(db: &impl ConnectionTrait, sql: &str, table: &str) -> Vec<String>
         .collect()
 }
 
-async fn the_readme_schema_is_the_migrated_schema(backend: Backend) {
+async fn the_documented_schema_is_the_migrated_schema(backend: Backend) {
     let store = open(backend).await;
     let db = store.connection();
     let (columns, indexes) = match db.get_database_backend() {
@@ -103,7 +99,7 @@ async fn the_readme_schema_is_the_migrated_schema(backend: Backend) {
                 columns: doc.columns,
                 indexes: doc_indexes,
             },
-            "{table}: the migrated table (left) and the README (right) differ"
+            "{table}: the migrated table (left) and docs/schema.md (right) differ"
         );
     }
 }

@@ -43,7 +43,7 @@ backend_tests!(
     closed_store_reports_connection_errors,
     data_outlives_the_store_only_when_persistent,
     json_numbers_round_trip_exactly,
-    whole_floats_stay_floats => postgres #[ignore = "known limitation (README): jsonb turns whole floats >= 1e16 into integers"],
+    whole_floats_stay_floats => postgres #[ignore = "known limitation (docs/limits.md): jsonb turns whole floats >= 1e16 into integers"],
     a_corrupt_row_is_an_error_and_hides_no_other_workflow,
     stores_opened_at_once_on_a_fresh_database_all_work,
     two_stores_on_one_database_write_at_the_same_time,
@@ -236,7 +236,7 @@ async fn workflow_status_transitions_persist(backend: Backend) {
 }
 
 async fn statuses_are_stored_under_their_readme_names(backend: Backend) {
-    // Other tools read these columns directly; the README names the values.
+    // Other tools read these columns directly; docs/schema.md names the values.
     let store = open(backend).await;
     for (status, name) in
         WorkflowStatus::ALL

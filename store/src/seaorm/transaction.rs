@@ -125,8 +125,8 @@ impl<B> SeaOrmStateStore<B> {
     ///
     /// Await one call before starting the next on `txn`, and roll `txn` back after
     /// cancelling a call on it: on Postgres the driver may then take the whole transaction
-    /// for ended (see the README's "Transactions"), which a [`StoreTransaction`] watches
-    /// for and this cannot.
+    /// for ended (see docs/usage.md, "The application's rows and the workflow state in one
+    /// transaction"), which a [`StoreTransaction`] watches for and this cannot.
     pub fn within<'c>(&self, txn: &'c DatabaseTransaction) -> TransactionScope<'c> {
         TransactionScope {
             txn: DatabaseExecutor::Transaction(txn),

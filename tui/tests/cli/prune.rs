@@ -114,7 +114,7 @@ fn prune_dry_run_changes_nothing_and_prune_deletes_but_keeps_pins() {
     assert_eq!(db.json(&["list", "--json"]), counts);
 
     // Ages clap cannot read and a prune without any rule are bad arguments too.
-    // (the README promises exit code 2 for every bad argument).
+    // (tui/README.md promises exit code 2 for every bad argument).
     for args in [
         vec!["prune", "--older-than", "soon", "--yes"],
         vec!["prune", "--keep-younger-than", "3y", "--dry-run"],

@@ -1,5 +1,6 @@
-//! The Rust examples of the seed README, each pasted verbatim (unindented, and left
-//! alone by rustfmt) into its own module, compiled and run unchanged.
+//! The Rust examples of the first sections of docs/usage.md and of docs/errors.md, each
+//! pasted verbatim (unindented, and left alone by rustfmt) into its own module, compiled
+//! and run unchanged.
 //!
 //! The PostgreSQL examples connect to `postgresql://user:password@localhost/workflows` and
 //! `postgresql://localhost/workflows` exactly as written: the database `workflows` and the
@@ -7,7 +8,7 @@
 //! They run at the same time on that one database, which the store's migration lock allows.
 //! The SQLite example writes `./workflows.db` in the working directory (gitignored).
 
-/// README: "PostgreSQL (Production)".
+/// docs/usage.md: "PostgreSQL (Production)".
 #[rustfmt::skip]
 #[allow(unused_variables, dead_code, clippy::all)]
 mod postgres_usage {
@@ -56,7 +57,7 @@ fn runs() {
 }
 }
 
-/// README: "SQLite (Development/Testing)".
+/// docs/usage.md: "SQLite (Development/Testing)".
 #[rustfmt::skip]
 #[allow(unused_variables, dead_code, clippy::all)]
 mod sqlite_usage {
@@ -82,7 +83,7 @@ fn runs() {
 }
 }
 
-/// README: "Recovery After Crash".
+/// docs/usage.md: "Recovery After Crash".
 #[rustfmt::skip]
 #[allow(unused_variables, dead_code, clippy::all)]
 mod recovery_after_crash {
@@ -123,7 +124,7 @@ fn runs() {
 }
 }
 
-/// README: "Cleanup Old Data".
+/// docs/usage.md: "Cleanup Old Data".
 #[rustfmt::skip]
 #[allow(unused_variables, dead_code, clippy::all)]
 mod cleanup_old_data {
@@ -152,7 +153,7 @@ fn runs() {
 }
 }
 
-/// README: "Error Handling". The block uses `store` and `id` without defining them; this
+/// docs/errors.md: "Error handling". The block uses `store` and `id` without defining them; this
 /// function defines them (a missing id, then a stored one) and runs the block unchanged.
 #[rustfmt::skip]
 #[allow(unused_variables, dead_code, clippy::all)]
