@@ -320,6 +320,7 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
         t.below_peer(file, "restore_from_checkpoint", PEER_BY_ID);
         // What the driver alone costs against the peer: a trip to sqlx's worker thread.
         t.below_peer(file, "floor: SELECT 1", PEER_LATEST);
+        t.below_peer(file, "floor: read snapshot by id", PEER_LATEST);
         t.below_peer(file, "floor: insert, synchronous=FULL", PEER_PUT);
     }
     let memory = "sqlite-memory";
@@ -332,6 +333,7 @@ pub fn evaluate(rows: &[Row]) -> Vec<Target> {
         t.absolute(memory, "floor: SELECT 1", false, 20.0, "");
         t.absolute(memory, "floor: insert", false, 50.0, "");
         t.below_peer(memory, "floor: SELECT 1", PEER_LATEST);
+        t.below_peer(memory, "floor: read snapshot by id", PEER_LATEST);
     }
     t.out
 }
