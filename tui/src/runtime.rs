@@ -217,9 +217,9 @@ async fn load_detail(store: &Store, id: uuid::Uuid) -> Result<LoadedDetail> {
 }
 
 /// Rolls back to a checkpoint, ending a live lease on its workflow if `override_lease`;
-/// the restored workflow printed (its version is not returned: the refresh after a
-/// restore reads it).
-async fn restore(
+/// the rolled-back workflow printed (its version is not returned: the refresh after a
+/// rollback reads it).
+async fn roll_back(
     store: &Store,
     checkpoint: uuid::Uuid,
     override_lease: bool,
@@ -362,9 +362,9 @@ async fn execute_within(
             })
             .await,
         },
-        Effect::Rollback(id) => Message::RolledBack(written(restore(&store, id, false).await)),
+        Effect::Rollback(id) => Message::RolledBack(written(roll_back(&store, id, false).await)),
         Effect::RollbackOverridingLease(id) => {
-            Message::RolledBack(written(restore(&store, id, true).await))
+            Message::RolledBack(written(roll_back(&store, id, true).await))
         }
         Effect::Discard(old) => {
             // Nothing to answer; a panic while freeing would be a bug, reported as one.
@@ -682,7 +682,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_checkpoint_of_the_orchestrators_own_json_opens_and_is_not_restored() {
+    async fn a_checkpoint_of_the_orchestrators_own_json_opens_and_is_not_rolled_back_to() {
         let (store, _) = seeded().await;
         let (state, _) = failed_workflow();
         let stored = store.load_workflow_state(&state.id).await.unwrap();
@@ -704,7 +704,7 @@ mod tests {
             &format::pretty_lines(&own.snapshot)
         );
 
-        // R from its snapshot: the plan says why nothing can be restored; y does nothing.
+        // R from its snapshot: the plan says why it cannot be rolled back to; y does nothing.
         key(&mut app, KeyCode::Char('R'));
         settle(&store, &mut app).await;
         let Some(crate::app::Popup::ConfirmRollback { plan, .. }) = &app.popup else {
@@ -718,7 +718,7 @@ mod tests {
 
         // Asked directly, the store refuses a restore and a fork alike.
         let Message::RolledBack(Err(err)) = answer(&store, Effect::Rollback(own.id)).await else {
-            panic!("restored");
+            panic!("rolled back");
         };
         assert!(err.contains("holds no state of workflow state"), "{err}");
         let fork = Effect::Fork {
@@ -867,14 +867,14 @@ mod tests {
             panic!("no plan");
         };
         assert!(plan.unreadable.is_some(), "{plan:?}");
-        let Message::RolledBack(Ok(restored)) = answer(&store, Effect::Rollback(target)).await
+        let Message::RolledBack(Ok(rolled_back)) = answer(&store, Effect::Rollback(target)).await
         else {
-            panic!("not restored");
+            panic!("not rolled back");
         };
-        assert_eq!(restored.damaged, None);
+        assert_eq!(rolled_back.damaged, None);
         assert_eq!(
             store.load_workflow_state(&state.id).await.unwrap(),
-            restored.state
+            rolled_back.state
         );
     }
 

@@ -21,7 +21,7 @@ pub async fn demo(
 ) -> Result<()> {
     let held = store.status_counts().await?.total();
     if held > 0 && !force && open {
-        // `demo --open` again, as the README's first command: the samples are there.
+        // `demo --open` again (the Quick start's command, run twice): the samples are there.
         writeln!(
             out,
             "{} already holds {}; opening it without adding more (--force adds them)",
@@ -111,7 +111,7 @@ fn invocation() -> String {
 mod tests {
     use super::*;
 
-    /// `demo --open` run again (the README's first command, twice) opens the samples
+    /// `demo --open` run again (the Quick start's command, twice) opens the samples
     /// already there instead of refusing, and adds none.
     #[tokio::test]
     async fn demo_open_on_a_database_with_workflows_opens_it_as_it_is() {
