@@ -70,7 +70,7 @@ fn version_column() -> Alias {
 /// has no data-modifying CTEs but no network either: the statements in order inside a
 /// write transaction (a savepoint when `db` is already a transaction).
 ///
-/// Our Postgres connections run at REPEATABLE READ (see [`connect`](super::connect)): a batch whose rows a
+/// Our Postgres connections run at REPEATABLE READ (see [`connect`](super::connect())): a batch whose rows a
 /// concurrent batch changed after it started fails with a serialization error instead of
 /// mixing the two (its delete would not see the other's new steps), and is run again here
 /// when it is a statement of its own. Inside a transaction the error goes to the caller
