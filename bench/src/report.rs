@@ -35,18 +35,15 @@ impl Errors {
     }
 }
 
-/// The kind of a store error as the issue names them: pool time-outs and `SQLITE_BUSY`
-/// apart from the rest, which go by variant.
+/// The kind of a store error, from the kind the store gives it (never its text): pool
+/// time-outs and a busy database apart from the rest.
 pub fn error_kind(err: &StateStoreError) -> String {
-    let text = err.to_string().to_lowercase();
-    if text.contains("pool timed out") || text.contains("timed out while waiting") {
-        return "pool_timeout".into();
+    use llm_orchestrator_state::ErrorKind;
+    match err.kind() {
+        ErrorKind::PoolExhausted => "pool_timeout".into(),
+        ErrorKind::Busy => "busy".into(),
+        kind => kind.to_string().replace([' ', ':'], "_"),
     }
-    if text.contains("database is locked") || text.contains("busy") {
-        return "sqlite_busy".into();
-    }
-    let variant = format!("{err:?}");
-    variant.split('(').next().unwrap_or("other").to_lowercase()
 }
 
 /// What the ratio of a row is taken against.
